@@ -1,0 +1,124 @@
+"""Ingest benchmark: publish `disclosure sample` data into SQLite and PostgreSQL.
+
+Prints records/s and peak RSS of the publishing process for each scale and backend, and the
+latency of publishing a 20-row blacklist issue into the largest database.
+
+    .venv/bin/python bench/ingest.py --entities 100000 1000000 --backends sqlite postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PG_ADMIN = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def sample_dir(entities: int) -> Path:
+    d = OUT / f"sample-{entities}"
+    if not (d / "penalty.csv").exists():
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "portal.cli", "sample", "--out", str(d), "--entities",
+                        str(entities)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        print(f"  sample {entities:,} entities generated in {time.perf_counter() - t:.1f} s")
+    return d
+
+
+def fresh_database(backend: str, entities: int) -> str:
+    from publishing.db import make_engine
+
+    if backend == "sqlite":
+        path = OUT / f"bench-{entities}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    name = f"disclosure_bench_{entities}"
+    admin = make_engine(PG_ADMIN)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def run_publish(url: str, files: list[Path], report: Path) -> tuple[float, int, dict]:
+    """Publish in a child process; returns (seconds, peak RSS bytes, report)."""
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
+    # Migrate first so the timing covers publishing only.
+    subprocess.run([sys.executable, "-c", "from publishing.db import get_engine, upgrade; upgrade(get_engine())"],
+                   env=env, check=True, cwd=ROOT)
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "publish", *map(str, files),
+                             "--report", str(report)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"publish failed with {status}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    return seconds, usage.ru_maxrss * 1024, {"files": data if isinstance(data, list) else [data]}
+
+
+def blacklist_issue(path: Path, n: int = 20) -> Path:
+    from tests.factories import blacklist_row, write_csv
+
+    today = date.today().isoformat()
+    rows = [blacklist_row(900_000_000 + i, issue="2026年第99期", 发布日期=today) for i in range(n)]
+    return write_csv(path, rows)
+
+
+def time_small_publish(url: str, path: Path) -> tuple[float, float]:
+    """(in-process publish seconds, whole CLI process seconds) for a small file."""
+    from publishing.db import make_engine
+    from publishing.publish import publish
+
+    engine = make_engine(url)
+    t = time.perf_counter()
+    publish([path], engine=engine, show_progress=False)
+    in_process = time.perf_counter() - t
+    engine.dispose()
+    second = path.with_name("issue2.csv")
+    second.write_text(path.read_text(encoding="utf-8-sig").replace("第99期", "第98期"), encoding="utf-8")
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "portal.cli", "publish", str(second)], env=env, check=True,
+                   cwd=ROOT, stdout=subprocess.DEVNULL)
+    return in_process, time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--entities", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS':>9}")
+    last_url = None
+    for entities in args.entities:
+        files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
+        for backend in args.backends:
+            url = fresh_database(backend, entities)
+            seconds, rss, report = run_publish(url, files, OUT / f"report-{backend}-{entities}.json")
+            records = sum(f["accepted"] for f in report["files"])
+            print(f"{entities:>10,} {backend:>10} {records:>10,} {seconds:>8.1f} {records / seconds:>10,.0f} "
+                  f"{rss / 2**20:>7.0f}MB", flush=True)
+            last_url = (backend, entities, url) if entities == max(args.entities) else last_url
+            if entities == max(args.entities):
+                issue = blacklist_issue(OUT / f"issue-{backend}.csv")
+                in_proc, whole = time_small_publish(url, issue)
+                print(f"{'':>10} {backend:>10} 20-row blacklist issue into {entities:,}: "
+                      f"{in_proc * 1000:.0f} ms in process, {whole * 1000:.0f} ms as a CLI run", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The faces of disclosure: the Litestar app and the `disclosure` CLI."""

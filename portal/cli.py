@@ -1,0 +1,179 @@
+"""The `disclosure` command line. Publishing verbs are thin calls into `publishing`.
+
+Exit codes of `disclosure publish`:
+  0  published (with --accept-partial: the valid rows were published; the report lists rejects)
+  1  rows were rejected: nothing was published
+  2  usage error, or a file could not be read at all (nothing was published)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from publishing.contract import KINDS
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+
+def _engine():
+    from publishing.db import get_engine, upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    return engine
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from publishing.publish import publish
+
+    missing = [p for p in args.files if not p.exists()]
+    if missing:
+        print(f"文件不存在: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
+                     dry_run=args.dry_run, engine=_engine())
+    for rep in result.reports:
+        d = rep.as_dict(result.published)
+        print(f"{rep.file} [{rep.kind or '?'}] 行数 {d['rows']:,}  接受 {d['accepted']:,}  "
+              f"拒绝 {len(rep.rejected):,}  新增 {d['added']:,}  变更 {d['changed']:,}  "
+              f"撤回 {d['withdrawn']:,}  未变 {d['unchanged']:,}")
+        for rej in rep.rejected[:20]:
+            print(f"  第{rej.row}行 [{rej.column}] {rej.value!r}: {rej.reason}", file=sys.stderr)
+        if len(rep.rejected) > 20:
+            print(f"  …另有 {len(rep.rejected) - 20} 条拒绝,见 --report", file=sys.stderr)
+    if args.report:
+        args.report.write_text(json.dumps(result.as_json(), ensure_ascii=False, indent=2, default=str),
+                               encoding="utf-8")
+    if args.dry_run:
+        print("试运行(--dry-run):未写入任何数据。")
+    elif result.published:
+        print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
+    else:
+        print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
+    unreadable = any(r.kind is None for r in result.reports)
+    if unreadable and not result.published:
+        return EXIT_USAGE
+    if result.rejected and not args.accept_partial:
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def cmd_expire(args: argparse.Namespace) -> int:
+    from publishing.expire import expire
+
+    counts = expire(_engine())
+    print(f"到期撤下 {counts['expired']:,} 条;转为仅统计公开 {counts['aggregate']:,} 条;"
+          f"恢复公开 {counts['republished']:,} 条。")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from publishing.export import csv_lines, iter_public, ndjson_lines
+
+    records = iter_public(args.kind, _engine())
+    lines = ndjson_lines(records) if args.format == "ndjson" else csv_lines(args.kind, records)
+    with contextlib.ExitStack() as stack:
+        out = (stack.enter_context(open(args.out, "w", encoding="utf-8", newline=""))
+               if args.out else sys.stdout)
+        for line in lines:
+            out.write(line)
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from publishing.sample import generate
+
+    paths = generate(args.out, args.entities, seed=args.seed)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _engine()
+    uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from publishing.publish import publish
+    from publishing.sample import generate
+
+    engine = _engine()
+    sample_dir = Path("var/sample")
+    if not (sample_dir / "penalty.csv").exists():
+        print(f"生成示例数据({args.entities:,} 个主体)…")
+        generate(sample_dir, args.entities)
+    paths = sorted(p for p in sample_dir.iterdir() if p.is_file())
+    result = publish(paths, engine=engine)
+    print(f"示例数据已发布:变更事件 {result.events:,} 条。")
+    _after_publish(engine)
+    print(f"门户: http://{args.host}:{args.port}/")
+    return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
+
+
+def _after_publish(engine) -> None:
+    """Bring derived outputs (search index) up to date when they exist."""
+    try:
+        from publishing.search.sync import sync
+    except ImportError:
+        return
+    sync(engine)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="disclosure", description="烟台市市场监管信用信息公示与开放数据服务")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("publish", help="发布数据文件")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--mode", choices=("incremental", "snapshot"), default="incremental")
+    p.add_argument("--accept-partial", action="store_true", help="有拒绝行时仍发布有效行")
+    p.add_argument("--dry-run", action="store_true", help="只显示计划,不写入")
+    p.add_argument("--report", type=Path, metavar="R.json")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("expire", help="撤下公示期届满的记录")
+    p.set_defaults(func=cmd_expire)
+
+    p = sub.add_parser("export", help="导出已公示记录")
+    p.add_argument("--kind", choices=KINDS, required=True)
+    p.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sample", help="生成示例数据文件")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--entities", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=20261127)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("serve", help="启动门户")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="生成并发布示例数据,然后启动门户")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--entities", type=int, default=5000)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

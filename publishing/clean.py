@@ -1,0 +1,727 @@
+"""Cleaning: SourceRow → CleanRow (normalised, validated, masked) or the list of its Rejects.
+
+Every rule of the data contract's "Values", kind tables and "Bad input" is applied here; the
+value parsers (dates, money, integers) are public for the readers, the sample generator and
+the tests. Reasons are in Chinese, for the person who fixes the file.
+
+Speed: a Cleaner precomputes one handler per column in __init__; low-cardinality columns
+(dates, districts, enums, money, authorities …) cache their results per raw value, so the
+per-row cost is mostly dict look-ups plus masking of the free text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
+from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
+from publishing.redact import mask_text
+from publishing.rows import CleanRow, EntityFields, Reject, SourceRow
+
+ERROR_KEY = "__error__"  # a SourceRow value carrying why the row could not be read at all
+RAW_KEY = "__raw__"  # optional: the unreadable text, reported as the reject's value
+
+# -- reasons ------------------------------------------------------------------------------
+R_REQUIRED = "必填项为空"
+R_TYPE = "值的类型不正确"
+R_NO_ID = "统一社会信用代码和注册号均为空"
+R_REG_NO = "注册号应为15位数字"
+R_REG_NO_CONFLICT = "统一社会信用代码列中的15位注册号与注册号列不一致"
+R_DISTRICT = "所属区市无法识别"
+R_OP = "操作应为 新增/更新/撤销"
+R_DATE_FORMAT = "日期格式无法识别"
+R_DATE_RANGE = "日期年份超出合理范围(1900—2100)"
+R_DATE_MISSING = "日期不存在"
+R_FUTURE = "日期晚于今天"
+R_MONEY_FORMAT = "金额格式无法识别"
+R_MONEY_NEGATIVE = "金额不能为负数"
+R_MONEY_CENTS = "金额应精确到分(最多两位小数)"
+R_MONEY_LARGE = "金额过大"
+R_FINE_CONFLICT = "罚款金额(元)与罚款金额(万元)不一致"
+R_INT = "应为整数"
+R_SIMPLE = "简易程序案件不予公示"
+R_PROCEDURE = "程序类型应为 普通/一般/简易"
+R_SEVERITY = "失信程度应为 轻微/一般/严重"
+R_GRADE = "分类结果应为 A/B/C/D/E"
+R_GRADE_REQUIRED = "信用风险分类的分类结果为空"
+R_RETURN_DAYS = "退货期限不得少于7天"
+R_REFUND_DAYS = "退款期限不能为负数"
+R_MODEL_UNIT = "示范单位应为 是/否"
+R_STATUS = "状态应为 有效/撤销"
+R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
+R_DUPLICATE = "与第{row}行重复(自然键相同)"
+
+RISK_SCHEME = "信用风险分类"
+DEFAULT_DOMAIN = {"credit_mark": "通用"}
+_CENT = Decimal("0.01")
+_WAN = Decimal(10000)
+_EXCEL_EPOCH = date(1899, 12, 30)
+_SERIAL_MIN = (date(1950, 1, 1) - _EXCEL_EPOCH).days  # 18264
+_SERIAL_MAX = (date(2099, 12, 31) - _EXCEL_EPOCH).days  # 73050
+_CACHE_LIMIT = 4096  # distinct raw values remembered per column
+
+
+def _nfkc(s: str) -> str:
+    return unicodedata.normalize("NFKC", s)
+
+
+def _squash(s: str) -> str:
+    """NFKC without any whitespace: for codes, enums, keys."""
+    return "".join(unicodedata.normalize("NFKC", s).split())
+
+
+# -- Chinese numerals (七天, 第三期) ---------------------------------------------------------
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}  # fmt: skip
+_CN_UNITS = {"十": 10, "百": 100}
+
+
+def _cn_int(text: str) -> int | None:
+    """一 … 九百九十九 as an int; None when text is not such a numeral."""
+    if not text:
+        return None
+    total, current = 0, 0
+    for ch in text:
+        if ch in _CN_DIGITS:
+            current = _CN_DIGITS[ch]
+        elif ch in _CN_UNITS:
+            total += (current or 1) * _CN_UNITS[ch]
+            current = 0
+        else:
+            return None
+    return total + current
+
+
+# -- dates ---------------------------------------------------------------------------------
+_TIME = r"(?:(?:\s+|T)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_DATE_SEP = re.compile(
+    r"(?P<y>\d{4})\s*(?P<s>[-/.])\s*(?P<m>\d{1,2})\s*(?P=s)\s*(?P<d>\d{1,2})" + _TIME
+)
+_DATE_CN = re.compile(r"(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*[日号]?" + _TIME)
+_DATE_COMPACT = re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})")
+_DATE_SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
+
+
+def _ymd(year: int, month: int, day: int) -> date:
+    if not 1900 <= year <= 2100:
+        raise ValueError(R_DATE_RANGE)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{R_DATE_MISSING}({year}年{month}月{day}日)") from None
+
+
+def _from_serial(serial: float) -> date:
+    if not _SERIAL_MIN <= serial < _SERIAL_MAX + 1:
+        raise ValueError(R_DATE_FORMAT + "(数字既不是 YYYYMMDD 也不是合理的 Excel 日期序列号)")
+    return _EXCEL_EPOCH + timedelta(days=int(serial))
+
+
+def _from_number(n: int | float) -> date:
+    if n == int(n) and 19000101 <= n <= 21001231:
+        text = str(int(n))
+        return _ymd(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return _from_serial(n)
+
+
+def parse_date(v: Any) -> date:
+    """A date from `2022-03-05`, `2022/3/5`, `2022.3.5`, `2022年3月5日`, `20220305`, a date or
+    datetime, or an Excel serial number (epoch 1899-12-30; 1950–2099, also as a 5-digit
+    string). A time of day after the date is ignored. ValueError (Chinese reason) otherwise."""
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    if isinstance(v, bool):
+        raise ValueError(R_DATE_FORMAT)
+    if isinstance(v, int):
+        return _from_number(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(R_DATE_FORMAT)
+        return _from_number(v)
+    if not isinstance(v, str):
+        raise ValueError(R_DATE_FORMAT)
+    text = _nfkc(v).strip()
+    m = _DATE_SEP.fullmatch(text) or _DATE_CN.fullmatch(text) or _DATE_COMPACT.fullmatch(text)
+    if m is not None:
+        return _ymd(int(m["y"]), int(m["m"]), int(m["d"]))
+    if _DATE_SERIAL.fullmatch(text):
+        return _from_serial(float(text))
+    raise ValueError(R_DATE_FORMAT)
+
+
+# -- money and integers --------------------------------------------------------------------
+_MONEY = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+")
+_MONEY_PREFIXES = ("人民币", "RMB", "¥")
+_FLOAT_NOISE = Decimal("1e-6")
+
+
+def parse_money(v: Any, unit: str = "yuan") -> Decimal:
+    """An exact amount in yuan. unit "yuan" (元) or "wan" (万元, × 10000). Strings may have
+    thousands separators, full-width digits, a leading 人民币/¥ and a trailing 元 (or 万元,
+    which then wins over the column's unit). Floats go through repr (no binary noise).
+    Negative amounts are rejected."""
+    factor = _WAN if unit in ("wan", "万元") else Decimal(1)
+    if isinstance(v, bool):
+        raise ValueError(R_MONEY_FORMAT)
+    if isinstance(v, Decimal):
+        if not v.is_finite():
+            raise ValueError(R_MONEY_FORMAT)
+        amount = v
+    elif isinstance(v, int):
+        amount = Decimal(v)
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(R_MONEY_FORMAT)
+        amount = Decimal(repr(v))
+        if amount.as_tuple().exponent < -6:  # 9.899999999999999 from spreadsheet arithmetic
+            amount = amount.quantize(_FLOAT_NOISE)
+    elif isinstance(v, str):
+        text = _squash(v).upper()
+        for prefix in _MONEY_PREFIXES:
+            text = text.removeprefix(prefix)
+        text = text.removesuffix("整").removesuffix("元")
+        if text.endswith("万"):
+            text, factor = text[:-1], _WAN
+        if text.startswith(("-", "负")):
+            raise ValueError(R_MONEY_NEGATIVE)
+        if not _MONEY.fullmatch(text):
+            raise ValueError(R_MONEY_FORMAT)
+        amount = Decimal(text.replace(",", ""))
+    else:
+        raise ValueError(R_MONEY_FORMAT)
+    if amount < 0:
+        raise ValueError(R_MONEY_NEGATIVE)
+    return amount * factor
+
+
+def money_text(amount: Decimal) -> str:
+    """The canonical text of an amount in yuan: exactly two decimals ("50000.00")."""
+    try:
+        cents = amount.quantize(_CENT)
+    except InvalidOperation:
+        raise ValueError(R_MONEY_LARGE) from None
+    if cents != amount:
+        raise ValueError(R_MONEY_CENTS)
+    return str(cents)
+
+
+_INT = re.compile(r"[+-]?\d+(?:\.0*)?")
+
+
+def parse_int(v: Any) -> int:
+    """An integer from an int, an integral float, or text such as `7`, `７`, `7天`, `七天`."""
+    if isinstance(v, bool):
+        raise ValueError(R_INT)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, (float, Decimal)):
+        if not math.isfinite(v) or v != int(v):
+            raise ValueError(R_INT)
+        return int(v)
+    if not isinstance(v, str):
+        raise ValueError(R_INT)
+    text = _squash(v).removesuffix("天").removesuffix("日")
+    if _INT.fullmatch(text):
+        return int(text.split(".")[0])
+    number = _cn_int(text)
+    if number is None:
+        raise ValueError(R_INT)
+    return number
+
+
+# -- text ----------------------------------------------------------------------------------
+_LIST_SPLIT = re.compile(r"[、，,;；\n]")
+
+
+def _text(raw: Any) -> str:
+    """A raw value as text (numbers typed into spreadsheet cells included)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal, date)):
+        raise ValueError(R_TYPE)
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, date):
+        return raw.isoformat()
+    return str(raw)
+
+
+def _blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def _line(raw: Any) -> str:
+    """Single-line text: trimmed, inner whitespace runs collapsed, masked. No NFKC."""
+    return mask_text(" ".join(_text(raw).split()))
+
+
+def _free(raw: Any) -> str:
+    """Free text: trimmed (inner line breaks kept), masked. No NFKC: Chinese punctuation stays."""
+    return mask_text(_text(raw).strip())
+
+
+def _items(raw: Any) -> list[str]:
+    """A list column: split on 、，,;； (or a JSON array), items trimmed, empty ones dropped."""
+    parts = raw if isinstance(raw, (list, tuple)) else _LIST_SPLIT.split(_text(raw))
+    items = [mask_text(" ".join(_text(p).split())) for p in parts if not _blank(p)]
+    return items
+
+
+# -- enumerations ----------------------------------------------------------------------------
+_OPS = {"新增": "upsert", "更新": "upsert", "新增或更新": "upsert", "add": "upsert",
+        "update": "upsert", "upsert": "upsert", "撤销": "withdraw", "withdraw": "withdraw"}  # fmt: skip
+_PROCEDURES = {"普通": "普通", "一般": "普通", "普通程序": "普通", "一般程序": "普通"}
+_SIMPLE = ("简易", "简易程序")
+_SEVERITIES = ("轻微", "一般", "严重")
+_SCHEME_ALIASES = {
+    "企业信用风险分类": RISK_SCHEME,
+    "信用风险分类结果": RISK_SCHEME,
+    "严重违法失信企业名单": "严重违法失信名单",
+    "列入严重违法失信名单": "严重违法失信名单",
+    "列入经营异常名录": "经营异常名录",
+}
+_GRADE = re.compile(r"([A-E])(?:类|级)?(?:\(.*\))?")
+_YES = frozenset({"是", "y", "yes", "true", "1", "√", "✓", "示范单位"})
+_NO = frozenset({"否", "n", "no", "false", "0", "×", "✗"})
+_STATUS_WITHDRAWN = frozenset({"撤销", "已撤销", "withdrawn", "withdraw"})
+_STATUS_VALID = frozenset({"有效", "active", "valid"})
+_ISSUE_NO = re.compile(
+    r"(?:(?P<y>\d{4})(?:年第?|第))?第?(?P<n>\d+|[〇零一二两三四五六七八九十百]+)期"
+)
+_YEAR_BRACKETS = re.compile(r"[\[【(〔〖（［﹝]\s*(\d{4})\s*[\]】)〕〗）］﹞]")
+
+
+def _op(raw: Any) -> str:
+    op = _OPS.get(_squash(_text(raw)).lower())
+    if op is None:
+        raise ValueError(R_OP)
+    return op
+
+
+def _district(raw: Any) -> str:
+    code = district_code(_text(raw))
+    if code is None:
+        raise ValueError(R_DISTRICT)
+    return code
+
+
+def _uscc(raw: Any) -> str:
+    """A valid USCC, or a 15-digit 注册号 written in the USCC column (resolved in _entity)."""
+    code = normalize_code(_text(raw))
+    if reg_no_is_valid(code):
+        return code
+    problem = uscc_problem(code)
+    if problem:
+        raise ValueError(problem)
+    return code
+
+
+def _reg_no(raw: Any) -> str:
+    code = normalize_code(_text(raw))
+    if not reg_no_is_valid(code):
+        raise ValueError(R_REG_NO)
+    return code
+
+
+def normalize_decision_no(text: str) -> str:
+    """行政处罚决定书文号: NFKC, no spaces, the year in 〔〕: 烟芝市监罚[2023]123号 → 烟芝市监罚〔2023〕123号."""
+    return _YEAR_BRACKETS.sub(_year_in_brackets, _squash(text))
+
+
+def _year_in_brackets(m: re.Match[str]) -> str:
+    return f"〔{m[1]}〕"  # a function: much faster than a template replacement
+
+
+def _decision_no(raw: Any) -> str:
+    return mask_text(normalize_decision_no(_text(raw)))
+
+
+def _issue_no(raw: Any) -> tuple[int | None, int]:
+    """(year or None, number) of 期次; the year is completed from issued_on in _post."""
+    m = _ISSUE_NO.fullmatch(_squash(_text(raw)))
+    if m is None:
+        raise ValueError(R_ISSUE_NO)
+    number = int(m["n"]) if m["n"].isdigit() else _cn_int(m["n"])
+    if not number:
+        raise ValueError(R_ISSUE_NO)
+    return (int(m["y"]) if m["y"] else None, number)
+
+
+def _procedure(raw: Any) -> str:
+    text = _squash(_text(raw))
+    if text in _SIMPLE:
+        raise ValueError(R_SIMPLE)
+    try:
+        return _PROCEDURES[text]
+    except KeyError:
+        raise ValueError(R_PROCEDURE) from None
+
+
+def _severity(raw: Any) -> str:
+    text = _squash(_text(raw)).removesuffix("失信")
+    if text not in _SEVERITIES:
+        raise ValueError(R_SEVERITY)
+    return text
+
+
+def _scheme(raw: Any) -> str:
+    text = _squash(_text(raw))
+    return mask_text(_SCHEME_ALIASES.get(text, text))
+
+
+def _label(raw: Any) -> str:
+    """A short category label (领域, 监管领域): NFKC, no spaces, masked."""
+    return mask_text(_squash(_text(raw)))
+
+
+def _grade(raw: Any) -> str:
+    m = _GRADE.fullmatch(_squash(_text(raw)).upper())
+    if m is None:
+        raise ValueError(R_GRADE)
+    return m[1]
+
+
+def _model_unit(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = _squash(_text(raw)).lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValueError(R_MODEL_UNIT)
+
+
+def _status_withdraws(raw: Any) -> bool:
+    text = _squash(_text(raw)).lower()
+    if text in _STATUS_WITHDRAWN:
+        return True
+    if text in _STATUS_VALID:
+        return False
+    raise ValueError(R_STATUS)
+
+
+def _min_int(minimum: int, reason: str) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        number = parse_int(raw)
+        if number < minimum:
+            raise ValueError(reason)
+        return number
+
+    return parse
+
+
+def _money(unit: str) -> Callable[[Any], Decimal]:
+    def parse(raw: Any) -> Decimal:
+        amount = parse_money(raw, unit)
+        money_text(amount)  # validates: at most cents, not too large
+        return amount
+
+    return parse
+
+
+# -- the column plan -----------------------------------------------------------------------
+# Handlers by column key (kind-specific ones override); otherwise by the contract column type.
+_BY_KEY: dict[str, Callable[[Any], Any]] = {
+    "uscc": _uscc,
+    "reg_no": _reg_no,
+    "district": _district,
+    "op": _op,
+    "decision_no": _decision_no,
+    "issue_no": _issue_no,
+    "procedure": _procedure,
+    "severity": _severity,
+    "scheme": _scheme,
+    "grade": _grade,
+    "domain": _label,
+    "model_unit": _model_unit,
+    "status": _status_withdraws,
+    "fine_yuan": _money("yuan"),
+    "fine_wan": _money("wan"),
+    "confiscated_yuan": _money("yuan"),
+    "return_days": _min_int(7, R_RETURN_DAYS),
+    "refund_days": _min_int(0, R_REFUND_DAYS),
+}
+_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "text": _line,
+    "list": _items,
+    "date": parse_date,
+    "money": _money("yuan"),
+    "int": parse_int,
+    "enum": _line,
+    "code": normalize_code,
+}
+FREE_TEXT = frozenset(
+    {"violation", "action", "facts", "basis", "reason", "conditions", "exclusions"}
+)
+# Blank → this value instead of None.
+_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("*", "op"): "upsert",
+    ("*", "procedure"): "普通",
+    ("*", "severity"): "一般",
+    ("*", "model_unit"): False,
+    ("*", "status"): False,
+    ("credit_mark", "domain"): DEFAULT_DOMAIN["credit_mark"],
+}
+# Columns with few distinct values: their results are cached per raw value.
+_CACHED = frozenset({
+    "district", "op", "procedure", "severity", "scheme", "grade", "domain", "model_unit",
+    "status", "fine_yuan", "fine_wan", "confiscated_yuan", "return_days", "refund_days",
+    "issue_no", "publisher", "authority", "violation_type", "basis", "penalty_kinds", "category",
+    "conditions", "exclusions", "action",
+})  # fmt: skip
+# Event dates may not lie in the future.
+_NOT_FUTURE = frozenset(EVENT_DATE.values())
+# Kind columns that are not fields: fine_wan is folded into fine_yuan, status into op.
+_NOT_FIELDS = frozenset({"fine_wan", "status"})
+
+
+class _Failed:
+    """Marks a column whose value was rejected (cross-field checks skip it)."""
+
+    __slots__ = ()
+
+
+FAILED = _Failed()
+
+
+class _Error:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _cached(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    cache: dict[Any, Any] = {}
+
+    def lookup(raw: Any) -> Any:
+        key = raw if raw.__class__ is str else (raw.__class__, raw)
+        try:
+            hit = cache[key]
+        except KeyError:
+            try:
+                hit = fn(raw)
+            except ValueError as err:
+                hit = _Error(str(err))
+            if len(cache) < _CACHE_LIMIT:
+                cache[key] = hit
+        except TypeError:  # unhashable (a JSON list)
+            return fn(raw)
+        if hit.__class__ is _Error:
+            raise ValueError(hit.reason)
+        if hit.__class__ is list:
+            return list(hit)
+        return hit
+
+    return lookup
+
+
+def _column_handler(kind: str, col: Column, today: date) -> Callable[[Any], Any]:
+    """One function raw → value for the column: blank handling, parsing, caching."""
+    parse = _BY_KEY.get(col.key) or (_free if col.key in FREE_TEXT else _BY_TYPE[col.type])
+    if col.key in _NOT_FUTURE:
+        parse = _not_after(parse, today)
+    required = col.required
+    is_list = col.type == "list"
+    default = _DEFAULTS.get((kind, col.key), _DEFAULTS.get(("*", col.key)))
+
+    def handle(raw: Any) -> Any:
+        if raw is None or (raw.__class__ is str and not raw.strip()):
+            if required:
+                raise ValueError(R_REQUIRED)
+            return [] if is_list else default  # a blank list column: an empty list
+        return parse(raw)
+
+    if col.key in _CACHED or col.type == "date":
+        return _cached(handle)  # blanks and their defaults are cached too
+    return handle
+
+
+def _not_after(parse: Callable[[Any], date], today: date) -> Callable[[Any], date]:
+    def check(raw: Any) -> date:
+        day = parse(raw)
+        if day > today:
+            raise ValueError(R_FUTURE)
+        return day
+
+    return check
+
+
+# -- kinds ---------------------------------------------------------------------------------
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one kind is cleaned beyond its columns: keys, cross-field rules, dates."""
+
+    natural_key: Callable[[Values, str], tuple[str, ...]]  # (values, entity id) → key
+    post: Callable[[Cleaner, Values, list[tuple[str, Any, str]]], None] | None = None
+    entity: bool = True  # district_board (planned) has no entity columns
+    publicity: tuple[str, ...] = ("publicity_until",)  # the first present one ends publicity
+    identity_extra: tuple[str, ...] = ()  # fields appended to the natural key in identity
+
+
+def _post_blacklist(cleaner: Cleaner, v: Values, errors: list[tuple[str, Any, str]]) -> None:
+    issue, issued_on = v["issue_no"], v["issued_on"]
+    if isinstance(issue, tuple):
+        year = issue[0] if issue[0] is not None else getattr(issued_on, "year", None)
+        v["issue_no"] = f"{year}年第{issue[1]}期" if year else FAILED
+
+
+def _post_penalty(cleaner: Cleaner, v: Values, errors: list[tuple[str, Any, str]]) -> None:
+    yuan, wan = v["fine_yuan"], v["fine_wan"]
+    if isinstance(wan, Decimal):
+        if isinstance(yuan, Decimal) and yuan != wan:
+            errors.append(("fine_wan", cleaner._raw.get("fine_wan"), R_FINE_CONFLICT))
+        elif yuan is None:
+            v["fine_yuan"] = wan
+
+
+def _post_credit_mark(cleaner: Cleaner, v: Values, errors: list[tuple[str, Any, str]]) -> None:
+    if v["scheme"] == RISK_SCHEME and v["grade"] is None:
+        errors.append(("grade", None, R_GRADE_REQUIRED))
+
+
+def _post_return_pledge(cleaner: Cleaner, v: Values, errors: list[tuple[str, Any, str]]) -> None:
+    if v["status"] is True:
+        v["op"] = "withdraw"
+
+
+KINDS: dict[str, KindSpec] = {
+    "blacklist": KindSpec(
+        natural_key=lambda v, eid: (v["publisher"], v["issue_no"], eid, v["products"] or ""),
+        post=_post_blacklist,
+    ),
+    "penalty": KindSpec(natural_key=lambda v, eid: (v["decision_no"],), post=_post_penalty),
+    "credit_mark": KindSpec(
+        natural_key=lambda v, eid: (eid, v["scheme"], v["domain"]),
+        post=_post_credit_mark,
+        publicity=("valid_until",),
+        identity_extra=("marked_on",),
+    ),
+    "return_pledge": KindSpec(
+        natural_key=lambda v, eid: (eid, v["address"] or ""), post=_post_return_pledge, publicity=()
+    ),
+}
+
+
+# Column type → JSON-ready form of its value (other types are JSON-ready already).
+_TO_JSON: dict[str, Callable[[Any], Any]] = {"date": date.isoformat, "money": money_text}
+
+
+def key_digest(parts: tuple[str, ...]) -> bytes:
+    """A compact (16-byte) digest of a natural key, to remember a million keys cheaply."""
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()
+
+
+class Cleaner:
+    """Cleans the rows of one file of one kind; remembers natural keys to reject duplicates."""
+
+    def __init__(self, kind: str, today: date, file: str,
+                 headers: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        if kind not in KINDS or kind not in KIND_COLUMNS:
+            raise ValueError(f"unknown kind {kind!r}")
+        self.kind, self.today, self.file = kind, today, file
+        self.spec = KINDS[kind]
+        columns = (ENTITY_COLUMNS if self.spec.entity else ()) + KIND_COLUMNS[kind]
+        self._plan = [(col.key, _column_handler(kind, col, today)) for col in columns]
+        self._headers = {col.key: (headers or {}).get(col.key) or col.key for col in columns}
+        self._fields = [
+            (col.key, _TO_JSON.get(col.type))
+            for col in KIND_COLUMNS[kind]
+            if col.key not in _NOT_FIELDS
+        ]
+        self._event = EVENT_DATE[kind]
+        self._seen: dict[bytes, int] = {}
+        self._raw: Values = {}
+
+    def header(self, key: str) -> str:
+        """The column as the file names it (the key when the file does not have it)."""
+        return self._headers.get(key, key)
+
+    def clean(self, row: SourceRow) -> CleanRow | list[Reject]:
+        raw_values = row.values
+        file = self.file or row.file
+        if ERROR_KEY in raw_values:
+            reason = str(raw_values[ERROR_KEY])
+            return [Reject(file, row.row, None, raw_values.get(RAW_KEY), reason)]
+        self._raw = raw_values
+        get = raw_values.get
+        v: Values = {}
+        errors: list[tuple[str, Any, str]] = []
+        for key, handle in self._plan:
+            raw = get(key)
+            try:
+                v[key] = handle(raw)
+            except ValueError as err:
+                errors.append((key, raw, str(err)))
+                v[key] = FAILED
+        entity = self._entity(v, errors) if self.spec.entity else None
+        if self.spec.post is not None:
+            self.spec.post(self, v, errors)
+        if errors:
+            return [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
+        natural_key = self.spec.natural_key(v, entity.id if entity else "")
+        digest = key_digest(natural_key)
+        first = self._seen.setdefault(digest, row.row)
+        if first != row.row:
+            reason = R_DUPLICATE.format(row=first)
+            return [Reject(file, row.row, None, " / ".join(natural_key), reason)]
+        identity = natural_key
+        for k in self.spec.identity_extra:
+            identity += (v[k].isoformat(),)
+        publicity_until = None
+        for k in self.spec.publicity:
+            if v[k] is not None:
+                publicity_until = v[k]
+                break
+        fields = {}
+        for k, to_json in self._fields:
+            value = v[k]
+            fields[k] = value if to_json is None or value is None else to_json(value)
+        return CleanRow(
+            kind=self.kind,
+            file=file,
+            row=row.row,
+            op=v.get("op") or "upsert",
+            entity=entity,  # type: ignore[arg-type]  # None only for entity-less kinds
+            fields=fields,
+            event_date=v[self._event],
+            publicity_until=publicity_until,
+            natural_key=natural_key,
+            identity=identity,
+        )
+
+    def _entity(self, v: Values, errors: list[tuple[str, Any, str]]) -> EntityFields | None:
+        uscc, reg_no = v["uscc"], v["reg_no"]
+        if isinstance(uscc, str) and len(uscc) == 15:  # a 注册号 in the USCC column
+            if reg_no is None:
+                reg_no = v["reg_no"] = uscc
+            elif reg_no is not FAILED and reg_no != uscc:
+                errors.append(("uscc", self._raw.get("uscc"), R_REG_NO_CONFLICT))
+            uscc = v["uscc"] = None
+        if uscc is None and reg_no is None:
+            errors.append(("uscc", None, R_NO_ID))
+        if errors:
+            return None
+        return EntityFields(
+            id=uscc or reg_no,
+            uscc=uscc,
+            reg_no=reg_no,
+            name=v["entity_name"],
+            legal_rep=v["legal_rep"],
+            district=v["district"],
+            address=v["address"],
+        )

@@ -1,0 +1,233 @@
+"""The one writer of published data.
+
+Every change the public can see (a publish, an expiry, an approved repair, an upheld
+objection) goes through a Writer, which stores the record and its change event in the caller's
+transaction. Writes are buffered and flushed in bulk: publishing a million rows must not pay
+one round trip per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from publishing import clock
+from publishing.models import (
+    ACTIVE,
+    Batch,
+    BlacklistIssue,
+    ChangeEvent,
+    Entity,
+    Record,
+)
+
+RECORDS = Record.__table__
+EVENTS = ChangeEvent.__table__
+ENTITIES = Entity.__table__
+ISSUES = BlacklistIssue.__table__
+BATCHES = Batch.__table__
+
+# Withdrawals decided by the bureau on a request: a later file must not bring the record back.
+HELD_REASONS = frozenset({"repair", "objection"})
+_CONTENT_COLUMNS = (
+    "status",
+    "status_reason",
+    "version",
+    "district",
+    "event_date",
+    "publicity_until",
+    "repairable_from",
+    "issue_id",
+    "category",
+    "grade",
+    "data",
+    "content_hash",
+    "batch_id",
+    "source_file",
+    "source_row",
+    "entity_id",
+    "updated_at",
+)
+_STATUS_COLUMNS = ("status", "status_reason", "version", "updated_at", "batch_id")
+WRITER_LOCK_ID = 7_261_127
+
+
+def lock_writer(conn: Connection) -> None:
+    """One writer at a time, so the change log's sequence follows commit order.
+
+    SQLite serialises writers itself (the publish transaction begins IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_ID})")
+
+
+def start_batch(
+    conn: Connection, *, kind: str | None, mode: str, actor: str, files: list[str]
+) -> int:
+    result = conn.execute(
+        insert(BATCHES).values(
+            kind=kind, mode=mode, actor=actor, files=files, counts={}, started_at=clock.now()
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def finish_batch(conn: Connection, batch_id: int, counts: dict[str, Any]) -> None:
+    conn.execute(
+        update(BATCHES)
+        .where(BATCHES.c.id == batch_id)
+        .values(counts=counts, finished_at=clock.now())
+    )
+
+
+class Writer:
+    def __init__(self, conn: Connection, batch_id: int | None, at: datetime | None = None):
+        self.conn = conn
+        self.batch_id = batch_id
+        self.at = at or clock.now()
+        self._inserts: list[dict[str, Any]] = []
+        self._content_updates: list[dict[str, Any]] = []
+        self._status_updates: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._issue_meta: dict[str, dict[str, Any]] = {}
+        self.touched_issues: set[str] = set()
+        self.events_written = 0
+
+    # -- records -------------------------------------------------------------------------
+    def insert(self, row: dict[str, Any], op: str | None, reason: str | None = None) -> None:
+        """A record seen for the first time; op None stores it without publishing (expired …)."""
+        row = {
+            **row,
+            "batch_id": self.batch_id,
+            "first_published_at": self.at,
+            "updated_at": self.at,
+        }
+        self._inserts.append(row)
+        self._note_issue(row)
+        if op:
+            self._event(row, op, reason)
+
+    def update(self, row: dict[str, Any], op: str | None, reason: str | None = None) -> None:
+        """New content (and status) for a known record; row holds every content column."""
+        row = {**row, "batch_id": self.batch_id, "updated_at": self.at}
+        self._content_updates.append(
+            {"_id": row["id"], **{c: row.get(c) for c in _CONTENT_COLUMNS}}
+        )
+        self._note_issue(row)
+        if op:
+            self._event(row, op, reason)
+
+    def set_status(
+        self, current: Any, status: str, op: str | None, reason: str | None, bump: bool = True
+    ) -> None:
+        """Change only the status of a known record (withdraw, expire, supersede …).
+
+        current: the record's row as stored (needs id, kind, district, entity_id, version)."""
+        version = current.version + (1 if bump else 0)
+        self._status_updates.append(
+            {
+                "_id": current.id,
+                "status": status,
+                "status_reason": reason,
+                "version": version,
+                "updated_at": self.at,
+                "batch_id": self.batch_id,
+            }
+        )
+        if current.issue_id:
+            self.touched_issues.add(current.issue_id)
+        if op:
+            self._event(
+                {
+                    "id": current.id,
+                    "kind": current.kind,
+                    "district": current.district,
+                    "entity_id": current.entity_id,
+                    "version": version,
+                },
+                op,
+                reason,
+            )
+
+    def _event(self, row: dict[str, Any], op: str, reason: str | None) -> None:
+        self._events.append(
+            {
+                "record_id": row["id"],
+                "kind": row["kind"],
+                "district": row.get("district"),
+                "entity_id": row.get("entity_id"),
+                "op": op,
+                "version": row["version"],
+                "reason": reason,
+                "at": self.at,
+                "batch_id": self.batch_id,
+            }
+        )
+
+    def _note_issue(self, row: dict[str, Any]) -> None:
+        if row.get("issue_id"):
+            self.touched_issues.add(row["issue_id"])
+            data = row["data"]
+            self._issue_meta[row["issue_id"]] = {
+                "issue_no": data["issue_no"],
+                "publisher": data["publisher"],
+                "issued_on": row["event_date"],
+                "district": row.get("district"),
+            }
+
+    # -- flushing ------------------------------------------------------------------------
+    def flush(self) -> None:
+        conn = self.conn
+        if self._inserts:
+            conn.execute(insert(RECORDS), self._inserts)
+        if self._content_updates:
+            stmt = (
+                update(RECORDS)
+                .where(RECORDS.c.id == bindparam("_id"))
+                .values({c: bindparam(c) for c in _CONTENT_COLUMNS})
+            )
+            conn.execute(stmt, self._content_updates)
+        if self._status_updates:
+            stmt = (
+                update(RECORDS)
+                .where(RECORDS.c.id == bindparam("_id"))
+                .values({c: bindparam(c) for c in _STATUS_COLUMNS})
+            )
+            conn.execute(stmt, self._status_updates)
+        if self._events:
+            conn.execute(insert(EVENTS), self._events)
+            self.events_written += len(self._events)
+        self._inserts, self._content_updates, self._status_updates, self._events = [], [], [], []
+
+    def finish(self) -> None:
+        """Flush, then bring the touched blacklist issues' entry counts up to date."""
+        self.flush()
+        refresh_issues(self.conn, self.touched_issues, self._issue_meta)
+
+
+def refresh_issues(
+    conn: Connection, issue_ids: Iterable[str], meta: dict[str, dict[str, Any]]
+) -> None:
+    ids = sorted(issue_ids)
+    if not ids:
+        return
+    counts = dict(
+        conn.execute(
+            select(RECORDS.c.issue_id, func.count())
+            .where(RECORDS.c.issue_id.in_(ids), RECORDS.c.status == ACTIVE)
+            .group_by(RECORDS.c.issue_id)
+        ).all()
+    )
+    known = set(conn.execute(select(ISSUES.c.id).where(ISSUES.c.id.in_(ids))).scalars())
+    for iid in ids:
+        if iid in known:
+            values = {"entry_count": counts.get(iid, 0), **meta.get(iid, {})}
+            conn.execute(update(ISSUES).where(ISSUES.c.id == iid).values(values))
+        elif iid in meta:
+            conn.execute(insert(ISSUES).values(id=iid, entry_count=counts.get(iid, 0), **meta[iid]))
+
+
+def expired(publicity_until: date | None, today: date) -> bool:
+    return publicity_until is not None and publicity_until < today

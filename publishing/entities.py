@@ -1,0 +1,88 @@
+"""Entities: the latest name for a USCC wins; earlier names are kept as 曾用名 (former names)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from publishing.models import Entity
+from publishing.rows import EntityFields
+
+ENTITIES = Entity.__table__
+_COLUMNS = (
+    "name",
+    "former_names",
+    "name_as_of",
+    "legal_rep",
+    "district",
+    "address",
+    "uscc",
+    "reg_no",
+)
+
+
+def merge(current: dict[str, Any] | None, ef: EntityFields, as_of: date) -> dict[str, Any]:
+    """The entity after seeing ef in a record dated as_of (pure; returns a new dict)."""
+    if current is None:
+        return {
+            "id": ef.id,
+            "uscc": ef.uscc,
+            "reg_no": ef.reg_no,
+            "name": ef.name,
+            "former_names": [],
+            "name_as_of": as_of,
+            "legal_rep": ef.legal_rep,
+            "district": ef.district,
+            "address": ef.address,
+        }
+    ent = {**current, "former_names": list(current["former_names"] or [])}
+    newer = ent["name_as_of"] is None or as_of >= ent["name_as_of"]
+    if ef.name != ent["name"]:
+        if newer:
+            ent["former_names"] = [n for n in ent["former_names"] if n != ef.name]
+            if ent["name"] not in ent["former_names"]:
+                ent["former_names"].append(ent["name"])
+            ent["name"] = ef.name
+        elif ef.name not in ent["former_names"]:
+            ent["former_names"].append(ef.name)
+    if newer:
+        ent["name_as_of"] = as_of
+        ent["district"] = ef.district
+        for key in ("legal_rep", "address"):
+            if getattr(ef, key):
+                ent[key] = getattr(ef, key)
+    ent["uscc"] = ent["uscc"] or ef.uscc
+    ent["reg_no"] = ent["reg_no"] or ef.reg_no
+    return ent
+
+
+def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime) -> None:
+    """Merge a chunk's entity sightings into the entities table in bulk."""
+    ids = list({ef.id for ef, _ in seen})
+    if not ids:
+        return
+    stored: dict[str, dict[str, Any]] = {
+        row.id: dict(row._mapping)
+        for row in conn.execute(select(ENTITIES).where(ENTITIES.c.id.in_(ids)))
+    }
+    state = dict(stored)
+    for ef, as_of in seen:
+        state[ef.id] = merge(state.get(ef.id), ef, as_of)
+    inserts, updates = [], []
+    for eid, ent in state.items():
+        before = stored.get(eid)
+        if before is None:
+            inserts.append({**ent, "created_at": at, "updated_at": at})
+        elif any(before[c] != ent[c] for c in _COLUMNS):
+            updates.append({"_id": eid, **{c: ent[c] for c in _COLUMNS}, "updated_at": at})
+    if inserts:
+        conn.execute(insert(ENTITIES), inserts)
+    if updates:
+        stmt = (
+            update(ENTITIES)
+            .where(ENTITIES.c.id == bindparam("_id"))
+            .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
+        )
+        conn.execute(stmt, updates)

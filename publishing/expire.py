@@ -1,0 +1,58 @@
+"""Expiry: records past their publicity end leave publication (op expire), and credit-mark
+schemes switched between public and statistics-only in the rules are applied."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+from sqlalchemy import Engine, select
+
+from publishing import clock
+from publishing.commit import RECORDS, Writer, finish_batch, lock_writer, start_batch
+from publishing.db import get_engine, writer_connection
+from publishing.models import ACTIVE, AGGREGATE, OP_ADD, OP_EXPIRE, OP_WITHDRAW
+from publishing.plan import _STATE_COLUMNS
+from publishing.rules import Rules, load_rules
+
+
+def expire(
+    engine: Engine | None = None,
+    today: date | None = None,
+    rules: Rules | None = None,
+    actor: str = "expire",
+) -> Counter:
+    engine = engine or get_engine()
+    today = today or clock.today()
+    rules = rules or load_rules()
+    counts: Counter = Counter()
+    with writer_connection(engine) as conn, conn.begin():
+        lock_writer(conn)
+        batch_id = start_batch(conn, kind=None, mode="expire", actor=actor, files=[])
+        writer = Writer(conn, batch_id)
+        due = conn.execute(
+            select(*_STATE_COLUMNS).where(
+                RECORDS.c.status == ACTIVE, RECORDS.c.publicity_until < today
+            )
+        ).all()
+        for r in due:
+            writer.set_status(r, "expired", OP_EXPIRE, "expired")
+        counts["expired"] = len(due)
+        _apply_scheme_visibility(conn, writer, rules, counts)
+        writer.finish()
+        finish_batch(conn, batch_id, dict(counts))
+    return counts
+
+
+def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter) -> None:
+    marks = select(*_STATE_COLUMNS, RECORDS.c.category).where(
+        RECORDS.c.kind == "credit_mark", RECORDS.c.status.in_((ACTIVE, AGGREGATE))
+    )
+    for r in conn.execute(marks).all():
+        public = rules.scheme_is_public(r.category)
+        if r.status == ACTIVE and not public:
+            writer.set_status(r, AGGREGATE, OP_WITHDRAW, "aggregate")
+            counts["aggregate"] += 1
+        elif r.status == AGGREGATE and public:
+            writer.set_status(r, ACTIVE, OP_ADD, None)
+            counts["republished"] += 1

@@ -1,0 +1,65 @@
+"""Exports of published records in their public shape, streamed (memory stays flat)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, select
+
+from publishing.commit import RECORDS
+from publishing.db import get_engine
+from publishing.models import ACTIVE
+from publishing.shape import public_fields, public_record
+
+BATCH = 2000
+
+
+def iter_public(kind: str, engine: Engine | None = None) -> Iterator[dict]:
+    """Active records of a kind, in id order, paged by keyset so no query holds them all."""
+    engine = engine or get_engine()
+    last = ""
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(RECORDS)
+                .where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE, RECORDS.c.id > last)
+                .order_by(RECORDS.c.id)
+                .limit(BATCH)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield public_record(row)
+        last = rows[-1].id
+
+
+def ndjson_lines(records: Iterator[dict]) -> Iterator[str]:
+    for rec in records:
+        yield json.dumps(rec, ensure_ascii=False) + "\n"
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def csv_lines(kind: str, records: Iterator[dict]) -> Iterator[str]:
+    """CSV in UTF-8 with a BOM so that Excel opens Chinese text correctly."""
+    fields = public_fields(kind)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(fields)
+    yield "\ufeff" + buf.getvalue()
+    for rec in records:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow([_csv_value(rec.get(f)) for f in fields])
+        yield buf.getvalue()

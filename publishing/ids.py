@@ -1,0 +1,31 @@
+"""Stable ids derived from a record's kind and natural key: database key, URL slug, search
+document id and (with the version) feed guid, the same across reloads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from publishing.contract import KIND_PREFIX
+
+
+def _digest(parts: tuple[str, ...], size: int) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=size).hexdigest()
+
+
+def record_id(kind: str, identity: tuple[str, ...]) -> str:
+    return f"{KIND_PREFIX[kind]}-{_digest((kind, *identity), 8)}"
+
+
+def group_key(kind: str, natural_key: tuple[str, ...]) -> str:
+    return f"{KIND_PREFIX[kind]}-{_digest((kind, *natural_key), 8)}"
+
+
+def issue_id(publisher: str, issue_no: str) -> str:
+    return f"bi-{_digest((publisher, issue_no), 6)}"
+
+
+def content_hash(payload: Any) -> str:
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

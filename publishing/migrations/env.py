@@ -1,0 +1,33 @@
+"""Alembic environment: runs on the connection handed over by publishing.db.upgrade, or on
+DISCLOSURE_DATABASE_URL when alembic is called from the command line."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import publishing.models  # noqa: F401  (registers the tables)
+from publishing.db import get_engine
+
+target_metadata = SQLModel.metadata
+
+
+def run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        with get_engine().begin() as conn:
+            _run_on(conn)
+    else:
+        _run_on(connection)
+
+
+def _run_on(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

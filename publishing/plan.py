@@ -1,0 +1,187 @@
+"""Plan: diff cleaned rows against what is published and hand each difference to the Writer.
+
+For each row: add · change · withdraw · unchanged (plus the quiet cases: a record that arrives
+already expired, superseded, or published only as statistics, is stored but not announced).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from publishing import entities, ids
+from publishing.commit import HELD_REASONS, RECORDS, Writer, expired
+from publishing.models import (
+    ACTIVE,
+    AGGREGATE,
+    EXPIRED,
+    OP_ADD,
+    OP_CHANGE,
+    OP_EXPIRE,
+    OP_WITHDRAW,
+    SUPERSEDED,
+    WITHDRAWN,
+)
+from publishing.rows import CleanRow, Reject
+from publishing.rules import Rules
+
+_CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
+_STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.status_reason,
+                  RECORDS.c.version, RECORDS.c.content_hash, RECORDS.c.district,
+                  RECORDS.c.entity_id, RECORDS.c.issue_id, RECORDS.c.group_key,
+                  RECORDS.c.event_date)
+
+
+def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
+    """The stored form of a cleaned row (everything but status, version and times)."""
+    kind, f, ent = cr.kind, cr.fields, cr.entity
+    data = {"uscc": ent.uscc, "reg_no": ent.reg_no, "entity_name": ent.name,
+            "legal_rep": ent.legal_rep, "address": ent.address, **f}
+    row = {
+        "id": ids.record_id(kind, cr.identity),
+        "group_key": ids.group_key(kind, cr.natural_key),
+        "kind": kind,
+        "entity_id": ent.id,
+        "district": ent.district,
+        "event_date": cr.event_date,
+        "publicity_until": cr.publicity_until or rules.publicity_until(kind, cr.event_date, f),
+        "repairable_from": rules.repairable_from(kind, cr.event_date, f),
+        "issue_id": ids.issue_id(f["publisher"], f["issue_no"]) if kind == "blacklist" else None,
+        "category": f.get(_CATEGORY_FIELD.get(kind, ""), None),
+        "grade": f.get("grade") if kind == "credit_mark" else None,
+        "data": data,
+        "source_file": cr.file,
+        "source_row": cr.row,
+    }
+    row["content_hash"] = ids.content_hash(
+        [row[k] for k in ("entity_id", "district", "event_date", "publicity_until",
+                          "repairable_from", "data")])
+    return row
+
+
+def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
+    if expired(row["publicity_until"], today):
+        return EXPIRED
+    if row["kind"] == "credit_mark" and not rules.scheme_is_public(row["category"]):
+        return AGGREGATE
+    return ACTIVE
+
+
+@dataclass
+class Planner:
+    """Plans and writes one publication, chunk by chunk, inside the caller's transaction."""
+
+    conn: Connection
+    writer: Writer
+    rules: Rules
+    today: date
+    counts: Counter = field(default_factory=Counter)
+    rejects: list[Reject] = field(default_factory=list)
+    seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
+
+    def apply_chunk(self, rows: list[CleanRow]) -> None:
+        planned = [(cr, record_row(cr, self.rules)) for cr in rows]
+        stored = self._stored([r["id"] for _, r in planned])
+        rivals = self._rivals([r for _, r in planned if r["kind"] == "credit_mark"])
+        sightings = []
+        for cr, row in planned:
+            self.seen.setdefault(cr.kind, set()).add(int(row["id"][3:], 16))
+            if cr.op == "withdraw":
+                self._withdraw(cr, row, stored.get(row["id"]))
+                continue
+            sightings.append((cr.entity, cr.event_date))
+            self._upsert(row, stored.get(row["id"]), rivals.get(row["group_key"], []))
+        entities.upsert(self.conn, sightings, self.writer.at)
+        self.writer.flush()
+
+    # -- one row -------------------------------------------------------------------------
+    def _upsert(self, row: dict[str, Any], current: Any, rivals: list[Any]) -> None:
+        status = target_status(row, self.rules, self.today)
+        if status == ACTIVE and row["kind"] == "credit_mark":
+            status = self._supersede(row, rivals)
+        if current is None:
+            row.update(status=status, version=1,
+                       status_reason="superseded" if status == SUPERSEDED else None)
+            self.writer.insert(row, OP_ADD if status == ACTIVE else None)
+            self.counts["added" if status == ACTIVE else f"stored_{status}"] += 1
+            return
+        if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
+            self.counts["held"] += 1  # withdrawn on a request: files do not bring it back
+            return
+        was_public = current.status == ACTIVE
+        same = current.content_hash == row["content_hash"]
+        if same and current.status == status:
+            self.counts["unchanged"] += 1
+            return
+        if status == ACTIVE:
+            op, bump = (OP_ADD, 1) if not was_public else (OP_CHANGE, 1)
+            self.counts["added" if op == OP_ADD else "changed"] += 1
+        elif was_public:
+            op, bump = (OP_EXPIRE if status == EXPIRED else OP_WITHDRAW), 1
+            self.counts["expired" if status == EXPIRED else "withdrawn"] += 1
+        elif current.status in (WITHDRAWN,):
+            self.counts["unchanged"] += 1  # withdrawn and still not publishable
+            return
+        else:
+            op, bump = None, 0  # quiet: content of a record that is not public
+            self.counts["unchanged"] += 1
+        reason = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}.get(status)
+        row.update(status=status, status_reason=reason, version=current.version + bump)
+        self.writer.update(row, op, reason if op else None)
+
+    def _withdraw(self, cr: CleanRow, row: dict[str, Any], current: Any) -> None:
+        if current is None:
+            self.rejects.append(Reject(cr.file, cr.row, "op", "撤销", "要撤销的记录未曾公示"))
+            return
+        if current.status != ACTIVE:
+            self.counts["unchanged"] += 1
+            return
+        self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, "file")
+        self.counts["withdrawn"] += 1
+
+    def _supersede(self, row: dict[str, Any], rivals: list[Any]) -> str:
+        """A newer mark of the same scheme and domain supersedes the older one."""
+        for other in rivals:
+            if other.id == row["id"] or other.status not in (ACTIVE, AGGREGATE):
+                continue
+            if other.event_date > row["event_date"]:
+                return SUPERSEDED
+        for other in rivals:
+            if other.id != row["id"] and other.status in (ACTIVE, AGGREGATE) \
+                    and other.event_date < row["event_date"]:
+                op = OP_WITHDRAW if other.status == ACTIVE else None
+                self.writer.set_status(other, SUPERSEDED, op, "superseded")
+                self.counts["superseded"] += 1
+        return ACTIVE
+
+    # -- lookups -------------------------------------------------------------------------
+    def _stored(self, record_ids: list[str]) -> dict[str, Any]:
+        if not record_ids:
+            return {}
+        rows = self.conn.execute(select(*_STATE_COLUMNS).where(RECORDS.c.id.in_(record_ids)))
+        return {r.id: r for r in rows}
+
+    def _rivals(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        keys = list({r["group_key"] for r in rows})
+        if not keys:
+            return {}
+        out: dict[str, list[Any]] = {}
+        query = select(*_STATE_COLUMNS).where(RECORDS.c.group_key.in_(keys),
+                                               RECORDS.c.status.in_((ACTIVE, AGGREGATE)))
+        for r in self.conn.execute(query):
+            out.setdefault(r.group_key, []).append(r)
+        return out
+
+    def withdraw_unseen(self, kind: str) -> None:
+        """Snapshot mode: records of the kind that the files no longer contain are withdrawn."""
+        seen = self.seen.get(kind, set())
+        query = select(*_STATE_COLUMNS).where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE)
+        gone = [r for r in self.conn.execute(query).all() if int(r.id[3:], 16) not in seen]
+        for r in gone:
+            self.writer.set_status(r, WITHDRAWN, OP_WITHDRAW, "snapshot")
+        self.counts["withdrawn"] += len(gone)
+        self.writer.flush()

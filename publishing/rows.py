@@ -1,0 +1,79 @@
+"""The shapes rows take on their way through the pipeline: read → cleaned (or rejected)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(slots=True)
+class SourceRow:
+    """One data row as read, keyed by contract column key (e.g. "uscc", "fine_wan")."""
+
+    file: str  # the file's name as given on the command line
+    row: int  # the row number a person sees (spreadsheet row incl. header; NDJSON line; JSON position)
+    values: dict[str, Any]  # raw: str, or date/datetime/int/float/bool from XLSX and JSON
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    kind: str
+    format: str  # csv | xlsx | json | ndjson
+    encoding: str | None  # for CSV: utf-8-sig | gb18030
+    columns: dict[str, str]  # original header -> column key
+    ignored_columns: list[str]  # unknown columns and never-published ones (身份证号 …)
+    rows: Iterator[SourceRow]
+
+
+@dataclass(slots=True)
+class Reject:
+    file: str
+    row: int
+    column: str | None  # the header as it appears in the file, or the key when not from a header
+    value: Any
+    reason: str  # Chinese, for the person who fixes the file
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else str(self.value)
+        return {"file": self.file, "row": self.row, "column": self.column, "value": value,
+                "reason": self.reason}
+
+
+class SourceError(Exception):
+    """The file as a whole cannot be read (unreadable, unknown kind, a required column missing)."""
+
+    def __init__(self, reject: Reject):
+        super().__init__(f"{reject.file}: {reject.reason}")
+        self.reject = reject
+
+
+@dataclass(slots=True)
+class EntityFields:
+    id: str  # uscc, or reg_no when there is no uscc
+    uscc: str | None
+    reg_no: str | None
+    name: str
+    legal_rep: str | None
+    district: str  # district code, e.g. "370602"
+    address: str | None
+
+
+@dataclass(slots=True)
+class CleanRow:
+    """A valid row, normalised and masked, ready to be planned against what is published."""
+
+    kind: str
+    file: str
+    row: int
+    op: str  # "upsert" (新增/更新/blank) | "withdraw" (撤销)
+    entity: EntityFields
+    fields: dict[str, Any]  # kind columns: ISO date strings, money as decimal strings, lists
+    event_date: date
+    publicity_until: date | None  # only when the file gives 公示截止日期 / 有效期至
+    natural_key: tuple[str, ...]  # the contract's natural key
+    identity: tuple[str, ...]  # what makes a distinct record (natural key, + marked_on for marks)
+    extra: dict[str, Any] = field(default_factory=dict)

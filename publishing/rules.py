@@ -1,0 +1,71 @@
+"""Publicity rules, read from data (publishing/data/publicity.toml or DISCLOSURE_RULES_FILE)."""
+
+from __future__ import annotations
+
+import calendar
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RULES_FILE = Path(__file__).parent / "data" / "publicity.toml"
+
+
+def add_months(day: date, months: int) -> date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Rules:
+    raw: dict[str, Any]
+
+    def scheme_is_public(self, scheme: str) -> bool:
+        return bool(self.raw["credit_mark"]["schemes"].get(scheme, {}).get("public", True))
+
+    def list_schemes(self) -> list[str]:
+        """Credit-mark schemes that are lists (a credit check reports being on them)."""
+        return [name for name, s in self.raw["credit_mark"]["schemes"].items() if s.get("list")]
+
+    def never_repairable_kinds(self) -> list[str]:
+        return list(self.raw["penalty"]["never_repairable"]["penalty_kinds"])
+
+    def publicity_until(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
+        """Default end of publicity when the file gives none; None = until withdrawn."""
+        if kind == "penalty":
+            months = self._severity(fields)["publicity_months"]
+        elif kind == "blacklist":
+            months = self.raw["blacklist"]["publicity_months"]
+        else:
+            return None  # credit marks: until valid_until or superseded; pledges: until withdrawn
+        return add_months(event_date, months)
+
+    def repairable_from(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
+        """First day a credit repair may be requested; None when it can never be repaired early."""
+        if kind != "penalty":
+            return None
+        never = set(self.never_repairable_kinds())
+        if any(k in never for k in fields.get("penalty_kinds") or ()):
+            return None
+        months = self._severity(fields)["repairable_after_months"]
+        minimum = self.raw["penalty"]["domain_minimum"]
+        if fields.get("domain") in minimum["domains"]:
+            months = max(months, minimum["repairable_after_months"])
+        return add_months(event_date, months)
+
+    def _severity(self, fields: dict[str, Any]) -> dict[str, Any]:
+        table = self.raw["penalty"]["severity"]
+        return table.get(fields.get("severity") or "", table[self.raw["penalty"]["default_severity"]])
+
+
+@lru_cache
+def load_rules(path: Path | None = None) -> Rules:
+    if path is None:
+        from publishing.settings import get_settings
+
+        path = get_settings().rules_file or DEFAULT_RULES_FILE
+    with open(path, "rb") as fh:
+        return Rules(tomllib.load(fh))

@@ -1,0 +1,71 @@
+"""The search interface: one small protocol, two backends (embedded, Meilisearch).
+
+Search is a derived index over published data, rebuilt by `disclosure reindex` and kept in
+sync from the change log (publishing/search/sync.py); the portal only queries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Document types: "entity", or the record kind ("penalty", "blacklist", ...).
+SORTS = ("relevance", "date")
+FACETS = ("type", "district", "status", "grade")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str = ""
+    types: tuple[str, ...] = ()  # empty: everything
+    district: str | None = None  # district code
+    status: str | None = None
+    grade: str | None = None
+    sort: str = "relevance"
+    limit: int = 20
+    offset: int = 0
+    facets: bool = True
+
+
+@dataclass
+class Hit:
+    id: str  # entity id (USCC / reg_no) or record id
+    type: str  # "entity" or a record kind
+    title: str  # entity name (records: entity name + what the record is)
+    url: str
+    highlight: str  # HTML-safe snippet with <mark>…</mark> around matches
+    district: str | None = None  # district code
+    date: str | None = None
+    grade: str | None = None
+    status: str | None = None
+    score: float = 0.0
+    doc: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    total: int
+    hits: list[Hit]
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    took_ms: float = 0.0
+    query: SearchQuery | None = None
+    # True when the search stopped counting: total and facets cover the first (newest)
+    # matches only, and total is a lower bound ("10000+").
+    capped: bool = False
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def upsert(self, docs: Iterable[dict[str, Any]]) -> None: ...
+
+    def delete(self, doc_ids: Iterable[str]) -> None: ...
+
+    def rebuild(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Build a fresh index from all documents, then swap it in; returns the count."""
+        ...
+
+    def count(self) -> int: ...

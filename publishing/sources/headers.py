@@ -1,0 +1,176 @@
+"""Header matching shared by every reader: which column key a header names, which kind a file is.
+
+Only headers that map to a contract column key ever reach SourceRow.values, so unknown and
+never-published columns (身份证号 …) are dropped here, structurally, and listed as ignored.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from publishing.contract import (
+    ENTITY_COLUMNS,
+    FORBIDDEN_HEADERS,
+    KIND_COLUMNS,
+    KIND_SIGNATURE,
+    columns_for,
+    header_index,
+    normalize_header,
+)
+from publishing.rows import Reject, SourceError
+
+# A SourceRow value under this key carries the reason a row could not be read at all
+# (malformed NDJSON line, array element that is not an object); cleaning turns it into a reject.
+ERROR_KEY = "__error__"
+
+_FORBIDDEN = frozenset(normalize_header(h) for h in FORBIDDEN_HEADERS)
+_INDEXES = {kind: header_index(kind) for kind in KIND_COLUMNS}
+_ANY_KIND = {norm for index in _INDEXES.values() for norm in index}
+# Codes longer than this, read from a numeric spreadsheet cell, are returned as digit strings.
+_LONG_CODE = 1e9
+_FOOTER_PREFIXES = ("合计", "备注")
+
+
+def header_text(cell: Any) -> str:
+    """The header as shown to a person (for reports): the cell text, trimmed."""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))  # a numeric header cell such as 2022, not "2022.0"
+    return "" if cell is None else str(cell).strip()
+
+
+def known_header_count(cells: Iterable[Any], kind: str | None) -> int:
+    """How many cells name a column of the kind (of any kind when kind is None)."""
+    known = _INDEXES[kind] if kind else _ANY_KIND
+    return sum(1 for cell in cells if _norm(cell) in known)
+
+
+def detect_kind(names: Iterable[Any]) -> str | None:
+    """The first kind (in KIND_SIGNATURE order) whose signature column is among the names."""
+    norms = {_norm(name) for name in names}
+    for kind, signature in KIND_SIGNATURE.items():
+        if any(_INDEXES[kind].get(norm) == signature for norm in norms):
+            return kind
+    return None
+
+
+def missing_required(keys: set[str], kind: str) -> list[str]:
+    """Chinese labels of the required columns of the kind that the keys do not cover."""
+    missing = []
+    if not keys & {"uscc", "reg_no"}:
+        missing.append(f"{ENTITY_COLUMNS[0].label}（或注册号）")
+    missing += [col.label for col in columns_for(kind) if col.required and col.key not in keys]
+    return missing
+
+
+def clean_value(value: Any) -> Any:
+    """Trim strings (empty → None); long integral floats (codes typed as numbers) → digits."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, float) and value.is_integer() and value > _LONG_CODE:
+        return str(int(value))
+    return value
+
+
+def is_footer(cells: Sequence[Any]) -> bool:
+    """A 合计/备注 row: its first non-empty cell starts with one of those words."""
+    for cell in cells:
+        text = clean_value(cell)
+        if text is not None:
+            return isinstance(text, str) and _squash(text).startswith(_FOOTER_PREFIXES)
+    return False
+
+
+def kind_signature_labels() -> str:
+    labels = []
+    for kind, key in KIND_SIGNATURE.items():
+        labels += [f"“{col.label}”" for col in KIND_COLUMNS[kind] if col.key == key]
+    return "、".join(labels)
+
+
+def source_error(file: str, row: int, reason: str) -> SourceError:
+    return SourceError(Reject(file=file, row=row, column=None, value=None, reason=reason))
+
+
+def resolve_kind(names: Sequence[Any], kind: str | None, file: str, row: int) -> str:
+    """The given kind, or the one recognised from the headers; SourceError when neither."""
+    if kind is not None:
+        return kind
+    detected = detect_kind(names)
+    if detected is None:
+        raise source_error(
+            file,
+            row,
+            f"无法识别数据种类：表头中没有{kind_signature_labels()}中的任何一列，请用 --kind 指定",
+        )
+    return detected
+
+
+def check_required(keys: set[str], kind: str, file: str, row: int) -> None:
+    missing = missing_required(keys, kind)
+    if missing:
+        raise source_error(file, row, "缺少必填列：" + "、".join(missing))
+
+
+class KeyMapper:
+    """Classifies header names for one kind, remembering every name it ignored (in order)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.columns: dict[str, str] = {}
+        self.ignored: list[str] = []
+        self._index = _INDEXES[kind]
+        self._seen: dict[str, str | None] = {}
+
+    def classify(self, name: str) -> str | None:
+        """The column key a header names; None (and listed as ignored) if unknown or forbidden."""
+        if name not in self._seen:
+            norm = normalize_header(name)
+            key = None if norm in _FORBIDDEN else self._index.get(norm)
+            self._seen[name] = key
+            if key is None and name:
+                self.ignore(name)
+        return self._seen[name]
+
+    def ignore(self, name: str) -> None:
+        if name not in self.ignored:
+            self.ignored.append(name)
+
+    def positions(self, headers: Sequence[Any]) -> dict[int, str]:
+        """Cell position → column key for a header row; the first header of a key wins."""
+        positions: dict[int, str] = {}
+        for i, cell in enumerate(headers):
+            name = header_text(cell)
+            key = self.classify(name)
+            if key is None:
+                continue
+            if key in positions.values():
+                self.ignore(name)
+                continue
+            positions[i] = key
+            self.columns.setdefault(name, key)
+        return positions
+
+    def values(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Column key → cleaned value for a JSON object; first key of a column wins."""
+        values: dict[str, Any] = {}
+        for name, value in record.items():
+            name = name.strip()
+            key = self.classify(name)
+            if key is None:
+                continue
+            if key in values:
+                self.ignore(name)
+                continue
+            values[key] = clean_value(value)
+            self.columns.setdefault(name, key)
+        return values
+
+
+def _norm(cell: Any) -> str:
+    return normalize_header(header_text(cell))
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split())

@@ -1,0 +1,150 @@
+"""JSON (an array of objects, loaded whole) and NDJSON (one object a line, streamed) sources.
+
+Keys are matched like spreadsheet headers, so English keys and Chinese headers both work.
+There is no header row: the kind and the required keys are judged from the keys of the
+records (all of them for JSON, the first SAMPLE_RECORDS for NDJSON). File-level rejects
+carry row 0, except a JSON syntax error, which carries its line. A line or element that is not
+an object becomes a row carrying ERROR_KEY; keys first seen after the sample are still
+classified, and listed as ignored, as the rows stream by.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from publishing.rows import SourceFile, SourceRow
+from publishing.sources.headers import (
+    ERROR_KEY,
+    KeyMapper,
+    check_required,
+    resolve_kind,
+    source_error,
+)
+
+SAMPLE_RECORDS = 100
+_TYPE_NAMES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值"}
+
+
+def open_json(path: Path, kind: str | None, file: str) -> SourceFile:
+    records = _load_array(path, file)
+    mapper = _mapper(_names(records), kind, file)
+    return _source(path, "json", mapper, _array_rows(records, mapper, file))
+
+
+def open_ndjson(path: Path, kind: str | None, file: str) -> SourceFile:
+    mapper = _mapper(_names(_sample(path)), kind, file)
+    return _source(path, "ndjson", mapper, _ndjson_rows(path, mapper, file))
+
+
+def _source(path: Path, fmt: str, mapper: KeyMapper, rows: Iterator[SourceRow]) -> SourceFile:
+    return SourceFile(
+        path=path,
+        kind=mapper.kind,
+        format=fmt,
+        encoding="utf-8",
+        columns=mapper.columns,
+        ignored_columns=mapper.ignored,
+        rows=rows,
+    )
+
+
+def _load_array(path: Path, file: str) -> list[Any]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise source_error(
+            file, 0, f"JSON 文件不是 UTF-8 编码（第{error.start + 1}字节）"
+        ) from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f"JSON 格式错误：{error.msg}（第{error.lineno}行第{error.colno}列）"
+        raise source_error(file, error.lineno, reason) from error
+    if not isinstance(data, list):
+        raise source_error(file, 0, "JSON 文件应为对象数组（[{…}, {…}]）")
+    return data
+
+
+def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
+    """Kind and required keys from the records' keys; an empty file needs a given kind."""
+    if kind is None and not names:
+        raise source_error(file, 0, "无法识别数据种类：文件中没有任何记录，请用 --kind 指定")
+    mapper = KeyMapper(resolve_kind(names, kind, file, 0))
+    keys = set()
+    for name in names:
+        key = mapper.classify(name)
+        if key is not None:
+            keys.add(key)
+            mapper.columns.setdefault(name, key)
+    if names:
+        check_required(keys, mapper.kind, file, 0)
+    return mapper
+
+
+def _names(records: Iterable[Any]) -> list[str]:
+    """Every key of the object records, trimmed, in order of first appearance."""
+    names: dict[str, None] = {}
+    for record in records:
+        if isinstance(record, dict):
+            names.update(dict.fromkeys(name.strip() for name in record))
+    return list(names)
+
+
+def _sample(path: Path) -> list[dict[str, Any]]:
+    """The first SAMPLE_RECORDS object lines; the file is closed again right away."""
+    lines = _lines(path)
+    try:
+        objects = (record for _, record in lines if isinstance(record, dict))
+        return list(itertools.islice(objects, SAMPLE_RECORDS))
+    finally:
+        lines.close()
+
+
+def _array_rows(records: list[Any], mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
+    for position, record in enumerate(records, start=1):
+        yield _row(file, position, record, mapper)
+
+
+def _ndjson_rows(path: Path, mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
+    for number, record in _lines(path):
+        if isinstance(record, _Broken):
+            yield SourceRow(file, number, {ERROR_KEY: record.reason})
+        else:
+            yield _row(file, number, record, mapper)
+
+
+class _Broken:
+    """A line that is not valid JSON (or not UTF-8)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value or _Broken) for every non-blank line, streamed."""
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
+            if line.strip():
+                yield number, _parse_line(line)
+
+
+def _parse_line(line: bytes) -> Any:
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return _Broken(f"编码错误：该行不是 UTF-8（第{error.start + 1}字节）")
+    except json.JSONDecodeError as error:
+        return _Broken(f"JSON 格式错误：{error.msg}（第{error.colno}列）")
+
+
+def _row(file: str, number: int, record: Any, mapper: KeyMapper) -> SourceRow:
+    if not isinstance(record, dict):
+        kind = "null" if record is None else _TYPE_NAMES.get(type(record), type(record).__name__)
+        return SourceRow(file, number, {ERROR_KEY: f"不是 JSON 对象（是{kind}）"})
+    return SourceRow(file, number, mapper.values(record))

@@ -1,0 +1,107 @@
+"""Grid logic shared by CSV and XLSX: find the header row below any title rows, then yield
+data rows numbered as a person sees them in a spreadsheet (title and header rows counted).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from publishing.contract import KIND_LABELS
+from publishing.rows import SourceRow
+from publishing.sources.headers import (
+    ERROR_KEY,
+    KeyMapper,
+    check_required,
+    clean_value,
+    is_footer,
+    known_header_count,
+    resolve_kind,
+    source_error,
+)
+
+# Title rows above the header are few; give up looking for the header after this many rows.
+HEADER_SCAN_ROWS = 30
+# A header row names at least this many known columns (a merged title cell names none or one).
+MIN_KNOWN_HEADERS = 2
+
+
+@dataclass(frozen=True)
+class CellError:
+    """Stands in for a row the underlying reader could not parse (e.g. a CSV syntax error)."""
+
+    reason: str
+
+
+Cells = Sequence[Any] | CellError
+
+
+@dataclass
+class Header:
+    row: int  # 1-based row number of the header row
+    kind: str
+    mapper: KeyMapper
+    positions: dict[int, str]  # cell position -> column key
+
+
+def find_header_row(rows: Iterable[Cells], kind: str | None) -> tuple[int, Sequence[Any]] | None:
+    """The first row (number, cells) naming at least two known columns, within the scan limit."""
+    for number, cells in enumerate(itertools.islice(rows, HEADER_SCAN_ROWS), start=1):
+        if isinstance(cells, CellError):
+            continue
+        if known_header_count(cells, kind) >= MIN_KNOWN_HEADERS:
+            return number, cells
+    return None
+
+
+def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
+    """Locate and interpret the header row; SourceError when absent, unknown kind or incomplete."""
+    found = find_header_row(rows, kind)
+    if found is None:
+        raise source_error(file, 0, _no_header_reason(kind))
+    number, cells = found
+    kind = resolve_kind(cells, kind, file, number)
+    mapper = KeyMapper(kind)
+    positions = mapper.positions(cells)
+    check_required(set(positions.values()), kind, file, number)
+    return Header(row=number, kind=kind, mapper=mapper, positions=positions)
+
+
+def data_rows(rows: Iterable[Cells], header: Header, file: str) -> Iterator[SourceRow]:
+    """Rows below the header: blank rows skipped, trailing 合计/备注 rows dropped.
+
+    A row is blank when every cell under a known column is empty: cells of ignored columns
+    are never read, so a row holding only those has nothing to publish or reject.
+
+    A 合计/备注 row is held back until it is known to be trailing: if data follows it, it is
+    yielded after all (cleaning rejects it) rather than silently lost.
+    """
+    held: list[SourceRow] = []
+    data = itertools.islice(enumerate(rows, start=1), header.row, None)
+    for number, cells in data:
+        if isinstance(cells, CellError):
+            row = SourceRow(file, number, {ERROR_KEY: cells.reason})
+        else:
+            values = _values(cells, header.positions)
+            if all(value is None for value in values.values()):
+                continue  # blank, or only unread columns filled (a pre-numbered 序号)
+            row = SourceRow(file, number, values)
+            if is_footer(cells):
+                held.append(row)
+                continue
+        yield from held
+        held.clear()
+        yield row
+
+
+def _values(cells: Sequence[Any], positions: dict[int, str]) -> dict[str, Any]:
+    width = len(cells)
+    return {key: clean_value(cells[i]) if i < width else None for i, key in positions.items()}
+
+
+def _no_header_reason(kind: str | None) -> str:
+    if kind is None:
+        return f"无法识别数据种类：前{HEADER_SCAN_ROWS}行中找不到表头行（至少两个可识别的列名）"
+    return f"找不到表头行：前{HEADER_SCAN_ROWS}行中没有至少两个“{KIND_LABELS[kind]}”的列名"

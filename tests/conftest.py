@@ -1,0 +1,110 @@
+"""Test fixtures: real SQLite and real PostgreSQL, migrated by Alembic, emptied per test.
+
+Database tests run once per backend (`engine` is parametrised). PostgreSQL must be reachable:
+when it is not, its tests error out, they are never skipped. At the end the run prints how many
+tests ran per backend and fails if the PostgreSQL ones did not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from publishing.db import make_engine, upgrade
+
+PG_ADMIN_URL = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+TABLES = ("changes", "records", "blacklist_issues", "batches", "entities", "sync_cursors")
+_ran: Counter = Counter()
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A database of this test worker's own on the running PostgreSQL, migrated once."""
+    admin = make_engine(PG_ADMIN_URL)
+    name = f"disclosure_test_{_worker()}"
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _empty_pg(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path) -> str:
+    if backend == "sqlite":
+        path = tmp_path / "disclosure.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    _empty_pg(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(database_url, backend, monkeypatch, tmp_path) -> Engine:
+    """An empty, migrated database on the test's backend; the settings point at it too."""
+    from publishing.db import get_engine
+    from publishing.settings import get_settings
+
+    monkeypatch.setenv("DISCLOSURE_DATABASE_URL", database_url)
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    _ran[backend] += 1
+    eng = get_engine()
+    yield eng
+    eng.dispose()
+    get_engine.cache_clear()
+    get_settings.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    counts = Counter()
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for b in BACKENDS:
+            if f"[{b}" in report.nodeid or f"-{b}]" in report.nodeid or f"-{b}-" in report.nodeid:
+                counts[b] += 1
+    terminalreporter.write_line(
+        "database tests per backend: " + ", ".join(f"{b}={counts[b]}" for b in BACKENDS))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # The controller under xdist sees no fixtures; each worker checks its own share.
+    if _ran["sqlite"] and not _ran["postgresql"] and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nERROR: SQLite database tests ran but no PostgreSQL test did.")

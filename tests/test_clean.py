@@ -1,0 +1,797 @@
+"""Cleaning: every rule of the data contract, one test (or parametrised case) per rule."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from publishing.clean import (
+    Cleaner,
+    normalize_decision_no,
+    parse_date,
+    parse_int,
+    parse_money,
+)
+from publishing.codes import resident_id_check_char, uscc_check_char
+from publishing.rows import CleanRow, Reject, SourceRow
+
+TODAY = date(2026, 11, 27)
+
+
+def uscc(n: int = 1, area: str = "370602", head: str = "91") -> str:
+    first17 = f"{head}{area}{n:09d}"
+    return first17 + uscc_check_char(first17)
+
+
+def resident_id(first17: str = "37060219900101123") -> str:
+    return first17 + resident_id_check_char(first17)
+
+
+ENTITY = {
+    "uscc": uscc(1),
+    "entity_name": "烟台市芝罘区好运来食品有限公司",
+    "legal_rep": "张三",
+    "district": "芝罘区",
+    "address": "烟台市芝罘区南大街1号",
+}
+BASE = {
+    "penalty": {
+        **ENTITY,
+        "decision_no": "烟芝市监罚〔2026〕1号",
+        "procedure": "普通",
+        "violation_type": "经营超过保质期的食品",
+        "facts": "当事人经营超过保质期的食品，案值120元。",
+        "basis": "《中华人民共和国食品安全法》第一百二十四条",
+        "penalty_kinds": "警告；罚款",
+        "fine_yuan": "5000",
+        "authority": "烟台市芝罘区市场监督管理局",
+        "decided_on": "2026-06-01",
+        "severity": "一般",
+        "domain": "食品",
+    },
+    "blacklist": {
+        **ENTITY,
+        "issue_no": "2026年第9期",
+        "publisher": "烟台市芝罘区市场监督管理局",
+        "issued_on": "2026-09-01",
+        "responsible_persons": "李四、王五",
+        "products": "韭菜",
+        "violation": "销售农药残留超标的韭菜",
+        "action": "罚款2000元",
+    },
+    "credit_mark": {
+        **ENTITY,
+        "scheme": "信用风险分类",
+        "grade": "B",
+        "domain": "通用",
+        "marked_on": "2026-01-10",
+    },
+    "return_pledge": {
+        **ENTITY,
+        "category": "商场",
+        "return_days": "7",
+        "pledged_on": "2025-03-15",
+    },
+}
+
+
+def clean(kind: str, row: int = 2, headers: dict[str, str] | None = None, **over):
+    values = {**BASE[kind], **over}
+    values = {k: v for k, v in values.items() if v is not ...}  # ... = column absent
+    return Cleaner(kind, TODAY, "f.csv", headers=headers).clean(SourceRow("f.csv", row, values))
+
+
+def ok(kind: str, **over) -> CleanRow:
+    result = clean(kind, **over)
+    assert isinstance(result, CleanRow), result
+    return result
+
+
+def rejected(kind: str, **over) -> list[Reject]:
+    result = clean(kind, **over)
+    assert isinstance(result, list), result
+    return result
+
+
+def reason(kind: str, **over) -> str:
+    rejects = rejected(kind, **over)
+    assert len(rejects) == 1, rejects
+    return rejects[0].reason
+
+
+# -- whole rows ----------------------------------------------------------------------------
+
+
+def test_penalty_row_cleans_to_json_ready_fields():
+    cr = ok("penalty")
+    assert (cr.kind, cr.file, cr.row, cr.op) == ("penalty", "f.csv", 2, "upsert")
+    assert cr.entity.id == cr.entity.uscc == uscc(1)
+    assert (cr.entity.reg_no, cr.entity.district) == (None, "370602")
+    assert cr.fields == {
+        "decision_no": "烟芝市监罚〔2026〕1号",
+        "procedure": "普通",
+        "violation_type": "经营超过保质期的食品",
+        "facts": "当事人经营超过保质期的食品，案值120元。",
+        "basis": "《中华人民共和国食品安全法》第一百二十四条",
+        "penalty_kinds": ["警告", "罚款"],
+        "fine_yuan": "5000.00",
+        "confiscated_yuan": None,
+        "authority": "烟台市芝罘区市场监督管理局",
+        "decided_on": "2026-06-01",
+        "severity": "一般",
+        "domain": "食品",
+        "publicity_until": None,
+    }
+    assert cr.event_date == date(2026, 6, 1) and cr.publicity_until is None
+    assert cr.natural_key == cr.identity == ("烟芝市监罚〔2026〕1号",)
+
+
+def test_blacklist_row():
+    cr = ok("blacklist")
+    assert cr.fields == {
+        "issue_no": "2026年第9期",
+        "publisher": "烟台市芝罘区市场监督管理局",
+        "issued_on": "2026-09-01",
+        "responsible_persons": ["李四", "王五"],
+        "products": "韭菜",
+        "violation": "销售农药残留超标的韭菜",
+        "action": "罚款2000元",
+        "decision_no": None,
+        "publicity_until": None,
+    }
+    assert cr.natural_key == ("烟台市芝罘区市场监督管理局", "2026年第9期", uscc(1), "韭菜")
+    assert cr.identity == cr.natural_key and cr.event_date == date(2026, 9, 1)
+
+
+def test_credit_mark_row():
+    cr = ok("credit_mark", valid_until="2027-01-09")
+    assert cr.fields == {
+        "scheme": "信用风险分类",
+        "grade": "B",
+        "domain": "通用",
+        "marked_on": "2026-01-10",
+        "valid_until": "2027-01-09",
+        "reason": None,
+    }
+    assert cr.natural_key == (uscc(1), "信用风险分类", "通用")
+    assert cr.identity == (*cr.natural_key, "2026-01-10")  # a newer mark is a new record
+    assert cr.event_date == date(2026, 1, 10)
+    assert cr.publicity_until == date(2027, 1, 9)  # 有效期至 ends publicity
+
+
+def test_return_pledge_row():
+    cr = ok("return_pledge", model_unit="是", refund_days="3", conditions=" 商品完好 ")
+    assert cr.fields == {
+        "category": "商场",
+        "return_days": 7,
+        "refund_days": 3,
+        "conditions": "商品完好",
+        "exclusions": None,
+        "pledged_on": "2025-03-15",
+        "model_unit": True,
+    }
+    assert cr.natural_key == cr.identity == (uscc(1), "烟台市芝罘区南大街1号")
+    assert cr.publicity_until is None
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError):
+        Cleaner("nonsense", TODAY, "f.csv")
+
+
+# -- entity columns --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        uscc(1).lower(),
+        " " + uscc(1)[:8] + " " + uscc(1)[8:] + " ",
+        uscc(1)[:6] + "-" + uscc(1)[6:],
+        uscc(1).translate(
+            str.maketrans(
+                "0123456789ABCDEFGHJKLMNPQRTUWXY",
+                "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ",
+            )
+        ),
+    ],
+)
+def test_uscc_is_normalised_before_the_check(written):
+    assert ok("penalty", uscc=written).entity.uscc == uscc(1)
+
+
+@pytest.mark.parametrize("head", ["A1", "N2", "Y1", "91", "11", "51", "92"])
+def test_usccs_of_every_registration_authority_are_accepted(head):
+    assert ok("penalty", uscc=uscc(7, head=head)).entity.uscc == uscc(7, head=head)
+
+
+def test_real_world_uscc_is_accepted():
+    assert ok("penalty", uscc="9144030071526726XG").entity.id == "9144030071526726XG"
+
+
+def test_wrong_check_character_is_rejected_with_the_raw_value():
+    bad = "91370602ma3c00000x"
+    rejects = rejected("penalty", uscc=bad, headers={"uscc": "统一社会信用代码"})
+    assert [(r.file, r.row, r.column, r.value, r.reason) for r in rejects] == [
+        ("f.csv", 2, "统一社会信用代码", bad, "统一社会信用代码校验位错误")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("9137060200000000", "18位"),
+        ("91370602MA3C0000IO", "非法字符"),
+        ("B1370602000000001K", "第1位"),
+    ],
+)
+def test_malformed_uscc_is_rejected(value, why):
+    assert why in reason("penalty", uscc=value)
+
+
+@pytest.mark.parametrize(
+    ("area", "district", "code"),
+    [
+        ("370684", "蓬莱区", "370614"),
+        ("370634", "蓬莱区", "370614"),
+        ("370634", "芝罘区", "370602"),
+    ],
+)
+def test_historical_area_codes_never_decide_the_district(area, district, code):
+    cr = ok("penalty", uscc=uscc(3, area=area), district=district)
+    assert cr.entity.uscc[2:8] == area and cr.entity.district == code
+
+
+def test_uscc_in_the_uscc_field_is_not_masked_as_an_id_number():
+    # an all-digit USCC that also passes the ID check: in free text it would be masked
+    code = next(
+        uscc(n) for n in range(1, 10_000) if resident_id_check_char(uscc(n)[:17]) == uscc(n)[17]
+    )
+    cr = ok("penalty", uscc=code, facts=f"当事人({code})经营超过保质期的食品")
+    assert cr.entity.uscc == code
+    assert cr.fields["facts"] == f"当事人({code[:6]}********{code[-4:]})经营超过保质期的食品"
+
+
+def test_reg_no_instead_of_uscc():
+    cr = ok("penalty", uscc=None, reg_no="370602600123456")
+    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (
+        "370602600123456",
+        None,
+        "370602600123456",
+    )
+
+
+def test_reg_no_written_in_the_uscc_column():
+    cr = ok("penalty", uscc="370602600123456")
+    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (
+        "370602600123456",
+        None,
+        "370602600123456",
+    )
+    assert reason("penalty", uscc="370602600123456", reg_no="370602600999999") == (
+        "统一社会信用代码列中的15位注册号与注册号列不一致"
+    )
+
+
+def test_reg_no_must_be_15_digits():
+    assert reason("penalty", uscc=None, reg_no="37060260012345") == "注册号应为15位数字"
+
+
+def test_uscc_or_reg_no_is_required():
+    rejects = rejected("penalty", uscc=None, headers={"uscc": "信用代码"})
+    assert [(r.column, r.value, r.reason) for r in rejects] == [
+        ("信用代码", None, "统一社会信用代码和注册号均为空")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [
+        ("芝罘区", "370602"),
+        ("芝罘", "370602"),
+        ("烟台市芝罘区", "370602"),
+        ("370602", "370602"),
+        (370602, "370602"),
+        ("高新区", "370671"),
+        ("烟台经济技术开发区", "370672"),
+        ("开发区", "370672"),
+        ("市本级", "370600"),
+        ("蓬莱市", "370614"),
+        (" 莱 山 区 ", "370613"),
+    ],
+)
+def test_district_by_name_short_name_or_code(written, code):
+    assert ok("penalty", district=written).entity.district == code
+
+
+def test_unknown_district_is_rejected():
+    assert reason("penalty", district="青岛市") == "所属区市无法识别"
+
+
+@pytest.mark.parametrize("key", ["entity_name", "district"])
+def test_required_entity_columns(key):
+    assert reason("penalty", **{key: None}) == "必填项为空"
+    assert reason("penalty", **{key: "  "}) == "必填项为空"
+    assert reason("penalty", **{key: ...}) == "必填项为空"
+
+
+def test_entity_text_is_trimmed_and_masked():
+    cr = ok(
+        "penalty",
+        entity_name=" 张三（个体 13812345678） ",
+        legal_rep="张三 370602900101123",
+        address="芝罘区  南大街1号 电话13812345678",
+    )
+    assert cr.entity.name == "张三（个体 138****5678）"
+    assert cr.entity.legal_rep == "张三 370602*****1123"
+    assert cr.entity.address == "芝罘区 南大街1号 电话138****5678"
+
+
+# -- op ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "op"),
+    [
+        (None, "upsert"),
+        ("新增", "upsert"),
+        ("更新", "upsert"),
+        ("撤销", "withdraw"),
+        ("add", "upsert"),
+        ("UPDATE", "upsert"),
+        ("Withdraw", "withdraw"),
+    ],
+)
+def test_op_column(written, op):
+    cr = ok("penalty", op=written)
+    assert cr.op == op and "op" not in cr.fields
+
+
+def test_unknown_op_is_rejected():
+    assert reason("penalty", op="删除了") == "操作应为 新增/更新/撤销"
+
+
+# -- dates -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2022-03-05",
+        "2022/3/5",
+        "2022.3.5",
+        "2022年3月5日",
+        "2022年03月05日",
+        "20220305",
+        20220305,
+        "２０２２－０３－０５",
+        "2022-03-05 00:00:00",
+        date(2022, 3, 5),
+        datetime(2022, 3, 5, 14, 30),
+        44625,  # Excel serial number
+        44625.6,  # with a time of day
+        "44625",
+        "44625.0",
+    ],
+)
+def test_date_forms(written):
+    assert parse_date(written) == date(2022, 3, 5)
+    assert ok("penalty", decided_on=written).fields["decided_on"] == "2022-03-05"
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("2022-02-30", "日期不存在"),
+        ("2023-02-29", "日期不存在"),
+        ("2022-13-01", "日期不存在"),
+        ("20220230", "日期不存在"),
+        ("2022-3/5", "日期格式无法识别"),
+        ("三月五日", "日期格式无法识别"),
+        ("12345", "日期格式无法识别"),  # a 5-digit number out of the plausible serial range
+        (True, "日期格式无法识别"),
+        ("1850-01-01", "年份超出合理范围"),
+    ],
+)
+def test_impossible_or_unreadable_dates_are_rejected(written, why):
+    with pytest.raises(ValueError, match=why):
+        parse_date(written)
+    rejects = rejected("penalty", decided_on=written, headers={"decided_on": "处罚决定日期"})
+    assert [(r.column, r.value) for r in rejects] == [("处罚决定日期", written)]
+    assert why in rejects[0].reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("penalty", "decided_on"),
+        ("blacklist", "issued_on"),
+        ("credit_mark", "marked_on"),
+        ("return_pledge", "pledged_on"),
+    ],
+)
+def test_event_dates_in_the_future_are_rejected(kind, key):
+    assert reason(kind, **{key: "2026-11-28"}) == "日期晚于今天"
+    assert ok(kind, **{key: "2026-11-27"}).event_date == TODAY
+
+
+def test_publicity_until_may_be_in_the_future_and_ends_publicity():
+    cr = ok("penalty", publicity_until="2030年1月1日")
+    assert cr.publicity_until == date(2030, 1, 1)
+    assert cr.fields["publicity_until"] == "2030-01-01"
+
+
+def test_publicity_ends_in_the_past_are_kept_as_given():
+    # not an error of the row: the record arrives already expired (the planner's business)
+    assert ok("penalty", publicity_until="2026-02-01").publicity_until == date(2026, 2, 1)
+    assert ok("credit_mark", valid_until="2025-12-31").publicity_until == date(2025, 12, 31)
+
+
+# -- money ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "unit", "yuan"),
+    [
+        ("5000", "yuan", "5000"),
+        (5000, "yuan", "5000"),
+        ("50,000", "yuan", "50000"),
+        ("1,234,567.89元", "yuan", "1234567.89"),
+        ("５０，０００元", "yuan", "50000"),
+        ("人民币5000元整", "yuan", "5000"),
+        (1234.56, "yuan", "1234.56"),
+        (0.1, "yuan", "0.1"),
+        ("5", "wan", "50000"),
+        ("0.35", "wan", "3500"),
+        (0.35, "wan", "3500"),
+        ("1.2345万元", "wan", "12345"),
+        ("5万元", "yuan", "50000"),  # an explicit 万 wins over the column's unit
+        (Decimal("2.5"), "wan", "25000"),
+    ],
+)
+def test_money_forms(written, unit, yuan):
+    assert parse_money(written, unit) == Decimal(yuan)
+
+
+def test_floats_become_exact_decimals():
+    assert parse_money(0.1) + parse_money(0.2) == Decimal("0.3")
+    assert parse_money(9.899999999999999) == Decimal("9.9")  # spreadsheet arithmetic noise
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [("-500", "金额不能为负数"), (-500, "金额不能为负数"), ("1,5", "金额格式无法识别"),
+     ("五千元", "金额格式无法识别"), ("NaN", "金额格式无法识别"), (True, "金额格式无法识别")],
+)  # fmt: skip
+def test_bad_money_is_rejected(written, why):
+    with pytest.raises(ValueError, match=why):
+        parse_money(written)
+    assert reason("penalty", fine_yuan=written) == why
+
+
+def test_fine_in_yuan_or_wan_is_stored_in_yuan_with_two_decimals():
+    assert ok("penalty", fine_yuan="12,345.5元").fields["fine_yuan"] == "12345.50"
+    cr = ok("penalty", fine_yuan=None, fine_wan="1.5")
+    assert cr.fields["fine_yuan"] == "15000.00" and "fine_wan" not in cr.fields
+    assert ok("penalty", fine_yuan="15000", fine_wan="1.5").fields["fine_yuan"] == "15000.00"
+    assert ok("penalty", fine_yuan=None).fields["fine_yuan"] is None
+
+
+def test_fine_in_both_units_must_agree():
+    assert (
+        reason("penalty", fine_yuan="15000", fine_wan="2") == "罚款金额(元)与罚款金额(万元)不一致"
+    )
+
+
+def test_amounts_below_a_fen_are_rejected_not_rounded():
+    assert reason("penalty", fine_yuan="100.005") == "金额应精确到分(最多两位小数)"
+
+
+def test_confiscated_amount():
+    assert ok("penalty", confiscated_yuan="1,200.5").fields["confiscated_yuan"] == "1200.50"
+    assert reason("penalty", confiscated_yuan="-1") == "金额不能为负数"
+
+
+# -- penalty columns ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "烟芝市监罚[2023]123号",
+        "烟芝市监罚【2023】123号",
+        "烟芝市监罚(2023)123号",
+        "烟芝市监罚（2023）123号",
+        "烟芝市监罚〔2023〕123号",
+        "烟芝市监罚﹝2023﹞123号",
+        "烟芝市监罚［2023］123号",
+        " 烟芝市监罚 [2023] 123号 ",
+    ],
+)
+def test_decision_no_brackets_around_the_year(written):
+    assert normalize_decision_no(written) == "烟芝市监罚〔2023〕123号"
+    assert ok("penalty", decision_no=written).natural_key == ("烟芝市监罚〔2023〕123号",)
+
+
+def test_decision_no_brackets_elsewhere_are_not_touched():
+    assert normalize_decision_no("烟芝市监罚〔2023〕第(12)号") == "烟芝市监罚〔2023〕第(12)号"
+
+
+@pytest.mark.parametrize("written", [None, "普通", "一般", "普通程序", "一般程序"])
+def test_ordinary_procedure_is_published(written):
+    assert ok("penalty", procedure=written).fields["procedure"] == "普通"
+
+
+@pytest.mark.parametrize("written", ["简易", "简易程序"])
+def test_summary_procedure_is_never_published(written):
+    assert reason("penalty", procedure=written) == "简易程序案件不予公示"
+
+
+def test_unknown_procedure_is_rejected():
+    assert reason("penalty", procedure="听证") == "程序类型应为 普通/一般/简易"
+
+
+@pytest.mark.parametrize(
+    ("written", "severity"),
+    [(None, "一般"), ("轻微", "轻微"), ("严重", "严重"), ("严重失信", "严重")],
+)
+def test_severity_defaults_to_ordinary(written, severity):
+    assert ok("penalty", severity=written).fields["severity"] == severity
+
+
+def test_unknown_severity_is_rejected():
+    assert reason("penalty", severity="特别严重") == "失信程度应为 轻微/一般/严重"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "警告、罚款",
+        "警告，罚款",
+        "警告,罚款",
+        "警告;罚款",
+        "警告；罚款",
+        " 警告 ;; 罚款 ;",
+        ["警告", "罚款", ""],
+    ],
+)
+def test_penalty_kinds_are_split(written):
+    assert ok("penalty", penalty_kinds=written).fields["penalty_kinds"] == ["警告", "罚款"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["decision_no", "violation_type", "facts", "basis", "penalty_kinds", "authority", "decided_on"],
+)
+def test_required_penalty_columns(key):
+    assert reason("penalty", **{key: None}) == "必填项为空"
+
+
+def test_penalty_domain_is_optional():
+    assert ok("penalty", domain=None).fields["domain"] is None
+    assert ok("penalty", domain=" 特种设备 ").fields["domain"] == "特种设备"
+
+
+# -- blacklist columns ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "issue"),
+    [("2026年第9期", "2026年第9期"), ("第9期", "2026年第9期"), ("2026年第09期", "2026年第9期"),
+     ("第九期", "2026年第9期"), ("２０２６年第９期", "2026年第9期"), ("2025年第12期", "2025年第12期")],
+)  # fmt: skip
+def test_issue_no_is_completed_with_the_issue_year(written, issue):
+    cr = ok("blacklist", issue_no=written)
+    assert cr.fields["issue_no"] == issue and cr.natural_key[1] == issue
+
+
+def test_unreadable_issue_no_is_rejected():
+    assert reason("blacklist", issue_no="九月") == "期次格式无法识别(应如 2022年第3期 或 第3期)"
+
+
+def test_issue_no_without_a_year_and_a_bad_issue_date_gives_one_reject():
+    rejects = rejected("blacklist", issue_no="第3期", issued_on="2026-02-30")
+    assert [r.column for r in rejects] == ["issued_on"]
+
+
+def test_responsible_persons_are_a_masked_list():
+    persons = "李四(13812345678)， 王五；"
+    assert ok("blacklist", responsible_persons=persons).fields["responsible_persons"] == [
+        "李四(138****5678)",
+        "王五",
+    ]
+    assert ok("blacklist", responsible_persons=None).fields["responsible_persons"] == []
+
+
+def test_linked_decision_no_is_normalised():
+    cr = ok("blacklist", decision_no="烟芝市监罚[2026]5号")
+    assert cr.fields["decision_no"] == "烟芝市监罚〔2026〕5号"
+
+
+@pytest.mark.parametrize("key", ["issue_no", "publisher", "issued_on", "violation"])
+def test_required_blacklist_columns(key):
+    assert reason("blacklist", **{key: None}) == "必填项为空"
+
+
+# -- credit marks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "grade"), [("B", "B"), ("b", "B"), ("ｂ", "B"), ("Ｃ类", "C"), ("A级", "A")]
+)
+def test_grade_a_to_e(written, grade):
+    assert ok("credit_mark", grade=written).fields["grade"] == grade
+
+
+def test_grade_outside_a_to_e_is_rejected():
+    assert reason("credit_mark", grade="F") == "分类结果应为 A/B/C/D/E"
+
+
+def test_grade_is_required_for_risk_classification_only():
+    assert reason("credit_mark", grade=None) == "信用风险分类的分类结果为空"
+    cr = ok("credit_mark", scheme="经营异常名录", grade=None, reason="通过登记的住所无法联系")
+    assert cr.fields["grade"] is None and cr.fields["reason"] == "通过登记的住所无法联系"
+
+
+def test_domain_defaults_to_general():
+    cr = ok("credit_mark", domain=None)
+    assert cr.fields["domain"] == "通用" and cr.natural_key[2] == "通用"
+
+
+# -- return pledges ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "days"), [("7", 7), (7, 7), (15.0, 15), ("7天", 7), ("七天", 7), ("３０", 30)]
+)
+def test_return_days(written, days):
+    assert ok("return_pledge", return_days=written).fields["return_days"] == days
+    assert parse_int(written) == days
+
+
+def test_return_days_below_seven_are_rejected():
+    assert reason("return_pledge", return_days="6") == "退货期限不得少于7天"
+    assert reason("return_pledge", return_days="七天半") == "应为整数"
+    assert reason("return_pledge", return_days=None) == "必填项为空"
+
+
+def test_refund_days():
+    assert ok("return_pledge", refund_days="0").fields["refund_days"] == 0
+    assert reason("return_pledge", refund_days="-1") == "退款期限不能为负数"
+
+
+@pytest.mark.parametrize(
+    ("written", "value"), [("是", True), ("否", False), (None, False), (True, True), ("Y", True)]
+)
+def test_model_unit(written, value):
+    assert ok("return_pledge", model_unit=written).fields["model_unit"] is value
+
+
+def test_bad_model_unit_is_rejected():
+    assert reason("return_pledge", model_unit="也许") == "示范单位应为 是/否"
+
+
+def test_status_withdrawn_withdraws():
+    assert ok("return_pledge", status="撤销").op == "withdraw"
+    cr = ok("return_pledge", status="有效")
+    assert cr.op == "upsert" and "status" not in cr.fields
+    assert reason("return_pledge", status="暂停") == "状态应为 有效/撤销"
+
+
+# -- free text --------------------------------------------------------------------------------------
+
+
+def test_free_text_keeps_chinese_punctuation_and_is_trimmed():
+    facts = "  当事人（个体）经营“过期”食品：案值１２０元。\n  "
+    assert (
+        ok("penalty", facts=facts).fields["facts"] == "当事人（个体）经营“过期”食品：案值１２０元。"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (f"负责人身份证号{resident_id()}", f"负责人身份证号370602********{resident_id()[-4:]}"),
+        ("负责人身份证号11010519491231002X", "负责人身份证号110105********002X"),
+        ("旧证370602900101123", "旧证370602*****1123"),
+        ("联系电话13812345678", "联系电话138****5678"),
+        ("收款账号 6222 0212 3456 7890 123", "收款账号 **** **** **** ***0 123"),
+    ],
+)
+def test_personal_data_in_free_text_is_masked(text, masked):
+    assert ok("penalty", facts=text).fields["facts"] == masked
+    assert ok("blacklist", violation=text).fields["violation"] == masked
+    assert ok("credit_mark", scheme="经营异常名录", reason=text).fields["reason"] == masked
+
+
+def test_non_text_cells_in_text_columns():
+    cr = ok("penalty", entity_name=13812345678, violation_type=1.0)
+    assert cr.entity.name == "138****5678" and cr.fields["violation_type"] == "1"
+    assert reason("penalty", facts={"a": 1}) == "值的类型不正确"
+
+
+# -- several errors, unreadable rows, headers --------------------------------------------------------
+
+
+def test_every_error_of_a_row_is_reported_with_the_header_as_written():
+    headers = {"uscc": "社会信用代码", "decided_on": "决定日期", "fine_yuan": "罚款金额（元）"}
+    rejects = rejected("penalty", headers=headers, uscc="91370602MA3C00000X",
+                       decided_on="2099-01-01", fine_yuan="-5", procedure="简易")  # fmt: skip
+    assert [(r.column, r.reason) for r in rejects] == [
+        ("社会信用代码", "统一社会信用代码校验位错误"),
+        ("procedure", "简易程序案件不予公示"),
+        ("罚款金额（元）", "金额不能为负数"),
+        ("决定日期", "日期晚于今天"),
+    ]
+    assert all(r.row == 2 and r.file == "f.csv" for r in rejects)
+
+
+def test_unreadable_row_is_one_reject():
+    cleaner = Cleaner("penalty", TODAY, "f.ndjson")
+    result = cleaner.clean(SourceRow("f.ndjson", 7, {"__error__": "不是合法的JSON"}))
+    assert [(r.row, r.column, r.reason) for r in result] == [(7, None, "不是合法的JSON")]
+
+
+# -- duplicates -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "same_key", "other_key"),
+    [
+        (
+            "penalty",
+            {"decision_no": "烟芝市监罚[2026]1号", "uscc": uscc(2)},
+            {"decision_no": "烟芝市监罚〔2026〕2号"},
+        ),
+        ("blacklist", {"action": "另一处理结果"}, {"products": "芹菜"}),
+        ("credit_mark", {"marked_on": "2026-02-01", "grade": "C"}, {"domain": "食品生产"}),
+        ("return_pledge", {"category": "超市"}, {"address": "烟台市芝罘区南大街2号"}),
+    ],
+)
+def test_duplicate_natural_keys_are_rejected_after_the_first(kind, same_key, other_key):
+    cleaner = Cleaner(kind, TODAY, "f.csv")
+    first = cleaner.clean(SourceRow("f.csv", 2, dict(BASE[kind])))
+    assert isinstance(first, CleanRow)
+    dup = cleaner.clean(SourceRow("f.csv", 5, {**BASE[kind], **same_key}))
+    assert [(r.row, r.reason) for r in dup] == [(5, "与第2行重复(自然键相同)")]
+    assert isinstance(cleaner.clean(SourceRow("f.csv", 6, {**BASE[kind], **other_key})), CleanRow)
+    again = cleaner.clean(SourceRow("f.csv", 9, dict(BASE[kind])))
+    assert again[0].reason == "与第2行重复(自然键相同)"
+
+
+def test_a_rejected_row_does_not_claim_its_key():
+    cleaner = Cleaner("penalty", TODAY, "f.csv")
+    assert isinstance(
+        cleaner.clean(SourceRow("f.csv", 2, {**BASE["penalty"], "procedure": "简易"})), list
+    )
+    assert isinstance(cleaner.clean(SourceRow("f.csv", 3, dict(BASE["penalty"]))), CleanRow)
+
+
+# -- speed ---------------------------------------------------------------------------------------
+
+
+def test_cleaner_throughput_on_50k_penalty_rows():
+    rows = []
+    for i in range(50_000):
+        values = dict(BASE["penalty"])
+        values.update(
+            uscc=uscc(i + 1),
+            entity_name=f"烟台市芝罘区测试{i}食品有限公司",
+            address=f"烟台市芝罘区南大街{i}号",
+            decision_no=f"烟芝市监罚〔2026〕{i}号",
+            facts=f"当事人于2026年5月{i % 28 + 1}日经营超过保质期的食品，案值{i}元。",
+            decided_on=f"2026-{i % 10 + 1:02d}-{i % 28 + 1:02d}",
+            fine_yuan=str(1000 * (i % 7)),
+        )
+        rows.append(SourceRow("bench.csv", i + 2, values))
+    cleaner = Cleaner("penalty", TODAY, "bench.csv")
+    start = time.perf_counter()
+    results = [cleaner.clean(row) for row in rows]
+    elapsed = time.perf_counter() - start
+    assert all(isinstance(r, CleanRow) for r in results)
+    print(
+        f"\nCleaner: {len(rows) / elapsed:,.0f} penalty rows/s ({elapsed / len(rows) * 1e6:.1f} µs/row)"
+    )

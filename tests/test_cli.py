@@ -1,0 +1,110 @@
+"""The `disclosure` CLI as a user runs it: real processes, real files, exit codes, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from publishing.commit import EVENTS, RECORDS
+from tests.factories import penalty_row, write_csv
+
+
+def cli(engine_url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": engine_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var")}
+    return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_exit_codes_and_report(engine, database_url, tmp_path):
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1), penalty_row(2)])
+    bad = write_csv(tmp_path / "bad.csv", [penalty_row(3), penalty_row(4, 处罚决定日期="2099-01-01")])
+    report = tmp_path / "r.json"
+
+    ok = cli(database_url, "publish", str(good), "--report", str(report), tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert {k: data[k] for k in ("file", "kind", "rows", "accepted", "rejected", "added", "changed",
+                                 "withdrawn", "unchanged")} == {
+        "file": str(good), "kind": "penalty", "rows": 2, "accepted": 2, "rejected": [], "added": 2,
+        "changed": 0, "withdrawn": 0, "unchanged": 0}
+
+    rejected = cli(database_url, "publish", str(bad), "--report", str(report), tmp_path=tmp_path)
+    assert rejected.returncode == 1
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["rejected"][0]["row"] == 3 and data["rejected"][0]["column"] == "处罚决定日期"
+    assert data["published"] is False
+    assert "第3行" in rejected.stderr
+
+    partial = cli(database_url, "publish", str(bad), "--accept-partial", tmp_path=tmp_path)
+    assert partial.returncode == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 3
+
+    missing = cli(database_url, "publish", str(tmp_path / "nope.csv"), tmp_path=tmp_path)
+    assert missing.returncode == 2
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert cli(database_url, "publish", str(garbage), tmp_path=tmp_path).returncode == 2
+
+    dry = cli(database_url, "publish", str(write_csv(tmp_path / "new.csv", [penalty_row(9)])), "--dry-run",
+              tmp_path=tmp_path)
+    assert dry.returncode == 0 and "未写入" in dry.stdout
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 3
+
+
+def test_export_writes_public_shape(engine, database_url, tmp_path):
+    cli(database_url, "publish", str(write_csv(tmp_path / "p.csv", [penalty_row(1)])), tmp_path=tmp_path)
+    out = cli(database_url, "export", "--kind", "penalty", "--format", "ndjson", tmp_path=tmp_path)
+    rec = json.loads(out.stdout.splitlines()[0])
+    assert rec["decision_no"] == "烟芝市监罚〔2026〕1号" and rec["kind"] == "penalty"
+    assert rec["fine_yuan"] == "5000.00" and rec["penalty_kinds"] == ["警告", "罚款"]
+    csv_out = tmp_path / "p_out.csv"
+    cli(database_url, "export", "--kind", "penalty", "--format", "csv", "--out", str(csv_out), tmp_path=tmp_path)
+    raw = csv_out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel opens it as UTF-8
+    assert "烟芝市监罚〔2026〕1号" in raw.decode("utf-8-sig")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_url, tmp_path):
+    first = write_csv(tmp_path / "first.csv", [penalty_row(i) for i in range(1, 11)])
+    assert cli(database_url, "publish", str(first), tmp_path=tmp_path).returncode == 0
+    with engine.connect() as conn:
+        before = (conn.execute(select(func.count()).select_from(RECORDS)).scalar_one(),
+                  conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+    big = write_csv(tmp_path / "big.csv", [penalty_row(i) for i in range(1, 130_001)],
+                    header=list(penalty_row(1)))
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var")}
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "publish", str(big)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The plain progress line at 100,000 rows proves chunks were already written in the transaction.
+    deadline = time.monotonic() + 240
+    line = ""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "100,000 rows" in line or not line:
+            break
+    assert "100,000 rows" in line, f"publisher ended before the kill point: {proc.communicate()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    engine.dispose()
+    with engine.connect() as conn:
+        after = (conn.execute(select(func.count()).select_from(RECORDS)).scalar_one(),
+                 conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+    assert after == before
+    rerun = cli(database_url, "publish", str(big), tmp_path=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 130_000

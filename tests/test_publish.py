@@ -1,0 +1,216 @@
+"""The publishing pipeline end to end, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from publishing.commit import EVENTS, ISSUES, RECORDS
+from publishing.expire import expire
+from publishing.models import Entity
+from publishing.publish import publish
+from publishing.rules import load_rules
+from tests.factories import (
+    blacklist_row,
+    credit_mark_row,
+    penalty_row,
+    pledge_row,
+    write_csv,
+    write_ndjson,
+)
+
+TODAY = date(2026, 11, 27)
+
+
+def run(engine, paths, **kw):
+    kw.setdefault("today", TODAY)
+    return publish(paths if isinstance(paths, list) else [paths], engine=engine, show_progress=False, **kw)
+
+
+def count(engine, table, *where):
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def statuses(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(RECORDS.c.id, RECORDS.c.status)).all())
+
+
+def test_publish_adds_records_entities_and_events(engine, tmp_path):
+    f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 6)])
+    result = run(engine, f)
+    assert result.published
+    report = result.as_json()
+    assert (report["rows"], report["accepted"], report["added"], report["rejected"]) == (5, 5, 5, [])
+    assert report["kind"] == "penalty"
+    assert count(engine, RECORDS, RECORDS.c.status == "active") == 5
+    assert count(engine, EVENTS, EVENTS.c.op == "add") == 5
+    assert count(engine, Entity.__table__) == 5
+    with engine.connect() as conn:
+        rec = conn.execute(select(RECORDS).limit(1)).one()
+    # 一般 food penalty: public for 1 year, repair only after SAMR's 1-year minimum
+    assert rec.publicity_until == date(2027, 6, 1)
+    assert rec.repairable_from == date(2027, 6, 1)
+    assert rec.id.startswith("pn-") and rec.version == 1
+
+
+def test_publishing_the_same_file_twice_changes_nothing(engine, tmp_path):
+    f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 4)])
+    run(engine, f)
+    events = count(engine, EVENTS)
+    second = run(engine, f).as_json()
+    assert (second["added"], second["changed"], second["withdrawn"], second["unchanged"]) == (0, 0, 0, 3)
+    assert count(engine, EVENTS) == events
+
+
+def test_changed_row_is_a_new_version(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)]))
+    report = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(1, **{"罚款金额(元)": "8000"}),
+                                                        penalty_row(2)])).as_json()
+    assert (report["changed"], report["unchanged"]) == (1, 1)
+    with engine.connect() as conn:
+        rec = conn.execute(select(RECORDS).where(RECORDS.c.data["fine_yuan"].as_string() != "")
+                           .order_by(RECORDS.c.version.desc()).limit(1)).one()
+        ops = conn.execute(select(EVENTS.c.op, EVENTS.c.version).order_by(EVENTS.c.seq)).all()
+    assert rec.version == 2
+    assert ops[-1] == ("change", 2)
+
+
+def test_op_column_withdraws(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)]))
+    report = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(1, 操作="撤销")],
+                                   header=[*penalty_row(1), "操作"])).as_json()
+    assert report["withdrawn"] == 1
+    assert sorted(statuses(engine).values()) == ["active", "withdrawn"]
+    assert count(engine, EVENTS, EVENTS.c.op == "withdraw") == 1
+
+
+def test_withdrawing_an_unknown_record_is_a_reject(engine, tmp_path):
+    result = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(9, 操作="撤销")],
+                                   header=[*penalty_row(9), "操作"]))
+    assert not result.published
+    assert result.as_json()["rejected"][0]["reason"] == "要撤销的记录未曾公示"
+
+
+def test_snapshot_withdraws_what_the_file_no_longer_has(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(i) for i in range(1, 5)]))
+    report = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(1), penalty_row(2)]),
+                 mode="snapshot").as_json()
+    assert (report["withdrawn"], report["unchanged"]) == (2, 2)
+    assert count(engine, RECORDS, RECORDS.c.status == "active") == 2
+    with engine.connect() as conn:
+        reasons = conn.execute(select(EVENTS.c.reason).where(EVENTS.c.op == "withdraw")).scalars().all()
+    assert reasons == ["snapshot", "snapshot"]
+
+
+def test_incremental_does_not_withdraw_absent_records(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(i) for i in range(1, 5)]))
+    run(engine, write_csv(tmp_path / "b.csv", [penalty_row(1)]))
+    assert count(engine, RECORDS, RECORDS.c.status == "active") == 4
+
+
+def test_a_rejected_row_publishes_nothing_unless_accept_partial(engine, tmp_path):
+    rows = [penalty_row(1), penalty_row(2, 统一社会信用代码="91370602MA3C00000X"), penalty_row(3)]
+    f = write_csv(tmp_path / "p.csv", rows)
+    result = run(engine, f)
+    assert not result.published
+    assert count(engine, RECORDS) == 0 and count(engine, EVENTS) == 0
+    rejected = result.as_json()["rejected"]
+    assert rejected == [{"row": 3, "column": "统一社会信用代码", "value": "91370602MA3C00000X",
+                         "reason": rejected[0]["reason"]}]
+    assert "校验" in rejected[0]["reason"]
+    partial = run(engine, f, accept_partial=True)
+    assert partial.published
+    assert partial.as_json()["added"] == 2 and len(partial.as_json()["rejected"]) == 1
+    assert count(engine, RECORDS) == 2
+
+
+def test_dry_run_writes_nothing(engine, tmp_path):
+    result = run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]), dry_run=True)
+    assert result.as_json()["added"] == 1 and not result.published
+    assert count(engine, RECORDS) == 0 and count(engine, EVENTS) == 0
+
+
+def test_newer_credit_mark_supersedes_older(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [credit_mark_row(1, 分类结果="C", 标注日期="2025-01-10")]))
+    report = run(engine, write_csv(tmp_path / "b.csv", [credit_mark_row(1, 分类结果="A")])).as_json()
+    assert report["added"] == 1 and report["superseded"] == 1
+    with engine.connect() as conn:
+        rows = conn.execute(select(RECORDS.c.grade, RECORDS.c.status).order_by(RECORDS.c.event_date)).all()
+        ops = conn.execute(select(EVENTS.c.op, EVENTS.c.reason).order_by(EVENTS.c.seq)).all()
+    assert [tuple(r) for r in rows] == [("C", "superseded"), ("A", "active")]
+    assert ops[-2:] == [("withdraw", "superseded"), ("add", None)] or \
+        ops[-2:] == [("add", None), ("withdraw", "superseded")]
+    # an older mark arriving late is stored superseded and announced nowhere
+    late = run(engine, write_csv(tmp_path / "c.csv", [credit_mark_row(1, 分类结果="D", 标注日期="2024-01-10")]))
+    assert late.events == 0
+    assert count(engine, RECORDS, RECORDS.c.status == "active") == 1
+
+
+def test_scheme_published_only_as_statistics(engine, tmp_path):
+    rules = load_rules()
+    hidden = type(rules)({**rules.raw, "credit_mark": {"schemes": {"信用风险分类": {"public": False}}}})
+    f = write_csv(tmp_path / "a.csv", [credit_mark_row(1), credit_mark_row(2)])
+    result = run(engine, f, rules=hidden)
+    assert result.events == 0
+    assert set(statuses(engine).values()) == {"aggregate"}
+    counts = expire(engine, today=TODAY, rules=rules)  # switched back to public
+    assert counts["republished"] == 2
+    assert set(statuses(engine).values()) == {"active"}
+    counts = expire(engine, today=TODAY, rules=hidden)
+    assert counts["aggregate"] == 2 and count(engine, EVENTS, EVENTS.c.op == "withdraw") == 2
+
+
+def test_expire_withdraws_records_past_publicity(engine, tmp_path):
+    rows = [penalty_row(1, 处罚决定日期="2026-08-05", 失信程度="轻微", 领域="价格"),
+            penalty_row(2, 处罚决定日期="2026-09-05")]
+    run(engine, write_csv(tmp_path / "a.csv", rows), today=date(2026, 10, 1))
+    assert sorted(statuses(engine).values()) == ["active", "active"]
+    counts = expire(engine, today=TODAY)
+    assert counts["expired"] == 1  # 轻微: 3 months, ended 2026-11-05
+    assert sorted(statuses(engine).values()) == ["active", "expired"]
+    assert count(engine, EVENTS, EVENTS.c.op == "expire") == 1
+    assert expire(engine, today=TODAY)["expired"] == 0
+
+
+def test_explicit_publicity_end_wins_and_past_ones_arrive_expired(engine, tmp_path):
+    header = [*penalty_row(1), "公示截止日期"]
+    rows = [penalty_row(1, 公示截止日期="2030-01-01"), penalty_row(2, 公示截止日期="2026-02-01")]
+    result = run(engine, write_csv(tmp_path / "a.csv", rows, header=header))
+    assert result.as_json()["added"] == 1 and result.as_json()["stored_expired"] == 1
+    with engine.connect() as conn:
+        ends = sorted(conn.execute(select(RECORDS.c.publicity_until)).scalars())
+    assert ends == [date(2026, 2, 1), date(2030, 1, 1)]
+
+
+def test_latest_name_wins_and_former_names_are_kept(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(1, 当事人名称="烟台旧名食品厂", 处罚决定日期="2025-01-01")]))
+    run(engine, write_csv(tmp_path / "b.csv", [penalty_row(2, 统一社会信用代码=penalty_row(1)["统一社会信用代码"],
+                                                           当事人名称="烟台新名食品有限公司")]))
+    # an older record under a third name does not take over the current name
+    run(engine, write_csv(tmp_path / "c.csv", [penalty_row(3, 统一社会信用代码=penalty_row(1)["统一社会信用代码"],
+                                                           当事人名称="烟台更旧名商店", 处罚决定日期="2024-01-01")]))
+    with engine.connect() as conn:
+        ent = conn.execute(select(Entity.__table__)).one()
+    assert ent.name == "烟台新名食品有限公司"
+    assert ent.former_names == ["烟台旧名食品厂", "烟台更旧名商店"]
+
+
+def test_blacklist_issue_counts_follow_withdrawals(engine, tmp_path):
+    rows = [blacklist_row(i) for i in range(1, 4)]
+    run(engine, write_csv(tmp_path / "a.csv", rows))
+    with engine.connect() as conn:
+        issue = conn.execute(select(ISSUES)).one()
+    assert (issue.issue_no, issue.entry_count, issue.issued_on) == ("2026年第9期", 3, date(2026, 9, 1))
+    run(engine, write_csv(tmp_path / "b.csv", rows[:1]), mode="snapshot")
+    with engine.connect() as conn:
+        assert conn.execute(select(ISSUES.c.entry_count)).scalar_one() == 1
+
+
+def test_pledge_status_withdraws_and_ndjson_is_read(engine, tmp_path):
+    run(engine, write_ndjson(tmp_path / "a.ndjson", [pledge_row(1), pledge_row(2)]))
+    report = run(engine, write_ndjson(tmp_path / "b.ndjson", [pledge_row(1, status="撤销")])).as_json()
+    assert report["withdrawn"] == 1
+    assert sorted(statuses(engine).values()) == ["active", "withdrawn"]
