@@ -19,12 +19,13 @@ from publishing.db import make_engine, upgrade
 
 PG_ADMIN_URL = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
-TABLES = ("changes", "records", "blacklist_issues", "batches", "entities", "sync_cursors")
 _ran: Counter = Counter()
 
 
 def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """A name unique to this test process: concurrent pytest runs must not share a database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{os.getppid()}_{worker}" if worker else str(os.getpid())
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> str:
+def pg_url():
     """A database of this test worker's own on the running PostgreSQL, migrated once."""
     admin = make_engine(PG_ADMIN_URL)
     name = f"disclosure_test_{_worker()}"
@@ -49,12 +50,18 @@ def pg_url() -> str:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    return url
+    yield url
+    admin = make_engine(PG_ADMIN_URL)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _empty_pg(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                   "AND tablename <> 'alembic_version'")).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=BACKENDS)
