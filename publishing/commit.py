@@ -8,13 +8,14 @@ one round trip per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from publishing import clock
+from publishing import bulk, clock
 from publishing.models import (
     ACTIVE,
     Batch,
@@ -52,6 +53,9 @@ _CONTENT_COLUMNS = (
     "updated_at",
 )
 _STATUS_COLUMNS = ("status", "status_reason", "version", "updated_at", "batch_id")
+_INSERT_COLUMNS = (*_CONTENT_COLUMNS, "id", "kind", "group_key", "first_published_at")
+_EVENT_COLUMNS = ("record_id", "kind", "district", "entity_id", "op", "version", "reason", "at",
+                  "batch_id")
 WRITER_LOCK_ID = 7_261_127
 
 
@@ -112,9 +116,7 @@ class Writer:
     def update(self, row: dict[str, Any], op: str | None, reason: str | None = None) -> None:
         """New content (and status) for a known record; row holds every content column."""
         row = {**row, "batch_id": self.batch_id, "updated_at": self.at}
-        self._content_updates.append(
-            {"_id": row["id"], **{c: row.get(c) for c in _CONTENT_COLUMNS}}
-        )
+        self._content_updates.append(row)
         self._note_issue(row)
         if op:
             self._event(row, op, reason)
@@ -128,7 +130,7 @@ class Writer:
         version = current.version + (1 if bump else 0)
         self._status_updates.append(
             {
-                "_id": current.id,
+                "id": current.id,
                 "status": status,
                 "status_reason": reason,
                 "version": version,
@@ -170,6 +172,8 @@ class Writer:
         if row.get("issue_id"):
             self.touched_issues.add(row["issue_id"])
             data = row["data"]
+            if isinstance(data, str):  # serialised once by the planner; issues are rare
+                data = json.loads(data)
             self._issue_meta[row["issue_id"]] = {
                 "issue_no": data["issue_no"],
                 "publisher": data["publisher"],
@@ -180,25 +184,11 @@ class Writer:
     # -- flushing ------------------------------------------------------------------------
     def flush(self) -> None:
         conn = self.conn
-        if self._inserts:
-            conn.execute(insert(RECORDS), self._inserts)
-        if self._content_updates:
-            stmt = (
-                update(RECORDS)
-                .where(RECORDS.c.id == bindparam("_id"))
-                .values({c: bindparam(c) for c in _CONTENT_COLUMNS})
-            )
-            conn.execute(stmt, self._content_updates)
-        if self._status_updates:
-            stmt = (
-                update(RECORDS)
-                .where(RECORDS.c.id == bindparam("_id"))
-                .values({c: bindparam(c) for c in _STATUS_COLUMNS})
-            )
-            conn.execute(stmt, self._status_updates)
-        if self._events:
-            conn.execute(insert(EVENTS), self._events)
-            self.events_written += len(self._events)
+        bulk.insert_many(conn, RECORDS, _INSERT_COLUMNS, self._inserts)
+        bulk.update_many(conn, RECORDS, "id", _CONTENT_COLUMNS, self._content_updates)
+        bulk.update_many(conn, RECORDS, "id", _STATUS_COLUMNS, self._status_updates)
+        bulk.insert_many(conn, EVENTS, _EVENT_COLUMNS, self._events)
+        self.events_written += len(self._events)
         self._inserts, self._content_updates, self._status_updates, self._events = [], [], [], []
 
     def finish(self) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 
+from publishing import bulk
 from publishing.models import Entity
 from publishing.rows import EntityFields
 
@@ -76,13 +77,6 @@ def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime
         if before is None:
             inserts.append({**ent, "created_at": at, "updated_at": at})
         elif any(before[c] != ent[c] for c in _COLUMNS):
-            updates.append({"_id": eid, **{c: ent[c] for c in _COLUMNS}, "updated_at": at})
-    if inserts:
-        conn.execute(insert(ENTITIES), inserts)
-    if updates:
-        stmt = (
-            update(ENTITIES)
-            .where(ENTITIES.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
-        )
-        conn.execute(stmt, updates)
+            updates.append({**ent, "updated_at": at})
+    bulk.insert_many(conn, ENTITIES, (*_COLUMNS, "id", "created_at", "updated_at"), inserts)
+    bulk.update_many(conn, ENTITIES, "id", (*_COLUMNS, "updated_at"), updates)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from publishing import entities, ids
+from publishing import bulk, entities, ids
 from publishing.commit import HELD_REASONS, RECORDS, Writer, expired
 from publishing.models import (
     ACTIVE,
@@ -57,9 +57,12 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
         "source_file": cr.file,
         "source_row": cr.row,
     }
-    row["content_hash"] = ids.content_hash(
-        [row[k] for k in ("entity_id", "district", "event_date", "publicity_until",
-                          "repairable_from", "data")])
+    # Serialise once: the same text is stored and hashed.
+    data_json = bulk.dumps(row["data"])
+    row["data"] = data_json
+    row["content_hash"] = ids.text_hash(
+        f"{ent.id}|{ent.district}|{cr.event_date}|{row['publicity_until']}|"
+        f"{row['repairable_from']}|{data_json}")
     return row
 
 
