@@ -8,6 +8,7 @@ Values are stored exactly as SQLAlchemy's own types store them, so ORM reads see
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -90,3 +91,36 @@ def update_many(conn: Connection, table: Table, key: str, columns: tuple[str, ..
     sets = ", ".join(f"{c} = {m}" for c, m in zip(columns, marks, strict=False))
     sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {marks[-1]}"
     conn.exec_driver_sql(sql, [build(d) for d in dicts])
+
+
+@lru_cache(maxsize=64)
+def _reader(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[type, list[Adapter | None]]:
+    row_type = namedtuple(f"{table.name}_row", columns)  # noqa: PYI024
+    converters: list[Adapter | None] = []
+    for name in columns:
+        col_type = table.c[name].type
+        if dialect == "sqlite" and isinstance(col_type, JSON):
+            converters.append(lambda v: json.loads(v) if isinstance(v, str) else v)
+        elif dialect == "sqlite" and isinstance(col_type, Date) and not isinstance(col_type, DateTime):
+            converters.append(lambda v: date.fromisoformat(v) if isinstance(v, str) else v)
+        else:
+            converters.append(None)
+    return row_type, converters
+
+
+def select_in(conn: Connection, table: Table, columns: tuple[str, ...], key: str, values: Sequence[Any],
+              where: str = "") -> list[Any]:
+    """Rows whose `key` is in values (one query; placeholders rendered without SQLAlchemy's
+    per-execution expansion), as named tuples with dates and JSON decoded like the ORM does."""
+    if not values:
+        return []
+    dialect = conn.dialect.name
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = (f"SELECT {', '.join(columns)} FROM {table.name} "
+           f"WHERE {key} IN ({', '.join([mark] * len(values))}){where}")
+    row_type, converters = _reader(table, columns, dialect)
+    rows = conn.exec_driver_sql(sql, tuple(values)).fetchall()
+    if not any(converters):
+        return [row_type(*r) for r in rows]
+    pairs = list(zip(converters, range(len(columns)), strict=True))
+    return [row_type(*[c(r[i]) if c else r[i] for c, i in pairs]) for r in rows]

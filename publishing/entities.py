@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from publishing import bulk
 from publishing.models import Entity
@@ -65,8 +65,7 @@ def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime
     if not ids:
         return
     stored: dict[str, dict[str, Any]] = {
-        row.id: dict(row._mapping)
-        for row in conn.execute(select(ENTITIES).where(ENTITIES.c.id.in_(ids)))
+        row.id: row._asdict() for row in bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", ids)
     }
     state = dict(stored)
     for ef, as_of in seen:

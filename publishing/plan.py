@@ -36,6 +36,9 @@ _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.stat
                   RECORDS.c.event_date)
 
 
+_STATE_NAMES = tuple(c.name for c in _STATE_COLUMNS)
+
+
 def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     """The stored form of a cleaned row (everything but status, version and times)."""
     kind, f, ent = cr.kind, cr.fields, cr.entity
@@ -165,7 +168,7 @@ class Planner:
     def _stored(self, record_ids: list[str]) -> dict[str, Any]:
         if not record_ids:
             return {}
-        rows = self.conn.execute(select(*_STATE_COLUMNS).where(RECORDS.c.id.in_(record_ids)))
+        rows = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "id", record_ids)
         return {r.id: r for r in rows}
 
     def _rivals(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -173,9 +176,9 @@ class Planner:
         if not keys:
             return {}
         out: dict[str, list[Any]] = {}
-        query = select(*_STATE_COLUMNS).where(RECORDS.c.group_key.in_(keys),
-                                               RECORDS.c.status.in_((ACTIVE, AGGREGATE)))
-        for r in self.conn.execute(query):
+        rows = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "group_key", keys,
+                              where=f" AND status IN ('{ACTIVE}', '{AGGREGATE}')")
+        for r in rows:
             out.setdefault(r.group_key, []).append(r)
         return out
 
