@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ class Progress:
 @contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Progress]:
     """Yield a Progress; draws a bar only when stderr is a terminal."""
-    p = Progress(label)
+    p = Progress(label, every_rows=int(os.environ.get("DISCLOSURE_PROGRESS_EVERY", 100_000)))
     if enabled and sys.stderr.isatty():
         from rich.progress import (
             BarColumn,

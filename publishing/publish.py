@@ -7,6 +7,7 @@ everything and rolls back. The report says exactly what happened to every row.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -166,11 +167,11 @@ def _cleaned_chunks(source: SourceFile, cleaner: Cleaner) -> Iterator[Chunk]:
 def _in_child_process(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """Read and clean in a forked child while this process plans and writes: two cores busy.
 
-    The child only reads the file; if this process dies, the child's next send fails and it
-    exits, so nothing outlives a killed publish."""
+    The child only reads the file and dies with this process, so nothing outlives a killed
+    publish."""
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_produce, args=(chunks, sender), daemon=True)
+    child = ctx.Process(target=_produce, args=(chunks, sender, receiver), daemon=True)
     child.start()
     sender.close()
     try:
@@ -206,7 +207,20 @@ def _unpack(t: tuple) -> CleanRow:
                     date.fromordinal(t[7]) if t[7] else None, t[8], t[9], t[10])
 
 
-def _produce(chunks: Iterator[Chunk], sender) -> None:
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the publisher dies (even by SIGKILL), so a forked
+    copy of the publisher's database connection never outlives it and keeps its locks."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _produce(chunks: Iterator[Chunk], sender, receiver) -> None:
+    _die_with_parent()
+    receiver.close()  # our copy of the read end would keep a dead publisher's pipe open
     try:
         for rows, rejects, read in chunks:
             sender.send(([_pack(r) for r in rows], rejects, read))

@@ -13,7 +13,7 @@ from publishing.contract import DISTRICTS, KIND_COLUMNS, KIND_LABELS
 
 ENTITY_KEYS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
 # Columns that only steer the pipeline and are not fields of the published record.
-_NOT_PUBLISHED = {"publicity_until", "fine_wan", "op"}
+_NOT_PUBLISHED = {"publicity_until", "fine_wan", "op", "status"}  # a pledge's 状态 is the record status
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(c.key for c in cols if c.key not in _NOT_PUBLISHED)
     for kind, cols in KIND_COLUMNS.items()

@@ -81,19 +81,20 @@ def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_
     with engine.connect() as conn:
         before = (conn.execute(select(func.count()).select_from(RECORDS)).scalar_one(),
                   conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
-    big = write_csv(tmp_path / "big.csv", [penalty_row(i) for i in range(1, 130_001)],
+    big = write_csv(tmp_path / "big.csv", [penalty_row(i) for i in range(1, 40_001)],
                     header=list(penalty_row(1)))
-    env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var")}
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var"),
+           "DISCLOSURE_PROGRESS_EVERY": "20000"}
     proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "publish", str(big)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The plain progress line at 100,000 rows proves chunks were already written in the transaction.
+    # The plain progress line at 20,000 rows proves chunks were already written in the transaction.
     deadline = time.monotonic() + 240
     line = ""
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
-        if "100,000 rows" in line or not line:
+        if "20,000 rows" in line or not line:
             break
-    assert "100,000 rows" in line, f"publisher ended before the kill point: {proc.communicate()}"
+    assert "20,000 rows" in line, f"publisher ended before the kill point: {proc.communicate()}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -107,4 +108,4 @@ def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_
     rerun = cli(database_url, "publish", str(big), tmp_path=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 130_000
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 40_000

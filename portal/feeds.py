@@ -1,0 +1,358 @@
+"""Atom and RSS feeds at their fixed URLs (DESIGN.md); the items are publishing.feeds queries.
+
+    /feeds/{kind}.atom|.rss                kind: blacklist, penalty, credit_mark, return_pledge, all
+    /feeds/{kind}/{district}.atom|.rss     district: 6-digit code or its name
+    /entities/{uscc}/feed.atom|.rss        one entity's changes
+    /search/feed.atom|.rss?q=&kind=&district=   any search, newest records first
+
+A change-log feed is paged by RFC 5005 archives: the current document links `prev-archive` to
+`?before=SEQ`, the oldest seq it shows; an archive page holds the PAGE_SIZE events below SEQ
+(fh:archive, `current`, `prev-archive`, `next-archive`). Events only ever get higher seqs, so an
+archive page never gains items: it is cached for a day (not forever: a record withdrawn later
+must vanish from archives too).
+
+Each response carries an ETag (a digest of everything the document is made from) and a
+Last-Modified (the newest change behind it) and answers If-None-Match / If-Modified-Since with
+304; a rendered document is kept in memory under that digest, so a repeat costs one query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import HttpMethod, Request, Response, route
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from sqlalchemy import Connection, select
+
+from portal import routes
+from publishing.codes import normalize_code
+from publishing.commit import ENTITIES
+from publishing.contract import DISTRICTS, KIND_LABELS, KINDS, district_code
+from publishing.feeds import (
+    ALL,
+    FEED_KINDS,
+    PAGE_SIZE,
+    FeedMeta,
+    Page,
+    Scope,
+    read_page,
+    render_atom,
+    render_rss,
+    search_page,
+    tag_authority,
+)
+from publishing.search.base import SearchQuery
+from publishing.settings import get_settings
+
+ATOM, RSS = "atom", "rss"
+MEDIA_TYPES = {
+    ATOM: "application/atom+xml; charset=utf-8",
+    RSS: "application/rss+xml; charset=utf-8",
+}
+RENDER = {ATOM: render_atom, RSS: render_rss}
+CURRENT_MAX_AGE = 60
+ARCHIVE_MAX_AGE = 86_400
+SITE = "烟台市市场监管信用信息公示"
+_KIND_PAGES = {ALL: routes.HOME, "blacklist": routes.BLACKLIST, **routes.KIND_LISTING}
+
+
+class RenderCache:
+    """Rendered documents by digest (LRU); the digest covers every input, so never stale."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._docs: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, build: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            body = self._docs.get(key)
+            if body is not None:
+                self._docs.move_to_end(key)
+                return body
+        body = build()
+        with self._lock:
+            self._docs[key] = body
+            while len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return body
+
+
+CACHE = RenderCache()
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+def _not_found(detail: str) -> NotFoundException:
+    return NotFoundException(detail=detail)
+
+
+def split_format(name: str) -> tuple[str, str]:
+    """'penalty.atom' -> ('penalty', 'atom'); anything else is not a feed."""
+    stem, dot, fmt = name.rpartition(".")
+    if not dot or fmt not in RENDER:
+        raise _not_found(f"没有这个订阅源:{name}(应以 .atom 或 .rss 结尾)。")
+    return stem, fmt
+
+
+def parse_kind(kind: str) -> str:
+    if kind not in FEED_KINDS:
+        raise _not_found(f"没有这类公示信息的订阅源:{kind}。可订阅:{'、'.join(FEED_KINDS)}。")
+    return kind
+
+
+def parse_district(value: str) -> str:
+    code = district_code(value) if value else None
+    if code is None:
+        raise _not_found(f"未知的区市:{value}。")
+    return code
+
+
+def absolute(path: str) -> str:
+    return get_settings().base_url.rstrip("/") + path
+
+
+def feed_path(kind: str, fmt: str, district: str | None = None) -> str:
+    return routes.feed_url(kind, district).removesuffix(".atom") + f".{fmt}"
+
+
+def _tag(base_url: str, what: str) -> str:
+    return f"tag:{tag_authority(base_url)},2026:{what}"
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+def kind_meta(scope: Scope, fmt: str, page: Page, before: int | None) -> FeedMeta:
+    base_url = get_settings().base_url
+    label = "全部公示信息" if scope.kind == ALL else KIND_LABELS[scope.kind]
+    where = f" · {DISTRICTS[scope.district]}" if scope.district else ""
+    path = feed_path(scope.kind, fmt, scope.district)
+    html = routes.PATHS[_KIND_PAGES[scope.kind]]
+    if scope.district and scope.kind in routes.KIND_LISTING:
+        html += "?" + urlencode({"district": scope.district})
+    what = f"feeds/{scope.kind}" + (f"/{scope.district}" if scope.district else "")
+    return _meta(
+        _tag(base_url, what),
+        f"{label}{where} — {SITE}",
+        f"烟台市市场监督管理局公示的{label}{where}:新增、更新与撤下(撤回、公示期满)。",
+        path,
+        html,
+        fmt,
+        page,
+        before,
+    )
+
+
+def _meta(
+    feed_id: str,
+    title: str,
+    subtitle: str,
+    path: str,
+    html: str,
+    fmt: str,
+    page: Page,
+    before: int | None,
+) -> FeedMeta:
+    def at(b: int | None) -> str:
+        return absolute(path + (f"?before={b}" if b else ""))
+
+    return FeedMeta(
+        id=feed_id,
+        title=title,
+        subtitle=subtitle,
+        self_url=at(before),
+        html_url=absolute(html),
+        site_url=absolute("/"),
+        current_url=at(None) if before else None,
+        prev_archive=at(page.older) if page.older else None,
+        next_archive=at(page.newer) if before and page.newer else None,
+        archive=before is not None,
+    )
+
+
+def _http_date(value: datetime) -> str:
+    return format_datetime(value.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def not_modified(request: Request, etag: str, updated: datetime) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        return _etag_matches(inm, etag)
+    ims = request.headers.get("if-modified-since")
+    if not ims:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return updated.astimezone(UTC).replace(microsecond=0) <= since
+
+
+def respond(request: Request, fmt: str, meta: FeedMeta, page: Page, max_age: int) -> Response:
+    key = hashlib.blake2b(f"{fmt}|{page.key}|{meta!r}".encode(), digest_size=12).hexdigest()
+    headers = {
+        "ETag": f'W/"{key}"',
+        "Last-Modified": _http_date(page.updated),
+        "Cache-Control": f"public, max-age={max_age}",
+    }
+    if not_modified(request, headers["ETag"], page.updated):
+        return Response(b"", status_code=304, headers=headers)
+    body = CACHE.get(key, lambda: RENDER[fmt](meta, page))
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _change_feed(
+    request: Request,
+    conn: Connection,
+    scope: Scope,
+    fmt: str,
+    before: int | None,
+    meta: Callable[[Page], FeedMeta],
+) -> Response:
+    if before is not None and before < 1:
+        raise _not_found("没有这一页归档。")
+    page = read_page(conn, scope, get_settings().base_url, before=before)
+    archive_done = before is not None and page.newer is not None
+    return respond(
+        request, fmt, meta(page), page, ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
+    )
+
+
+# -- handlers -----------------------------------------------------------------------------
+
+# GET and HEAD (the server sends HEAD's headers only); feeds are not part of the JSON API schema.
+_OPTS: dict[str, Any] = {
+    "http_method": [HttpMethod.GET, HttpMethod.HEAD],
+    "sync_to_thread": True,
+    "include_in_schema": False,
+}
+
+
+@route("/feeds/{name:str}", name="feed", **_OPTS)
+def kind_feed(
+    request: Request,
+    conn: NamedDependency[Connection],
+    name: FromPath[str],
+    before: FromQuery[int | None] = None,
+) -> Response:
+    stem, fmt = split_format(name)
+    scope = Scope(kind=parse_kind(stem))
+    return _change_feed(
+        request, conn, scope, fmt, before, lambda page: kind_meta(scope, fmt, page, before)
+    )
+
+
+@route("/feeds/{kind:str}/{name:str}", name="district_feed", **_OPTS)
+def district_feed(
+    request: Request,
+    conn: NamedDependency[Connection],
+    kind: FromPath[str],
+    name: FromPath[str],
+    before: FromQuery[int | None] = None,
+) -> Response:
+    stem, fmt = split_format(name)
+    scope = Scope(kind=parse_kind(kind), district=parse_district(stem))
+    return _change_feed(
+        request, conn, scope, fmt, before, lambda page: kind_meta(scope, fmt, page, before)
+    )
+
+
+def entity_feed(
+    request: Request,
+    conn: NamedDependency[Connection],
+    uscc: FromPath[str],
+    before: FromQuery[int | None] = None,
+) -> Response:
+    fmt = RSS if request.url.path.endswith(".rss") else ATOM
+    code = normalize_code(uscc)
+    name = conn.execute(select(ENTITIES.c.name).where(ENTITIES.c.id == code)).scalar()
+    if name is None:
+        raise _not_found(f"未查询到代码为 {uscc} 的市场主体的公示信息。")
+    scope = Scope(entity_id=code)
+    path = routes.entity_feed_url(code).removesuffix(".atom") + f".{fmt}"
+
+    def meta(page: Page) -> FeedMeta:
+        return _meta(
+            _tag(get_settings().base_url, f"entities/{code}/feed"),
+            f"{name} 信用信息变更 — {SITE}",
+            f"{name}(统一社会信用代码/注册号 {code})的公示信息:新增、更新与撤下。",
+            path,
+            f"/entities/{code}",
+            fmt,
+            page,
+            before,
+        )
+
+    return _change_feed(request, conn, scope, fmt, before, meta)
+
+
+def search_feed(
+    request: Request,
+    conn: NamedDependency[Connection],
+    search_backend: NamedDependency[Any],
+    q: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
+    district: FromQuery[str] = "",
+) -> Response:
+    """A search as a feed: the newest matching published records (no archives)."""
+    fmt = RSS if request.url.path.endswith(".rss") else ATOM
+    q = q.strip()
+    if kind and kind != ALL:
+        parse_kind(kind)
+    types = (kind,) if kind and kind != ALL else KINDS
+    code = parse_district(district) if district else None
+    result = search_backend.search(
+        SearchQuery(q=q, types=types, district=code, sort="date", limit=PAGE_SIZE, facets=False)
+    )
+    ids = [h.id for h in result.hits if h.type in KINDS]
+    page = search_page(conn, ids, get_settings().base_url)
+    params = {k: v for k, v in (("q", q), ("kind", kind), ("district", code)) if v}
+    query = urlencode(params)
+    what = " · ".join(
+        p
+        for p in (f"“{q}”" if q else "", KIND_LABELS.get(kind, ""), DISTRICTS.get(code or "", ""))
+        if p
+    )
+    meta = FeedMeta(
+        id=_tag(get_settings().base_url, "search" + (f"?{query}" if query else "")),
+        title=f"搜索{what or '全部'} — {SITE}",
+        subtitle=f"烟台市市场监管信用信息公示中符合搜索条件{what}的最新公示记录。",
+        self_url=absolute(request.url.path + (f"?{query}" if query else "")),
+        html_url=absolute(routes.PATHS[routes.SEARCH] + (f"?{query}" if query else "")),
+        site_url=absolute("/"),
+    )
+    return respond(request, fmt, meta, page, CURRENT_MAX_AGE)
+
+
+def _each_format(path: str, name: str, fn: Callable) -> list:
+    """One handler per format (a handler with several paths breaks sync_to_thread here)."""
+    return [route(f"{path}.{fmt}", name=f"{name}_{fmt}", **_OPTS)(fn) for fmt in RENDER]
+
+
+route_handlers: list = [
+    kind_feed,
+    district_feed,
+    *_each_format("/entities/{uscc:str}/feed", "entity_feed", entity_feed),
+    *_each_format("/search/feed", "search_feed", search_feed),
+]

@@ -1,0 +1,527 @@
+"""Feeds are queries over the change log (the data side: no HTTP), and their Atom / RSS text.
+
+A feed page is the newest PAGE_SIZE change events of a scope (a kind or all kinds, maybe one
+district; or one entity) older than an optional `before` seq, read in ONE indexed query
+(ix_changes_kind_seq, ix_changes_kind_district_seq, ix_changes_entity_seq, or the primary key)
+joined to the records by id. Each event becomes an item:
+
+- add / change: an entry built from the one public shape (publishing.shape.public_record), id
+  `tag:<host>,2026:records/<id>/v<version>` (a new version is a new entry). Only the record's
+  current version is shown and only while the record is visible: an older version's event, or
+  any event of a record that has since left publication, shows nothing (no stale content, no
+  details of withdrawn records, even in archives).
+- withdraw / expire: a deletion. In Atom an RFC 6721 at:deleted-entry whose ref is the entry id
+  of every version published before (when = event time, at:comment = why, in Chinese); in RSS
+  an item titled 【已撤下】… with no detail beyond the title.
+
+Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
+allows foreign elements there and only there (tests/data/atom.rng).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+from sqlalchemy import Connection, Select, select, union_all
+
+from publishing import clock
+from publishing.commit import EVENTS, RECORDS
+from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
+from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
+from publishing.shape import public_record
+
+ALL = "all"
+FEED_KINDS = (*KINDS, ALL)
+PAGE_SIZE = 50
+ATOM_NS = "http://www.w3.org/2005/Atom"
+AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
+FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+LANG = "zh-CN"
+PUBLISHER = "烟台市市场监督管理局"
+TAG_YEAR = "2026"  # the tag URIs' date: keep it, or every id changes
+RENDER_VERSION = "1"  # bump when the documents change shape, so ETags change too
+EMPTY_UPDATED = datetime(2026, 1, 1, tzinfo=UTC)  # a feed with no items yet
+
+KIND_TAGS = {
+    "blacklist": "黑榜",
+    "penalty": "行政处罚",
+    "credit_mark": "信用标注",
+    "return_pledge": "无理由退货承诺",
+    "district_board": "蓝黄红榜",
+}
+# Why a record left publication (change event reason → at:comment).
+REASON_COMMENTS = {
+    "file": "已撤回",
+    "snapshot": "已撤回",
+    "objection": "异议成立,已撤回",
+    "repair": "信用修复",
+    "expired": "公示期满",
+    "superseded": "已被更新的记录取代",
+    "aggregate": "转为仅统计公布",
+    "correction": "已更正撤回",
+}
+# What a summary says per kind, in order (keys of the public shape; labels from the contract).
+SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
+    "penalty": (
+        "violation_type",
+        "penalty_kinds",
+        "fine_yuan",
+        "confiscated_yuan",
+        "authority",
+        "decided_on",
+    ),
+    "blacklist": ("violation", "products", "action", "publisher", "issued_on"),
+    "credit_mark": ("scheme", "grade", "domain", "marked_on", "valid_until", "reason"),
+    "return_pledge": ("category", "return_days", "refund_days", "pledged_on"),
+}
+SUMMARY_VALUE_MAX = 80
+_LABELS = {c.key: c.label for cols in KIND_COLUMNS.values() for c in cols}
+_LABELS["publicity_until"] = "公示截止日期"
+
+# The records' columns public_record reads (never source file, row, hash or batch).
+_RECORD_COLUMNS = (
+    RECORDS.c.id,
+    RECORDS.c.kind,
+    RECORDS.c.status,
+    RECORDS.c.version,
+    RECORDS.c.entity_id,
+    RECORDS.c.district,
+    RECORDS.c.event_date,
+    RECORDS.c.publicity_until,
+    RECORDS.c.repairable_from,
+    RECORDS.c.issue_id,
+    RECORDS.c.data,
+    RECORDS.c.first_published_at,
+    RECORDS.c.updated_at,
+)
+_EVENT_COLUMNS = (
+    EVENTS.c.seq,
+    EVENTS.c.op,
+    EVENTS.c.version.label("ev_version"),
+    EVENTS.c.reason,
+    EVENTS.c.at,
+)
+
+
+# -- scopes and their index-backed queries ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a feed follows: a kind (or ALL), maybe one district; or one entity."""
+
+    kind: str = ALL
+    district: str | None = None  # district code
+    entity_id: str | None = None
+
+    def _parts(self) -> list[list[Any]]:
+        """Conditions of one or more index range scans whose union is the scope."""
+        if self.entity_id:
+            return [[EVENTS.c.entity_id == self.entity_id]]  # ix_changes_entity_seq
+        if self.kind != ALL:
+            conds = [EVENTS.c.kind == self.kind]
+            if self.district:
+                conds.append(EVENTS.c.district == self.district)
+            return [conds]  # ix_changes_kind_seq / ix_changes_kind_district_seq
+        if self.district:  # no (district, seq) index: one kind_district scan per kind
+            return [[EVENTS.c.kind == k, EVENTS.c.district == self.district] for k in KINDS]
+        return [[]]  # the primary key
+
+
+def scope_seqs(
+    scope: Scope,
+    limit: int,
+    before: int | None = None,
+    since: int | None = None,
+    ascending: bool = False,
+) -> Select:
+    """The seqs of the scope's events below `before` / from `since` on, newest (or oldest)
+    first, at most `limit`: every part is an index range scan stopped by its LIMIT."""
+
+    def order(col):
+        return col.asc() if ascending else col.desc()
+
+    bounds = []
+    if before is not None:
+        bounds.append(EVENTS.c.seq < before)
+    if since is not None:
+        bounds.append(EVENTS.c.seq >= since)
+    parts = [
+        select(EVENTS.c.seq).where(*conds, *bounds).order_by(order(EVENTS.c.seq)).limit(limit)
+        for conds in scope._parts()
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    union = union_all(*[select(p.subquery().c.seq) for p in parts]).subquery()
+    return select(union.c.seq).order_by(order(union.c.seq)).limit(limit)
+
+
+# -- items --------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One feed item: an entry (a published version) or a deletion (a tombstone)."""
+
+    seq: int
+    record_id: str
+    guid: str  # the entry id; for a deletion the guid of its RSS announcement
+    title: str
+    link: str
+    updated: datetime  # the event time
+    published: datetime | None = None  # first published
+    summary: str = ""
+    categories: list[str] = field(default_factory=list)
+    deleted: bool = False
+    refs: list[str] = field(default_factory=list)  # deletion: the entry ids it removes
+    comment: str = ""  # deletion: why, in Chinese
+
+
+@dataclass
+class Page:
+    items: list[Item]
+    newest_seq: int  # 0: no events
+    updated: datetime  # the newest event (or record change) behind the items
+    older: int | None = None  # `before` of the next older page (prev-archive)
+    newer: int | None = None  # archive page: `before` of the next newer archive page
+    key: str = ""  # digest of everything the documents are made from (ETag, cache key)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Instants are stored in UTC; a naive value from the database is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def tag_authority(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "localhost"
+
+
+def entry_id(base_url: str, record_id: str, version: int) -> str:
+    """The Atom entry id / RSS guid of one version of a record (RFC 4151 tag URI)."""
+    return f"tag:{tag_authority(base_url)},{TAG_YEAR}:records/{record_id}/v{version}"
+
+
+def record_url(base_url: str, record_id: str) -> str:
+    return f"{base_url.rstrip('/')}/records/{record_id}"
+
+
+def visible(row: Any, today: date) -> bool:
+    """Published now: active and within its publicity (same rule as the pages)."""
+    return row.status == ACTIVE and (row.publicity_until is None or row.publicity_until >= today)
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "" or value is False:
+        return ""
+    if value is True:
+        return "是"
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value if v not in (None, ""))
+    return str(value)
+
+
+def _clip(text: str, size: int = SUMMARY_VALUE_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def title(pub: dict[str, Any]) -> str:
+    """【行政处罚】烟芝市监罚〔2026〕12号 · 芝罘区 · 烟台某某食品有限公司"""
+    kind = pub["kind"]
+    detail = {
+        "blacklist": _text(pub.get("issue_no")),
+        "penalty": _text(pub.get("decision_no")),
+        "credit_mark": " ".join(
+            p
+            for p in (_text(pub.get("scheme")), f"{pub['grade']}类" if pub.get("grade") else "")
+            if p
+        ),
+        "return_pledge": _text(pub.get("category")),
+    }.get(kind, "")
+    district = DISTRICT_SHORT.get(pub.get("district_code") or "", "")
+    parts = [p for p in (detail, district, _text(pub.get("entity_name"))) if p]
+    return f"【{KIND_TAGS.get(kind, pub.get('kind_label') or kind)}】" + " · ".join(parts)
+
+
+def summary(pub: dict[str, Any]) -> str:
+    """A short plain-text summary (personal names and long free text left out)."""
+    parts = []
+    for key in (*SUMMARY_FIELDS.get(pub["kind"], ()), "publicity_until"):
+        value = _text(pub.get(key))
+        if not value:
+            continue
+        if key in ("fine_yuan", "confiscated_yuan"):
+            value += "元"
+        elif key in ("return_days", "refund_days"):
+            value += "天"
+        parts.append(f"{_LABELS.get(key, key)}:{_clip(value)}")
+    return ";".join(parts) + ("。" if parts else "")
+
+
+def categories(pub: dict[str, Any]) -> list[str]:
+    cats = [pub.get("kind_label") or pub["kind"]]
+    if pub.get("district"):
+        cats.append(pub["district"])
+    if pub["kind"] == "penalty":
+        if pub.get("domain"):
+            cats.append(pub["domain"])
+        if pub.get("severity"):
+            cats.append(f"{pub['severity']}失信")
+    return cats
+
+
+def entry_item(row: Any, base_url: str, seq: int, at: datetime, changed: bool = False) -> Item:
+    pub = public_record(row)
+    return Item(
+        seq=seq,
+        record_id=row.id,
+        guid=entry_id(base_url, row.id, row.version),
+        title=title(pub) + ("(更新)" if changed else ""),
+        link=record_url(base_url, row.id),
+        updated=at,
+        published=utc(row.first_published_at),
+        summary=summary(pub),
+        categories=categories(pub),
+    )
+
+
+def deletion_item(row: Any, base_url: str, refs: list[str]) -> Item:
+    """A withdrawal or expiry: the title says what left, nothing else of the record does."""
+    default = REASON_COMMENTS["expired"] if row.op == OP_EXPIRE else REASON_COMMENTS["file"]
+    comment = REASON_COMMENTS.get(row.reason or "", default)
+    return Item(
+        seq=row.seq,
+        record_id=row.id,
+        guid=entry_id(base_url, row.id, row.ev_version),
+        title="【已撤下】" + title(public_record(row)),
+        link=record_url(base_url, row.id),
+        updated=utc(row.at),
+        deleted=True,
+        comment=comment,
+        refs=refs or [entry_id(base_url, row.id, max(row.ev_version - 1, 1))],
+        summary=f"该记录已停止公示({comment}),不再提供详细内容。",
+    )
+
+
+def _published_versions(conn: Connection, record_ids: list[str]) -> dict[str, list[tuple]]:
+    """(seq, version) of every add/change event of these records (index ix_changes_record)."""
+    out: dict[str, list[tuple]] = defaultdict(list)
+    if record_ids:
+        rows = conn.execute(
+            select(EVENTS.c.record_id, EVENTS.c.seq, EVENTS.c.version).where(
+                EVENTS.c.record_id.in_(record_ids), EVENTS.c.op.in_((OP_ADD, OP_CHANGE))
+            )
+        ).all()
+        for rid, seq, version in rows:
+            out[rid].append((seq, version))
+    return out
+
+
+def read_page(
+    conn: Connection,
+    scope: Scope,
+    base_url: str,
+    before: int | None = None,
+    limit: int = PAGE_SIZE,
+    today: date | None = None,
+) -> Page:
+    """The items of one feed page, newest first: `before` None is the current document."""
+    today = today or clock.today()
+    rows = conn.execute(
+        select(*_RECORD_COLUMNS, *_EVENT_COLUMNS)
+        .select_from(EVENTS.join(RECORDS, RECORDS.c.id == EVENTS.c.record_id))
+        .where(EVENTS.c.seq.in_(scope_seqs(scope, limit + 1, before=before)))
+        .order_by(EVENTS.c.seq.desc())
+    ).all()
+    older = rows[limit - 1].seq if len(rows) > limit else None
+    rows = rows[:limit]
+    deletions = [r for r in rows if r.op not in (OP_ADD, OP_CHANGE)]
+    versions = _published_versions(conn, sorted({r.id for r in deletions}))
+    items: list[Item] = []
+    for row in rows:
+        if row.op in (OP_ADD, OP_CHANGE):
+            if row.ev_version == row.version and visible(row, today):
+                items.append(
+                    entry_item(row, base_url, row.seq, utc(row.at), changed=row.op == OP_CHANGE)
+                )
+        else:
+            refs = [
+                entry_id(base_url, row.id, v)
+                for s, v in sorted(versions.get(row.id, []))
+                if s < row.seq
+            ]
+            items.append(deletion_item(row, base_url, list(dict.fromkeys(refs))))
+    newer = None
+    if before is not None:
+        ahead = list(
+            conn.execute(scope_seqs(scope, limit + 1, since=before, ascending=True)).scalars()
+        )
+        newer = ahead[limit] if len(ahead) > limit else None
+    stamps = [utc(r.at) for r in rows] + [utc(r.updated_at) for r in rows]
+    page = Page(
+        items=items,
+        newest_seq=rows[0].seq if rows else 0,
+        updated=max(stamps) if stamps else EMPTY_UPDATED,
+        older=older,
+        newer=newer,
+    )
+    page.key = digest(scope, before, base_url, today, page)
+    return page
+
+
+def search_page(
+    conn: Connection, record_ids: list[str], base_url: str, today: date | None = None
+) -> Page:
+    """Records found by a search, in the given order, as entries (their current version)."""
+    today = today or clock.today()
+    found: dict[str, Any] = {}
+    if record_ids:
+        query = select(*_RECORD_COLUMNS).where(RECORDS.c.id.in_(record_ids))
+        found = {r.id: r for r in conn.execute(query).all()}
+    rows = [found[rid] for rid in record_ids if rid in found and visible(found[rid], today)]
+    items = [entry_item(r, base_url, 0, utc(r.updated_at)) for r in rows]
+    stamps = [utc(r.updated_at) for r in rows]
+    page = Page(items=items, newest_seq=0, updated=max(stamps) if stamps else EMPTY_UPDATED)
+    page.key = digest(tuple(record_ids), None, base_url, today, page)
+    return page
+
+
+def digest(scope: Any, before: int | None, base_url: str, today: date, page: Page) -> str:
+    """What the documents of a page are made of: equal digests, equal documents."""
+    payload = json.dumps(
+        [
+            RENDER_VERSION,
+            repr(scope),
+            before,
+            base_url,
+            today.isoformat(),
+            page.older,
+            page.newer,
+            page.updated.isoformat(),
+            [asdict(i) for i in page.items],
+        ],
+        ensure_ascii=False,
+        default=str,
+        sort_keys=True,
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+
+
+# -- documents ----------------------------------------------------------------------------
+
+
+@dataclass
+class FeedMeta:
+    """A feed document's own data (the portal knows its URLs and titles)."""
+
+    id: str
+    title: str
+    subtitle: str
+    self_url: str  # this document (absolute)
+    html_url: str  # the page the feed follows (absolute)
+    site_url: str  # the portal's home page (the publisher's uri)
+    current_url: str | None = None  # archives: the subscription document
+    prev_archive: str | None = None
+    next_archive: str | None = None
+    archive: bool = False  # RFC 5005 fh:archive
+
+
+def _generator(meta: FeedMeta, page: Page, self_type: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.id(meta.id)
+    fg.title(meta.title)
+    fg.subtitle(meta.subtitle)
+    fg.description(meta.subtitle)
+    fg.author({"name": PUBLISHER, "uri": meta.site_url})
+    fg.language(LANG)
+    fg.generator("disclosure")
+    fg.updated(page.updated)  # also RSS lastBuildDate: never "now", or no two renders agree
+    fg.link(href=meta.self_url, rel="self", type=self_type)
+    fg.link(href=meta.html_url, rel="alternate", type="text/html")  # last: RSS <link>
+    return fg
+
+
+def _archive_links(meta: FeedMeta) -> list[tuple[str, str]]:
+    links = [
+        ("current", meta.current_url),
+        ("prev-archive", meta.prev_archive),
+        ("next-archive", meta.next_archive),
+    ]
+    return [(rel, href) for rel, href in links if href]
+
+
+def render_atom(meta: FeedMeta, page: Page) -> bytes:
+    fg = _generator(meta, page, "application/atom+xml")
+    for item in page.items:
+        if item.deleted:
+            continue
+        fe = fg.add_entry(order="append")
+        fe.id(item.guid)
+        fe.title(item.title)
+        fe.link(href=item.link, rel="alternate", type="text/html")
+        fe.published(item.published)
+        fe.updated(item.updated)
+        fe.summary(item.summary)
+        fe.category([{"term": c} for c in item.categories])
+    root = etree.fromstring(fg.atom_str())
+    first_entry = root.find(f"{{{ATOM_NS}}}entry")
+    at = root.index(first_entry) if first_entry is not None else len(root)
+    extra: list[etree._Element] = []
+    for rel, href in _archive_links(meta):
+        extra.append(
+            etree.Element(f"{{{ATOM_NS}}}link", href=href, rel=rel, type="application/atom+xml")
+        )
+    if meta.archive:
+        extra.append(etree.Element(f"{{{FH_NS}}}archive"))
+    for item in page.items:
+        if item.deleted:
+            extra.extend(_tombstones(item))
+    for offset, el in enumerate(extra):
+        root.insert(at + offset, el)
+    etree.cleanup_namespaces(root, top_nsmap={"at": AT_NS, "fh": FH_NS})
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _tombstones(item: Item) -> list[etree._Element]:
+    """RFC 6721 at:deleted-entry elements, one per entry id the deletion removes."""
+    out = []
+    for ref in item.refs:
+        el = etree.Element(f"{{{AT_NS}}}deleted-entry", ref=ref, when=item.updated.isoformat())
+        comment = etree.SubElement(el, f"{{{AT_NS}}}comment")
+        comment.set(XML_LANG, LANG)
+        comment.text = item.comment
+        out.append(el)
+    return out
+
+
+def render_rss(meta: FeedMeta, page: Page) -> bytes:
+    fg = _generator(meta, page, "application/rss+xml")
+    for item in page.items:
+        fe = fg.add_entry(order="append")
+        fe.guid(item.guid, permalink=False)
+        fe.title(item.title)
+        fe.link(href=item.link)
+        fe.pubDate(item.updated)
+        fe.description(item.summary)
+        if not item.deleted:
+            fe.category([{"term": c} for c in item.categories])
+    root = etree.fromstring(fg.rss_str())
+    channel = root.find("channel")
+    at = channel.index(channel.find("item")) if channel.find("item") is not None else len(channel)
+    for offset, (rel, href) in enumerate(_archive_links(meta)):
+        channel.insert(
+            at + offset,
+            etree.Element(f"{{{ATOM_NS}}}link", href=href, rel=rel, type="application/rss+xml"),
+        )
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
