@@ -1,0 +1,70 @@
+"""The Litestar application factory: pages and their JSON twins, static files, OpenAPI at
+/schema, error pages, security and caching headers."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.concurrency import sync_to_thread
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from sqlalchemy import Engine
+
+from portal.api import ApiPlugin
+from portal.deps import provide_conn, provide_search
+from portal.errors import handle_error
+from portal.feeds import route_handlers as feed_handlers
+from portal.pages import route_handlers
+from portal.security import add_security_headers
+from portal.stats import PublishedCache
+from portal.templating import STATIC_DIR, TEMPLATES_DIR, dir_version, make_environment
+
+STATIC_CACHE = CacheControlHeader(public=True, max_age=31_536_000, immutable=True)
+
+
+async def _warm(app: Litestar) -> None:
+    await sync_to_thread(app.state.published_cache.warm)
+
+
+def create_app(engine: Engine | None = None) -> Litestar:
+    if engine is None:
+        from publishing.db import get_engine
+
+        engine = get_engine()
+    state = State(
+        {
+            "engine": engine,
+            "published_cache": PublishedCache(engine),
+            "template_version": dir_version(TEMPLATES_DIR),
+        }
+    )
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], name="static", cache_control=STATIC_CACHE
+    )
+    return Litestar(
+        route_handlers=[*route_handlers, *feed_handlers, static],
+        dependencies={
+            "conn": Provide(provide_conn),
+            "search_backend": Provide(provide_search, sync_to_thread=True),
+        },
+        state=state,
+        on_startup=[_warm],
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(make_environment())
+        ),
+        exception_handlers={HTTPException: handle_error, 500: handle_error},
+        before_send=[add_security_headers],
+        plugins=[ApiPlugin()],
+        openapi_config=OpenAPIConfig(
+            title="烟台市市场监管信用信息公示 API",
+            version="1",
+            description="公示数据的 JSON 接口:每个页面在 /api/v1 下有同样数据的 JSON 版本。",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
+        ),
+    )

@@ -1,0 +1,90 @@
+"""/entities/{uscc} — an entity's credit profile: identity, badges, current credit marks and
+every visible record grouped by kind on a timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+from sqlalchemy import Connection
+
+from portal import routes
+from portal.errors import bad_request, not_found
+from portal.pages.common import twin
+from portal.render import Page, respond
+from publishing import read
+from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
+from publishing.rules import load_rules
+
+
+def check_code(raw: str) -> str:
+    """The normalised USCC (or 注册号); a page saying what is wrong with anything else."""
+    code = normalize_code(raw)
+    if reg_no_is_valid(code):
+        return code
+    problem = uscc_problem(code)
+    if problem:
+        raise bad_request(
+            f"{problem}:{raw}", code=raw, code_problem=problem, title="统一社会信用代码有误"
+        )
+    return code
+
+
+def badges(
+    conn: Connection, entity_id: str, groups: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    list_schemes = set(load_rules().list_schemes())
+    marks = groups.get("credit_mark", [])
+    lists = sorted({m["scheme"] for m in marks if m.get("scheme") in list_schemes})
+    return {
+        "on_blacklist": bool(groups.get("blacklist")),
+        "serious_dishonest": read.SERIOUS_LIST in lists,
+        "lists": lists,
+        "objection_pending": read.objection_pending(conn, entity_id=entity_id),
+        "return_pledge": bool(groups.get("return_pledge")),
+    }
+
+
+def profile_data(conn: Connection, code: str) -> dict[str, Any]:
+    entity = read.entity(conn, code)
+    if entity is None:
+        raise not_found(
+            f"未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
+        )
+    records = read.entity_records(conn, code)
+    groups = read.group_by_kind(records)
+    return {
+        "entity": entity,
+        "badges": badges(conn, code, groups),
+        "credit_marks": groups.get("credit_mark", []),
+        "records": groups,
+        "record_count": len(records),
+        "feed_url": routes.entity_feed_url(code),
+    }
+
+
+@twin(
+    routes.ENTITY,
+    summary="市场主体信用档案",
+    description="按统一社会信用代码(或注册号)查询。代码格式或校验位错误返回 400 并说明原因。",
+)
+def entity_page(
+    request: Request, conn: NamedDependency[Connection], uscc: FromPath[str]
+) -> Response:
+    code = check_code(uscc)
+    if code != uscc:  # 全角、小写、空格、连字符: one canonical URL
+        base = routes.API_PREFIX if routes.is_api(request.url.path) else ""
+        return Redirect(
+            f"{base}/entities/{code}",
+            status_code=301,
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+    data = profile_data(conn, code)
+    feeds = [{"title": f"{data['entity']['name']} 信用信息变更(Atom)", "url": data["feed_url"]}]
+    return respond(request, Page("entity.html", data, feeds=feeds))
+
+
+route_handlers = [*entity_page]

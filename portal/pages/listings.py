@@ -1,0 +1,155 @@
+"""/penalties, /credit-marks, /return-pledges — listings of a kind with filters (district, date
+range, category, grade), newest first, paged by an opaque keyset token (`next`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from sqlalchemy import Connection
+
+from portal import routes, stats
+from portal.errors import bad_request
+from portal.pages.common import decode_token, encode_token, parse_date, parse_district, twin
+from portal.render import Page, respond
+from publishing import read
+from publishing.contract import KIND_LABELS
+
+PER_PAGE = 50
+GRADES = ("A", "B", "C", "D", "E")
+CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
+
+District = Annotated[str | None, QueryParameter(description="区市代码或名称,如 370602 或 芝罘区")]
+DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD(含)")]
+DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD(含)")]
+Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
+Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E(信用标注)")]
+Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
+
+
+def listing_data(
+    conn: Connection,
+    cache: stats.PublishedCache,
+    kind: str,
+    path: str,
+    *,
+    district: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    category: str | None,
+    grade: str | None,
+    token: str | None,
+) -> dict[str, Any]:
+    flt = read.ListFilter(
+        kind=kind,
+        district=parse_district(district),
+        date_from=parse_date(date_from, "起始日期"),
+        date_to=parse_date(date_to, "截止日期"),
+        category=category or None,
+        grade=(grade or "").upper() or None,
+    )
+    if flt.grade and flt.grade not in GRADES:
+        raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
+    after = None
+    if token:
+        last_date, last_id = decode_token(token, 2)
+        after = (parse_date(last_date, "翻页参数"), last_id)
+    rows = read.list_records(conn, flt, after=after, limit=PER_PAGE + 1)
+    more = len(rows) > PER_PAGE
+    rows = rows[:PER_PAGE]
+    filters = {
+        "district": flt.district,
+        "from": _iso(flt.date_from),
+        "to": _iso(flt.date_to),
+        "category": flt.category,
+        "grade": flt.grade,
+    }
+    next_token = encode_token(rows[-1]["date"], rows[-1]["id"]) if more and rows else None
+    total = None
+    if not any((flt.date_from, flt.date_to, flt.category, flt.grade)):
+        counts = stats.counts(cache, conn)
+        total = (
+            counts["by_district"][flt.district][kind] if flt.district else counts["by_kind"][kind]
+        )
+    return {
+        "kind": kind,
+        "kind_label": KIND_LABELS[kind],
+        "filters": filters,
+        "total": total,
+        "records": rows,
+        "next": next_token,
+        "next_url": _url(path, filters, next_token) if next_token else None,
+        "first_url": _url(path, filters, None) if token else None,
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _url(path: str, filters: dict[str, Any], token: str | None) -> str:
+    params = {k: v for k, v in filters.items() if v}
+    if token:
+        params["next"] = token
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def _listing(name: str, summary: str):
+    kind = routes.LISTING_KINDS[name]
+    path = routes.PATHS[name]
+
+    def listing(
+        request: Request,
+        conn: NamedDependency[Connection],
+        district: District = None,
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+        category: Category = None,
+        grade: Grade = None,
+        token: Next = None,
+    ) -> Response:
+        cache = request.app.state.published_cache
+        data = listing_data(
+            conn,
+            cache,
+            kind,
+            path,
+            district=district,
+            date_from=date_from,
+            date_to=date_to,
+            category=category,
+            grade=grade,
+            token=token,
+        )
+        feeds = [{"title": f"{KIND_LABELS[kind]}(Atom)", "url": routes.feed_url(kind)}]
+        if data["filters"]["district"]:
+            code = data["filters"]["district"]
+            feeds.append(
+                {"title": f"{KIND_LABELS[kind]} · 本区市(Atom)", "url": routes.feed_url(kind, code)}
+            )
+        context = {
+            "categories": stats.categories(cache, conn, kind),
+            "category_label": CATEGORY_LABELS[kind],
+            "grades": GRADES,
+            "listing_path": path,
+        }
+        return respond(
+            request,
+            Page("listing.html", data, context=context, feeds=feeds, next_url=data["next_url"]),
+        )
+
+    listing.__name__ = f"{name}_listing"
+    return twin(
+        name, summary=summary, description="按日期倒序;用返回的 next 令牌取下一页(键集分页)。"
+    )(listing)
+
+
+penalties = _listing(routes.PENALTIES, "行政处罚案件列表")
+credit_marks = _listing(routes.CREDIT_MARKS, "信用标注列表")
+return_pledges = _listing(routes.RETURN_PLEDGES, "线下无理由退货承诺单位列表")
+
+route_handlers = [*penalties, *credit_marks, *return_pledges]

@@ -1,0 +1,243 @@
+"""/search — full-text search over entities and records (the derived search index), with
+filters, facets with counts, highlighted hits and page= offsets. A query that looks like a
+credit code but is not a valid one gets a page saying what is wrong, never "no results"."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from sqlalchemy import Connection
+
+from portal import routes
+from portal.errors import bad_request
+from portal.pages.common import parse_district, twin
+from portal.render import Page, respond
+from portal.templating import STATUS_LABELS, TYPE_LABELS
+from publishing import read
+from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
+from publishing.contract import DISTRICTS
+from publishing.search.base import SORTS, SearchQuery
+
+PER_PAGE = 20
+MAX_PAGE = 50  # deep offsets are for the open-data downloads, not the search page
+_CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}$")
+
+
+def code_in_query(q: str) -> tuple[str | None, str | None]:
+    """(code, problem) when the query looks like a USCC / 注册号, else (None, None)."""
+    code = normalize_code(q)
+    if not _CODE_LIKE.match(code) or sum(ch.isdigit() for ch in code) < 8:
+        return None, None
+    if reg_no_is_valid(code):
+        return code, None
+    return code, uscc_problem(code)
+
+
+def facet_labels(name: str, value: str) -> str:
+    if name == "type":
+        return TYPE_LABELS.get(value, value)
+    if name == "district":
+        return DISTRICTS.get(value, value)
+    if name == "status":
+        return STATUS_LABELS.get(value, value)
+    if name == "grade":
+        return f"{value}类"
+    return value
+
+
+def search_data(
+    conn: Connection,
+    backend: Any,
+    *,
+    q: str,
+    kinds: list[str],
+    district: str | None,
+    status: str | None,
+    grade: str | None,
+    sort: str,
+    page: int,
+) -> dict[str, Any]:
+    q = q.strip()
+    if sort not in SORTS:
+        raise bad_request(f"排序方式应为 {' / '.join(SORTS)} 之一")
+    if page > MAX_PAGE:
+        raise bad_request(f"搜索结果最多浏览 {MAX_PAGE} 页,请缩小查询范围。")
+    district = parse_district(district)
+    kinds = [k for k in kinds if k]
+    for k in kinds:
+        if k not in TYPE_LABELS:
+            raise bad_request(f"未知的信息类别:{k}")
+    query = {
+        "q": q,
+        "kind": kinds,
+        "district": district,
+        "status": status or None,
+        "grade": grade or None,
+        "sort": sort,
+        "page": page,
+    }
+    data: dict[str, Any] = {
+        "query": query,
+        "code": None,
+        "code_problem": None,
+        "exact_match": None,
+        "total": 0,
+        "pages": 0,
+        "per_page": PER_PAGE,
+        "hits": [],
+        "facets": {},
+    }
+    code, problem = code_in_query(q) if q else (None, None)
+    if problem:  # say what is wrong with the code instead of "no results"
+        data.update(code=code, code_problem=problem)
+        return data
+    if not (q or kinds or district or query["status"] or query["grade"]):
+        return data  # nothing asked yet: the page shows the form and what can be searched
+    if code:
+        data["code"] = code
+        data["exact_match"] = read.entity(conn, code)
+    result = backend.search(
+        SearchQuery(
+            q=code or q,
+            types=tuple(kinds),
+            district=district,
+            status=query["status"],
+            grade=query["grade"],
+            sort=sort,
+            limit=PER_PAGE,
+            offset=(page - 1) * PER_PAGE,
+        )
+    )
+    data["total"] = result.total
+    data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
+    data["hits"] = [_hit(h) for h in result.hits]
+    data["facets"] = {
+        name: [
+            {
+                "value": value,
+                "label": facet_labels(name, value),
+                "count": n,
+                "selected": _selected(query, name, value),
+                "url": _facet_url(query, name, value),
+            }
+            for value, n in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+        for name, values in result.facets.items()
+        if values
+    }
+    return data
+
+
+def _hit(hit: Any) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "type": hit.type,
+        "type_label": TYPE_LABELS.get(hit.type, hit.type),
+        "title": hit.title,
+        "url": hit.url,
+        "highlight": hit.highlight,
+        "district_code": hit.district,
+        "district": DISTRICTS.get(hit.district or "", None),
+        "date": hit.date,
+        "grade": hit.grade,
+        "status": hit.status,
+    }
+
+
+_FACET_PARAM = {"type": "kind", "district": "district", "status": "status", "grade": "grade"}
+
+
+def _selected(query: dict[str, Any], facet: str, value: str) -> bool:
+    param = _FACET_PARAM.get(facet, facet)
+    current = query.get(param)
+    return value in current if isinstance(current, list) else current == value
+
+
+def search_url(query: dict[str, Any], **change: Any) -> str:
+    params = {**query, **change}
+    pairs = [
+        (k, v)
+        for k, vs in params.items()
+        for v in (vs if isinstance(vs, list) else [vs])
+        if v not in (None, "", [])
+        and not (k == "page" and v == 1)
+        and not (k == "sort" and v == "relevance")
+    ]
+    return "/search?" + urlencode(pairs) if pairs else "/search"
+
+
+def _facet_url(query: dict[str, Any], facet: str, value: str) -> str:
+    param = _FACET_PARAM.get(facet, facet)
+    if param == "kind":
+        kinds = [k for k in query["kind"] if k != value] if value in query["kind"] else [value]
+        return search_url(query, kind=kinds, page=1)
+    return search_url(query, **{param: None if query.get(param) == value else value, "page": 1})
+
+
+Q = Annotated[str, QueryParameter(description="关键词:企业名称、统一社会信用代码、决定书文号等")]
+Kind = Annotated[
+    list[str] | None,
+    QueryParameter(
+        description="信息类别(可多选):entity, blacklist, penalty, credit_mark, return_pledge"
+    ),
+]
+PageNo = Annotated[int, QueryParameter(ge=1, description="页码,从 1 开始")]
+
+
+@twin(
+    routes.SEARCH,
+    summary="搜索市场主体与公示记录",
+    description="q 形似统一社会信用代码但校验不通过时,返回 code_problem 说明原因。",
+)
+def search_page(
+    request: Request,
+    conn: NamedDependency[Connection],
+    search_backend: NamedDependency[Any],
+    q: Q = "",
+    kind: Kind = None,
+    district: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    grade: FromQuery[str | None] = None,
+    sort: FromQuery[str] = "relevance",
+    page: PageNo = 1,
+) -> Response:
+    data = search_data(
+        conn,
+        search_backend,
+        q=q,
+        kinds=kind or [],
+        district=district,
+        status=status,
+        grade=grade,
+        sort=sort,
+        page=page,
+    )
+    query = data["query"]
+    next_url = search_url(query, page=page + 1) if page < data["pages"] else None
+    context = {
+        "prev_url": search_url(query, page=page - 1) if page > 1 else None,
+        "page_urls": [(n, search_url(query, page=n)) for n in _page_window(page, data["pages"])],
+        "sorts": SORTS,
+    }
+    feeds = (
+        [{"title": "此搜索的更新(Atom)", "url": "/search/feed.atom?" + urlencode({"q": q})}]
+        if q
+        else []
+    )
+    return respond(
+        request,
+        Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=30),
+    )
+
+
+def _page_window(page: int, pages: int, width: int = 2) -> list[int]:
+    return list(range(max(1, page - width), min(pages, page + width) + 1))
+
+
+route_handlers = [*search_page]

@@ -1,0 +1,112 @@
+"""Values that are costly to compute but change only when something is published (counts,
+categories in use), cached per process against the change log's newest sequence number.
+
+Counts and categories are served stale-while-revalidate: once such a value exists, a request
+never waits for its recomputation (seconds at a million records); when the change log has moved
+on, the old value is served while one background thread computes the new one. Other keys
+(stale_ok=False) are always current."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from publishing import clock, read
+from publishing.contract import KINDS
+
+log = logging.getLogger("portal")
+Stamp = tuple[int, str]
+
+
+class PublishedCache:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[Stamp, Any]] = {}
+        self._refreshing: set[str] = set()
+
+    @staticmethod
+    def stamp(conn: Connection) -> Stamp:
+        return read.last_change_seq(conn), clock.today().isoformat()
+
+    def get(
+        self,
+        conn: Connection,
+        key: str,
+        compute: Callable[[Connection], Any],
+        stale_ok: bool = False,
+    ) -> Any:
+        """The value for the current change-log position. stale_ok: an older value may be
+        returned at once while a background thread computes the current one."""
+        stamp = self.stamp(conn)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and (entry[0] == stamp or stale_ok):
+                if entry[0] != stamp:
+                    self._refresh_in_background(key, compute)
+                return entry[1]
+        value = compute(conn)
+        self._store(key, stamp, value)
+        return value
+
+    def peek(self, conn: Connection, key: str, compute: Callable[[Connection], Any]) -> Any:
+        """Whatever value there is (None before the first one), never waiting: a missing or
+        stale value is computed by a background thread for later requests."""
+        stamp = self.stamp(conn)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
+                self._refresh_in_background(key, compute)
+            return entry[1] if entry is not None else None
+
+    def _refresh_in_background(self, key: str, compute: Callable[[Connection], Any]) -> None:
+        """Start one refresh thread for key unless one is running (call with the lock held)."""
+        if key in self._refreshing:
+            return
+        self._refreshing.add(key)
+        threading.Thread(
+            target=self._refresh, args=(key, compute), daemon=True, name=f"refresh-{key}"
+        ).start()
+
+    def _store(self, key: str, stamp: Stamp, value: Any) -> None:
+        with self._lock:
+            current = self._entries.get(key)
+            if current is None or current[0] <= stamp:
+                self._entries[key] = (stamp, value)
+
+    def _refresh(self, key: str, compute: Callable[[Connection], Any]) -> None:
+        try:
+            with self.engine.connect() as conn:
+                stamp = self.stamp(conn)
+                self._store(key, stamp, compute(conn))
+        except SQLAlchemyError:
+            log.exception("refreshing %s failed; the previous value is kept", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def warm(self) -> None:
+        """At startup: the counts now (a fraction of a second at a million records), the
+        categories in the background (seconds: no index leads with the category)."""
+        try:
+            with self.engine.connect() as conn:
+                counts(self, conn)
+                for kind in KINDS:
+                    categories(self, conn, kind)
+        except SQLAlchemyError as err:  # not migrated yet, database down: /healthz tells
+            log.warning("could not warm the statistics cache: %s", err)
+
+
+def counts(cache: PublishedCache, conn: Connection) -> dict[str, Any]:
+    return cache.get(conn, "counts", read.counts, stale_ok=True)
+
+
+def categories(cache: PublishedCache, conn: Connection, kind: str) -> list[str]:
+    """The categories in use, for a filter's options: [] until the first computation is done
+    (the filter still works by URL, and the page's ETag changes when the options arrive)."""
+    return cache.peek(conn, f"categories:{kind}", lambda c: read.categories(c, kind)) or []

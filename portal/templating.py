@@ -1,0 +1,167 @@
+"""The Jinja environment: templates/ and static/ at the project root, filters for the public
+shape's values (money, lists, districts), and versioned static URLs (long-cached)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from portal import routes
+from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
+from publishing.shape import KIND_FIELDS
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+SITE_NAME = "烟台市市场监管信用信息公示"
+AUTHORITY = "烟台市市场监督管理局"
+
+# Labels of the public shape's fields: the contract's Chinese headers, plus the shape's own.
+FIELD_LABELS: dict[str, str] = {
+    "uscc": "统一社会信用代码",
+    "reg_no": "注册号",
+    "entity_name": "主体名称",
+    "legal_rep": "法定代表人(负责人)",
+    "address": "住所(经营场所)",
+    "district": "所属区市",
+    "date": "日期",
+    "publicity_until": "公示截止日期",
+    "repairable_from": "可申请信用修复日期",
+    "first_published_at": "首次公示时间",
+    "updated_at": "最近更新时间",
+}
+FIELD_TYPES: dict[str, dict[str, str]] = {}
+for _kind, _cols in KIND_COLUMNS.items():
+    FIELD_TYPES[_kind] = {c.key: c.type for c in _cols}
+    for _c in _cols:
+        FIELD_LABELS.setdefault(f"{_kind}.{_c.key}", _c.label)
+
+STATUS_LABELS = {
+    "active": "公示中",
+    "withdrawn": "已撤销",
+    "expired": "公示期满",
+    "superseded": "已被更新",
+    "aggregate": "仅统计公开",
+}
+TYPE_LABELS = {"entity": "市场主体", **KIND_LABELS}
+
+
+def dir_version(directory: Path) -> str:
+    """A short hash of every file under a directory (template set / static asset version)."""
+    h = hashlib.blake2b(digest_size=4)
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(directory)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@cache
+def _asset_hash(name: str) -> str:
+    return hashlib.blake2b((STATIC_DIR / name).read_bytes(), digest_size=5).hexdigest()
+
+
+def static_url(name: str) -> str:
+    """/static/NAME?v=HASH: the URL changes when the file does, so it can be cached for a year."""
+    return f"/static/{name}?v={_asset_hash(name)}"
+
+
+def field_label(kind: str, key: str) -> str:
+    return FIELD_LABELS.get(f"{kind}.{key}") or FIELD_LABELS.get(key, key)
+
+
+def money(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{amount:,.2f} 元"
+
+
+def field_value(kind: str, key: str, value: Any) -> str:
+    """A field of the public shape as text, by its contract column type."""
+    if value is None or value == "" or value == []:
+        return ""
+    kind_type = FIELD_TYPES.get(kind, {}).get(key)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if kind_type == "money":
+        return money(value)
+    return str(value)
+
+
+def record_title(rec: dict[str, Any]) -> str:
+    """What a record is, in a few words (its link text in lists and timelines)."""
+    kind = rec["kind"]
+    if kind == "penalty":
+        parts = [rec.get("violation_type"), rec.get("decision_no")]
+    elif kind == "blacklist":
+        parts = [rec.get("issue_no"), rec.get("products") or rec.get("violation")]
+    elif kind == "credit_mark":
+        grade = f"{rec['grade']}类" if rec.get("grade") else None
+        parts = [rec.get("scheme"), grade, rec.get("domain")]
+    elif kind == "return_pledge":
+        days = f"{rec['return_days']}天无理由退货" if rec.get("return_days") else None
+        parts = [rec.get("category"), days]
+    else:
+        parts = [KIND_LABELS.get(kind, kind)]
+    return " · ".join(str(p) for p in parts if p) or KIND_LABELS.get(kind, kind)
+
+
+_MARK = re.compile(r"(</?mark>)")
+
+
+def safe_highlight(snippet: str | None) -> Markup:
+    """A search snippet with only <mark> kept as markup; everything else escaped."""
+    if not snippet:
+        return Markup("")
+    out = []
+    for part in _MARK.split(snippet):
+        if part in ("<mark>", "</mark>"):
+            out.append(part)
+        else:
+            out.append(str(escape(html.unescape(part))))
+    return Markup("".join(out))
+
+
+def make_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        money=money,
+        highlight=safe_highlight,
+        record_title=record_title,
+        district_name=lambda code: DISTRICTS.get(code or "", ""),
+    )
+    env.globals.update(
+        static_url=static_url,
+        field_label=field_label,
+        field_value=field_value,
+        SITE_NAME=SITE_NAME,
+        AUTHORITY=AUTHORITY,
+        KINDS=KINDS,
+        KIND_LABELS=KIND_LABELS,
+        DISTRICTS=DISTRICTS,
+        DISTRICT_SHORT=DISTRICT_SHORT,
+        STATUS_LABELS=STATUS_LABELS,
+        TYPE_LABELS=TYPE_LABELS,
+        KIND_FIELDS=KIND_FIELDS,
+        routes=routes,
+    )
+    return env

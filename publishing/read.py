@@ -1,0 +1,261 @@
+"""Read-side queries for the portal: what is published now, in the public shape.
+
+Every function takes a SQLAlchemy Connection and returns public dicts (publishing.shape) or
+plain values, so no page can show a column the public shape does not have. Queries only use
+indexed access paths (see the indexes on publishing.models.Record); nothing here loads more
+rows than the page shows.
+
+A record is visible when it is active and its publicity has not ended: between the end date and
+the next `disclosure expire` run a record is already treated as gone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, text
+
+from publishing import clock
+from publishing.commit import ENTITIES, EVENTS, ISSUES, RECORDS
+from publishing.contract import DISTRICTS, KINDS
+from publishing.models import ACTIVE
+from publishing.shape import public_entity, public_record
+
+# The columns public_record reads: never the source file, row, hashes or batch.
+_PUBLIC_COLUMNS = (
+    RECORDS.c.id,
+    RECORDS.c.kind,
+    RECORDS.c.status,
+    RECORDS.c.version,
+    RECORDS.c.entity_id,
+    RECORDS.c.district,
+    RECORDS.c.event_date,
+    RECORDS.c.publicity_until,
+    RECORDS.c.repairable_from,
+    RECORDS.c.issue_id,
+    RECORDS.c.data,
+    RECORDS.c.first_published_at,
+    RECORDS.c.updated_at,
+)
+_ENTITY_COLUMNS = (
+    ENTITIES.c.id,
+    ENTITIES.c.uscc,
+    ENTITIES.c.reg_no,
+    ENTITIES.c.name,
+    ENTITIES.c.former_names,
+    ENTITIES.c.legal_rep,
+    ENTITIES.c.district,
+    ENTITIES.c.address,
+    ENTITIES.c.updated_at,
+)
+PROFILE_LIMIT = 500  # records shown on one profile; more is a data problem, not a page
+SERIOUS_LIST = "严重违法失信名单"
+
+
+def _visible(today: date):
+    return and_(
+        RECORDS.c.status == ACTIVE,
+        or_(RECORDS.c.publicity_until.is_(None), RECORDS.c.publicity_until >= today),
+    )
+
+
+def is_visible(rec: dict[str, Any], today: date | None = None) -> bool:
+    """A public record dict is shown (not gone)."""
+    today = today or clock.today()
+    until = rec.get("publicity_until")
+    return rec["status"] == ACTIVE and (until is None or until >= today.isoformat())
+
+
+# -- health -------------------------------------------------------------------------------
+
+
+def database_ready(conn: Connection) -> bool:
+    """The database answers and holds the schema (the records table exists)."""
+    conn.execute(text("SELECT 1"))
+    conn.execute(select(RECORDS.c.id).limit(1)).first()
+    return True
+
+
+def last_change_seq(conn: Connection) -> int:
+    """The newest change-log sequence number: anything cached against it is current."""
+    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
+
+
+# -- entities -----------------------------------------------------------------------------
+
+
+def entity(conn: Connection, entity_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(*_ENTITY_COLUMNS).where(ENTITIES.c.id == entity_id)).first()
+    return public_entity(row) if row else None
+
+
+def entity_records(
+    conn: Connection, entity_id: str, today: date | None = None, limit: int = PROFILE_LIMIT
+) -> list[dict[str, Any]]:
+    """The entity's visible records, newest first (index ix_records_entity_status)."""
+    today = today or clock.today()
+    rows = conn.execute(
+        select(*_PUBLIC_COLUMNS)
+        .where(RECORDS.c.entity_id == entity_id, _visible(today))
+        .order_by(RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [public_record(r) for r in rows]
+
+
+def objection_pending(
+    conn: Connection, entity_id: str | None = None, record_id: str | None = None
+) -> bool:
+    """Whether an objection (异议) about this entity (or this record) is being handled: the
+    profile's and the record page's 异议处理中 mark (publishing.requests keeps the requests)."""
+    from publishing.requests import objection_pending as pending
+
+    return pending(conn, entity_id=entity_id, record_id=record_id)
+
+
+def group_by_kind(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by kind, in the contract's kind order (empty kinds left out)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        groups[rec["kind"]].append(rec)
+    order = [*KINDS, *sorted(k for k in groups if k not in KINDS)]
+    return {kind: groups[kind] for kind in order if groups.get(kind)}
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+def record(conn: Connection, record_id: str) -> dict[str, Any] | None:
+    """A record in the public shape, whatever its status (the caller decides gone or not)."""
+    row = conn.execute(select(*_PUBLIC_COLUMNS).where(RECORDS.c.id == record_id)).first()
+    return public_record(row) if row else None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    kind: str
+    district: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    category: str | None = None
+    grade: str | None = None
+
+
+def list_records(
+    conn: Connection,
+    flt: ListFilter,
+    after: tuple[date, str] | None = None,
+    limit: int = 50,
+    today: date | None = None,
+) -> list[dict[str, Any]]:
+    """Visible records of a kind, newest first, after a keyset position (event_date, id).
+
+    Uses ix_records_kind_status_date (or ix_records_kind_district_date with a district)."""
+    today = today or clock.today()
+    conds = [RECORDS.c.kind == flt.kind, _visible(today)]
+    if flt.district:
+        conds.append(RECORDS.c.district == flt.district)
+    if flt.date_from:
+        conds.append(RECORDS.c.event_date >= flt.date_from)
+    if flt.date_to:
+        conds.append(RECORDS.c.event_date <= flt.date_to)
+    if flt.category:
+        conds.append(RECORDS.c.category == flt.category)
+    if flt.grade:
+        conds.append(RECORDS.c.grade == flt.grade)
+    if after is not None:
+        last_date, last_id = after
+        # an index range on event_date, then the tie-break on id
+        conds.append(RECORDS.c.event_date <= last_date)
+        conds.append(or_(RECORDS.c.event_date < last_date, RECORDS.c.id < last_id))
+    rows = conn.execute(
+        select(*_PUBLIC_COLUMNS)
+        .where(*conds)
+        .order_by(RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [public_record(r) for r in rows]
+
+
+def categories(conn: Connection, kind: str) -> list[str]:
+    """The categories (penalty domain, credit-mark scheme, pledge category) in use."""
+    rows = conn.execute(
+        select(RECORDS.c.category)
+        .where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE, RECORDS.c.category.is_not(None))
+        .group_by(RECORDS.c.category)
+        .order_by(RECORDS.c.category)
+    ).scalars()
+    return [c for c in rows if c]
+
+
+# -- blacklist issues ---------------------------------------------------------------------
+
+
+def _issue(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "issue_no": row.issue_no,
+        "publisher": row.publisher,
+        "district_code": row.district,
+        "district": DISTRICTS.get(row.district or "", None),
+        "issued_on": row.issued_on.isoformat(),
+        "entry_count": row.entry_count,
+        "url": f"/blacklist/{row.id}",
+    }
+
+
+def blacklist_issues(conn: Connection, limit: int | None = None) -> list[dict[str, Any]]:
+    """Issues that still have entries in publication, newest first."""
+    stmt = (
+        select(ISSUES)
+        .where(ISSUES.c.entry_count > 0)
+        .order_by(ISSUES.c.issued_on.desc(), ISSUES.c.id.desc())
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    return [_issue(r) for r in conn.execute(stmt)]
+
+
+def blacklist_issue(conn: Connection, issue_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(ISSUES).where(ISSUES.c.id == issue_id)).first()
+    return _issue(row) if row else None
+
+
+def issue_entries(
+    conn: Connection, issue_id: str, today: date | None = None, limit: int = 2000
+) -> list[dict[str, Any]]:
+    today = today or clock.today()
+    rows = conn.execute(
+        select(*_PUBLIC_COLUMNS)
+        .where(RECORDS.c.issue_id == issue_id, _visible(today))
+        .order_by(RECORDS.c.district, RECORDS.c.id)
+        .limit(limit)
+    ).all()
+    return [public_record(r) for r in rows]
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def counts(conn: Connection) -> dict[str, Any]:
+    """Active records by kind and by kind × district.
+
+    One grouped query per kind, each answered from the covering index
+    ix_records_kind_district_date (≈0.1 s for a million records): callers cache the result
+    against last_change_seq()."""
+    by_kind: dict[str, int] = dict.fromkeys(KINDS, 0)
+    by_district: dict[str, dict[str, int]] = {code: dict.fromkeys(KINDS, 0) for code in DISTRICTS}
+    for kind in KINDS:
+        rows = conn.execute(
+            select(RECORDS.c.district, func.count())
+            .where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE)
+            .group_by(RECORDS.c.district)
+        ).all()
+        for district, n in rows:
+            by_kind[kind] += n
+            if district in by_district:
+                by_district[district][kind] += n
+    return {"by_kind": by_kind, "by_district": by_district}
