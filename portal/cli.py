@@ -34,8 +34,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if missing:
         print(f"文件不存在: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
+    engine = _engine()
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
-                     dry_run=args.dry_run, engine=_engine())
+                     dry_run=args.dry_run, engine=engine)
     for rep in result.reports:
         d = rep.as_dict(result.published)
         print(f"{rep.file} [{rep.kind or '?'}] 行数 {d['rows']:,}  接受 {d['accepted']:,}  "
@@ -52,6 +53,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print("试运行(--dry-run):未写入任何数据。")
     elif result.published:
         print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
+        if result.events:
+            _after_publish(engine)
     else:
         print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
     unreadable = any(r.kind is None for r in result.reports)
@@ -65,7 +68,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_expire(args: argparse.Namespace) -> int:
     from publishing.expire import expire
 
-    counts = expire(_engine())
+    engine = _engine()
+    counts = expire(engine)
+    _after_publish(engine)
     print(f"到期撤下 {counts['expired']:,} 条;转为仅统计公开 {counts['aggregate']:,} 条;"
           f"恢复公开 {counts['republished']:,} 条。")
     return EXIT_OK
@@ -120,12 +125,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _after_publish(engine) -> None:
-    """Bring derived outputs (search index) up to date when they exist."""
+    """Bring the search index up to date from the change log.
+
+    Best effort: the data is already published; a failed sync is caught up by the next sync,
+    the worker, or `disclosure reindex`."""
+    from publishing.search.sync import sync
+
     try:
-        from publishing.search.sync import sync
-    except ImportError:
+        applied = sync(engine)
+    except Exception as err:  # noqa: BLE001 - reported, never fatal to a committed publish
+        print(f"警告:搜索索引同步失败({err});稍后运行 disclosure reindex。", file=sys.stderr)
         return
-    sync(engine)
+    if applied:
+        print(f"搜索索引已同步 {applied:,} 条变更。")
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from publishing.search.sync import reindex
+
+    count = reindex(_engine())
+    print(f"搜索索引已重建:{count:,} 个文档。")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expire", help="撤下公示期届满的记录")
     p.set_defaults(func=cmd_expire)
+
+    p = sub.add_parser("reindex", help="从数据库重建搜索索引")
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("export", help="导出已公示记录")
     p.add_argument("--kind", choices=KINDS, required=True)
