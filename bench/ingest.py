@@ -58,8 +58,13 @@ def run_publish(url: str, files: list[Path], report: Path) -> tuple[float, int, 
     subprocess.run([sys.executable, "-c", "from publishing.db import get_engine, upgrade; upgrade(get_engine())"],
                    env=env, check=True, cwd=ROOT)
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "publish", *map(str, files),
-                             "--report", str(report)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    # publishing.publish directly (what `disclosure publish` runs, without its search sync).
+    code = ("import json, sys; from pathlib import Path; from publishing.publish import publish; "
+            "r = publish([Path(p) for p in sys.argv[2:]]); "
+            "Path(sys.argv[1]).write_text(json.dumps(r.as_json(), default=str), encoding='utf-8'); "
+            "sys.exit(0 if r.published else 1)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(report), *map(str, files)], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
