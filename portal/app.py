@@ -16,9 +16,11 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import Engine
 
 from portal.api import ApiPlugin
+from portal.casework import route_handlers as casework_handlers
 from portal.deps import provide_conn, provide_search
 from portal.errors import handle_error
 from portal.feeds import route_handlers as feed_handlers
+from portal.observability import ObservabilityPlugin
 from portal.pages import route_handlers
 from portal.security import add_security_headers
 from portal.stats import PublishedCache
@@ -47,7 +49,7 @@ def create_app(engine: Engine | None = None) -> Litestar:
         path="/static", directories=[STATIC_DIR], name="static", cache_control=STATIC_CACHE
     )
     return Litestar(
-        route_handlers=[*route_handlers, *feed_handlers, static],
+        route_handlers=[*route_handlers, *feed_handlers, *casework_handlers(), static],
         dependencies={
             "conn": Provide(provide_conn),
             "search_backend": Provide(provide_search, sync_to_thread=True),
@@ -59,7 +61,7 @@ def create_app(engine: Engine | None = None) -> Litestar:
         ),
         exception_handlers={HTTPException: handle_error, 500: handle_error},
         before_send=[add_security_headers],
-        plugins=[ApiPlugin()],
+        plugins=[ApiPlugin(), ObservabilityPlugin()],
         openapi_config=OpenAPIConfig(
             title="烟台市市场监管信用信息公示 API",
             version="1",

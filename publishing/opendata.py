@@ -1,0 +1,698 @@
+"""Open data: datasets (one per kind) with their data dictionary and licence, streamed
+downloads, and versioned snapshots plus daily delta files that a mirror can poll.
+
+Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /open-data/:
+
+    index.json                          what is there: version, generated_at, files
+    snapshots/{version}/{kind}.csv.gz   all published records of a kind as of change seq
+    snapshots/{version}/{kind}.ndjson.gz  `version` (gzip, reproducible bytes)
+    deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
+                                        each line shaped like an /api/v1/changes item
+
+A mirror loads the snapshot, then applies the delta events with seq > the snapshot's seq
+(add/change with a record → put, otherwise delete the record id). Delta lines carry the
+record's public shape as it was when the line was written: a record that changed again since
+has a later event with its newer state, so applying the events in order always ends in the
+published state (see publishing.changes).
+
+`build(engine, out_dir)` makes a new snapshot when the change log has moved on and brings the
+delta files up to date incrementally (only the days with new events are rewritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from publishing import clock
+from publishing.changes import iter_changes
+from publishing.commit import EVENTS
+from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
+from publishing.export import csv_lines, iter_public, ndjson_lines
+from publishing.shape import public_fields
+
+PUBLISHER = "烟台市市场监督管理局"
+SOURCE_NAME = "烟台市市场监督管理局信用信息公示平台"
+FORMATS = ("csv", "ndjson")
+MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
+INDEX_NAME = "index.json"
+KEEP_SNAPSHOTS = 3  # the current one and two before it, so running downloads can finish
+KEEP_DELTA_DAYS = 90
+CHUNK_BYTES = 128 * 1024
+
+# -- licence ------------------------------------------------------------------------------
+
+LICENCE_ID = "yantai-samr-open-data-1.0"
+LICENCE_TITLE = "烟台市市场监督管理局开放数据许可(1.0 版)"
+LICENCE_PATH = "/open-data#licence"
+LICENCE_TEXT = (
+    "本平台开放的数据由烟台市市场监督管理局依法公示。任何单位和个人均可免费获取、复制、传播、"
+    "加工和利用这些数据(包括用于商业目的),无需申请,也无需另行取得授权。",
+    "署名:使用数据时应注明来源“烟台市市场监督管理局信用信息公示平台”及数据版本或获取日期;"
+    "加工、汇总后的数据不得声称由本局发布,也不得歪曲原意。",
+    "保持同步:公示信息会因公示期满、信用修复、异议处理或更正而停止公示或变更。再发布本数据的,"
+    "应通过变更接口 /api/v1/changes 或每日增量文件及时同步,及时撤下已停止公示的信息。",
+    "个人信息:数据中的身份证号码、手机号码、银行卡号等个人信息已在发布前遮蔽,身份证号、联系电话、"
+    "家庭住址、银行账号等字段不予公开;法定代表人(负责人)姓名属于依法公开的登记信息。"
+    "不得将数据与其他信息比对、关联以识别或还原已遮蔽的个人信息,不得将数据用于违法用途。",
+    "免责:数据按现状提供。本局尽力保证数据准确、及时,具体信息以作出决定的行政机关的法律文书为准;"
+    "因使用数据产生的后果由使用者自行承担。对公示信息有异议的,可向作出决定的市场监督管理部门提出。",
+)
+
+# -- data dictionary ----------------------------------------------------------------------
+
+TYPE_LABELS = {
+    "text": "文本",
+    "code": "代码",
+    "enum": "枚举",
+    "date": "日期(YYYY-MM-DD)",
+    "datetime": "日期时间(ISO 8601)",
+    "money": "金额(元,两位小数)",
+    "int": "整数",
+    "list": "列表(NDJSON 中为数组,CSV 中以 ; 分隔)",
+    "bool": "是否(NDJSON 中为 true/false,CSV 中为 是/否)",
+    "url": "网址(相对本站)",
+}
+# How each type appears in the NDJSON (JSON) form; null is always possible when empty.
+JSON_TYPES = {"int": "integer", "list": "array", "bool": "boolean"}
+
+# The record's own fields (publishing.shape.RECORD_META and the trailing timestamps).
+META_FIELDS: dict[str, tuple[str, str, str]] = {
+    "id": (
+        "记录编号",
+        "code",
+        "记录的稳定编号,由信息类别和自然键生成,重新发布时不变;也是 /records/{id} 网址的一部分",
+    ),
+    "kind": (
+        "信息类别",
+        "enum",
+        "blacklist(食品安全黑榜)、penalty(行政处罚)、credit_mark(信用标注)、"
+        "return_pledge(线下无理由退货承诺)",
+    ),
+    "kind_label": ("信息类别名称", "text", "信息类别的中文名称"),
+    "status": ("公示状态", "enum", "active 表示公示中;开放数据只包含公示中的记录"),
+    "version": ("版本号", "int", "记录每次内容或公示状态变化加 1"),
+    "url": ("网页地址", "url", "本记录公示页面的地址(相对本站)"),
+    "entity_id": ("主体编号", "code", "统一社会信用代码;没有统一社会信用代码的个体工商户为注册号"),
+    "district_code": ("所属区市代码", "code", "行政区划代码,如 370602(芝罘区)"),
+    "district": ("所属区市", "text", "所属区市名称"),
+    "date": (
+        "日期",
+        "date",
+        "记录的日期:黑榜为发布日期,行政处罚为处罚决定日期,信用标注为标注日期,退货承诺为承诺日期",
+    ),
+    "publicity_until": (
+        "公示截止日期",
+        "date",
+        "公示截止日期,期满后停止公示;为空表示公示至撤销为止",
+    ),
+    "repairable_from": (
+        "可申请信用修复日期",
+        "date",
+        "最早可申请信用修复的日期(行政处罚);为空表示不适用或不可提前修复",
+    ),
+    "issue_id": ("黑榜期次编号", "code", "黑榜期次的编号,对应 /blacklist/{issue_id}"),
+    "first_published_at": ("首次公示时间", "datetime", "记录首次公示的时间(UTC)"),
+    "updated_at": ("最近更新时间", "datetime", "记录内容或状态最近一次变化的时间(UTC)"),
+}
+# Where the public shape's value type differs from the source column's.
+TYPE_OVERRIDES = {("return_pledge", "model_unit"): "bool"}
+
+DATASET_DESCRIPTIONS = {
+    "blacklist": "各级市场监督管理部门按期发布的食品安全“黑榜”条目:上榜主体、期次、涉案产品、"
+    "违法事实和处理结果。",
+    "penalty": "市场监督管理部门适用普通程序作出的行政处罚案件信息(简易程序案件不公示):决定书文号、"
+    "违法行为类型、违法事实、处罚依据、处罚种类、罚没金额、处罚机关和日期。",
+    "credit_mark": "信用标注:信用风险分类结果、严重违法失信名单、经营异常名录、诚信示范单位等。"
+    "规则设定为仅统计公开的标注类型不含在内。",
+    "return_pledge": "作出线下无理由退货承诺的经营者:经营类别、退货和退款期限、退货条件与不适用商品。",
+}
+KEYWORDS = {
+    "blacklist": ["食品安全", "黑榜", "信用"],
+    "penalty": ["行政处罚", "市场监管", "信用"],
+    "credit_mark": ["信用风险分类", "严重违法失信名单", "经营异常名录", "信用"],
+    "return_pledge": ["消费维权", "无理由退货", "放心消费"],
+}
+
+
+def _column(kind: str, key: str):
+    for col in (*ENTITY_COLUMNS, *KIND_COLUMNS.get(kind, ())):
+        if col.key == key:
+            return col
+    return None
+
+
+def dictionary(kind: str) -> list[dict[str, Any]]:
+    """Every field of public_fields(kind), in order, with its Chinese label, type and meaning."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for key in public_fields(kind):
+        if key in seen:
+            continue
+        seen.add(key)
+        if key in META_FIELDS:
+            label, type_, meaning = META_FIELDS[key]
+        else:
+            col = _column(kind, key)
+            if col is None:
+                raise KeyError(f"{kind}.{key} has no data-contract column")
+            label, type_, meaning = col.label, col.type, col.meaning or col.label
+        type_ = TYPE_OVERRIDES.get((kind, key), type_)
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "type": type_,
+                "type_label": TYPE_LABELS[type_],
+                "json_type": JSON_TYPES.get(type_, "string"),
+                "meaning": meaning,
+            }
+        )
+    return out
+
+
+# -- downloads ----------------------------------------------------------------------------
+
+
+def _joined(lines: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[str]:
+    """Lines joined into chunks of at most about `size` bytes (one write per chunk, not per row)."""
+    buf: list[str] = []
+    length = 0
+    for line in lines:
+        buf.append(line)
+        length += len(line)
+        if length >= size // 3:  # up to 3 bytes per character in UTF-8
+            yield "".join(buf)
+            buf, length = [], 0
+    if buf:
+        yield "".join(buf)
+
+
+def content_lines(kind: str, fmt: str, engine: Engine | None = None) -> Iterator[str]:
+    """The text of /open-data/{kind}.{fmt}: publishing.export over the published records."""
+    records = iter_public(kind, engine)
+    return csv_lines(kind, records) if fmt == "csv" else ndjson_lines(records)
+
+
+def stream(kind: str, fmt: str, engine: Engine | None = None) -> Iterator[bytes]:
+    """The download as byte chunks: keyset-paged reads, so memory stays flat at any size."""
+    return (chunk.encode() for chunk in _joined(content_lines(kind, fmt, engine)))
+
+
+# -- snapshots and deltas ----------------------------------------------------------------
+
+
+def default_dir() -> Path:
+    from publishing.settings import get_settings
+
+    return get_settings().data_dir / "opendata"
+
+
+def _now_iso() -> str:
+    return clock.now().replace(microsecond=0).isoformat()
+
+
+def _beijing_date(at: str | None) -> date:
+    if not at:
+        return clock.today()
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # stored in UTC (PostgreSQL gives it back naive)
+    return moment.astimezone(clock.BEIJING).date()
+
+
+class _HashingWriter:
+    """Counts and hashes the bytes written through it (and passes them on)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(data)
+        self.sha.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            sha.update(block)
+            size += len(block)
+    return sha.hexdigest(), size
+
+
+def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: int) -> list[dict]:
+    """One pass over the kind's records writing both formats, gzip-compressed reproducibly."""
+    outs: dict[str, dict[str, Any]] = {}
+    rows = 0
+    with contextlib.ExitStack() as stack:
+        for fmt in FORMATS:
+            raw = stack.enter_context(open(directory / f"{kind}.{fmt}.gz.tmp", "wb"))
+            file_hash = _HashingWriter(raw)
+            gz = stack.enter_context(
+                gzip.GzipFile(filename="", mode="wb", fileobj=file_hash, mtime=0, compresslevel=6)
+            )
+            outs[fmt] = {"file": file_hash, "gz": gz, "content": hashlib.sha256(), "bytes": 0}
+
+        def tap(records: Iterator[dict]) -> Iterator[dict]:
+            nonlocal rows
+            buf: list[str] = []
+            for rec in records:
+                rows += 1
+                buf.extend(ndjson_lines(iter((rec,))))
+                if len(buf) >= 256:
+                    _emit(outs["ndjson"], buf)
+                    buf = []
+                yield rec
+            _emit(outs["ndjson"], buf)
+
+        for chunk in _joined(csv_lines(kind, tap(iter_public(kind, engine)))):
+            _emit(outs["csv"], [chunk])
+    files = []
+    for fmt in FORMATS:
+        tmp = directory / f"{kind}.{fmt}.gz.tmp"
+        final = tmp.with_suffix("")
+        os.replace(tmp, final)
+        out = outs[fmt]
+        name = final.name
+        files.append(
+            {
+                "type": "snapshot",
+                "kind": kind,
+                "format": fmt,
+                "version": version,
+                "seq": seq,
+                "path": f"snapshots/{version}/{name}",
+                "url": f"/open-data/snapshots/{version}/{name}",
+                "media_type": MEDIA_TYPES[fmt],
+                "encoding": "gzip",
+                "rows": rows,
+                "bytes": out["file"].bytes,
+                "sha256": out["file"].sha.hexdigest(),
+                "content_bytes": out["bytes"],
+                "content_sha256": out["content"].hexdigest(),
+            }
+        )
+    return files
+
+
+def _emit(out: dict[str, Any], lines: list[str]) -> None:
+    if not lines:
+        return
+    data = "".join(lines).encode()
+    out["gz"].write(data)
+    out["content"].update(data)
+    out["bytes"] += len(data)
+
+
+def _max_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
+
+
+def _build_snapshot(engine: Engine, out_dir: Path, seq: int) -> list[dict]:
+    version = str(seq)
+    root = out_dir / "snapshots"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{version}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    files = []
+    for kind in KINDS:
+        files.extend(_write_kind(kind, engine, tmp, version, seq))
+    final = root / version
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return files
+
+
+def _prune_snapshots(out_dir: Path, keep: int = KEEP_SNAPSHOTS) -> None:
+    root = out_dir / "snapshots"
+    versions = sorted(
+        (int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True
+    )
+    for v in versions[keep:]:
+        shutil.rmtree(root / str(v), ignore_errors=True)
+
+
+def _update_deltas(
+    engine: Engine,
+    out_dir: Path,
+    previous: list[dict],
+    since: int,
+    until: int,
+    keep_days: int | None,
+) -> list[dict]:
+    """Append the events after `since` to their days' files (rewritten atomically)."""
+    deltas_dir = out_dir / "deltas"
+    deltas_dir.mkdir(parents=True, exist_ok=True)
+    entries = {d["date"]: dict(d) for d in previous}
+    handles: dict[str, IO[bytes]] = {}
+    with contextlib.ExitStack() as stack:
+        for item in iter_changes(engine, since=since, until=until):
+            day = _beijing_date(item["at"]).isoformat()
+            fh = handles.get(day)
+            if fh is None:
+                fh = handles[day] = stack.enter_context(
+                    open(deltas_dir / f"{day}.ndjson.tmp", "wb")
+                )
+                old = deltas_dir / f"{day}.ndjson"
+                if day in entries and old.exists():
+                    with open(old, "rb") as src:
+                        shutil.copyfileobj(src, fh)
+                else:
+                    entries[day] = {"date": day, "from_seq": item["seq"], "events": 0}
+            fh.write((json.dumps(item, ensure_ascii=False) + "\n").encode())
+            entry = entries[day]
+            entry["to_seq"] = item["seq"]
+            entry["events"] += 1
+    for day in handles:
+        path = deltas_dir / f"{day}.ndjson"
+        os.replace(deltas_dir / f"{day}.ndjson.tmp", path)
+        sha, size = _file_digest(path)
+        entries[day].update(
+            type="delta",
+            path=f"deltas/{day}.ndjson",
+            url=f"/open-data/deltas/{day}.ndjson",
+            media_type=MEDIA_TYPES["ndjson"],
+            bytes=size,
+            sha256=sha,
+        )
+    days = sorted(entries)
+    if keep_days is not None and days:
+        newest = date.fromisoformat(days[-1])
+        for day in days:
+            if (newest - date.fromisoformat(day)).days > keep_days:
+                (deltas_dir / f"{day}.ndjson").unlink(missing_ok=True)
+                del entries[day]
+    return [entries[d] for d in sorted(entries)]
+
+
+def load_index(out_dir: Path | None = None) -> dict[str, Any] | None:
+    path = (out_dir or default_dir()) / INDEX_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path):
+    """One build at a time (worker and CLI may both run one)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build(
+    engine: Engine | None = None,
+    out_dir: Path | None = None,
+    keep_days: int | None = KEEP_DELTA_DAYS,
+) -> dict[str, Any]:
+    """Bring snapshot, deltas and index.json up to date with the change log; returns the index.
+
+    Nothing is rewritten when the change log has not moved since the last build."""
+    from publishing.db import get_engine
+
+    engine = engine or get_engine()
+    out_dir = Path(out_dir) if out_dir is not None else default_dir()
+    with _locked(out_dir):
+        previous = load_index(out_dir)
+        with engine.connect() as conn:
+            seq = _max_seq(conn)
+        if previous and previous.get("seq") == seq and (out_dir / "snapshots" / str(seq)).is_dir():
+            return previous
+        snapshot = _build_snapshot(engine, out_dir, seq)
+        prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
+        since = int(previous["seq"]) if previous and prev_deltas else 0
+        if since > seq:  # the database was rebuilt: start the history again
+            since, prev_deltas = 0, []
+            shutil.rmtree(out_dir / "deltas", ignore_errors=True)
+        deltas = _update_deltas(engine, out_dir, prev_deltas, since, seq, keep_days)
+        index = {
+            "version": str(seq),
+            "seq": seq,
+            "generated_at": _now_iso(),
+            "publisher": PUBLISHER,
+            "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
+            "usage": "先下载 type=snapshot 的文件(截至 seq 的全部公示记录),再按 seq 顺序应用 "
+            "type=delta 文件中 seq 大于快照 seq 的事件:record 不为 null 的写入,"
+            "为 null 的按 record_id 删除。之后可用 /api/v1/changes?since=SEQ 持续同步。",
+            "files": [*snapshot, *deltas],
+        }
+        _write_json(out_dir / INDEX_NAME, index)
+        _prune_snapshots(out_dir)
+        return index
+
+
+build_snapshot = build
+
+
+# -- what the portal shows ----------------------------------------------------------------
+
+
+def snapshot_files(index: dict[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(kind, format) -> the snapshot file entry of an index."""
+    if not index:
+        return {}
+    return {(f["kind"], f["format"]): f for f in index.get("files", []) if f["type"] == "snapshot"}
+
+
+def kinds_changed_since(conn: Connection, seq: int) -> set[str]:
+    """The kinds with change events after seq (their live download differs from the snapshot)."""
+    return {
+        kind
+        for kind in KINDS
+        if conn.execute(
+            select(EVENTS.c.seq).where(EVENTS.c.kind == kind, EVENTS.c.seq > seq).limit(1)
+        ).first()
+        is not None
+    }
+
+
+def last_updates(conn: Connection) -> dict[str, str | None]:
+    """kind -> time of its newest change event (index ix_changes_kind_seq)."""
+    out: dict[str, str | None] = {}
+    for kind in KINDS:
+        at = conn.execute(
+            select(EVENTS.c.at).where(EVENTS.c.kind == kind).order_by(EVENTS.c.seq.desc()).limit(1)
+        ).scalar()
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        out[kind] = at.isoformat() if at is not None else None
+    return out
+
+
+def datasets(
+    index: dict[str, Any] | None,
+    counts: dict[str, int],
+    updates: dict[str, str | None],
+    changed: set[str],
+) -> list[dict[str, Any]]:
+    """The datasets as the open-data page and its JSON twin show them."""
+    files = snapshot_files(index)
+    out = []
+    for kind in KINDS:
+        downloads = []
+        current = bool(index) and kind not in changed
+        for fmt in FORMATS:
+            snap = files.get((kind, fmt))
+            known = snap if current and snap else None
+            downloads.append(
+                {
+                    "format": fmt,
+                    "url": f"/open-data/{kind}.{fmt}",
+                    "media_type": MEDIA_TYPES[fmt],
+                    "encoding": None,
+                    "rows": known["rows"] if known else None,
+                    "bytes": known["content_bytes"] if known else None,
+                    "sha256": known["content_sha256"] if known else None,
+                }
+            )
+        for fmt in FORMATS:
+            snap = files.get((kind, fmt))
+            if snap:
+                downloads.append(
+                    {
+                        "format": fmt,
+                        "url": snap["url"],
+                        "media_type": MEDIA_TYPES[fmt],
+                        "encoding": "gzip",
+                        "rows": snap["rows"],
+                        "bytes": snap["bytes"],
+                        "sha256": snap["sha256"],
+                    }
+                )
+        out.append(
+            {
+                "kind": kind,
+                "title": KIND_LABELS[kind],
+                "description": DATASET_DESCRIPTIONS[kind],
+                "row_count": files[(kind, "csv")]["rows"]
+                if current and (kind, "csv") in files
+                else counts.get(kind, 0),
+                "last_update": updates.get(kind),
+                "snapshot_version": index["version"] if index else None,
+                "snapshot_current": current,
+                "downloads": downloads,
+                "fields": dictionary(kind),
+            }
+        )
+    return out
+
+
+def licence() -> dict[str, Any]:
+    return {
+        "id": LICENCE_ID,
+        "title": LICENCE_TITLE,
+        "url": LICENCE_PATH,
+        "text": list(LICENCE_TEXT),
+    }
+
+
+# -- DCAT-AP catalog (JSON-LD) ----------------------------------------------------------
+
+DCAT_CONTEXT = {
+    "dcat": "http://www.w3.org/ns/dcat#",
+    "dct": "http://purl.org/dc/terms/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
+    "spdx": "http://spdx.org/rdf/terms#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "vcard": "http://www.w3.org/2006/vcard/ns#",
+}
+IANA = "https://www.iana.org/assignments/media-types/"
+
+
+def _literal(text: str) -> dict[str, str]:
+    return {"@value": text, "@language": "zh-Hans"}
+
+
+def _date_time(value: str | None) -> dict[str, str] | None:
+    return {"@value": value, "@type": "xsd:dateTime"} if value else None
+
+
+def _distribution(base: str, kind: str, d: dict[str, Any], licence_ref: dict) -> dict[str, Any]:
+    url = base + d["url"]
+    dist: dict[str, Any] = {
+        "@id": url,
+        "@type": "dcat:Distribution",
+        "dct:title": _literal(
+            f"{KIND_LABELS[kind]}({d['format'].upper()}"
+            f"{',gzip 压缩快照' if d['encoding'] else ',实时'})"
+        ),
+        "dcat:downloadURL": {"@id": url},
+        "dcat:accessURL": {"@id": url},
+        "dcat:mediaType": {"@id": IANA + d["media_type"]},
+        "dct:format": d["format"].upper(),
+        "dct:license": licence_ref,
+    }
+    if d["encoding"] == "gzip":
+        dist["dcat:compressFormat"] = {"@id": IANA + "application/gzip"}
+    if d["bytes"] is not None:
+        dist["dcat:byteSize"] = {"@value": str(d["bytes"]), "@type": "xsd:nonNegativeInteger"}
+    if d["sha256"]:
+        dist["spdx:checksum"] = {
+            "@type": "spdx:Checksum",
+            "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
+            "spdx:checksumValue": {"@value": d["sha256"], "@type": "xsd:hexBinary"},
+        }
+    return dist
+
+
+def catalog(base_url: str, sets: list[dict[str, Any]], index: dict[str, Any] | None) -> dict:
+    """A DCAT-AP catalog of the datasets in JSON-LD (absolute IRIs under base_url)."""
+    base = base_url.rstrip("/")
+    publisher = {
+        "@id": base + "/#publisher",
+        "@type": "foaf:Agent",
+        "foaf:name": _literal(PUBLISHER),
+    }
+    licence_ref = {
+        "@id": base + LICENCE_PATH,
+        "@type": "dct:LicenseDocument",
+        "dct:title": _literal(LICENCE_TITLE),
+    }
+    modified = max((s["last_update"] for s in sets if s["last_update"]), default=None)
+    datasets_ld = []
+    for s in sets:
+        ds: dict[str, Any] = {
+            "@id": f"{base}/open-data#{s['kind']}",
+            "@type": "dcat:Dataset",
+            "dct:identifier": s["kind"],
+            "dct:title": _literal(s["title"]),
+            "dct:description": _literal(s["description"]),
+            "dcat:keyword": [_literal(k) for k in KEYWORDS[s["kind"]]],
+            "dct:publisher": publisher,
+            "dct:license": licence_ref,
+            "dct:language": {
+                "@id": "http://publications.europa.eu/resource/authority/language/ZHO"
+            },
+            "dct:spatial": _literal("山东省烟台市"),
+            "dcat:landingPage": {"@id": f"{base}/open-data#{s['kind']}"},
+            "dct:conformsTo": {"@id": f"{base}/api/v1/open-data"},
+            "dcat:contactPoint": {
+                "@type": "vcard:Organization",
+                "vcard:fn": _literal(PUBLISHER),
+                "vcard:hasURL": {"@id": base + "/"},
+            },
+            "dcat:distribution": [
+                _distribution(base, s["kind"], d, licence_ref) for d in s["downloads"]
+            ],
+        }
+        if s["last_update"]:
+            ds["dct:modified"] = _date_time(s["last_update"])
+        datasets_ld.append(ds)
+    out: dict[str, Any] = {
+        "@context": DCAT_CONTEXT,
+        "@id": base + "/open-data/catalog.jsonld",
+        "@type": "dcat:Catalog",
+        "dct:title": _literal("烟台市市场监管信用信息开放数据"),
+        "dct:description": _literal(
+            "烟台市市场监督管理局依法公示的食品安全黑榜、行政处罚、信用标注和"
+            "线下无理由退货承诺数据,可免费下载和再利用。"
+        ),
+        "dct:publisher": publisher,
+        "dct:license": licence_ref,
+        "dct:language": {"@id": "http://publications.europa.eu/resource/authority/language/ZHO"},
+        "foaf:homepage": {"@id": base + "/open-data"},
+        "dcat:dataset": datasets_ld,
+        "dcat:service": {
+            "@id": base + "/api/v1/changes",
+            "@type": "dcat:DataService",
+            "dct:title": _literal("变更接口(按游标同步公示记录)"),
+            "dcat:endpointURL": {"@id": base + "/api/v1/changes"},
+            "dcat:endpointDescription": {"@id": base + "/schema/openapi.json"},
+            "dcat:servesDataset": [{"@id": d["@id"]} for d in datasets_ld],
+            "dct:license": licence_ref,
+        },
+    }
+    if modified:
+        out["dct:modified"] = _date_time(modified)
+    if index:
+        out["dct:hasVersion"] = index["version"]
+    return out
