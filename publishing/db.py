@@ -25,7 +25,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA cache_size=-16384")  # 16 MB a connection: the pool keeps several
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
@@ -35,7 +35,8 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # LIFO: a quiet portal reuses one warm connection instead of cycling every cache.
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas)
 
         # Let SQLAlchemy's BEGIN reach SQLite, so writers take the lock at BEGIN (IMMEDIATE).
