@@ -60,7 +60,10 @@ def get_engine(url: str | None = None) -> Engine:
 
 def writer_connection(engine: Engine):
     """A connection for the one writer: on SQLite its transactions take the write lock at BEGIN."""
-    return engine.connect().execution_options(sqlite_immediate=True)
+    conn = engine.connect().execution_options(sqlite_immediate=True)
+    if is_sqlite(engine):
+        conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MB: big publishes touch many pages
+    return conn
 
 
 def session(engine: Engine | None = None) -> Session:
