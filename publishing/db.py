@@ -62,7 +62,9 @@ def writer_connection(engine: Engine):
     """A connection for the one writer: on SQLite its transactions take the write lock at BEGIN."""
     conn = engine.connect().execution_options(sqlite_immediate=True)
     if is_sqlite(engine):
-        conn.exec_driver_sql("PRAGMA cache_size=-131072")  # 128 MB: big publishes touch many pages
+        # 128 MB: big publishes touch many pages. Set on the driver connection so that no
+        # SQLAlchemy transaction begins before the caller's (IMMEDIATE) one.
+        conn.connection.driver_connection.execute("PRAGMA cache_size=-131072")
     return conn
 
 
