@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--entities", type=int, default=5000)
     p.set_defaults(func=cmd_demo)
+
+    from portal.cli_casework import add_commands  # users add / users token / audit verify
+
+    add_commands(sub)
     return parser
 
 

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     redis_url: str | None = None
     rules_file: Path | None = None
+    requests_file: Path | None = None  # objections / credit repair: deadlines, limits, texts
+    workdays_file: Path | None = None  # holidays for years chinese-calendar does not cover
 
     @property
     def effective_database_url(self) -> str:

@@ -13,6 +13,7 @@ from portal.pages.common import twin
 from portal.render import Page, respond
 from publishing import read
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS
+from publishing.requests import public_figures
 
 KIND_URLS = {
     "blacklist": "/blacklist",
@@ -45,6 +46,7 @@ def home_data(conn: Connection, cache: stats.PublishedCache) -> dict[str, Any]:
             for code, name in DISTRICTS.items()
         ],
         "latest_issues": read.blacklist_issues(conn, limit=LATEST_ISSUES),
+        "requests": public_figures(conn),  # objections and credit repair: counts only
     }
 
 

@@ -5,6 +5,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import publishing.models  # noqa: F401  (registers the tables)
+import publishing.request_models  # noqa: F401  (objections, credit repair, users, audit)
 from publishing.db import get_engine
 
 target_metadata = SQLModel.metadata

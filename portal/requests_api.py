@@ -1,0 +1,192 @@
+"""The intake as an API, for systems that forward applications (信用中国 and others), and the
+reviewers' decision endpoint. Fixed URLs (other systems integrate with them):
+
+    POST /api/v1/requests                                   multipart form, like /requests/new
+    GET  /api/v1/requests/{tracking_no}?code=ACCESS_CODE    the request's status
+    POST /api/v1/review/requests/{tracking_no}/decision     Authorization: Bearer TOKEN
+
+Errors are JSON naming each field at fault: {"errors": {"uscc": "统一社会信用代码校验位错误"}}.
+No cookies, so no CSRF token; the intake is rate limited per IP and an Idempotency-Key header
+makes a retried submission return the first one's receipt instead of a second request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.concurrency import sync_to_thread
+from litestar.params import FromPath, FromQuery
+
+from portal import request_guard as guard
+from portal.requests_pages import MAX_BODY, form_submission
+from publishing import requests as rq
+from publishing import review, users
+
+TAGS = ["异议与信用修复"]
+NO_STORE = {"Cache-Control": "no-store"}
+INTAKE_DOC = """multipart/form-data 字段:`type`(objection | repair)、`uscc`、`record_ids`(可重复)、
+`contact_name`、`mobile`、`email`(可选)、`reason`、`commitment`(信用修复须为 "true")、文件 `attachments`
+(可重复;PDF/JPG/PNG,单个 ≤ 10 MB,最多 5 个,按文件内容判断类型)。可选请求头 `Idempotency-Key`:
+同一键重复提交返回首次的受理回执(200),不会重复受理。成功返回 201 与 `tracking_no`、`access_code`
+(只返回这一次)、状态和期限;有误返回 4xx 与 `{"errors": {字段: 说明}}`。"""
+
+
+def errors(
+    status: int, fields: dict[str, str], headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    return Response(
+        {"errors": fields, **extra}, status_code=status, headers={**NO_STORE, **(headers or {})}
+    )
+
+
+@post(
+    "/api/v1/requests",
+    name="api_request_submit",
+    request_max_body_size=MAX_BODY,
+    tags=TAGS,
+    summary="提交异议或信用修复申请",
+    description=INTAKE_DOC,
+    status_code=201,
+)
+async def api_submit(request: Request) -> Response:
+    # Forwarding systems hold an API key: portal.ratelimit applies its (higher) limit instead.
+    wait = (
+        None if await guard.api_key_holder(request) else await guard.over_limit(request, "submit")
+    )
+    if wait:
+        return errors(
+            429, {"request": f"提交过于频繁,请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+        )
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return errors(415, {"request": "请以 multipart/form-data 提交"})
+    form = await request.form()
+    key = (request.headers.get("idempotency-key") or "").strip()
+    if len(key) > 200:
+        return errors(400, {"idempotency_key": "Idempotency-Key 不超过200个字符"})
+    # Keys are the client's own: scoped by its API key (or, without one, its address).
+    holder = request.headers.get("x-api-key")
+    scope = (
+        "key:" + hashlib.sha256(holder.encode()).hexdigest()[:16]
+        if holder
+        else guard.client_ip(request)
+    )
+    sub = form_submission(form, "api", f"api:{scope}:{key}" if key else None)
+    try:
+        receipt = await sync_to_thread(rq.submit, request.app.state.engine, sub)
+    except rq.IntakeError as err:
+        return errors(err.status, err.errors, records=err.records)
+    background = (
+        None
+        if receipt.replayed
+        else BackgroundTask(
+            sync_to_thread, rq.send_confirmation, request.app.state.engine, receipt.tracking_no
+        )
+    )
+    headers = {**NO_STORE, "Location": f"/api/v1/requests/{receipt.tracking_no}"}
+    if receipt.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        receipt.as_json(),
+        status_code=200 if receipt.replayed else 201,
+        headers=headers,
+        background=background,
+    )
+
+
+@get(
+    "/api/v1/requests/{tracking_no:str}",
+    name="api_request_status",
+    tags=TAGS,
+    summary="查询申请办理状态",
+    description="须提供受理时返回的查询码 `code`;编号或查询码不正确均返回 404。",
+)
+async def api_status(
+    request: Request, tracking_no: FromPath[str], code: FromQuery[str] = ""
+) -> Response:
+    wait = await guard.over_limit(request, "status")
+    if wait:
+        return errors(
+            429, {"request": f"查询过于频繁,请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+        )
+    view = await sync_to_thread(_view, request.app.state.engine, tracking_no, code)
+    if view is None:
+        return errors(404, {"code": "受理编号或查询码不正确"})
+    return Response(view, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+def _view(engine: Any, tracking_no: str, code: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        return rq.applicant_view(conn, tracking_no, code)
+
+
+def bearer_user(request: Request) -> users.Principal | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with request.app.state.engine.connect() as conn:
+        return users.token_user(conn, token.strip())
+
+
+@post(
+    "/api/v1/review/requests/{tracking_no:str}/decision",
+    name="api_review_decision",
+    tags=TAGS,
+    summary="审核决定(批准或驳回)",
+    status_code=200,
+    description="请求头 `Authorization: Bearer TOKEN`(`disclosure users token NAME` 生成);JSON "
+    '`{"decision": "approve" | "reject", "outcome": "withdraw" | "correct", '
+    '"reason": "…", "corrections": {字段: 值}}`。批准的信用修复撤下记录;成立的异议'
+    "撤下(withdraw)或更正(correct)记录。",
+)
+async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response:
+    engine = request.app.state.engine
+    user = await sync_to_thread(bearer_user, request)
+    if user is None:  # only failed attempts count against the limit
+        wait = await guard.over_limit(request, "login")
+        if wait:
+            return errors(429, {"authorization": "请求过于频繁"}, {"Retry-After": str(wait)})
+        return errors(
+            401,
+            {"authorization": "缺少或无效的 Bearer 令牌"},
+            {"WWW-Authenticate": 'Bearer realm="review"'},
+        )
+    try:
+        data = await request.json()
+    except Exception:  # noqa: BLE001 - any unreadable body is the same error to the client
+        data = None
+    if not isinstance(data, dict):
+        return errors(400, {"request": "请求体应为 JSON 对象"})
+    decision = data.get("decision")
+    if decision not in ("approve", "reject"):
+        return errors(422, {"decision": "decision 应为 approve 或 reject"})
+    corrections = data.get("corrections")
+    if corrections is not None and not isinstance(corrections, dict):
+        return errors(422, {"corrections": 'corrections 应为对象,如 {"fine_yuan": "3000"}'})
+
+    def decide() -> Response:
+        try:
+            result = review.act(
+                engine,
+                tracking_no,
+                user,
+                decision,
+                str(data.get("reason") or ""),
+                outcome=data.get("outcome") or None,
+                corrections=corrections,
+            )
+        except review.ReviewError as err:
+            return errors(err.status, err.errors)
+        with engine.connect() as conn:
+            body = review.decision_json(conn, tracking_no)
+        body.update(records=result.records, search_synced=result.search_synced)
+        return Response(body, headers=NO_STORE)
+
+    return await sync_to_thread(decide)
+
+
+route_handlers = [api_submit, api_status, api_decision]

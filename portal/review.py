@@ -1,0 +1,380 @@
+"""/review — the reviewers' back office: login (argon2, lockout), a queue sorted by due date
+with overdue requests highlighted, one request with its records, attachments and history, and
+the actions accept / ask for more material / approve / reject, each with a reason.
+
+Sessions are Litestar's client-side cookie sessions (encrypted and signed with a key derived
+from DISCLOSURE_SECRET_KEY; Secure, HttpOnly, SameSite=Strict, path /review). A session carries
+the user's session epoch: logging out ends every session of the user. Forms carry a per-session
+CSRF token. Attachments are served only here, to logged-in reviewers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.concurrency import sync_to_thread
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.base import SessionMiddleware
+from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
+from litestar.params import FromPath, FromQuery
+from litestar.response import File, Redirect, Template
+
+from portal import request_guard as guard
+from portal.templating import field_label
+from publishing import audit, clock, read, review, users
+from publishing import requests as rq
+from publishing.db import writer_connection
+from publishing.request_models import DECIDED_STATUSES, OBJECTION, OPEN_STATUSES, REPAIR
+from publishing.shape import KIND_FIELDS
+
+COOKIE = "review_session"
+PAGE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+LOGIN_URL = "/review/login"
+
+
+def session_config() -> CookieBackendConfig:
+    from publishing.settings import get_settings
+
+    secret = hashlib.sha256(("review-session:" + get_settings().secret_key).encode()).digest()
+    hours = rq.load_config().session_hours
+    return CookieBackendConfig(
+        secret=secret,
+        key=COOKIE,
+        path="/review",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+        max_age=hours * 3600,
+    )
+
+
+class _ReviewSessions(SessionMiddleware):
+    """The session middleware, its cipher built when the app starts (a Router holding a built
+    backend cannot be copied, which Litestar does when it registers the router)."""
+
+    def __init__(self, app: Any, config: CookieBackendConfig) -> None:
+        super().__init__(app, backend=ClientSideSessionBackend(config=config))
+
+
+def _base(**context: Any) -> dict[str, Any]:
+    return {"json_url": "/schema", "feeds": [], "flash": None, **context}
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def _csrf_ok(request: Request, form: Any) -> bool:
+    sent, kept = form.get("csrf"), request.session.get("csrf")
+    return isinstance(sent, str) and bool(kept) and hmac.compare_digest(sent, kept)
+
+
+def current_user(request: Request) -> users.Principal | None:
+    s = request.session
+    uid, epoch, started = s.get("uid"), s.get("epoch"), s.get("at")
+    if not uid or started is None:
+        return None
+    if time.time() - float(started) > rq.load_config().session_hours * 3600:
+        return None
+    with request.app.state.engine.connect() as conn:
+        return users.session_user(conn, int(uid), int(epoch or 0))
+
+
+def _to_login() -> Redirect:
+    return Redirect(LOGIN_URL, status_code=303, headers=PAGE)
+
+
+# -- login and logout -------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request, status: int = 200, error: str | None = None, name: str = ""
+) -> Template:
+    return Template(
+        "review_login.html",
+        status_code=status,
+        headers=PAGE,
+        context=_base(csrf=_csrf(request), error=error, name=name),
+    )
+
+
+@get("/login", name="review_login")
+@guard.threaded
+def login_page(request: Request) -> Response | Template:
+    if current_user(request):
+        return Redirect("/review", status_code=303, headers=PAGE)
+    return _login_page(request)
+
+
+@post("/login", name="review_login_submit")
+async def login_submit(request: Request) -> Response | Template:
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _login_page(request, 403, "表单安全令牌无效或已过期,请重新登录。")
+    wait = await guard.over_limit(request, "login")
+    if wait:
+        return _login_page(request, 429, f"登录尝试过于频繁,请在 {wait} 秒后再试。")
+    name = form.get("name") if isinstance(form.get("name"), str) else ""
+    password = form.get("password") if isinstance(form.get("password"), str) else ""
+    config = rq.load_config()
+    result = await sync_to_thread(
+        users.login,
+        request.app.state.engine,
+        name.strip(),
+        password,
+        failures=config.lockout_failures,
+        minutes=config.lockout_minutes,
+        source=guard.client_ip(request),
+    )
+    if result.user is None:
+        if result.locked_until:
+            until = result.locked_until.astimezone(clock.BEIJING).strftime("%H:%M")
+            return _login_page(
+                request, 423, f"连续登录失败次数过多,账户已锁定,请于 {until} 后再试。", name
+            )
+        return _login_page(request, 401, "用户名或密码错误。", name)
+    request.set_session(
+        {
+            "uid": result.user.id,
+            "epoch": result.user.session_epoch,
+            "at": time.time(),
+            "csrf": secrets.token_urlsafe(24),
+        }
+    )
+    return Redirect("/review", status_code=303, headers=PAGE)
+
+
+@post("/logout", name="review_logout")
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    user = await sync_to_thread(current_user, request)
+    if user and _csrf_ok(request, form):
+        await sync_to_thread(users.logout, request.app.state.engine, user)
+    request.clear_session()
+    return _to_login()
+
+
+# -- the queue and one request ----------------------------------------------------------------
+
+
+@get("/", name="review_queue")
+@guard.threaded
+def queue_page(request: Request, view: FromQuery[str] = "open") -> Response | Template:
+    user = current_user(request)
+    if user is None:
+        return _to_login()
+    statuses = DECIDED_STATUSES if view == "decided" else OPEN_STATUSES
+    with request.app.state.engine.connect() as conn:
+        items = rq.queue(conn, statuses)
+        figures = rq.public_figures(conn)
+    if view == "decided":
+        items.sort(key=lambda q: q["decided_at"] or q["updated_at"], reverse=True)
+    return Template(
+        "review_queue.html",
+        headers=PAGE,
+        context=_base(
+            user=user,
+            items=items,
+            view="decided" if view == "decided" else "open",
+            today=clock.today(),
+            figures=figures,
+            csrf=_csrf(request),
+            flash=request.session.pop("flash", None),
+        ),
+    )
+
+
+def _detail_context(
+    request: Request,
+    user: users.Principal,
+    tracking_no: str,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+):
+    with request.app.state.engine.connect() as conn:
+        req = rq.find(conn, tracking_no)
+        if req is None:
+            return None
+        records = []
+        for rid in req["record_ids"] or []:
+            rec = read.record(conn, rid)
+            records.append(
+                {"id": rid, "record": rec, "visible": bool(rec and read.is_visible(rec))}
+            )
+        kinds = sorted({r["record"]["kind"] for r in records if r["record"]})
+        context = _base(
+            user=user,
+            req=req,
+            view=rq.public_view(conn, req),
+            records=records,
+            files=rq.files(conn, req["id"]),
+            history=audit.for_target(conn, "request", tracking_no),
+            open=req["status"] in OPEN_STATUSES,
+            errors=errors or {},
+            values=values or {},
+            fields={k: [(f, field_label(k, f)) for f in KIND_FIELDS.get(k, ())] for k in kinds},
+            csrf=_csrf(request),
+            flash=request.session.pop("flash", None),
+            today=clock.today(),
+            actions=[a for a in review.ACTIONS if user.can(a)],
+            action_labels=review.ACTION_LABELS,
+            type_labels=rq.TYPE_LABELS,
+            OBJECTION=OBJECTION,
+            REPAIR=REPAIR,
+            beijing=clock.BEIJING,
+        )
+    return context
+
+
+@get("/requests/{tracking_no:str}", name="review_request")
+@guard.threaded
+def request_page(request: Request, tracking_no: FromPath[str]) -> Response | Template:
+    user = current_user(request)
+    if user is None:
+        return _to_login()
+    context = _detail_context(request, user, tracking_no)
+    if context is None:
+        return Template(
+            "error.html",
+            status_code=404,
+            headers=PAGE,
+            context=_base(
+                status=404, title="没有该申请", detail=f"没有受理编号为 {tracking_no} 的申请。"
+            ),
+        )
+    return Template("review_request.html", headers=PAGE, context=context)
+
+
+def parse_corrections(text: str) -> dict[str, Any]:
+    """`field=value` per line (or a JSON object) -> {field: value}; ValueError when unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        return value
+    out = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.replace("=", "=").partition("=")
+        if not sep or not key.strip():
+            raise ValueError(line)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@post("/requests/{tracking_no:str}", name="review_action")
+async def action_submit(request: Request, tracking_no: FromPath[str]) -> Response | Template:
+    user = await sync_to_thread(current_user, request)
+    if user is None:
+        return _to_login()
+    form = await request.form()
+    values = {
+        k: form.get(k) if isinstance(form.get(k), str) else ""
+        for k in ("action", "reason", "outcome", "corrections")
+    }
+    errors: dict[str, str] = {}
+    status = 422
+    if not _csrf_ok(request, form):
+        errors["form"], status = "表单安全令牌无效或已过期,请刷新页面后重试。", 403
+    else:
+        try:
+            corrections = parse_corrections(values["corrections"])
+        except ValueError:
+            corrections = None
+            errors["corrections"] = "更正内容格式应为每行一个“字段=值”"
+        if not errors:
+            try:
+                await sync_to_thread(
+                    review.act,
+                    request.app.state.engine,
+                    tracking_no,
+                    user,
+                    values["action"],
+                    values["reason"],
+                    outcome=values["outcome"] or None,
+                    corrections=corrections or None,
+                )
+                label = review.ACTION_LABELS.get(values["action"], values["action"])
+                request.session["flash"] = f"已{label}:{tracking_no}"
+                return Redirect(f"/review/requests/{tracking_no}", status_code=303, headers=PAGE)
+            except review.ReviewError as err:
+                errors, status = err.errors, err.status
+    context = await sync_to_thread(_detail_context, request, user, tracking_no, errors, values)
+    if context is None:
+        return Template(
+            "error.html",
+            status_code=404,
+            headers=PAGE,
+            context=_base(
+                status=404, title="没有该申请", detail=f"没有受理编号为 {tracking_no} 的申请。"
+            ),
+        )
+    return Template("review_request.html", status_code=status, headers=PAGE, context=context)
+
+
+@get("/attachments/{attachment_id:int}", name="review_attachment")
+@guard.threaded
+def attachment_file(request: Request, attachment_id: FromPath[int]) -> Response:
+    from publishing.attachments import path_of
+    from publishing.settings import get_settings
+
+    user = current_user(request)
+    if user is None:
+        return Response({"detail": "请先登录审核后台"}, status_code=401, headers=PAGE)
+    with request.app.state.engine.connect() as conn:
+        row = rq.attachment(conn, attachment_id)
+    path = path_of(get_settings().attachments_dir, row["stored_name"]) if row else None
+    if row is None or path is None or not path.exists():
+        return Response({"detail": "没有该附件"}, status_code=404, headers=PAGE)
+    with writer_connection(request.app.state.engine) as conn, conn.begin():
+        audit.append(
+            conn,
+            actor=user.name,
+            action="attachment.view",
+            target_type="request",
+            target_id=row["tracking_no"],
+            after={"attachment": row["id"], "sha256": row["sha256"]},
+        )
+    return File(
+        path=path,
+        filename=row["file_name"],
+        media_type=row["media_type"],
+        content_disposition_type="attachment",
+        headers={
+            **PAGE,
+            "Cache-Control": "private, no-store",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+def router() -> Router:
+    """The /review router with its session middleware (built when the app is)."""
+    return Router(
+        path="/review",
+        route_handlers=[
+            login_page,
+            login_submit,
+            logout,
+            queue_page,
+            request_page,
+            action_submit,
+            attachment_file,
+        ],
+        middleware=[DefineMiddleware(_ReviewSessions, config=session_config())],
+        include_in_schema=False,
+    )

@@ -1,0 +1,125 @@
+"""Attachments of requests: type sniffed from the content (never the name), size limits, and
+durable storage under settings.attachments_dir (outside anything the portal serves) under
+random names, with the SHA-256 of each file recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+# Magic bytes -> (media type, extension). Only these three kinds are accepted.
+MAGIC = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+)
+TYPE_NAMES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPG"}
+
+
+@dataclass
+class Upload:
+    """A file as received: its name as the sender gave it and a readable binary stream."""
+
+    filename: str
+    stream: BinaryIO
+    media_type: str = ""  # filled by inspect()
+    size: int = 0
+    sha256: str = ""
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """(media type, extension) from the first bytes, or None for anything else."""
+    for magic, media_type, ext in MAGIC:
+        if head.startswith(magic):
+            return media_type, ext
+    return None
+
+
+def inspect(upload: Upload, max_bytes: int) -> str | None:
+    """Measure, sniff and hash an upload; returns what is wrong with it (Chinese), or None."""
+    name = display_name(upload.filename)
+    stream = upload.stream
+    stream.seek(0, os.SEEK_END)
+    upload.size = stream.tell()
+    stream.seek(0)
+    if upload.size == 0:
+        return f"文件“{name}”是空文件"
+    if upload.size > max_bytes:
+        return (
+            f"文件“{name}”大小 {upload.size / 1048576:.1f} MB,超过单个文件 "
+            f"{max_bytes // 1048576} MB 的上限"
+        )
+    kind = sniff(stream.read(16))
+    if kind is None:
+        return f"文件“{name}”不是 PDF、JPG 或 PNG 文件(按文件内容判断,与扩展名无关)"
+    upload.media_type = kind[0]
+    stream.seek(0)
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+    upload.sha256 = digest.hexdigest()
+    stream.seek(0)
+    return None
+
+
+def display_name(filename: str | None) -> str:
+    """The file's own name without any path, control characters or excessive length."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return (base or "未命名文件")[:120]
+
+
+def extension(media_type: str) -> str:
+    return next(ext for _, mt, ext in MAGIC if mt == media_type)
+
+
+def store(upload: Upload, directory: Path) -> str:
+    """Write the upload under a random name, fsync it (and the folder); returns the name."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = secrets.token_hex(16) + extension(upload.media_type)
+    final = directory / name
+    tmp = directory / f".{name}.part"
+    digest = hashlib.sha256()
+    upload.stream.seek(0)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := upload.stream.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != upload.sha256:
+            raise OSError(f"attachment changed while it was stored: {upload.filename!r}")
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(directory)
+    return name
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove(directory: Path, names: list[str]) -> None:
+    for name in names:
+        (directory / name).unlink(missing_ok=True)
+
+
+def path_of(directory: Path, stored_name: str) -> Path:
+    """The file of a stored name (names are ours: hex + extension, never a path)."""
+    if "/" in stored_name or "\\" in stored_name or stored_name.startswith("."):
+        raise ValueError("bad stored name")
+    return directory / stored_name

@@ -1,0 +1,182 @@
+"""Tables of objections (异议) and credit repair (信用修复): requests, the records they concern,
+their attachments and steps, the back office's users and API tokens, and the audit log.
+
+None of these is public data: the portal shows a request only to whoever holds its access code,
+and the public figures (publishing.requests.public_figures) are counts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+from publishing.models import JSONType, SeqType
+
+# Request types and statuses.
+OBJECTION, REPAIR = "objection", "repair"
+TYPES = (OBJECTION, REPAIR)
+RECEIVED, ACCEPTED, MORE_INFO, APPROVED, REJECTED = (
+    "received",
+    "accepted",
+    "more_info",
+    "approved",
+    "rejected",
+)
+OPEN_STATUSES = (RECEIVED, ACCEPTED, MORE_INFO)
+DECIDED_STATUSES = (APPROVED, REJECTED)
+ROLES = ("reviewer", "approver", "admin")
+
+
+class ReviewRequest(SQLModel, table=True):
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_status_due", "status", "decision_due"),
+        Index("ix_requests_entity_open", "entity_id", "type", "status"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
+    )
+    tracking_no: str = Field(max_length=24, unique=True)
+    type: str = Field(max_length=12)
+    status: str = Field(max_length=12)
+    entity_id: str = Field(max_length=18)
+    entity_name: str
+    record_ids: list[str] = Field(default_factory=list, sa_column=Column(JSONType))
+    contact_name: str
+    mobile: str = Field(max_length=20)
+    email: str | None = None
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    commitment: bool = False
+    channel: str = Field(max_length=8)  # web | api
+    access_hash: str = Field(max_length=100)
+    idem_key: str | None = Field(default=None, max_length=64, unique=True)
+    payload_hash: str = Field(max_length=64)
+    submitted_at: datetime
+    submitted_on: date  # Beijing date: the working-day deadlines count from it
+    review_due: date
+    decision_due: date
+    calendar_fallback: bool = False  # a deadline was counted Monday–Friday (no holiday data)
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    decision: str | None = Field(default=None, max_length=8)  # approve | reject
+    outcome: str | None = Field(default=None, max_length=8)  # withdraw | correct
+    decision_reason: str | None = Field(default=None, sa_column=Column(Text))
+    decided_by: str | None = None
+    decision_workdays: int | None = None
+    updated_at: datetime
+
+
+class RequestRecord(SQLModel, table=True):
+    __tablename__ = "request_records"
+    __table_args__ = (Index("ix_request_records_record", "record_id"),)
+
+    request_id: int = Field(sa_column=Column(SeqType, ForeignKey("requests.id"), primary_key=True))
+    record_id: str = Field(primary_key=True, max_length=24)
+    kind: str = Field(max_length=16)
+    entity_id: str = Field(max_length=18)
+
+
+class RequestAttachment(SQLModel, table=True):
+    __tablename__ = "request_attachments"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
+    )
+    request_id: int = Field(
+        sa_column=Column(SeqType, ForeignKey("requests.id"), nullable=False, index=True)
+    )
+    file_name: str  # as the applicant named it (shown to reviewers only)
+    stored_name: str = Field(max_length=80, unique=True)  # random, under settings.attachments_dir
+    media_type: str = Field(max_length=40)
+    size: int
+    sha256: str = Field(max_length=64)
+    stage: str = Field(default="submission", max_length=12)  # submission | supplement
+    uploaded_at: datetime
+
+
+class RequestStep(SQLModel, table=True):
+    """What happened to a request, as the applicant sees it (who did it is in the audit log)."""
+
+    __tablename__ = "request_steps"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
+    )
+    request_id: int = Field(
+        sa_column=Column(SeqType, ForeignKey("requests.id"), nullable=False, index=True)
+    )
+    at: datetime
+    action: str = Field(
+        max_length=16
+    )  # submitted accepted more_info supplemented approved rejected
+    status: str = Field(max_length=12)  # status after the step
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class RequestCounter(SQLModel, table=True):
+    """Tracking numbers: one counter per Beijing day (YX20261127-000123)."""
+
+    __tablename__ = "request_counters"
+
+    day: str = Field(primary_key=True, max_length=8)
+    n: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    password_hash: str
+    role: str = Field(max_length=12)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    session_epoch: int = 0  # bumped on logout and password change: older sessions end
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)  # sha256 of the token (never stored)
+    hint: str = Field(max_length=12)  # the token's first characters, to tell tokens apart
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only and hash-chained: hash = sha256(prev_hash + canonical JSON of the entry)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+
+    n: int = Field(sa_column=Column(SeqType, primary_key=True, autoincrement=False))
+    at: datetime
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    target_type: str = Field(max_length=20)
+    target_id: str | None = Field(default=None, max_length=40)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+REQUESTS = ReviewRequest.__table__
+REQUEST_RECORDS = RequestRecord.__table__
+ATTACHMENTS = RequestAttachment.__table__
+STEPS = RequestStep.__table__
+COUNTERS = RequestCounter.__table__
+USERS = User.__table__
+TOKENS = ApiToken.__table__
+AUDIT = AuditEntry.__table__

@@ -1,0 +1,418 @@
+"""Decisions on requests: accept, ask for more material, approve, reject, each with a reason.
+
+An approval changes what the public sees, so it goes through the one writer (publishing.commit)
+in the same transaction as the request's new status, its step and its audit entry:
+
+- an approved credit repair withdraws the records (status withdrawn, reason "repair");
+- an upheld objection withdraws them (reason "objection") or corrects them (a new version with
+  the corrected fields, op change).
+
+Both withdrawal reasons are held: later files do not bring such a record back. After the commit
+the search index is brought up to date (best-effort: `disclosure reindex` and the next sync catch
+up if it fails) and the applicant is told by e-mail when an address was given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from publishing import audit, clock, ids, mail, workdays
+from publishing.commit import RECORDS, Writer, finish_batch, lock_writer, start_batch
+from publishing.contract import EVENT_DATE, KIND_COLUMNS
+from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
+from publishing.request_models import (
+    ACCEPTED,
+    APPROVED,
+    MORE_INFO,
+    RECEIVED,
+    REJECTED,
+    REPAIR,
+    REQUESTS,
+    STEPS,
+)
+from publishing.requests import (
+    TYPE_LABELS,
+    durable_transaction,
+    find,
+    public_view,
+    status_label,
+)
+from publishing.rules import load_rules
+from publishing.shape import KIND_FIELDS
+from publishing.users import Principal
+
+log = logging.getLogger("publishing.review")
+ACTIONS = ("accept", "more_info", "approve", "reject")
+ACTION_LABELS = {"accept": "受理", "more_info": "要求补正材料", "approve": "批准", "reject": "驳回"}
+OUTCOMES = ("withdraw", "correct")
+# Which statuses each action may start from, and the status it leads to.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accept": ((RECEIVED,), ACCEPTED),
+    "more_info": ((RECEIVED, ACCEPTED), MORE_INFO),
+    "approve": ((RECEIVED, ACCEPTED), APPROVED),
+    "reject": ((RECEIVED, ACCEPTED, MORE_INFO), REJECTED),
+}
+_CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
+_PUBLICITY_INPUTS = {"severity", "domain", "penalty_kinds"}
+
+
+class ReviewError(ValueError):
+    def __init__(self, errors: dict[str, str], status: int = 422):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tracking_no: str
+    status: str
+    records: list[dict[str, Any]]  # {id, before, after, version}
+    search_synced: bool | None
+    notified: bool
+
+
+def act(
+    engine: Engine,
+    tracking_no: str,
+    user: Principal,
+    action: str,
+    reason: str,
+    *,
+    outcome: str | None = None,
+    corrections: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    sync_search: bool = True,
+) -> Outcome:
+    now = now or clock.now()
+    reason = (reason or "").strip()
+    _check_input(user, action, reason, outcome)
+    with durable_transaction(engine) as conn:
+        lock_writer(conn)
+        req = find(conn, tracking_no)
+        if req is None:
+            raise ReviewError({"tracking_no": f"没有受理编号为 {tracking_no} 的申请"}, status=404)
+        starts, target = TRANSITIONS[action]
+        if req["status"] not in starts:
+            raise ReviewError(
+                {
+                    "status": f"该申请当前状态为“{status_label(req['type'], req['status'])}”,"
+                    f"不能{ACTION_LABELS[action]}"
+                },
+                status=409,
+            )
+        changed: list[dict[str, Any]] = []
+        if action == "approve":
+            outcome = _outcome(req, outcome, corrections)
+            changed = _apply(conn, req, user, outcome, corrections or {}, now)
+        values = _request_values(req, action, target, reason, outcome, user, now)
+        conn.execute(update(REQUESTS).where(REQUESTS.c.id == req["id"]).values(values))
+        conn.execute(
+            insert(STEPS).values(
+                request_id=req["id"], at=now, action=_step(action), status=target, note=reason
+            )
+        )
+        audit.append(
+            conn,
+            actor=user.name,
+            action=f"request.{action}",
+            target_type="request",
+            target_id=tracking_no,
+            at=now,
+            before={"status": req["status"], "records": {c["id"]: c["before"] for c in changed}},
+            after={
+                **{k: v for k, v in values.items() if k != "updated_at"},
+                "records": {c["id"]: c["after"] for c in changed},
+                "role": user.role,
+            },
+        )
+    synced = _sync_search(engine) if changed and sync_search else None
+    notified = _notify(engine, tracking_no) if action != "accept" else False
+    return Outcome(tracking_no, target, changed, synced, notified)
+
+
+def _check_input(user: Principal, action: str, reason: str, outcome: str | None) -> None:
+    if action not in ACTIONS:
+        raise ReviewError({"decision": f"操作应为 {' | '.join(ACTIONS)} 之一"})
+    if not user.can(action):
+        raise ReviewError({"decision": f"角色 {user.role} 无权{ACTION_LABELS[action]}"}, status=403)
+    errors = {}
+    if len(reason) < 2:
+        errors["reason"] = "请填写理由"
+    elif len(reason) > 5000:
+        errors["reason"] = "理由不超过5000字"
+    if outcome is not None and outcome not in OUTCOMES:
+        errors["outcome"] = "处理结果应为 withdraw(撤下公示)或 correct(更正)"
+    if errors:
+        raise ReviewError(errors)
+
+
+def _outcome(req: dict[str, Any], outcome: str | None, corrections: dict[str, Any] | None) -> str:
+    if req["type"] == REPAIR:
+        if outcome not in (None, "withdraw"):
+            raise ReviewError({"outcome": "信用修复获准的结果是撤下公示(withdraw)"})
+        return "withdraw"
+    if outcome is None:
+        raise ReviewError(
+            {"outcome": "异议成立时须选择处理结果:withdraw(撤下公示)或 correct(更正)"}
+        )
+    if outcome == "correct" and not corrections:
+        raise ReviewError({"corrections": '更正须给出更正后的字段,如 {"fine_yuan": "3000"}'})
+    return outcome
+
+
+def _step(action: str) -> str:
+    return {"accept": "accepted", "approve": "approved", "reject": "rejected"}.get(action, action)
+
+
+def _request_values(req, action, target, reason, outcome, user, now) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": target, "updated_at": now}
+    if action == "accept":
+        values["accepted_at"] = now
+    elif action in ("approve", "reject"):
+        today = now.astimezone(clock.BEIJING).date()
+        days, _ = workdays.workdays_between(req["submitted_on"], today)
+        values.update(
+            decided_at=now,
+            decision=action,
+            outcome=outcome if action == "approve" else None,
+            decision_reason=reason,
+            decided_by=user.name,
+            decision_workdays=days,
+        )
+    else:
+        values["decision_reason"] = reason  # what material is missing, shown to the applicant
+    return values
+
+
+# -- changing the published records (through the one writer) ---------------------------------
+
+
+def _apply(
+    conn: Connection,
+    req: dict[str, Any],
+    user: Principal,
+    outcome: str,
+    corrections: dict[str, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    record_ids = list(req["record_ids"] or [])
+    rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
+    per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
+    if outcome == "correct":
+        problems = {}
+        for rid, fields in per_record.items():
+            if rid in rows and (why := _correction_problem(rows[rid].kind, fields)):
+                problems[rid] = why
+        if problems:
+            raise ReviewError({"corrections": ";".join(f"{k}: {v}" for k, v in problems.items())})
+    batch_id = start_batch(
+        conn, kind=None, mode=req["type"], actor=f"review:{user.name}", files=[req["tracking_no"]]
+    )
+    writer = Writer(conn, batch_id, at=now)
+    reason = "repair" if req["type"] == REPAIR else "objection"
+    changed = []
+    for rid in record_ids:
+        row = rows.get(rid)
+        if row is None or row.status != ACTIVE:
+            changed.append(
+                {
+                    "id": rid,
+                    "before": {"status": row.status if row else None},
+                    "after": {"status": row.status if row else None, "note": "not active"},
+                }
+            )
+            continue
+        if outcome == "withdraw":
+            writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
+            changed.append(
+                {
+                    "id": rid,
+                    "before": {"status": row.status, "version": row.version},
+                    "after": {
+                        "status": WITHDRAWN,
+                        "status_reason": reason,
+                        "version": row.version + 1,
+                    },
+                }
+            )
+        else:
+            new, before, after = _corrected(row, per_record.get(rid) or {})
+            writer.update(new, OP_CHANGE, "objection")
+            changed.append(
+                {
+                    "id": rid,
+                    "before": {"status": row.status, "version": row.version, **before},
+                    "after": {"status": ACTIVE, "version": new["version"], **after},
+                }
+            )
+    writer.finish()
+    finish_batch(
+        conn,
+        batch_id,
+        {
+            "withdrawn" if outcome == "withdraw" else "changed": sum(
+                1 for c in changed if c["after"].get("version")
+            )
+        },
+    )
+    return changed
+
+
+def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """{field: value} for every record, or {record_id: {field: value}} per record."""
+    if corrections and all(k in record_ids for k in corrections):
+        return {k: dict(v or {}) for k, v in corrections.items()}
+    return dict.fromkeys(record_ids, dict(corrections))
+
+
+def _correction_problem(kind: str, fields: dict[str, Any]) -> str | None:
+    allowed = set(KIND_FIELDS.get(kind, ()))
+    types = {c.key: c.type for c in KIND_COLUMNS.get(kind, ())}
+    for key, value in fields.items():
+        if key not in allowed:
+            return f"字段 {key} 不能更正(可更正:{'、'.join(sorted(allowed))})"
+        kind_type = types.get(key)
+        try:
+            _coerce(kind_type, value)
+        except (ValueError, TypeError, InvalidOperation):
+            return f"字段 {key} 的值 {value!r} 格式不正确"
+    return None
+
+
+def _coerce(kind_type: str | None, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if kind_type == "list":
+        if isinstance(value, list):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return [
+            p.strip()
+            for p in str(value).replace(";", ";").replace("、", ";").split(";")
+            if p.strip()
+        ]
+    if kind_type == "date":
+        return date.fromisoformat(str(value)).isoformat()
+    if kind_type == "money":
+        amount = Decimal(str(value))
+        if amount < 0:
+            raise ValueError("negative")
+        return str(amount)
+    if kind_type == "int":
+        return int(value)
+    return str(value).strip()
+
+
+def _corrected(row: Any, fields: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:
+    types = {c.key: c.type for c in KIND_COLUMNS.get(row.kind, ())}
+    new_values = {k: _coerce(types.get(k), v) for k, v in fields.items()}
+    data = {**(row.data or {}), **new_values}
+    before = {k: (row.data or {}).get(k) for k in new_values}
+    event_date = row.event_date
+    date_key = EVENT_DATE.get(row.kind)
+    if date_key in new_values and new_values[date_key]:
+        event_date = date.fromisoformat(new_values[date_key])
+    publicity_until, repairable_from = row.publicity_until, row.repairable_from
+    if event_date != row.event_date or _PUBLICITY_INPUTS & set(new_values):
+        rules = load_rules()
+        explicit = data.get("publicity_until")
+        publicity_until = (
+            date.fromisoformat(explicit)
+            if explicit
+            else rules.publicity_until(row.kind, event_date, data)
+        )
+        repairable_from = rules.repairable_from(row.kind, event_date, data)
+    category_key = _CATEGORY_FIELD.get(row.kind, "")
+    new = {
+        "id": row.id,
+        "kind": row.kind,
+        "entity_id": row.entity_id,
+        "district": row.district,
+        "status": ACTIVE,
+        "status_reason": None,
+        "version": row.version + 1,
+        "event_date": event_date,
+        "publicity_until": publicity_until,
+        "repairable_from": repairable_from,
+        "issue_id": row.issue_id,
+        "category": data.get(category_key, row.category),
+        "grade": data.get("grade") if row.kind == "credit_mark" else row.grade,
+        "data": data,
+        "source_file": row.source_file,
+        "source_row": row.source_row,
+    }
+    new["content_hash"] = ids.content_hash(
+        [
+            new[k]
+            for k in (
+                "entity_id",
+                "district",
+                "event_date",
+                "publicity_until",
+                "repairable_from",
+                "data",
+            )
+        ]
+    )
+    return new, before, new_values
+
+
+# -- after the commit ------------------------------------------------------------------------
+
+
+def _sync_search(engine: Engine) -> bool:
+    try:
+        from publishing.search.sync import sync
+    except ImportError:
+        return False
+    try:
+        sync(engine)
+        return True
+    except Exception:  # noqa: BLE001 - the decision is committed; the next sync catches up
+        log.exception("search sync after a review decision failed")
+        return False
+
+
+def _notify(engine: Engine, tracking_no: str) -> bool:
+    from publishing.settings import get_settings
+
+    if not get_settings().smtp_url:
+        return False
+    with engine.connect() as conn:
+        req = find(conn, tracking_no)
+    if not req or not req.get("email"):
+        return False
+    view_url = f"{get_settings().base_url.rstrip('/')}/requests/{tracking_no}"
+    label = status_label(req["type"], req["status"])
+    reason_title = "需补正的材料" if req["status"] == MORE_INFO else "理由"
+    body = (
+        f"{req['contact_name']}:\n\n您提交的{TYPE_LABELS[req['type']]}申请(受理编号 {tracking_no},"
+        f"主体:{req['entity_name']})处理结果:{label}。\n\n{reason_title}:{req['decision_reason']}\n\n"
+        f"凭受理编号和查询码查看详情:{view_url}\n\n烟台市市场监督管理局"
+    )
+    return mail.send(req["email"], f"【信用信息公示】申请 {tracking_no}:{label}", body)
+
+
+def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:
+    req = find(conn, tracking_no)
+    assert req is not None
+    view = public_view(conn, req)
+    return {
+        k: view[k]
+        for k in (
+            "tracking_no",
+            "type",
+            "status",
+            "status_label",
+            "decision",
+            "outcome",
+            "decision_reason",
+            "decided_at",
+        )
+    }

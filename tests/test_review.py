@@ -1,0 +1,543 @@
+"""The back office and decisions, on SQLite and PostgreSQL: login with lockout and signed
+sessions, the queue by due date, accept / more material / approve / reject with reasons, the
+bearer-token API, attachments for reviewers only — and an approval leaving every public output
+(record page 410, search, change log and feeds, credit check, downloads) through the one writer.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from publishing import audit, clock, users
+from publishing import requests as rq
+from publishing.commit import EVENTS, RECORDS
+from publishing.publish import publish
+from publishing.request_models import REQUESTS, USERS
+from tests.factories import penalty_row, uscc, write_csv
+from tests.requests_support import (
+    PDF,
+    PNG,
+    count_requests,
+    fields,
+    files,
+    form_token,
+    make_client,
+    months_ago,
+    publish_cases,
+    smtp,  # noqa: F401 - a fixture
+    wait_for,
+)
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def cases(engine, tmp_path):
+    return publish_cases(engine, tmp_path)
+
+
+@pytest.fixture
+def client(engine):
+    with make_client(engine) as c:
+        yield c
+
+
+@pytest.fixture
+def staff(engine):
+    users.add_user(engine, "li", "reviewer", PASSWORD)
+    users.add_user(engine, "wang", "approver", PASSWORD)
+
+
+def api_submit(client, cases, record=None, uscc=None, type_="repair", **over):
+    data = fields(
+        type=type_,
+        uscc=uscc or cases.repairable_uscc,
+        record_ids=[record or cases.repairable],
+        **over,
+    )
+    if type_ == "objection":
+        data.pop("commitment")
+    response = client.post(
+        "/api/v1/requests", data=data, files=files(("proof.pdf", PDF, "application/pdf"))
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def login(client, name="wang", password=PASSWORD):
+    page = client.get("/review/login")
+    return client.post(
+        "/review/login", data={"name": name, "password": password, "csrf": csrf_of(page.text)}
+    )
+
+
+def act(client, tracking, action, reason="依据材料作出处理。", **extra):
+    page = client.get(f"/review/requests/{tracking}")
+    assert page.status_code == 200, page.text[:300]
+    return client.post(
+        f"/review/requests/{tracking}",
+        data={"csrf": csrf_of(page.text), "action": action, "reason": reason, **extra},
+    )
+
+
+# -- login, lockout, sessions -------------------------------------------------------------------
+
+
+def test_login_lockout_and_sessions(engine, client, staff):
+    first = client.get("/review")
+    assert first.status_code == 303 and first.headers["location"] == "/review/login"
+    page = client.get("/review/login")
+    cookie = page.headers["set-cookie"]
+    for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/review"):
+        assert attribute in cookie, cookie
+    no_token = client.post("/review/login", data={"name": "wang", "password": PASSWORD})
+    assert no_token.status_code == 403
+    unknown = login(client, "nobody", PASSWORD)
+    assert unknown.status_code == 401 and "用户名或密码错误" in unknown.text
+    for _ in range(4):
+        wrong = login(client, "wang", "wrong password!")
+        assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+    locked = login(client, "wang", "wrong password!")
+    assert locked.status_code == 423 and "已锁定" in locked.text
+    still = login(client, "wang", PASSWORD)  # even the right password, for 15 minutes
+    assert still.status_code == 423
+    with engine.connect() as conn:
+        until = conn.execute(select(USERS.c.locked_until).where(USERS.c.name == "wang")).scalar()
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    assert timedelta(minutes=14) < until - clock.now() <= timedelta(minutes=15)
+    with engine.begin() as conn:  # 15 minutes later
+        conn.execute(
+            update(USERS)
+            .where(USERS.c.name == "wang")
+            .values(locked_until=clock.now() - timedelta(seconds=1))
+        )
+    ok = login(client, "wang", PASSWORD)
+    assert ok.status_code == 303 and ok.headers["location"] == "/review"
+    queue = client.get("/review")
+    assert queue.status_code == 200 and "wang" in queue.text
+    stolen = dict(client.cookies)
+    out = client.post("/review/logout", data={"csrf": csrf_of(queue.text)})
+    assert out.status_code == 303
+    with make_client(engine) as thief:  # the old cookie no longer opens a session
+        for name, value in stolen.items():
+            thief.cookies.set(name, value, domain="testserver.local", path="/review")
+        assert thief.get("/review").status_code == 303
+    with engine.connect() as conn:
+        actions = [e["action"] for e in audit.for_target(conn, "user", "wang")]
+    assert actions.count("login.failed") == 5 and "login.locked" in actions
+    assert actions[-2:] == ["login", "logout"]
+
+
+def test_queue_sorted_by_due_date_with_overdue_highlighted(engine, client, cases, staff):
+    old = rq.Submission(
+        type="objection",
+        uscc=cases.other_uscc,
+        record_ids=[cases.other],
+        contact_name="赵六",
+        mobile="13700000000",
+        reason="决定书文号有误,应为烟芝市监罚〔2026〕4号之一。",
+    )
+    late = rq.submit(engine, old, now=datetime.now(UTC) - timedelta(days=45))
+    fresh = rq.submit(
+        engine,
+        rq.Submission(
+            type="objection",
+            uscc=cases.repairable_uscc,
+            record_ids=[cases.repairable],
+            contact_name="赵六",
+            mobile="13700000000",
+            reason="处罚机关名称有误,应为莱山分局。",
+        ),
+    )
+    login(client)
+    page = client.get("/review")
+    assert page.status_code == 200
+    rows = re.findall(
+        r'<tr class="([^"]*)">\s*<th scope="row"><a href="/review/requests/([^"]+)"', page.text
+    )
+    assert [t for _, t in rows] == [late.tracking_no, fresh.tracking_no]
+    assert rows[0][0] == "is-overdue" and rows[1][0] == ""
+    assert page.text.count("已逾期") == 1
+    with engine.connect() as conn:
+        queue = rq.queue(conn)
+    assert [q["tracking_no"] for q in queue] == [late.tracking_no, fresh.tracking_no]
+    assert queue[0]["overdue"] and not queue[1]["overdue"]
+
+
+# -- actions --------------------------------------------------------------------------------------
+
+
+def test_accept_ask_for_material_and_supplement(engine, client, cases, staff):
+    receipt = api_submit(client, cases)
+    tracking, code = receipt["tracking_no"], receipt["access_code"]
+    login(client, "li")
+    detail = client.get(f"/review/requests/{tracking}")
+    assert 'value="accept"' in detail.text and 'value="approve"' not in detail.text  # a reviewer
+    no_reason = act(client, tracking, "accept", reason="")
+    assert no_reason.status_code == 422 and "请填写理由" in no_reason.text
+    assert act(client, tracking, "accept", "材料齐全,予以受理。").status_code == 303
+    denied = act(client, tracking, "approve", "越权批准")
+    assert denied.status_code == 403 and "无权批准" in denied.text
+    asked = act(client, tracking, "more_info", "请补充缴纳罚款的银行回单。")
+    assert asked.status_code == 303
+    status = client.get(f"/requests/{tracking}", params={"code": code})
+    assert "需补正材料" in status.text and "请补充缴纳罚款的银行回单。" in status.text
+    token = re.search(r'name="form_token" value="([^"]+)"', status.text).group(1)
+    bad = client.post(
+        f"/requests/{tracking}/supplement",
+        data={"form_token": token, "code": code, "note": "回单见附件"},
+        files=files(("回单.pdf", b"MZ not a pdf", "application/pdf")),
+    )
+    assert bad.status_code == 422 and "不是 PDF" in bad.text
+    sent = client.post(
+        f"/requests/{tracking}/supplement",
+        data={"form_token": token, "code": code, "note": "回单见附件"},
+        files=files(("回单.png", PNG, "image/png")),
+    )
+    assert sent.status_code == 200 and "补正材料已收到" in sent.text
+    with engine.connect() as conn:
+        req = rq.find(conn, tracking)
+        steps = [s["action"] for s in rq.steps(conn, req["id"])]
+        stages = [f["stage"] for f in rq.files(conn, req["id"])]
+    assert req["status"] == "received"
+    assert steps == ["submitted", "accepted", "more_info", "supplemented"]
+    assert stages == ["submission", "supplement"]
+    assert audit.verify(engine) == (True, None)
+
+
+def test_approved_repair_leaves_every_public_output(engine, client, cases, staff, tmp_path):
+    from publishing.search.sync import sync
+
+    sync(engine)
+    record, entity = cases.repairable, cases.repairable_uscc
+    name = client.get(f"/api/v1/records/{record}").json()["record"]["entity_name"]
+    assert _search_ids(client, name) & {record}
+    assert _credit_check(client, entity)["penalties"] == 1
+    assert record in client.get("/open-data/penalty.csv").text
+    receipt = api_submit(client, cases)
+    tracking = receipt["tracking_no"]
+    login(client)
+    approve = act(client, tracking, "approve", "已履行处罚决定并完成整改,准予信用修复。")
+    assert approve.status_code == 303
+    assert "已批准" in client.get(approve.headers["location"]).text
+    # the record is gone from every public output, at once
+    assert client.get(f"/records/{record}").status_code == 410
+    assert client.get(f"/api/v1/records/{record}").json() == {"id": record, "status": "gone"}
+    assert record not in _search_ids(client, name)
+    assert _credit_check(client, entity)["penalties"] == 0
+    assert record not in client.get("/open-data/penalty.csv").text
+    with engine.connect() as conn:
+        last = (
+            conn.execute(
+                select(EVENTS).where(EVENTS.c.record_id == record).order_by(EVENTS.c.seq.desc())
+            )
+            .mappings()
+            .first()
+        )
+        row = conn.execute(select(RECORDS).where(RECORDS.c.id == record)).mappings().one()
+    assert (last["op"], last["reason"], last["version"]) == ("withdraw", "repair", 2)
+    assert (row["status"], row["status_reason"], row["version"]) == ("withdrawn", "repair", 2)
+    changes = client.get("/api/v1/changes", params={"since": last["seq"] - 1}).text
+    assert record in changes and "withdraw" in changes
+    feed = client.get(f"/entities/{entity}/feed.atom")  # an RFC 6721 deletion, reason repair
+    assert feed.status_code == 200
+    deleted = re.search(r"<at:deleted-entry[^>]*>.*?</at:deleted-entry>", feed.text, re.S)
+    assert deleted and record in deleted.group(0) and "信用修复" in deleted.group(0), feed.text
+    # the applicant sees the decision and its reason
+    status = client.get(f"/api/v1/requests/{tracking}", params={"code": receipt["access_code"]})
+    assert status.json()["status"] == "approved"
+    assert status.json()["decision_reason"] == "已履行处罚决定并完成整改,准予信用修复。"
+    # held: publishing the same file again does not bring it back
+    again = publish([tmp_path / "cases.csv"], engine=engine, show_progress=False)
+    assert again.as_json()["added"] == 0
+    assert client.get(f"/records/{record}").status_code == 410
+    # audited, in one chain with the submission
+    with engine.connect() as conn:
+        entries = audit.for_target(conn, "request", tracking)
+        figures = rq.public_figures(conn)
+    assert [e["action"] for e in entries] == ["request.submit", "request.approve"]
+    decision = entries[-1]
+    assert decision["actor"] == "wang"
+    assert decision["before"]["records"][record] == {"status": "active", "version": 1}
+    assert decision["after"]["records"][record]["status"] == "withdrawn"
+    assert audit.verify(engine) == (True, None)
+    assert (figures["received"], figures["repaired"], figures["median_workdays_to_decide"]) == (
+        1,
+        1,
+        0,
+    )
+
+
+def _search_ids(client, q: str) -> set[str]:
+    body = client.get("/api/v1/search", params={"q": q}).json()
+    return {hit["id"] for hit in body["hits"]}
+
+
+def _credit_check(client, uscc: str) -> dict:
+    body = client.get("/api/v1/credit-check", params={"uscc": uscc}).json()
+    result = body["results"][0] if "results" in body else body
+    penalties = result.get("penalties")
+    count = penalties.get("count") if isinstance(penalties, dict) else penalties
+    if isinstance(count, list):
+        count = len(count)
+    return {"penalties": count, "raw": result}
+
+
+def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff):
+    corrected = api_submit(
+        client,
+        cases,
+        record=cases.other,
+        uscc=cases.other_uscc,
+        type_="objection",
+        reason="罚款金额应为3000元,见处罚决定书第2页。",
+    )
+    login(client)
+    no_fields = act(client, corrected["tracking_no"], "approve", "异议成立", outcome="correct")
+    assert no_fields.status_code == 422 and "更正须给出更正后的字段" in no_fields.text
+    wrong_field = act(
+        client,
+        corrected["tracking_no"],
+        "approve",
+        "异议成立",
+        outcome="correct",
+        corrections="status=active",
+    )
+    assert wrong_field.status_code == 422 and "不能更正" in wrong_field.text
+    ok = act(
+        client,
+        corrected["tracking_no"],
+        "approve",
+        "异议成立,按决定书更正罚款金额。",
+        outcome="correct",
+        corrections="fine_yuan=3000",
+    )
+    assert ok.status_code == 303
+    record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
+    assert (record["fine_yuan"], record["version"]) == ("3000", 2)
+    with engine.connect() as conn:
+        ops = conn.execute(
+            select(EVENTS.c.op, EVENTS.c.reason, EVENTS.c.version)
+            .where(EVENTS.c.record_id == cases.other)
+            .order_by(EVENTS.c.seq)
+        ).all()
+    assert [tuple(o) for o in ops] == [("add", None, 1), ("change", "objection", 2)]
+    assert "异议处理中" not in client.get(f"/entities/{cases.other_uscc}").text
+    withdrawn = api_submit(
+        client,
+        cases,
+        record=cases.too_early,
+        uscc=cases.too_early_uscc,
+        type_="objection",
+        reason="该处罚决定已被行政复议撤销,见复议决定书。",
+    )
+    outcome_missing = act(client, withdrawn["tracking_no"], "approve", "异议成立")
+    assert outcome_missing.status_code == 422 and "须选择处理结果" in outcome_missing.text
+    assert (
+        act(
+            client,
+            withdrawn["tracking_no"],
+            "approve",
+            "处罚决定已被撤销,撤下公示。",
+            outcome="withdraw",
+        ).status_code
+        == 303
+    )
+    assert client.get(f"/records/{cases.too_early}").status_code == 410
+    with engine.connect() as conn:
+        last = conn.execute(
+            select(EVENTS.c.op, EVENTS.c.reason)
+            .where(EVENTS.c.record_id == cases.too_early)
+            .order_by(EVENTS.c.seq.desc())
+        ).first()
+    assert tuple(last) == ("withdraw", "objection")
+    rejected = api_submit(
+        client,
+        cases,
+        record=cases.never,
+        uscc=cases.never_uscc,
+        type_="objection",
+        reason="认为处罚过重,请求撤下公示记录。",
+    )
+    assert (
+        act(client, rejected["tracking_no"], "reject", "处罚决定合法有效,异议不成立。").status_code
+        == 303
+    )
+    assert client.get(f"/records/{cases.never}").status_code == 200
+    assert act(client, rejected["tracking_no"], "approve", "再次批准").status_code == 409
+    assert audit.verify(engine) == (True, None)
+
+
+def test_decision_api_with_bearer_tokens(engine, client, cases, staff):
+    receipt = api_submit(client, cases)
+    url = f"/api/v1/review/requests/{receipt['tracking_no']}/decision"
+    body = {"decision": "approve", "outcome": "withdraw", "reason": "准予信用修复。"}
+    assert client.post(url, json=body).status_code == 401
+    bad = client.post(url, json=body, headers={"Authorization": "Bearer dsk_not-a-token"})
+    assert bad.status_code == 401 and "authorization" in bad.json()["errors"]
+    reviewer = users.new_token(engine, "li")
+    denied = client.post(url, json=body, headers={"Authorization": f"Bearer {reviewer}"})
+    assert denied.status_code == 403 and "无权批准" in denied.json()["errors"]["decision"]
+    approver = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    assert client.post(url, json={**body, "decision": "maybe"}, headers=approver).status_code == 422
+    assert client.post(url, json={**body, "reason": ""}, headers=approver).json() == {
+        "errors": {"reason": "请填写理由"}
+    }
+    done = client.post(url, json=body, headers=approver)
+    assert done.status_code == 200, done.text
+    assert (
+        done.json()["status"] == "approved" and done.json()["records"][0]["id"] == cases.repairable
+    )
+    assert client.get(f"/records/{cases.repairable}").status_code == 410
+    assert client.post(url, json=body, headers=approver).status_code == 409
+    missing = client.post(
+        "/api/v1/review/requests/YX20990101-000001/decision", json=body, headers=approver
+    )
+    assert missing.status_code == 404
+    with engine.connect() as conn:
+        tokens = conn.execute(select(REQUESTS.c.decided_by)).scalars().all()
+    assert tokens == ["wang"]
+
+
+def test_attachments_only_for_logged_in_reviewers(engine, client, cases, staff):
+    receipt = api_submit(client, cases)
+    with engine.connect() as conn:
+        req = rq.find(conn, receipt["tracking_no"])
+        attachment = rq.files(conn, req["id"])[0]
+    url = f"/review/attachments/{attachment['id']}"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 401 and PDF not in anonymous.content
+    login(client, "li")
+    detail = client.get(f"/review/requests/{receipt['tracking_no']}")
+    assert url in detail.text and attachment["sha256"] in detail.text
+    served = client.get(url)
+    assert served.status_code == 200 and served.content == PDF
+    assert served.headers["content-type"].startswith("application/pdf")
+    assert served.headers["content-disposition"].startswith("attachment")
+    assert "no-store" in served.headers["cache-control"]
+    assert client.get("/review/attachments/999999").status_code == 404
+    with engine.connect() as conn:
+        viewed = [
+            e
+            for e in audit.for_target(conn, "request", receipt["tracking_no"])
+            if e["action"] == "attachment.view"
+        ]
+    assert [(e["actor"], e["after"]["sha256"]) for e in viewed] == [("li", attachment["sha256"])]
+
+
+def test_decision_email(engine, client, cases, staff, smtp):  # noqa: F811 - fixture
+    receipt = api_submit(client, cases, email="qiye@example.com")
+    assert wait_for(lambda: len(smtp.messages) == 1)
+    login(client)
+    act(client, receipt["tracking_no"], "reject", "缴款凭证与处罚决定书金额不符。")
+    assert wait_for(lambda: len(smtp.messages) == 2)
+    message = email.message_from_bytes(
+        smtp.messages[1].original_content, policy=email.policy.default
+    )
+    body = message.get_body().get_content()
+    assert "不予信用修复" in str(message["Subject"]) and "缴款凭证与处罚决定书金额不符。" in body
+
+
+def test_form_submission_then_review_in_the_browser_flow(engine, client, cases, staff):
+    """The two halves over HTTP as a browser does them (the Playwright test drives them too)."""
+    token = form_token(client)
+    response = client.post(
+        "/requests/new",
+        data={
+            "form_token": token,
+            **fields(uscc=cases.repairable_uscc, record_ids=[cases.repairable]),
+        },
+        files=files(("证明.pdf", PDF, "application/pdf")),
+    )
+    assert response.status_code == 201
+    tracking = re.search(r'id="tracking-no">([^<]+)<', response.text).group(1)
+    login(client)
+    assert tracking in client.get("/review").text
+    assert act(client, tracking, "approve", "准予修复").status_code == 303
+    assert count_requests(engine) == 1
+
+
+def test_cli_users_add_and_token(engine, database_url, client, cases, tmp_path):
+    env = {
+        **os.environ,
+        "DISCLOSURE_DATABASE_URL": database_url,
+        "DISCLOSURE_DATA_DIR": str(tmp_path / "var"),
+    }
+
+    def cli(*args, stdin=""):
+        return subprocess.run(
+            [sys.executable, "-m", "portal.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    added = cli("users", "add", "zhao", "--role", "approver", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "已添加用户 zhao" in added.stdout
+    assert cli("users", "add", "qian", "--role", "approver", stdin="short\n").returncode == 1
+    assert cli("users", "add", "sun", "--role", "boss", stdin=PASSWORD + "\n").returncode == 2
+    assert cli("users", "token", "nobody").returncode == 1
+    token = cli("users", "token", "zhao")
+    assert token.returncode == 0, token.stderr
+    value = token.stdout.strip()
+    assert value.startswith("dsk_") and len(value) > 40
+    with engine.connect() as conn:
+        assert users.token_user(conn, value).name == "zhao"
+        assert value not in str(conn.execute(select(users.TOKENS)).all())
+    assert login(client, "zhao", PASSWORD).status_code == 303
+    receipt = api_submit(client, cases)
+    decided = client.post(
+        f"/api/v1/review/requests/{receipt['tracking_no']}/decision",
+        json={"decision": "reject", "reason": "材料不全"},
+        headers={"Authorization": f"Bearer {value}"},
+    )
+    assert decided.status_code == 200 and decided.json()["status"] == "rejected"
+
+
+def test_more_records_in_one_request(engine, client, tmp_path, staff):
+    rows = [
+        penalty_row(
+            50,
+            处罚决定日期=months_ago(5 + i),
+            领域="广告",
+            行政处罚决定书文号=f"烟芝市监罚〔2026〕5{i}号",
+        )
+        for i in range(3)
+    ]
+    publish([write_csv(tmp_path / "multi.csv", rows)], engine=engine, show_progress=False)
+    with engine.connect() as conn:
+        ids = (
+            conn.execute(select(RECORDS.c.id).where(RECORDS.c.entity_id == uscc(50)))
+            .scalars()
+            .all()
+        )
+    assert len(ids) == 3
+    response = client.post(
+        "/api/v1/requests",
+        data=fields(uscc=uscc(50), record_ids=ids),
+        files=files(("p.pdf", PDF, "application/pdf")),
+    )
+    assert response.status_code == 201, response.text
+    approver = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    done = client.post(
+        f"/api/v1/review/requests/{response.json()['tracking_no']}/decision",
+        json={"decision": "approve", "reason": "三案均已履行"},
+        headers=approver,
+    )
+    assert done.status_code == 200
+    assert all(client.get(f"/records/{i}").status_code == 410 for i in ids)
