@@ -148,6 +148,25 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from portal.observability import configure_logging
+    from publishing.worker import run_worker
+
+    configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json
+    result = run_worker(_engine(), once=args.once, metrics_port=args.metrics_port)
+    if args.once:
+        print(json.dumps(result, default=str, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_opendata(args: argparse.Namespace) -> int:
+    from publishing.opendata import build
+
+    result = build(_engine())
+    print(json.dumps(result, default=str, ensure_ascii=False))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disclosure", description="烟台市市场监管信用信息公示与开放数据服务")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reindex", help="从数据库重建搜索索引")
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("worker", help="后台任务:搜索同步、到期撤下、开放数据、提醒邮件")
+    p.add_argument("--once", action="store_true", help="每项任务运行一次后退出")
+    p.add_argument("--metrics-port", type=int, default=None, help="Prometheus 指标端口")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("opendata", help="生成开放数据快照、每日增量文件和 index.json")
+    p.set_defaults(func=cmd_opendata)
 
     p = sub.add_parser("export", help="导出已公示记录")
     p.add_argument("--kind", choices=KINDS, required=True)

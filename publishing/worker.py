@@ -1,0 +1,314 @@
+"""The background worker: one process next to the portal processes (deploy/compose.yaml).
+
+Jobs, each run when due, each in its own try (a failing job is logged, counted and retried
+later; it never stops the others):
+
+  search-sync    every SYNC_EVERY seconds: apply the change log to the search index
+                 (publishing.search.sync; Meilisearch or embedded, whichever is configured)
+  expire         daily at 00:30 Beijing time: withdraw records whose publicity period ended
+                 (publishing.expire), then sync search
+  open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files
+                 (publishing.opendata.build; nothing is rewritten when nothing changed)
+  review-digest  daily at 08:30, when SMTP is configured and settings has `review_email`:
+                 one mail listing the open objection / credit-repair requests due within
+                 DIGEST_DAYS days or overdue
+
+A daily job's last run (its Beijing date) is kept in the sync_cursors table ("worker:<job>"),
+so a restart does not repeat it and a worker that was down at the hour catches up when it
+comes back. Only one worker is active at a time: it holds a PostgreSQL advisory lock (SQLite:
+a file lock next to the database); a second worker waits as a hot standby.
+
+`run_worker(engine, once=True)` runs the due jobs once (and search-sync always) and returns
+what each did; the CLI verb `disclosure worker [--once]` is a thin call of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from publishing import clock
+from publishing.db import get_engine, writer_connection
+from publishing.models import SyncCursor
+
+log = logging.getLogger("publishing.worker")
+CURSORS = SyncCursor.__table__
+SYNC_EVERY = 5.0  # seconds between search syncs
+TICK = 1.0  # seconds between looks at the schedule
+DIGEST_DAYS = 2
+WORKER_LOCK_ID = 7_261_129  # PostgreSQL advisory lock: one active worker
+STANDBY_RETRY = 15.0  # seconds between a standby worker's attempts to take over
+
+
+@dataclass
+class Job:
+    name: str
+    run: Callable[[Engine], Any]
+    every: float | None = None  # seconds, or
+    daily_at: dtime | None = None  # Beijing time
+    failures: int = 0
+    last_run: float = 0.0  # monotonic, for `every`
+    retry_at: float = 0.0  # monotonic: after a failure, not before this
+
+
+# -- the jobs --------------------------------------------------------------------------------
+
+
+def job_search_sync(engine: Engine) -> int:
+    from publishing.search.sync import sync
+
+    return sync(engine)
+
+
+def job_expire(engine: Engine) -> dict[str, int]:
+    from publishing.expire import expire
+
+    counts = dict(expire(engine))
+    if any(counts.values()):
+        job_search_sync(engine)
+    return counts
+
+
+def job_open_data(engine: Engine) -> dict[str, Any]:
+    from publishing import opendata
+
+    index = opendata.build(engine)
+    return {"seq": index.get("seq"), "files": len(index.get("files", []))}
+
+
+def job_review_digest(engine: Engine) -> int:
+    """Mail the reviewers a list of open requests due soon or overdue; returns how many."""
+    from publishing import mail, requests
+    from publishing.settings import get_settings
+
+    settings = get_settings()
+    to = getattr(settings, "review_email", None)
+    if not (settings.smtp_url and to):
+        return 0
+    today = clock.today()
+    with engine.connect() as conn:
+        due = [
+            r
+            for r in requests.queue(conn, today=today)
+            if r["due"] <= today + timedelta(days=DIGEST_DAYS)
+        ]
+    if not due:
+        return 0
+    lines = [
+        f"{'【已超期】' if r['overdue'] else ''}{r['tracking_no']} {r['type_label']} "
+        f"{r['entity_name']} {r['status_label']} 期限 {r['due'].isoformat()}"
+        for r in due
+    ]
+    base = settings.base_url.rstrip("/")
+    body = (
+        f"以下 {len(due)} 件申请将在 {DIGEST_DAYS} 日内到期或已超期:\n\n"
+        + "\n".join(lines)
+        + f"\n\n办理:{base}/review\n"
+    )
+    mail.send(to, f"【信用信息公示】待办申请 {len(due)} 件({today.isoformat()})", body)
+    return len(due)
+
+
+def default_jobs() -> list[Job]:
+    return [
+        Job("search-sync", job_search_sync, every=SYNC_EVERY),
+        Job("expire", job_expire, daily_at=dtime(0, 30)),
+        Job("open-data", job_open_data, daily_at=dtime(1, 0)),
+        Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
+    ]
+
+
+# -- schedule --------------------------------------------------------------------------------
+
+
+def _cursor_name(job: Job) -> str:
+    return f"worker:{job.name}"
+
+
+def last_day(engine: Engine, job: Job) -> date | None:
+    with engine.connect() as conn:
+        seq = conn.execute(
+            select(CURSORS.c.seq).where(CURSORS.c.name == _cursor_name(job))
+        ).scalar()
+    return date.fromordinal(seq) if seq else None
+
+
+def _mark_day(engine: Engine, job: Job, day: date) -> None:
+    from publishing.search.sync import write_cursor
+
+    with writer_connection(engine) as conn, conn.begin():
+        write_cursor(conn, _cursor_name(job), day.toordinal())
+
+
+def is_due(engine: Engine, job: Job, now: datetime, mono: float) -> bool:
+    if mono < job.retry_at:
+        return False
+    if job.every is not None:
+        return mono - job.last_run >= job.every or job.last_run == 0.0
+    assert job.daily_at is not None
+    local = now.astimezone(clock.BEIJING)
+    if local.time() < job.daily_at:
+        return False
+    done = last_day(engine, job)
+    return done is None or done < local.date()
+
+
+def run_job(engine: Engine, job: Job, now: datetime, mono: float) -> Any:
+    """Run one job, recording success (the day, for daily jobs) or backing off after failure."""
+    started = time.perf_counter()
+    try:
+        result = job.run(engine)
+    except Exception as err:  # noqa: BLE001 - one job's failure never stops the worker
+        job.failures += 1
+        job.retry_at = mono + min(300.0, 5.0 * 2 ** min(job.failures, 6))
+        log.exception("worker: job %s failed (%d in a row): %s", job.name, job.failures, err)
+        _metric_failure(job.name)
+        return err
+    job.failures = 0
+    job.last_run = mono
+    if job.daily_at is not None:
+        _mark_day(engine, job, now.astimezone(clock.BEIJING).date())
+    elapsed = time.perf_counter() - started
+    if job.daily_at is not None or result:
+        log.info("worker: job %s done in %.2fs: %s", job.name, elapsed, result)
+    _metric_success(job.name, elapsed)
+    return result
+
+
+def run_due(engine: Engine, jobs: list[Job], now: datetime | None = None) -> dict[str, Any]:
+    """Run the jobs that are due now; returns {job: result}."""
+    now = now or clock.now()
+    mono = time.monotonic()
+    return {
+        job.name: run_job(engine, job, now, mono) for job in jobs if is_due(engine, job, now, mono)
+    }
+
+
+# -- one active worker -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def leadership(
+    engine: Engine, wait: bool = True, stop: threading.Event | None = None
+) -> Iterator[bool]:
+    """Hold the worker lock while inside; yields False when not wait and another holds it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            while True:
+                got = conn.exec_driver_sql(
+                    f"SELECT pg_try_advisory_lock({WORKER_LOCK_ID})"
+                ).scalar()
+                conn.commit()
+                if got or not wait or (stop and stop.is_set()):
+                    break
+                log.info("worker: another worker is active; standing by")
+                (stop or threading.Event()).wait(STANDBY_RETRY)
+            try:
+                yield bool(got)
+            finally:
+                if got:  # a broken connection has released the lock already
+                    with contextlib.suppress(Exception):
+                        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({WORKER_LOCK_ID})")
+                        conn.commit()
+        return
+    path = Path(engine.url.database or "disclosure.db").with_suffix(".worker.lock")
+    with open(path, "w") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                got = True
+            except BlockingIOError:
+                got = False
+            if got or not wait or (stop and stop.is_set()):
+                break
+            log.info("worker: another worker is active; standing by")
+            (stop or threading.Event()).wait(STANDBY_RETRY)
+        try:
+            yield got
+        finally:
+            if got:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- metrics (optional: prometheus-client) -----------------------------------------------------
+
+_METRICS: dict[str, Any] = {}
+
+
+def _metrics() -> dict[str, Any]:
+    if not _METRICS:
+        from prometheus_client import Counter, Gauge
+
+        _METRICS["ok"] = Gauge(
+            "disclosure_worker_job_last_success_timestamp_seconds",
+            "When the job last succeeded",
+            ("job",),
+        )
+        _METRICS["seconds"] = Gauge(
+            "disclosure_worker_job_duration_seconds", "How long the last run took", ("job",)
+        )
+        _METRICS["failed"] = Counter(
+            "disclosure_worker_job_failures", "Failed runs of the job", ("job",)
+        )
+    return _METRICS
+
+
+def _metric_success(name: str, seconds: float) -> None:
+    m = _metrics()
+    m["ok"].labels(name).set_to_current_time()
+    m["seconds"].labels(name).set(seconds)
+
+
+def _metric_failure(name: str) -> None:
+    _metrics()["failed"].labels(name).inc()
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+def run_worker(
+    engine: Engine | None = None,
+    once: bool = False,
+    jobs: list[Job] | None = None,
+    stop: threading.Event | None = None,
+    metrics_port: int | None = None,
+) -> dict[str, Any]:
+    """Run the worker until SIGTERM / SIGINT (or `stop`); with once=True run the due jobs (and
+    a search sync) once and return their results."""
+    engine = engine or get_engine()
+    jobs = jobs if jobs is not None else default_jobs()
+    stop = stop or threading.Event()
+    if once:
+        with leadership(engine, wait=False) as leader:
+            if not leader:
+                return {"standby": True}
+            return run_due(engine, jobs)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    results: dict[str, Any] = {}
+    with leadership(engine, wait=True, stop=stop) as leader:
+        if not leader:
+            return {"standby": True}
+        log.info("worker: active (%s)", ", ".join(j.name for j in jobs))
+        while not stop.is_set():
+            results.update(run_due(engine, jobs))
+            stop.wait(TICK)
+    log.info("worker: stopped")
+    return results

@@ -1,0 +1,142 @@
+"""Observability on SQLite and PostgreSQL: /healthz/live and /healthz/ready (database, search
+backend, change-log lag), Prometheus metrics at /metrics with route templates as labels,
+request ids, and JSON log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import date
+
+import pytest
+from litestar.testing import TestClient
+
+from portal import observability
+from portal.app import create_app
+from publishing.db import make_engine
+from publishing.publish import publish
+from publishing.search.embedded import EmbeddedSearch
+from publishing.search.meili import MeiliSearch
+from publishing.search.sync import sync
+from tests.factories import penalty_row, uscc, write_csv
+
+TODAY = date(2026, 11, 27)
+
+
+def _publish(engine, tmp_path, rows, name="p.csv"):
+    result = publish(
+        [write_csv(tmp_path / name, rows)], engine=engine, today=TODAY, show_progress=False
+    )
+    assert result.published
+    return result
+
+
+@pytest.fixture
+def client(engine, tmp_path):
+    _publish(engine, tmp_path, [penalty_row(1), penalty_row(2)])
+    EmbeddedSearch(engine).rebuild([])
+    sync(engine, EmbeddedSearch(engine))
+    with TestClient(app=create_app(engine)) as c:
+        yield c
+
+
+def test_liveness_does_no_io(client):
+    r = client.get("/healthz/live")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_readiness_reports_database_search_and_lag(client, engine, tmp_path, monkeypatch):
+    r = client.get("/healthz/ready")
+    assert r.status_code == 200
+    assert r.json() == {
+        "status": "ok",
+        "database": "ok",
+        "search": {"backend": "embedded", "status": "ok", "lag": 0},
+    }
+    _publish(engine, tmp_path, [penalty_row(3)], "q.csv")  # not synced yet
+    assert client.get("/healthz/ready").json()["search"]["lag"] == 1
+    monkeypatch.setattr(observability, "LAG_DEGRADED", 0)
+    r = client.get("/healthz/ready")
+    assert r.status_code == 200 and r.json()["status"] == "degraded"
+    assert client.get("/healthz/ready?strict=1").status_code == 503
+    sync(engine)
+    assert client.get("/healthz/ready?strict=1").json()["status"] == "ok"
+
+
+def test_readiness_with_search_unreachable(client):
+    client.app.state.search_backend = MeiliSearch("http://127.0.0.1:9", None, "nope", retries=0)
+    r = client.get("/healthz/ready")
+    assert r.status_code == 200  # pages still work without search
+    body = r.json()
+    assert body["status"] == "degraded"
+    assert body["search"]["backend"] == "meilisearch" and body["search"]["status"] == "unreachable"
+    assert client.get("/healthz/ready?strict=true").status_code == 503
+
+
+def test_readiness_with_the_database_down():
+    down = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with TestClient(app=create_app(down)) as c:
+        r = c.get("/healthz/ready")
+        assert r.status_code == 503 and r.json()["database"] == "unreachable"
+        assert c.get("/healthz/live").status_code == 200
+    down.dispose()
+
+
+def test_metrics_use_route_templates(client):
+    client.get(f"/entities/{uscc(1)}")
+    client.get(f"/api/v1/entities/{uscc(2)}")
+    client.get("/no/such/page")
+    text = client.get("/metrics").text
+    assert re.search(
+        r'disclosure_http_requests_total\{method="GET",route="/entities/\{uscc(:str)?\}",status="200"\} \d',
+        text,
+    )
+    assert 'route="unmatched",status="404"' in text
+    assert uscc(1) not in text  # no raw paths as labels
+    assert re.search(r'disclosure_search_lag_events\{backend="embedded"\} 0\.0', text)
+    assert re.search(r"disclosure_changes_seq \d", text)
+    assert "disclosure_http_request_duration_seconds_bucket" in text
+
+
+def test_request_id_is_kept_or_made(client):
+    assert (
+        client.get("/healthz/live", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
+    made = client.get("/healthz/live").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+
+
+def test_access_lines_are_json_with_the_request(client):
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(observability.JsonFormatter())
+    logger = logging.getLogger("portal.access")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client.get("/api/v1/changes?since=0", headers={"X-Request-ID": "req-42"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    line = json.loads(lines[-1])
+    assert line["request_id"] == "req-42" and line["status"] == 200
+    assert line["path"] == "/api/v1/changes" and line["route"] == "/api/v1/changes"
+    assert line["method"] == "GET" and line["level"] == "info" and line["logger"] == "portal.access"
+    assert isinstance(line["duration_ms"], float) and line["time"].endswith("+00:00")
+
+
+def test_logging_config_is_json():
+    cfg = observability.logging_config("json")
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
+    out = json.loads(observability.JsonFormatter().format(record))
+    assert out["message"] == "hello world" and out["level"] == "warning"
+    assert cfg["loggers"]["uvicorn.access"]["handlers"] == []

@@ -1,0 +1,120 @@
+"""The background worker (publishing.worker) on SQLite and PostgreSQL: search sync, the daily
+jobs once a day (remembered across restarts), failures isolated and backed off, one active
+worker at a time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime
+
+import pytest
+
+from publishing import worker
+from publishing.publish import publish
+from publishing.search.embedded import EmbeddedSearch
+from publishing.search.sync import read_cursor
+from tests.factories import penalty_row, write_csv
+
+TODAY = date(2026, 11, 27)
+# 2026-11-27 01:15 Beijing time: after expire (00:30) and open-data (01:00), before the digest
+NOW = datetime(2026, 11, 26, 17, 15, tzinfo=UTC)
+
+
+def _publish(engine, tmp_path, rows, name="p.csv"):
+    result = publish(
+        [write_csv(tmp_path / name, rows)], engine=engine, today=TODAY, show_progress=False
+    )
+    assert result.published
+
+
+@pytest.fixture
+def world(engine, tmp_path):
+    EmbeddedSearch(engine).rebuild([])
+    _publish(engine, tmp_path, [penalty_row(1), penalty_row(2)])
+    return engine
+
+
+def _jobs(calls: list[str] | None = None, fail: set[str] = frozenset()) -> list[worker.Job]:
+    def make(name, real):
+        def run(engine):
+            if calls is not None:
+                calls.append(name)
+            if name in fail:
+                raise RuntimeError(f"{name} broke")
+            return real(engine)
+
+        return run
+
+    return [
+        worker.Job(j.name, make(j.name, j.run), every=j.every, daily_at=j.daily_at)
+        for j in worker.default_jobs()
+    ]
+
+
+def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
+    jobs = _jobs()
+    done = worker.run_due(world, jobs, now=NOW)
+    assert set(done) == {"search-sync", "expire", "open-data"}  # the digest is due at 08:30
+    assert done["search-sync"] == 2 and "expired" in done["expire"]
+    assert done["open-data"]["seq"] == 2
+    assert EmbeddedSearch(world).count() == 4
+    with world.connect() as conn:
+        assert read_cursor(conn, "worker:expire") == TODAY.toordinal()
+    # a restarted worker (fresh jobs) does not repeat today's daily jobs
+    again = worker.run_due(world, _jobs(), now=NOW)
+    assert set(again) == {"search-sync"} and again["search-sync"] == 0
+    # the next day they are due again
+    tomorrow = worker.run_due(world, _jobs(), now=NOW.replace(day=27))
+    assert {"expire", "open-data"} <= set(tomorrow)
+
+
+def test_a_failing_job_does_not_stop_the_others_and_backs_off(world):
+    calls: list[str] = []
+    jobs = _jobs(calls, fail={"expire"})
+    done = worker.run_due(world, jobs, now=NOW)
+    assert isinstance(done["expire"], RuntimeError)
+    assert done["search-sync"] == 2 and "open-data" in done
+    expire = next(j for j in jobs if j.name == "expire")
+    assert expire.failures == 1 and expire.retry_at > time.monotonic()
+    assert worker.last_day(world, expire) is None  # not marked done: it will run again
+    calls.clear()
+    worker.run_due(world, jobs, now=NOW)
+    assert "expire" not in calls  # backing off
+
+
+def test_run_worker_once_and_in_a_loop(world, tmp_path, monkeypatch):
+    result = worker.run_worker(world, once=True, jobs=_jobs())
+    assert result["search-sync"] == 2
+    monkeypatch.setattr(worker, "TICK", 0.05)
+    monkeypatch.setattr(worker, "SYNC_EVERY", 0.05)
+    stop = threading.Event()
+    jobs = [worker.Job("search-sync", worker.job_search_sync, every=0.05)]
+    thread = threading.Thread(
+        target=worker.run_worker, args=(world,), kwargs={"jobs": jobs, "stop": stop}
+    )
+    thread.start()
+    try:
+        _publish(world, tmp_path, [penalty_row(3)], "q.csv")
+        deadline = time.monotonic() + 10
+        while EmbeddedSearch(world).count() < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert EmbeddedSearch(world).count() == 6  # the loop synced the new publish
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_one_active_worker(world):
+    with worker.leadership(world, wait=False) as first:
+        assert first
+        with worker.leadership(world, wait=False) as second:
+            assert not second
+        assert worker.run_worker(world, once=True) == {"standby": True}
+    with worker.leadership(world, wait=False) as again:
+        assert again  # released
+
+
+def test_review_digest_needs_smtp_and_an_address(world):
+    assert worker.job_review_digest(world) == 0
