@@ -55,10 +55,15 @@ def prepare_database(entities: int, backend: str) -> str:
     marker = OUT / f"search-{backend}-{entities}.ready"
     if marker.exists():
         return marker.read_text().strip()
-    files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
-    url = fresh_database(backend, entities)
-    seconds, rss, _ = run_publish(url, files, OUT / f"search-report-{backend}-{entities}.json")
-    print(f"  published in {seconds:.0f} s (peak RSS {rss / 2**20:.0f} MB)")
+    ingested = OUT / f"report-{backend}-{entities}.json"  # bench/ingest.py left a database
+    if ingested.exists() and backend == "sqlite":
+        url = f"sqlite:///{OUT / f'bench-{entities}.db'}"
+        print("  reusing the database published by bench/ingest.py")
+    else:
+        files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
+        url = fresh_database(backend, entities)
+        seconds, rss, _ = run_publish(url, files, OUT / f"search-report-{backend}-{entities}.json")
+        print(f"  published in {seconds:.0f} s (peak RSS {rss / 2**20:.0f} MB)")
     t = time.perf_counter()
     env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "portal.cli", "reindex"], env=env, cwd=ROOT, check=True)
