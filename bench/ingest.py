@@ -91,9 +91,14 @@ def time_small_publish(url: str, path: Path) -> tuple[float, float]:
     publish([path], engine=engine, show_progress=False)
     in_process = time.perf_counter() - t
     engine.dispose()
+    # The CLI also brings the search index up to date: build it first, as a running site has it.
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "portal.cli", "reindex"], env=env, check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    print(f"{'':>10} search index rebuilt in {time.perf_counter() - t:.0f} s", flush=True)
     second = path.with_name("issue2.csv")
     second.write_text(path.read_text(encoding="utf-8-sig").replace("第99期", "第98期"), encoding="utf-8")
-    env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "portal.cli", "publish", str(second)], env=env, check=True,
                    cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -87,6 +87,7 @@ class Planner:
     today: date
     counts: Counter = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
+    track_seen: bool = False  # snapshot mode needs the ids the files contain
     seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
 
     def apply_chunk(self, rows: list[CleanRow]) -> None:
@@ -95,7 +96,8 @@ class Planner:
         rivals = self._rivals([r for _, r in planned if r["kind"] == "credit_mark"])
         sightings = []
         for cr, row in planned:
-            self.seen.setdefault(cr.kind, set()).add(int(row["id"][3:], 16))
+            if self.track_seen:
+                self.seen.setdefault(cr.kind, set()).add(int(row["id"][3:], 16))
             if cr.op == "withdraw":
                 self._withdraw(cr, row, stored.get(row["id"]))
                 continue

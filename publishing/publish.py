@@ -91,7 +91,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         lock_writer(conn)
         batch_id = start_batch(conn, kind=kind, mode=mode, actor=actor, files=[str(p) for p in paths])
         writer = Writer(conn, batch_id)
-        planner = Planner(conn, writer, rules, today)
+        planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot")
         kinds_seen: dict[str, FileReport] = {}
         for path in paths:
             report = _publish_file(path, kind, planner, today, show_progress)
