@@ -30,7 +30,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.ingest import OUT, fresh_database, run_publish, sample_dir  # noqa: E402
+from bench.ingest import OUT, PG_ADMIN, fresh_database, run_publish, sample_dir  # noqa: E402
 
 
 def free_port() -> int:
@@ -56,8 +56,9 @@ def prepare_database(entities: int, backend: str) -> str:
     if marker.exists():
         return marker.read_text().strip()
     ingested = OUT / f"report-{backend}-{entities}.json"  # bench/ingest.py left a database
-    if ingested.exists() and backend == "sqlite":
-        url = f"sqlite:///{OUT / f'bench-{entities}.db'}"
+    if ingested.exists():
+        url = (f"sqlite:///{OUT / f'bench-{entities}.db'}" if backend == "sqlite"
+               else PG_ADMIN.rsplit("/", 1)[0] + f"/disclosure_bench_{entities}")
         print("  reusing the database published by bench/ingest.py")
     else:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
