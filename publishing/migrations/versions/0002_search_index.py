@@ -18,14 +18,14 @@ branch_labels = None
 depends_on = None
 
 _COLUMNS = """id TEXT NOT NULL, type TEXT NOT NULL, entity_id TEXT, district TEXT, date TEXT,
-    status TEXT, grade TEXT, uscc TEXT, reg_no TEXT, name_key TEXT, doc TEXT NOT NULL"""
+    status TEXT, grade TEXT, uscc TEXT, reg_no TEXT, name_key TEXT, name_len INTEGER NOT NULL"""
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"CREATE TABLE search_docs (rid INTEGER NOT NULL PRIMARY KEY, {_COLUMNS})")
         op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(name, py, pyi, body, tags, "
-                   "tokenize='unicode61')")
+                   "prefix='1', tokenize='unicode61')")
         op.execute("CREATE UNIQUE INDEX ix_search_docs_id_0 ON search_docs (id)")
         op.execute("CREATE INDEX ix_search_docs_uscc_0 ON search_docs (uscc)")
         op.execute("CREATE INDEX ix_search_docs_reg_no_0 ON search_docs (reg_no)")

@@ -1,0 +1,639 @@
+"""The embedded search backend: the index lives in the published data's own database.
+
+SQLite: FTS5 (unicode61) over pre-split tokens; PostgreSQL: a tsvector we write ourselves with a
+GIN index (schema.py has the tables, text.py the tokens). Both answer a search the same way:
+
+1. candidates: the first CAP matches, newest first (the index is ordered so that the scan can
+   stop there), plus the documents whose code (USCC / 注册号) equals or starts with the query
+   and those whose name equals it;
+2. order: exact code · code prefix · exact name · match in a name (name, 曾用名, pinyin,
+   initials) · match in text only; within a tier entities before records, then the shorter
+   name (the query covers more of it), then the newest;
+3. total and facet counts are over the candidates: exact up to CAP matches, beyond that a lower
+   bound over the newest CAP (SearchResult.capped says so).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from itertools import islice
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Engine, text
+
+from publishing.db import writer_connection
+from publishing.search import documents, schema
+from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
+from publishing.search.highlight import hit_highlight
+from publishing.search.text import (
+    INITIALS,
+    PINYIN,
+    TEXT,
+    ParsedQuery,
+    initial_grams,
+    name_key,
+    normalize,
+    parse_query,
+    pinyin_grams,
+    syllables,
+    tokens,
+)
+
+CAP = 10_000  # matches ranked, counted and faceted per search
+BATCH = 2000  # documents written per statement batch / transaction
+BUILD_BATCH = 10_000  # documents per transaction of a rebuild (into tables nobody reads yet)
+BULK_CACHE_KIB = 512 * 1024  # SQLite page cache of the connection that loads a rebuild
+CHECKPOINT_EVERY = 200_000  # documents of a rebuild between WAL checkpoints (SQLite)
+PARALLEL_MIN = 50_000  # documents from which a rebuild prepares them in worker processes
+DAY_SHIFT = 24  # rid = (MAX_DAY - day ordinal) << 24 | n
+MAX_DAY = date.max.toordinal()
+CODE, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(5)  # tiers, best first
+SEARCH_LOCK_ID = 7_261_128  # PostgreSQL advisory lock: one writer of the index at a time
+_DOC_COLUMNS = ("rid", "id", "type", "entity_id", "district", "date", "status", "grade", "uscc",
+                "reg_no", "name_key", "name_len")
+_FTS_COLUMNS = ("rowid", "name", "py", "pyi", "body", "tags")
+# Every candidate: rid and what counting and ordering need; `tier` is computed per dialect.
+_CANDIDATE = "rid, type, district, status, grade, name_len"
+_ENTITY_FIRST = "CASE WHEN type = 'entity' THEN 0 ELSE 1 END"
+_ORDER = {
+    "relevance": (f"tier, {_ENTITY_FIRST}, CASE WHEN tier < {TEXT_ONLY} THEN name_len ELSE 0 END, "
+                  "rid"),
+    "date": f"rid >> {DAY_SHIFT}, tier, {_ENTITY_FIRST}, name_len, rid",
+}
+_TAG_CLEAN = re.compile(r"[\W_]+")
+
+
+class IndexRow(NamedTuple):
+    band: int  # rid >> DAY_SHIFT
+    meta: tuple  # values of _DOC_COLUMNS except rid
+    name: list[str]
+    py: list[str]
+    pyi: list[str]
+    body: list[str]
+    tags: list[str]
+
+
+def _tag(prefix: str, value: str) -> str:
+    return prefix + _TAG_CLEAN.sub("", value.lower())
+
+
+def _band(iso: str | None) -> int:
+    """Newer dates get smaller bands; documents without a date come last."""
+    try:
+        day = date.fromisoformat(iso[:10]).toordinal() if iso else 0
+    except ValueError:
+        day = 0
+    return MAX_DAY - day
+
+
+def index_row(doc: dict[str, Any]) -> IndexRow:
+    """What the index stores for a document: its tokens per column and its filter values."""
+    names = [normalize(n) for n in doc.get("names") or () if n]
+    py: list[str] = []
+    pyi: list[str] = []
+    if doc["type"] == "entity":
+        for n in names:
+            items = syllables(n)
+            py.extend(pinyin_grams(items))
+            pyi.extend(initial_grams(items))
+    body = [t for _, value in doc.get("text") or () for t in tokens(normalize(value))]
+    tags = ["xall", _tag("xt", doc["type"])]
+    tags += [_tag(p, doc[k]) for p, k in (("xd", "district"), ("xs", "status"), ("xg", "grade"))
+             if doc.get(k)]
+    key = name_key(doc["names"][0]) if doc.get("names") else None
+    meta = (doc["id"], doc["type"], doc.get("entity_id"), doc.get("district"), doc.get("date"),
+            doc.get("status"), doc.get("grade"), doc.get("uscc"), doc.get("reg_no"), key,
+            len(key or ""))
+    name_tokens = [t for n in names for t in tokens(n)]
+    return IndexRow(_band(doc.get("date")), meta, name_tokens, py, pyi, body, tags)
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+# -- dialects --------------------------------------------------------------------------------
+
+class _Store:
+    """What differs between SQLite and PostgreSQL: writing rows and matching text."""
+
+    dialect = ""
+
+    def exists(self, conn: Connection, table: str) -> bool:
+        raise NotImplementedError
+
+    def prepare(self, row: IndexRow) -> tuple:
+        """What write() stores for a row, apart from its rid (compact, picklable)."""
+        raise NotImplementedError
+
+    def write(self, conn: Connection, rows: list[tuple[int, tuple]], suffix: str = "") -> None:
+        """Insert prepared rows: (rid, prepare(row))."""
+        raise NotImplementedError
+
+    def delete(self, conn: Connection, ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
+        """SQL of the first CAP matches, newest first: (_CANDIDATE…, tier); its parameters
+        (CAP is the parameter `cap`)."""
+        raise NotImplementedError
+
+    def code_match(self, code: str) -> tuple[str, str]:
+        """A condition matching the code exactly or as a prefix (on the indexes), its pattern."""
+        raise NotImplementedError
+
+    def ph(self, name: str) -> str:
+        """The driver's placeholder of a named parameter."""
+        raise NotImplementedError
+
+    def dump(self, conn: Connection) -> dict[str, tuple]:
+        """id → (filter values…, indexed tokens) of every entry, for checks."""
+        raise NotImplementedError
+
+    def lock(self, conn: Connection) -> None:
+        """Serialise writers of the index (SQLite does it with BEGIN IMMEDIATE)."""
+
+    @contextmanager
+    def bulk(self, conn: Connection) -> Iterator[None]:
+        """Settings of the connection while a rebuild loads it."""
+        yield
+
+    def checkpoint(self, conn: Connection) -> None:
+        """Between the transactions of a rebuild: keep the write-ahead log from growing."""
+
+    def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
+        """After a bulk load and its indexes, before the swap."""
+
+
+class _Sqlite(_Store):
+    dialect = "sqlite"
+    _GROUPS = {TEXT: "{name body}", PINYIN: "{py}", INITIALS: "{pyi}"}
+
+    def exists(self, conn: Connection, table: str) -> bool:
+        sql = "SELECT 1 FROM sqlite_master WHERE name = ?"
+        return conn.exec_driver_sql(sql, (table,)).first() is not None
+
+    def prepare(self, row: IndexRow) -> tuple:
+        return (row.meta, (" ".join(row.name), " ".join(row.py), " ".join(row.pyi),
+                           " ".join(row.body), " ".join(row.tags)))
+
+    def write(self, conn: Connection, rows: list[tuple[int, tuple]], suffix: str = "") -> None:
+        meta = [(rid, *m) for rid, (m, _) in rows]
+        fts = [(rid, *f) for rid, (_, f) in rows]
+        conn.exec_driver_sql(
+            f"INSERT INTO {schema.DOCS}{suffix} ({', '.join(_DOC_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_DOC_COLUMNS))})", meta)
+        conn.exec_driver_sql(
+            f"INSERT INTO {schema.FTS}{suffix} ({', '.join(_FTS_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_FTS_COLUMNS))})", fts)
+
+    def delete(self, conn: Connection, ids: list[str]) -> None:
+        for chunk in _batched(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            rids = [r for (r,) in conn.exec_driver_sql(
+                f"SELECT rid FROM {schema.DOCS} WHERE id IN ({marks})", tuple(chunk))]
+            if rids:
+                marks = ", ".join("?" * len(rids))
+                conn.exec_driver_sql(f"DELETE FROM {schema.FTS} WHERE rowid IN ({marks})", tuple(rids))
+                conn.exec_driver_sql(f"DELETE FROM {schema.DOCS} WHERE rid IN ({marks})", tuple(rids))
+
+    def _phrase(self, p, names_only: bool = False) -> str:
+        cols = "{name}" if names_only and p.group == TEXT else self._GROUPS[p.group]
+        return f'{cols} : "{" ".join(p.tokens)}"' + (" *" if p.prefix else "")
+
+    def _expr(self, pq: ParsedQuery, q: SearchQuery) -> str:
+        parts = ["(" + " OR ".join(self._phrase(p) for p in t.alternatives) + ")" for t in pq.terms]
+        tags = []
+        if q.types:
+            tags.append(" OR ".join(f'"{_tag("xt", t)}"' for t in q.types))
+        for prefix, value in (("xd", q.district), ("xs", q.status), ("xg", q.grade)):
+            if value:
+                tags.append(f'"{_tag(prefix, value)}"')
+        parts += [f"{{tags}} : ({t})" for t in tags]
+        return " AND ".join(parts) or '{tags} : "xall"'
+
+    def ph(self, name: str) -> str:
+        return f":{name}"
+
+    def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
+        expr = self._expr(pq, q)
+        params: dict[str, Any] = {"m": expr, "key": pq.name_key}
+        if pq.terms:
+            # Among the first CAP matches, those matching in a name are among the first CAP
+            # matches of (query AND a term in a name).
+            params["nm"] = f"({expr}) AND (" + " OR ".join(
+                self._phrase(p, True) for t in pq.terms for p in t.alternatives) + ")"
+            in_name = (f"{schema.FTS}.rowid IN (SELECT rowid FROM {schema.FTS} WHERE {schema.FTS} "
+                       f"MATCH :nm ORDER BY rowid LIMIT :cap)")
+            tier = (f"CASE WHEN name_key = :key THEN {NAME_EXACT} WHEN {in_name} THEN {NAME} "
+                    f"ELSE {TEXT_ONLY} END")
+        else:
+            tier = str(TEXT_ONLY)
+        # (no column name of search_docs is also one of the FTS table's)
+        sql = (f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.FTS} JOIN {schema.DOCS} "
+               f"ON rid = {schema.FTS}.rowid WHERE {schema.FTS} MATCH :m "
+               f"ORDER BY {schema.FTS}.rowid LIMIT :cap")
+        return sql, params
+
+    def code_match(self, code: str) -> tuple[str, str]:
+        return "(uscc GLOB :pattern OR reg_no GLOB :pattern)", code + "*"
+
+    @contextmanager
+    def bulk(self, conn: Connection) -> Iterator[None]:
+        # A large page cache: rows arrive in id order, their rids (by date) spread over ~1,000
+        # insertion points of the tables' B-trees.
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
+            conn.commit()
+
+    def checkpoint(self, conn: Connection) -> None:
+        # Readers (the workers) keep the WAL from being reset by the automatic checkpoints;
+        # TRUNCATE waits (busy timeout) for them to finish their short reads.
+        raw = conn.connection.dbapi_connection  # outside any transaction (autocommit)
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
+        conn.exec_driver_sql(f"INSERT INTO {schema.FTS}{suffix}({schema.FTS}{suffix}) VALUES ('optimize')")
+
+    def dump(self, conn: Connection) -> dict[str, tuple]:
+        cols = ", ".join(f"d.{c}" for c in _DOC_COLUMNS[1:])
+        sql = (f"SELECT {cols}, f.name, f.py, f.pyi, f.body, f.tags FROM {schema.DOCS} d "
+               f"JOIN {schema.FTS} f ON f.rowid = d.rid")
+        return {r[0]: tuple(r) for r in conn.exec_driver_sql(sql)}
+
+
+class _Postgres(_Store):
+    dialect = "postgresql"
+    _WEIGHTS = {TEXT: "AD", PINYIN: "B", INITIALS: "C"}
+
+    def exists(self, conn: Connection, table: str) -> bool:
+        return conn.exec_driver_sql("SELECT to_regclass(%s)", (table,)).scalar() is not None
+
+    @staticmethod
+    def tsvector(row: IndexRow) -> str:
+        """The tsvector literal: positions run on across the columns, with a gap between."""
+        lexemes: dict[str, list[str]] = {}
+        pos = 0
+        for weight, toks in (("A", row.name), ("B", row.py), ("C", row.pyi), ("D", row.body)):
+            for tok in toks:
+                pos += 1
+                lexemes.setdefault(tok, []).append(f"{min(pos, 16383)}{weight}")
+            pos += 1
+        return " ".join(f"'{t}':{','.join(p[:255])}" for t, p in lexemes.items())
+
+    def prepare(self, row: IndexRow) -> tuple:
+        return (*row.meta, self.tsvector(row))
+
+    def write(self, conn: Connection, rows: list[tuple[int, tuple]], suffix: str = "") -> None:
+        raw = conn.connection.driver_connection
+        cols = ", ".join((*_DOC_COLUMNS, "tsv"))
+        with raw.cursor() as cur, cur.copy(f"COPY {schema.DOCS}{suffix} ({cols}) FROM STDIN") as cp:
+            for rid, values in rows:
+                cp.write_row((rid, *values))
+
+    def delete(self, conn: Connection, ids: list[str]) -> None:
+        conn.exec_driver_sql(f"DELETE FROM {schema.DOCS} WHERE id = ANY(%s)", (list(ids),))
+
+    def lock(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SEARCH_LOCK_ID})")
+
+    def _phrase(self, p, names_only: bool) -> str:
+        weights = "A" if names_only and p.group == TEXT else self._WEIGHTS[p.group]
+        last = len(p.tokens) - 1
+        lexemes = [f"'{t}':{'*' if p.prefix and i == last else ''}{weights}"
+                   for i, t in enumerate(p.tokens)]
+        return "(" + " <-> ".join(lexemes) + ")"
+
+    def tsquery(self, pq: ParsedQuery) -> tuple[str, str]:
+        """The query, and the query restricted to names (any term matching in a name)."""
+        full = " & ".join("(" + " | ".join(self._phrase(p, False) for p in t.alternatives) + ")"
+                          for t in pq.terms)
+        names = " | ".join(self._phrase(p, True) for t in pq.terms for p in t.alternatives)
+        return full, names
+
+    def ph(self, name: str) -> str:
+        return f"%({name})s"
+
+    def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
+        where, params = filter_sql(q, self.ph)
+        params["key"] = pq.name_key
+        if not pq.terms:
+            sql = (f"SELECT {_CANDIDATE}, {TEXT_ONLY} AS tier FROM {schema.DOCS} WHERE true{where} "
+                   "ORDER BY rid LIMIT %(cap)s")
+            return sql, params
+        params["q"], params["nq"] = self.tsquery(pq)
+        tier = (f"CASE WHEN name_key = %(key)s THEN {NAME_EXACT} WHEN tsv @@ "
+                f"CAST(%(nq)s AS tsquery) THEN {NAME} ELSE {TEXT_ONLY} END")
+        sql = (f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
+               f"WHERE tsv @@ CAST(%(q)s AS tsquery){where} LIMIT %(cap)s")
+        return sql, params
+
+    def code_match(self, code: str) -> tuple[str, str]:
+        return "(uscc LIKE %(pattern)s OR reg_no LIKE %(pattern)s)", code + "%"
+
+    def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
+        conn.exec_driver_sql(f"CLUSTER {schema.DOCS}{suffix} USING ix_search_docs_rid_{gen}")
+        conn.exec_driver_sql(f"ANALYZE {schema.DOCS}{suffix}")
+
+    def dump(self, conn: Connection) -> dict[str, tuple]:
+        cols = ", ".join(_DOC_COLUMNS[1:])
+        sql = f"SELECT {cols}, tsv::text FROM {schema.DOCS}"
+        return {r[0]: tuple(r) for r in conn.exec_driver_sql(sql)}
+
+
+def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Plain tuples straight from the driver (Row objects cost more than the query for 10,000
+    rows), inside the connection's transaction."""
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def filter_sql(q: SearchQuery, ph) -> tuple[str, dict[str, Any]]:
+    """The query's filters as ' AND …' over search_docs columns, and their parameters."""
+    conds: list[str] = []
+    params: dict[str, Any] = {}
+    if q.types:
+        names = [f"type{i}" for i in range(len(q.types))]
+        conds.append(f"type IN ({', '.join(ph(n) for n in names)})")
+        params.update(zip(names, q.types, strict=True))
+    for key in ("district", "status", "grade"):
+        if getattr(q, key):
+            conds.append(f"{key} = {ph(key)}")
+            params[key] = getattr(q, key)
+    return "".join(f" AND {c}" for c in conds), params
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+class EmbeddedSearch:
+    """SearchBackend over the database itself; `bound(conn)` writes in the caller's transaction."""
+
+    name = "embedded"
+
+    def __init__(self, engine: Engine, conn: Connection | None = None):
+        self.engine = engine
+        self._conn = conn
+        self._store: _Store = _Sqlite() if engine.dialect.name == "sqlite" else _Postgres()
+
+    def bound(self, conn: Connection) -> EmbeddedSearch:
+        return EmbeddedSearch(self.engine, conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            self._store.lock(self._conn)
+            yield self._conn
+            return
+        with writer_connection(self.engine) as conn, conn.begin():
+            self._store.lock(conn)
+            yield conn
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, docs: Iterable[dict[str, Any]]) -> None:
+        for chunk in _batched(docs, BATCH):
+            rows = [index_row(d) for d in {d["id"]: d for d in chunk}.values()]
+            with self._writing() as conn:
+                self._store.delete(conn, [r.meta[0] for r in rows])
+                self._store.write(conn, [(rid, self._store.prepare(r))
+                                         for rid, r in self._allocate(conn, rows)])
+
+    def delete(self, doc_ids: Iterable[str]) -> None:
+        for chunk in _batched(doc_ids, BATCH):
+            with self._writing() as conn:
+                self._store.delete(conn, chunk)
+
+    def _allocate(self, conn: Connection, rows: list[IndexRow]) -> list[tuple[int, IndexRow]]:
+        """rids for new rows: after the last one of the same day."""
+        nxt: dict[int, int] = {}
+        sql = text(f"SELECT max(rid) FROM {schema.DOCS} WHERE rid >= :lo AND rid < :hi")
+        for band in {r.band for r in rows}:
+            lo = band << DAY_SHIFT
+            top = conn.execute(sql, {"lo": lo, "hi": lo + (1 << DAY_SHIFT)}).scalar()
+            nxt[band] = lo if top is None else top + 1
+        out = []
+        for r in rows:
+            out.append((nxt[r.band], r))
+            nxt[r.band] += 1
+        return out
+
+    def rebuild(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Build the index into new tables, then swap them in (searches go on meanwhile)."""
+        store = self._store
+        return self._build((r.band, store.prepare(r)) for r in map(index_row, docs))
+
+    def rebuild_from_database(self, workers: int | None = None) -> int:
+        """rebuild() from every document in the database, prepared by worker processes when
+        there are many (a million entities: see the figures in the module's tests' notes)."""
+        with self.engine.connect() as conn:
+            total = documents.count_docs(conn)
+        workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        if workers < 2 or total < PARALLEL_MIN or not fork:
+            return self.rebuild(documents.iter_all_docs(self.engine))
+        # fork: no re-import of the caller's __main__; the children open their own connections,
+        # so none of ours may be inherited.
+        self.engine.dispose()
+        url = self.engine.url.render_as_string(hide_password=False)
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(url,)) as pool:
+            pages = _ordered(pool, _worker_page, documents.page_ids(self.engine), 2 * workers)
+            return self._build(row for page in pages for row in page)
+
+    def _build(self, prepared: Iterable[tuple[int, tuple]]) -> int:
+        store, dialect = self._store, self._store.dialect
+        gen = f"{time.time_ns() // 1_000_000:x}"
+        with writer_connection(self.engine) as conn, conn.begin():
+            for sql in [*schema.drops(dialect, schema.NEW), *schema.tables(dialect, schema.NEW)]:
+                conn.exec_driver_sql(sql)
+        counters: dict[int, int] = {}
+        count = 0
+        with writer_connection(self.engine) as conn, store.bulk(conn):
+            for chunk in _batched(prepared, BUILD_BATCH):
+                rows = []
+                for band, values in chunk:
+                    n = counters.get(band, 0)
+                    counters[band] = n + 1
+                    rows.append(((band << DAY_SHIFT) | n, values))
+                with conn.begin():
+                    store.write(conn, rows, schema.NEW)
+                count += len(rows)
+                if count % CHECKPOINT_EVERY < len(rows):
+                    store.checkpoint(conn)
+        with writer_connection(self.engine) as conn, conn.begin():
+            for sql in schema.indexes(dialect, schema.NEW, gen):
+                conn.exec_driver_sql(sql)
+            store.finish_build(conn, schema.NEW, gen)
+        with writer_connection(self.engine) as conn, conn.begin():
+            store.lock(conn)
+            for sql in schema.drops(dialect, schema.OLD):
+                conn.exec_driver_sql(sql)
+            if store.exists(conn, schema.DOCS):
+                for sql in schema.renames(dialect, "", schema.OLD):
+                    conn.exec_driver_sql(sql)
+            for sql in schema.renames(dialect, schema.NEW, ""):
+                conn.exec_driver_sql(sql)
+        with writer_connection(self.engine) as conn:
+            with conn.begin():
+                for sql in schema.drops(dialect, schema.OLD):
+                    conn.exec_driver_sql(sql)
+            store.checkpoint(conn)
+        return count
+
+    # -- reading ---------------------------------------------------------------------------
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {schema.DOCS}")).scalar_one()
+
+    def dump(self) -> dict[str, tuple]:
+        """Every entry as id → (filter values…, indexed tokens), for checks and debugging."""
+        with self.engine.connect() as conn:
+            return self._store.dump(conn)
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        """The document of every entry, as the published data makes it now (rid order)."""
+        last = -1
+        sql = text(f"SELECT rid, type, id FROM {schema.DOCS} WHERE rid > :last ORDER BY rid "
+                   f"LIMIT {BATCH}")
+        while True:
+            with self.engine.connect() as conn:
+                entries = conn.execute(sql, {"last": last}).all()
+                if not entries:
+                    return
+                docs = documents.load_docs(conn, [(t, i) for _, t, i in entries])
+            yield from (docs[i] for _, _, i in entries if docs.get(i))
+            last = entries[-1][0]
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        pq = parse_query(query.q)
+        sql, params = self._search_sql(pq, query)
+        with self.engine.connect() as conn, conn.begin():
+            rows = _raw(conn, sql, params)
+            total = sum(r[5] for r in rows if r[0] == 0)
+            page = sorted((r for r in rows if r[0] == 1),
+                          key=_date_key if query.sort == "date" or not pq.terms else _relevance_key)
+            # The documents come from the published data, as it is now: a record withdrawn a
+            # moment ago (and not synced yet) is left out of the page.
+            docs = documents.load_docs(conn, [(r[1], r[2]) for r in page])
+        hits = [self._hit(docs[r[2]], pq) for r in page if docs.get(r[2])]
+        facets = _facets([r for r in rows if r[0] == 0]) if query.facets else {}
+        return SearchResult(total=total, hits=hits, facets=facets, capped=total >= CAP,
+                            took_ms=round((time.perf_counter() - started) * 1000, 2), query=query)
+
+    def _search_sql(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
+        """One statement: the candidates (the first CAP matches, plus the documents whose code
+        equals or starts with the query and those whose name is the query), counted per
+        combination of facet values, and the requested page of them."""
+        store = self._store
+        ph = store.ph
+        sql, params = store.candidates(pq, q)
+        where, fparams = filter_sql(q, ph)
+        params.update(fparams, cap=CAP, offset=max(q.offset, 0), limit=max(q.limit, 0))
+        ctes = [f"f AS MATERIALIZED ({sql})"]
+        parts = ["SELECT * FROM f"]
+        if len(pq.name_key) >= 2:  # names that are the query, beyond the first CAP matches
+            parts.append(f"SELECT * FROM (SELECT {_CANDIDATE}, {NAME_EXACT} AS tier "
+                         f"FROM {schema.DOCS} WHERE name_key = {ph('key')}{where} "
+                         f"AND rid NOT IN (SELECT rid FROM f) LIMIT {ph('cap')}) AS e")
+        if pq.code:
+            cond, params["pattern"] = store.code_match(pq.code)
+            params["code"] = pq.code
+            tier = (f"CASE WHEN uscc = {ph('code')} OR reg_no = {ph('code')} THEN {CODE} "
+                    f"ELSE {CODE_PREFIX} END")
+            parts.append(f"SELECT * FROM (SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
+                         f"WHERE {cond}{where} LIMIT {ph('cap')}) AS k")
+        union = " UNION ALL ".join(parts)
+        if pq.code:  # a document found twice keeps its best tier
+            union = (f"SELECT rid, min(type) AS type, min(district) AS district, "
+                     f"min(status) AS status, min(grade) AS grade, min(name_len) AS name_len, "
+                     f"min(tier) AS tier FROM ({union}) AS u GROUP BY rid")
+        ctes.append(f"c AS MATERIALIZED ({union})")
+        order = _ORDER["date" if q.sort == "date" or not pq.terms else "relevance"]
+        # rows: (0, type, district, status, grade, count, 0, 0) per combination of facet values,
+        #       (1, type, id, NULL, NULL, name_len, rid, tier) per document of the page
+        sql = f"""WITH {", ".join(ctes)}
+SELECT 0, type, district, status, grade, count(*), 0, 0 FROM c
+GROUP BY type, district, status, grade
+UNION ALL
+SELECT 1, p.type, d.id, NULL, NULL, p.name_len, p.rid, p.tier FROM (
+    SELECT rid, type, tier, name_len FROM c
+    ORDER BY {order} LIMIT {ph('limit')} OFFSET {ph('offset')}) AS p
+JOIN {schema.DOCS} d ON d.rid = p.rid"""
+        return sql, params
+
+    @staticmethod
+    def _hit(doc: dict[str, Any], pq: ParsedQuery) -> Hit:
+        return Hit(id=doc["id"], type=doc["type"], title=doc["title"], url=doc["url"],
+                   highlight=hit_highlight(doc, pq), district=doc.get("district"),
+                   date=doc.get("date"), grade=doc.get("grade"), status=doc.get("status"),
+                   doc=doc["data"])
+
+
+# -- parallel rebuild ------------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_init(url: str) -> None:
+    from publishing.db import make_engine
+
+    engine = make_engine(url)
+    _worker.update(engine=engine, store=_Sqlite() if engine.dialect.name == "sqlite" else _Postgres())
+
+
+def _worker_page(page: tuple[str, list[str]]) -> list[tuple[int, tuple]]:
+    """A page of documents read and prepared in a worker process: [(band, prepared)]."""
+    kind, ids = page
+    with _worker["engine"].connect() as conn:
+        docs = documents.load_page(conn, kind, ids)
+    store = _worker["store"]
+    return [(r.band, store.prepare(r)) for r in map(index_row, docs)]
+
+
+def _ordered(pool, func, items: Iterable[Any], ahead: int) -> Iterator[Any]:
+    """pool.imap with at most `ahead` results waiting (imap itself never stops reading)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.apply_async(func, (item,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def _relevance_key(r: tuple) -> tuple:  # a page row, ordered as _ORDER["relevance"]
+    return (r[7], r[1] != "entity", r[5] if r[7] < TEXT_ONLY else 0, r[6])
+
+
+def _date_key(r: tuple) -> tuple:  # as _ORDER["date"]
+    return (r[6] >> DAY_SHIFT, r[7], r[1] != "entity", r[5], r[6])
+
+
+def _facets(groups: list[tuple]) -> dict[str, dict[str, int]]:
+    """Counts per facet value from the counts per combination of values (0, type, district,
+    status, grade, count, …)."""
+    out: dict[str, Counter] = {f: Counter() for f in FACETS}
+    for row in groups:
+        for column, facet in enumerate(FACETS, start=1):
+            if row[column] is not None:
+                out[facet][row[column]] += row[5]
+    return {f: dict(c.most_common()) for f, c in out.items()}

@@ -1,0 +1,771 @@
+"""The Meilisearch backend: the same documents (publishing.search.documents) in a Meilisearch index.
+
+Chinese text. Meilisearch segments Chinese with jieba (without HMM: a pair of characters that is
+not a dictionary word becomes two one-character words), normalises it per version, and matches
+query words as words or word prefixes only (meilisearch/charabia#338), so "区好运" would not find
+"芝罘区好运来". We therefore never let Meilisearch see Chinese: every searchable field holds
+tokens we make ourselves with publishing.search.text, the same tokens as the embedded index
+(overlapping bigrams plus the last character of each run), each Chinese token spelled in ASCII
+("c" + five hex digits per character: 樟宇 → c06a1f05b87). A query is converted the same way:
+a Chinese run becomes the phrase of its bigram tokens ("c… c… c…"), so any 2+ character part of
+a name matches across jieba's word boundaries; a single character is sent as a word prefix (it
+matches the tokens that start with it). Latin words, codes and pinyin are plain words.
+
+Pinyin is indexed as the joined pinyin of every 1–6 consecutive characters of a name
+("yan", "yantai", "yantaizhang", "zhangyu" …) and initials of every 2–10 consecutive characters
+("yt", "ytzy" …), so "yantaizhangyu", "zhangyu", "ytzy" and the prefix "yantaizh" are single
+words that need no splitting at query time.
+
+Ranking: ranking rules are sort (only when a sort is asked for, so "newest first" is strict),
+words, typo, proximity, attribute (searchable attributes in the order codes, name, former names,
+pinyin, initials, text, place), exactness, then custom: entities before records, shorter name,
+newer, id (ties keep their order across rebuilds). Exact hits come first and are found by
+filter, not by ranking: the documents whose code equals the query, then those whose name (its
+name_key) equals it; they are fetched in the same multi-search request and excluded from the
+ranked query, so totals, facets and pages stay exact.
+
+District short names (芝罘 → 芝罘区, 开发区 → 烟台经济技术开发区) already match as parts of the full
+name; the other aliases (高新区, 烟台开发区, 市本级 …) are indexed with each document in the
+`place` field. Meilisearch's `synonyms` setting cannot do this: it expands query words, not the
+phrases our Chinese queries are made of.
+
+Writes go in batches, each a Meilisearch task that is waited for (so a failed task fails the
+sync and its cursor does not move); requests are retried with exponential backoff on
+connection errors, timeouts, 429 and 5xx. `rebuild` fills a new index (`<index>_v<ms>`) and
+swaps it with the live one (swap-indexes), so searches never see a half-built index.
+`reconcile` compares counts and sampled documents with the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Any, TypeVar
+
+import meilisearch
+from meilisearch.errors import (
+    MeilisearchApiError,
+    MeilisearchCommunicationError,
+    MeilisearchTimeoutError,
+)
+from sqlalchemy import Engine, func, select
+
+from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
+from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
+from publishing.search.highlight import hit_highlight
+from publishing.search.text import (
+    CJK_CLASS,
+    ParsedQuery,
+    name_key,
+    normalize,
+    parse_query,
+    syllables,
+    tokens,
+)
+
+log = logging.getLogger("publishing.search.meili")
+T = TypeVar("T")
+
+PRIMARY_KEY = "key"
+DOC_FIELDS = (
+    "id",
+    "type",
+    "title",
+    "url",
+    "entity_id",
+    "district",
+    "date",
+    "status",
+    "grade",
+    "uscc",
+    "reg_no",
+    "names",
+    "text",
+    "data",
+)
+SEARCHABLE = ("codes", "name", "former", "py", "pyi", "body", "place")
+FILTERABLE = ("type", "district", "status", "grade", "entity_id", "name_key", "uscc", "reg_no")
+SORTABLE = ("day",)
+RANKING_RULES = (
+    "sort",
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "exactness",
+    "type_rank:asc",
+    "name_len:asc",
+    "day:desc",
+    "id:asc",  # ties: the same order after a rebuild as after incremental syncs
+)
+MAX_TOTAL_HITS = 10_000  # like the embedded CAP: totals beyond it are lower bounds
+PINYIN_MAX = 6  # joined pinyin of up to this many characters is one token
+INITIALS_MAX = 10  # initials of up to this many characters
+BATCH = 1000  # documents per write task
+PIPELINE = 4  # write tasks enqueued ahead of the one waited for during a rebuild
+_CJK = re.compile(f"[{CJK_CLASS}]")
+_VALID_KEY = re.compile(r"[A-Za-z0-9_-]{1,511}")
+
+
+def settings_payload() -> dict[str, Any]:
+    """The index settings (PATCH /indexes/{uid}/settings)."""
+    return {
+        "searchableAttributes": list(SEARCHABLE),
+        "filterableAttributes": list(FILTERABLE),
+        "sortableAttributes": list(SORTABLE),
+        "rankingRules": list(RANKING_RULES),
+        "displayedAttributes": ["*"],
+        # Typos only in pinyin: our Chinese tokens are hex spellings (one "typo" there is another
+        # character) and codes must match exactly.
+        "typoTolerance": {
+            "enabled": True,
+            "disableOnAttributes": [a for a in SEARCHABLE if a != "py"],
+        },
+        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
+        "faceting": {"maxValuesPerFacet": 100},
+    }
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+def encode(token: str) -> str:
+    """An index token as Meilisearch sees it: Chinese spelled in hex, anything else as is."""
+    if token and _CJK.match(token):
+        return "c" + "".join(f"{ord(ch):05x}" for ch in token)
+    return token
+
+
+def grams(text: str) -> str:
+    """The tokens of a text (text.tokens of its normalised form), encoded, space-separated."""
+    return " ".join(encode(t) for t in tokens(normalize(text)))
+
+
+def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Joined pinyin and initials of every run of consecutive characters of the names."""
+    py: dict[str, None] = {}
+    pyi: dict[str, None] = {}
+    for name in names:
+        items = syllables(normalize(name))
+        initials = [s[0] for s in items if s]
+        for i in range(len(items)):
+            for k in range(1, PINYIN_MAX + 1):
+                if i + k <= len(items):
+                    py["".join(items[i : i + k])] = None
+            for k in range(2, INITIALS_MAX + 1):
+                if i + k <= len(initials):
+                    pyi["".join(initials[i : i + k])] = None
+    return list(py), list(pyi)
+
+
+def _place_names() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {
+        code: [name, DISTRICT_SHORT.get(code, name)] for code, name in DISTRICTS.items()
+    }
+    for alias, code in _DISTRICT_ALIASES.items():
+        out.setdefault(code, []).append(alias)
+    return {code: list(dict.fromkeys(names)) for code, names in out.items()}
+
+
+PLACES = _place_names()
+
+
+def doc_key(doc_id: str) -> str:
+    """The Meilisearch primary key of a document id (ids are URL-safe already: kept as is)."""
+    if _VALID_KEY.fullmatch(doc_id):
+        return doc_id
+    return "x" + doc_id.encode().hex()[:500]
+
+
+def _json_clean(doc: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(doc, ensure_ascii=False, default=str))
+
+
+def _day(iso: str | None) -> int | None:
+    try:
+        return date.fromisoformat(iso[:10]).toordinal() if iso else None
+    except ValueError:
+        return None
+
+
+def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """The Meilisearch document of a search document: its fields plus what is searched,
+    filtered and ranked on."""
+    out = _json_clean({k: doc.get(k) for k in DOC_FIELDS})
+    names = [n for n in doc.get("names") or () if n]
+    key = name_key(names[0]) if names else ""
+    py, pyi = pinyin_tokens(names) if doc["type"] == "entity" else ([], [])
+    out.update(
+        {
+            PRIMARY_KEY: doc_key(doc["id"]),
+            "codes": [c for c in (doc.get("uscc"), doc.get("reg_no")) if c],
+            "name": grams(names[0]) if names else "",
+            "former": [grams(n) for n in names[1:]],
+            "py": py,
+            "pyi": pyi,
+            "body": [grams(value) for _, value in doc.get("text") or () if value],
+            "place": [grams(n) for n in PLACES.get(doc.get("district") or "", [])],
+            "name_key": key or None,
+            "name_len": len(key),
+            "type_rank": 0 if doc["type"] == "entity" else 1,
+        }
+    )
+    # Every document has every custom-ranking field (Meilisearch leaves the order undefined
+    # otherwise): no date is day 0, last when newest come first.
+    out["day"] = _day(doc.get("date")) or 0
+    return out
+
+
+def stored_doc(hit: dict[str, Any]) -> dict[str, Any]:
+    """The search document back from a Meilisearch document."""
+    return {k: hit.get(k) for k in DOC_FIELDS}
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def query_string(pq: ParsedQuery) -> str:
+    """The Meilisearch q of a parsed query (empty: a placeholder search)."""
+    if pq.code:
+        return pq.code.lower()  # exact or prefix, in codes (and as a word in the text)
+    words: list[str] = []
+    single: list[str] = []
+    for term in pq.terms:
+        if term.cjk and len(term.source) == 1:
+            single.append(encode(term.source))
+        elif term.cjk:
+            bigrams = [term.source[i : i + 2] for i in range(len(term.source) - 1)]
+            words.append('"' + " ".join(encode(b) for b in bigrams) + '"')
+        else:
+            words.append(term.source)
+    # Meilisearch matches only the last word as a prefix: put one single character there.
+    return " ".join([*words, *single])
+
+
+def literal(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def query_filters(q: SearchQuery) -> list[str]:
+    out: list[str] = []
+    if q.types:
+        out.append(f"type IN [{', '.join(literal(t) for t in q.types)}]")
+    for key in ("district", "status", "grade"):
+        value = getattr(q, key)
+        if value:
+            out.append(f"{key} = {literal(value)}")
+    return out
+
+
+def exact_tiers(pq: ParsedQuery) -> list[str]:
+    """Filters of the exact tiers, best first: the code, then the name."""
+    tiers = []
+    if pq.code:
+        tiers.append(f"uscc = {literal(pq.code)} OR reg_no = {literal(pq.code)}")
+    if pq.name_key:
+        tiers.append(f"name_key = {literal(pq.name_key)}")
+    return tiers
+
+
+def _window(offset: int, limit: int) -> tuple[dict[str, int], int]:
+    """page/hitsPerPage (exact totals) covering [offset, offset + limit), and where the wanted
+    hits start in that page."""
+    if limit <= 0:
+        return {"hitsPerPage": 0, "page": 1}, 0
+    if offset % limit == 0:
+        return {"hitsPerPage": limit, "page": offset // limit + 1}, 0
+    return {"hitsPerPage": offset + limit, "page": 1}, offset
+
+
+# -- reconcile -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReconcileReport:
+    database: int  # documents the database says there should be
+    index: int  # documents in Meilisearch
+    pending: int  # change events the index has not applied yet
+    sampled: int
+    missing: list[str] = field(default_factory=list)  # sampled ids not in the index
+    different: list[str] = field(default_factory=list)  # sampled ids whose document differs
+
+    @property
+    def ok(self) -> bool:
+        return self.database == self.index and not self.missing and not self.different
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "database": self.database,
+            "index": self.index,
+            "pending": self.pending,
+            "sampled": self.sampled,
+            "missing": self.missing,
+            "different": self.different,
+        }
+
+
+class MeiliTaskFailed(RuntimeError):
+    pass
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+
+class MeiliSearch:
+    """SearchBackend over a Meilisearch index (the official client; one client per thread, as
+    the client's request headers are shared state)."""
+
+    name = "meilisearch"
+
+    def __init__(
+        self,
+        url: str,
+        key: str | None = None,
+        index: str = "disclosure",
+        *,
+        timeout: float = 10.0,
+        task_timeout: float = 300.0,
+        retries: int = 5,
+        backoff: float = 0.2,
+        batch: int = BATCH,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self.uid = index
+        self.timeout = timeout
+        self.task_timeout = task_timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.batch = batch
+        self._local = threading.local()
+        self._ready = False
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def client(self) -> meilisearch.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = meilisearch.Client(
+                self.url, self.key, timeout=self.timeout
+            )
+        return client
+
+    def _call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        retries: int | None = None,
+        timeouts: bool = True,
+        **kwargs: Any,
+    ) -> T:
+        """fn(*args, **kwargs), retried with exponential backoff (and jitter) on connection
+        errors, 429 and 5xx, and on timeouts unless `timeouts` is False."""
+        attempts = (self.retries if retries is None else retries) + 1
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except MeilisearchCommunicationError as err:
+                error: Exception = err
+            except MeilisearchTimeoutError as err:
+                if not timeouts:
+                    raise
+                error = err
+            except MeilisearchApiError as err:
+                if err.status_code != 429 and err.status_code < 500:
+                    raise
+                error = err
+            if attempt == attempts - 1:
+                raise error
+            delay = self.backoff * (2**attempt) * (0.5 + random.random())
+            log.warning(
+                "meilisearch: %s; retrying in %.2fs (%d/%d)",
+                error,
+                delay,
+                attempt + 1,
+                attempts - 1,
+            )
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _wait(self, task_uid: int) -> None:
+        """Wait for a task; raise when it failed."""
+        # a task that takes longer than task_timeout is an error here, not a reason to retry
+        task = self._call(
+            self.client.wait_for_task,
+            task_uid,
+            timeouts=False,
+            timeout_in_ms=int(self.task_timeout * 1000),
+            interval_in_ms=20,
+        )
+        if task.status != "succeeded":
+            raise MeiliTaskFailed(
+                f"meilisearch task {task_uid} ({task.type}) {task.status}: {task.error}"
+            )
+
+    def _post(self, path: str, body: Any) -> int:
+        """POST to the API; returns the uid of the task it enqueued."""
+        return self._call(self.client.http.post, path, body)["taskUid"]
+
+    def _exists(self, uid: str) -> bool:
+        try:
+            self._call(self.client.get_raw_index, uid)
+        except MeilisearchApiError as err:
+            if err.code == "index_not_found" or err.status_code == 404:
+                return False
+            raise
+        return True
+
+    def _create(self, uid: str) -> None:
+        """Create an index with our settings and wait until both are done."""
+        self._wait(self._post("indexes", {"uid": uid, "primaryKey": PRIMARY_KEY}))
+        self._wait(
+            self._call(self.client.http.patch, f"indexes/{uid}/settings", settings_payload())[
+                "taskUid"
+            ]
+        )
+
+    def ensure_index(self) -> None:
+        """The live index exists, with our settings (updated when they changed)."""
+        if self._ready:
+            return
+        if not self._exists(self.uid):
+            self._create(self.uid)
+        else:
+            current = self._call(self.client.http.get, f"indexes/{self.uid}/settings")
+            if _differs(settings_payload(), current):
+                log.warning("meilisearch: updating the settings of %s", self.uid)
+                self._wait(
+                    self._call(
+                        self.client.http.patch, f"indexes/{self.uid}/settings", settings_payload()
+                    )["taskUid"]
+                )
+        self._ready = True
+
+    def _add(self, uid: str, docs: list[dict[str, Any]]) -> int:
+        return self._post(f"indexes/{uid}/documents", [index_doc(d) for d in docs])
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, docs: Iterable[dict[str, Any]]) -> None:
+        self.ensure_index()
+        tasks = [self._add(self.uid, chunk) for chunk in _batched(docs, self.batch)]
+        for uid in tasks:
+            self._wait(uid)
+
+    def delete(self, doc_ids: Iterable[str]) -> None:
+        self.ensure_index()
+        tasks = [
+            self._post(f"indexes/{self.uid}/documents/delete-batch", [doc_key(i) for i in chunk])
+            for chunk in _batched(doc_ids, self.batch * 10)
+        ]
+        for uid in tasks:
+            self._wait(uid)
+
+    def rebuild(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Fill a new index, check its count, swap it with the live one, drop the old one."""
+        new = f"{self.uid}_v{time.time_ns() // 1_000_000}"
+        self._drop_stale_builds(keep=new)
+        self._create(new)
+        count = 0
+        pending: list[int] = []
+        try:
+            for chunk in _batched(docs, self.batch):
+                pending.append(self._add(new, chunk))
+                count += len(chunk)
+                while len(pending) > PIPELINE:
+                    self._wait(pending.pop(0))
+            for uid in pending:
+                self._wait(uid)
+            indexed = self._call(self.client.http.get, f"indexes/{new}/stats")["numberOfDocuments"]
+            if indexed != count:
+                raise MeiliTaskFailed(
+                    f"rebuild of {self.uid}: {indexed} documents indexed, {count} sent"
+                )
+            if not self._exists(self.uid):
+                self._create(self.uid)
+            self._wait(
+                self._call(self.client.swap_indexes, [{"indexes": [self.uid, new]}]).task_uid
+            )
+        except BaseException:
+            self._drop(new)
+            raise
+        self._ready = True
+        self._drop(new)  # now the old documents
+        return count
+
+    def _drop(self, uid: str) -> None:
+        try:
+            self._wait(self._call(self.client.http.delete, f"indexes/{uid}")["taskUid"])
+        except Exception as err:  # noqa: BLE001 - leftovers are dropped by the next rebuild
+            log.warning("meilisearch: could not delete index %s: %s", uid, err)
+
+    def _drop_stale_builds(self, keep: str) -> None:
+        """Indexes left by a rebuild that died before its swap."""
+        stale = re.compile(re.escape(self.uid) + r"_v\d+")
+        found = self._call(self.client.http.get, "indexes?limit=1000")["results"]
+        for info in found:
+            if stale.fullmatch(info["uid"]) and info["uid"] != keep:
+                self._drop(info["uid"])
+
+    def drop(self) -> None:
+        """Delete the live index (tests, decommissioning)."""
+        self._drop(self.uid)
+        self._ready = False
+
+    # -- reading ---------------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return self.client.health().get("status") == "available"
+        except Exception:  # noqa: BLE001 - unreachable is an answer here
+            return False
+
+    def count(self) -> int:
+        try:
+            stats = self._call(self.client.http.get, f"indexes/{self.uid}/stats")
+        except MeilisearchApiError as err:
+            if err.code == "index_not_found":
+                return 0
+            raise
+        return stats["numberOfDocuments"]
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        """Every stored document (for checks and debugging)."""
+        offset = 0
+        while True:
+            body = {"offset": offset, "limit": self.batch, "fields": list(DOC_FIELDS)}
+            try:
+                page = self._call(
+                    self.client.http.post, f"indexes/{self.uid}/documents/fetch", body
+                )
+            except MeilisearchApiError as err:
+                if err.code == "index_not_found":
+                    return
+                raise
+            yield from (stored_doc(d) for d in page["results"])
+            offset += len(page["results"])
+            if not page["results"] or offset >= page["total"]:
+                return
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        path = f"indexes/{self.uid}/documents/{doc_key(doc_id)}?fields={','.join(DOC_FIELDS)}"
+        try:
+            return stored_doc(self._call(self.client.http.get, path))
+        except MeilisearchApiError as err:
+            if err.code in ("document_not_found", "index_not_found"):
+                return None
+            raise
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        pq = parse_query(query.q)
+        q = query_string(pq)
+        base = query_filters(query)
+        relevance = bool(q) and query.sort != "date"
+        tiers = exact_tiers(pq) if relevance else []
+        common: dict[str, Any] = {"indexUid": self.uid, "attributesToRetrieve": list(DOC_FIELDS)}
+        if query.facets:
+            common["facets"] = list(FACETS)
+        requests: list[dict[str, Any]] = []
+        for i, tier in enumerate(tiers):
+            filters = [*base, f"({tier})", *(f"NOT ({t})" for t in tiers[:i])]
+            requests.append(
+                {
+                    **common,
+                    "q": "",
+                    "filter": filters,
+                    "hitsPerPage": query.offset + query.limit,
+                    "page": 1,
+                }
+            )
+        main: dict[str, Any] = {**common, "q": q, "matchingStrategy": "all"}
+        if base or tiers:
+            main["filter"] = [*base, *(f"NOT ({t})" for t in tiers)]
+        if not relevance:
+            main["sort"] = ["day:desc"]
+        paging, skip = _window(query.offset, query.limit)
+        results = self._multi([*requests, {**main, **paging}])
+        if results is None:
+            return SearchResult(
+                total=0,
+                hits=[],
+                facets={f: {} for f in FACETS} if query.facets else {},
+                query=query,
+            )
+        exact_hits = [h for r in results[:-1] for h in r["hits"]]
+        n_exact = sum(r["totalHits"] for r in results[:-1])
+        page = exact_hits[query.offset : query.offset + query.limit]
+        main_hits = results[-1]["hits"][skip:]
+        if n_exact:
+            main_offset = max(0, query.offset - n_exact)
+            main_limit = query.limit - len(page)
+            if query.offset and main_limit > 0:
+                paging, skip = _window(main_offset, main_limit)
+                main_hits = self._multi([{**main, **paging, "facets": []}])[-1]["hits"][skip:]
+            main_hits = main_hits[:main_limit]
+        page += main_hits[: query.limit - len(page)]
+        total = n_exact + results[-1]["totalHits"]
+        facets = _merge_facets(results) if query.facets else {}
+        hits = [self._hit(stored_doc(h), pq) for h in page]
+        return SearchResult(
+            total=total,
+            hits=hits,
+            facets=facets,
+            capped=any(r["totalHits"] >= MAX_TOTAL_HITS for r in results),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            query=query,
+        )
+
+    def _multi(self, queries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        try:
+            return self._call(self.client.multi_search, queries, retries=2)["results"]
+        except MeilisearchApiError as err:
+            if err.code == "index_not_found":
+                log.warning(
+                    "meilisearch: index %s does not exist yet (run disclosure reindex)", self.uid
+                )
+                return None
+            raise
+
+    @staticmethod
+    def _hit(doc: dict[str, Any], pq: ParsedQuery) -> Hit:
+        return Hit(
+            id=doc["id"],
+            type=doc["type"],
+            title=doc["title"],
+            url=doc["url"],
+            highlight=hit_highlight(doc, pq),
+            district=doc.get("district"),
+            date=doc.get("date"),
+            grade=doc.get("grade"),
+            status=doc.get("status"),
+            doc=doc.get("data") or {},
+        )
+
+    # -- checks ----------------------------------------------------------------------------
+    def reconcile(
+        self, engine: Engine, sample: int = 200, seed: int | None = None
+    ) -> ReconcileReport:
+        """Counts, and about `sample` random documents, compared between the database and the
+        index. Events not yet synced (`pending`) show up as differences: sync first."""
+        from publishing.models import ACTIVE, ChangeEvent, Entity, Record, SyncCursor
+        from publishing.search.documents import load_entity_docs, load_record_docs
+        from publishing.search.sync import cursor_name
+
+        ents, recs = Entity.__table__, Record.__table__
+        events, cursors = ChangeEvent.__table__, SyncCursor.__table__
+        rng = random.Random(seed)
+        with engine.connect() as conn:
+            n_ent = conn.execute(select(func.count()).select_from(ents)).scalar_one()
+            kinds = dict(
+                conn.execute(
+                    select(recs.c.kind, func.count())
+                    .where(recs.c.status == ACTIVE)
+                    .group_by(recs.c.kind)
+                ).all()
+            )
+            top = conn.execute(select(func.max(events.c.seq))).scalar() or 0
+            seen = (
+                conn.execute(
+                    select(cursors.c.seq).where(cursors.c.name == cursor_name(self))
+                ).scalar()
+                or 0
+            )
+            rec_ids = _sample_records(conn, kinds, sample, rng)
+            docs = load_record_docs(conn, rec_ids)
+            # entities: those of the sampled records (every entity has records), up to a share
+            owners = sorted({d["entity_id"] for d in docs.values() if d and d["entity_id"]})
+            share = max(1, round(sample * n_ent / max(1, n_ent + sum(kinds.values()))))
+            docs.update(load_entity_docs(conn, rng.sample(owners, min(share, len(owners)))))
+        report = ReconcileReport(
+            database=n_ent + sum(kinds.values()),
+            index=self.count(),
+            pending=max(0, top - seen),
+            sampled=len(docs),
+        )
+        for doc_id, doc in sorted(docs.items()):
+            if doc is None:
+                continue
+            got = self.get(doc_id)
+            if got is None:
+                report.missing.append(doc_id)
+            elif got != stored_doc(_json_clean(doc)):
+                report.different.append(doc_id)
+        return report
+
+
+def _sample_records(conn: Any, kinds: dict[str, int], want: int, rng: random.Random) -> list[str]:
+    """About `want` random active record ids: record ids are "<kind prefix>-<hash>", so the
+    first active id at or after a random hash of a kind (chosen by its share) is a random
+    record; each draw is one short scan of the primary key."""
+    from publishing.contract import KIND_PREFIX
+    from publishing.models import ACTIVE, Record
+
+    recs = Record.__table__
+    found: set[str] = set()
+    if not kinds:
+        return []
+    names, weights = list(kinds), list(kinds.values())
+    for _ in range(want * 3):
+        if len(found) >= min(want, sum(weights)):
+            break
+        kind = rng.choices(names, weights)[0]
+        pivot = f"{KIND_PREFIX[kind]}-{rng.getrandbits(64):016x}"
+        hit = conn.execute(
+            select(recs.c.id)
+            .where(recs.c.id >= pivot, recs.c.kind == kind, recs.c.status == ACTIVE)
+            .order_by(recs.c.id)
+            .limit(1)
+        ).scalar()
+        if hit is None:  # past the last one: wrap around
+            hit = conn.execute(
+                select(recs.c.id)
+                .where(recs.c.kind == kind, recs.c.status == ACTIVE)
+                .order_by(recs.c.id)
+                .limit(1)
+            ).scalar()
+        if hit is not None:
+            found.add(hit)
+    return sorted(found)
+
+
+def _merge_facets(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter] = {f: Counter() for f in FACETS}
+    for r in results:
+        for facet, counts in (r.get("facetDistribution") or {}).items():
+            out[facet].update(counts)
+    return {f: dict(c.most_common()) for f, c in out.items()}
+
+
+_ORDERED = ("searchableAttributes", "rankingRules", "displayedAttributes")
+
+
+def _differs(want: dict[str, Any], have: dict[str, Any]) -> bool:
+    """Whether the index's settings differ from ours in anything we set (Meilisearch returns
+    the set-like settings, e.g. filterable attributes, sorted: only order-bearing lists are
+    compared in order), so that a restart does not update settings, which reindexes."""
+    for key, value in want.items():
+        current = have.get(key)
+        if isinstance(value, dict):
+            if not isinstance(current, dict) or _differs(value, current):
+                return True
+        elif isinstance(value, list) and key not in _ORDERED:
+            if sorted(map(str, current or [])) != sorted(map(str, value)):
+                return True
+        elif current != value:
+            return True
+    return False
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

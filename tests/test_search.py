@@ -1,0 +1,471 @@
+"""Embedded search (issue 3) on SQLite and PostgreSQL: Chinese matching, codes, pinyin, ranking,
+filters and facets, highlighting, and sync from the change log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+from datetime import date
+
+import pytest
+from sqlalchemy import select, text, update
+
+from publishing.db import make_engine, upgrade
+from publishing.models import SyncCursor
+from publishing.publish import publish
+from publishing.search import documents as documents_mod
+from publishing.search import embedded as embedded_mod
+from publishing.search import get_backend
+from publishing.search.base import SearchQuery
+from publishing.search.embedded import EmbeddedSearch
+from publishing.search.highlight import marked
+from publishing.search.sync import cursor_name, reindex, sync
+from publishing.search.text import (
+    code_key,
+    initial_grams,
+    normalize,
+    parse_query,
+    pinyin_grams,
+    pinyin_splits,
+    syllables,
+    tokens,
+)
+from tests.conftest import PG_ADMIN_URL, _worker
+from tests.factories import (
+    blacklist_row,
+    credit_mark_row,
+    penalty_row,
+    pledge_row,
+    uscc,
+    write_csv,
+    write_ndjson,
+)
+
+TODAY = date(2026, 11, 27)
+HAOYUNLAI = "烟台市芝罘区好运来食品有限公司"
+ZHANGYU = "烟台樟宇商贸有限公司"
+DONGXING = "龙口东兴水产品有限公司"
+
+
+def run(engine, tmp_path, name, rows, **kw):
+    path = (write_ndjson if name.endswith(".ndjson") else write_csv)(tmp_path / name, rows)
+    result = publish([path], engine=engine, today=TODAY, show_progress=False, **kw)
+    assert result.published, result.as_json()
+    return result
+
+
+@pytest.fixture
+def index(engine) -> EmbeddedSearch:
+    """The embedded index on the test's database, empty (PostgreSQL's database is shared)."""
+    backend = EmbeddedSearch(engine)
+    backend.rebuild([])
+    return backend
+
+
+@contextmanager
+def fresh_engine(backend: str, tmp_path_factory, name: str):
+    """A migrated database of its own on the backend, for module-scoped fixtures."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp(name) / 'db.sqlite'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    db = f"disclosure_{name}_{_worker()}"
+    admin = make_engine(PG_ADMIN_URL)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{db}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module", params=("sqlite", "postgresql"))
+def world(request, tmp_path_factory) -> EmbeddedSearch:
+    """A few entities with records of every kind, synced into the index (read-only, shared)."""
+    tmp_path = tmp_path_factory.mktemp("world")
+    with fresh_engine(request.param, tmp_path_factory, "search") as engine:
+        run(engine, tmp_path, "p.csv", [
+            penalty_row(1, 当事人名称=HAOYUNLAI),
+            penalty_row(2, 当事人名称=ZHANGYU, 违法行为类型="销售不合格商品",
+                        违法事实="当事人销售的食品添加剂标签不合格", 领域="产品质量",
+                        所属区市="莱山区", 处罚决定日期="2026-03-01"),
+            penalty_row(3, 当事人名称=DONGXING, 所属区市="龙口市", 处罚决定日期="2026-09-15"),
+            penalty_row(4, 当事人名称="烟台盛源百货有限公司", 所属区市="福山区",
+                        违法行为类型="价格违法", 违法事实="当事人未明码标价", 领域="价格",
+                        处罚决定日期="2026-10-10"),
+        ])
+        run(engine, tmp_path, "m.csv", [
+            credit_mark_row(1, 主体名称=HAOYUNLAI, 分类结果="C"),
+            credit_mark_row(5, 主体名称="烟台恒泰电梯工程有限公司", 分类结果="A")])
+        run(engine, tmp_path, "b.csv", [blacklist_row(6, 主体名称="烟台市芝罘区鑫华超市")])
+        run(engine, tmp_path, "r.ndjson", [pledge_row(7, entity_name="烟台开发区海韵服装店")])
+        index = EmbeddedSearch(engine)
+        assert sync(engine, index) > 0
+        yield index
+
+
+def search(index, q="", **kw):
+    kw.setdefault("limit", 50)
+    return index.search(SearchQuery(q=q, **kw))
+
+
+def ids(result):
+    return [h.id for h in result.hits]
+
+
+def top(index, q, **kw):
+    hits = search(index, q, **kw).hits
+    assert hits, f"nothing found for {q!r}"
+    return hits[0]
+
+
+# -- text processing (no database) -----------------------------------------------------------
+
+def test_normalize_full_width_traditional_and_case():
+    assert normalize("龍口東興ＡＢＣ１２３（食品）") == "龙口东兴abc123(食品)"
+    assert normalize("plain ascii") == "plain ascii"
+
+
+def test_tokens_are_bigrams_plus_last_char_and_words():
+    assert tokens("烟台市 abc12 号") == ["烟台", "台市", "市", "abc12", "号"]
+
+
+def test_pinyin_and_initials_tokens():
+    items = syllables(normalize("烟台樟宇"))
+    assert items == ["yan", "tai", "zhang", "yu"]
+    assert pinyin_grams(items) == ["yantai", "taizhang", "zhangyu", "yan", "tai", "zhang", "yu"]
+    assert initial_grams(items) == ["ytz", "tzy", "yt", "tz", "zy"]
+
+
+def test_spaced_pinyin_is_one_phrase_and_other_words_stay_apart():
+    (term,) = parse_query("yantai zhangyu").terms
+    assert term.pinyin == ((("yan", "tai", "zhang", "yu"), False),)
+    assert [t.source for t in parse_query("kfc yantai").terms] == ["kfc", "yantai"]
+    assert parse_query("yantai zh").terms[0].pinyin == ((("yan", "tai", "zh"), True),)
+
+
+def test_pinyin_splits():
+    assert pinyin_splits("yantaizhangyu")[0] == (("yan", "tai", "zhang", "yu"), False)
+    assert {s for s, _ in pinyin_splits("xian")} == {("xian",), ("xi", "an")}
+    assert pinyin_splits("yantaizh") == [(("yan", "tai", "zh"), True)]
+    assert pinyin_splits("ytzy") == []
+
+
+def test_code_key():
+    assert code_key("９１３７ ０６０２-ma3c") == "91370602MA3C"
+    assert code_key("9137060") is None and code_key("yantaizhangyu") is None
+
+
+def test_highlight_escapes_and_maps_back_to_the_original():
+    assert marked("龍口<東興>&", parse_query("龙口 东兴")) == "<mark>龍口</mark>&lt;<mark>東興</mark>&gt;&amp;"
+    assert marked(ZHANGYU, parse_query("ytzy"), pinyin=True) == "<mark>烟台樟宇</mark>商贸有限公司"
+    assert marked("无关", parse_query("烟台")) is None
+
+
+# -- matching --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("q", ["烟台", "食品", "好运来", "芝罘区好运来", "区好运", "来食品", "运来食品有"])
+def test_any_part_of_a_name_matches(world, q):
+    result = search(world, q)
+    assert HAOYUNLAI in [h.title for h in result.hits if h.type == "entity"]
+
+
+def test_two_character_parts_match_everywhere(world):
+    assert "烟台盛源百货有限公司" in [h.title for h in search(world, "盛源").hits]
+    assert top(world, "樟宇").title == ZHANGYU
+
+
+def test_traditional_and_full_width_input(world):
+    assert top(world, "龍口東興").title == DONGXING
+    assert top(world, "樟宇商貿").title == ZHANGYU
+    assert top(world, "好运来　食品").title == HAOYUNLAI  # ideographic space: two terms
+    code = uscc(2).translate(str.maketrans("0123456789ABCDEFGHJKLMNPQRTUWXY",
+                                           "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ"))
+    assert top(world, code).title == ZHANGYU
+
+
+def test_one_character_query(world):
+    titles = {h.title for h in search(world, "樟").hits}
+    assert ZHANGYU in titles
+    assert "烟台盛源百货有限公司" not in titles
+
+
+@pytest.mark.parametrize("variant", [str.lower, lambda c: " ".join([c[:6], c[6:12], c[12:]]),
+                                     lambda c: f"{c[:8]}-{c[8:]}".lower(), lambda c: c[:17]])
+def test_uscc_exact_any_case_or_spacing_and_prefix(world, variant):
+    code = uscc(2)
+    result = search(world, variant(code))
+    assert result.hits[0].id == code and result.hits[0].type == "entity"
+    # the entity's records follow it
+    assert {h.type for h in result.hits if h.doc.get("uscc") == code} >= {"entity", "penalty"}
+
+
+def test_uscc_prefix_lists_every_code_that_starts_so(world):
+    result = search(world, uscc(1)[:8])  # 91370602: every entity of the factories
+    entities = [h for h in result.hits if h.type == "entity"]
+    assert len(entities) == 7
+    assert "<mark>91370602</mark>" in entities[0].highlight
+
+
+@pytest.mark.parametrize("q", ["yantai zhangyu", "yantaizhangyu", "ytzy", "zhangyu", "zhang yu",
+                               "YanTaiZhangYu", "yantai zhang", "yantaizh"])
+def test_pinyin_and_initials(world, q):
+    hit = top(world, q)
+    assert hit.title == ZHANGYU and hit.type == "entity"
+    assert "<mark>" in hit.highlight
+
+
+def test_pinyin_of_a_name_part(world):
+    assert top(world, "zhifuqu").title in (HAOYUNLAI, "烟台市芝罘区鑫华超市")
+    assert top(world, "haoyunlai").title == HAOYUNLAI
+    assert top(world, "hyl").title == HAOYUNLAI
+
+
+def test_text_fields_are_searchable_but_not_person_names(world):
+    assert {h.type for h in search(world, "未明码标价").hits} == {"penalty"}
+    assert search(world, "张三").total == 0  # 法定代表人 is shown, not searchable
+
+
+def test_nothing_found(world):
+    result = search(world, "不存在的名称")
+    assert (result.total, result.hits, result.facets["type"]) == (0, [], {})
+
+
+# -- ranking ---------------------------------------------------------------------------------
+
+def test_exact_name_then_names_then_text(engine, tmp_path, index):
+    run(engine, tmp_path, "x.csv", [
+        penalty_row(8, 当事人名称="烟台盛源百货有限公司芝罘分公司", 处罚决定日期="2026-10-01"),
+        penalty_row(4, 当事人名称="烟台盛源百货有限公司", 处罚决定日期="2026-02-01"),
+        penalty_row(9, 当事人名称="烟台某某商店", 违法事实="当事人从烟台盛源百货有限公司购进商品"),
+    ])
+    sync(engine, index)
+    hits = search(index, "烟台盛源百货有限公司").hits
+    order = [(h.type, h.title) for h in hits]
+    assert order[0] == ("entity", "烟台盛源百货有限公司")  # exact name
+    assert order[1][0] == "penalty" and order[1][1].startswith("烟台盛源百货有限公司 ·")
+    assert order[2] == ("entity", "烟台盛源百货有限公司芝罘分公司")  # name match
+    assert order[-1][1].startswith("烟台某某商店")  # text only
+    assert "<mark>" in hits[-1].highlight and hits[-1].highlight.startswith("违法事实")
+    code = top(index, uscc(8))  # an exact code wins over everything
+    assert (code.type, code.id) == ("entity", uscc(8))
+
+
+def test_entities_before_their_records_on_equal_name_match(world):
+    types = [h.type for h in search(world, "好运来").hits]
+    assert types[0] == "entity" and set(types[1:]) == {"penalty", "credit_mark"}
+
+
+def test_sort_by_date(world):
+    dates = [h.date for h in search(world, "烟台", sort="date").hits]
+    known = [d for d in dates if d]
+    assert known == sorted(known, reverse=True)
+    assert dates.index(None) > len(known) - 1 if None in dates else True
+
+
+# -- filters and facets ----------------------------------------------------------------------
+
+def test_facet_counts_match_the_documents(world):
+    docs = list(world.documents())
+    result = search(world, "")
+    assert result.total == len(docs)
+    for facet in ("type", "district", "status", "grade"):
+        want = Counter(d[facet] for d in docs if d[facet] is not None)
+        assert result.facets[facet] == dict(want), facet
+    烟台 = search(world, "烟台")
+    assert sum(烟台.facets["type"].values()) == 烟台.total
+
+
+def test_filters(world):
+    assert {h.type for h in search(world, "烟台", types=("penalty",)).hits} == {"penalty"}
+    both = search(world, "烟台", types=("penalty", "blacklist"))
+    assert set(both.facets["type"]) == {"penalty", "blacklist"}
+    laishan = search(world, "", district="370613")
+    assert {h.district for h in laishan.hits} == {"370613"} and laishan.total >= 2
+    graded = search(world, "", grade="C")
+    assert {(h.type, h.title) for h in graded.hits} == {("entity", HAOYUNLAI),
+                                                        ("credit_mark", f"{HAOYUNLAI} · 信用标注 信用风险分类 C")}
+    assert search(world, "好运来", status="active").facets["type"] == {"penalty": 1, "credit_mark": 1}
+    assert search(world, "好运来", types=("return_pledge",)).total == 0
+    assert search(world, uscc(1), types=("penalty",)).hits[0].type == "penalty"
+
+
+def test_entity_document_carries_counts_and_grade(world):
+    hit = top(world, HAOYUNLAI)
+    assert hit.type == "entity" and hit.grade == "C"
+    assert hit.doc["counts"] == {"credit_mark": 1, "penalty": 1}
+    assert hit.doc["uscc"] == uscc(1) and hit.url == f"/entities/{uscc(1)}"
+
+
+def test_paging_and_cap(world, monkeypatch):
+    everything = search(world, "烟台", limit=100)
+    pages = search(world, "烟台", limit=3).hits + search(world, "烟台", limit=3, offset=3).hits
+    assert ids(everything)[:6] == [h.id for h in pages]
+    assert not everything.capped
+    monkeypatch.setattr(embedded_mod, "CAP", 4)
+    capped = search(world, "烟台")
+    assert capped.capped and capped.total == 4 and sum(capped.facets["type"].values()) == 4
+
+
+# -- sync from the change log ----------------------------------------------------------------
+
+def test_withdrawn_record_is_no_longer_found(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI), penalty_row(2)])
+    sync(engine, index)
+    assert {h.type for h in search(index, "好运来").hits} == {"entity", "penalty"}
+    header = [*penalty_row(1), "操作"]
+    path = write_csv(tmp_path / "w.csv", [penalty_row(1, 当事人名称=HAOYUNLAI, 操作="撤销")], header=header)
+    publish([path], engine=engine, today=TODAY, show_progress=False)
+    assert sync(engine, index) == 1
+    hits = search(index, "好运来").hits
+    assert [h.type for h in hits] == ["entity"] and hits[0].doc["counts"] == {}
+
+
+def test_changed_record_is_updated(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(1)])
+    sync(engine, index)
+    run(engine, tmp_path, "b.csv", [penalty_row(1, 违法事实="当事人销售过期月饼")])
+    assert sync(engine, index) == 1
+    hit = top(index, "过期月饼")
+    assert hit.type == "penalty" and hit.doc["version"] == 2
+
+
+def test_entity_found_under_new_and_former_name(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称="烟台旧名食品厂", 处罚决定日期="2026-02-01")])
+    sync(engine, index)
+    run(engine, tmp_path, "b.csv", [penalty_row(2, 统一社会信用代码=uscc(1), 当事人名称="烟台新名食品有限公司")])
+    sync(engine, index)
+    new = top(index, "新名食品")
+    assert (new.type, new.title) == ("entity", "烟台新名食品有限公司")
+    old = [h for h in search(index, "旧名").hits if h.type == "entity"]
+    assert [h.title for h in old] == ["烟台新名食品有限公司"]
+    assert old[0].highlight == "曾用名:烟台<mark>旧名</mark>食品厂"
+    assert top(index, "jiuming").title == "烟台新名食品有限公司"
+    assert index.count() == 3  # one entity, two penalties
+
+
+def test_sync_is_idempotent_resumable_and_counts_events(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 8)])
+    assert sync(engine, index, batch=3) == 7
+    assert sync(engine, index) == 0
+    before = _dump(engine)
+
+    class Crash(Exception):
+        pass
+
+    class Flaky(EmbeddedSearch):
+        calls = 0
+
+        def bound(self, conn):
+            Flaky.calls += 1
+            if Flaky.calls == 2:
+                raise Crash
+            return super().bound(conn)
+
+    _set_cursor(engine, "search:embedded", 0)
+    with pytest.raises(Crash):
+        sync(engine, Flaky(engine), batch=3)
+    assert _cursor(engine) == 3  # the first batch was committed with its cursor
+    assert sync(engine, index, batch=3) == 4
+    assert _dump(engine) == before
+
+
+def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkeypatch):
+    from publishing.search import sync as sync_mod
+
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
+    monkeypatch.setattr(sync_mod, "REINDEX_BACKLOG", 3)
+    rebuilt = []
+    original = EmbeddedSearch.rebuild_from_database
+    monkeypatch.setattr(EmbeddedSearch, "rebuild_from_database",
+                        lambda self, workers=None: rebuilt.append(1) or original(self, workers))
+    assert sync(engine, index) == 5 and rebuilt
+    assert index.count() == 10 and sync(engine, index) == 0
+
+
+def test_rebuild_equals_incremental_sync(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
+    run(engine, tmp_path, "m.csv", [credit_mark_row(i, 分类结果="B") for i in range(3, 8)])
+    run(engine, tmp_path, "b.csv", [credit_mark_row(3, 分类结果="D", 标注日期="2026-05-01")])
+    header = [*penalty_row(1), "操作"]
+    publish([write_csv(tmp_path / "w.csv", [penalty_row(2, 操作="撤销")], header=header)],
+            engine=engine, today=TODAY, show_progress=False)
+    run(engine, tmp_path, "n.csv", [penalty_row(9, 统一社会信用代码=uscc(4), 当事人名称="烟台改名商店")])
+    sync(engine, index, batch=4)
+    synced = _dump(engine)
+    queries = ["烟台", "测试", "改名", uscc(3)[:10], "ytcs"]
+    before = {q: _ranked(search(index, q)) for q in queries}
+    assert reindex(engine, index) == len(synced)
+    assert _dump(engine) == synced
+    assert {q: _ranked(search(index, q)) for q in queries} == before
+    assert sync(engine, index) == 0  # the cursor was set to the end of the change log
+    assert {h.type for h in search(index, "", grade="D").hits} == {"entity", "credit_mark"}
+
+
+def test_parallel_rebuild_equals_sequential(engine, tmp_path, index, monkeypatch):
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 30)])
+    run(engine, tmp_path, "m.csv", [credit_mark_row(i) for i in range(20, 40)])
+    assert index.rebuild_from_database(workers=1) == 29 + 20 + 39
+    sequential = _dump(engine)
+    monkeypatch.setattr(embedded_mod, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(documents_mod, "PAGE", 7)
+    assert index.rebuild_from_database(workers=2) == len(sequential)
+    assert _dump(engine) == sequential
+    assert top(index, "测试25").doc["counts"] == {"credit_mark": 1, "penalty": 1}
+
+
+def test_reindex_keeps_searching_and_can_run_twice(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI)])
+    assert reindex(engine, index) == 2
+    assert reindex(engine, index) == 2
+    assert top(index, "好运来").title == HAOYUNLAI
+
+
+def test_get_backend(engine, monkeypatch):
+    from publishing.settings import get_settings
+
+    assert isinstance(get_backend(engine), EmbeddedSearch)
+    monkeypatch.setenv("DISCLOSURE_MEILI_URL", "http://127.0.0.1:7700")
+    get_settings.cache_clear()
+    from publishing.search.meili import MeiliSearch
+
+    assert get_backend(engine).name == "meilisearch"
+    assert isinstance(get_backend(engine), MeiliSearch)
+    get_settings.cache_clear()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _ranked(result) -> tuple:
+    """What a ranking must keep across a rebuild: the hits and their types in order (equal
+    ones may swap: ties are broken by position in the index)."""
+    return sorted(ids(result)), [h.type for h in result.hits], result.total, result.facets
+
+
+def _dump(engine) -> dict[str, tuple]:
+    return EmbeddedSearch(engine).dump()
+
+
+def _cursor(engine) -> int:
+    table = SyncCursor.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(table.c.seq).where(table.c.name == "search:embedded")).scalar_one()
+
+
+def _set_cursor(engine, name, seq) -> None:
+    table = SyncCursor.__table__
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.name == name).values(seq=seq))
+
+
+def test_cursor_name():
+    class B:
+        name = "embedded"
+
+    assert cursor_name(B()) == "search:embedded"
