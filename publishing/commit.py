@@ -9,11 +9,12 @@ one round trip per row.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from publishing import bulk, clock
 from publishing.models import (
@@ -203,13 +204,12 @@ def refresh_issues(
     ids = sorted(issue_ids)
     if not ids:
         return
-    counts = dict(
-        conn.execute(
-            select(RECORDS.c.issue_id, func.count())
-            .where(RECORDS.c.issue_id.in_(ids), RECORDS.c.status == ACTIVE)
-            .group_by(RECORDS.c.issue_id)
-        ).all()
-    )
+    # Count in Python over the issues' own rows: a status condition in SQL lets the planner
+    # prefer a status index and scan every active record (seconds at a million records).
+    counts: Counter = Counter(
+        issue for issue, status in conn.execute(
+            select(RECORDS.c.issue_id, RECORDS.c.status).where(RECORDS.c.issue_id.in_(ids)))
+        if status == ACTIVE)
     known = set(conn.execute(select(ISSUES.c.id).where(ISSUES.c.id.in_(ids))).scalars())
     for iid in ids:
         if iid in known:

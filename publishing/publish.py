@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import Writer, finish_batch, lock_writer, start_batch
-from publishing.db import get_engine, writer_connection
+from publishing.db import analyze, get_engine, writer_connection
 from publishing.plan import Planner
 from publishing.progress import progress
 from publishing.rows import CleanRow, EntityFields, Reject, SourceError, SourceFile
@@ -28,6 +28,7 @@ from publishing.rules import Rules, load_rules
 from publishing.sources import open_source
 
 CHUNK = 5000
+ANALYZE_AFTER_ROWS = 50_000
 # Files at least this large are read and cleaned in a second process.
 PARALLEL_MIN_BYTES = 2_000_000
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
@@ -111,6 +112,8 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
             tx.commit()
         else:
             tx.rollback()
+    if published and sum(r.rows for r in reports) >= ANALYZE_AFTER_ROWS:
+        analyze(engine)
     return PublishResult(reports, published, dry_run, batch_id if published else None,
                          writer.events_written if published else 0)
 
