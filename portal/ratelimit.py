@@ -182,8 +182,10 @@ class RedisLimiter:
         if self._client is None or self._loop is not loop:
             import redis.asyncio as redis
 
+            # Bounded, but generous enough that a busy host's scheduling hiccup does not split
+            # the shared count into per-process fallbacks.
             self._client = redis.Redis.from_url(
-                self.url, socket_timeout=0.25, socket_connect_timeout=0.25
+                self.url, socket_timeout=1.0, socket_connect_timeout=1.0
             )
             self._script = self._client.register_script(LUA)
             self._loop = loop
