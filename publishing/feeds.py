@@ -36,7 +36,7 @@ from publishing import clock
 from publishing.commit import EVENTS, RECORDS
 from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
-from publishing.shape import public_record
+from publishing.shape import RECORD_COLUMNS, public_record
 
 ALL = "all"
 FEED_KINDS = (*KINDS, ALL)
@@ -87,22 +87,7 @@ SUMMARY_VALUE_MAX = 80
 _LABELS = {c.key: c.label for cols in KIND_COLUMNS.values() for c in cols}
 _LABELS["publicity_until"] = "公示截止日期"
 
-# The records' columns public_record reads (never source file, row, hash or batch).
-_RECORD_COLUMNS = (
-    RECORDS.c.id,
-    RECORDS.c.kind,
-    RECORDS.c.status,
-    RECORDS.c.version,
-    RECORDS.c.entity_id,
-    RECORDS.c.district,
-    RECORDS.c.event_date,
-    RECORDS.c.publicity_until,
-    RECORDS.c.repairable_from,
-    RECORDS.c.issue_id,
-    RECORDS.c.data,
-    RECORDS.c.first_published_at,
-    RECORDS.c.updated_at,
-)
+_RECORD_COLUMNS = tuple(RECORDS.c[name] for name in RECORD_COLUMNS)
 _EVENT_COLUMNS = (
     EVENTS.c.seq,
     EVENTS.c.op,

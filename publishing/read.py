@@ -22,24 +22,9 @@ from publishing import clock
 from publishing.commit import ENTITIES, EVENTS, ISSUES, RECORDS
 from publishing.contract import DISTRICTS, KINDS
 from publishing.models import ACTIVE
-from publishing.shape import public_entity, public_record
+from publishing.shape import RECORD_COLUMNS, public_entity, public_record
 
-# The columns public_record reads: never the source file, row, hashes or batch.
-_PUBLIC_COLUMNS = (
-    RECORDS.c.id,
-    RECORDS.c.kind,
-    RECORDS.c.status,
-    RECORDS.c.version,
-    RECORDS.c.entity_id,
-    RECORDS.c.district,
-    RECORDS.c.event_date,
-    RECORDS.c.publicity_until,
-    RECORDS.c.repairable_from,
-    RECORDS.c.issue_id,
-    RECORDS.c.data,
-    RECORDS.c.first_published_at,
-    RECORDS.c.updated_at,
-)
+_PUBLIC_COLUMNS = tuple(RECORDS.c[name] for name in RECORD_COLUMNS)
 _ENTITY_COLUMNS = (
     ENTITIES.c.id,
     ENTITIES.c.uscc,

@@ -18,6 +18,11 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(c.key for c in cols if c.key not in _NOT_PUBLISHED)
     for kind, cols in KIND_COLUMNS.items()
 }
+# The stored columns public_record reads (never source file, row, hash or batch): readers
+# select exactly these.
+RECORD_COLUMNS = ("id", "kind", "status", "version", "entity_id", "district", "event_date",
+                  "publicity_until", "repairable_from", "issue_id", "data", "first_published_at",
+                  "updated_at")
 RECORD_META = (
     "id",
     "kind",
