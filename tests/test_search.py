@@ -90,19 +90,42 @@ def world(request, tmp_path_factory) -> EmbeddedSearch:
     """A few entities with records of every kind, synced into the index (read-only, shared)."""
     tmp_path = tmp_path_factory.mktemp("world")
     with fresh_engine(request.param, tmp_path_factory, "search") as engine:
-        run(engine, tmp_path, "p.csv", [
-            penalty_row(1, 当事人名称=HAOYUNLAI),
-            penalty_row(2, 当事人名称=ZHANGYU, 违法行为类型="销售不合格商品",
-                        违法事实="当事人销售的食品添加剂标签不合格", 领域="产品质量",
-                        所属区市="莱山区", 处罚决定日期="2026-03-01"),
-            penalty_row(3, 当事人名称=DONGXING, 所属区市="龙口市", 处罚决定日期="2026-09-15"),
-            penalty_row(4, 当事人名称="烟台盛源百货有限公司", 所属区市="福山区",
-                        违法行为类型="价格违法", 违法事实="当事人未明码标价", 领域="价格",
-                        处罚决定日期="2026-10-10"),
-        ])
-        run(engine, tmp_path, "m.csv", [
-            credit_mark_row(1, 主体名称=HAOYUNLAI, 分类结果="C"),
-            credit_mark_row(5, 主体名称="烟台恒泰电梯工程有限公司", 分类结果="A")])
+        run(
+            engine,
+            tmp_path,
+            "p.csv",
+            [
+                penalty_row(1, 当事人名称=HAOYUNLAI),
+                penalty_row(
+                    2,
+                    当事人名称=ZHANGYU,
+                    违法行为类型="销售不合格商品",
+                    违法事实="当事人销售的食品添加剂标签不合格",
+                    领域="产品质量",
+                    所属区市="莱山区",
+                    处罚决定日期="2026-03-01",
+                ),
+                penalty_row(3, 当事人名称=DONGXING, 所属区市="龙口市", 处罚决定日期="2026-09-15"),
+                penalty_row(
+                    4,
+                    当事人名称="烟台盛源百货有限公司",
+                    所属区市="福山区",
+                    违法行为类型="价格违法",
+                    违法事实="当事人未明码标价",
+                    领域="价格",
+                    处罚决定日期="2026-10-10",
+                ),
+            ],
+        )
+        run(
+            engine,
+            tmp_path,
+            "m.csv",
+            [
+                credit_mark_row(1, 主体名称=HAOYUNLAI, 分类结果="C"),
+                credit_mark_row(5, 主体名称="烟台恒泰电梯工程有限公司", 分类结果="A"),
+            ],
+        )
         run(engine, tmp_path, "b.csv", [blacklist_row(6, 主体名称="烟台市芝罘区鑫华超市")])
         run(engine, tmp_path, "r.ndjson", [pledge_row(7, entity_name="烟台开发区海韵服装店")])
         index = EmbeddedSearch(engine)
@@ -126,6 +149,7 @@ def top(index, q, **kw):
 
 
 # -- text processing (no database) -----------------------------------------------------------
+
 
 def test_normalize_full_width_traditional_and_case():
     assert normalize("龍口東興ＡＢＣ１２３（食品）") == "龙口东兴abc123(食品)"
@@ -163,14 +187,20 @@ def test_code_key():
 
 
 def test_highlight_escapes_and_maps_back_to_the_original():
-    assert marked("龍口<東興>&", parse_query("龙口 东兴")) == "<mark>龍口</mark>&lt;<mark>東興</mark>&gt;&amp;"
+    assert (
+        marked("龍口<東興>&", parse_query("龙口 东兴"))
+        == "<mark>龍口</mark>&lt;<mark>東興</mark>&gt;&amp;"
+    )
     assert marked(ZHANGYU, parse_query("ytzy"), pinyin=True) == "<mark>烟台樟宇</mark>商贸有限公司"
     assert marked("无关", parse_query("烟台")) is None
 
 
 # -- matching --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("q", ["烟台", "食品", "好运来", "芝罘区好运来", "区好运", "来食品", "运来食品有"])
+
+@pytest.mark.parametrize(
+    "q", ["烟台", "食品", "好运来", "芝罘区好运来", "区好运", "来食品", "运来食品有"]
+)
 def test_any_part_of_a_name_matches(world, q):
     result = search(world, q)
     assert HAOYUNLAI in [h.title for h in result.hits if h.type == "entity"]
@@ -185,8 +215,12 @@ def test_traditional_and_full_width_input(world):
     assert top(world, "龍口東興").title == DONGXING
     assert top(world, "樟宇商貿").title == ZHANGYU
     assert top(world, "好运来　食品").title == HAOYUNLAI  # ideographic space: two terms
-    code = uscc(2).translate(str.maketrans("0123456789ABCDEFGHJKLMNPQRTUWXY",
-                                           "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ"))
+    code = uscc(2).translate(
+        str.maketrans(
+            "0123456789ABCDEFGHJKLMNPQRTUWXY",
+            "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ",
+        )
+    )
     assert top(world, code).title == ZHANGYU
 
 
@@ -196,14 +230,22 @@ def test_one_character_query(world):
     assert "烟台盛源百货有限公司" not in titles
 
 
-@pytest.mark.parametrize("variant", [str.lower, lambda c: " ".join([c[:6], c[6:12], c[12:]]),
-                                     lambda c: f"{c[:8]}-{c[8:]}".lower(), lambda c: c[:17]])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        str.lower,
+        lambda c: " ".join([c[:6], c[6:12], c[12:]]),
+        lambda c: f"{c[:8]}-{c[8:]}".lower(),
+        lambda c: c[:17],
+    ],
+)
 def test_uscc_exact_any_case_or_spacing_and_prefix(world, variant):
     code = uscc(2)
     result = search(world, variant(code))
     assert result.hits[0].id == code and result.hits[0].type == "entity"
-    # the entity's records follow it
-    assert {h.type for h in result.hits if h.doc.get("uscc") == code} >= {"entity", "penalty"}
+    # a whole code also finds the entity's records (after it)
+    types = {h.type for h in result.hits if h.doc.get("uscc") == code}
+    assert "penalty" in types or len(variant(code)) < 18
 
 
 def test_uscc_prefix_lists_every_code_that_starts_so(world):
@@ -213,8 +255,29 @@ def test_uscc_prefix_lists_every_code_that_starts_so(world):
     assert "<mark>91370602</mark>" in entities[0].highlight
 
 
-@pytest.mark.parametrize("q", ["yantai zhangyu", "yantaizhangyu", "ytzy", "zhangyu", "zhang yu",
-                               "YanTaiZhangYu", "yantai zhang", "yantaizh"])
+def test_embedded_code_prefix_lists_entities_only(engine, tmp_path):
+    # (a district's prefix would otherwise also bring every record of the district)
+    index = EmbeddedSearch(engine)
+    index.rebuild([])
+    run(engine, tmp_path, "a.csv", [penalty_row(1), penalty_row(2)])
+    sync(engine, index)
+    assert {h.type for h in search(index, uscc(1)[:10]).hits} == {"entity"}
+    assert {h.type for h in search(index, uscc(1)).hits} == {"entity", "penalty"}
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "yantai zhangyu",
+        "yantaizhangyu",
+        "ytzy",
+        "zhangyu",
+        "zhang yu",
+        "YanTaiZhangYu",
+        "yantai zhang",
+        "yantaizh",
+    ],
+)
 def test_pinyin_and_initials(world, q):
     hit = top(world, q)
     assert hit.title == ZHANGYU and hit.type == "entity"
@@ -239,12 +302,20 @@ def test_nothing_found(world):
 
 # -- ranking ---------------------------------------------------------------------------------
 
+
 def test_exact_name_then_names_then_text(engine, tmp_path, index):
-    run(engine, tmp_path, "x.csv", [
-        penalty_row(8, 当事人名称="烟台盛源百货有限公司芝罘分公司", 处罚决定日期="2026-10-01"),
-        penalty_row(4, 当事人名称="烟台盛源百货有限公司", 处罚决定日期="2026-02-01"),
-        penalty_row(9, 当事人名称="烟台某某商店", 违法事实="当事人从烟台盛源百货有限公司购进商品"),
-    ])
+    run(
+        engine,
+        tmp_path,
+        "x.csv",
+        [
+            penalty_row(8, 当事人名称="烟台盛源百货有限公司芝罘分公司", 处罚决定日期="2026-10-01"),
+            penalty_row(4, 当事人名称="烟台盛源百货有限公司", 处罚决定日期="2026-02-01"),
+            penalty_row(
+                9, 当事人名称="烟台某某商店", 违法事实="当事人从烟台盛源百货有限公司购进商品"
+            ),
+        ],
+    )
     sync(engine, index)
     hits = search(index, "烟台盛源百货有限公司").hits
     order = [(h.type, h.title) for h in hits]
@@ -271,6 +342,7 @@ def test_sort_by_date(world):
 
 # -- filters and facets ----------------------------------------------------------------------
 
+
 def test_facet_counts_match_the_documents(world):
     docs = list(world.documents())
     result = search(world, "")
@@ -289,9 +361,14 @@ def test_filters(world):
     laishan = search(world, "", district="370613")
     assert {h.district for h in laishan.hits} == {"370613"} and laishan.total >= 2
     graded = search(world, "", grade="C")
-    assert {(h.type, h.title) for h in graded.hits} == {("entity", HAOYUNLAI),
-                                                        ("credit_mark", f"{HAOYUNLAI} · 信用标注 信用风险分类 C")}
-    assert search(world, "好运来", status="active").facets["type"] == {"penalty": 1, "credit_mark": 1}
+    assert {(h.type, h.title) for h in graded.hits} == {
+        ("entity", HAOYUNLAI),
+        ("credit_mark", f"{HAOYUNLAI} · 信用标注 信用风险分类 C"),
+    }
+    assert search(world, "好运来", status="active").facets["type"] == {
+        "penalty": 1,
+        "credit_mark": 1,
+    }
     assert search(world, "好运来", types=("return_pledge",)).total == 0
     assert search(world, uscc(1), types=("penalty",)).hits[0].type == "penalty"
 
@@ -315,12 +392,15 @@ def test_paging_and_cap(world, monkeypatch):
 
 # -- sync from the change log ----------------------------------------------------------------
 
+
 def test_withdrawn_record_is_no_longer_found(engine, tmp_path, index):
     run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI), penalty_row(2)])
     sync(engine, index)
     assert {h.type for h in search(index, "好运来").hits} == {"entity", "penalty"}
     header = [*penalty_row(1), "操作"]
-    path = write_csv(tmp_path / "w.csv", [penalty_row(1, 当事人名称=HAOYUNLAI, 操作="撤销")], header=header)
+    path = write_csv(
+        tmp_path / "w.csv", [penalty_row(1, 当事人名称=HAOYUNLAI, 操作="撤销")], header=header
+    )
     publish([path], engine=engine, today=TODAY, show_progress=False)
     assert sync(engine, index) == 1
     hits = search(index, "好运来").hits
@@ -337,9 +417,19 @@ def test_changed_record_is_updated(engine, tmp_path, index):
 
 
 def test_entity_found_under_new_and_former_name(engine, tmp_path, index):
-    run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称="烟台旧名食品厂", 处罚决定日期="2026-02-01")])
+    run(
+        engine,
+        tmp_path,
+        "a.csv",
+        [penalty_row(1, 当事人名称="烟台旧名食品厂", 处罚决定日期="2026-02-01")],
+    )
     sync(engine, index)
-    run(engine, tmp_path, "b.csv", [penalty_row(2, 统一社会信用代码=uscc(1), 当事人名称="烟台新名食品有限公司")])
+    run(
+        engine,
+        tmp_path,
+        "b.csv",
+        [penalty_row(2, 统一社会信用代码=uscc(1), 当事人名称="烟台新名食品有限公司")],
+    )
     sync(engine, index)
     new = top(index, "新名食品")
     assert (new.type, new.title) == ("entity", "烟台新名食品有限公司")
@@ -383,8 +473,11 @@ def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkey
     monkeypatch.setattr(sync_mod, "REINDEX_BACKLOG", 3)
     rebuilt = []
     original = EmbeddedSearch.rebuild_from_database
-    monkeypatch.setattr(EmbeddedSearch, "rebuild_from_database",
-                        lambda self, workers=None: rebuilt.append(1) or original(self, workers))
+    monkeypatch.setattr(
+        EmbeddedSearch,
+        "rebuild_from_database",
+        lambda self, workers=None: rebuilt.append(1) or original(self, workers),
+    )
     assert sync(engine, index) == 5 and rebuilt
     assert index.count() == 10 and sync(engine, index) == 0
 
@@ -394,9 +487,18 @@ def test_rebuild_equals_incremental_sync(engine, tmp_path, index):
     run(engine, tmp_path, "m.csv", [credit_mark_row(i, 分类结果="B") for i in range(3, 8)])
     run(engine, tmp_path, "b.csv", [credit_mark_row(3, 分类结果="D", 标注日期="2026-05-01")])
     header = [*penalty_row(1), "操作"]
-    publish([write_csv(tmp_path / "w.csv", [penalty_row(2, 操作="撤销")], header=header)],
-            engine=engine, today=TODAY, show_progress=False)
-    run(engine, tmp_path, "n.csv", [penalty_row(9, 统一社会信用代码=uscc(4), 当事人名称="烟台改名商店")])
+    publish(
+        [write_csv(tmp_path / "w.csv", [penalty_row(2, 操作="撤销")], header=header)],
+        engine=engine,
+        today=TODAY,
+        show_progress=False,
+    )
+    run(
+        engine,
+        tmp_path,
+        "n.csv",
+        [penalty_row(9, 统一社会信用代码=uscc(4), 当事人名称="烟台改名商店")],
+    )
     sync(engine, index, batch=4)
     synced = _dump(engine)
     queries = ["烟台", "测试", "改名", uscc(3)[:10], "ytcs"]
@@ -442,6 +544,7 @@ def test_get_backend(engine, monkeypatch):
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def _ranked(result) -> tuple:
     """What a ranking must keep across a rebuild: the hits and their types in order (equal
     ones may swap: ties are broken by position in the index)."""
@@ -455,7 +558,9 @@ def _dump(engine) -> dict[str, tuple]:
 def _cursor(engine) -> int:
     table = SyncCursor.__table__
     with engine.connect() as conn:
-        return conn.execute(select(table.c.seq).where(table.c.name == "search:embedded")).scalar_one()
+        return conn.execute(
+            select(table.c.seq).where(table.c.name == "search:embedded")
+        ).scalar_one()
 
 
 def _set_cursor(engine, name, seq) -> None:

@@ -35,8 +35,20 @@ TODAY = date(2026, 11, 27)
 PER_TYPE = 16
 MAX_AMBIGUITY = 5
 MIN_RECALL = 0.98
-_PREFIXES = sorted({*DISTRICTS.values(), *DISTRICT_SHORT.values(), "烟台市", "烟台开发区",
-                    "烟台高新区", "烟台", "山东", "蓬莱市"}, key=len, reverse=True)
+_PREFIXES = sorted(
+    {
+        *DISTRICTS.values(),
+        *DISTRICT_SHORT.values(),
+        "烟台市",
+        "烟台开发区",
+        "烟台高新区",
+        "烟台",
+        "山东",
+        "蓬莱市",
+    },
+    key=len,
+    reverse=True,
+)
 _FULL = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 
 
@@ -58,14 +70,16 @@ def sample_dir(tmp_path_factory):
 def eval_engine(request, sample_dir, tmp_path_factory):
     """A database of its own with the sample world published and indexed (module scope)."""
     with fresh_engine(request.param, tmp_path_factory, "eval") as engine:
-        result = publish(sorted(sample_dir.iterdir()), engine=engine, today=TODAY,
-                         show_progress=False)
+        result = publish(
+            sorted(sample_dir.iterdir()), engine=engine, today=TODAY, show_progress=False
+        )
         assert result.published, "the sample must publish cleanly"
         assert sync(engine, EmbeddedSearch(engine)) == result.events
         yield engine
 
 
 # -- the queries -----------------------------------------------------------------------------
+
 
 class World:
     def __init__(self, entities):
@@ -117,9 +131,22 @@ def build_cases(world: World) -> list[Case]:
     rng = random.Random(SEED)
     order = list(world.entities)
     rng.shuffle(order)
-    cases: dict[str, list[Case]] = {k: [] for k in (
-        "partial", "cross-word", "traditional", "full-width", "uscc-lower", "uscc-spaced",
-        "uscc-prefix", "uscc-full-width", "pinyin", "pinyin-spaced", "initials")}
+    cases: dict[str, list[Case]] = {
+        k: []
+        for k in (
+            "partial",
+            "cross-word",
+            "traditional",
+            "full-width",
+            "uscc-lower",
+            "uscc-spaced",
+            "uscc-prefix",
+            "uscc-full-width",
+            "pinyin",
+            "pinyin-spaced",
+            "initials",
+        )
+    }
 
     def want(kind: str) -> bool:
         return len(cases[kind]) < PER_TYPE
@@ -137,32 +164,43 @@ def build_cases(world: World) -> list[Case]:
         if want("cross-word") and cross and world.holders(cross) <= MAX_AMBIGUITY:
             add("cross-word", cross, eid)
         part = _middle(rng, name, 4)
-        if want("traditional") and part and s2t.convert(part) != part \
-                and world.holders(part) <= MAX_AMBIGUITY:
+        if (
+            want("traditional")
+            and part
+            and s2t.convert(part) != part
+            and world.holders(part) <= MAX_AMBIGUITY
+        ):
             add("traditional", s2t.convert(part), eid)
         a, b = _middle(rng, name, 2), _middle(rng, name, 3)
-        if want("full-width") and a and b and a not in b \
-                and world.holders(b) <= MAX_AMBIGUITY:
+        if want("full-width") and a and b and a not in b and world.holders(b) <= MAX_AMBIGUITY:
             add("full-width", f"{b}\u3000{a}".translate(_FULL), eid)
         if code:
             add("uscc-lower", code.lower(), eid)
             add("uscc-spaced", f"{code[:6]} {code[6:10]} {code[10:14]} {code[14:]}", eid)
             add("uscc-full-width", code.translate(_FULL), eid)
             if want("uscc-prefix"):
-                n = next((n for n in range(8, 18) if world.code_holders(code[:n]) <= MAX_AMBIGUITY), 18)
+                n = next(
+                    (n for n in range(8, 18) if world.code_holders(code[:n]) <= MAX_AMBIGUITY), 18
+                )
                 add("uscc-prefix", code[:n], eid)
         part = _middle(rng, name, 3)
         if (want("pinyin") or want("pinyin-spaced")) and part:
             sylls = lazy_pinyin(name_key(part))
-            if len(sylls) == 3 and all(s.isalpha() for s in sylls) \
-                    and world.pinyin_holders(sylls, False) <= MAX_AMBIGUITY:
+            if (
+                len(sylls) == 3
+                and all(s.isalpha() for s in sylls)
+                and world.pinyin_holders(sylls, False) <= MAX_AMBIGUITY
+            ):
                 add("pinyin", "".join(sylls), eid)
                 add("pinyin-spaced", " ".join(sylls), eid)
         part = _middle(rng, name, 5)
         if want("initials") and part:
             sylls = lazy_pinyin(name_key(part))
-            if len(sylls) == 5 and all(s.isalpha() for s in sylls) \
-                    and world.pinyin_holders(sylls, True) <= MAX_AMBIGUITY:
+            if (
+                len(sylls) == 5
+                and all(s.isalpha() for s in sylls)
+                and world.pinyin_holders(sylls, True) <= MAX_AMBIGUITY
+            ):
                 add("initials", "".join(s[0] for s in sylls), eid)
         if not any(want(k) for k in cases):
             break
@@ -172,8 +210,11 @@ def build_cases(world: World) -> list[Case]:
 def _world(engine) -> World:
     table = Entity.__table__
     with engine.connect() as conn:
-        rows = conn.execute(select(table.c.id, table.c.uscc, table.c.name, table.c.former_names)
-                            .order_by(table.c.id)).all()
+        rows = conn.execute(
+            select(table.c.id, table.c.uscc, table.c.name, table.c.former_names).order_by(
+                table.c.id
+            )
+        ).all()
     return World([(r.id, r.uscc, [r.name, *(r.former_names or [])]) for r in rows])
 
 
@@ -191,10 +232,14 @@ def test_search_eval(eval_engine, capsys, request):
     kinds = sorted({c.kind for c in cases})
     per_kind = ", ".join(
         f"{k} {sum(ranks[c] is not None for c in cases if c.kind == k)}/"
-        f"{sum(c.kind == k for c in cases)}" for k in kinds)
+        f"{sum(c.kind == k for c in cases)}"
+        for k in kinds
+    )
     missed = [f"{c.kind}:{c.q}→{c.target}" for c, r in ranks.items() if r is None]
-    report = (f"search eval [{eval_engine.dialect.name}]: {len(cases)} queries, "
-              f"recall@10 = {recall:.3f}, MRR@10 = {mrr:.3f} ({per_kind})")
+    report = (
+        f"search eval [{eval_engine.dialect.name}]: {len(cases)} queries, "
+        f"recall@10 = {recall:.3f}, MRR@10 = {mrr:.3f} ({per_kind})"
+    )
     with capsys.disabled():
         print("\n" + report + (f"\n  missed: {missed}" if missed else ""))
     assert recall >= MIN_RECALL, f"{report}; missed: {missed}"

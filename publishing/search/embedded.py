@@ -11,6 +11,10 @@ GIN index (schema.py has the tables, text.py the tokens). Both answer a search t
    name (the query covers more of it), then the newest;
 3. total and facet counts are over the candidates: exact up to CAP matches, beyond that a lower
    bound over the newest CAP (SearchResult.capped says so).
+
+All three happen in one SQL statement (candidates, counts per combination of facet values, the
+page), so that Python never handles more than a page of rows; the page's documents are then
+read from the published data (publishing.search.documents) and highlighted.
 """
 
 from __future__ import annotations
@@ -56,15 +60,28 @@ DAY_SHIFT = 24  # rid = (MAX_DAY - day ordinal) << 24 | n
 MAX_DAY = date.max.toordinal()
 CODE, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(5)  # tiers, best first
 SEARCH_LOCK_ID = 7_261_128  # PostgreSQL advisory lock: one writer of the index at a time
-_DOC_COLUMNS = ("rid", "id", "type", "entity_id", "district", "date", "status", "grade", "uscc",
-                "reg_no", "name_key", "name_len")
+_DOC_COLUMNS = (
+    "rid",
+    "id",
+    "type",
+    "entity_id",
+    "district",
+    "date",
+    "status",
+    "grade",
+    "uscc",
+    "reg_no",
+    "name_key",
+    "name_len",
+)
 _FTS_COLUMNS = ("rowid", "name", "py", "pyi", "body", "tags")
 # Every candidate: rid and what counting and ordering need; `tier` is computed per dialect.
 _CANDIDATE = "rid, type, district, status, grade, name_len"
 _ENTITY_FIRST = "CASE WHEN type = 'entity' THEN 0 ELSE 1 END"
 _ORDER = {
-    "relevance": (f"tier, {_ENTITY_FIRST}, CASE WHEN tier < {TEXT_ONLY} THEN name_len ELSE 0 END, "
-                  "rid"),
+    "relevance": (
+        f"tier, {_ENTITY_FIRST}, CASE WHEN tier < {TEXT_ONLY} THEN name_len ELSE 0 END, rid"
+    ),
     "date": f"rid >> {DAY_SHIFT}, tier, {_ENTITY_FIRST}, name_len, rid",
 }
 _TAG_CLEAN = re.compile(r"[\W_]+")
@@ -105,12 +122,25 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
             pyi.extend(initial_grams(items))
     body = [t for _, value in doc.get("text") or () for t in tokens(normalize(value))]
     tags = ["xall", _tag("xt", doc["type"])]
-    tags += [_tag(p, doc[k]) for p, k in (("xd", "district"), ("xs", "status"), ("xg", "grade"))
-             if doc.get(k)]
+    tags += [
+        _tag(p, doc[k])
+        for p, k in (("xd", "district"), ("xs", "status"), ("xg", "grade"))
+        if doc.get(k)
+    ]
     key = name_key(doc["names"][0]) if doc.get("names") else None
-    meta = (doc["id"], doc["type"], doc.get("entity_id"), doc.get("district"), doc.get("date"),
-            doc.get("status"), doc.get("grade"), doc.get("uscc"), doc.get("reg_no"), key,
-            len(key or ""))
+    meta = (
+        doc["id"],
+        doc["type"],
+        doc.get("entity_id"),
+        doc.get("district"),
+        doc.get("date"),
+        doc.get("status"),
+        doc.get("grade"),
+        doc.get("uscc"),
+        doc.get("reg_no"),
+        key,
+        len(key or ""),
+    )
     name_tokens = [t for n in names for t in tokens(n)]
     return IndexRow(_band(doc.get("date")), meta, name_tokens, py, pyi, body, tags)
 
@@ -122,6 +152,7 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 # -- dialects --------------------------------------------------------------------------------
+
 
 class _Store:
     """What differs between SQLite and PostgreSQL: writing rows and matching text."""
@@ -148,12 +179,16 @@ class _Store:
         raise NotImplementedError
 
     def code_match(self, code: str) -> tuple[str, str]:
-        """A condition matching the code exactly or as a prefix (on the indexes), its pattern."""
+        """A condition matching documents with the code (parameter `code`) and entities whose
+        code starts with it (on the indexes), and the prefix pattern."""
         raise NotImplementedError
 
     def ph(self, name: str) -> str:
         """The driver's placeholder of a named parameter."""
         raise NotImplementedError
+
+    def session(self, conn: Connection) -> None:
+        """Settings for the transaction of a search."""
 
     def dump(self, conn: Connection) -> dict[str, tuple]:
         """id → (filter values…, indexed tokens) of every entry, for checks."""
@@ -183,28 +218,48 @@ class _Sqlite(_Store):
         return conn.exec_driver_sql(sql, (table,)).first() is not None
 
     def prepare(self, row: IndexRow) -> tuple:
-        return (row.meta, (" ".join(row.name), " ".join(row.py), " ".join(row.pyi),
-                           " ".join(row.body), " ".join(row.tags)))
+        return (
+            row.meta,
+            (
+                " ".join(row.name),
+                " ".join(row.py),
+                " ".join(row.pyi),
+                " ".join(row.body),
+                " ".join(row.tags),
+            ),
+        )
 
     def write(self, conn: Connection, rows: list[tuple[int, tuple]], suffix: str = "") -> None:
         meta = [(rid, *m) for rid, (m, _) in rows]
         fts = [(rid, *f) for rid, (_, f) in rows]
         conn.exec_driver_sql(
             f"INSERT INTO {schema.DOCS}{suffix} ({', '.join(_DOC_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_DOC_COLUMNS))})", meta)
+            f"VALUES ({', '.join('?' * len(_DOC_COLUMNS))})",
+            meta,
+        )
         conn.exec_driver_sql(
             f"INSERT INTO {schema.FTS}{suffix} ({', '.join(_FTS_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_FTS_COLUMNS))})", fts)
+            f"VALUES ({', '.join('?' * len(_FTS_COLUMNS))})",
+            fts,
+        )
 
     def delete(self, conn: Connection, ids: list[str]) -> None:
         for chunk in _batched(ids, 500):
             marks = ", ".join("?" * len(chunk))
-            rids = [r for (r,) in conn.exec_driver_sql(
-                f"SELECT rid FROM {schema.DOCS} WHERE id IN ({marks})", tuple(chunk))]
+            rids = [
+                r
+                for (r,) in conn.exec_driver_sql(
+                    f"SELECT rid FROM {schema.DOCS} WHERE id IN ({marks})", tuple(chunk)
+                )
+            ]
             if rids:
                 marks = ", ".join("?" * len(rids))
-                conn.exec_driver_sql(f"DELETE FROM {schema.FTS} WHERE rowid IN ({marks})", tuple(rids))
-                conn.exec_driver_sql(f"DELETE FROM {schema.DOCS} WHERE rid IN ({marks})", tuple(rids))
+                conn.exec_driver_sql(
+                    f"DELETE FROM {schema.FTS} WHERE rowid IN ({marks})", tuple(rids)
+                )
+                conn.exec_driver_sql(
+                    f"DELETE FROM {schema.DOCS} WHERE rid IN ({marks})", tuple(rids)
+                )
 
     def _phrase(self, p, names_only: bool = False) -> str:
         cols = "{name}" if names_only and p.group == TEXT else self._GROUPS[p.group]
@@ -230,22 +285,35 @@ class _Sqlite(_Store):
         if pq.terms:
             # Among the first CAP matches, those matching in a name are among the first CAP
             # matches of (query AND a term in a name).
-            params["nm"] = f"({expr}) AND (" + " OR ".join(
-                self._phrase(p, True) for t in pq.terms for p in t.alternatives) + ")"
-            in_name = (f"{schema.FTS}.rowid IN (SELECT rowid FROM {schema.FTS} WHERE {schema.FTS} "
-                       f"MATCH :nm ORDER BY rowid LIMIT :cap)")
-            tier = (f"CASE WHEN name_key = :key THEN {NAME_EXACT} WHEN {in_name} THEN {NAME} "
-                    f"ELSE {TEXT_ONLY} END")
+            params["nm"] = (
+                f"({expr}) AND ("
+                + " OR ".join(self._phrase(p, True) for t in pq.terms for p in t.alternatives)
+                + ")"
+            )
+            in_name = (
+                f"{schema.FTS}.rowid IN (SELECT rowid FROM {schema.FTS} WHERE {schema.FTS} "
+                f"MATCH :nm ORDER BY rowid LIMIT :cap)"
+            )
+            tier = (
+                f"CASE WHEN name_key = :key THEN {NAME_EXACT} WHEN {in_name} THEN {NAME} "
+                f"ELSE {TEXT_ONLY} END"
+            )
         else:
             tier = str(TEXT_ONLY)
         # (no column name of search_docs is also one of the FTS table's)
-        sql = (f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.FTS} JOIN {schema.DOCS} "
-               f"ON rid = {schema.FTS}.rowid WHERE {schema.FTS} MATCH :m "
-               f"ORDER BY {schema.FTS}.rowid LIMIT :cap")
+        sql = (
+            f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.FTS} JOIN {schema.DOCS} "
+            f"ON rid = {schema.FTS}.rowid WHERE {schema.FTS} MATCH :m "
+            f"ORDER BY {schema.FTS}.rowid LIMIT :cap"
+        )
         return sql, params
 
     def code_match(self, code: str) -> tuple[str, str]:
-        return "(uscc GLOB :pattern OR reg_no GLOB :pattern)", code + "*"
+        return (
+            "(uscc = :code OR reg_no = :code OR ((uscc GLOB :pattern OR reg_no GLOB :pattern) "
+            "AND type = 'entity'))",
+            code + "*",
+        )
 
     @contextmanager
     def bulk(self, conn: Connection) -> Iterator[None]:
@@ -268,25 +336,33 @@ class _Sqlite(_Store):
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
-        conn.exec_driver_sql(f"INSERT INTO {schema.FTS}{suffix}({schema.FTS}{suffix}) VALUES ('optimize')")
+        conn.exec_driver_sql(
+            f"INSERT INTO {schema.FTS}{suffix}({schema.FTS}{suffix}) VALUES ('optimize')"
+        )
 
     def dump(self, conn: Connection) -> dict[str, tuple]:
         cols = ", ".join(f"d.{c}" for c in _DOC_COLUMNS[1:])
-        sql = (f"SELECT {cols}, f.name, f.py, f.pyi, f.body, f.tags FROM {schema.DOCS} d "
-               f"JOIN {schema.FTS} f ON f.rowid = d.rid")
+        sql = (
+            f"SELECT {cols}, f.name, f.py, f.pyi, f.body, f.tags FROM {schema.DOCS} d "
+            f"JOIN {schema.FTS} f ON f.rowid = d.rid"
+        )
         return {r[0]: tuple(r) for r in conn.exec_driver_sql(sql)}
 
 
 class _Postgres(_Store):
     dialect = "postgresql"
-    _WEIGHTS = {TEXT: "AD", PINYIN: "B", INITIALS: "C"}
+    # Weights: A name, B pinyin, C initials, D text; the filter tags have no position. A text
+    # phrase is not restricted to A and D (pinyin and tags are ASCII words that Chinese tokens
+    # never equal), so that a one-word query is answered by the GIN index without rechecks.
+    _WEIGHTS = {TEXT: "", PINYIN: "B", INITIALS: "C"}
 
     def exists(self, conn: Connection, table: str) -> bool:
         return conn.exec_driver_sql("SELECT to_regclass(%s)", (table,)).scalar() is not None
 
     @staticmethod
     def tsvector(row: IndexRow) -> str:
-        """The tsvector literal: positions run on across the columns, with a gap between."""
+        """The tsvector literal: positions run on across the columns, with a gap between;
+        then the filter tags (no position)."""
         lexemes: dict[str, list[str]] = {}
         pos = 0
         for weight, toks in (("A", row.name), ("B", row.py), ("C", row.pyi), ("D", row.body)):
@@ -294,7 +370,9 @@ class _Postgres(_Store):
                 pos += 1
                 lexemes.setdefault(tok, []).append(f"{min(pos, 16383)}{weight}")
             pos += 1
-        return " ".join(f"'{t}':{','.join(p[:255])}" for t, p in lexemes.items())
+        out = [f"'{t}':{','.join(p[:255])}" for t, p in lexemes.items()]
+        out.extend(f"'{t}'" for t in row.tags if t not in lexemes)
+        return " ".join(out)
 
     def prepare(self, row: IndexRow) -> tuple:
         return (*row.meta, self.tsvector(row))
@@ -315,16 +393,30 @@ class _Postgres(_Store):
     def _phrase(self, p, names_only: bool) -> str:
         weights = "A" if names_only and p.group == TEXT else self._WEIGHTS[p.group]
         last = len(p.tokens) - 1
-        lexemes = [f"'{t}':{'*' if p.prefix and i == last else ''}{weights}"
-                   for i, t in enumerate(p.tokens)]
+        lexemes = [
+            f"'{t}'"
+            + (":" if weights or (p.prefix and i == last) else "")
+            + ("*" if p.prefix and i == last else "")
+            + weights
+            for i, t in enumerate(p.tokens)
+        ]
         return "(" + " <-> ".join(lexemes) + ")"
 
-    def tsquery(self, pq: ParsedQuery) -> tuple[str, str]:
-        """The query, and the query restricted to names (any term matching in a name)."""
-        full = " & ".join("(" + " | ".join(self._phrase(p, False) for p in t.alternatives) + ")"
-                          for t in pq.terms)
+    def tsquery(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, str]:
+        """The query with its filters (as tags: intersected in the GIN index), and the query
+        restricted to names (any term matching in a name)."""
+        parts = [
+            "(" + " | ".join(self._phrase(p, False) for p in t.alternatives) + ")" for t in pq.terms
+        ]
+        if q.types:
+            parts.append("(" + " | ".join(f"'{_tag('xt', t)}'" for t in q.types) + ")")
+        parts += [
+            f"'{_tag(prefix, value)}'"
+            for prefix, value in (("xd", q.district), ("xs", q.status), ("xg", q.grade))
+            if value
+        ]
         names = " | ".join(self._phrase(p, True) for t in pq.terms for p in t.alternatives)
-        return full, names
+        return " & ".join(parts), names
 
     def ph(self, name: str) -> str:
         return f"%({name})s"
@@ -333,18 +425,34 @@ class _Postgres(_Store):
         where, params = filter_sql(q, self.ph)
         params["key"] = pq.name_key
         if not pq.terms:
-            sql = (f"SELECT {_CANDIDATE}, {TEXT_ONLY} AS tier FROM {schema.DOCS} WHERE true{where} "
-                   "ORDER BY rid LIMIT %(cap)s")
+            sql = (
+                f"SELECT {_CANDIDATE}, {TEXT_ONLY} AS tier FROM {schema.DOCS} WHERE true{where} "
+                "ORDER BY rid LIMIT %(cap)s"
+            )
             return sql, params
-        params["q"], params["nq"] = self.tsquery(pq)
-        tier = (f"CASE WHEN name_key = %(key)s THEN {NAME_EXACT} WHEN tsv @@ "
-                f"CAST(%(nq)s AS tsquery) THEN {NAME} ELSE {TEXT_ONLY} END")
-        sql = (f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
-               f"WHERE tsv @@ CAST(%(q)s AS tsquery){where} LIMIT %(cap)s")
+        params["q"], params["nq"] = self.tsquery(pq, q)
+        tier = (
+            f"CASE WHEN name_key = %(key)s THEN {NAME_EXACT} WHEN tsv @@ "
+            f"CAST(%(nq)s AS tsquery) THEN {NAME} ELSE {TEXT_ONLY} END"
+        )
+        sql = (
+            f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
+            f"WHERE tsv @@ CAST(%(q)s AS tsquery) LIMIT %(cap)s"
+        )
         return sql, params
 
+    def session(self, conn: Connection) -> None:
+        # A search is one short statement: JIT compilation costs more than it saves, and a
+        # larger work_mem keeps the bitmap of a common word exact (no lossy pages to recheck).
+        _raw_execute(conn, "SET LOCAL jit = off")
+        _raw_execute(conn, "SET LOCAL work_mem = '32MB'")
+
     def code_match(self, code: str) -> tuple[str, str]:
-        return "(uscc LIKE %(pattern)s OR reg_no LIKE %(pattern)s)", code + "%"
+        return (
+            "(uscc = %(code)s OR reg_no = %(code)s OR ((uscc LIKE %(pattern)s "
+            "OR reg_no LIKE %(pattern)s) AND type = 'entity'))",
+            code + "%",
+        )
 
     def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
         conn.exec_driver_sql(f"CLUSTER {schema.DOCS}{suffix} USING ix_search_docs_rid_{gen}")
@@ -354,6 +462,14 @@ class _Postgres(_Store):
         cols = ", ".join(_DOC_COLUMNS[1:])
         sql = f"SELECT {cols}, tsv::text FROM {schema.DOCS}"
         return {r[0]: tuple(r) for r in conn.exec_driver_sql(sql)}
+
+
+def _raw_execute(conn: Connection, sql: str) -> None:
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
 
 
 def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple]:
@@ -384,6 +500,7 @@ def filter_sql(q: SearchQuery, ph) -> tuple[str, dict[str, Any]]:
 
 # -- the backend -----------------------------------------------------------------------------
 
+
 class EmbeddedSearch:
     """SearchBackend over the database itself; `bound(conn)` writes in the caller's transaction."""
 
@@ -413,8 +530,9 @@ class EmbeddedSearch:
             rows = [index_row(d) for d in {d["id"]: d for d in chunk}.values()]
             with self._writing() as conn:
                 self._store.delete(conn, [r.meta[0] for r in rows])
-                self._store.write(conn, [(rid, self._store.prepare(r))
-                                         for rid, r in self._allocate(conn, rows)])
+                self._store.write(
+                    conn, [(rid, self._store.prepare(r)) for rid, r in self._allocate(conn, rows)]
+                )
 
     def delete(self, doc_ids: Iterable[str]) -> None:
         for chunk in _batched(doc_ids, BATCH):
@@ -511,8 +629,9 @@ class EmbeddedSearch:
     def documents(self) -> Iterator[dict[str, Any]]:
         """The document of every entry, as the published data makes it now (rid order)."""
         last = -1
-        sql = text(f"SELECT rid, type, id FROM {schema.DOCS} WHERE rid > :last ORDER BY rid "
-                   f"LIMIT {BATCH}")
+        sql = text(
+            f"SELECT rid, type, id FROM {schema.DOCS} WHERE rid > :last ORDER BY rid LIMIT {BATCH}"
+        )
         while True:
             with self.engine.connect() as conn:
                 entries = conn.execute(sql, {"last": last}).all()
@@ -527,17 +646,26 @@ class EmbeddedSearch:
         pq = parse_query(query.q)
         sql, params = self._search_sql(pq, query)
         with self.engine.connect() as conn, conn.begin():
+            self._store.session(conn)
             rows = _raw(conn, sql, params)
             total = sum(r[5] for r in rows if r[0] == 0)
-            page = sorted((r for r in rows if r[0] == 1),
-                          key=_date_key if query.sort == "date" or not pq.terms else _relevance_key)
+            page = sorted(
+                (r for r in rows if r[0] == 1),
+                key=_date_key if query.sort == "date" or not pq.terms else _relevance_key,
+            )
             # The documents come from the published data, as it is now: a record withdrawn a
             # moment ago (and not synced yet) is left out of the page.
             docs = documents.load_docs(conn, [(r[1], r[2]) for r in page])
-        hits = [self._hit(docs[r[2]], pq) for r in page if docs.get(r[2])]
+        hits = [self._hit(docs[r[2]], pq, r[7]) for r in page if docs.get(r[2])]
         facets = _facets([r for r in rows if r[0] == 0]) if query.facets else {}
-        return SearchResult(total=total, hits=hits, facets=facets, capped=total >= CAP,
-                            took_ms=round((time.perf_counter() - started) * 1000, 2), query=query)
+        return SearchResult(
+            total=total,
+            hits=hits,
+            facets=facets,
+            capped=total >= CAP,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            query=query,
+        )
 
     def _search_sql(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         """One statement: the candidates (the first CAP matches, plus the documents whose code
@@ -551,41 +679,58 @@ class EmbeddedSearch:
         ctes = [f"f AS MATERIALIZED ({sql})"]
         parts = ["SELECT * FROM f"]
         if len(pq.name_key) >= 2:  # names that are the query, beyond the first CAP matches
-            parts.append(f"SELECT * FROM (SELECT {_CANDIDATE}, {NAME_EXACT} AS tier "
-                         f"FROM {schema.DOCS} WHERE name_key = {ph('key')}{where} "
-                         f"AND rid NOT IN (SELECT rid FROM f) LIMIT {ph('cap')}) AS e")
+            parts.append(
+                f"SELECT * FROM (SELECT {_CANDIDATE}, {NAME_EXACT} AS tier "
+                f"FROM {schema.DOCS} WHERE name_key = {ph('key')}{where} "
+                f"AND rid NOT IN (SELECT rid FROM f) LIMIT {ph('cap')}) AS e"
+            )
         if pq.code:
             cond, params["pattern"] = store.code_match(pq.code)
             params["code"] = pq.code
-            tier = (f"CASE WHEN uscc = {ph('code')} OR reg_no = {ph('code')} THEN {CODE} "
-                    f"ELSE {CODE_PREFIX} END")
-            parts.append(f"SELECT * FROM (SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
-                         f"WHERE {cond}{where} LIMIT {ph('cap')}) AS k")
+            tier = (
+                f"CASE WHEN uscc = {ph('code')} OR reg_no = {ph('code')} THEN {CODE} "
+                f"ELSE {CODE_PREFIX} END"
+            )
+            parts.append(
+                f"SELECT * FROM (SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
+                f"WHERE {cond}{where} LIMIT {ph('cap')}) AS k"
+            )
         union = " UNION ALL ".join(parts)
         if pq.code:  # a document found twice keeps its best tier
-            union = (f"SELECT rid, min(type) AS type, min(district) AS district, "
-                     f"min(status) AS status, min(grade) AS grade, min(name_len) AS name_len, "
-                     f"min(tier) AS tier FROM ({union}) AS u GROUP BY rid")
+            union = (
+                f"SELECT rid, min(type) AS type, min(district) AS district, "
+                f"min(status) AS status, min(grade) AS grade, min(name_len) AS name_len, "
+                f"min(tier) AS tier FROM ({union}) AS u GROUP BY rid"
+            )
         ctes.append(f"c AS MATERIALIZED ({union})")
         order = _ORDER["date" if q.sort == "date" or not pq.terms else "relevance"]
         # rows: (0, type, district, status, grade, count, 0, 0) per combination of facet values,
         #       (1, type, id, NULL, NULL, name_len, rid, tier) per document of the page
+        groups = "type, district, status, grade" if q.facets else "NULL, NULL, NULL, NULL"
         sql = f"""WITH {", ".join(ctes)}
-SELECT 0, type, district, status, grade, count(*), 0, 0 FROM c
-GROUP BY type, district, status, grade
+SELECT 0, {groups}, count(*), 0, 0 FROM c{" GROUP BY type, district, status, grade" if q.facets else ""}
 UNION ALL
 SELECT 1, p.type, d.id, NULL, NULL, p.name_len, p.rid, p.tier FROM (
     SELECT rid, type, tier, name_len FROM c
-    ORDER BY {order} LIMIT {ph('limit')} OFFSET {ph('offset')}) AS p
+    ORDER BY {order} LIMIT {ph("limit")} OFFSET {ph("offset")}) AS p
 JOIN {schema.DOCS} d ON d.rid = p.rid"""
         return sql, params
 
     @staticmethod
-    def _hit(doc: dict[str, Any], pq: ParsedQuery) -> Hit:
-        return Hit(id=doc["id"], type=doc["type"], title=doc["title"], url=doc["url"],
-                   highlight=hit_highlight(doc, pq), district=doc.get("district"),
-                   date=doc.get("date"), grade=doc.get("grade"), status=doc.get("status"),
-                   doc=doc["data"])
+    def _hit(doc: dict[str, Any], pq: ParsedQuery, tier: int) -> Hit:
+        return Hit(
+            id=doc["id"],
+            type=doc["type"],
+            title=doc["title"],
+            url=doc["url"],
+            highlight=hit_highlight(doc, pq),
+            district=doc.get("district"),
+            date=doc.get("date"),
+            grade=doc.get("grade"),
+            status=doc.get("status"),
+            score=float(TEXT_ONLY - tier),  # 4 code · 3 code prefix · 2 name · 1 in a name · 0
+            doc=doc["data"],
+        )
 
 
 # -- parallel rebuild ------------------------------------------------------------------------
@@ -597,7 +742,9 @@ def _worker_init(url: str) -> None:
     from publishing.db import make_engine
 
     engine = make_engine(url)
-    _worker.update(engine=engine, store=_Sqlite() if engine.dialect.name == "sqlite" else _Postgres())
+    _worker.update(
+        engine=engine, store=_Sqlite() if engine.dialect.name == "sqlite" else _Postgres()
+    )
 
 
 def _worker_page(page: tuple[str, list[str]]) -> list[tuple[int, tuple]]:

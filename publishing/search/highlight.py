@@ -47,8 +47,9 @@ def _pinyin_spans(norm: str, pq: ParsedQuery) -> list[tuple[int, int]]:
         for i in range(len(units) - size + 1):
             window = units[i : i + size]
             got = [s[:1] if initials else s for s, _ in window]
-            ok = got[:-1] == want[:-1] and (got[-1].startswith(want[-1]) if prefix
-                                            else got[-1] == want[-1])
+            ok = got[:-1] == want[:-1] and (
+                got[-1].startswith(want[-1]) if prefix else got[-1] == want[-1]
+            )
             if ok and window[-1][1] - window[0][1] == size - 1:  # contiguous characters
                 spans.append((window[0][1], window[-1][1] + 1))
     return spans
@@ -97,7 +98,9 @@ def render(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def marked(text: str, pq: ParsedQuery, pinyin: bool = False, width: int | None = None) -> str | None:
+def marked(
+    text: str, pq: ParsedQuery, pinyin: bool = False, width: int | None = None
+) -> str | None:
     """The text (or, when longer than width, an excerpt around its first match) as HTML with
     the matches marked; None when the query does not match it."""
     spans = match_spans(text, pq, pinyin)
@@ -107,15 +110,19 @@ def marked(text: str, pq: ParsedQuery, pinyin: bool = False, width: int | None =
         return render(text, spans)
     start = max(0, spans[0][0] - width // 4)
     end = min(len(text), start + width)
-    inside = [(max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start]
-    return ("…" if start else "") + render(text[start:end], inside) + ("…" if end < len(text) else "")
+    inside = [
+        (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
+    ]
+    return (
+        ("…" if start else "") + render(text[start:end], inside) + ("…" if end < len(text) else "")
+    )
 
 
 def _code_highlight(doc: dict[str, Any], code: str) -> str | None:
     for key, label in (("uscc", "统一社会信用代码"), ("reg_no", "注册号")):
         value = doc.get(key) or ""
         if code and value.startswith(code):
-            return f"{label}:<mark>{escape(code)}</mark>{escape(value[len(code):])}"
+            return f"{label}:<mark>{escape(code)}</mark>{escape(value[len(code) :])}"
     return None
 
 
@@ -145,4 +152,3 @@ def hit_highlight(doc: dict[str, Any], pq: ParsedQuery) -> str:
         if found:
             return found
     return escape(doc["title"])
-

@@ -57,8 +57,9 @@ def apply_events(conn: Connection, backend: SearchBackend, events: list) -> None
     backend.upsert([doc for doc in docs.values() if doc is not None])
 
 
-def sync(engine: Engine | None = None, backend: SearchBackend | None = None,
-         batch: int = BATCH) -> int:
+def sync(
+    engine: Engine | None = None, backend: SearchBackend | None = None, batch: int = BATCH
+) -> int:
     """Apply the change events the index has not seen yet; returns how many were applied
     (a large backlog is applied by a rebuild, see REINDEX_BACKLOG)."""
     engine = engine or get_engine()
@@ -66,7 +67,9 @@ def sync(engine: Engine | None = None, backend: SearchBackend | None = None,
     name = cursor_name(backend)
     applied = 0
     with engine.connect() as conn:
-        backlog = (conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0) - read_cursor(conn, name)
+        backlog = (conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0) - read_cursor(
+            conn, name
+        )
     if backlog > REINDEX_BACKLOG and backlog > backend.count() // 2:
         # A first publish of a whole city, or an index far behind: a rebuild is much faster.
         reindex(engine, backend)
@@ -75,9 +78,12 @@ def sync(engine: Engine | None = None, backend: SearchBackend | None = None,
         with writer_connection(engine) as conn, conn.begin():
             _lock(conn)
             seq = read_cursor(conn, name)
-            events = conn.execute(select(EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.entity_id)
-                                  .where(EVENTS.c.seq > seq).order_by(EVENTS.c.seq)
-                                  .limit(batch)).all()
+            events = conn.execute(
+                select(EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.entity_id)
+                .where(EVENTS.c.seq > seq)
+                .order_by(EVENTS.c.seq)
+                .limit(batch)
+            ).all()
             if not events:
                 return applied
             # The embedded index writes in this transaction, together with the cursor.

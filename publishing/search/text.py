@@ -69,6 +69,7 @@ _MAX_INITIALS = 10  # longer letter runs are not read as initials
 
 # -- normalisation ---------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def _t2s_map() -> dict[str, str]:
     """Traditional → simplified for single CJK characters, built once from OpenCC (~60 ms)."""
@@ -128,6 +129,7 @@ def code_key(text: str) -> str | None:
 
 # -- index tokens ----------------------------------------------------------------------------
 
+
 def runs(norm: str) -> list[tuple[str, bool]]:
     """The runs of a normalised text: (run, is_chinese)."""
     return [(m.group(0), m.group(1) is not None) for m in _RUNS.finditer(norm)]
@@ -160,7 +162,7 @@ def _pinyin():
             key = (words, style, heteronym, strict)
             found = self.cache.get(key)
             if found is None:
-                if len(self.cache) > 200_000:
+                if len(self.cache) > 50_000:  # words and characters: bounded anyway
                     self.cache.clear()
                 found = super().convert(words, style, heteronym, errors, strict, **kwargs)
                 self.cache[key] = found
@@ -201,6 +203,7 @@ def initial_grams(items: list[str]) -> list[str]:
 
 
 # -- queries ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Phrase:
@@ -300,8 +303,9 @@ def _pinyin_words(words: list[str]) -> Term | None:
             return None
     alts = [Phrase(TEXT, tuple(words))]
     for sylls, prefix in combos:
-        alts.append(Phrase(PINYIN, tuple(sylls[i] + sylls[i + 1] for i in range(len(sylls) - 1)),
-                           prefix))
+        alts.append(
+            Phrase(PINYIN, tuple(sylls[i] + sylls[i + 1] for i in range(len(sylls) - 1)), prefix)
+        )
     return Term("".join(words), False, tuple(alts), tuple(combos))
 
 
@@ -311,5 +315,6 @@ def parse_query(q: str) -> ParsedQuery:
     words = [run for run, cjk in parts if not cjk and _LETTERS.fullmatch(run)]
     joined = _pinyin_words(words) if len(words) >= 2 and len(words) == len(parts) else None
     terms = (joined,) if joined else tuple(_term(run, cjk) for run, cjk in parts)
-    return ParsedQuery(raw=q or "", terms=terms, name_key="".join(t.source for t in terms),
-                       code=code_key(q or ""))
+    return ParsedQuery(
+        raw=q or "", terms=terms, name_key="".join(t.source for t in terms), code=code_key(q or "")
+    )

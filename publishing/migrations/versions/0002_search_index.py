@@ -19,24 +19,33 @@ depends_on = None
 
 _COLUMNS = """id TEXT NOT NULL, type TEXT NOT NULL, entity_id TEXT, district TEXT, date TEXT,
     status TEXT, grade TEXT, uscc TEXT, reg_no TEXT, name_key TEXT, name_len INTEGER NOT NULL"""
+_COVER = "type, district, status, grade, name_len"
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(f"CREATE TABLE search_docs (rid INTEGER NOT NULL PRIMARY KEY, {_COLUMNS})")
-        op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(name, py, pyi, body, tags, "
-                   "prefix='1', tokenize='unicode61')")
+        op.execute(
+            "CREATE VIRTUAL TABLE search_fts USING fts5(name, py, pyi, body, tags, "
+            "prefix='1', tokenize='unicode61')"
+        )
         op.execute("CREATE UNIQUE INDEX ix_search_docs_id_0 ON search_docs (id)")
-        op.execute("CREATE INDEX ix_search_docs_uscc_0 ON search_docs (uscc)")
-        op.execute("CREATE INDEX ix_search_docs_reg_no_0 ON search_docs (reg_no)")
+        op.execute(f"CREATE INDEX ix_search_docs_uscc_0 ON search_docs (uscc, {_COVER})")
+        op.execute(f"CREATE INDEX ix_search_docs_reg_no_0 ON search_docs (reg_no, {_COVER})")
         op.execute("CREATE INDEX ix_search_docs_name_key_0 ON search_docs (name_key)")
         return
     op.execute(f"CREATE TABLE search_docs (rid BIGINT NOT NULL, {_COLUMNS}, tsv TSVECTOR NOT NULL)")
     op.execute("ALTER TABLE search_docs ADD CONSTRAINT search_docs_pk_0 PRIMARY KEY (id)")
     op.execute("CREATE UNIQUE INDEX ix_search_docs_rid_0 ON search_docs (rid)")
     op.execute("CREATE INDEX ix_search_docs_tsv_0 ON search_docs USING gin (tsv)")
-    op.execute("CREATE INDEX ix_search_docs_uscc_0 ON search_docs (uscc text_pattern_ops)")
-    op.execute("CREATE INDEX ix_search_docs_reg_no_0 ON search_docs (reg_no text_pattern_ops)")
+    op.execute(
+        "CREATE INDEX ix_search_docs_uscc_0 ON search_docs (uscc text_pattern_ops) "
+        f"INCLUDE (rid, {_COVER})"
+    )
+    op.execute(
+        "CREATE INDEX ix_search_docs_reg_no_0 ON search_docs (reg_no text_pattern_ops) "
+        f"INCLUDE (rid, {_COVER})"
+    )
     op.execute("CREATE INDEX ix_search_docs_name_key_0 ON search_docs (name_key)")
     op.execute("CREATE INDEX ix_search_docs_type_rid_0 ON search_docs (type, rid)")
 
