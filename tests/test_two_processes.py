@@ -29,6 +29,9 @@ from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, uscc, write_csv
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
+# Every test here counts requests in Redis database 14 from 127.0.0.1: keep them on one xdist
+# worker, or two workers' portals would add to each other's rate-limit counts.
+pytestmark = pytest.mark.xdist_group("redis-db-14")
 ROOT = Path(__file__).resolve().parent.parent
 HAOYUNLAI = "烟台市芝罘区好运来食品有限公司"
 API_LIMIT = 120  # portal.ratelimit.RateLimitConfig.api (per client per minute)
