@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, text
 from publishing.db import writer_connection
 from publishing.search import documents, schema
 from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
-from publishing.search.highlight import hit_highlight
+from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     INITIALS,
     PINYIN,
@@ -718,19 +718,8 @@ JOIN {schema.DOCS} d ON d.rid = p.rid"""
 
     @staticmethod
     def _hit(doc: dict[str, Any], pq: ParsedQuery, tier: int) -> Hit:
-        return Hit(
-            id=doc["id"],
-            type=doc["type"],
-            title=doc["title"],
-            url=doc["url"],
-            highlight=hit_highlight(doc, pq),
-            district=doc.get("district"),
-            date=doc.get("date"),
-            grade=doc.get("grade"),
-            status=doc.get("status"),
-            score=float(TEXT_ONLY - tier),  # 4 code · 3 code prefix · 2 name · 1 in a name · 0
-            doc=doc["data"],
-        )
+        # score: 4 code · 3 code prefix · 2 name · 1 in a name · 0 text only
+        return doc_hit(doc, pq, score=float(TEXT_ONLY - tier))
 
 
 # -- parallel rebuild ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 from html import escape
 from typing import Any
 
+from publishing.search.base import Hit
 from publishing.search.text import (
     CJK_CLASS,
     ParsedQuery,
@@ -152,3 +153,20 @@ def hit_highlight(doc: dict[str, Any], pq: ParsedQuery) -> str:
         if found:
             return found
     return escape(doc["title"])
+
+
+def doc_hit(doc: dict[str, Any], pq: ParsedQuery, score: float = 0.0) -> Hit:
+    """The Hit of a search document, with its highlight: one shape for both backends."""
+    return Hit(
+        id=doc["id"],
+        type=doc["type"],
+        title=doc["title"],
+        url=doc["url"],
+        highlight=hit_highlight(doc, pq),
+        district=doc.get("district"),
+        date=doc.get("date"),
+        grade=doc.get("grade"),
+        status=doc.get("status"),
+        score=score,
+        doc=doc.get("data") or {},
+    )

@@ -61,7 +61,7 @@ from sqlalchemy import Engine, func, select
 
 from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
 from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
-from publishing.search.highlight import hit_highlight
+from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     CJK_CLASS,
     ParsedQuery,
@@ -637,18 +637,7 @@ class MeiliSearch:
 
     @staticmethod
     def _hit(doc: dict[str, Any], pq: ParsedQuery) -> Hit:
-        return Hit(
-            id=doc["id"],
-            type=doc["type"],
-            title=doc["title"],
-            url=doc["url"],
-            highlight=hit_highlight(doc, pq),
-            district=doc.get("district"),
-            date=doc.get("date"),
-            grade=doc.get("grade"),
-            status=doc.get("status"),
-            doc=doc.get("data") or {},
-        )
+        return doc_hit(doc, pq)
 
     # -- checks ----------------------------------------------------------------------------
     def reconcile(
