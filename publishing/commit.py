@@ -78,12 +78,14 @@ _UNREAD_WHILE_PUBLISHING = frozenset({
 
 
 def defer_indexes(conn: Connection) -> list[Index]:
-    """Initial load into an empty SQLite database: drop the indexes nothing reads during the
-    publish, to be rebuilt by restore_indexes in the same transaction (3× cheaper than keeping
-    them up to date row by row). Readers keep their snapshot, indexes included, until commit.
+    """Initial load (no records yet): drop the indexes nothing reads during the publish;
+    restore_indexes rebuilds them in the same transaction, several times cheaper than keeping
+    them up to date row by row. A rollback or a crash brings them back with everything else.
 
-    Not on PostgreSQL, where DROP INDEX would lock readers out until the publish commits."""
-    if conn.dialect.name != "sqlite" or conn.execute(select(RECORDS.c.id).limit(1)).first():
+    SQLite readers keep their snapshot, indexes included. On PostgreSQL DROP INDEX locks the
+    tables until the load commits, so readers wait: acceptable only because the site has
+    nothing to show before its first load, hence never once records exist."""
+    if conn.execute(select(RECORDS.c.id).limit(1)).first():
         return []
     indexes = [ix for table in (RECORDS, EVENTS, ENTITIES) for ix in table.indexes
                if ix.name in _UNREAD_WHILE_PUBLISHING]
