@@ -79,7 +79,7 @@ def prepare(backend: str, entities: int, reuse: bool) -> str:
     if url is None:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
         url = fresh_database(backend, entities)
-        seconds, _, report = run_publish(url, files, OUT / f"report-api-{backend}-{entities}.json")
+        seconds, _, _, report = run_publish(url, files, OUT / f"report-api-{backend}-{entities}.json")
         accepted = sum(f["accepted"] for f in report["files"])
         print(f"  published {accepted:,} rows in {seconds:.0f} s")
     engine = make_engine(url)

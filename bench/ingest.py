@@ -1,6 +1,8 @@
 """Ingest benchmark: publish `disclosure sample` data into SQLite and PostgreSQL.
 
-Prints records/s and peak RSS of the publishing process for each scale and backend, and the
+Prints records/s and peak memory for each scale and backend (peak RSS of the publishing
+process, and the peak of the proportional set size summed over it and its cleaning child,
+which shares pages with it after the fork), and the
 latency of publishing a 20-row blacklist issue into the largest database.
 
     .venv/bin/python bench/ingest.py --entities 100000 1000000 --backends sqlite postgresql
@@ -13,9 +15,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import text
 
@@ -51,8 +55,50 @@ def fresh_database(backend: str, entities: int) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
-def run_publish(url: str, files: list[Path], report: Path) -> tuple[float, int, dict]:
-    """Publish in a child process; returns (seconds, peak RSS bytes, report)."""
+class TreeMemory:
+    """Samples the PSS of a process and its children: the memory the publish really takes."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak = max(self.peak, sum(_pss(p) for p in [self.pid, *_children(self.pid)]))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class PublishRun(NamedTuple):
+    seconds: float
+    peak_rss: int  # bytes, the publishing process
+    peak_tree_pss: int  # bytes, the publishing process and its cleaning child together
+    report: dict
+
+
+def run_publish(url: str, files: list[Path], report: Path) -> PublishRun:
+    """Publish in a child process and measure it."""
     env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
     # Migrate first so the timing covers publishing only.
     subprocess.run([sys.executable, "-c", "from publishing.db import get_engine, upgrade; upgrade(get_engine())"],
@@ -65,12 +111,15 @@ def run_publish(url: str, files: list[Path], report: Path) -> tuple[float, int, 
             "sys.exit(0 if r.published else 1)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(report), *map(str, files)], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL)
+    memory = TreeMemory(proc.pid)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
+    tree_pss = memory.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"publish failed with {status}")
     data = json.loads(report.read_text(encoding="utf-8"))
-    return seconds, usage.ru_maxrss * 1024, {"files": data if isinstance(data, list) else [data]}
+    return PublishRun(seconds, usage.ru_maxrss * 1024, tree_pss,
+                      {"files": data if isinstance(data, list) else [data]})
 
 
 def blacklist_issue(path: Path, n: int = 20) -> Path:
@@ -112,16 +161,17 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} {'peak RSS':>9}")
+    print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} "
+          f"{'peak RSS':>9} {'peak PSS (all processes)':>25}")
     last_url = None
     for entities in args.entities:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
         for backend in args.backends:
             url = fresh_database(backend, entities)
-            seconds, rss, report = run_publish(url, files, OUT / f"report-{backend}-{entities}.json")
+            seconds, rss, tree_pss, report = run_publish(url, files, OUT / f"report-{backend}-{entities}.json")
             records = sum(f["accepted"] for f in report["files"])
             print(f"{entities:>10,} {backend:>10} {records:>10,} {seconds:>8.1f} {records / seconds:>10,.0f} "
-                  f"{rss / 2**20:>7.0f}MB", flush=True)
+                  f"{rss / 2**20:>7.0f}MB {tree_pss / 2**20:>23.0f}MB", flush=True)
             last_url = (backend, entities, url) if entities == max(args.entities) else last_url
             if entities == max(args.entities):
                 issue = blacklist_issue(OUT / f"issue-{backend}.csv")

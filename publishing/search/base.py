@@ -43,6 +43,13 @@ class Hit:
     doc: dict[str, Any] = field(default_factory=dict)
 
 
+# Matches ranked, counted and faceted per search, by every backend. A query with more matches
+# is too broad for any order to find "the" company (a 2-character part of 300,000 names);
+# the newest MATCH_CAP are shown, with "5000+" as the total. Halving it from 10,000 halved
+# the time of such queries on a million entities (p95 29 → 17 ms in process).
+MATCH_CAP = 5_000
+
+
 @dataclass
 class SearchResult:
     total: int
@@ -51,7 +58,7 @@ class SearchResult:
     took_ms: float = 0.0
     query: SearchQuery | None = None
     # True when the search stopped counting: total and facets cover the first (newest)
-    # matches only, and total is a lower bound ("10000+").
+    # MATCH_CAP matches only, and total is a lower bound ("5000+").
     capped: bool = False
 
 

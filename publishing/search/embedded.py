@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, text
 
 from publishing.db import writer_connection
 from publishing.search import documents, schema
-from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
+from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     INITIALS,
@@ -50,7 +50,7 @@ from publishing.search.text import (
     tokens,
 )
 
-CAP = 10_000  # matches ranked, counted and faceted per search
+CAP = MATCH_CAP
 BATCH = 2000  # documents written per statement batch / transaction
 BUILD_BATCH = 10_000  # documents per transaction of a rebuild (into tables nobody reads yet)
 BULK_CACHE_KIB = 512 * 1024  # SQLite page cache of the connection that loads a rebuild

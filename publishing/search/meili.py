@@ -60,7 +60,7 @@ from meilisearch.errors import (
 from sqlalchemy import Engine, func, select
 
 from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
-from publishing.search.base import FACETS, Hit, SearchQuery, SearchResult
+from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     CJK_CLASS,
@@ -107,7 +107,7 @@ RANKING_RULES = (
     "day:desc",
     "id:asc",  # ties: the same order after a rebuild as after incremental syncs
 )
-MAX_TOTAL_HITS = 10_000  # like the embedded CAP: totals beyond it are lower bounds
+MAX_TOTAL_HITS = MATCH_CAP  # as the embedded backend: totals beyond it are lower bounds
 PINYIN_MAX = 6  # joined pinyin of up to this many characters is one token
 INITIALS_MAX = 10  # initials of up to this many characters
 BATCH = 1000  # documents per write task
