@@ -574,3 +574,64 @@ def test_cursor_name():
         name = "embedded"
 
     assert cursor_name(B()) == "search:embedded"
+
+
+# -- PostgreSQL: the scan a query gets -------------------------------------------------------
+
+COMMON_QUERIES = ("烟台", "有限公司", "芝罘", "烟台 食品", "ytzy", "yantai", "公司", "烟")
+
+
+def answers(index, queries=COMMON_QUERIES):
+    return [(r.total, sorted(ids(r))) for r in (search(index, q) for q in queries)]
+
+
+def fresh_statistics(index) -> None:
+    with index.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE search_docs")
+        conn.commit()
+    embedded_mod._shares.clear()
+
+
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)
+def test_query_shares_come_from_postgresql_statistics(world):
+    fresh_statistics(world)
+
+    def share(q):
+        with world.engine.connect() as conn:
+            query = SearchQuery(q=q)
+            return embedded_mod.common_share(conn, embedded_mod._lexemes(parse_query(q), query))
+
+    assert share("烟台") > 0.5  # nearly every document names 烟台
+    assert share("烟台 不存在") == 0.0  # all terms must match: the rarest bounds the query
+    assert share("烟") >= share("烟台")  # a prefix: at least its most common completion
+    assert 0 < share("樟宇") < share("烟台")
+
+
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)
+def test_the_rid_order_scan_and_the_bitmap_plan_give_the_same_answers(world, monkeypatch):
+    fresh_statistics(world)
+    monkeypatch.setattr(embedded_mod, "SCAN_MIN_SHARE", 0.0)  # every query: rid-order scan
+    scanned = answers(world)
+    monkeypatch.setattr(embedded_mod, "SCAN_MIN_SHARE", 2.0)  # every query: bitmap plan
+    assert answers(world) == scanned
+    assert all(total > 0 for total, _ in scanned)
+
+
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)
+def test_a_scan_over_its_budget_gives_way_to_the_bitmap_plan(world, monkeypatch):
+    fresh_statistics(world)
+    expected = answers(world, ["烟台 食品"])
+    real_raw = embedded_mod._raw
+    scans = []
+
+    def scan_that_runs_long(conn, sql, params):
+        if conn.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "off":
+            scans.append(conn.exec_driver_sql("SHOW statement_timeout").scalar())
+            real_raw(conn, "SELECT pg_sleep(5)", {})  # PostgreSQL cancels it after the budget
+        return real_raw(conn, sql, params)
+
+    monkeypatch.setattr(embedded_mod, "SCAN_MIN_SHARE", 0.0)
+    monkeypatch.setattr(embedded_mod, "_raw", scan_that_runs_long)
+    # the same answer, its documents read in the same transaction after the cancelled scan
+    assert answers(world, ["烟台 食品"]) == expected
+    assert scans == [f"{embedded_mod.SCAN_BUDGET_MS}ms"]
