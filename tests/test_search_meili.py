@@ -53,13 +53,17 @@ LIVE_KEY = os.environ.get("DISCLOSURE_MEILI_KEY")
 FAKE_KEY = "fake-master-key"
 
 # Tests of tests/test_search.py that are about the embedded index itself (its CAP, its
-# transaction-bound writer, its tables); their Meilisearch counterparts are below.
+# transaction-bound writer, its tables, its PostgreSQL scans); their Meilisearch counterparts
+# are below.
 EMBEDDED_ONLY = {
     "test_paging_and_cap",
     "test_sync_is_idempotent_resumable_and_counts_events",
     "test_rebuild_equals_incremental_sync",
     "test_parallel_rebuild_equals_sequential",
     "test_a_large_backlog_is_applied_by_a_rebuild",
+    "test_query_shares_come_from_postgresql_statistics",
+    "test_the_rid_order_scan_and_the_bitmap_plan_give_the_same_answers",
+    "test_a_scan_over_its_budget_gives_way_to_the_bitmap_plan",
 }
 
 
