@@ -13,7 +13,8 @@ must vanish from archives too).
 
 Each response carries an ETag (a digest of everything the document is made from) and a
 Last-Modified (the newest change behind it) and answers If-None-Match / If-Modified-Since with
-304; a rendered document is kept in memory under that digest, so a repeat costs one query.
+304; a rendered document is kept in memory under that digest, and a change-log feed's digest
+under the newest change seq, so a repeat costs one index lookup.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy import Connection, select
 
 from portal import routes
+from publishing import clock
 from publishing.codes import normalize_code
 from publishing.commit import ENTITIES
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS, district_code
@@ -50,6 +52,7 @@ from publishing.feeds import (
     search_page,
     tag_authority,
 )
+from publishing.read import newest_change
 from publishing.search.base import SearchQuery
 from publishing.settings import get_settings
 
@@ -65,29 +68,42 @@ SITE = "烟台市市场监管信用信息公示"
 _KIND_PAGES = {ALL: routes.HOME, "blacklist": routes.BLACKLIST, **routes.KIND_LISTING}
 
 
-class RenderCache:
-    """Rendered documents by digest (LRU); the digest covers every input, so never stale."""
+class LRU:
+    """A small thread-safe LRU map."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._docs: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str, build: Callable[[], bytes]) -> bytes:
+    def peek(self, key: Any) -> Any | None:
         with self._lock:
-            body = self._docs.get(key)
-            if body is not None:
-                self._docs.move_to_end(key)
-                return body
-        body = build()
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
         with self._lock:
-            self._docs[key] = body
-            while len(self._docs) > self.size:
-                self._docs.popitem(last=False)
-        return body
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get(self, key: Any, build: Callable[[], Any]) -> Any:
+        value = self.peek(key)
+        if value is None:
+            value = build()
+            self.put(key, value)
+        return value
 
 
-CACHE = RenderCache()
+# Rendered documents by digest: the digest covers every input, so an entry is never stale.
+CACHE = LRU()
+# Change-log feeds: (format, scope, before, newest change, day, base URL) → (digest, updated,
+# max-age). Any change of any record writes a change event, so while the newest change and
+# the day stay the same a feed is the same document: a repeat costs one index lookup instead
+# of reading the page (50 items with their records) to recompute the digest.
+ANSWERS = LRU(1024)
 
 
 # -- URLs ---------------------------------------------------------------------------------
@@ -209,16 +225,25 @@ def not_modified(request: Request, etag: str, updated: datetime) -> bool:
     return updated.astimezone(UTC).replace(microsecond=0) <= since
 
 
+def _digest(fmt: str, meta: FeedMeta, page: Page) -> str:
+    return hashlib.blake2b(f"{fmt}|{page.key}|{meta!r}".encode(), digest_size=12).hexdigest()
+
+
 def respond(request: Request, fmt: str, meta: FeedMeta, page: Page, max_age: int) -> Response:
-    key = hashlib.blake2b(f"{fmt}|{page.key}|{meta!r}".encode(), digest_size=12).hexdigest()
+    key = _digest(fmt, meta, page)
+    return _answer(request, fmt, key, page.updated, max_age, lambda: RENDER[fmt](meta, page))
+
+
+def _answer(request: Request, fmt: str, key: str, updated: datetime, max_age: int,
+            build: Callable[[], bytes]) -> Response:
     headers = {
         "ETag": f'W/"{key}"',
-        "Last-Modified": _http_date(page.updated),
+        "Last-Modified": _http_date(updated),
         "Cache-Control": f"public, max-age={max_age}",
     }
-    if not_modified(request, headers["ETag"], page.updated):
+    if not_modified(request, headers["ETag"], updated):
         return Response(b"", status_code=304, headers=headers)
-    body = CACHE.get(key, lambda: RENDER[fmt](meta, page))
+    body = CACHE.get(key, build)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
@@ -232,11 +257,22 @@ def _change_feed(
 ) -> Response:
     if before is not None and before < 1:
         raise _not_found("没有这一页归档。")
-    page = read_page(conn, scope, get_settings().base_url, before=before)
+    base_url = get_settings().base_url
+    state = (fmt, scope, before, newest_change(conn), clock.today(), base_url)
+    known = ANSWERS.peek(state)
+    if known is not None:
+        key, updated, max_age = known
+        body = CACHE.peek(key)
+        if body is not None:
+            return _answer(request, fmt, key, updated, max_age, lambda: body)
+    page = read_page(conn, scope, base_url, before=before)
     archive_done = before is not None and page.newer is not None
-    return respond(
-        request, fmt, meta(page), page, ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
-    )
+    max_age = ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
+    page_meta = meta(page)
+    key = _digest(fmt, page_meta, page)
+    ANSWERS.put(state, (key, page.updated, max_age))
+    return _answer(request, fmt, key, page.updated, max_age,
+                   lambda: RENDER[fmt](page_meta, page))
 
 
 # -- handlers -----------------------------------------------------------------------------

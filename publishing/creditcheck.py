@@ -18,21 +18,18 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from publishing import clock
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
-from publishing.commit import ENTITIES, EVENTS, RECORDS
+from publishing.commit import ENTITIES, RECORDS
 from publishing.models import ACTIVE
+from publishing.read import last_change_seq
 from publishing.rules import Rules, load_rules
 
 MAX_BATCH = 1000
 MAX_PENALTY_IDS = 100  # the count is exact; the list of ids stops here
 _ATTEMPTS = 3
-
-
-def _as_of(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
 
 
 def classify(raw: str) -> dict[str, Any]:
@@ -148,9 +145,9 @@ def check(
     ids = sorted({r["code"] for r in results if r["valid"]})
     as_of, names, records = 0, {}, {}
     for _ in range(_ATTEMPTS):
-        as_of = _as_of(conn)
+        as_of = last_change_seq(conn)
         names, records = _lookup(conn, ids, schemes, today) if ids else ({}, {})
-        if _as_of(conn) == as_of:
+        if last_change_seq(conn) == as_of:
             break
     for res in results:
         name = names.get(res["code"]) if res["valid"] else None

@@ -33,13 +33,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from publishing import clock
 from publishing.changes import iter_changes
 from publishing.commit import EVENTS
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.export import csv_lines, iter_public, ndjson_lines
+from publishing.read import last_change_seq
 from publishing.shape import public_fields
 
 PUBLISHER = "烟台市市场监督管理局"
@@ -321,10 +322,6 @@ def _emit(out: dict[str, Any], lines: list[str]) -> None:
     out["bytes"] += len(data)
 
 
-def _max_seq(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
-
-
 def _build_snapshot(engine: Engine, out_dir: Path, seq: int) -> list[dict]:
     version = str(seq)
     root = out_dir / "snapshots"
@@ -444,7 +441,7 @@ def build(
     with _locked(out_dir):
         previous = load_index(out_dir)
         with engine.connect() as conn:
-            seq = _max_seq(conn)
+            seq = last_change_seq(conn)
         if previous and previous.get("seq") == seq and (out_dir / "snapshots" / str(seq)).is_dir():
             return previous
         snapshot = _build_snapshot(engine, out_dir, seq)

@@ -69,6 +69,15 @@ def last_change_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
 
 
+def newest_change(conn: Connection) -> tuple[int, Any]:
+    """(seq, time) of the newest change event, or (0, None): a cache key that also moves when
+    a database restored from a backup publishes again under seqs it had used before."""
+    row = conn.execute(
+        select(EVENTS.c.seq, EVENTS.c.at).order_by(EVENTS.c.seq.desc()).limit(1)
+    ).first()
+    return (int(row.seq), row.at) if row else (0, None)
+
+
 # -- entities -----------------------------------------------------------------------------
 
 

@@ -488,3 +488,27 @@ def test_feed_queries_use_the_change_log_indexes(engine, scope, index):
     assert index in plan, plan
     if scope.kind != "all":  # one range scan in seq order: nothing to sort
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_repeated_feed_is_answered_without_reading_its_page_until_the_log_moves(
+        engine, site, tmp_path, monkeypatch):
+    import portal.feeds as feeds_module
+
+    reads = []
+    real_read_page = feeds_module.read_page
+
+    def counting_read_page(*args, **kwargs):
+        reads.append(1)
+        return real_read_page(*args, **kwargs)
+
+    monkeypatch.setattr(feeds_module, "read_page", counting_read_page)
+    first = site.get("/feeds/penalty.atom")
+    again = site.get("/feeds/penalty.atom")
+    revalidated = site.get("/feeds/penalty.atom", headers={"If-None-Match": first.headers["ETag"]})
+    assert (first.content, first.headers["ETag"]) == (again.content, again.headers["ETag"])
+    assert revalidated.status_code == 304
+    assert len(reads) == 1
+    run(engine, write_csv(tmp_path / "n.csv", [pen(4)]))  # the change log moves on
+    changed = site.get("/feeds/penalty.atom")
+    assert len(reads) == 2 and changed.headers["ETag"] != first.headers["ETag"]
+    assert "烟芝市监罚〔2026〕4号" in changed.text
