@@ -264,7 +264,24 @@ def credit_checks(client: httpx.Client, codes: list[str], batches: int) -> list[
     return rows
 
 
-def export(client: httpx.Client, pid: int, kind: str, label: str) -> tuple[str, str]:
+def export_all(client: httpx.Client, pid: int, label: str) -> list[tuple[str, str]]:
+    """The full export: every kind's NDJSON download, then the totals."""
+    from publishing.contract import KINDS
+
+    lines, totals = [], [0, 0, 0.0, 0]  # rows, bytes, seconds, peak RSS kB
+    for kind in KINDS:
+        line, (rows, size, seconds, peak) = export(client, pid, kind, label)
+        lines.append(line)
+        totals = [totals[0] + rows, totals[1] + size, totals[2] + seconds, max(totals[3], peak)]
+    rows, size, seconds, peak = totals
+    lines.append((f"{label}: all {len(KINDS)} datasets",
+                  f"{rows:,} rows, {size / 2**20:,.0f} MB in {seconds:.1f} s = "
+                  f"{rows / seconds:,.0f} rows/s; server peak RSS {peak / 1024:.0f} MB"))
+    return lines
+
+
+def export(client: httpx.Client, pid: int, kind: str, label: str) -> tuple[tuple[str, str], tuple]:
+    """One dataset's NDJSON download: (report line, (rows, bytes, seconds, peak RSS kB))."""
     try:  # reset the peak RSS (VmHWM) so that it covers this download only
         Path(f"/proc/{pid}/clear_refs").write_text("5")
         reset = True
@@ -281,11 +298,12 @@ def export(client: httpx.Client, pid: int, kind: str, label: str) -> tuple[str, 
     seconds = time.perf_counter() - t
     peak = _kb(pid, "VmHWM")
     note = "" if reset else " (VmHWM since server start)"
-    return (
+    line = (
         f"{label}: /open-data/{kind}.ndjson",
         f"{rows:,} rows, {size / 2**20:,.0f} MB in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
         f"server RSS {before / 1024:.0f} MB before, peak {peak / 1024:.0f} MB{note}",
     )
+    return line, (rows, size, seconds, peak)
 
 
 def main() -> None:
@@ -320,7 +338,7 @@ def main() -> None:
     ):
         rows += feeds(client)
         rows += credit_checks(client, codes, args.batches)
-        rows.append(export(client, pid, "penalty", "export from the database"))
+        rows += export_all(client, pid, "export from the database")
         if not args.no_snapshot:
             t = time.perf_counter()
             index = opendata.build(engine, data_dir / "opendata")
@@ -332,7 +350,7 @@ def main() -> None:
                     f"{size / 2**20:,.0f} MB",
                 )
             )
-            rows.append(export(client, pid, "penalty", "export from the snapshot"))
+            rows += export_all(client, pid, "export from the snapshot")
         rows.append(("server VmHWM at the end", f"{_kb(pid, 'VmHWM') / 1024:.0f} MB"))
     engine.dispose()
     width = max(len(r[0]) for r in rows)

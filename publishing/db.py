@@ -17,6 +17,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+READER_CACHE = "PRAGMA cache_size=-4096"
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets the portal read while a publish is committing; NORMAL is durable at checkpoints
@@ -29,8 +32,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # anyway. Sorts and facet counts spill to temporary files (also in the OS cache) rather
     # than to the heap: at 8 concurrent searches over a million entities, 16 MB caches and
     # in-memory temp storage took a portal worker from 280 MB to 570 MB, for no speed.
-    cur.execute("PRAGMA cache_size=-4096")
+    cur.execute(READER_CACHE)
     cur.close()
+
+
+def _reader_cache(dbapi_conn, _record) -> None:
+    """Back in the pool, a connection the writer enlarged serves readers again."""
+    if dbapi_conn is not None:
+        dbapi_conn.execute(READER_CACHE)
 
 
 def make_engine(url: str) -> Engine:
@@ -41,6 +50,7 @@ def make_engine(url: str) -> Engine:
         # LIFO: a quiet portal reuses one warm connection instead of cycling every cache.
         engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _reader_cache)
 
         # Let SQLAlchemy's BEGIN reach SQLite, so writers take the lock at BEGIN (IMMEDIATE).
         @event.listens_for(engine, "connect")
@@ -67,8 +77,7 @@ def writer_connection(engine: Engine):
     if is_sqlite(engine):
         # 64 MB: big publishes touch many pages. Set on the driver connection so that no
         # SQLAlchemy transaction begins before the caller's (IMMEDIATE) one.
-        driver = conn.connection.driver_connection
-        driver.execute("PRAGMA cache_size=-65536")
+        conn.connection.driver_connection.execute("PRAGMA cache_size=-65536")
     return conn
 
 

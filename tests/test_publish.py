@@ -287,3 +287,16 @@ def test_bulk_writes_store_times_as_sqlalchemy_does(engine, tmp_path):
             raw = conn.exec_driver_sql("SELECT at FROM changes").scalar_one()
             started = conn.exec_driver_sql("SELECT started_at FROM batches").scalar_one()
         assert "+" not in raw and len(raw) == len(started) == len("2026-11-27 09:00:00.000000")
+
+
+def test_a_pooled_connection_leaves_the_writer_cache_behind(tmp_path):
+    from publishing.db import make_engine, writer_connection
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cache.db'}")
+    with writer_connection(engine) as conn:
+        writer_pages = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        writer_id = id(conn.connection.driver_connection)
+    with engine.connect() as conn:  # LIFO pool: the same SQLite connection again
+        assert id(conn.connection.driver_connection) == writer_id
+        assert (writer_pages, conn.exec_driver_sql("PRAGMA cache_size").scalar()) == (-65536, -4096)
+    engine.dispose()
