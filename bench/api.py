@@ -15,15 +15,13 @@ The server runs with an API key whose limit is out of reach, so the rate limiter
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,12 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import OUT, PG_ADMIN, fresh_database, run_publish, sample_dir  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import portal_server  # noqa: E402
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -137,48 +130,15 @@ def pick_codes(url: str, n: int, seed: int = 7) -> list[str]:
 
 
 @contextmanager
-def server(url: str, data_dir: Path):
-    port = _free_port()
+def server(url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
+    """The portal under uvicorn (no access log) over `url`; yields (base URL, server pid)."""
     env = {
-        **os.environ,
         "DISCLOSURE_DATABASE_URL": url,
         "DISCLOSURE_DATA_DIR": str(data_dir),
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+    with portal_server(env, access_log=False, start_timeout=120, stop_timeout=30) as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def feeds(client: httpx.Client, seconds: float = 5.0, threads: int = 8) -> list[tuple[str, str]]:

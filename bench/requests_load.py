@@ -18,24 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import csv
 import hashlib
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.servers import portal_server  # noqa: E402
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 HEADER = [
@@ -53,12 +49,6 @@ HEADER = [
     "失信程度",
     "领域",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(url: str, workdir: Path, n: int) -> tuple[list[tuple[str, str]], str]:
@@ -108,56 +98,6 @@ def prepare(url: str, workdir: Path, n: int) -> tuple[list[tuple[str, str]], str
     key = apikeys.create_key(engine, "load test", per_minute=1_000_000)
     engine.dispose()
     return [(r.entity_id, r.id) for r in rows], key
-
-
-@contextlib.contextmanager
-def serve(url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """The portal under uvicorn on a free port; yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DISCLOSURE_DATABASE_URL": url,
-        "DISCLOSURE_DATA_DIR": str(data_dir),
-        **(extra_env or {}),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("the portal exited at start") from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the portal did not start")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def submit_all(
@@ -247,7 +187,8 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 def run(url: str, workdir: Path, n: int, concurrency: int) -> dict:
     targets, key = prepare(url, workdir, n)
     data_dir = workdir / "var"
-    with serve(url, data_dir) as base:
+    env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(data_dir)}
+    with portal_server(env) as (base, _):
         began = time.perf_counter()
         results = asyncio.run(submit_all(base, targets, concurrency, key))
         wall = time.perf_counter() - began

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,24 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.ingest import OUT, PG_ADMIN, fresh_database, run_publish, sample_dir  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"server at {url} did not come up")
+from tests.servers import free_port, portal_server, stop, wait_up  # noqa: E402
 
 
 def prepare_database(entities: int, backend: str) -> str:
@@ -195,6 +177,30 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def compare_with_datasette(url: str, entities: int, mix: list[tuple[str, str]], ours_rps: float) -> None:
+    """The same query mix against Datasette (trigram FTS) over the same entities."""
+    dpath = datasette_db(url, entities)
+    dport = free_port()
+    datasette = subprocess.Popen([str(ROOT / ".venv/bin/datasette"), "serve", str(dpath), "--port",
+                                  str(dport), "--setting", "sql_time_limit_ms", "10000"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        dbase = f"http://127.0.0.1:{dport}"
+        wait_up(dbase + "/-/versions.json", 120, datasette, interval=0.3)
+        table = f"/{dpath.stem}/entities.json"
+        d_paths = [f"{table}?_search={quote(q)}&_size=20" for _, q in mix]
+        with httpx.Client(base_url=dbase, timeout=60) as client:
+            timed(client, d_paths[:50])
+            theirs = timed(client, d_paths)
+            found = sum(1 for p in d_paths[:200] if client.get(p).json().get("rows"))
+        print(f"datasette search (n={len(theirs)}): {pct(theirs)}; "
+              f"{found}/200 queries returned any row (trigram FTS misses 2-character and pinyin queries)")
+        d_rps = wrk(dbase, d_paths[:500])
+        print(f"throughput: datasette search {d_rps:,.0f} req/s; ours/datasette = {ours_rps / d_rps:.1f}x")
+    finally:
+        stop(datasette, 30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entities", type=int, default=1_000_000)
@@ -207,8 +213,7 @@ def main() -> None:
     print(f"search benchmark: {args.entities:,} entities on {args.backend}, {args.workers} worker(s)")
     url = prepare_database(args.entities, args.backend)
     mix = query_mix(url, args.queries)
-    port = free_port()
-    env = {**os.environ, "DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_LOG_FORMAT": "json",
+    env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_LOG_FORMAT": "json",
            "DISCLOSURE_LOG_LEVEL": "WARNING"}
     # The benchmark is one client hammering the API: give it a key with a limit it cannot reach.
     from publishing import apikeys
@@ -216,13 +221,7 @@ def main() -> None:
 
     key = apikeys.create_key(make_engine(url), f"bench-{time.time():.0f}", per_minute=10**9)
     headers = {"X-API-Key": key}
-    portal = subprocess.Popen([str(ROOT / ".venv/bin/uvicorn"), "portal.app:create_app", "--factory",
-                               "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"],
-                              env=env, cwd=ROOT)
-    servers = [portal]
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/healthz")
+    with portal_server(env, workers=args.workers, start_timeout=120, stop_timeout=30) as (base, portal):
         with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
             search_paths = [f"/api/v1/search?q={quote(q)}" for _, q in mix]
             timed(client, search_paths[:50])  # warm-up
@@ -243,31 +242,8 @@ def main() -> None:
         profile_rps = wrk(base, [f"/entities/{i}" for i in ids], headers=headers)
         print(f"throughput: search {ours_rps:,.0f} req/s, profile {profile_rps:,.0f} req/s (wrk, 8 connections)")
         print(f"peak RSS per worker: {peak_rss_mb(portal.pid):.0f} MB")
-        if args.no_datasette or args.backend != "sqlite":
-            return
-        dpath = datasette_db(url, args.entities)
-        dport = free_port()
-        datasette = subprocess.Popen([str(ROOT / ".venv/bin/datasette"), "serve", str(dpath), "--port",
-                                      str(dport), "--setting", "sql_time_limit_ms", "10000"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        servers.append(datasette)
-        dbase = f"http://127.0.0.1:{dport}"
-        wait_up(dbase + "/-/versions.json")
-        table = f"/{dpath.stem}/entities.json"
-        d_paths = [f"{table}?_search={quote(q)}&_size=20" for _, q in mix]
-        with httpx.Client(base_url=dbase, timeout=60) as client:
-            timed(client, d_paths[:50])
-            theirs = timed(client, d_paths)
-            found = sum(1 for p in d_paths[:200] if client.get(p).json().get("rows"))
-        print(f"datasette search (n={len(theirs)}): {pct(theirs)}; "
-              f"{found}/200 queries returned any row (trigram FTS misses 2-character and pinyin queries)")
-        d_rps = wrk(dbase, d_paths[:500])
-        print(f"throughput: datasette search {d_rps:,.0f} req/s; ours/datasette = {ours_rps / d_rps:.1f}x")
-    finally:
-        for s in servers:
-            s.terminate()
-        for s in servers:
-            s.wait(timeout=30)
+        if not args.no_datasette and args.backend == "sqlite":
+            compare_with_datasette(url, args.entities, mix, ours_rps)
 
 
 if __name__ == "__main__":

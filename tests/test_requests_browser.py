@@ -17,21 +17,12 @@ import pytest
 
 from tests.factories import penalty_row, uscc, write_csv
 from tests.requests_support import PDF, months_ago
+from tests.servers import CHROMIUM, chromium, portal_server
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "reviewer password 2026"
 
@@ -40,7 +31,6 @@ PASSWORD = "reviewer password 2026"
 def site(tmp_path_factory):
     from sqlalchemy import select
 
-    from bench.requests_load import serve
     from publishing import users
     from publishing.commit import RECORDS
     from publishing.db import make_engine, upgrade
@@ -74,7 +64,8 @@ def site(tmp_path_factory):
     engine.dispose()
     proof = workdir / "缴款凭证.pdf"
     proof.write_bytes(PDF)
-    with serve(url, workdir / "var") as base:
+    env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(workdir / "var")}
+    with portal_server(env) as (base, _):
         yield {
             "base": base,
             "record": record,
@@ -86,13 +77,9 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _axe(page) -> list[str]:

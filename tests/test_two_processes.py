@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from publishing.search.sync import sync
 from publishing.users import add_user
 from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, uscc, write_csv
+from tests.servers import free_port, stop, wait_up
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 # Every test here counts requests in Redis database 14 from 127.0.0.1: keep them on one xdist
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.xdist_group("redis-db-14")
 ROOT = Path(__file__).resolve().parent.parent
 HAOYUNLAI = "烟台市芝罘区好运来食品有限公司"
 API_LIMIT = 120  # portal.ratelimit.RateLimitConfig.api (per client per minute)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _admin(*sql: str) -> None:
@@ -88,7 +82,7 @@ def portals(database, tmp_path_factory):
     env.pop("DISCLOSURE_MEILI_URL", None)
     procs, bases = [], []
     for i in range(2):
-        port = _free_port()
+        port = free_port()
         log = open(tmp / f"portal{i}.log", "w")  # noqa: SIM115 - closed with the process
         procs.append(
             (
@@ -109,27 +103,16 @@ def portals(database, tmp_path_factory):
         yield bases, engine, tmp
     finally:
         for proc, log in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, 10)
             log.close()
 
 
 def _wait_ready(proc: subprocess.Popen, base: str, tmp: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            logs = "\n".join(p.read_text() for p in tmp.glob("portal*.log"))
-            raise AssertionError(f"portal exited with {proc.returncode}:\n{logs[-4000:]}")
-        try:
-            if httpx.get(base + "/healthz/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{base} did not become ready")
+    try:
+        wait_up(base + "/healthz/ready", 60, proc, interval=0.2)
+    except RuntimeError as err:
+        logs = "\n".join(p.read_text() for p in tmp.glob("portal*.log"))
+        raise AssertionError(f"{err}:\n{logs[-4000:]}") from None
 
 
 def _json(base: str, path: str, **kw) -> dict:
@@ -316,7 +299,7 @@ def nginx(portals):
         check=True,
         capture_output=True,
     )
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = free_port(), free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(
         render_nginx_conf([b.removeprefix("http://") for b in bases], http_port, https_port, tmp)
