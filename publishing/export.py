@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from sqlalchemy import Engine, select
 
 from publishing.commit import RECORDS
+from publishing.contract import KIND_PREFIX
 from publishing.db import get_engine
 from publishing.models import ACTIVE
 from publishing.shape import public_fields, public_record
@@ -18,14 +19,24 @@ BATCH = 2000
 
 
 def iter_public(kind: str, engine: Engine | None = None) -> Iterator[dict]:
-    """Active records of a kind, in id order, paged by keyset so no query holds them all."""
+    """Active records of a kind, in id order, paged by keyset so no query holds them all.
+
+    A kind's ids share a prefix ("cm-…"), so each page is a range scan of the primary key."""
     engine = engine or get_engine()
-    last = ""
+    of_kind, active = RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE
+    if engine.dialect.name == "sqlite":
+        # SQLite would serve these from the (kind, status, …) index and sort all the kind's
+        # active records by id for every page (6,000 instead of 30,000 rows/s for a million
+        # credit marks); `|| ''` keeps them from its planner. PostgreSQL needs no help, and
+        # would misjudge the expressions.
+        of_kind = RECORDS.c.kind.concat("") == kind
+        active = RECORDS.c.status.concat("") == ACTIVE
+    last, end = f"{KIND_PREFIX[kind]}-", f"{KIND_PREFIX[kind]}."  # "." sorts right after "-"
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
                 select(RECORDS)
-                .where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE, RECORDS.c.id > last)
+                .where(RECORDS.c.id > last, RECORDS.c.id < end, of_kind, active)
                 .order_by(RECORDS.c.id)
                 .limit(BATCH)
             ).all()
