@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from portal.api import ApiPlugin
 from portal.casework import route_handlers as casework_handlers
-from portal.deps import provide_conn, provide_search
+from portal.deps import connection_slots, provide_conn, provide_search
 from portal.errors import handle_error
 from portal.feeds import route_handlers as feed_handlers
 from portal.observability import ObservabilityPlugin
@@ -41,6 +41,7 @@ def create_app(engine: Engine | None = None) -> Litestar:
     state = State(
         {
             "engine": engine,
+            "connection_slots": connection_slots(engine),
             "published_cache": PublishedCache(engine),
             "template_version": dir_version(TEMPLATES_DIR),
         }

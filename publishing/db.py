@@ -18,6 +18,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 READER_CACHE = "PRAGMA cache_size=-4096"
+POOL = {"sqlite": (5, 10), "postgresql": (10, 20)}  # connections kept open, more under load
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -48,7 +49,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # LIFO: a quiet portal reuses one warm connection instead of cycling every cache.
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True)
+        size, overflow = POOL["sqlite"]
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True,
+                               pool_size=size, max_overflow=overflow)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _reader_cache)
 
@@ -63,7 +66,14 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    size, overflow = POOL["postgresql"]
+    return create_engine(url, pool_size=size, max_overflow=overflow, pool_pre_ping=True)
+
+
+def connection_limit(engine: Engine) -> int:
+    """How many connections the engine's pool hands out at most."""
+    size, overflow = POOL.get(engine.dialect.name, POOL["sqlite"])
+    return size + overflow
 
 
 @lru_cache

@@ -589,7 +589,8 @@ def filter_sql(q: SearchQuery, ph) -> tuple[str, dict[str, Any]]:
 
 
 class EmbeddedSearch:
-    """SearchBackend over the database itself; `bound(conn)` writes in the caller's transaction."""
+    """SearchBackend over the database itself; `bound(conn)` writes in the caller's transaction
+    and searches on the caller's connection."""
 
     name = "embedded"
 
@@ -728,11 +729,24 @@ class EmbeddedSearch:
             yield from (docs[i] for _, _, i in entries if docs.get(i))
             last = entries[-1][0]
 
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A transaction for one search: on the bound connection (a request's own, so that a
+        request never holds two pooled connections: requests each waiting for a second one
+        deadlocked a full pool), else on a pooled one."""
+        conn = self._conn
+        if conn is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        else:
+            with conn.begin_nested() if conn.in_transaction() else conn.begin():
+                yield conn
+
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         pq = parse_query(query.q)
         sql, params = self._search_sql(pq, query)
-        with self.engine.connect() as conn, conn.begin():
+        with self._reading() as conn:
             self._store.session(conn)
             rows = self._store.run_search(conn, sql, params, pq, query)
             total = sum(r[5] for r in rows if r[0] == 0)
