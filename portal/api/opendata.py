@@ -220,7 +220,6 @@ def _current_snapshot(
 )
 def download(
     request: Request,
-    conn: NamedDependency[Connection],
     filename: Annotated[
         str,
         Parameter(
@@ -240,7 +239,10 @@ def download(
         "Cache-Control": DOWNLOAD_CACHE,
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-    snapshot = _current_snapshot(request, conn, kind, fmt)
+    # Its own short connection, not the request's: a download streams for minutes and must not
+    # hold one of the request connection slots (portal.deps) all that time.
+    with request.app.state.engine.connect() as conn:
+        snapshot = _current_snapshot(request, conn, kind, fmt)
     if snapshot:
         snap, path = snapshot
         digest = base64.b64encode(bytes.fromhex(snap["content_sha256"])).decode()
