@@ -218,9 +218,9 @@ def _world(engine) -> World:
     return World([(r.id, r.uscc, [r.name, *(r.former_names or [])]) for r in rows])
 
 
-def test_search_eval(eval_engine, capsys, request):
-    backend = EmbeddedSearch(eval_engine)
-    cases = build_cases(_world(eval_engine))
+def run_eval(backend, engine, label: str, capsys) -> None:
+    """Every case's query on the backend: print recall@10 and MRR@10, fail below MIN_RECALL."""
+    cases = build_cases(_world(engine))
     assert len(cases) >= 100, f"only {len(cases)} queries could be derived"
     ranks: dict[Case, int | None] = {}
     for case in cases:
@@ -237,9 +237,13 @@ def test_search_eval(eval_engine, capsys, request):
     )
     missed = [f"{c.kind}:{c.q}→{c.target}" for c, r in ranks.items() if r is None]
     report = (
-        f"search eval [{eval_engine.dialect.name}]: {len(cases)} queries, "
+        f"search eval [{label}]: {len(cases)} queries, "
         f"recall@10 = {recall:.3f}, MRR@10 = {mrr:.3f} ({per_kind})"
     )
     with capsys.disabled():
         print("\n" + report + (f"\n  missed: {missed}" if missed else ""))
     assert recall >= MIN_RECALL, f"{report}; missed: {missed}"
+
+
+def test_search_eval(eval_engine, capsys):
+    run_eval(EmbeddedSearch(eval_engine), eval_engine, eval_engine.dialect.name, capsys)

@@ -42,7 +42,7 @@ from tests import test_search_eval as eval_suite
 from tests.factories import penalty_row, uscc, write_csv
 from tests.fake_meili import FakeMeilisearch
 from tests.test_search import HAOYUNLAI, TODAY, ZHANGYU, run
-from tests.test_search_eval import MIN_RECALL, _world, build_cases
+from tests.test_search_eval import run_eval
 
 # tests/test_search_eval.py's fixtures: the sample world published (module scope)
 sample_dir = eval_suite.sample_dir
@@ -476,27 +476,6 @@ def eval_meili(meili, eval_engine):
 
 @pytest.mark.parametrize("eval_engine", ["postgresql"], indirect=True)
 def test_search_eval_meilisearch(eval_meili, eval_engine, capsys):
-    cases = build_cases(_world(eval_engine))
-    assert len(cases) >= 100, f"only {len(cases)} queries could be derived"
-    ranks = {}
-    for case in cases:
-        hits = eval_meili.search(SearchQuery(q=case.q, limit=10, facets=False)).hits
-        found = [i for i, h in enumerate(hits, 1) if h.type == "entity" and h.id == case.target]
-        ranks[case] = found[0] if found else None
-    recall = sum(r is not None for r in ranks.values()) / len(ranks)
-    mrr = sum(1 / r for r in ranks.values() if r) / len(ranks)
-    kinds = sorted({c.kind for c in cases})
-    per_kind = ", ".join(
-        f"{k} {sum(ranks[c] is not None for c in cases if c.kind == k)}/"
-        f"{sum(c.kind == k for c in cases)}"
-        for k in kinds
-    )
-    missed = [f"{c.kind}:{c.q}→{c.target}" for c, r in ranks.items() if r is None]
     where = "live" if LIVE_URL else "fake HTTP"
-    report = (
-        f"search eval [meilisearch ({where}) on {eval_engine.dialect.name}]: {len(cases)} "
-        f"queries, recall@10 = {recall:.3f}, MRR@10 = {mrr:.3f} ({per_kind})"
-    )
-    with capsys.disabled():
-        print("\n" + report + (f"\n  missed: {missed}" if missed else ""))
-    assert recall >= MIN_RECALL, f"{report}; missed: {missed}"
+    run_eval(eval_meili, eval_engine, f"meilisearch ({where}) on {eval_engine.dialect.name}",
+             capsys)
