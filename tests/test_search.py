@@ -482,10 +482,8 @@ def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkey
     assert index.count() == 10 and sync(engine, index) == 0
 
 
-def test_rebuild_equals_incremental_sync(engine, tmp_path, index):
-    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
-    run(engine, tmp_path, "m.csv", [credit_mark_row(i, 分类结果="B") for i in range(3, 8)])
-    run(engine, tmp_path, "b.csv", [credit_mark_row(3, 分类结果="D", 标注日期="2026-05-01")])
+def withdraw_and_rename(engine, tmp_path) -> None:
+    """Penalty 2 withdrawn by the file's op column; entity 4 renamed by a newer record."""
     header = [*penalty_row(1), "操作"]
     publish(
         [write_csv(tmp_path / "w.csv", [penalty_row(2, 操作="撤销")], header=header)],
@@ -499,6 +497,13 @@ def test_rebuild_equals_incremental_sync(engine, tmp_path, index):
         "n.csv",
         [penalty_row(9, 统一社会信用代码=uscc(4), 当事人名称="烟台改名商店")],
     )
+
+
+def test_rebuild_equals_incremental_sync(engine, tmp_path, index):
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
+    run(engine, tmp_path, "m.csv", [credit_mark_row(i, 分类结果="B") for i in range(3, 8)])
+    run(engine, tmp_path, "b.csv", [credit_mark_row(3, 分类结果="D", 标注日期="2026-05-01")])
+    withdraw_and_rename(engine, tmp_path)
     sync(engine, index, batch=4)
     synced = _dump(engine)
     queries = ["烟台", "测试", "改名", uscc(3)[:10], "ytcs"]

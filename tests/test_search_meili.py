@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import select, update
 
 from publishing.models import SyncCursor
-from publishing.publish import publish
 from publishing.search import get_backend
 from publishing.search import meili as meili_mod
 from publishing.search.base import SearchQuery
@@ -39,9 +38,9 @@ from publishing.search.sync import reindex, sync
 from publishing.search.text import parse_query
 from tests import test_search as suite
 from tests import test_search_eval as eval_suite
-from tests.factories import penalty_row, uscc, write_csv
+from tests.factories import penalty_row, uscc
 from tests.fake_meili import FakeMeilisearch
-from tests.test_search import HAOYUNLAI, TODAY, ZHANGYU, run
+from tests.test_search import HAOYUNLAI, ZHANGYU, run
 from tests.test_search_eval import run_eval
 
 # tests/test_search_eval.py's fixtures: the sample world published (module scope)
@@ -313,19 +312,7 @@ def test_sync_is_idempotent_and_resumes_after_a_crash(engine, tmp_path, index):
 
 def test_rebuild_equals_incremental_sync_meilisearch(engine, tmp_path, index):
     run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
-    header = [*penalty_row(1), "操作"]
-    publish(
-        [write_csv(tmp_path / "w.csv", [penalty_row(2, 操作="撤销")], header=header)],
-        engine=engine,
-        today=TODAY,
-        show_progress=False,
-    )
-    run(
-        engine,
-        tmp_path,
-        "n.csv",
-        [penalty_row(9, 统一社会信用代码=uscc(4), 当事人名称="烟台改名商店")],
-    )
+    suite.withdraw_and_rename(engine, tmp_path)
     sync(engine, index, batch=4)
     synced = _dump(index)
     queries = ["烟台", "测试", "改名", uscc(3)[:10], "ytcs", "gaiming"]
