@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, create_engine
 
 from publishing.settings import get_settings
@@ -37,12 +39,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _reader_cache(dbapi_conn, _record) -> None:
-    """Back in the pool, a connection the writer enlarged serves readers again."""
-    if dbapi_conn is not None:
-        dbapi_conn.execute(READER_CACHE)
-
-
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -53,7 +49,6 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, pool_use_lifo=True,
                                pool_size=size, max_overflow=overflow)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "checkin", _reader_cache)
 
         # Let SQLAlchemy's BEGIN reach SQLite, so writers take the lock at BEGIN (IMMEDIATE).
         @event.listens_for(engine, "connect")
@@ -81,14 +76,23 @@ def get_engine(url: str | None = None) -> Engine:
     return make_engine(url or get_settings().effective_database_url)
 
 
-def writer_connection(engine: Engine):
+@contextmanager
+def writer_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for the one writer: on SQLite its transactions take the write lock at BEGIN."""
-    conn = engine.connect().execution_options(sqlite_immediate=True)
-    if is_sqlite(engine):
+    with engine.connect().execution_options(sqlite_immediate=True) as conn:
+        if not is_sqlite(engine):
+            yield conn
+            return
         # 64 MB: big publishes touch many pages. Set on the driver connection so that no
-        # SQLAlchemy transaction begins before the caller's (IMMEDIATE) one.
-        conn.connection.driver_connection.execute("PRAGMA cache_size=-65536")
-    return conn
+        # SQLAlchemy transaction begins before the caller's (IMMEDIATE) one; back to the
+        # readers' cache before the connection returns to the pool.
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA cache_size=-65536")
+        try:
+            yield conn
+        finally:
+            if not conn.invalidated:
+                driver.execute(READER_CACHE)
 
 
 def session(engine: Engine | None = None) -> Session:
