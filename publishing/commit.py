@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Index, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from publishing import bulk, clock
 from publishing.models import (
@@ -66,38 +66,6 @@ def lock_writer(conn: Connection) -> None:
     SQLite serialises writers itself (the publish transaction begins IMMEDIATE)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_ID})")
-
-
-# Indexes nothing reads while a publish runs (the planner reads records by id, group_key and
-# issue_id only): an initial load builds them once at the end instead of row by row.
-_UNREAD_WHILE_PUBLISHING = frozenset({
-    "ix_records_entity_status", "ix_records_kind_status_date", "ix_records_kind_district_date",
-    "ix_records_status_until", "ix_changes_kind_seq", "ix_changes_kind_district_seq",
-    "ix_changes_entity_seq", "ix_changes_record", "ix_entities_district",
-})  # fmt: skip
-
-
-def defer_indexes(conn: Connection) -> list[Index]:
-    """Initial load into an empty SQLite database: drop the indexes nothing reads during the
-    publish; restore_indexes rebuilds them in the same transaction, several times cheaper than
-    keeping them up to date row by row. A rollback or a crash brings them back with everything
-    else, and readers keep their snapshot, indexes included.
-
-    Not on PostgreSQL: DROP INDEX takes an exclusive lock that readers queue behind, and a
-    reader already holding a share lock on another of the tables deadlocks with the publish
-    (seen in the feed tests)."""
-    if conn.dialect.name != "sqlite" or conn.execute(select(RECORDS.c.id).limit(1)).first():
-        return []
-    indexes = [ix for table in (RECORDS, EVENTS, ENTITIES) for ix in table.indexes
-               if ix.name in _UNREAD_WHILE_PUBLISHING]
-    for ix in indexes:
-        ix.drop(conn)
-    return indexes
-
-
-def restore_indexes(conn: Connection, indexes: list[Index]) -> None:
-    for ix in indexes:
-        ix.create(conn)
 
 
 def start_batch(

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from publishing import bulk, entities, ids
 from publishing.commit import HELD_REASONS, RECORDS, Writer, expired
+from publishing.contract import KIND_PREFIX
 from publishing.models import (
     ACTIVE,
     AGGREGATE,
@@ -44,9 +45,11 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     kind, f, ent = cr.kind, cr.fields, cr.entity
     data = {"uscc": ent.uscc, "reg_no": ent.reg_no, "entity_name": ent.name,
             "legal_rep": ent.legal_rep, "address": ent.address, **f}
+    record_id = ids.record_id(kind, cr.identity)
     row = {
-        "id": ids.record_id(kind, cr.identity),
-        "group_key": ids.group_key(kind, cr.natural_key),
+        "id": record_id,
+        # the same digest when the identity is the natural key (all kinds but credit marks)
+        "group_key": record_id if cr.identity == cr.natural_key else ids.group_key(kind, cr.natural_key),
         "kind": kind,
         "entity_id": ent.id,
         "district": ent.district,
@@ -102,9 +105,18 @@ class Planner:
     rejects: list[Reject] = field(default_factory=list)
     track_seen: bool = False  # snapshot mode needs the ids the files contain
     seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
+    # Kinds of which nothing is stored yet: ids are unique within a file (duplicate keys are
+    # rejected), so rows of the first file of such a kind need no lookup of their stored state.
+    unstored: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.unstored = {kind for kind in KIND_PREFIX if not self._any_stored(kind)}
+
+    def finish_file(self, kind: str) -> None:
+        self.unstored.discard(kind)
 
     def apply_chunk(self, rows: list[Prepared]) -> None:
-        stored = self._stored([p.record["id"] for p in rows])
+        stored = self._stored([p.record["id"] for p in rows if p.record["kind"] not in self.unstored])
         rivals = self._rivals([p.record for p in rows if p.record["kind"] == "credit_mark"])
         sightings = []
         for op, entity, row in rows:
@@ -180,6 +192,9 @@ class Planner:
         return ACTIVE
 
     # -- lookups -------------------------------------------------------------------------
+    def _any_stored(self, kind: str) -> bool:
+        return self.conn.execute(select(RECORDS.c.id).where(RECORDS.c.kind == kind).limit(1)).first() is not None
+
     def _stored(self, record_ids: list[str]) -> dict[str, Any]:
         if not record_ids:
             return {}

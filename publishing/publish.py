@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import queue
 import signal
+import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,13 +25,12 @@ from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import (
     Writer,
-    defer_indexes,
     finish_batch,
     lock_writer,
-    restore_indexes,
     start_batch,
 )
 from publishing.db import analyze, get_engine, writer_connection
+from publishing.initial_load import defer_upkeep, restore_upkeep
 from publishing.plan import Planner, Prepared, prepare
 from publishing.progress import progress
 from publishing.rows import EntityFields, Reject, SourceError, SourceFile
@@ -40,6 +41,8 @@ CHUNK = 5000
 ANALYZE_AFTER_ROWS = 50_000
 # Files at least this large are read and cleaned in a second process.
 PARALLEL_MIN_BYTES = 2_000_000
+# Cleaned chunks the publisher may have waiting (each a few MB).
+READ_AHEAD = 4
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
 
 
@@ -99,7 +102,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     reports: list[FileReport] = []
     with _gc_paused(), writer_connection(engine) as conn, conn.begin() as tx:
         lock_writer(conn)
-        deferred = defer_indexes(conn)
+        deferred = defer_upkeep(conn)
         batch_id = start_batch(conn, kind=kind, mode=mode, actor=actor, files=[str(p) for p in paths])
         writer = Writer(conn, batch_id)
         planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot")
@@ -115,7 +118,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
                 planner.withdraw_unseen(k)
                 report.counts["withdrawn"] += planner.counts["withdrawn"] - before
         writer.finish()
-        restore_indexes(conn, deferred)
+        restore_upkeep(conn, deferred)
         has_rejects = any(r.rejected for r in reports)
         published = not dry_run and (accept_partial or not has_rejects)
         if published:
@@ -165,6 +168,7 @@ def _publish_file(path: Path, kind: str | None, planner: Planner, today: date, r
             if rows:
                 planner.apply_chunk(rows)
             bar.advance(read)
+    planner.finish_file(source.kind)
     report.rejected.extend(planner.rejects[rejects_before:])
     report.rejected.sort(key=lambda r: r.row)
     report.counts = planner.counts - before
@@ -201,23 +205,45 @@ def _in_child_process(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     child = ctx.Process(target=_produce, args=(chunks, sender, receiver), daemon=True)
     child.start()
     sender.close()
+    ahead: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+    reader = threading.Thread(target=_receive, args=(receiver, ahead, stop), daemon=True)
+    reader.start()
     try:
         while True:
-            try:
-                item = receiver.recv()
-            except EOFError:
-                raise RuntimeError("the cleaning process ended unexpectedly") from None
+            item = ahead.get()
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
-            packed, rejects, read = item
-            yield [_unpack(t) for t in packed], rejects, read
+            yield item
     finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting for room in the queue
+            with suppress(queue.Empty):
+                ahead.get_nowait()
+            reader.join(timeout=0.05)
         receiver.close()
         child.join(timeout=5)
         if child.is_alive():
             child.kill()
+
+
+def _receive(receiver, ahead: queue.Queue, stop: threading.Event) -> None:
+    """Receive and unpack chunks in a thread: it runs while the publisher waits for the
+    database (which releases the GIL), and the child cleans on instead of waiting for a pipe
+    that only holds one chunk."""
+    while not stop.is_set():
+        try:
+            item = receiver.recv()
+        except (EOFError, OSError):
+            item = RuntimeError("the cleaning process ended unexpectedly")
+        if isinstance(item, tuple):
+            packed, rejects, read = item
+            item = ([_unpack(t) for t in packed], rejects, read)
+        ahead.put(item)
+        if not isinstance(item, tuple):
+            return
 
 
 def _pack(p: Prepared) -> tuple:

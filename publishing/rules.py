@@ -6,13 +6,14 @@ import calendar
 import tomllib
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "data" / "publicity.toml"
 
 
+@lru_cache(maxsize=65536)  # a file's rows share a few thousand dates
 def add_months(day: date, months: int) -> date:
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
@@ -33,6 +34,10 @@ class Rules:
     def never_repairable_kinds(self) -> list[str]:
         return list(self.raw["penalty"]["never_repairable"]["penalty_kinds"])
 
+    @cached_property
+    def _never_repairable(self) -> frozenset[str]:
+        return frozenset(self.never_repairable_kinds())
+
     def publicity_until(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
         """Default end of publicity when the file gives none; None = until withdrawn."""
         if kind == "penalty":
@@ -47,7 +52,7 @@ class Rules:
         """First day a credit repair may be requested; None when it can never be repaired early."""
         if kind != "penalty":
             return None
-        never = set(self.never_repairable_kinds())
+        never = self._never_repairable
         if any(k in never for k in fields.get("penalty_kinds") or ()):
             return None
         months = self._severity(fields)["repairable_after_months"]

@@ -249,16 +249,20 @@ def test_a_failure_in_the_cleaning_process_fails_the_publish(engine, tmp_path, m
 
 
 def index_names(engine) -> list[str]:
+    """The indexes and foreign keys of the tables an initial load writes."""
     from sqlalchemy import inspect
 
     inspector = inspect(engine)
-    return sorted(ix["name"] for t in ("records", "changes", "entities")
-                  for ix in inspector.get_indexes(t))
+    tables = ("records", "changes", "entities")
+    return sorted([ix["name"] for t in tables for ix in inspector.get_indexes(t)]
+                  + [f"{t}.{fk['constrained_columns']}->{fk['referred_table']}"
+                     for t in tables for fk in inspector.get_foreign_keys(t)])
 
 
 def test_initial_load_leaves_every_index_in_place(engine, tmp_path):
     before = index_names(engine)
     assert "ix_records_kind_status_date" in before and "ix_changes_entity_seq" in before
+    assert "records.['entity_id']->entities" in before
     f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 6)])
     run(engine, f, dry_run=True)  # rolled back: dropped indexes come back with the rollback
     assert index_names(engine) == before
@@ -266,6 +270,85 @@ def test_initial_load_leaves_every_index_in_place(engine, tmp_path):
     assert index_names(engine) == before
     run(engine, write_csv(tmp_path / "q.csv", [penalty_row(9)]))  # not an initial load
     assert index_names(engine) == before
+
+
+def test_initial_load_defers_upkeep_and_checks_foreign_keys_at_the_end(engine, tmp_path, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+
+    from publishing import initial_load
+
+    deferred = []
+    real = initial_load.restore_upkeep
+
+    def restore(conn, what):
+        deferred.append(what)
+        if conn.dialect.name == "postgresql":  # a record of an unknown entity must not commit
+            conn.exec_driver_sql("UPDATE records SET entity_id = 'NO-SUCH-ENTITY'")
+        real(conn, what)
+
+    monkeypatch.setattr("publishing.publish.restore_upkeep", restore)
+    f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 4)])
+    if engine.dialect.name == "postgresql":
+        try:
+            run(engine, f)
+        except IntegrityError as err:
+            assert "records_entity_id_fkey" in str(err)
+        else:
+            raise AssertionError("the foreign key was not checked")
+        assert count(engine, RECORDS) == 0 and deferred[0].foreign_keys
+    else:
+        run(engine, f)
+    assert any(ix.name == "ix_records_kind_status_date" for ix in deferred[0].indexes)
+
+
+def test_initial_load_on_postgresql_gives_way_to_readers(engine, tmp_path, monkeypatch):
+    """A reader holding a table: no deadlock and no long wait, the indexes just stay."""
+    if engine.dialect.name != "postgresql":
+        return
+    from publishing import initial_load
+
+    monkeypatch.setattr(initial_load, "LOCK_ATTEMPTS", 3)
+    before = index_names(engine)
+    with engine.connect() as reader, reader.begin():
+        reader.execute(select(func.count()).select_from(EVENTS)).scalar_one()  # holds a share lock
+        result = run(engine, write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 4)]))
+    assert result.published and count(engine, RECORDS) == 3
+    assert index_names(engine) == before
+
+
+def test_two_files_of_a_new_kind_in_one_publish_see_each_other(engine, tmp_path):
+    """The first file of a kind nothing is stored of skips the lookups; the second must not."""
+    first = write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)])
+    second = write_csv(tmp_path / "b.csv", [penalty_row(2, **{"罚款金额(元)": "999"}), penalty_row(3)])
+    result = run(engine, [first, second])
+    counts = [(r["added"], r["changed"]) for r in result.as_json()]
+    assert counts == [(2, 0), (1, 1)]
+    assert count(engine, RECORDS) == 3
+
+
+def test_a_publisher_failure_stops_the_cleaning_process_and_its_reader(engine, tmp_path, monkeypatch):
+    import threading
+
+    import publishing.publish as publish_module
+    from publishing.plan import Planner
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(publish_module, "CHUNK", 2)
+    monkeypatch.setattr(publish_module, "READ_AHEAD", 1)
+
+    def broken(self, rows):
+        raise RuntimeError("boom in the publisher")
+
+    monkeypatch.setattr(Planner, "apply_chunk", broken)
+    threads = threading.active_count()
+    try:
+        run(engine, write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 40)]))
+    except RuntimeError as err:
+        assert "boom in the publisher" in str(err)
+    else:
+        raise AssertionError("the publish should have failed")
+    assert threading.active_count() == threads
+    assert count(engine, RECORDS) == 0
 
 
 def test_bulk_json_is_what_the_json_module_writes():
