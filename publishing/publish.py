@@ -42,7 +42,7 @@ ANALYZE_AFTER_ROWS = 50_000
 # Files at least this large are read and cleaned in a second process.
 PARALLEL_MIN_BYTES = 2_000_000
 # Cleaned chunks the publisher may have waiting (each a few MB).
-READ_AHEAD = 4
+READ_AHEAD = 2
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
 
 

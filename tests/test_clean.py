@@ -762,6 +762,16 @@ def test_duplicate_natural_keys_are_rejected_after_the_first(kind, same_key, oth
     assert again[0].reason == "与第2行重复(自然键相同)"
 
 
+def test_seen_keys_name_the_first_row_before_and_after_a_key_repeats():
+    from publishing.clean import SeenKeys, key_digest
+
+    seen = SeenKeys()
+    a, b, c = (key_digest((k,)) for k in "abc")
+    assert [seen.first_row(a, 2), seen.first_row(b, 3)] == [2, 3]
+    assert seen.first_row(b, 4) == 3  # the first repeat
+    assert [seen.first_row(c, 5), seen.first_row(c, 6), seen.first_row(a, 7)] == [5, 5, 2]
+
+
 def test_a_rejected_row_does_not_claim_its_key():
     cleaner = Cleaner("penalty", TODAY, "f.csv")
     assert isinstance(

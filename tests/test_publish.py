@@ -381,5 +381,5 @@ def test_a_pooled_connection_leaves_the_writer_cache_behind(tmp_path):
         writer_id = id(conn.connection.driver_connection)
     with engine.connect() as conn:  # LIFO pool: the same SQLite connection again
         assert id(conn.connection.driver_connection) == writer_id
-        assert (writer_pages, conn.exec_driver_sql("PRAGMA cache_size").scalar()) == (-65536, -4096)
+        assert (writer_pages, conn.exec_driver_sql("PRAGMA cache_size").scalar()) == (-32768, -4096)
     engine.dispose()
