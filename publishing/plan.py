@@ -105,8 +105,9 @@ class Planner:
     rejects: list[Reject] = field(default_factory=list)
     track_seen: bool = False  # snapshot mode needs the ids the files contain
     seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
-    # Kinds of which nothing is stored yet: ids are unique within a file (duplicate keys are
-    # rejected), so rows of the first file of such a kind need no lookup of their stored state.
+    # Kinds of which nothing is stored yet. Natural keys are unique within a file (duplicates
+    # are rejected), and so are ids and group keys: rows of the first file of such a kind need
+    # no lookup of their stored state, nor of rival credit marks.
     unstored: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,8 +117,9 @@ class Planner:
         self.unstored.discard(kind)
 
     def apply_chunk(self, rows: list[Prepared]) -> None:
-        stored = self._stored([p.record["id"] for p in rows if p.record["kind"] not in self.unstored])
-        rivals = self._rivals([p.record for p in rows if p.record["kind"] == "credit_mark"])
+        known = [p.record for p in rows if p.record["kind"] not in self.unstored]
+        stored = self._stored([r["id"] for r in known])
+        rivals = self._rivals([r for r in known if r["kind"] == "credit_mark"])
         sightings = []
         for op, entity, row in rows:
             if self.track_seen:

@@ -149,6 +149,19 @@ def test_newer_credit_mark_supersedes_older(engine, tmp_path):
     assert count(engine, RECORDS, RECORDS.c.status == "active") == 1
 
 
+def test_marks_of_two_files_in_one_initial_publish_supersede_each_other(engine, tmp_path):
+    """The first file of a new kind skips the rival lookups; its marks still have rivals in
+    the second file."""
+    older = write_csv(tmp_path / "a.csv", [credit_mark_row(1, 分类结果="C", 标注日期="2025-01-10"),
+                                           credit_mark_row(2, 分类结果="B", 标注日期="2025-01-10")])
+    newer = write_csv(tmp_path / "b.csv", [credit_mark_row(1, 分类结果="A")])
+    reports = run(engine, [older, newer]).as_json()
+    assert [(r["added"], r.get("superseded", 0)) for r in reports] == [(2, 0), (1, 1)]
+    with engine.connect() as conn:
+        rows = conn.execute(select(RECORDS.c.grade, RECORDS.c.status).order_by(RECORDS.c.grade)).all()
+    assert [tuple(r) for r in rows] == [("A", "active"), ("B", "active"), ("C", "superseded")]
+
+
 def test_scheme_published_only_as_statistics(engine, tmp_path):
     rules = load_rules()
     hidden = type(rules)({**rules.raw, "credit_mark": {"schemes": {"信用风险分类": {"public": False}}}})
