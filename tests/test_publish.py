@@ -390,9 +390,10 @@ def test_a_pooled_connection_leaves_the_writer_cache_behind(tmp_path):
 
     engine = make_engine(f"sqlite:///{tmp_path / 'cache.db'}")
     with writer_connection(engine) as conn:
-        writer_pages = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        writer = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("cache_size", "threads")]
         writer_id = id(conn.connection.driver_connection)
     with engine.connect() as conn:  # LIFO pool: the same SQLite connection again
         assert id(conn.connection.driver_connection) == writer_id
-        assert (writer_pages, conn.exec_driver_sql("PRAGMA cache_size").scalar()) == (-32768, -4096)
+        reader = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("cache_size", "threads")]
+        assert (writer, reader) == ([-32768, 2], [-4096, 0])
     engine.dispose()
