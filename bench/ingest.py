@@ -55,6 +55,21 @@ def fresh_database(backend: str, entities: int) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
+PG_SETTINGS = ("shared_buffers", "max_wal_size", "wal_compression", "maintenance_work_mem",
+               "checkpoint_timeout", "max_parallel_maintenance_workers")
+
+
+def postgres_settings() -> str:
+    """The server settings the figures depend on (deploy/compose.yaml sets them for production)."""
+    from publishing.db import make_engine
+
+    engine = make_engine(PG_ADMIN)
+    with engine.connect() as conn:
+        values = [f"{n}={conn.exec_driver_sql(f'SHOW {n}').scalar()}" for n in PG_SETTINGS]
+    engine.dispose()
+    return " ".join(values)
+
+
 class TreeMemory:
     """Samples the PSS of a process and its children: the memory the publish really takes."""
 
@@ -163,6 +178,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} "
           f"{'peak RSS':>9} {'peak PSS (all processes)':>25}")
+    if "postgresql" in args.backends:
+        print(f"PostgreSQL: {postgres_settings()}", flush=True)
     last_url = None
     for entities in args.entities:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
