@@ -176,10 +176,10 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} "
-          f"{'peak RSS':>9} {'peak PSS (all processes)':>25}")
     if "postgresql" in args.backends:
         print(f"PostgreSQL: {postgres_settings()}", flush=True)
+    print(f"{'entities':>10} {'backend':>10} {'records':>10} {'seconds':>8} {'records/s':>10} "
+          f"{'peak RSS':>9} {'peak PSS (all processes)':>25}")
     last_url = None
     for entities in args.entities:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())

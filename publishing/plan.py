@@ -110,8 +110,13 @@ class Planner:
     # no lookup of their stored state, nor of rival credit marks.
     unstored: set[str] = field(init=False)
 
+    # Entities inserted by this publish, when there were none before it (see InsertedIds).
+    new_entities: entities.InsertedIds | None = field(init=False)
+
     def __post_init__(self) -> None:
         self.unstored = {kind for kind in KIND_PREFIX if not self._any_stored(kind)}
+        any_entity = self.conn.execute(select(entities.ENTITIES.c.id).limit(1)).first()
+        self.new_entities = None if any_entity else entities.InsertedIds()
 
     def finish_file(self, kind: str) -> None:
         self.unstored.discard(kind)
@@ -129,7 +134,7 @@ class Planner:
                 continue
             sightings.append((entity, row["event_date"]))
             self._upsert(row, stored.get(row["id"]), rivals.get(row["group_key"], []))
-        entities.upsert(self.conn, sightings, self.writer.at)
+        entities.upsert(self.conn, sightings, self.writer.at, self.new_entities)
         self.writer.flush()
 
     # -- one row -------------------------------------------------------------------------

@@ -207,3 +207,15 @@ def test_previous_schema_upgrades_in_place_with_its_data(fresh):
     index = EmbeddedSearch(fresh)
     assert reindex(fresh, index) == 2
     assert index.search(SearchQuery(q="好运来")).total == 2
+
+
+def test_upgrade_knows_the_head_without_alembic_and_still_upgrades_an_old_schema(fresh):
+    from publishing.db import current_revision, head_revision, upgrade
+
+    assert head_revision() == head()
+    assert current_revision(fresh) is None  # a new database
+    migrate(fresh, "0001")
+    upgrade(fresh)  # not at the head: Alembic runs
+    assert current(fresh) == current_revision(fresh) == head()
+    upgrade(fresh)  # at the head: nothing to do
+    assert current(fresh) == head()

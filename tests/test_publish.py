@@ -339,6 +339,38 @@ def test_two_files_of_a_new_kind_in_one_publish_see_each_other(engine, tmp_path)
     assert count(engine, RECORDS) == 3
 
 
+def test_inserted_ids_never_forget_an_id_and_rarely_claim_others():
+    from publishing.entities import InsertedIds
+
+    inserted = InsertedIds(bits=1 << 20)
+    added = [f"91370600{n:010d}" for n in range(50_000)]
+    for key in added:
+        inserted.add(key)
+    assert all(key in inserted for key in added)
+    others = sum(f"92370600{n:010d}" in inserted for n in range(50_000))
+    assert others < 50_000 * 0.01  # k=3, 50k ids in 2^20 bits: ~0.2 % expected
+
+
+def test_an_initial_load_merges_an_entity_seen_in_several_chunks_and_files(engine, tmp_path, monkeypatch):
+    """Entity lookups are skipped only for ids this publish has not inserted yet."""
+    import publishing.publish as publish_module
+
+    monkeypatch.setattr(publish_module, "CHUNK", 1)  # every sighting in a chunk of its own
+    marks = write_csv(tmp_path / "m.csv", [
+        credit_mark_row(1, 主体名称="烟台旧名有限公司", 标注日期="2025-01-10"),
+        credit_mark_row(1, 主体名称="烟台旧名有限公司", 标注类型="严重违法失信名单", 分类结果=""),
+        credit_mark_row(2)])
+    penalties = write_csv(tmp_path / "p.csv", [penalty_row(1, 当事人名称="烟台新名有限公司")])
+    assert run(engine, [marks, penalties]).published
+    with engine.connect() as conn:
+        rows = conn.execute(select(Entity.__table__.c.id, Entity.__table__.c.name,
+                                   Entity.__table__.c.former_names).order_by("id")).all()
+    from tests.factories import uscc
+
+    assert [tuple(r) for r in rows] == [(uscc(1), "烟台新名有限公司", ["烟台旧名有限公司"]),
+                                        (uscc(2), "烟台测试2有限公司", [])]
+
+
 def test_a_publisher_failure_stops_the_cleaning_process_and_its_reader(engine, tmp_path, monkeypatch):
     import threading
 

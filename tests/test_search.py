@@ -151,6 +151,17 @@ def top(index, q, **kw):
 # -- text processing (no database) -----------------------------------------------------------
 
 
+def test_the_shipped_traditional_to_simplified_map_is_what_opencc_gives():
+    """publishing/data/t2s.json saves a short CLI run OpenCC's 0.2 s start; regenerate it with
+    T2S_FILE.write_text(json.dumps(build_t2s_map(), ensure_ascii=False, sort_keys=True, indent=0))
+    when OpenCC changes."""
+    import json
+
+    from publishing.search.text import T2S_FILE, build_t2s_map
+
+    assert json.loads(T2S_FILE.read_text(encoding="utf-8")) == build_t2s_map()
+
+
 def test_normalize_full_width_traditional_and_case():
     assert normalize("龍口東興ＡＢＣ１２３（食品）") == "龙口东兴abc123(食品)"
     assert normalize("plain ascii") == "plain ascii"

@@ -30,7 +30,6 @@ from datetime import date
 from itertools import islice
 from typing import Any, NamedTuple
 
-from psycopg.errors import QueryCanceled
 from sqlalchemy import Connection, Engine, text
 
 from publishing.db import writer_connection
@@ -469,6 +468,8 @@ class _Postgres(_Store):
         26 %, so it builds a bitmap of 600,000 rows to keep 5,000 (120 ms; the scan: 10 ms).
         Our estimate takes the rarest gram (an upper bound); when the phrase is rarer than its
         grams the scan would run long, so it gets SCAN_BUDGET_MS before the bitmap plan runs."""
+        from psycopg.errors import QueryCanceled  # here: a SQLite process never loads psycopg
+
         if not pq.terms:
             return _raw(conn, sql, params)
         _raw_execute(conn, "SAVEPOINT scan_choice")

@@ -23,10 +23,12 @@ character of each run is a token of its own, so a run's last character is found 
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from publishing.codes import normalize_code
 
@@ -70,15 +72,24 @@ _MAX_INITIALS = 10  # longer letter runs are not read as initials
 # -- normalisation ---------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _t2s_map() -> dict[str, str]:
-    """Traditional → simplified for single CJK characters, built once from OpenCC (~60 ms)."""
+T2S_FILE = Path(__file__).resolve().parent.parent / "data" / "t2s.json"
+
+
+def build_t2s_map() -> dict[str, str]:
+    """Traditional → simplified for single CJK characters, from OpenCC's t2s (~0.2 s, most of
+    it OpenCC loading its dictionaries): publishing/data/t2s.json holds the result, so a short
+    CLI run does not pay for it (a test keeps the file equal to this)."""
     import opencc
 
     ranges = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
     chars = [chr(c) for lo, hi in ranges for c in range(lo, hi)]
     converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
     return {a: b for a, b in zip(chars, converted, strict=True) if a != b and len(b) == 1}
+
+
+@lru_cache(maxsize=1)
+def _t2s_map() -> dict[str, str]:
+    return json.loads(T2S_FILE.read_text(encoding="utf-8"))
 
 
 _CHAR_CACHE: dict[str, str] = {}
