@@ -37,7 +37,9 @@ from publishing.rows import EntityFields, Reject, SourceError, SourceFile
 from publishing.rules import Rules, load_rules
 from publishing.sources import open_source
 
-CHUNK = 5000
+# Rows planned and written per round trip. 2,500: a million-record load ran as fast as with
+# 5,000 and took 247 instead of 360 MB (the chunks in flight, in both processes).
+CHUNK = 2500
 ANALYZE_AFTER_ROWS = 50_000
 # Files at least this large are read and cleaned in a second process.
 PARALLEL_MIN_BYTES = 2_000_000
