@@ -93,9 +93,8 @@ def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime
     if not ids:
         return
     lookup = ids if inserted is None else [i for i in ids if i in inserted]
-    stored: dict[str, dict[str, Any]] = {
-        row.id: row._asdict() for row in bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", lookup)
-    }
+    rows = bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", lookup)
+    stored: dict[str, dict[str, Any]] = {row.id: row._asdict() for row in rows}
     state = dict(stored)
     for ef, as_of in seen:
         state[ef.id] = merge(state.get(ef.id), ef, as_of)

@@ -35,9 +35,6 @@ class Deferred:
     indexes: list[Index] = field(default_factory=list)
     foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)  # table, name, definition
 
-    def __bool__(self) -> bool:
-        return bool(self.indexes or self.foreign_keys)
-
 
 def defer_upkeep(conn: Connection) -> Deferred:
     """Drop what restore_upkeep rebuilds, when no record is published yet."""

@@ -46,10 +46,11 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     data = {"uscc": ent.uscc, "reg_no": ent.reg_no, "entity_name": ent.name,
             "legal_rep": ent.legal_rep, "address": ent.address, **f}
     record_id = ids.record_id(kind, cr.identity)
+    # the same digest when the identity is the natural key (all kinds but credit marks)
+    group_key = record_id if cr.identity == cr.natural_key else ids.group_key(kind, cr.natural_key)
     row = {
         "id": record_id,
-        # the same digest when the identity is the natural key (all kinds but credit marks)
-        "group_key": record_id if cr.identity == cr.natural_key else ids.group_key(kind, cr.natural_key),
+        "group_key": group_key,
         "kind": kind,
         "entity_id": ent.id,
         "district": ent.district,
@@ -109,7 +110,6 @@ class Planner:
     # are rejected), and so are ids and group keys: rows of the first file of such a kind need
     # no lookup of their stored state, nor of rival credit marks.
     unstored: set[str] = field(init=False)
-
     # Entities inserted by this publish, when there were none before it (see InsertedIds).
     new_entities: entities.InsertedIds | None = field(init=False)
 
@@ -200,7 +200,8 @@ class Planner:
 
     # -- lookups -------------------------------------------------------------------------
     def _any_stored(self, kind: str) -> bool:
-        return self.conn.execute(select(RECORDS.c.id).where(RECORDS.c.kind == kind).limit(1)).first() is not None
+        query = select(RECORDS.c.id).where(RECORDS.c.kind == kind).limit(1)
+        return self.conn.execute(query).first() is not None
 
     def _stored(self, record_ids: list[str]) -> dict[str, Any]:
         if not record_ids:
