@@ -77,7 +77,10 @@ class InsertedIds:
 
     def __contains__(self, key: str) -> bool:
         bits = self._bits
-        return all(bits[p >> 3] >> (p & 7) & 1 for p in self._positions(key))
+        for p in self._positions(key):  # noqa: SIM110 - all() of a generator is 2x slower here
+            if not bits[p >> 3] >> (p & 7) & 1:
+                return False
+        return True
 
     def _positions(self, key: str) -> tuple[int, int, int]:
         h, m = hash(key), self._mask  # str hashes are stable within the process
