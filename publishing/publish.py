@@ -23,12 +23,7 @@ from sqlalchemy import Engine
 
 from publishing import clock
 from publishing.clean import Cleaner
-from publishing.commit import (
-    Writer,
-    finish_batch,
-    lock_writer,
-    start_batch,
-)
+from publishing.commit import Writer, finish_batch, lock_writer, start_batch
 from publishing.db import analyze, get_engine, writer_connection
 from publishing.initial_load import defer_upkeep, restore_upkeep
 from publishing.plan import Planner, Prepared, prepare
@@ -161,7 +156,7 @@ def _publish_file(path: Path, kind: str | None, planner: Planner, today: date, r
     before = Counter(planner.counts)
     rejects_before = len(planner.rejects)
     cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
-    chunks = _cleaned_chunks(source, cleaner, rules, CHUNK.get(planner.conn.dialect.name, 2500))
+    chunks = _cleaned_chunks(source, cleaner, rules, CHUNK.get(planner.conn.dialect.name, CHUNK["sqlite"]))
     if path.stat().st_size >= PARALLEL_MIN_BYTES:
         chunks = _in_child_process(chunks)
     with progress(f"发布 {path.name}", enabled=show_progress) as bar:
