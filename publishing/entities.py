@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, case, select
 
 from publishing import bulk
-from publishing.models import Entity
+from publishing.models import Entity, Record
 from publishing.rows import EntityFields
 
 ENTITIES = Entity.__table__
+RECORDS = Record.__table__
 _COLUMNS = (
     "name",
     "former_names",
@@ -22,6 +25,9 @@ _COLUMNS = (
     "uscc",
     "reg_no",
 )
+_INSERT_COLUMNS = (*_COLUMNS, "id", "created_at", "updated_at")
+# The entity's fields as every record stores them (plan.record_row).
+_RECORD_FIELDS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
 
 
 def merge(current: dict[str, Any] | None, ef: EntityFields, as_of: date) -> dict[str, Any]:
@@ -59,44 +65,12 @@ def merge(current: dict[str, Any] | None, ef: EntityFields, as_of: date) -> dict
     return ent
 
 
-class InsertedIds:
-    """The ids a publish has inserted, as a Bloom filter (2 MB): `id in inserted` is never
-    False for an inserted id, and wrongly True for ~0.5 % of the others at a million ids.
-
-    Into an empty table, an id the filter has not seen needs no lookup: the first load of a
-    million entities skips a million index probes."""
-
-    def __init__(self, bits: int = 1 << 24) -> None:
-        self._bits = bytearray(bits >> 3)
-        self._mask = bits - 1
-
-    def add(self, key: str) -> None:
-        bits = self._bits
-        for p in self._positions(key):
-            bits[p >> 3] |= 1 << (p & 7)
-
-    def __contains__(self, key: str) -> bool:
-        bits = self._bits
-        for p in self._positions(key):  # noqa: SIM110 - all() of a generator is 2x slower here
-            if not bits[p >> 3] >> (p & 7) & 1:
-                return False
-        return True
-
-    def _positions(self, key: str) -> tuple[int, int, int]:
-        h, m = hash(key), self._mask  # str hashes are stable within the process
-        return h & m, (h >> 21) & m, (h >> 42) & m
-
-
-def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime,
-           inserted: InsertedIds | None = None) -> None:
-    """Merge a chunk's entity sightings into the entities table in bulk.
-
-    inserted: given when the table was empty before this publish; it learns the new ids."""
+def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime) -> None:
+    """Merge a chunk's entity sightings into the entities table in bulk."""
     ids = list({ef.id for ef, _ in seen})
     if not ids:
         return
-    lookup = ids if inserted is None else [i for i in ids if i in inserted]
-    rows = bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", lookup)
+    rows = bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", ids)
     stored: dict[str, dict[str, Any]] = {row.id: row._asdict() for row in rows}
     state = dict(stored)
     for ef, as_of in seen:
@@ -108,8 +82,30 @@ def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime
             inserts.append({**ent, "created_at": at, "updated_at": at})
         elif any(before[c] != ent[c] for c in _COLUMNS):
             updates.append({**ent, "updated_at": at})
-    bulk.insert_many(conn, ENTITIES, (*_COLUMNS, "id", "created_at", "updated_at"), inserts)
-    if inserted is not None:
-        for ent in inserts:
-            inserted.add(ent["id"])
+    bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, inserts)
     bulk.update_many(conn, ENTITIES, "id", (*_COLUMNS, "updated_at"), updates)
+
+
+def build_from_records(conn: Connection, batch_id: int | None, files: list[str], at: datetime,
+                       chunk: int = 5000) -> None:
+    """An initial load merges each entity once, from the records it stored, seeing them in the
+    order it published them (file by file, row by row), exactly as upsert() would have.
+
+    In entity-id order the inserts append to the primary key; chunk by chunk, a million
+    entities cost a million lookups and inserts all over an index larger than any cache."""
+    r = RECORDS
+    file_order = case({f: i for i, f in enumerate(files)}, value=r.c.source_file, else_=len(files))
+    query = (select(r.c.entity_id, r.c.event_date, r.c.district,
+                    *(r.c.data[key].as_string() for key in _RECORD_FIELDS))
+             .where(r.c.batch_id == batch_id, r.c.entity_id.is_not(None))
+             .order_by(r.c.entity_id, file_order, r.c.source_row))
+    batch: list[dict[str, Any]] = []
+    for eid, sightings in groupby(conn.execute(query.execution_options(yield_per=chunk)), itemgetter(0)):
+        ent = None
+        for _, as_of, district, uscc, reg_no, name, legal_rep, address in sightings:
+            ent = merge(ent, EntityFields(eid, uscc, reg_no, name, legal_rep, district, address), as_of)
+        batch.append({**ent, "created_at": at, "updated_at": at})
+        if len(batch) >= chunk:
+            bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, batch)
+            batch = []
+    bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, batch)

@@ -3,13 +3,19 @@
 The secondary indexes nothing reads during a publish are dropped and built once at the end,
 several times cheaper than keeping them up to date row by row; on PostgreSQL the foreign keys
 are dropped too and checked once at the end with one join, instead of by a trigger per row.
-All of it happens inside the publish transaction: a rollback or a crash brings everything back.
+The entities are merged once at the end from the stored records (entities.build_from_records)
+instead of chunk by chunk, so the records refer to entities that do not exist yet: PostgreSQL
+checks the references when it adds the foreign keys back; SQLite, which can only switch them
+off outside a transaction, leaves them off for the load (the entities are built from the very
+records that refer to them; tests run its foreign-key check). All of it happens inside the publish transaction: a rollback or a crash brings everything back.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Index, select
@@ -34,6 +40,7 @@ LOCK_RETRY_SECONDS = 0.05
 class Deferred:
     indexes: list[Index] = field(default_factory=list)
     foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)  # table, name, definition
+    entities: bool = False  # built from the records (before the indexes and the constraints)
 
 
 def defer_upkeep(conn: Connection) -> Deferred:
@@ -47,6 +54,7 @@ def defer_upkeep(conn: Connection) -> Deferred:
     deferred = Deferred(
         indexes=[ix for t in TABLES for ix in t.indexes if ix.name in UNREAD_WHILE_PUBLISHING],
         foreign_keys=_foreign_keys(conn) if postgres else [],
+        entities=_no_entities(conn) and (postgres or not _references_checked(conn)),
     )
     for ix in deferred.indexes:
         ix.drop(conn)
@@ -55,10 +63,42 @@ def defer_upkeep(conn: Connection) -> Deferred:
     return deferred
 
 
-def restore_upkeep(conn: Connection, deferred: Deferred) -> None:
-    for ix in deferred.indexes:
-        ix.create(conn)
-    for table, name, definition in deferred.foreign_keys:  # validates every row
+@contextmanager
+def references_unchecked_if_empty(conn: Connection) -> Iterator[None]:
+    """SQLite, around the publish transaction: foreign keys off when nothing is published yet.
+
+    Decided before the transaction (the only time SQLite lets it change); defer_upkeep looks
+    again under the write lock, and a publish that finds records keeps to its usual order,
+    entities before the records that refer to them."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "sqlite" or driver.execute("SELECT 1 FROM records LIMIT 1").fetchone():
+        yield
+        return
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if not conn.invalidated:
+            driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _no_entities(conn: Connection) -> bool:
+    return conn.execute(select(ENTITIES.c.id).limit(1)).first() is None
+
+
+def _references_checked(conn: Connection) -> bool:
+    return bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
+
+
+def restore_indexes(conn: Connection, deferred: Deferred) -> None:
+    """Build the dropped indexes (once: a publish may need them before its end)."""
+    while deferred.indexes:
+        deferred.indexes.pop(0).create(conn)
+
+
+def restore_constraints(conn: Connection, deferred: Deferred) -> None:
+    while deferred.foreign_keys:  # validates every row
+        table, name, definition = deferred.foreign_keys.pop(0)
         conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 

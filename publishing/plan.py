@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 from publishing import bulk, entities, ids
 from publishing.commit import HELD_REASONS, RECORDS, Writer, expired
 from publishing.contract import KIND_PREFIX
+from publishing.initial_load import Deferred, restore_constraints, restore_indexes
 from publishing.models import (
     ACTIVE,
     AGGREGATE,
@@ -105,24 +106,35 @@ class Planner:
     counts: Counter = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
     track_seen: bool = False  # snapshot mode needs the ids the files contain
+    upkeep: Deferred = field(default_factory=Deferred)  # what an initial load builds at its end
     seen: dict[str, set[int]] = field(default_factory=dict)  # kind -> record ids in the files
     # Kinds of which nothing is stored yet. Natural keys are unique within a file (duplicates
     # are rejected), and so are ids and group keys: rows of the first file of such a kind need
     # no lookup of their stored state, nor of rival credit marks.
     unstored: set[str] = field(init=False)
-    # Entities inserted by this publish, when there were none before it (see InsertedIds).
-    new_entities: entities.InsertedIds | None = field(init=False)
+    files: list[str] = field(default_factory=list)  # in the order they were published
 
     def __post_init__(self) -> None:
         self.unstored = {kind for kind in KIND_PREFIX if not self._any_stored(kind)}
-        any_entity = self.conn.execute(select(entities.ENTITIES.c.id).limit(1)).first()
-        self.new_entities = None if any_entity else entities.InsertedIds()
 
-    def finish_file(self, kind: str) -> None:
+    def finish_file(self, kind: str, path: str) -> None:
         self.unstored.discard(kind)
+        self.files.append(path)
+
+    def restore_upkeep(self) -> None:
+        """Build what an initial load deferred: the entities (from the records, a scan and a
+        sort while no index gets in the way), then the indexes, then the constraints."""
+        if self.upkeep.entities:
+            self.writer.flush()
+            entities.build_from_records(self.conn, self.writer.batch_id, self.files, self.writer.at)
+            self.upkeep.entities = False
+        restore_indexes(self.conn, self.upkeep)
+        restore_constraints(self.conn, self.upkeep)
 
     def apply_chunk(self, rows: list[Prepared]) -> None:
         known = [p.record for p in rows if p.record["kind"] not in self.unstored]
+        if known and self.upkeep.entities:
+            self.restore_upkeep()  # a second file of a kind: merge entities as they come
         stored = self._stored([r["id"] for r in known])
         rivals = self._rivals([r for r in known if r["kind"] == "credit_mark"])
         sightings = []
@@ -134,7 +146,8 @@ class Planner:
                 continue
             sightings.append((entity, row["event_date"]))
             self._upsert(row, stored.get(row["id"]), rivals.get(row["group_key"], []))
-        entities.upsert(self.conn, sightings, self.writer.at, self.new_entities)
+        if not self.upkeep.entities:
+            entities.upsert(self.conn, sightings, self.writer.at)
         self.writer.flush()
 
     # -- one row -------------------------------------------------------------------------

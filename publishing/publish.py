@@ -25,7 +25,7 @@ from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import Writer, finish_batch, lock_writer, start_batch
 from publishing.db import analyze, get_engine, writer_connection
-from publishing.initial_load import defer_upkeep, restore_upkeep
+from publishing.initial_load import defer_upkeep, references_unchecked_if_empty
 from publishing.plan import Planner, Prepared, prepare
 from publishing.progress import progress
 from publishing.rows import EntityFields, Reject, SourceError, SourceFile
@@ -98,12 +98,13 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     today = today or clock.today()
     rules = rules or load_rules()
     reports: list[FileReport] = []
-    with _gc_paused(), writer_connection(engine) as conn, conn.begin() as tx:
+    with _gc_paused(), writer_connection(engine) as conn, references_unchecked_if_empty(conn), \
+            conn.begin() as tx:
         lock_writer(conn)
         deferred = defer_upkeep(conn)
         batch_id = start_batch(conn, kind=kind, mode=mode, actor=actor, files=[str(p) for p in paths])
         writer = Writer(conn, batch_id)
-        planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot")
+        planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot", upkeep=deferred)
         kinds_seen: dict[str, FileReport] = {}
         for path in paths:
             report = _publish_file(path, kind, planner, today, rules, show_progress)
@@ -116,7 +117,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
                 planner.withdraw_unseen(k)
                 report.counts["withdrawn"] += planner.counts["withdrawn"] - before
         writer.finish()
-        restore_upkeep(conn, deferred)
+        planner.restore_upkeep()
         has_rejects = any(r.rejected for r in reports)
         published = not dry_run and (accept_partial or not has_rejects)
         if published:
@@ -166,7 +167,7 @@ def _publish_file(path: Path, kind: str | None, planner: Planner, today: date, r
             if rows:
                 planner.apply_chunk(rows)
             bar.advance(read)
-    planner.finish_file(source.kind)
+    planner.finish_file(source.kind, str(path))
     report.rejected.extend(planner.rejects[rejects_before:])
     report.rejected.sort(key=lambda r: r.row)
     report.counts = planner.counts - before

@@ -16,6 +16,7 @@ from tests.factories import (
     credit_mark_row,
     penalty_row,
     pledge_row,
+    uscc,
     write_csv,
     write_ndjson,
 )
@@ -288,18 +289,22 @@ def test_initial_load_leaves_every_index_in_place(engine, tmp_path):
 def test_initial_load_defers_upkeep_and_checks_foreign_keys_at_the_end(engine, tmp_path, monkeypatch):
     from sqlalchemy.exc import IntegrityError
 
-    from publishing import initial_load
+    from publishing import plan
 
-    deferred = []
-    real = initial_load.restore_upkeep
+    rebuilt: list[str] = []
+    real_indexes, real_constraints = plan.restore_indexes, plan.restore_constraints
 
-    def restore(conn, what):
-        deferred.append(what)
+    def restore_indexes(conn, what):
+        rebuilt.extend(ix.name for ix in what.indexes)
+        real_indexes(conn, what)
+
+    def restore_constraints(conn, what):
         if conn.dialect.name == "postgresql":  # a record of an unknown entity must not commit
             conn.exec_driver_sql("UPDATE records SET entity_id = 'NO-SUCH-ENTITY'")
-        real(conn, what)
+        real_constraints(conn, what)
 
-    monkeypatch.setattr("publishing.publish.restore_upkeep", restore)
+    monkeypatch.setattr(plan, "restore_indexes", restore_indexes)
+    monkeypatch.setattr(plan, "restore_constraints", restore_constraints)
     f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 4)])
     if engine.dialect.name == "postgresql":
         try:
@@ -308,10 +313,69 @@ def test_initial_load_defers_upkeep_and_checks_foreign_keys_at_the_end(engine, t
             assert "records_entity_id_fkey" in str(err)
         else:
             raise AssertionError("the foreign key was not checked")
-        assert count(engine, RECORDS) == 0 and deferred[0].foreign_keys
+        assert count(engine, RECORDS) == 0
     else:
         run(engine, f)
-    assert any(ix.name == "ix_records_kind_status_date" for ix in deferred[0].indexes)
+        with engine.connect() as conn:  # the load stored its records before their entities
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    assert "ix_records_kind_status_date" in rebuilt
+
+
+def test_sqlite_checks_foreign_keys_again_after_an_initial_load(engine, tmp_path):
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    assert run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)])).published
+    for _ in range(3):  # every pooled connection, the publisher's included
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    with engine.begin() as conn:
+        try:
+            conn.exec_driver_sql("UPDATE records SET entity_id = 'NO-SUCH-ENTITY'")
+        except IntegrityError:
+            pass
+        else:
+            raise AssertionError("foreign keys stayed off")
+
+
+def sightings_of(base: int) -> tuple[list[dict], list[dict]]:
+    """One entity seen under several names, dates and addresses, in two files."""
+    marks = [credit_mark_row(base, 主体名称="烟台甲有限公司", 标注日期="2025-03-01"),
+             credit_mark_row(base, 主体名称="烟台乙有限公司", 标注日期="2024-01-01", 标注类型="严重违法失信名单",
+                             分类结果=""),
+             credit_mark_row(base + 1, 主体名称="烟台丙有限公司", 标注日期="2025-01-01")]
+    penalties = [penalty_row(base, 当事人名称="烟台丁有限公司", 处罚决定日期="2025-06-01", 法定代表人="",
+                             住所="烟台市芝罘区新址1号"),
+                 penalty_row(base + 1, 当事人名称="烟台戊有限公司", 处罚决定日期="2024-06-01", 法定代表人="李四",
+                             住所="烟台市芝罘区旧址2号"),
+                 penalty_row(base + 2, 当事人名称="烟台己有限公司", 处罚决定日期="2025-06-01", 住所="")]
+    return marks, penalties
+
+
+def test_an_initial_load_merges_entities_exactly_as_a_later_publish_does(engine, tmp_path):
+    """An initial load merges entities at its end from the records; any later publish merges
+    them chunk by chunk. The same sightings give the same entities either way."""
+    from publishing.commit import ENTITIES
+
+    def publish_sightings(base: int, name: str) -> None:
+        marks, penalties = sightings_of(base)
+        files = [write_csv(tmp_path / f"{name}-m.csv", marks), write_csv(tmp_path / f"{name}-p.csv", penalties)]
+        assert run(engine, files).published
+
+    def entities_from(base: int) -> list[tuple]:
+        columns = [c for c in ENTITIES.c if c.name not in ("id", "uscc", "created_at", "updated_at")]
+        with engine.connect() as conn:
+            rows = conn.execute(select(*columns).where(ENTITIES.c.id.in_([uscc(base + i) for i in range(3)]))
+                                .order_by(ENTITIES.c.id)).all()
+        return [tuple(r) for r in rows]
+
+    publish_sightings(100, "initial")  # into the empty database
+    publish_sightings(200, "later")
+    initial, later = entities_from(100), entities_from(200)
+    assert initial == later
+    assert initial[0][1:3] == ("烟台丁有限公司", ["烟台乙有限公司", "烟台甲有限公司"])  # name, former names
+    assert initial[1][1:3] == ("烟台丙有限公司", ["烟台戊有限公司"])  # the later-dated name wins
 
 
 def test_initial_load_on_postgresql_gives_way_to_readers(engine, tmp_path, monkeypatch):
@@ -337,18 +401,7 @@ def test_two_files_of_a_new_kind_in_one_publish_see_each_other(engine, tmp_path)
     counts = [(r["added"], r["changed"]) for r in result.as_json()]
     assert counts == [(2, 0), (1, 1)]
     assert count(engine, RECORDS) == 3
-
-
-def test_inserted_ids_never_forget_an_id_and_rarely_claim_others():
-    from publishing.entities import InsertedIds
-
-    inserted = InsertedIds(bits=1 << 20)
-    added = [f"91370600{n:010d}" for n in range(50_000)]
-    for key in added:
-        inserted.add(key)
-    assert all(key in inserted for key in added)
-    others = sum(f"92370600{n:010d}" in inserted for n in range(50_000))
-    assert others < 50_000 * 0.01  # k=3, 50k ids in 2^20 bits: ~0.2 % expected
+    assert count(engine, Entity.__table__) == 3
 
 
 def test_an_initial_load_merges_an_entity_seen_in_several_chunks_and_files(engine, tmp_path, monkeypatch):
@@ -365,7 +418,6 @@ def test_an_initial_load_merges_an_entity_seen_in_several_chunks_and_files(engin
     with engine.connect() as conn:
         rows = conn.execute(select(Entity.__table__.c.id, Entity.__table__.c.name,
                                    Entity.__table__.c.former_names).order_by("id")).all()
-    from tests.factories import uscc
 
     assert [tuple(r) for r in rows] == [(uscc(1), "烟台新名有限公司", ["烟台旧名有限公司"]),
                                         (uscc(2), "烟台测试2有限公司", [])]
