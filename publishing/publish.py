@@ -25,7 +25,7 @@ from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import Writer, finish_batch, lock_writer, start_batch
 from publishing.db import analyze, get_engine, writer_connection
-from publishing.initial_load import defer_upkeep, references_unchecked_if_empty
+from publishing.initial_load import defer_upkeep, sqlite_initial_load
 from publishing.plan import Planner, Prepared, prepare
 from publishing.progress import progress
 from publishing.rows import EntityFields, Reject, SourceError, SourceFile
@@ -98,7 +98,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     today = today or clock.today()
     rules = rules or load_rules()
     reports: list[FileReport] = []
-    with _gc_paused(), writer_connection(engine) as conn, references_unchecked_if_empty(conn), \
+    with _gc_paused(), writer_connection(engine) as conn, sqlite_initial_load(conn), \
             conn.begin() as tx:
         lock_writer(conn)
         deferred = defer_upkeep(conn)

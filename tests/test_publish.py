@@ -339,6 +339,49 @@ def test_sqlite_checks_foreign_keys_again_after_an_initial_load(engine, tmp_path
             raise AssertionError("foreign keys stayed off")
 
 
+def journal_during_publish(engine, f, monkeypatch) -> str:
+    """The journal mode the publish transaction ran in (read just before it commits)."""
+    from publishing.plan import Planner
+
+    seen = []
+    real = Planner.restore_upkeep
+
+    def restore(self):
+        seen.append(self.conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        real(self)
+
+    monkeypatch.setattr(Planner, "restore_upkeep", restore)
+    assert run(engine, f).published
+    return seen[0]
+
+
+def test_sqlite_initial_load_alone_writes_through_a_rollback_journal(engine, tmp_path, monkeypatch):
+    """Pages written once, not to the WAL and again at the checkpoint; back to WAL after."""
+    if engine.dialect.name != "sqlite":
+        return
+    engine.dispose()  # nothing else has the database open
+    assert journal_during_publish(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]), monkeypatch) == "delete"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()  # not an initial load any more: the WAL stays
+    assert journal_during_publish(engine, write_csv(tmp_path / "q.csv", [penalty_row(2)]), monkeypatch) == "wal"
+
+
+def test_sqlite_initial_load_keeps_the_wal_for_a_reader_that_has_the_database_open(engine, tmp_path, monkeypatch):
+    if engine.dialect.name != "sqlite":
+        return
+    from publishing.db import make_engine
+
+    reader = make_engine(str(engine.url))
+    with reader.connect() as conn:  # a portal connection, in the middle of a read
+        assert conn.exec_driver_sql("SELECT count(*) FROM records").scalar() == 0
+        f = write_csv(tmp_path / "p.csv", [penalty_row(1), penalty_row(2)])
+        assert journal_during_publish(engine, f, monkeypatch) == "wal"
+        conn.rollback()  # its next read sees the new publication
+        assert conn.exec_driver_sql("SELECT count(*) FROM records").scalar() == 2
+    reader.dispose()
+
+
 def sightings_of(base: int) -> tuple[list[dict], list[dict]]:
     """One entity seen under several names, dates and addresses, in two files."""
     marks = [credit_mark_row(base, 主体名称="烟台甲有限公司", 标注日期="2025-03-01"),
