@@ -122,19 +122,23 @@ class Planner:
         self.files.append(path)
 
     def restore_upkeep(self) -> None:
-        """Build what an initial load deferred: the entities (from the records, a scan and a
-        sort while no index gets in the way), then the indexes, then the constraints."""
+        """Build what an initial load deferred: the entities, the indexes, the constraints."""
+        self._build_entities()
+        restore_indexes(self.conn, self.upkeep)
+        restore_constraints(self.conn, self.upkeep)
+
+    def _build_entities(self) -> None:
+        """The entities of the records stored so far (a scan and a sort, before any index on
+        the records' entity ids exists to get in the way)."""
         if self.upkeep.entities:
             self.writer.flush()
             entities.build_from_records(self.conn, self.writer.batch_id, self.files, self.writer.at)
             self.upkeep.entities = False
-        restore_indexes(self.conn, self.upkeep)
-        restore_constraints(self.conn, self.upkeep)
 
     def apply_chunk(self, rows: list[Prepared]) -> None:
         known = [p.record for p in rows if p.record["kind"] not in self.unstored]
-        if known and self.upkeep.entities:
-            self.restore_upkeep()  # a second file of a kind: merge entities as they come
+        if known:  # a second file of a kind: from here on, entities are merged as they come
+            self._build_entities()
         stored = self._stored([r["id"] for r in known])
         rivals = self._rivals([r for r in known if r["kind"] == "credit_mark"])
         sightings = []
