@@ -99,14 +99,18 @@ def _rollback_journal(driver: Any) -> bool:
     timeout = driver.execute("PRAGMA busy_timeout").fetchone()[0]
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        return driver.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+        left = driver.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
     except sqlite3.OperationalError:
-        return False
+        left = False
     finally:
         driver.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    if left:  # NORMAL is power-safe with the WAL only; FULL syncs the journal before the pages
+        driver.execute("PRAGMA synchronous=FULL")
+    return left
 
 
 def _back_to_wal(driver: Any) -> None:
+    driver.execute("PRAGMA synchronous=NORMAL")
     try:
         driver.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as err:  # readers that waited for the load: the next connection switches

@@ -347,7 +347,10 @@ def journal_during_publish(engine, f, monkeypatch) -> str:
     real = Planner.restore_upkeep
 
     def restore(self):
-        seen.append(self.conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        journal = self.conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = self.conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert synchronous == (2 if journal == "delete" else 1)  # FULL: power-safe without the WAL
+        seen.append(journal)
         real(self)
 
     monkeypatch.setattr(Planner, "restore_upkeep", restore)
@@ -361,8 +364,10 @@ def test_sqlite_initial_load_alone_writes_through_a_rollback_journal(engine, tmp
         return
     engine.dispose()  # nothing else has the database open
     assert journal_during_publish(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]), monkeypatch) == "delete"
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    for _ in range(3):  # every pooled connection, the publisher's included
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     engine.dispose()  # not an initial load any more: the WAL stays
     assert journal_during_publish(engine, write_csv(tmp_path / "q.csv", [penalty_row(2)]), monkeypatch) == "wal"
 
