@@ -71,21 +71,34 @@ def postgres_settings() -> str:
 
 
 class TreeMemory:
-    """Samples the PSS of a process and its children: the memory the publish really takes."""
+    """Samples the PSS of a process and its children (the memory the publish really takes)
+    and the process's own peak RSS (VmHWM). Not rusage's ru_maxrss: a process started by
+    vfork and exec inherits the maxrss of its parent (this script), which it then reports."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.peak_rss, self._stop = pid, 0, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
             self.peak = max(self.peak, sum(_pss(p) for p in [self.pid, *_children(self.pid)]))
+            self.peak_rss = max(self.peak_rss, _high_water_rss(self.pid))
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, self.peak_rss
+
+
+def _high_water_rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _pss(pid: int) -> int:
@@ -127,13 +140,13 @@ def run_publish(url: str, files: list[Path], report: Path) -> PublishRun:
     proc = subprocess.Popen([sys.executable, "-c", code, str(report), *map(str, files)], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL)
     memory = TreeMemory(proc.pid)
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t
-    tree_pss = memory.stop()
+    tree_pss, peak_rss = memory.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"publish failed with {status}")
     data = json.loads(report.read_text(encoding="utf-8"))
-    return PublishRun(seconds, usage.ru_maxrss * 1024, tree_pss,
+    return PublishRun(seconds, peak_rss, tree_pss,
                       {"files": data if isinstance(data, list) else [data]})
 
 
