@@ -48,7 +48,7 @@ class Deferred:
 
 
 def defer_upkeep(conn: Connection) -> Deferred:
-    """Drop what restore_upkeep rebuilds, when no record is published yet."""
+    """Drop what Planner.restore_upkeep rebuilds, when no record is published yet."""
     if conn.execute(select(RECORDS.c.id).limit(1)).first():
         return Deferred()
     postgres = conn.dialect.name == "postgresql"
@@ -110,11 +110,12 @@ def _rollback_journal(driver: Any) -> bool:
 
 
 def _back_to_wal(driver: Any) -> None:
-    driver.execute("PRAGMA synchronous=NORMAL")
     try:
         driver.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as err:  # readers that waited for the load: the next connection switches
         log.warning("initial load: the database stays in rollback-journal mode for now (%s)", err)
+        return
+    driver.execute("PRAGMA synchronous=NORMAL")
 
 
 def _no_entities(conn: Connection) -> bool:
@@ -126,7 +127,6 @@ def _references_checked(conn: Connection) -> bool:
 
 
 def restore_indexes(conn: Connection, deferred: Deferred) -> None:
-    """Build the dropped indexes (once: a publish may need them before its end)."""
     while deferred.indexes:
         deferred.indexes.pop(0).create(conn)
 
