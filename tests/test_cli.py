@@ -83,11 +83,10 @@ def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_
     if not initial:
         first = write_csv(tmp_path / "first.csv", [penalty_row(i) for i in range(1, 11)])
         assert cli(database_url, "publish", str(first), tmp_path=tmp_path).returncode == 0
-    engine.dispose()  # alone with the database, an initial load on SQLite leaves the WAL
     with engine.connect() as conn:
         before = (conn.execute(select(func.count()).select_from(RECORDS)).scalar_one(),
                   conn.execute(select(func.count()).select_from(EVENTS)).scalar_one())
-    engine.dispose()
+    engine.dispose()  # alone with the database, an initial load on SQLite leaves the WAL
     big = write_csv(tmp_path / "big.csv", [penalty_row(i) for i in range(1, 40_001)],
                     header=list(penalty_row(1)))
     env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var"),

@@ -460,7 +460,7 @@ def test_two_files_of_a_new_kind_in_one_publish_see_each_other(engine, tmp_path)
 
 
 def test_an_initial_load_merges_an_entity_seen_in_several_chunks_and_files(engine, tmp_path, monkeypatch):
-    """Entity lookups are skipped only for ids this publish has not inserted yet."""
+    """An entity seen in several chunks and files of an initial load is merged from them all."""
     import publishing.publish as publish_module
 
     monkeypatch.setattr(publish_module, "CHUNK", {"sqlite": 1, "postgresql": 1})  # every sighting in a chunk of its own
