@@ -92,19 +92,18 @@ class TreeMemory:
 
 
 def _high_water_rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_bytes(f"/proc/{pid}/status", "VmHWM:")
 
 
 def _pss(pid: int) -> int:
+    return _proc_bytes(f"/proc/{pid}/smaps_rollup", "Pss:")
+
+
+def _proc_bytes(path: str, field: str) -> int:
+    """A "field: N kB" line of a /proc file, in bytes (0 once the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
