@@ -93,6 +93,8 @@ def build_from_records(conn: Connection, batch_id: int | None, files: list[str],
 
     In entity-id order the inserts append to the primary key; chunk by chunk, a million
     entities cost a million lookups and inserts all over an index larger than any cache."""
+    if not files:  # no file could be read: nothing was stored
+        return
     r = RECORDS
     file_order = case({f: i for i, f in enumerate(files)}, value=r.c.source_file, else_=len(files))
     query = (select(r.c.entity_id, r.c.event_date, r.c.district,

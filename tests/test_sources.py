@@ -557,6 +557,24 @@ def test_ndjson_bad_lines_become_error_rows(tmp_path: Path) -> None:
     assert rows[4].values[ERROR_KEY].startswith("编码错误")
 
 
+def test_json_lone_surrogate_escapes_are_rejected_rows(tmp_path: Path) -> None:
+    # "\ud800" alone is valid JSON but no text: stored or hashed, it crashed the publish.
+    lone = penalty_record(entity_name="好运来\ud800超市")
+    paired = penalty_record(decision_no="二号", entity_name="好运来\U0001f600超市")  # \ud83d\ude00
+    ndjson = tmp_path / "a.ndjson"
+    ndjson.write_text("\n".join(json.dumps(r) for r in (paired, lone, paired | {"decision_no": "三号"})))
+    assert "\\ud800" in ndjson.read_text() and "\\ud83d\\ude00" in ndjson.read_text()
+    _, rows = read_all(ndjson)
+    assert rows[0].values["entity_name"] == "好运来\U0001f600超市"
+    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE}
+    assert rows[2].values["decision_no"] == "三号"
+    array = tmp_path / "a.json"
+    array.write_text(json.dumps([paired, lone]))
+    _, rows = read_all(array)
+    assert rows[0].values["entity_name"] == "好运来\U0001f600超市"
+    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE}
+
+
 def test_ndjson_keys_after_the_sample_are_still_classified(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

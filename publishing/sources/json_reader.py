@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,17 @@ from publishing.sources.headers import (
 )
 
 SAMPLE_RECORDS = 100
+# A \uD800–\uDFFF escape: json.loads leaves one that is not half of a pair as a lone
+# surrogate, which no database or hash can take as text.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+R_SURROGATE = "含不成对的 Unicode 代理项转义（如 \\ud800），不是有效文本"
 _TYPE_NAMES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值"}
 
 
 def open_json(path: Path, kind: str | None, file: str) -> SourceFile:
-    records = _load_array(path, file)
+    records, check_text = _load_array(path, file)
     mapper = _mapper(_names(records), kind, file)
-    return _source(path, "json", mapper, _array_rows(records, mapper, file))
+    return _source(path, "json", mapper, _array_rows(records, mapper, file, check_text))
 
 
 def open_ndjson(path: Path, kind: str | None, file: str) -> SourceFile:
@@ -53,9 +58,11 @@ def _source(path: Path, fmt: str, mapper: KeyMapper, rows: Iterator[SourceRow]) 
     )
 
 
-def _load_array(path: Path, file: str) -> list[Any]:
+def _load_array(path: Path, file: str) -> tuple[list[Any], bool]:
+    """The records, and whether they may hold lone surrogates."""
+    raw = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise source_error(
             file, 0, f"JSON 文件不是 UTF-8 编码（第{error.start + 1}字节）"
@@ -67,7 +74,7 @@ def _load_array(path: Path, file: str) -> list[Any]:
         raise source_error(file, error.lineno, reason) from error
     if not isinstance(data, list):
         raise source_error(file, 0, "JSON 文件应为对象数组（[{…}, {…}]）")
-    return data
+    return data, _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
@@ -105,9 +112,13 @@ def _sample(path: Path) -> list[dict[str, Any]]:
         lines.close()
 
 
-def _array_rows(records: list[Any], mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
+def _array_rows(records: list[Any], mapper: KeyMapper, file: str,
+                check_text: bool) -> Iterator[SourceRow]:
     for position, record in enumerate(records, start=1):
-        yield _row(file, position, record, mapper)
+        if check_text and not _is_text(record):
+            yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE})
+        else:
+            yield _row(file, position, record, mapper)
 
 
 def _ndjson_rows(path: Path, mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
@@ -136,11 +147,23 @@ def _lines(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _parse_line(line: bytes) -> Any:
     try:
-        return json.loads(line.decode("utf-8"))
+        value = json.loads(line.decode("utf-8"))
+        if _SURROGATE_ESCAPE.search(line) and not _is_text(value):
+            return _Broken(R_SURROGATE)
+        return value
     except UnicodeDecodeError as error:
         return _Broken(f"编码错误：该行不是 UTF-8（第{error.start + 1}字节）")
     except json.JSONDecodeError as error:
         return _Broken(f"JSON 格式错误：{error.msg}（第{error.colno}列）")
+
+
+def _is_text(value: Any) -> bool:
+    """False when a string in value holds a lone surrogate (pairs were joined by json.loads)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _row(file: str, number: int, record: Any, mapper: KeyMapper) -> SourceRow:
