@@ -21,13 +21,18 @@ from sqlalchemy.types import TypeEngine
 Adapter = Callable[[Any], Any]
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON, non-ASCII kept: byte for byte what json.dumps(ensure_ascii=False,
+def dumps_utf8(value: Any) -> bytes:
+    """Compact JSON in UTF-8, non-ASCII kept: byte for byte what json.dumps(ensure_ascii=False,
     separators=(",", ":")) writes for our values (content hashes depend on it), 5× faster."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value)
     except TypeError:  # a lone surrogate from an escaped JSON input, or an exotic type
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass")
+
+
+def dumps(value: Any) -> str:
+    return dumps_utf8(value).decode("utf-8", "surrogatepass")
 
 
 def _storage_type(col_type: TypeEngine) -> TypeEngine:
@@ -50,10 +55,16 @@ def _sqlite_datetime(v: datetime | None) -> str | None:
     return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _json(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
+def _json(v: Any) -> str | bytes | None:
+    if v is None or isinstance(v, str | bytes):
         return v  # already serialised by the caller (once, shared with the content hash)
     return dumps(v)
+
+
+def _json_text(v: Any) -> str | None:
+    """PostgreSQL's COPY takes JSON as text (bytes would be copied as bytea)."""
+    v = _json(v)
+    return v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
 
 
 def _identity(v: Any) -> Any:
@@ -68,9 +79,14 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[Callabl
     mark = "?" if dialect == "sqlite" else "%s"
     for name in columns:
         col_type = _storage_type(table.c[name].type)
-        if isinstance(col_type, JSON):
+        if isinstance(col_type, JSON) and dialect == "sqlite":
+            # JSON serialised as UTF-8 bytes is bound as they are, and stored as the TEXT they
+            # spell: a million records' Python strings need not be encoded to UTF-8 again.
             adapters[name] = _json
-            marks.append(mark if dialect == "sqlite" else "%s::jsonb")
+            marks.append(f"CAST({mark} AS TEXT)")
+        elif isinstance(col_type, JSON):
+            adapters[name] = _json_text
+            marks.append("%s::jsonb")
         elif dialect == "sqlite" and isinstance(col_type, DateTime):
             adapters[name] = _sqlite_datetime
             marks.append(mark)

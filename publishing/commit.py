@@ -173,7 +173,7 @@ class Writer:
         if row.get("issue_id"):
             self.touched_issues.add(row["issue_id"])
             data = row["data"]
-            if isinstance(data, str):  # serialised once by the planner; issues are rare
+            if isinstance(data, str | bytes):  # serialised by the planner; issues are rare
                 data = json.loads(data)
             self._issue_meta[row["issue_id"]] = {
                 "issue_no": data["issue_no"],

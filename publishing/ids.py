@@ -31,5 +31,5 @@ def content_hash(payload: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def bytes_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

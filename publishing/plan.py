@@ -65,12 +65,13 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
         "source_file": cr.file,
         "source_row": cr.row,
     }
-    # Serialise once: the same text is stored and hashed.
-    data_json = bulk.dumps(row["data"])
+    # Serialise once, to UTF-8: the same bytes are hashed, pickled to the publisher and stored
+    # (never decoded and encoded again on the way).
+    data_json = bulk.dumps_utf8(row["data"])
     row["data"] = data_json
-    row["content_hash"] = ids.text_hash(
+    row["content_hash"] = ids.bytes_hash(
         f"{ent.id}|{ent.district}|{cr.event_date}|{row['publicity_until']}|"
-        f"{row['repairable_from']}|{data_json}")
+        f"{row['repairable_from']}|".encode() + data_json)
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from sqlalchemy import func, select
@@ -536,3 +537,64 @@ def test_a_pooled_connection_leaves_the_writer_cache_behind(tmp_path):
         reader = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("cache_size", "threads")]
         assert (writer, reader) == ([-32768, 2], [-4096, 0])
     engine.dispose()
+
+
+def test_a_file_that_cannot_be_read_publishes_nothing_into_an_empty_database(engine, tmp_path):
+    # An empty database starts an initial load: its end-of-load entity build must not run
+    # (it failed with an SQL error) when no file could be read at all.
+    path = tmp_path / "bad.ndjson"
+    path.write_text('{"uscc": "91370602MA3C8GR03X", "entity_name": \n', encoding="utf-8")
+    result = run(engine, path)
+    assert not result.published and result.rejected == 1
+    assert result.reports[0].rejected[0].row == 0
+    assert count(engine, RECORDS) == count(engine, Entity.__table__) == 0
+
+
+def test_lone_surrogate_is_a_rejected_row_not_a_crash(engine, tmp_path):
+    from publishing.sources.json_reader import R_SURROGATE
+
+    rows = [pledge_row(1), pledge_row(2, entity_name="烟台测试\ud800商场"), pledge_row(3)]
+    path = tmp_path / "p.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    result = run(engine, path)
+    assert not result.published
+    assert [(r.row, r.reason) for r in result.reports[0].rejected] == [(2, R_SURROGATE)]
+    result = run(engine, path, accept_partial=True)
+    assert result.published and result.reports[0].counts["added"] == 2
+
+
+def test_stored_data_is_json_text(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1, 当事人名称="烟台“引号”食品有限公司")]))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # bound as UTF-8 bytes, stored as TEXT
+            sql = "SELECT typeof(data), json_extract(data, '$.entity_name') FROM records"
+        else:
+            sql = "SELECT jsonb_typeof(data), data->>'entity_name' FROM records"
+        assert tuple(conn.exec_driver_sql(sql).one()) in {("text", "烟台“引号”食品有限公司"),
+                                                          ("object", "烟台“引号”食品有限公司")}
+        assert conn.execute(select(RECORDS.c.data)).scalar_one()["entity_name"] == "烟台“引号”食品有限公司"
+
+
+def test_content_hash_is_over_the_json_text():
+    import hashlib
+
+    from publishing.clean import Cleaner
+    from publishing.plan import record_row
+    from publishing.rows import SourceRow
+    from publishing.sources.headers import KeyMapper
+
+    mapper = KeyMapper("penalty")
+    values = {}
+    for header, value in penalty_row(1, 当事人名称="烟台“引号”😀食品有限公司").items():
+        key = mapper.classify(header)
+        if key:
+            values[key] = value
+    clean = Cleaner("penalty", TODAY, "p.csv").clean(SourceRow("p.csv", 2, values))
+    row = record_row(clean, load_rules())
+    assert isinstance(row["data"], bytes)
+    text = json.dumps(json.loads(row["data"]), ensure_ascii=False, separators=(",", ":"))
+    assert text.encode() == row["data"]
+    digest = hashlib.blake2b(
+        f"{row['entity_id']}|{row['district']}|{row['event_date']}|{row['publicity_until']}|"
+        f"{row['repairable_from']}|{text}".encode(), digest_size=16).hexdigest()
+    assert row["content_hash"] == digest  # the same hash as when data travelled as text
