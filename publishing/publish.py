@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
+import pickle
 import queue
 import signal
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -37,9 +40,11 @@ from publishing.sources import open_source
 # PostgreSQL: each chunk costs half a dozen round trips; 5,000 was 5 % faster.
 CHUNK = {"sqlite": 2500, "postgresql": 5000}
 ANALYZE_AFTER_ROWS = 50_000
-# Files at least this large are read and cleaned in a second process.
+# Files at least this large are read and cleaned in a process of their own, which starts while
+# the file before it is still being published (both cores busy, also when the publisher waits).
 PARALLEL_MIN_BYTES = 2_000_000
-# Cleaned chunks the publisher may have waiting (each a few MB).
+# Cleaned chunks the publisher may have waiting in memory (each a few MB); a cleaning process
+# that runs ahead spools the rest to an unlinked temporary file.
 READ_AHEAD = 2
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
 
@@ -99,15 +104,23 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     rules = rules or load_rules()
     reports: list[FileReport] = []
     with _gc_paused(), writer_connection(engine) as conn, sqlite_initial_load(conn), \
-            conn.begin() as tx:
+            conn.begin() as tx, ExitStack() as cleanup:
         lock_writer(conn)
         deferred = defer_upkeep(conn)
         batch_id = start_batch(conn, kind=kind, mode=mode, actor=actor, files=[str(p) for p in paths])
         writer = Writer(conn, batch_id)
         planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot", upkeep=deferred)
+        size = CHUNK.get(conn.dialect.name, CHUNK["sqlite"])
+
+        def open_file(path: Path) -> _Feed:
+            feed = _open_file(path, kind, today, rules, size)
+            cleanup.callback(feed.close)  # on failure: no cleaning process outlives the publish
+            return feed
+
         kinds_seen: dict[str, FileReport] = {}
-        for path in paths:
-            report = _publish_file(path, kind, planner, today, rules, show_progress)
+        for feed in _one_ahead(paths, open_file):
+            report = _publish_feed(feed, planner, show_progress)
+            feed.close()
             reports.append(report)
             if report.kind:
                 kinds_seen[report.kind] = report
@@ -144,37 +157,68 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _publish_file(path: Path, kind: str | None, planner: Planner, today: date, rules: Rules,
-                  show_progress: bool) -> FileReport:
+@dataclass
+class _Feed:
+    """A file opened for publishing: its report so far and its cleaned chunks (None when the
+    file could not be read at all)."""
+
+    report: FileReport
+    chunks: Iterable[Chunk] | None
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+Chunk = tuple[list[Prepared], list[Reject], int]  # cleaned rows, rejects, rows read
+
+
+def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: int) -> _Feed:
+    """Open and recognise a file; a large one starts being cleaned in a process of its own."""
     report = FileReport(file=str(path), kind=kind)
     try:
         source = open_source(path, kind)
     except SourceError as err:
         report.rejected.append(err.reject)
-        return report
+        return _Feed(report, None)
     report.kind, report.format, report.encoding = source.kind, source.format, source.encoding
     report.ignored_columns = list(source.ignored_columns)
+    cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
+    chunks = _cleaned_chunks(source, cleaner, rules, size)
+    if path.stat().st_size >= PARALLEL_MIN_BYTES:
+        return _Feed(report, _CleaningProcess(chunks))
+    return _Feed(report, chunks)
+
+
+def _one_ahead(paths: list[Path], open_file: Callable[[Path], _Feed]) -> Iterator[_Feed]:
+    """The files in order, each opened (and its cleaning started) before the one before it is
+    published. Processes are forked here, between files, when no reader thread is running."""
+    following = None
+    for i, path in enumerate(paths):
+        current = following if following is not None else open_file(path)
+        following = open_file(paths[i + 1]) if i + 1 < len(paths) else None
+        yield current
+
+
+def _publish_feed(feed: _Feed, planner: Planner, show_progress: bool) -> FileReport:
+    report = feed.report
+    if feed.chunks is None:
+        return report
     before = Counter(planner.counts)
     rejects_before = len(planner.rejects)
-    cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
-    chunks = _cleaned_chunks(source, cleaner, rules, CHUNK.get(planner.conn.dialect.name, CHUNK["sqlite"]))
-    if path.stat().st_size >= PARALLEL_MIN_BYTES:
-        chunks = _in_child_process(chunks)
-    with progress(f"发布 {path.name}", enabled=show_progress) as bar:
-        for rows, rejects, read in chunks:
+    with progress(f"发布 {Path(report.file).name}", enabled=show_progress) as bar:
+        for rows, rejects, read in feed.chunks:
             report.rows += read
             report.rejected.extend(rejects)
             if rows:
                 planner.apply_chunk(rows)
             bar.advance(read)
-    planner.finish_file(source.kind, str(path))
+    planner.finish_file(report.kind, report.file)
     report.rejected.extend(planner.rejects[rejects_before:])
     report.rejected.sort(key=lambda r: r.row)
     report.counts = planner.counts - before
     return report
-
-
-Chunk = tuple[list[Prepared], list[Reject], int]  # cleaned rows, rejects, rows read
 
 
 def _cleaned_chunks(source: SourceFile, cleaner: Cleaner, rules: Rules,
@@ -195,55 +239,84 @@ def _cleaned_chunks(source: SourceFile, cleaner: Cleaner, rules: Rules,
     yield rows, rejects, read
 
 
-def _in_child_process(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
-    """Read and clean in a forked child while this process plans and writes: two cores busy.
+class _CleaningProcess:
+    """Reads and cleans a file in a forked child, which starts at once, while this process
+    plans and writes (an earlier file, then this one).
 
-    The child only reads the file and dies with this process, so nothing outlives a killed
-    publish."""
-    ctx = multiprocessing.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_produce, args=(chunks, sender, receiver), daemon=True)
-    child.start()
-    sender.close()
-    ahead: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
-    stop = threading.Event()
-    reader = threading.Thread(target=_receive, args=(receiver, ahead, stop), daemon=True)
-    reader.start()
-    try:
+    The child appends each cleaned chunk, pickled, to a spool file and announces its size over
+    a pipe; a reader thread here unpickles the chunks in order once the file's turn comes, at
+    most READ_AHEAD ahead. The spool is unlinked from the start and the child dies with this
+    process, so nothing outlives a killed publish."""
+
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
+        self._spool = tempfile.TemporaryFile(prefix="disclosure-spool-")  # noqa: SIM115 (closed by close())
+        ctx = multiprocessing.get_context("fork")
+        self._receiver, sender = ctx.Pipe(duplex=False)
+        self._child = ctx.Process(target=_produce, daemon=True,
+                                  args=(chunks, sender, self._receiver, self._spool.fileno()))
+        self._child.start()
+        sender.close()
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ahead: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        self._reader = threading.Thread(target=_receive, daemon=True,
+                                        args=(self._receiver, self._spool.fileno(), self._ahead, self._stop))
+        self._reader.start()
         while True:
-            item = ahead.get()
+            item = self._ahead.get()
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting for room in the queue
-            with suppress(queue.Empty):
-                ahead.get_nowait()
-            reader.join(timeout=0.05)
-        receiver.close()
-        child.join(timeout=5)
-        if child.is_alive():
-            child.kill()
+
+    def close(self) -> None:
+        if self._child is None:
+            return
+        self._stop.set()
+        while self._reader is not None and self._reader.is_alive():
+            with suppress(queue.Empty):  # unblock a reader waiting for room in the queue
+                self._ahead.get_nowait()
+            self._reader.join(timeout=0.05)
+        self._receiver.close()
+        self._child.join(timeout=0 if self._reader is None else 5)
+        if self._child.is_alive():
+            self._child.kill()
+            self._child.join()
+        self._spool.close()
+        self._child = None
 
 
-def _receive(receiver, ahead: queue.Queue, stop: threading.Event) -> None:
-    """Receive and unpack chunks in a thread: it runs while the publisher waits for the
-    database (which releases the GIL), and the child cleans on instead of waiting for a pipe
-    that only holds one chunk."""
+def _receive(receiver, spool: int, ahead: queue.Queue, stop: threading.Event) -> None:
+    """Read and unpack chunks in a thread: it runs while the publisher waits for the
+    database (which releases the GIL)."""
+    offset = 0
     while not stop.is_set():
         try:
             item = receiver.recv()
         except (EOFError, OSError):
             item = RuntimeError("the cleaning process ended unexpectedly")
-        if isinstance(item, tuple):
-            packed, rejects, read = item
+        if isinstance(item, int):
+            data = _read_exactly(spool, item, offset)
+            offset += item
+            packed, rejects, read = pickle.loads(data)
             item = ([_unpack(t) for t in packed], rejects, read)
         ahead.put(item)
         if not isinstance(item, tuple):
             return
+
+
+def _read_exactly(fd: int, size: int, offset: int) -> bytes:
+    parts = []
+    while size:
+        part = os.pread(fd, size, offset)
+        if not part:
+            raise RuntimeError("the cleaning spool ended early")
+        parts.append(part)
+        size, offset = size - len(part), offset + len(part)
+    return b"".join(parts)
 
 
 def _pack(p: Prepared) -> tuple:
@@ -267,12 +340,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def _produce(chunks: Iterator[Chunk], sender, receiver) -> None:
+def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int) -> None:
     _die_with_parent()
     receiver.close()  # our copy of the read end would keep a dead publisher's pipe open
     try:
         for rows, rejects, read in chunks:
-            sender.send(([_pack(r) for r in rows], rejects, read))
+            data = pickle.dumps(([_pack(r) for r in rows], rejects, read), pickle.HIGHEST_PROTOCOL)
+            view = memoryview(data)
+            while view:  # appends: the spool is this process's alone to write
+                view = view[os.write(spool, view):]
+            sender.send(len(data))
         sender.send(None)
     except (BrokenPipeError, EOFError):
         pass  # the publisher is gone

@@ -598,3 +598,66 @@ def test_content_hash_is_over_the_json_text():
         f"{row['entity_id']}|{row['district']}|{row['event_date']}|{row['publicity_until']}|"
         f"{row['repairable_from']}|{text}".encode(), digest_size=16).hexdigest()
     assert row["content_hash"] == digest  # the same hash as when data travelled as text
+
+
+def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, tmp_path, monkeypatch):
+    import multiprocessing
+    import tempfile
+
+    import publishing.publish as publish_module
+    from publishing.plan import Planner
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)  # every file in a child
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spools go
+    files = [write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 41)]),
+             write_csv(tmp_path / "c.csv", [credit_mark_row(i) for i in range(1, 31)]),
+             write_ndjson(tmp_path / "r.ndjson", [pledge_row(i) for i in range(1, 21)])]
+    events = []
+    apply_chunk = Planner.apply_chunk
+
+    class Watched(publish_module._CleaningProcess):
+        def __init__(self, chunks):
+            super().__init__(chunks)
+            events.append("cleaning started")
+
+    def watching(self, rows):
+        events.append(rows[0].record["kind"])
+        return apply_chunk(self, rows)
+
+    monkeypatch.setattr(publish_module, "_CleaningProcess", Watched)
+    monkeypatch.setattr(Planner, "apply_chunk", watching)
+    result = run(engine, files)
+    assert [r["added"] for r in result.as_json()] == [40, 30, 20]
+    # The second file's cleaning starts before the first file is published, the third's
+    # before the second's.
+    assert events == ["cleaning started", "cleaning started", "penalty",
+                      "cleaning started", "credit_mark", "return_pledge"]
+    assert multiprocessing.active_children() == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("disclosure-spool")] == []
+
+
+def test_a_failure_stops_the_cleaning_processes_of_files_not_yet_published(engine, tmp_path, monkeypatch):
+    import multiprocessing
+    import threading
+
+    import publishing.publish as publish_module
+    from publishing.plan import Planner
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    files = [write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 41)]),
+             write_csv(tmp_path / "c.csv", [credit_mark_row(i) for i in range(1, 31)])]
+
+    def broken(self, rows):
+        raise RuntimeError("boom in the publisher")
+
+    monkeypatch.setattr(Planner, "apply_chunk", broken)
+    threads = threading.active_count()
+    try:
+        run(engine, files)
+    except RuntimeError as err:
+        assert "boom in the publisher" in str(err)
+    else:
+        raise AssertionError("the publish should have failed")
+    assert multiprocessing.active_children() == []
+    assert threading.active_count() == threads
+    assert count(engine, RECORDS) == 0
