@@ -21,18 +21,21 @@ from sqlalchemy.types import TypeEngine
 Adapter = Callable[[Any], Any]
 
 
-def dumps_utf8(value: Any) -> bytes:
-    """Compact JSON in UTF-8, non-ASCII kept: byte for byte what json.dumps(ensure_ascii=False,
+def dumps(value: Any) -> str:
+    """Compact JSON, non-ASCII kept: byte for byte what json.dumps(ensure_ascii=False,
     separators=(",", ":")) writes for our values (content hashes depend on it), 5× faster."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value).decode()
     except TypeError:  # a lone surrogate from an escaped JSON input, or an exotic type
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8", "surrogatepass")
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def dumps(value: Any) -> str:
-    return dumps_utf8(value).decode("utf-8", "surrogatepass")
+def dumps_utf8(value: Any) -> bytes:
+    """dumps() as UTF-8 (a lone surrogate, which no column can store, raises)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return dumps(value).encode()
 
 
 def _storage_type(col_type: TypeEngine) -> TypeEngine:
@@ -64,7 +67,7 @@ def _json(v: Any) -> str | bytes | None:
 def _json_text(v: Any) -> str | None:
     """PostgreSQL's COPY takes JSON as text (bytes would be copied as bytea)."""
     v = _json(v)
-    return v.decode("utf-8", "surrogatepass") if isinstance(v, bytes) else v
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def _identity(v: Any) -> Any:
