@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from publishing.commit import EVENTS, ISSUES, RECORDS
@@ -254,12 +255,8 @@ def test_a_failure_in_the_cleaning_process_fails_the_publish(engine, tmp_path, m
 
     monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(publish_module, "prepare", broken)
-    try:
+    with pytest.raises(RuntimeError, match="boom in the child"):
         run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
-    except RuntimeError as err:
-        assert "boom in the child" in str(err)
-    else:
-        raise AssertionError("the publish should have failed")
     assert count(engine, RECORDS) == 0
 
 
@@ -308,12 +305,8 @@ def test_initial_load_defers_upkeep_and_checks_foreign_keys_at_the_end(engine, t
     monkeypatch.setattr(plan, "restore_constraints", restore_constraints)
     f = write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 4)])
     if engine.dialect.name == "postgresql":
-        try:
+        with pytest.raises(IntegrityError, match="records_entity_id_fkey"):
             run(engine, f)
-        except IntegrityError as err:
-            assert "records_entity_id_fkey" in str(err)
-        else:
-            raise AssertionError("the foreign key was not checked")
         assert count(engine, RECORDS) == 0
     else:
         run(engine, f)
@@ -331,13 +324,8 @@ def test_sqlite_checks_foreign_keys_again_after_an_initial_load(engine, tmp_path
     for _ in range(3):  # every pooled connection, the publisher's included
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    with engine.begin() as conn:
-        try:
-            conn.exec_driver_sql("UPDATE records SET entity_id = 'NO-SUCH-ENTITY'")
-        except IntegrityError:
-            pass
-        else:
-            raise AssertionError("foreign keys stayed off")
+    with engine.begin() as conn, pytest.raises(IntegrityError):  # foreign keys are on again
+        conn.exec_driver_sql("UPDATE records SET entity_id = 'NO-SUCH-ENTITY'")
 
 
 def journal_during_publish(engine, f, monkeypatch) -> str:
@@ -494,12 +482,8 @@ def test_a_publisher_failure_stops_the_cleaning_process_and_its_reader(engine, t
 
     monkeypatch.setattr(Planner, "apply_chunk", broken)
     threads = threading.active_count()
-    try:
+    with pytest.raises(RuntimeError, match="boom in the publisher"):
         run(engine, write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 40)]))
-    except RuntimeError as err:
-        assert "boom in the publisher" in str(err)
-    else:
-        raise AssertionError("the publish should have failed")
     assert threading.active_count() == threads
     assert count(engine, RECORDS) == 0
 
@@ -652,12 +636,8 @@ def test_a_failure_stops_the_cleaning_processes_of_files_not_yet_published(engin
 
     monkeypatch.setattr(Planner, "apply_chunk", broken)
     threads = threading.active_count()
-    try:
+    with pytest.raises(RuntimeError, match="boom in the publisher"):
         run(engine, files)
-    except RuntimeError as err:
-        assert "boom in the publisher" in str(err)
-    else:
-        raise AssertionError("the publish should have failed")
     assert multiprocessing.active_children() == []
     assert threading.active_count() == threads
     assert count(engine, RECORDS) == 0
