@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import sys
 from pathlib import Path
 
 from publishing.contract import KINDS
+from publishing.gcpause import gc_paused
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +30,9 @@ def _engine():
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from publishing.publish import publish
+    with gc_paused():  # a CLI run's imports: 60 ms less without collections between them
+        from publishing.publish import publish
+        from publishing.search.sync import sync  # noqa: F401 (imported here for the same reason)
 
     missing = [p for p in args.files if not p.exists()]
     if missing:
@@ -226,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    # What is left is the interpreter's teardown, whose collections walk every object the imports
+    # made, module by module (0.15–0.3 s of a 20-row publish): spare them the walk.
+    gc.freeze()
+    return code
 
 
 if __name__ == "__main__":

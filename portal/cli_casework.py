@@ -12,7 +12,7 @@ import getpass
 import json
 import sys
 
-from publishing.request_models import ROLES
+from publishing.roles import ROLES
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

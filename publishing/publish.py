@@ -6,7 +6,6 @@ everything and rolls back. The report says exactly what happened to every row.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import pickle
@@ -16,7 +15,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,6 +27,7 @@ from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import Writer, finish_batch, lock_writer, start_batch
 from publishing.db import analyze, get_engine, writer_connection
+from publishing.gcpause import gc_paused
 from publishing.initial_load import defer_upkeep, sqlite_initial_load
 from publishing.plan import Planner, Prepared, prepare
 from publishing.progress import progress
@@ -103,7 +103,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     today = today or clock.today()
     rules = rules or load_rules()
     reports: list[FileReport] = []
-    with _gc_paused(), writer_connection(engine) as conn, sqlite_initial_load(conn), \
+    with gc_paused(), writer_connection(engine) as conn, sqlite_initial_load(conn), \
             conn.begin() as tx, ExitStack() as cleanup:
         lock_writer(conn)
         deferred = defer_upkeep(conn)
@@ -142,19 +142,6 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         analyze(engine)
     return PublishResult(reports, published, dry_run, batch_id if published else None,
                          writer.events_written if published else 0)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Publishing allocates millions of short-lived dicts and tuples and builds no cycles worth
-    collecting: the cyclic collector would spend a fifth of the time walking them."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass

@@ -27,7 +27,6 @@ RECEIVED, ACCEPTED, MORE_INFO, APPROVED, REJECTED = (
 )
 OPEN_STATUSES = (RECEIVED, ACCEPTED, MORE_INFO)
 DECIDED_STATUSES = (APPROVED, REJECTED)
-ROLES = ("reviewer", "approver", "admin")
 
 
 class ReviewRequest(SQLModel, table=True):

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import audit, clock
 from publishing.db import writer_connection
-from publishing.request_models import ROLES, TOKENS, USERS
+from publishing.request_models import TOKENS, USERS
+from publishing.roles import ROLES
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from publishing.codes import normalize_code
+from publishing.gcpause import gc_paused
 
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3007"
 _RUNS = re.compile(f"([{CJK_CLASS}]+)|([^\\W_{CJK_CLASS}]+)")
@@ -167,8 +168,9 @@ def _pinyin():
     # We add no phrases of our own: pypinyin need not copy its dictionaries at import
     # (part of the 0.15 s it costs a 20-row publish's search sync).
     os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
-    from pypinyin.converter import DefaultConverter
-    from pypinyin.core import Pinyin
+    with gc_paused():  # its dictionaries are 100k+ small lists: 0.25 s of collections otherwise
+        from pypinyin.converter import DefaultConverter
+        from pypinyin.core import Pinyin
 
     class _Memo(DefaultConverter):
         cache: dict = {}
