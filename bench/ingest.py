@@ -77,12 +77,15 @@ class TreeMemory:
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self.pid, self.peak, self.peak_rss, self._stop = pid, 0, 0, threading.Event()
+        self.at_peak: list[int] = []  # PSS of the publisher, then of each child, at the peak
         self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
         self._thread.start()
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
-            self.peak = max(self.peak, sum(_pss(p) for p in [self.pid, *_children(self.pid)]))
+            parts = [_pss(p) for p in [self.pid, *_children(self.pid)]]
+            if sum(parts) > self.peak:
+                self.peak, self.at_peak = sum(parts), parts
             self.peak_rss = max(self.peak_rss, _high_water_rss(self.pid))
 
     def stop(self) -> tuple[int, int]:
@@ -120,7 +123,8 @@ def _children(pid: int) -> list[int]:
 class PublishRun(NamedTuple):
     seconds: float
     peak_rss: int  # bytes, the publishing process
-    peak_tree_pss: int  # bytes, the publishing process and its cleaning child together
+    peak_tree_pss: int  # bytes, the publishing process and its cleaning children together
+    at_peak: list[int]  # bytes: the publisher's PSS, then each child's, at that peak
     report: dict
 
 
@@ -145,7 +149,7 @@ def run_publish(url: str, files: list[Path], report: Path) -> PublishRun:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"publish failed with {status}")
     data = json.loads(report.read_text(encoding="utf-8"))
-    return PublishRun(seconds, peak_rss, tree_pss,
+    return PublishRun(seconds, peak_rss, tree_pss, memory.at_peak,
                       {"files": data if isinstance(data, list) else [data]})
 
 
@@ -205,6 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entities", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--no-issue", action="store_true", help="skip the 20-row publish (and its reindex)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
@@ -218,12 +223,13 @@ def main() -> None:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
         for backend in args.backends:
             url = fresh_database(backend, entities)
-            seconds, rss, tree_pss, report = run_publish(url, files, OUT / f"report-{backend}-{entities}.json")
+            seconds, rss, tree_pss, at_peak, report = run_publish(url, files, OUT / f"report-{backend}-{entities}.json")
             records = sum(f["accepted"] for f in report["files"])
             print(f"{entities:>10,} {backend:>10} {records:>10,} {seconds:>8.1f} {records / seconds:>10,.0f} "
-                  f"{rss / 2**20:>7.0f}MB {tree_pss / 2**20:>23.0f}MB", flush=True)
+                  f"{rss / 2**20:>7.0f}MB {tree_pss / 2**20:>23.0f}MB "
+                  f"(= {' + '.join(f'{p / 2**20:.0f}' for p in at_peak)})", flush=True)
             last_url = (backend, entities, url) if entities == max(args.entities) else last_url
-            if entities == max(args.entities):
+            if entities == max(args.entities) and not args.no_issue:
                 issue = blacklist_issue(OUT / f"issue-{backend}.csv")
                 in_proc, whole = time_small_publish(url, issue)
                 print(f"{'':>10} {backend:>10} 20-row blacklist issue into {entities:,}: "

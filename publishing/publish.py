@@ -41,7 +41,9 @@ from publishing.sources import open_source
 CHUNK = {"sqlite": 2500, "postgresql": 5000}
 ANALYZE_AFTER_ROWS = 50_000
 # Files at least this large are read and cleaned in a process of their own, which starts while
-# the file before it is still being published (both cores busy, also when the publisher waits).
+# the file before it is still being published (both cores busy, also when the publisher waits),
+# as soon as the process before it has cleaned its file: one cleaning process at a time (each
+# holds its file's natural keys, ~75 MB for a million rows).
 PARALLEL_MIN_BYTES = 2_000_000
 # Cleaned chunks the publisher may have waiting in memory (each a few MB); a cleaning process
 # that runs ahead spools the rest to an unlinked temporary file.
@@ -112,9 +114,14 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot", upkeep=deferred)
         size = CHUNK.get(conn.dialect.name, CHUNK["sqlite"])
 
+        previous: _CleaningProcess | None = None
+
         def open_file(path: Path) -> _Feed:
-            feed = _open_file(path, kind, today, rules, size)
+            nonlocal previous
+            feed = _open_file(path, kind, today, rules, size, after=previous)
             cleanup.callback(feed.close)  # on failure: no cleaning process outlives the publish
+            if isinstance(feed.chunks, _CleaningProcess):
+                previous = feed.chunks
             return feed
 
         kinds_seen: dict[str, FileReport] = {}
@@ -161,8 +168,10 @@ class _Feed:
 Chunk = tuple[list[Prepared], list[Reject], int]  # cleaned rows, rejects, rows read
 
 
-def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: int) -> _Feed:
-    """Open and recognise a file; a large one starts being cleaned in a process of its own."""
+def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: int,
+               after: _CleaningProcess | None = None) -> _Feed:
+    """Open and recognise a file; a large one is cleaned in a process of its own (which waits
+    for the one `after` to finish cleaning)."""
     report = FileReport(file=str(path), kind=kind)
     try:
         source = open_source(path, kind)
@@ -174,7 +183,7 @@ def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: in
     cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
     chunks = _cleaned_chunks(source, cleaner, rules, size)
     if path.stat().st_size >= PARALLEL_MIN_BYTES:
-        return _Feed(report, _CleaningProcess(chunks))
+        return _Feed(report, _CleaningProcess(chunks, after))
     return _Feed(report, chunks)
 
 
@@ -233,16 +242,26 @@ class _CleaningProcess:
     The child appends each cleaned chunk, pickled, to a spool file and announces its size over
     a pipe; a reader thread here unpickles the chunks in order once the file's turn comes, at
     most READ_AHEAD ahead. The spool is unlinked from the start and the child dies with this
-    process, so nothing outlives a killed publish."""
+    process, so nothing outlives a killed publish.
 
-    def __init__(self, chunks: Iterator[Chunk]) -> None:
+    A child forked `after` another one first waits for it to have cleaned its file: the first
+    child holds the write end of a pipe (`_done`) until then, the second reads the other end
+    until it closes (also when the first dies)."""
+
+    def __init__(self, chunks: Iterator[Chunk], after: _CleaningProcess | None = None) -> None:
         self._spool = tempfile.TemporaryFile(prefix="disclosure-spool-")  # noqa: SIM115 (closed by close())
         ctx = multiprocessing.get_context("fork")
         self._receiver, sender = ctx.Pipe(duplex=False)
+        wait_for = after.hand_over() if after is not None else None
+        self._done, done = os.pipe()  # the read end is for the process after this one
         self._child = ctx.Process(target=_produce, daemon=True,
-                                  args=(chunks, sender, self._receiver, self._spool.fileno()))
+                                  args=(chunks, sender, self._receiver, self._spool.fileno(),
+                                        wait_for, done, self._done))
         self._child.start()
         sender.close()
+        os.close(done)  # the child's alone: it closes when the child has cleaned its file
+        if wait_for is not None:
+            os.close(wait_for)
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         self._ahead: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
@@ -259,7 +278,16 @@ class _CleaningProcess:
                 raise item
             yield item
 
+    def hand_over(self) -> int | None:
+        """The read end of the pipe that closes when this child has cleaned its file (None once
+        this process is closed: it is done)."""
+        done, self._done = self._done, None
+        return done
+
     def close(self) -> None:
+        if self._done is not None:
+            os.close(self._done)
+            self._done = None
         if self._child is None:
             return
         self._stop.set()
@@ -327,10 +355,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int) -> None:
+def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int, wait_for: int | None,
+             done: int, next_waits_on: int | None) -> None:
     _die_with_parent()
     receiver.close()  # our copy of the read end would keep a dead publisher's pipe open
+    if next_waits_on is not None:
+        os.close(next_waits_on)
     try:
+        while wait_for is not None and os.read(wait_for, 1):
+            pass  # nothing is written: the read returns empty once the process before us is done
         for rows, rejects, read in chunks:
             data = pickle.dumps(([_pack(r) for r in rows], rejects, read), pickle.HIGHEST_PROTOCOL)
             view = memoryview(data)
@@ -346,6 +379,7 @@ def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int) -> None:
         except Exception:
             sender.send(RuntimeError(f"cleaning failed: {err!r}"))
     finally:
+        os.close(done)
         sender.close()
 
 

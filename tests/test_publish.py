@@ -600,8 +600,8 @@ def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, t
     apply_chunk = Planner.apply_chunk
 
     class Watched(publish_module._CleaningProcess):
-        def __init__(self, chunks):
-            super().__init__(chunks)
+        def __init__(self, chunks, after):
+            super().__init__(chunks, after)
             events.append("cleaning started")
 
     def watching(self, rows):
@@ -618,6 +618,36 @@ def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, t
                       "cleaning started", "credit_mark", "return_pledge"]
     assert multiprocessing.active_children() == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("disclosure-spool")] == []
+
+
+def test_one_process_cleans_at_a_time(engine, tmp_path, monkeypatch):
+    """The next file's process is forked early but cleans only once the one before it has
+    cleaned its file: one file's natural keys in memory at a time."""
+    import time
+
+    import publishing.publish as publish_module
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    log = tmp_path / "cleaning.log"
+    cleaned_chunks = publish_module._cleaned_chunks
+
+    def logged(source, cleaner, rules, size):  # runs in the cleaning processes
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"start {source.kind}\n")
+        yield from cleaned_chunks(source, cleaner, rules, size)
+        time.sleep(0.3)  # a slow end: the next process would have started meanwhile
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"end {source.kind}\n")
+
+    monkeypatch.setattr(publish_module, "_cleaned_chunks", logged)
+    files = [write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 41)]),
+             write_csv(tmp_path / "c.csv", [credit_mark_row(i) for i in range(1, 31)]),
+             write_ndjson(tmp_path / "r.ndjson", [pledge_row(i) for i in range(1, 21)])]
+    result = run(engine, files)
+    assert [r["added"] for r in result.as_json()] == [40, 30, 20]
+    assert log.read_text(encoding="utf-8").splitlines() == [
+        "start penalty", "end penalty", "start credit_mark", "end credit_mark",
+        "start return_pledge", "end return_pledge"]
 
 
 def test_a_failure_stops_the_cleaning_processes_of_files_not_yet_published(engine, tmp_path, monkeypatch):
