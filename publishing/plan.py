@@ -138,8 +138,9 @@ class Planner:
 
     def apply_chunk(self, rows: list[Prepared]) -> None:
         known = [p.record for p in rows if p.record["kind"] not in self.unstored]
-        if known:  # a second file of a kind: from here on, entities are merged as they come
-            self._build_entities()
+        if known:  # a second file of a kind: its rows are looked up (by id and group key), and
+            self._build_entities()  # from here on entities are merged as they come
+            restore_indexes(self.conn, self.upkeep)
         stored = self._stored([r["id"] for r in known])
         rivals = self._rivals([r for r in known if r["kind"] == "credit_mark"])
         sightings = []

@@ -136,8 +136,8 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
                 before = planner.counts["withdrawn"]
                 planner.withdraw_unseen(k)
                 report.counts["withdrawn"] += planner.counts["withdrawn"] - before
+        planner.restore_upkeep()  # first: the issue counts of finish() read the issue index
         writer.finish()
-        planner.restore_upkeep()
         has_rejects = any(r.rejected for r in reports)
         published = not dry_run and (accept_partial or not has_rejects)
         if published:

@@ -312,7 +312,29 @@ def test_initial_load_defers_upkeep_and_checks_foreign_keys_at_the_end(engine, t
         run(engine, f)
         with engine.connect() as conn:  # the load stored its records before their entities
             assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-    assert "ix_records_kind_status_date" in rebuilt
+    assert {"ix_records_kind_status_date", "ix_records_group", "ix_records_issue_id"} <= set(rebuilt)
+
+
+def test_a_second_file_of_a_kind_in_an_initial_load_looks_up_with_the_indexes_back(engine, tmp_path, monkeypatch):
+    from publishing.plan import Planner
+
+    present: list[list[str]] = []
+    rivals = Planner._rivals
+
+    def watching(self, rows):
+        if rows:
+            catalog = ("SELECT name FROM sqlite_master WHERE tbl_name = 'records'"
+                       if engine.dialect.name == "sqlite" else
+                       "SELECT indexname FROM pg_indexes WHERE tablename = 'records'")
+            present.append([r[0] for r in self.conn.exec_driver_sql(catalog)])
+        return rivals(self, rows)
+
+    monkeypatch.setattr(Planner, "_rivals", watching)
+    first = write_csv(tmp_path / "a.csv", [credit_mark_row(i) for i in range(1, 4)])
+    second = write_csv(tmp_path / "b.csv", [credit_mark_row(1, 分类结果="A")])
+    run(engine, [first, second])
+    assert len(present) == 1  # the first file of the kind looks up nothing
+    assert "ix_records_group" in present[0]
 
 
 def test_sqlite_checks_foreign_keys_again_after_an_initial_load(engine, tmp_path):
