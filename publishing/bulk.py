@@ -58,6 +58,13 @@ def _sqlite_datetime(v: datetime | None) -> str | None:
     return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+@lru_cache(maxsize=8192)
+def _iso(v: date | None) -> str | None:
+    """A date or datetime as COPY text: what psycopg's dumpers write, at a third of the cost
+    per row (formatting the dates took 3 of the 5 us a record row costs)."""
+    return v.isoformat() if v is not None else None
+
+
 def _json(v: Any) -> str | bytes | None:
     if v is None or isinstance(v, str | bytes):
         return v  # already serialised by the caller (once, shared with the content hash)
@@ -76,13 +83,17 @@ def _identity(v: Any) -> Any:
 
 @lru_cache(maxsize=64)
 def _plan(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[Callable[[dict], tuple], list[str]]:
-    """A row builder (dict -> tuple of driver values) and the placeholders, for a dialect."""
+    """A row builder (dict -> tuple of driver values) and the placeholders, for a dialect
+    ("copy": PostgreSQL's COPY, whose text format takes every value as text)."""
     adapters: dict[str, Adapter] = {}
     marks: list[str] = []
     mark = "?" if dialect == "sqlite" else "%s"
     for name in columns:
         col_type = _storage_type(table.c[name].type)
-        if isinstance(col_type, JSON) and dialect == "sqlite":
+        if dialect == "copy" and isinstance(col_type, Date | DateTime):
+            adapters[name] = _iso
+            marks.append(mark)
+        elif isinstance(col_type, JSON) and dialect == "sqlite":
             # JSON serialised as UTF-8 bytes is bound as they are, and stored as the TEXT they
             # spell: a million records' Python strings need not be encoded to UTF-8 again.
             adapters[name] = _json
@@ -110,8 +121,8 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[Callabl
 def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], dicts: Sequence[dict[str, Any]]) -> None:
     if not dicts:
         return
-    build, marks = _plan(table, columns, conn.dialect.name)
     if conn.dialect.name == "postgresql":
+        build, _ = _plan(table, columns, "copy")
         # COPY: several times faster than a pipelined executemany of INSERTs, in the same
         # transaction (it runs on the connection SQLAlchemy holds).
         with conn.connection.driver_connection.cursor() as cur, \
@@ -119,6 +130,7 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], dicts:
             for d in dicts:
                 copy.write_row(build(d))
         return
+    build, marks = _plan(table, columns, conn.dialect.name)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     conn.exec_driver_sql(sql, [build(d) for d in dicts])
 

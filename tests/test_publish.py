@@ -522,8 +522,21 @@ def test_bulk_json_is_what_the_json_module_writes():
     assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def test_bulk_writes_store_times_as_sqlalchemy_does(engine, tmp_path):
-    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
+def test_bulk_writes_store_times_as_sqlalchemy_does(engine, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from publishing import clock
+
+    instant = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)  # 09:02 in Beijing
+    monkeypatch.setattr(clock, "now", lambda: instant)
+    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1, 处罚决定日期="2026-03-04")]))
+    with engine.connect() as conn:  # read back through SQLAlchemy's types, on both backends
+        stored = conn.execute(select(RECORDS.c.first_published_at, RECORDS.c.updated_at,
+                                     RECORDS.c.event_date)).one()
+        at = conn.execute(select(EVENTS.c.at)).scalar_one()
+        created = conn.execute(select(Entity.__table__.c.created_at)).scalar_one()
+    assert tuple(stored) == (instant, instant, date(2026, 3, 4))
+    assert at == created == instant
     if engine.dialect.name == "sqlite":  # one text format for ORM and bulk rows alike
         with engine.connect() as conn:
             raw = conn.exec_driver_sql("SELECT at FROM changes").scalar_one()
