@@ -93,6 +93,9 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: str) -> tuple[Callabl
         if dialect == "copy" and isinstance(col_type, Date | DateTime):
             adapters[name] = _iso
             marks.append(mark)
+        elif dialect == "copy" and isinstance(col_type, JSON):
+            adapters[name] = _json  # UTF-8 bytes stay bytes: see _copy_cursor
+            marks.append(mark)
         elif isinstance(col_type, JSON) and dialect == "sqlite":
             # JSON serialised as UTF-8 bytes is bound as they are, and stored as the TEXT they
             # spell: a million records' Python strings need not be encoded to UTF-8 again.
@@ -125,7 +128,7 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], dicts:
         build, _ = _plan(table, columns, "copy")
         # COPY: several times faster than a pipelined executemany of INSERTs, in the same
         # transaction (it runs on the connection SQLAlchemy holds).
-        with conn.connection.driver_connection.cursor() as cur, \
+        with _copy_cursor(conn) as cur, \
                 cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for d in dicts:
                 copy.write_row(build(d))
@@ -133,6 +136,28 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], dicts:
     build, marks = _plan(table, columns, conn.dialect.name)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     conn.exec_driver_sql(sql, [build(d) for d in dicts])
+
+
+def _copy_cursor(conn: Connection) -> Any:
+    """A cursor on the connection SQLAlchemy holds, whose COPY writes bytes as the UTF-8 text
+    they are (serialised JSON; none of our columns is bytea) instead of decoding it first."""
+    cur = conn.connection.driver_connection.cursor()
+    cur.adapters.register_dumper(bytes, _utf8_dumper())
+    return cur
+
+
+@lru_cache(maxsize=1)
+def _utf8_dumper() -> type:
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    class Utf8TextDumper(Dumper):
+        format = Format.TEXT
+
+        def dump(self, obj: bytes) -> bytes:
+            return obj
+
+    return Utf8TextDumper
 
 
 def update_many(conn: Connection, table: Table, key: str, columns: tuple[str, ...],

@@ -583,7 +583,9 @@ def test_lone_surrogate_is_a_rejected_row_not_a_crash(engine, tmp_path):
 
 
 def test_stored_data_is_json_text(engine, tmp_path):
-    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1, 当事人名称="烟台“引号”食品有限公司")]))
+    facts = 'C:\\导出\\n 与 "引号" 与 \\u0041 原样保存'  # backslashes survive JSON and COPY escaping
+    run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1, 当事人名称="烟台“引号”食品有限公司",
+                                                           违法事实=facts)]))
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":  # bound as UTF-8 bytes, stored as TEXT
             sql = "SELECT typeof(data), json_extract(data, '$.entity_name') FROM records"
@@ -591,7 +593,9 @@ def test_stored_data_is_json_text(engine, tmp_path):
             sql = "SELECT jsonb_typeof(data), data->>'entity_name' FROM records"
         assert tuple(conn.exec_driver_sql(sql).one()) in {("text", "烟台“引号”食品有限公司"),
                                                           ("object", "烟台“引号”食品有限公司")}
-        assert conn.execute(select(RECORDS.c.data)).scalar_one()["entity_name"] == "烟台“引号”食品有限公司"
+        data = conn.execute(select(RECORDS.c.data)).scalar_one()
+        assert data["entity_name"] == "烟台“引号”食品有限公司"
+        assert facts in data.values()
 
 
 def test_content_hash_is_over_the_json_text():
