@@ -659,14 +659,16 @@ def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, t
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("disclosure-spool")] == []
 
 
-def test_one_process_cleans_at_a_time(engine, tmp_path, monkeypatch):
-    """The next file's process is forked early but cleans only once the one before it has
-    cleaned its file: one file's natural keys in memory at a time."""
+@pytest.mark.parametrize("large", [True, False], ids=["large files", "small files"])
+def test_one_process_cleans_at_a_time_after_a_large_file(engine, tmp_path, monkeypatch, large):
+    """The next file's process is forked early but, after a large file, cleans only once the
+    one before it has cleaned its file: one large file's natural keys in memory at a time."""
     import time
 
     import publishing.publish as publish_module
 
     monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(publish_module, "WAIT_AFTER_BYTES", 0 if large else 10**9)
     log = tmp_path / "cleaning.log"
     cleaned_chunks = publish_module._cleaned_chunks
 
@@ -684,9 +686,12 @@ def test_one_process_cleans_at_a_time(engine, tmp_path, monkeypatch):
              write_ndjson(tmp_path / "r.ndjson", [pledge_row(i) for i in range(1, 21)])]
     result = run(engine, files)
     assert [r["added"] for r in result.as_json()] == [40, 30, 20]
-    assert log.read_text(encoding="utf-8").splitlines() == [
-        "start penalty", "end penalty", "start credit_mark", "end credit_mark",
-        "start return_pledge", "end return_pledge"]
+    lines = log.read_text(encoding="utf-8").splitlines()
+    if large:
+        assert lines == ["start penalty", "end penalty", "start credit_mark", "end credit_mark",
+                         "start return_pledge", "end return_pledge"]
+    else:  # small files: the next one is cleaned meanwhile
+        assert lines.index("start credit_mark") < lines.index("end penalty")
 
 
 def test_a_failure_stops_the_cleaning_processes_of_files_not_yet_published(engine, tmp_path, monkeypatch):
