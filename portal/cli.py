@@ -45,7 +45,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         d = rep.as_dict(result.published)
         print(f"{rep.file} [{rep.kind or '?'}] 行数 {d['rows']:,}  接受 {d['accepted']:,}  "
               f"拒绝 {len(rep.rejected):,}  新增 {d['added']:,}  变更 {d['changed']:,}  "
-              f"撤回 {d['withdrawn']:,}  未变 {d['unchanged']:,}")
+              f"撤回 {d['withdrawn']:,}  未变 {d['unchanged']:,}"
+              + (f"  依申请处理保留 {d['held']:,}" if d.get("held") else ""))
         for rej in rep.rejected[:20]:
             print(f"  第{rej.row}行 [{rej.column}] {rej.value!r}: {rej.reason}", file=sys.stderr)
         if len(rep.rejected) > 20:

@@ -34,6 +34,9 @@ BATCHES = Batch.__table__
 
 # Withdrawals decided by the bureau on a request: a later file must not bring the record back.
 HELD_REASONS = frozenset({"repair", "objection"})
+# An active record whose content the bureau corrected on an upheld objection: a later file
+# must not put the uncorrected content back (it may still withdraw the record).
+CORRECTED = "corrected"
 _CONTENT_COLUMNS = (
     "status",
     "status_reason",

@@ -60,7 +60,8 @@ class Record(SQLModel, table=True):
     kind: str = Field(max_length=16)
     entity_id: str | None = Field(default=None, foreign_key="entities.id", max_length=18)
     status: str = Field(default=ACTIVE, max_length=12)
-    status_reason: str | None = None  # why it left publication (file, snapshot, repair, objection …)
+    # why it left publication (file, snapshot, repair, objection …); "corrected" while active
+    status_reason: str | None = None
     version: int = 1
     district: str | None = Field(default=None, max_length=6)
     event_date: date | None = None

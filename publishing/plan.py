@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, select
 
 from publishing import bulk, entities, ids
-from publishing.commit import HELD_REASONS, RECORDS, Writer, expired
+from publishing.commit import CORRECTED, HELD_REASONS, RECORDS, Writer, expired
 from publishing.contract import KIND_PREFIX
 from publishing.initial_load import Deferred, restore_constraints, restore_indexes
 from publishing.models import (
@@ -169,6 +169,9 @@ class Planner:
             return
         if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
             self.counts["held"] += 1  # withdrawn on a request: files do not bring it back
+            return
+        if current.status_reason == CORRECTED and current.content_hash != row["content_hash"]:
+            self.counts["held"] += 1  # corrected on an upheld objection: files do not undo it
             return
         was_public = current.status == ACTIVE
         same = current.content_hash == row["content_hash"]

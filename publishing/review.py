@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import audit, clock, ids, mail, workdays
-from publishing.commit import RECORDS, Writer, finish_batch, lock_writer, start_batch
+from publishing.commit import CORRECTED, RECORDS, Writer, finish_batch, lock_writer, start_batch
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
 from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
 from publishing.request_models import (
@@ -335,7 +335,7 @@ def _corrected(row: Any, fields: dict[str, Any]) -> tuple[dict[str, Any], dict, 
         "entity_id": row.entity_id,
         "district": row.district,
         "status": ACTIVE,
-        "status_reason": None,
+        "status_reason": CORRECTED,  # files no longer change its content (plan.Planner._upsert)
         "version": row.version + 1,
         "event_date": event_date,
         "publicity_until": publicity_until,

@@ -295,7 +295,7 @@ def _credit_check(client, uscc: str) -> dict:
     return {"penalties": count, "raw": result}
 
 
-def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff):
+def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff, tmp_path):
     corrected = api_submit(
         client,
         cases,
@@ -335,6 +335,12 @@ def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff):
         ).all()
     assert [tuple(o) for o in ops] == [("add", None, 1), ("change", "objection", 2)]
     assert "异议处理中" not in client.get(f"/entities/{cases.other_uscc}").text
+    # The platform's next export still has the uncorrected fine: it must not undo the correction.
+    again = publish([tmp_path / "cases.csv"], engine=engine, show_progress=False)
+    assert again.published and again.events == 0
+    assert again.reports[0].counts["held"] == 1
+    record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
+    assert (record["fine_yuan"], record["version"]) == ("3000", 2)
     withdrawn = api_submit(
         client,
         cases,
