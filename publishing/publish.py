@@ -48,9 +48,10 @@ PARALLEL_MIN_BYTES = 2_000_000
 # all processes); after a smaller one it starts at once (waiting cost a 100k load 6 %).
 WAIT_AFTER_BYTES = 64_000_000
 # Where each row's stored form is made (plan.prepare: its JSON, content hash and ids, ~6 us a
-# row): in the cleaning process, or by the publisher from the cleaned row. On SQLite the
-# publisher waited for cleaning 22 s of a million-record load, so it makes them itself
-# (86.8 -> 81.8 s); on PostgreSQL it shares the two cores with the server as it is (101 -> 105 s).
+# row): in the cleaning process, or by the publisher from the cleaned row. Large files are
+# cleaned one at a time, and on SQLite the publisher waited for that 22 s of a million-record
+# load: it makes their stored forms itself (86.8 -> 81.2 s). On PostgreSQL it shares the two
+# cores with the server as it is (101 -> 105 s); with small files, with a second cleaner.
 PREPARE_IN_PUBLISHER = {"sqlite": True, "postgresql": False}
 # Cleaned chunks the publisher may have waiting in memory (each a few MB); a cleaning process
 # that runs ahead spools the rest to an unlinked temporary file.
@@ -126,9 +127,11 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
 
         def open_file(path: Path) -> _Feed:
             nonlocal previous
-            feed = _open_file(path, kind, today, None if in_publisher else rules, size, after=previous)
+            large = path.stat().st_size >= WAIT_AFTER_BYTES
+            stored_form = None if large and in_publisher else rules
+            feed = _open_file(path, kind, today, stored_form, size, after=previous)
             cleanup.callback(feed.close)  # on failure: no cleaning process outlives the publish
-            if isinstance(feed.chunks, _CleaningProcess) and path.stat().st_size >= WAIT_AFTER_BYTES:
+            if isinstance(feed.chunks, _CleaningProcess) and large:
                 previous = feed.chunks
             return feed
 

@@ -598,6 +598,28 @@ def test_stored_data_is_json_text(engine, tmp_path):
         assert facts in data.values()
 
 
+def test_a_cleaned_row_crosses_the_pipe_whole():
+    """Rows of large files reach the publisher as cleaned rows (SQLite makes their stored form
+    there): the same stored form as when the cleaning process makes it."""
+    import pickle
+
+    import publishing.publish as publish_module
+    from publishing.clean import Cleaner
+    from publishing.plan import prepare
+    from publishing.rows import SourceRow
+    from publishing.sources.headers import KeyMapper
+
+    mapper = KeyMapper("credit_mark")
+    row = credit_mark_row(1, 有效期至="2027-01-31")
+    values = {key: value for header, value in row.items() if (key := mapper.classify(header))}
+    clean = Cleaner("credit_mark", TODAY, "c.csv").clean(SourceRow("c.csv", 7, values))
+    assert clean.publicity_until is not None
+    packed = pickle.loads(pickle.dumps(publish_module._pack_clean(clean), pickle.HIGHEST_PROTOCOL))
+    received = publish_module._unpack_clean(packed)
+    assert received == clean
+    assert prepare(received, load_rules()) == prepare(clean, load_rules())
+
+
 def test_content_hash_is_over_the_json_text():
     import hashlib
 
