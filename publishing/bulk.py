@@ -60,8 +60,8 @@ def _sqlite_datetime(v: datetime | None) -> str | None:
 
 @lru_cache(maxsize=8192)
 def _iso(v: date | None) -> str | None:
-    """A date or datetime as COPY text: what psycopg's dumpers write, at a third of the cost
-    per row (formatting the dates took 3 of the 5 us a record row costs)."""
+    """A date or datetime as ISO text for COPY, which PostgreSQL reads as it reads psycopg's
+    own dumps, at a fraction of the cost (dumping them took 3 of the 5 us a record row cost)."""
     return v.isoformat() if v is not None else None
 
 

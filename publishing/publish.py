@@ -242,7 +242,7 @@ def _cleaned_chunks(source: SourceFile, cleaner: Cleaner, rules: Rules | None,
         if isinstance(result, list):
             rejects.extend(result)
         else:
-            rows.append(prepare(result, rules) if rules else result)
+            rows.append(prepare(result, rules) if rules is not None else result)
             if len(rows) >= size:
                 yield rows, rejects, read
                 rows, rejects, read = [], [], 0
