@@ -7,6 +7,7 @@ bearer-token API, attachments for reviewers only — and an approval leaving eve
 from __future__ import annotations
 
 import email
+import json
 import os
 import re
 import subprocess
@@ -295,7 +296,7 @@ def _credit_check(client, uscc: str) -> dict:
     return {"penalties": count, "raw": result}
 
 
-def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff, tmp_path):
+def test_upheld_objections_correct_or_withdraw(engine, database_url, client, cases, staff, tmp_path):
     corrected = api_submit(
         client,
         cases,
@@ -336,9 +337,15 @@ def test_upheld_objections_correct_or_withdraw(engine, client, cases, staff, tmp
     assert [tuple(o) for o in ops] == [("add", None, 1), ("change", "objection", 2)]
     assert "异议处理中" not in client.get(f"/entities/{cases.other_uscc}").text
     # The platform's next export still has the uncorrected fine: it must not undo the correction.
-    again = publish([tmp_path / "cases.csv"], engine=engine, show_progress=False)
-    assert again.published and again.events == 0
-    assert again.reports[0].counts["held"] == 1
+    report = tmp_path / "again.json"
+    again = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "publish", str(tmp_path / "cases.csv"), "--report", str(report)],
+        env={**os.environ, "DISCLOSURE_DATABASE_URL": database_url},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "依申请处理保留 1" in again.stdout and "变更事件 0 条" in again.stdout
+    assert json.loads(report.read_text(encoding="utf-8"))["held"] == 1
     record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
     assert (record["fine_yuan"], record["version"]) == ("3000", 2)
     withdrawn = api_submit(
