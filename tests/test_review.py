@@ -340,7 +340,8 @@ def test_upheld_objections_correct_or_withdraw(engine, database_url, client, cas
     report = tmp_path / "again.json"
     again = subprocess.run(
         [sys.executable, "-m", "portal.cli", "publish", str(tmp_path / "cases.csv"), "--report", str(report)],
-        env={**os.environ, "DISCLOSURE_DATABASE_URL": database_url},
+        env={**os.environ, "DISCLOSURE_DATABASE_URL": database_url,
+             "DISCLOSURE_DATA_DIR": str(tmp_path / "var")},
         capture_output=True, text=True, timeout=120,
     )
     assert again.returncode == 0, again.stderr
