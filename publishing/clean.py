@@ -487,6 +487,11 @@ _NOT_FUTURE = frozenset(EVENT_DATE.values())
 _NOT_FIELDS = frozenset({"fine_wan", "status"})
 
 
+def field_keys(kind: str) -> tuple[str, ...]:
+    """A kind's fields, in the order a cleaned row lists them."""
+    return tuple(col.key for col in KIND_COLUMNS[kind] if col.key not in _NOT_FIELDS)
+
+
 class _Failed:
     """Marks a column whose value was rejected (cross-field checks skip it)."""
 
@@ -665,11 +670,8 @@ class Cleaner:
         columns = (ENTITY_COLUMNS if self.spec.entity else ()) + KIND_COLUMNS[kind]
         self._plan = [(col.key, _column_handler(kind, col, today)) for col in columns]
         self._headers = {col.key: (headers or {}).get(col.key) or col.key for col in columns}
-        self._fields = [
-            (col.key, _TO_JSON.get(col.type))
-            for col in KIND_COLUMNS[kind]
-            if col.key not in _NOT_FIELDS
-        ]
+        types = {col.key: col.type for col in KIND_COLUMNS[kind]}
+        self._fields = [(key, _TO_JSON.get(types[key])) for key in field_keys(kind)]
         self._event = EVENT_DATE[kind]
         self._seen = SeenKeys()
         self._raw: Values = {}

@@ -4,8 +4,6 @@ document id and (with the version) feed guid, the same across reloads."""
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
 from publishing.contract import KIND_PREFIX
 
@@ -24,11 +22,6 @@ def group_key(kind: str, natural_key: tuple[str, ...]) -> str:
 
 def issue_id(publisher: str, issue_no: str) -> str:
     return f"bi-{_digest((publisher, issue_no), 6)}"
-
-
-def content_hash(payload: Any) -> str:
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def bytes_hash(data: bytes) -> str:

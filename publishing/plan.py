@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, select
 
 from publishing import bulk, entities, ids
+from publishing.clean import field_keys
 from publishing.commit import CORRECTED, HELD_REASONS, RECORDS, Writer, expired
 from publishing.contract import KIND_PREFIX
 from publishing.initial_load import Deferred, restore_constraints, restore_indexes
@@ -39,6 +40,23 @@ _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.stat
 
 
 _STATE_NAMES = tuple(c.name for c in _STATE_COLUMNS)
+
+
+_ENTITY_DATA_KEYS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
+
+
+def content_hash(entity_id: str | None, district: str | None, event_date: date | None,
+                 publicity_until: date | None, repairable_from: date | None, data_json: bytes) -> str:
+    """What a record's content is compared by: a file's row against what is published."""
+    return ids.bytes_hash(f"{entity_id}|{district}|{event_date}|{publicity_until}|"
+                          f"{repairable_from}|".encode() + data_json)
+
+
+def in_stored_order(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Data with its keys in the order record_row stores them (PostgreSQL's jsonb reorders
+    them), so that the same content serialises, and hashes, the same."""
+    order = (*_ENTITY_DATA_KEYS, *field_keys(kind))
+    return {**{k: data[k] for k in order if k in data}, **data}
 
 
 def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
@@ -69,9 +87,8 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     # (never decoded and encoded again on the way).
     data_json = bulk.dumps_utf8(row["data"])
     row["data"] = data_json
-    row["content_hash"] = ids.bytes_hash(
-        f"{ent.id}|{ent.district}|{cr.event_date}|{row['publicity_until']}|"
-        f"{row['repairable_from']}|".encode() + data_json)
+    row["content_hash"] = content_hash(ent.id, ent.district, cr.event_date, row["publicity_until"],
+                                       row["repairable_from"], data_json)
     return row
 
 

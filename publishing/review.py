@@ -17,15 +17,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from publishing import audit, clock, ids, mail, workdays
+from publishing import audit, clock, mail, workdays
+from publishing.bulk import dumps_utf8
+from publishing.clean import money_text, parse_money
 from publishing.commit import CORRECTED, RECORDS, Writer, finish_batch, lock_writer, start_batch
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
 from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
+from publishing.plan import content_hash, in_stored_order
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
@@ -299,11 +302,8 @@ def _coerce(kind_type: str | None, value: Any) -> Any:
         ]
     if kind_type == "date":
         return date.fromisoformat(str(value)).isoformat()
-    if kind_type == "money":
-        amount = Decimal(str(value))
-        if amount < 0:
-            raise ValueError("negative")
-        return str(amount)
+    if kind_type == "money":  # as the cleaner writes amounts from files: "3000.00"
+        return money_text(parse_money(value))
     if kind_type == "int":
         return int(value)
     return str(value).strip()
@@ -312,7 +312,7 @@ def _coerce(kind_type: str | None, value: Any) -> Any:
 def _corrected(row: Any, fields: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:
     types = {c.key: c.type for c in KIND_COLUMNS.get(row.kind, ())}
     new_values = {k: _coerce(types.get(k), v) for k, v in fields.items()}
-    data = {**(row.data or {}), **new_values}
+    data = in_stored_order(row.kind, {**(row.data or {}), **new_values})
     before = {k: (row.data or {}).get(k) for k in new_values}
     event_date = row.event_date
     date_key = EVENT_DATE.get(row.kind)
@@ -347,19 +347,9 @@ def _corrected(row: Any, fields: dict[str, Any]) -> tuple[dict[str, Any], dict, 
         "source_file": row.source_file,
         "source_row": row.source_row,
     }
-    new["content_hash"] = ids.content_hash(
-        [
-            new[k]
-            for k in (
-                "entity_id",
-                "district",
-                "event_date",
-                "publicity_until",
-                "repairable_from",
-                "data",
-            )
-        ]
-    )
+    # The planner's hash: a later file with the corrected content is unchanged, not held.
+    new["content_hash"] = content_hash(row.entity_id, row.district, event_date, publicity_until,
+                                       repairable_from, dumps_utf8(data))
     return new, before, new_values
 
 

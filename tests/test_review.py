@@ -327,7 +327,7 @@ def test_upheld_objections_correct_or_withdraw(engine, database_url, client, cas
     )
     assert ok.status_code == 303
     record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
-    assert (record["fine_yuan"], record["version"]) == ("3000", 2)
+    assert (record["fine_yuan"], record["version"]) == ("3000.00", 2)
     with engine.connect() as conn:
         ops = conn.execute(
             select(EVENTS.c.op, EVENTS.c.reason, EVENTS.c.version)
@@ -348,7 +348,13 @@ def test_upheld_objections_correct_or_withdraw(engine, database_url, client, cas
     assert "依申请处理保留 1" in again.stdout and "变更事件 0 条" in again.stdout
     assert json.loads(report.read_text(encoding="utf-8"))["held"] == 1
     record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
-    assert (record["fine_yuan"], record["version"]) == ("3000", 2)
+    assert (record["fine_yuan"], record["version"]) == ("3000.00", 2)
+    # Once the platform has the correction too, its export is the published content: unchanged.
+    fixed = write_csv(tmp_path / "fixed.csv", [
+        penalty_row(4, 处罚决定日期=months_ago(5), 领域="价格", **{"罚款金额(元)": "3000"})])
+    same = publish([fixed], engine=engine, show_progress=False)
+    assert same.events == 0 and same.reports[0].counts["unchanged"] == 1
+    assert "held" not in same.reports[0].counts
     withdrawn = api_submit(
         client,
         cases,
