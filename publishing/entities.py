@@ -27,7 +27,7 @@ _COLUMNS = (
 )
 _INSERT_COLUMNS = (*_COLUMNS, "id", "created_at", "updated_at")
 # The entity's fields as every record stores them (plan.record_row).
-_RECORD_FIELDS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
+RECORD_FIELDS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
 
 
 def merge(current: dict[str, Any] | None, ef: EntityFields, as_of: date) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def build_from_records(conn: Connection, batch_id: int | None, files: list[str],
     r = RECORDS
     file_order = case({f: i for i, f in enumerate(files)}, value=r.c.source_file, else_=len(files))
     query = (select(r.c.entity_id, r.c.event_date, r.c.district,
-                    *(r.c.data[key].as_string() for key in _RECORD_FIELDS))
+                    *(r.c.data[key].as_string() for key in RECORD_FIELDS))
              .where(r.c.batch_id == batch_id, r.c.entity_id.is_not(None))
              .order_by(r.c.entity_id, file_order, r.c.source_row))
     batch: list[dict[str, Any]] = []

@@ -42,9 +42,6 @@ _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.stat
 _STATE_NAMES = tuple(c.name for c in _STATE_COLUMNS)
 
 
-_ENTITY_DATA_KEYS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
-
-
 def content_hash(entity_id: str | None, district: str | None, event_date: date | None,
                  publicity_until: date | None, repairable_from: date | None, data_json: bytes) -> str:
     """What a record's content is compared by: a file's row against what is published."""
@@ -55,7 +52,7 @@ def content_hash(entity_id: str | None, district: str | None, event_date: date |
 def in_stored_order(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """Data with its keys in the order record_row stores them (PostgreSQL's jsonb reorders
     them), so that the same content serialises, and hashes, the same."""
-    order = (*_ENTITY_DATA_KEYS, *field_keys(kind))
+    order = (*entities.RECORD_FIELDS, *field_keys(kind))
     return {**{k: data[k] for k in order if k in data}, **data}
 
 
