@@ -47,12 +47,6 @@ PARALLEL_MIN_BYTES = 2_000_000
 # this large, the next process waits until that file is cleaned (1M load: 462 -> 355 MB over
 # all processes); after a smaller one it starts at once (waiting cost a 100k load 6 %).
 WAIT_AFTER_BYTES = 64_000_000
-# Where each row's stored form is made (plan.prepare: its JSON, content hash and ids, ~6 us a
-# row): in the cleaning process, or by the publisher from the cleaned row. Large files are
-# cleaned one at a time, and on SQLite the publisher waited for that 22 s of a million-record
-# load: it makes their stored forms itself (86.8 -> 81.2 s). On PostgreSQL it shares the two
-# cores with the server as it is (101 -> 105 s); with small files, with a second cleaner.
-PREPARE_IN_PUBLISHER = {"sqlite": True, "postgresql": False}
 # Cleaned chunks the publisher may have waiting in memory (each a few MB); a cleaning process
 # that runs ahead spools the rest to an unlinked temporary file.
 READ_AHEAD = 2
@@ -121,15 +115,12 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         writer = Writer(conn, batch_id)
         planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot", upkeep=deferred)
         size = CHUNK.get(conn.dialect.name, CHUNK["sqlite"])
-        in_publisher = PREPARE_IN_PUBLISHER.get(conn.dialect.name, False)
-
         previous: _CleaningProcess | None = None
 
         def open_file(path: Path) -> _Feed:
             nonlocal previous
             large = path.stat().st_size >= WAIT_AFTER_BYTES
-            stored_form = None if large and in_publisher else rules
-            feed = _open_file(path, kind, today, stored_form, size, after=previous)
+            feed = _open_file(path, kind, today, rules, size, after=previous)
             cleanup.callback(feed.close)  # on failure: no cleaning process outlives the publish
             if isinstance(feed.chunks, _CleaningProcess) and large:
                 previous = feed.chunks
@@ -180,10 +171,11 @@ class _Feed:
 Chunk = tuple[list[Prepared] | list[CleanRow], list[Reject], int]
 
 
-def _open_file(path: Path, kind: str | None, today: date, rules: Rules | None, size: int,
+def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: int,
                after: _CleaningProcess | None = None) -> _Feed:
     """Open and recognise a file; a large one is cleaned in a process of its own (which waits
-    for the one `after` to finish cleaning). With rules, rows come in their stored form."""
+    for the one `after` to finish cleaning). Rows come in their stored form, or from a
+    cleaning process as cleaned rows when the publisher has none waiting."""
     report = FileReport(file=str(path), kind=kind)
     try:
         source = open_source(path, kind)
@@ -193,10 +185,9 @@ def _open_file(path: Path, kind: str | None, today: date, rules: Rules | None, s
     report.kind, report.format, report.encoding = source.kind, source.format, source.encoding
     report.ignored_columns = list(source.ignored_columns)
     cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
-    chunks = _cleaned_chunks(source, cleaner, rules, size)
     if path.stat().st_size >= PARALLEL_MIN_BYTES:
-        return _Feed(report, _CleaningProcess(chunks, after))
-    return _Feed(report, chunks)
+        return _Feed(report, _CleaningProcess(_cleaned_chunks(source, cleaner, None, size), rules, after))
+    return _Feed(report, _cleaned_chunks(source, cleaner, rules, size))
 
 
 def _one_ahead(paths: list[Path], open_file: Callable[[Path], _Feed]) -> Iterator[_Feed]:
@@ -255,22 +246,26 @@ class _CleaningProcess:
 
     The child appends each cleaned chunk, pickled, to a spool file and announces its size over
     a pipe; a reader thread here unpickles the chunks in order once the file's turn comes, at
-    most READ_AHEAD ahead. The spool is unlinked from the start and the child dies with this
-    process, so nothing outlives a killed publish.
+    most READ_AHEAD ahead, and counts them in shared memory (`_taken`): a chunk still unread
+    when the child has cleaned the next one means the publisher is behind, and the child makes
+    the next one's stored form itself. The spool is unlinked from the start and the child dies
+    with this process, so nothing outlives a killed publish.
 
     A child forked `after` another one first waits for it to have cleaned its file: the first
     child holds the write end of a pipe (`_done`) until then, the second reads the other end
     until it closes (also when the first dies)."""
 
-    def __init__(self, chunks: Iterator[Chunk], after: _CleaningProcess | None = None) -> None:
+    def __init__(self, chunks: Iterator[Chunk], rules: Rules,
+                 after: _CleaningProcess | None = None) -> None:
         self._spool = tempfile.TemporaryFile(prefix="disclosure-spool-")  # noqa: SIM115 (closed by close())
         ctx = multiprocessing.get_context("fork")
         self._receiver, sender = ctx.Pipe(duplex=False)
+        self._taken = ctx.RawValue("q", 0)  # chunks the reader thread has taken from the spool
         wait_for = after.hand_over() if after is not None else None
         self._done, done = os.pipe()  # the read end is for the process after this one
         self._child = ctx.Process(target=_produce, daemon=True,
-                                  args=(chunks, sender, self._receiver, self._spool.fileno(),
-                                        wait_for, done, self._done))
+                                  args=(chunks, rules, sender, self._receiver, self._spool.fileno(),
+                                        self._taken, wait_for, done, self._done))
         self._child.start()
         sender.close()
         os.close(done)  # the child's alone: it closes when the child has cleaned its file
@@ -282,7 +277,8 @@ class _CleaningProcess:
 
     def __iter__(self) -> Iterator[Chunk]:
         self._reader = threading.Thread(target=_receive, daemon=True,
-                                        args=(self._receiver, self._spool.fileno(), self._ahead, self._stop))
+                                        args=(self._receiver, self._spool.fileno(), self._taken,
+                                              self._ahead, self._stop))
         self._reader.start()
         while True:
             item = self._ahead.get()
@@ -318,7 +314,7 @@ class _CleaningProcess:
         self._child = None
 
 
-def _receive(receiver, spool: int, ahead: queue.Queue, stop: threading.Event) -> None:
+def _receive(receiver, spool: int, taken: Any, ahead: queue.Queue, stop: threading.Event) -> None:
     """Read and unpack chunks in a thread: it runs while the publisher waits for the
     database (which releases the GIL)."""
     offset = 0
@@ -328,6 +324,7 @@ def _receive(receiver, spool: int, ahead: queue.Queue, stop: threading.Event) ->
         except (EOFError, OSError):
             item = RuntimeError("the cleaning process ended unexpectedly")
         if isinstance(item, int):
+            taken.value += 1  # this thread alone writes it
             data = _read_exactly(spool, item, offset)
             offset += item
             prepared, packed, rejects, read = pickle.loads(data)
@@ -382,8 +379,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int, wait_for: int | None,
-             done: int, next_waits_on: int | None) -> None:
+def _produce(chunks: Iterator[Chunk], rules: Rules, sender, receiver, spool: int, taken: Any,
+             wait_for: int | None, done: int, next_waits_on: int | None) -> None:
     _die_with_parent()
     receiver.close()  # our copy of the read end would keep a dead publisher's pipe open
     if next_waits_on is not None:
@@ -391,9 +388,17 @@ def _produce(chunks: Iterator[Chunk], sender, receiver, spool: int, wait_for: in
     try:
         while wait_for is not None and os.read(wait_for, 1):
             pass  # nothing is written: the read returns empty once the process before us is done
-        for rows, rejects, read in chunks:
-            prepared = not rows or isinstance(rows[0], Prepared)
-            packed = [_pack(r) for r in rows] if prepared else [_pack_clean(r) for r in rows]
+        for sent, (rows, rejects, read) in enumerate(chunks):
+            # The stored form (plan.prepare, ~6 us a row) is made by whichever side has time:
+            # here when the publisher has not taken the last chunk yet, else by the publisher.
+            # Which side is slower depends on the file (a penalty costs the cleaner half again
+            # as much as a credit mark) and on the database; fixed per database, either choice
+            # cost a million-record load on PostgreSQL 3 to 8 s.
+            prepared = sent > taken.value
+            if prepared:
+                packed = [_pack(prepare(r, rules)) for r in rows]
+            else:
+                packed = [_pack_clean(r) for r in rows]
             data = pickle.dumps((prepared, packed, rejects, read), pickle.HIGHEST_PROTOCOL)
             view = memoryview(data)
             while view:  # appends: the spool is this process's alone to write

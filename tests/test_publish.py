@@ -599,8 +599,8 @@ def test_stored_data_is_json_text(engine, tmp_path):
 
 
 def test_a_cleaned_row_crosses_the_pipe_whole():
-    """Rows of large files reach the publisher as cleaned rows (SQLite makes their stored form
-    there): the same stored form as when the cleaning process makes it."""
+    """Rows from a cleaning process reach the publisher as cleaned rows when it has no backlog
+    (it makes their stored form itself): the same stored form as the cleaning process makes."""
     import pickle
 
     import publishing.publish as publish_module
@@ -618,6 +618,55 @@ def test_a_cleaned_row_crosses_the_pipe_whole():
     received = publish_module._unpack_clean(packed)
     assert received == clean
     assert prepare(received, load_rules()) == prepare(clean, load_rules())
+
+
+def _cleaned_credit_marks(n: int) -> list:
+    from publishing.clean import Cleaner
+    from publishing.rows import SourceRow
+    from publishing.sources.headers import KeyMapper
+
+    mapper, cleaner = KeyMapper("credit_mark"), Cleaner("credit_mark", TODAY, "c.csv")
+    rows = []
+    for i in range(1, n + 1):
+        values = {key: v for h, v in credit_mark_row(i).items() if (key := mapper.classify(h))}
+        rows.append(cleaner.clean(SourceRow("c.csv", i + 1, values)))
+    return rows
+
+
+@pytest.mark.parametrize("slower", ["publisher", "cleaner"])
+def test_the_stored_form_is_made_by_whichever_side_has_time(slower):
+    """A cleaning process makes a chunk's stored form itself when the publisher has not yet
+    taken the chunk before it; when the publisher waits for it, it sends cleaned rows."""
+    import time
+
+    from publishing.plan import Prepared, prepare
+    from publishing.publish import _CleaningProcess
+
+    rules = load_rules()
+    rows = _cleaned_credit_marks(8)
+
+    def chunks():  # runs in the cleaning process
+        for row in rows:
+            if slower == "cleaner":
+                time.sleep(0.1)
+            yield [row], [], 1
+
+    process = _CleaningProcess(chunks(), rules)
+    received = []
+    try:
+        time.sleep(0.5 if slower == "publisher" else 0)
+        for chunk_rows, _, _ in process:
+            received.extend(chunk_rows)
+            time.sleep(0.2 if slower == "publisher" else 0)
+    finally:
+        process.close()
+    forms = [type(r).__name__ for r in received]
+    if slower == "publisher":  # at most three chunks taken before it started: the rest prepared
+        assert forms[4:] == ["Prepared"] * 4
+    else:
+        assert forms == ["CleanRow"] * 8
+    assert [r if isinstance(r, Prepared) else prepare(r, rules) for r in received] == \
+        [prepare(r, rules) for r in rows]
 
 
 def test_content_hash_is_over_the_json_text():
@@ -661,8 +710,8 @@ def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, t
     apply_chunk = Planner.apply_chunk
 
     class Watched(publish_module._CleaningProcess):
-        def __init__(self, chunks, after):
-            super().__init__(chunks, after)
+        def __init__(self, chunks, rules, after):
+            super().__init__(chunks, rules, after)
             events.append("cleaning started")
 
     def watching(self, rows):
