@@ -7,7 +7,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, case, select
+from sqlalchemy import Connection, and_, case, exists, func, insert, literal, or_, select
 
 from publishing import bulk
 from publishing.models import Entity, Record
@@ -96,11 +96,17 @@ def build_from_records(conn: Connection, batch_id: int | None, files: list[str],
     if not files:  # no file could be read: nothing was stored
         return
     r = RECORDS
+    ours = and_(r.c.batch_id == batch_id, r.c.entity_id.is_not(None))
+    if conn.dialect.name == "postgresql":
+        _insert_agreeing(conn, ours, at)
+        # Statistics of the new rows: without them the planner takes a million records for ten
+        # thousand and looks each up in the entities' index (8 s instead of 3).
+        conn.exec_driver_sql("ANALYZE records, entities")
+        ours = and_(ours, ~exists().where(ENTITIES.c.id == r.c.entity_id))
     file_order = case({f: i for i, f in enumerate(files)}, value=r.c.source_file, else_=len(files))
     query = (select(r.c.entity_id, r.c.event_date, r.c.district,
                     *(r.c.data[key].as_string() for key in RECORD_FIELDS))
-             .where(r.c.batch_id == batch_id, r.c.entity_id.is_not(None))
-             .order_by(r.c.entity_id, file_order, r.c.source_row))
+             .where(ours).order_by(r.c.entity_id, file_order, r.c.source_row))
     batch: list[dict[str, Any]] = []
     for eid, sightings in groupby(conn.execute(query.execution_options(yield_per=chunk)), itemgetter(0)):
         ent = None
@@ -111,3 +117,31 @@ def build_from_records(conn: Connection, batch_id: int | None, files: list[str],
             bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, batch)
             batch = []
     bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, batch)
+
+
+def _insert_agreeing(conn: Connection, ours: Any, at: datetime) -> None:
+    """PostgreSQL: in one statement, the entities whose records all agree on every entity field
+    (most: 99 % of a sample million); merge() makes any run of equal sightings the first one,
+    dated by the latest. build_from_records merges the rest. A million-record load: 12.5 ->
+    10.6 s for all the entities (the server groups them in 6.8 s, where fetching, merging and
+    sending them back cost the client 9 s). SQLite groups them no faster than it sorts them
+    for build_from_records.
+
+    The sightings are projected before they are grouped (OFFSET 0): otherwise PostgreSQL sorts
+    the records whole, JSON and all."""
+    r = RECORDS
+    fields = {"uscc": r.c.data["uscc"].as_string(), "reg_no": r.c.data["reg_no"].as_string(),
+              "name": r.c.data["entity_name"].as_string(), "legal_rep": r.c.data["legal_rep"].as_string(),
+              "district": r.c.district, "address": r.c.data["address"].as_string()}
+    s = (select(r.c.entity_id, r.c.event_date, *(v.label(k) for k, v in fields.items()))
+         .where(ours).offset(0).subquery())
+    n = func.count()
+    agree = [or_(func.count(s.c[k]) == 0, and_(func.count(s.c[k]) == n, func.min(s.c[k]) == func.max(s.c[k])))
+             for k in fields]
+    rows = (select(s.c.entity_id, *(func.min(s.c[k]) for k in fields), func.max(s.c.event_date),
+                   literal([], ENTITIES.c.former_names.type), literal(at, ENTITIES.c.created_at.type),
+                   literal(at, ENTITIES.c.updated_at.type))
+            .group_by(s.c.entity_id).having(and_(func.count(s.c.event_date) == n, *agree))
+            .order_by(s.c.entity_id))
+    conn.execute(insert(ENTITIES).from_select(
+        ["id", *fields, "name_as_of", "former_names", "created_at", "updated_at"], rows))

@@ -399,7 +399,9 @@ def test_sqlite_initial_load_keeps_the_wal_for_a_reader_that_has_the_database_op
 
 
 def sightings_of(base: int) -> tuple[list[dict], list[dict]]:
-    """One entity seen under several names, dates and addresses, in two files."""
+    """Entities seen under several names, dates, addresses and legal representatives, in two
+    files; and entities whose sightings agree on everything but the date (PostgreSQL merges
+    those in SQL)."""
     marks = [credit_mark_row(base, 主体名称="烟台甲有限公司", 标注日期="2025-03-01"),
              credit_mark_row(base, 主体名称="烟台乙有限公司", 标注日期="2024-01-01", 标注类型="严重违法失信名单",
                              分类结果=""),
@@ -408,7 +410,19 @@ def sightings_of(base: int) -> tuple[list[dict], list[dict]]:
                              住所="烟台市芝罘区新址1号"),
                  penalty_row(base + 1, 当事人名称="烟台戊有限公司", 处罚决定日期="2024-06-01", 法定代表人="李四",
                              住所="烟台市芝罘区旧址2号"),
-                 penalty_row(base + 2, 当事人名称="烟台己有限公司", 处罚决定日期="2025-06-01", 住所="")]
+                 penalty_row(base + 2, 当事人名称="烟台己有限公司", 处罚决定日期="2025-06-01", 住所=""),
+                 *(penalty_row(base + 3, 当事人名称="烟台庚有限公司", 处罚决定日期=day, 住所="烟台市芝罘区新址3号",
+                               行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
+                   for i, day in enumerate(["2025-08-01", "2024-06-01"], start=base)),
+                 *(penalty_row(base + 4, 当事人名称="烟台辛有限公司", 法定代表人="", 处罚决定日期=day, 住所="",
+                               行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
+                   for i, day in enumerate(["2024-06-01", "2025-08-01"], start=base + 10)),
+                 *(penalty_row(base + 5, 当事人名称="烟台壬有限公司", 法定代表人=rep, 处罚决定日期=day, 住所="",
+                               行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
+                   for i, (rep, day) in enumerate([("张三", "2024-06-01"), ("", "2025-08-01")], start=base + 20)),
+                 *(penalty_row(base + 6, 当事人名称="烟台癸有限公司", 法定代表人=rep, 处罚决定日期=day, 住所="",
+                               行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
+                   for i, (rep, day) in enumerate([("李四", "2025-08-01"), ("张三", "2024-06-01")], start=base + 30))]
     return marks, penalties
 
 
@@ -425,7 +439,7 @@ def test_an_initial_load_merges_entities_exactly_as_a_later_publish_does(engine,
     def entities_from(base: int) -> list[tuple]:
         columns = [c for c in ENTITIES.c if c.name not in ("id", "uscc", "created_at", "updated_at")]
         with engine.connect() as conn:
-            rows = conn.execute(select(*columns).where(ENTITIES.c.id.in_([uscc(base + i) for i in range(3)]))
+            rows = conn.execute(select(*columns).where(ENTITIES.c.id.in_([uscc(base + i) for i in range(7)]))
                                 .order_by(ENTITIES.c.id)).all()
         return [tuple(r) for r in rows]
 
@@ -435,6 +449,12 @@ def test_an_initial_load_merges_entities_exactly_as_a_later_publish_does(engine,
     assert initial == later
     assert initial[0][1:3] == ("烟台丁有限公司", ["烟台乙有限公司", "烟台甲有限公司"])  # name, former names
     assert initial[1][1:3] == ("烟台丙有限公司", ["烟台戊有限公司"])  # the later-dated name wins
+    names = [column.name for column in ENTITIES.c if column.name not in ("id", "uscc", "created_at", "updated_at")]
+    agreeing = [dict(zip(names, row, strict=True)) for row in initial[3:]]
+    assert [(e["name"], e["name_as_of"], e["former_names"], e["legal_rep"]) for e in agreeing] == [
+        ("烟台庚有限公司", date(2025, 8, 1), [], "张三"), ("烟台辛有限公司", date(2025, 8, 1), [], None),
+        ("烟台壬有限公司", date(2025, 8, 1), [], "张三"),  # a later empty one does not erase it
+        ("烟台癸有限公司", date(2025, 8, 1), [], "李四")]  # nor does an earlier-dated one
 
 
 def test_initial_load_on_postgresql_gives_way_to_readers(engine, tmp_path, monkeypatch):
