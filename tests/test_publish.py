@@ -494,7 +494,7 @@ def test_an_initial_load_merges_an_entity_seen_in_several_chunks_and_files(engin
     """An entity seen in several chunks and files of an initial load is merged from them all."""
     import publishing.publish as publish_module
 
-    monkeypatch.setattr(publish_module, "CHUNK", {"sqlite": 1, "postgresql": 1})  # every sighting in a chunk of its own
+    monkeypatch.setattr(publish_module, "CHUNK", 1)  # every sighting in a chunk of its own
     marks = write_csv(tmp_path / "m.csv", [
         credit_mark_row(1, 主体名称="烟台旧名有限公司", 标注日期="2025-01-10"),
         credit_mark_row(1, 主体名称="烟台旧名有限公司", 标注类型="严重违法失信名单", 分类结果=""),
@@ -516,7 +516,7 @@ def test_a_publisher_failure_stops_the_cleaning_process_and_its_reader(engine, t
     from publishing.plan import Planner
 
     monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(publish_module, "CHUNK", {"sqlite": 2, "postgresql": 2})
+    monkeypatch.setattr(publish_module, "CHUNK", 2)
     monkeypatch.setattr(publish_module, "READ_AHEAD", 1)
 
     def broken(self, rows):
