@@ -28,6 +28,7 @@ _COLUMNS = (
 _INSERT_COLUMNS = (*_COLUMNS, "id", "created_at", "updated_at")
 # The entity's fields as every record stores them (plan.record_row).
 RECORD_FIELDS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
+_ENTITY_COLUMN = {"entity_name": "name"}  # where the entities table names them otherwise
 
 
 def merge(current: dict[str, Any] | None, ef: EntityFields, as_of: date) -> dict[str, Any]:
@@ -130,9 +131,8 @@ def _insert_agreeing(conn: Connection, ours: Any, at: datetime) -> None:
     The sightings are projected before they are grouped (OFFSET 0): otherwise PostgreSQL sorts
     the records whole, JSON and all."""
     r = RECORDS
-    fields = {"uscc": r.c.data["uscc"].as_string(), "reg_no": r.c.data["reg_no"].as_string(),
-              "name": r.c.data["entity_name"].as_string(), "legal_rep": r.c.data["legal_rep"].as_string(),
-              "district": r.c.district, "address": r.c.data["address"].as_string()}
+    fields = {_ENTITY_COLUMN.get(key, key): r.c.data[key].as_string() for key in RECORD_FIELDS}
+    fields["district"] = r.c.district  # a record column of its own
     s = (select(r.c.entity_id, r.c.event_date, *(v.label(k) for k, v in fields.items()))
          .where(ours).offset(0).subquery())
     n = func.count()
