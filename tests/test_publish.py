@@ -422,7 +422,12 @@ def sightings_of(base: int) -> tuple[list[dict], list[dict]]:
                    for i, (rep, day) in enumerate([("张三", "2024-06-01"), ("", "2025-08-01")], start=base + 20)),
                  *(penalty_row(base + 6, 当事人名称="烟台癸有限公司", 法定代表人=rep, 处罚决定日期=day, 住所="",
                                行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
-                   for i, (rep, day) in enumerate([("李四", "2025-08-01"), ("张三", "2024-06-01")], start=base + 30))]
+                   for i, (rep, day) in enumerate([("李四", "2025-08-01"), ("张三", "2024-06-01")], start=base + 30)),
+                 # moved: every field agrees but the district, which the later record gives
+                 *(penalty_row(base + 7, 当事人名称="烟台子有限公司", 所属区市=district, 处罚决定日期=day, 住所="",
+                               行政处罚决定书文号=f"烟芝市监罚〔2025〕{i}号")
+                   for i, (district, day) in enumerate([("芝罘区", "2024-06-01"), ("莱山区", "2025-08-01")],
+                                                       start=base + 40))]
     return marks, penalties
 
 
@@ -439,7 +444,7 @@ def test_an_initial_load_merges_entities_exactly_as_a_later_publish_does(engine,
     def entities_from(base: int) -> list[tuple]:
         columns = [c for c in ENTITIES.c if c.name not in ("id", "uscc", "created_at", "updated_at")]
         with engine.connect() as conn:
-            rows = conn.execute(select(*columns).where(ENTITIES.c.id.in_([uscc(base + i) for i in range(7)]))
+            rows = conn.execute(select(*columns).where(ENTITIES.c.id.in_([uscc(base + i) for i in range(8)]))
                                 .order_by(ENTITIES.c.id)).all()
         return [tuple(r) for r in rows]
 
@@ -450,11 +455,13 @@ def test_an_initial_load_merges_entities_exactly_as_a_later_publish_does(engine,
     assert initial[0][1:3] == ("烟台丁有限公司", ["烟台乙有限公司", "烟台甲有限公司"])  # name, former names
     assert initial[1][1:3] == ("烟台丙有限公司", ["烟台戊有限公司"])  # the later-dated name wins
     names = [column.name for column in ENTITIES.c if column.name not in ("id", "uscc", "created_at", "updated_at")]
-    agreeing = [dict(zip(names, row, strict=True)) for row in initial[3:]]
+    agreeing = [dict(zip(names, row, strict=True)) for row in initial[3:7]]
     assert [(e["name"], e["name_as_of"], e["former_names"], e["legal_rep"]) for e in agreeing] == [
         ("烟台庚有限公司", date(2025, 8, 1), [], "张三"), ("烟台辛有限公司", date(2025, 8, 1), [], None),
         ("烟台壬有限公司", date(2025, 8, 1), [], "张三"),  # a later empty one does not erase it
         ("烟台癸有限公司", date(2025, 8, 1), [], "李四")]  # nor does an earlier-dated one
+    moved = dict(zip(names, initial[7], strict=True))
+    assert (moved["district"], moved["name_as_of"]) == ("370613", date(2025, 8, 1))  # 莱山区
 
 
 def test_initial_load_on_postgresql_gives_way_to_readers(engine, tmp_path, monkeypatch):
