@@ -106,6 +106,10 @@ def test_empty_database_to_head(fresh):
     assert _model_diffs(fresh) == []
     migrate(fresh, "head")  # again: nothing to do
     assert current(fresh) == head()
+    if fresh.dialect.name == "sqlite":  # a new database gets 16 KB pages, in WAL mode
+        with fresh.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
 def _previous_schema_rows(conn) -> None:
