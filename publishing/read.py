@@ -36,7 +36,7 @@ _ENTITY_COLUMNS = (
     ENTITIES.c.address,
     ENTITIES.c.updated_at,
 )
-PROFILE_LIMIT = 500  # records shown on one profile; more is a data problem, not a page
+PROFILE_LIMIT = 500  # records on one page of a profile (the rare larger entity pages on)
 SERIOUS_LIST = "严重违法失信名单"
 
 
@@ -87,17 +87,42 @@ def entity(conn: Connection, entity_id: str) -> dict[str, Any] | None:
 
 
 def entity_records(
-    conn: Connection, entity_id: str, today: date | None = None, limit: int = PROFILE_LIMIT
+    conn: Connection,
+    entity_id: str,
+    today: date | None = None,
+    limit: int = PROFILE_LIMIT,
+    after: tuple[date, str] | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """The entity's visible records, newest first (index ix_records_entity_status)."""
+    """The entity's visible records (of the kinds), newest first, after a keyset position
+    (event_date, id) (index ix_records_entity_status)."""
     today = today or clock.today()
+    conds = [RECORDS.c.entity_id == entity_id, _visible(today), *_older_than(after)]
+    if kinds is not None:
+        conds.append(RECORDS.c.kind.in_(kinds))
     rows = conn.execute(
         select(*_PUBLIC_COLUMNS)
-        .where(RECORDS.c.entity_id == entity_id, _visible(today))
+        .where(*conds)
         .order_by(RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
         .limit(limit)
     ).all()
     return [public_record(r) for r in rows]
+
+
+def entity_record_count(conn: Connection, entity_id: str, today: date | None = None) -> int:
+    today = today or clock.today()
+    query = select(func.count()).where(RECORDS.c.entity_id == entity_id, _visible(today))
+    return conn.execute(query).scalar_one()
+
+
+def _older_than(after: tuple[date, str] | None) -> list[Any]:
+    """Keyset paging, newest first: records after (event_date, id) — an index range on the
+    date, then the tie-break on the id."""
+    if after is None:
+        return []
+    last_date, last_id = after
+    return [RECORDS.c.event_date <= last_date,
+            or_(RECORDS.c.event_date < last_date, RECORDS.c.id < last_id)]
 
 
 def objection_pending(
@@ -160,11 +185,7 @@ def list_records(
         conds.append(RECORDS.c.category == flt.category)
     if flt.grade:
         conds.append(RECORDS.c.grade == flt.grade)
-    if after is not None:
-        last_date, last_id = after
-        # an index range on event_date, then the tie-break on id
-        conds.append(RECORDS.c.event_date <= last_date)
-        conds.append(or_(RECORDS.c.event_date < last_date, RECORDS.c.id < last_id))
+    conds += _older_than(after)
     rows = conn.execute(
         select(*_PUBLIC_COLUMNS)
         .where(*conds)

@@ -216,6 +216,35 @@ def test_profile(site):
     assert plain["badges"]["lists"] == [] and not plain["badges"]["on_blacklist"]
 
 
+def test_a_profile_longer_than_a_page_pages_on_and_keeps_its_badges(site, monkeypatch):
+    """An entity with more records than a page holds: the timeline pages on (keyset, newest
+    first), the count is the whole count, and the badges and credit marks come from every
+    record, not from the page (the blacklist entry and the serious-list mark are on page 2)."""
+    monkeypatch.setattr(read, "PROFILE_LIMIT", 2)
+    pages, url = [], f"/api/v1/entities/{site.entity}"
+    while url:
+        data = site.get(url).json()
+        pages.append(data)
+        url = data["next_url"] and "/api/v1" + data["next_url"]
+    timeline = [sorted((r["date"] for recs in p["records"].values() for r in recs), reverse=True)
+                for p in pages]  # each page grouped by kind
+    assert timeline == [[day(-30), day(-40)], [day(-50), day(-60)], [day(-500)]]
+    ids = [r["id"] for p in pages for recs in p["records"].values() for r in recs]
+    assert len(set(ids)) == 5
+    for p in pages:
+        assert p["record_count"] == 5
+        assert p["badges"]["on_blacklist"] and p["badges"]["serious_dishonest"]
+        assert p["badges"]["return_pledge"]
+        assert [m["scheme"] for m in p["credit_marks"]] == ["严重违法失信名单"]
+    assert [p["first_url"] is None for p in pages] == [True, False, False]
+    html = site.get(f"/entities/{site.entity}").text
+    assert "(共 5 条,本页 2 条)" in html and "列入食品安全黑榜" in html
+    (next_href,) = re.findall(r'href="([^"]+)" rel="next"', html)
+    second = site.get(next_href.replace("&amp;", "&"))
+    assert second.status_code == 200 and "回到第一页" in second.text
+    assert site.get(f"/entities/{site.entity}?next=garbage").status_code == 400
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [

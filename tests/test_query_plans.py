@@ -153,9 +153,15 @@ def test_profile_uses_the_entity_index(world):
         .order_by(text("count(*) DESC"))
         .limit(1),
     )[0]
-    checked = check(
-        world, lambda c: (read.entity(c, busiest), read.entity_records(c, busiest, today=TODAY))
-    )
+    def profile(c):  # the first page, the whole count, the badges' kinds, a later page
+        first = read.entity_records(c, busiest, today=TODAY, limit=2)
+        read.entity_record_count(c, busiest, today=TODAY)
+        read.entity_records(c, busiest, today=TODAY, kinds=("blacklist", "credit_mark"))
+        last = first[-1]
+        read.entity_records(c, busiest, today=TODAY, after=(date.fromisoformat(last["date"]), last["id"]))
+        return read.entity(c, busiest)
+
+    checked = check(world, profile)
     if world.dialect.name == "sqlite":
         assert "ix_records_entity_status" in _index_names(checked)
 

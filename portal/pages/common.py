@@ -7,16 +7,18 @@ import binascii
 import json
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import get
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import QueryParameter
 
 from portal import routes
 from portal.errors import bad_request
 from publishing.contract import district_code
 
 API_TAGS = ["公示数据 (JSON)"]
+Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
 
 
 def twin(

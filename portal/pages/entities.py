@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from portal import routes
 from portal.errors import bad_request, not_found
-from portal.pages.common import twin
+from portal.pages.common import Next, decode_token, encode_token, parse_date, twin
 from portal.render import Page, respond
 from publishing import read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
@@ -48,21 +48,41 @@ def badges(
     }
 
 
-def profile_data(conn: Connection, code: str) -> dict[str, Any]:
+# The kinds the badges and the credit-mark table are made of: an entity has few records of
+# them, while its penalties may run to more than a page.
+_SUMMARY_KINDS = ("blacklist", "credit_mark", "return_pledge")
+
+
+def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[str, Any]:
     entity = read.entity(conn, code)
     if entity is None:
         raise not_found(
             f"未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
         )
-    records = read.entity_records(conn, code)
+    after = None
+    if token:
+        last_date, last_id = decode_token(token, 2)
+        after = (parse_date(last_date, "翻页参数"), last_id)
+    records = read.entity_records(conn, code, after=after, limit=read.PROFILE_LIMIT + 1)
+    more = len(records) > read.PROFILE_LIMIT
+    records = records[: read.PROFILE_LIMIT]
     groups = read.group_by_kind(records)
+    whole = after is None and not more  # the usual profile: every record on one page
+    summary = groups if whole else read.group_by_kind(
+        read.entity_records(conn, code, kinds=_SUMMARY_KINDS))
+    next_token = encode_token(records[-1]["date"], records[-1]["id"]) if more else None
+    path = f"/entities/{code}"
     return {
         "entity": entity,
-        "badges": badges(conn, code, groups),
-        "credit_marks": groups.get("credit_mark", []),
+        "badges": badges(conn, code, summary),
+        "credit_marks": summary.get("credit_mark", []),
         "records": groups,
-        "record_count": len(records),
+        "record_count": len(records) if whole else read.entity_record_count(conn, code),
+        "page_count": len(records),
         "feed_url": routes.entity_feed_url(code),
+        "next": next_token,
+        "next_url": f"{path}?next={next_token}" if next_token else None,
+        "first_url": path if after else None,
     }
 
 
@@ -72,7 +92,7 @@ def profile_data(conn: Connection, code: str) -> dict[str, Any]:
     description="按统一社会信用代码(或注册号)查询。代码格式或校验位错误返回 400 并说明原因。",
 )
 def entity_page(
-    request: Request, conn: NamedDependency[Connection], uscc: FromPath[str]
+    request: Request, conn: NamedDependency[Connection], uscc: FromPath[str], token: Next = None
 ) -> Response:
     code = check_code(uscc)
     if code != uscc:  # 全角、小写、空格、连字符: one canonical URL
@@ -82,7 +102,7 @@ def entity_page(
             status_code=301,
             headers={"Cache-Control": "public, max-age=86400"},
         )
-    data = profile_data(conn, code)
+    data = profile_data(conn, code, token)
     feeds = [{"title": f"{data['entity']['name']} 信用信息变更(Atom)", "url": data["feed_url"]}]
     return respond(request, Page("entity.html", data, feeds=feeds))
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from portal import routes, stats
 from portal.errors import bad_request
-from portal.pages.common import decode_token, encode_token, parse_date, parse_district, twin
+from portal.pages.common import Next, decode_token, encode_token, parse_date, parse_district, twin
 from portal.render import Page, respond
 from publishing import read
 from publishing.contract import KIND_LABELS
@@ -28,7 +28,6 @@ DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始
 DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD(含)")]
 Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
 Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E(信用标注)")]
-Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
 
 
 def listing_data(
