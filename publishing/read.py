@@ -90,7 +90,7 @@ def entity_records(
     conn: Connection,
     entity_id: str,
     today: date | None = None,
-    limit: int = PROFILE_LIMIT,
+    limit: int | None = PROFILE_LIMIT,
     after: tuple[date, str] | None = None,
     kinds: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:

@@ -251,7 +251,7 @@ def record_choices(
     shows this before anything is submitted)."""
     today = today or clock.today()
     rules, config = load_rules(), load_config()
-    recs = read.entity_records(conn, entity_id, today)
+    recs = read.entity_records(conn, entity_id, today, limit=None)  # every record is choosable
     busy = {t: open_requests_for(conn, [r["id"] for r in recs], t) for t in TYPES}
     out = []
     for rec in recs:

@@ -245,6 +245,24 @@ def test_a_profile_longer_than_a_page_pages_on_and_keeps_its_badges(site, monkey
     assert site.get(f"/entities/{site.entity}?next=garbage").status_code == 400
 
 
+def test_an_entity_with_more_records_than_a_profile_page(engine, tmp_path):
+    """One record past a page: the profile's second page holds it, and the request form
+    offers every record."""
+    n = read.PROFILE_LIMIT + 1
+    rows = [penalty_row(1, 行政处罚决定书文号=f"烟芝市监罚〔2026〕{i}号", 处罚决定日期=day(-1 - i // 3))
+            for i in range(n)]
+    run(engine, write_csv(tmp_path / "p.csv", rows))
+    with TestClient(app=create_app(engine)) as client:
+        first = client.get(f"/api/v1/entities/{uscc(1)}").json()
+        assert (first["record_count"], first["page_count"]) == (n, read.PROFILE_LIMIT)
+        second = client.get("/api/v1" + first["next_url"]).json()
+        assert second["next_url"] is None and second["page_count"] == 1
+        ids = [r["id"] for page in (first, second) for r in page["records"]["penalty"]]
+        assert len(set(ids)) == n  # ties on the date are broken by the id: none lost or repeated
+        form = client.get(f"/requests/new?uscc={uscc(1)}").text
+    assert len(set(re.findall(r'name="record_ids" value="([^"]+)"', form))) == n
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [
