@@ -243,6 +243,8 @@ def test_a_profile_longer_than_a_page_pages_on_and_keeps_its_badges(site, monkey
     second = site.get(next_href.replace("&amp;", "&"))
     assert second.status_code == 200 and "回到第一页" in second.text
     assert site.get(f"/entities/{site.entity}?next=garbage").status_code == 400
+    moved = site.get(f"/entities/{site.entity.lower()}?next={pages[0]['next']}", follow_redirects=False)
+    assert moved.headers["location"] == pages[0]["next_url"]  # the canonical URL keeps the page
 
 
 def test_an_entity_with_more_records_than_a_profile_page(engine, tmp_path):

@@ -1,5 +1,5 @@
 """/entities/{uscc} — an entity's credit profile: identity, badges, current credit marks and
-every visible record grouped by kind on a timeline."""
+every visible record grouped by kind on a timeline (paged on past read.PROFILE_LIMIT records)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def entity_page(
     if code != uscc:  # 全角、小写、空格、连字符: one canonical URL
         base = routes.API_PREFIX if routes.is_api(request.url.path) else ""
         return Redirect(
-            f"{base}/entities/{code}",
+            f"{base}/entities/{code}" + (f"?next={token}" if token else ""),
             status_code=301,
             headers={"Cache-Control": "public, max-age=86400"},
         )
