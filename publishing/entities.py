@@ -29,6 +29,7 @@ _COLUMNS = (
 _INSERT_COLUMNS = (*_COLUMNS, "id", "created_at", "updated_at")
 # The entity's fields as every record stores them (plan.record_row).
 RECORD_FIELDS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
+_STORED = {key: RECORDS.c.data[key].as_string() for key in RECORD_FIELDS}  # as SQL text
 _ENTITY_COLUMN = {"entity_name": "name"}  # where the entities table names them otherwise
 
 
@@ -124,7 +125,7 @@ def _fields_array(conn: Connection) -> Any:
     data = RECORDS.c.data
     if conn.dialect.name == "sqlite":
         return func.json_extract(data, *(f"$.{key}" for key in RECORD_FIELDS))
-    return func.json_build_array(*(data[key].as_string() for key in RECORD_FIELDS))
+    return func.json_build_array(*_STORED.values())
 
 
 def _fold(eid: str, sightings: list[Any]) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def _insert_agreeing(conn: Connection, ours: Any, at: datetime) -> None:
     The sightings are projected before they are grouped (OFFSET 0): otherwise PostgreSQL sorts
     the records whole, JSON and all."""
     r = RECORDS
-    fields = {_ENTITY_COLUMN.get(key, key): r.c.data[key].as_string() for key in RECORD_FIELDS}
+    fields = {_ENTITY_COLUMN.get(key, key): value for key, value in _STORED.items()}
     fields["district"] = r.c.district  # a record column of its own
     s = (select(r.c.entity_id, r.c.event_date, *(v.label(k) for k, v in fields.items()))
          .where(ours).offset(0).subquery())

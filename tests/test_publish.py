@@ -625,39 +625,31 @@ def test_stored_data_is_json_text(engine, tmp_path):
         assert facts in data.values()
 
 
+def _cleaned_credit_marks(rows: list[dict]) -> list:
+    """The file rows as the cleaner makes them (rows 2, 3 … of c.csv)."""
+    from publishing.clean import Cleaner
+    from publishing.rows import SourceRow
+    from publishing.sources.headers import KeyMapper
+
+    mapper, cleaner = KeyMapper("credit_mark"), Cleaner("credit_mark", TODAY, "c.csv")
+    return [cleaner.clean(SourceRow("c.csv", i, {key: v for h, v in row.items() if (key := mapper.classify(h))}))
+            for i, row in enumerate(rows, start=2)]
+
+
 def test_a_cleaned_row_crosses_the_pipe_whole():
     """Rows from a cleaning process reach the publisher as cleaned rows when it has no backlog
     (it makes their stored form itself): the same stored form as the cleaning process makes."""
     import pickle
 
     import publishing.publish as publish_module
-    from publishing.clean import Cleaner
     from publishing.plan import prepare
-    from publishing.rows import SourceRow
-    from publishing.sources.headers import KeyMapper
 
-    mapper = KeyMapper("credit_mark")
-    row = credit_mark_row(1, 有效期至="2027-01-31")
-    values = {key: value for header, value in row.items() if (key := mapper.classify(header))}
-    clean = Cleaner("credit_mark", TODAY, "c.csv").clean(SourceRow("c.csv", 7, values))
+    (clean,) = _cleaned_credit_marks([credit_mark_row(1, 有效期至="2027-01-31")])
     assert clean.publicity_until is not None
     packed = pickle.loads(pickle.dumps(publish_module._pack_clean(clean), pickle.HIGHEST_PROTOCOL))
     received = publish_module._unpack_clean(packed)
     assert received == clean
     assert prepare(received, load_rules()) == prepare(clean, load_rules())
-
-
-def _cleaned_credit_marks(n: int) -> list:
-    from publishing.clean import Cleaner
-    from publishing.rows import SourceRow
-    from publishing.sources.headers import KeyMapper
-
-    mapper, cleaner = KeyMapper("credit_mark"), Cleaner("credit_mark", TODAY, "c.csv")
-    rows = []
-    for i in range(1, n + 1):
-        values = {key: v for h, v in credit_mark_row(i).items() if (key := mapper.classify(h))}
-        rows.append(cleaner.clean(SourceRow("c.csv", i + 1, values)))
-    return rows
 
 
 @pytest.mark.parametrize("slower", ["publisher", "cleaner"])
@@ -670,7 +662,7 @@ def test_the_stored_form_is_made_by_whichever_side_has_time(slower):
     from publishing.publish import _CleaningProcess
 
     rules = load_rules()
-    rows = _cleaned_credit_marks(8)
+    rows = _cleaned_credit_marks([credit_mark_row(i) for i in range(1, 9)])
 
     def chunks():  # runs in the cleaning process
         for row in rows:

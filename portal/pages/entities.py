@@ -71,7 +71,7 @@ def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[
     summary = groups if whole else read.group_by_kind(
         read.entity_records(conn, code, kinds=_SUMMARY_KINDS))
     next_token = encode_token(records[-1]["date"], records[-1]["id"]) if more else None
-    path = f"/entities/{code}"
+    path = entity["url"]
     return {
         "entity": entity,
         "badges": badges(conn, code, summary),
