@@ -7,6 +7,10 @@
    `executemany` per 2,500 into an empty copy of the records table, in WAL mode and with a
    rollback journal; and, as the bottom line, SQLite copying them with `INSERT ... SELECT`
    (no Python at all).
+3. SQLite alone building everything an initial load leaves behind, in C: records, change log
+   and entities copied with `INSERT ... SELECT` from the built database into an empty one (the
+   indexes a load keeps in place kept), then the deferred indexes and `ANALYZE`. Whatever
+   Python does, a load into SQLite takes at least this long on one core.
 
 A publish overlaps the two on two cores, then builds the entities and the indexes; neither
 half can take less than these figures.
@@ -117,6 +121,46 @@ def copying(db: Path) -> tuple[int, float]:
     return n, time.perf_counter() - t
 
 
+def whole_state(db: Path) -> list[tuple[str, float]]:
+    """Seconds for each step of SQLite building the published tables of db again, in C."""
+    from publishing.initial_load import DEFERRED_INDEXES
+
+    target = OUT / "floor-all.db"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(target, isolation_level=None)
+    for pragma in ("page_size=16384", "journal_mode=DELETE", "synchronous=FULL", "cache_size=-32768",
+                   "threads=2"):  # as an initial load runs (publishing/db.py, initial_load.py)
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute(f"ATTACH DATABASE '{db}' AS built")
+    tables = ("records", "changes", "entities")
+    ddl = dict(conn.execute(
+        "SELECT name, sql FROM built.sqlite_schema WHERE sql IS NOT NULL AND tbl_name IN (?, ?, ?)", tables))
+    for name in tables:  # no foreign keys: the load does not check them row by row either
+        conn.execute(ddl[name].replace("FOREIGN KEY(entity_id) REFERENCES entities (id)", "CHECK (1)")
+                     .replace("FOREIGN KEY(batch_id) REFERENCES batches (id)", "CHECK (1)"))
+    deferred = [name for name in ddl if name.startswith("ix_") and name in DEFERRED_INDEXES]
+    for name in ddl:
+        if name.startswith("ix_") and name not in DEFERRED_INDEXES:
+            conn.execute(ddl[name])
+    steps = []
+    conn.execute("BEGIN")
+    for name in tables:
+        t = time.perf_counter()
+        conn.execute(f"INSERT INTO main.{name} SELECT * FROM built.{name} ORDER BY rowid")
+        steps.append((f"copy {name}", time.perf_counter() - t))
+    t = time.perf_counter()
+    for name in deferred:
+        conn.execute(ddl[name])
+    steps.append((f"{len(deferred)} deferred indexes", time.perf_counter() - t))
+    t = time.perf_counter()
+    conn.execute("ANALYZE main")
+    conn.execute("COMMIT")
+    steps.append(("ANALYZE and commit", time.perf_counter() - t))
+    conn.close()
+    return steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entities", type=int, default=1_000_000)
@@ -135,7 +179,12 @@ def main() -> None:
     n, seconds = copying(db)
     print(f"SQLite copying them (INSERT ... SELECT, no Python): {n:,} in {seconds:.1f} s "
           f"= {n / seconds:,.0f} records/s", flush=True)
-    for name in ("floor-wal.db", "floor-delete.db", "floor-copy.db"):
+    steps = whole_state(db)
+    total = sum(seconds for _, seconds in steps)
+    print(f"SQLite alone building the published tables (no Python): {total:.1f} s = "
+          f"{n / total:,.0f} records/s (" + ", ".join(f"{name} {s:.1f} s" for name, s in steps) + ")",
+          flush=True)
+    for name in ("floor-wal.db", "floor-delete.db", "floor-copy.db", "floor-all.db"):
         for suffix in ("", "-wal", "-shm", "-journal"):
             (OUT / f"{name}{suffix}").unlink(missing_ok=True)
 

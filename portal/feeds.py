@@ -55,6 +55,7 @@ from publishing.feeds import (
 from publishing.read import newest_change
 from publishing.search.base import SearchQuery
 from publishing.settings import get_settings
+from publishing.shape import entity_url
 
 ATOM, RSS = "atom", "rss"
 MEDIA_TYPES = {
@@ -334,7 +335,7 @@ def entity_feed(
             f"{name} 信用信息变更 — {SITE}",
             f"{name}(统一社会信用代码/注册号 {code})的公示信息:新增、更新与撤下。",
             path,
-            f"/entities/{code}",
+            entity_url(code),
             fmt,
             page,
             before,

@@ -6,6 +6,8 @@ root), linked both ways with `Link: <…>; rel="alternate"` headers.
 
 from __future__ import annotations
 
+from publishing.shape import entity_url
+
 API_PREFIX = "/api/v1"
 
 HOME = "home"
@@ -67,4 +69,4 @@ def feed_url(kind: str, district: str | None = None) -> str:
 
 
 def entity_feed_url(entity_id: str) -> str:
-    return f"/entities/{entity_id}/feed.atom"
+    return f"{entity_url(entity_id)}/feed.atom"

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from portal import routes
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
-from publishing.shape import KIND_FIELDS
+from publishing.shape import KIND_FIELDS, entity_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -163,5 +163,6 @@ def make_environment() -> Environment:
         TYPE_LABELS=TYPE_LABELS,
         KIND_FIELDS=KIND_FIELDS,
         routes=routes,
+        entity_url=entity_url,
     )
     return env

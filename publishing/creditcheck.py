@@ -26,6 +26,7 @@ from publishing.commit import ENTITIES, RECORDS
 from publishing.models import ACTIVE
 from publishing.read import last_change_seq
 from publishing.rules import Rules, load_rules
+from publishing.shape import entity_url
 
 MAX_BATCH = 1000
 MAX_PENALTY_IDS = 100  # the count is exact; the list of ids stops here
@@ -153,7 +154,7 @@ def check(
         name = names.get(res["code"]) if res["valid"] else None
         res["known"] = name is not None
         res["entity"] = (
-            {"id": res["code"], "name": name, "url": f"/entities/{res['code']}"}
+            {"id": res["code"], "name": name, "url": entity_url(res["code"])}
             if name is not None
             else None
         )

@@ -14,6 +14,13 @@ from publishing.contract import DISTRICTS, KIND_COLUMNS, KIND_LABELS
 ENTITY_KEYS = ("uscc", "reg_no", "entity_name", "legal_rep", "address")
 # Columns that only steer the pipeline and are not fields of the published record.
 _NOT_PUBLISHED = {"publicity_until", "fine_wan", "op", "status"}  # a pledge's 状态 is the record status
+
+
+def entity_url(entity_id: str) -> str:
+    """An entity's profile page: the one place its URL is written (DESIGN.md fixes it)."""
+    return f"/entities/{entity_id}"
+
+
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(c.key for c in cols if c.key not in _NOT_PUBLISHED)
     for kind, cols in KIND_COLUMNS.items()
@@ -90,6 +97,6 @@ def public_entity(ent: Any) -> dict[str, Any]:
         "district_code": ent.district,
         "district": DISTRICTS.get(ent.district or "", None),
         "address": ent.address,
-        "url": f"/entities/{ent.id}",
+        "url": entity_url(ent.id),
         "updated_at": _iso(ent.updated_at),
     }

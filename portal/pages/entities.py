@@ -18,6 +18,7 @@ from portal.render import Page, respond
 from publishing import read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.rules import load_rules
+from publishing.shape import entity_url
 
 
 def check_code(raw: str) -> str:
@@ -98,7 +99,7 @@ def entity_page(
     if code != uscc:  # 全角、小写、空格、连字符: one canonical URL
         base = routes.API_PREFIX if routes.is_api(request.url.path) else ""
         return Redirect(
-            f"{base}/entities/{code}" + (f"?next={token}" if token else ""),
+            base + entity_url(code) + (f"?next={token}" if token else ""),
             status_code=301,
             headers={"Cache-Control": "public, max-age=86400"},
         )
