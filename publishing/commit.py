@@ -182,7 +182,6 @@ class Writer:
                 "issue_no": data["issue_no"],
                 "publisher": data["publisher"],
                 "issued_on": row["event_date"],
-                "district": row.get("district"),
             }
 
     # -- flushing ------------------------------------------------------------------------
@@ -209,17 +208,27 @@ def refresh_issues(
         return
     # Count in Python over the issues' own rows: a status condition in SQL lets the planner
     # prefer a status index and scan every active record (seconds at a million records).
-    counts: Counter = Counter(
-        issue for issue, status in conn.execute(
-            select(RECORDS.c.issue_id, RECORDS.c.status).where(RECORDS.c.issue_id.in_(ids)))
-        if status == ACTIVE)
+    counts: Counter = Counter()
+    districts: dict[str, set[str | None]] = {iid: set() for iid in ids}
+    for issue, status, district in conn.execute(
+        select(RECORDS.c.issue_id, RECORDS.c.status, RECORDS.c.district).where(RECORDS.c.issue_id.in_(ids))
+    ):
+        if status == ACTIVE:
+            counts[issue] += 1
+            districts[issue].add(district)
     known = set(conn.execute(select(ISSUES.c.id).where(ISSUES.c.id.in_(ids))).scalars())
     for iid in ids:
+        # An issue's district is the one its entries in publication share; none when they span
+        # several (a city-level issue names firms all over Yantai).
+        values = {"entry_count": counts.get(iid, 0), "district": _only(districts[iid]), **meta.get(iid, {})}
         if iid in known:
-            values = {"entry_count": counts.get(iid, 0), **meta.get(iid, {})}
             conn.execute(update(ISSUES).where(ISSUES.c.id == iid).values(values))
         elif iid in meta:
-            conn.execute(insert(ISSUES).values(id=iid, entry_count=counts.get(iid, 0), **meta[iid]))
+            conn.execute(insert(ISSUES).values(id=iid, **values))
+
+
+def _only(values: set[str | None]) -> str | None:
+    return next(iter(values)) if len(values) == 1 else None
 
 
 def expired(publicity_until: date | None, today: date) -> bool:

@@ -581,3 +581,16 @@ def test_counts_are_served_stale_while_they_are_recomputed(engine, tmp_path):
         assert cache.get(conn, "fresh", lambda c: read.last_change_seq(c)) == read.last_change_seq(
             conn
         )
+
+
+def test_blacklist_issue_district_is_the_one_its_entries_share(engine, tmp_path):
+    """A city-level issue names firms of several districts: the listing says none, not the
+    last row's; once only one district's entries are left in publication, that one."""
+    rows = [blacklist_row(1, 所属区市="福山区"), blacklist_row(2, 所属区市="龙口市")]
+    run(engine, write_csv(tmp_path / "a.csv", rows))
+    with engine.connect() as conn:
+        assert conn.execute(select(ISSUES.c.district)).scalar_one() is None
+        assert read.blacklist_issues(conn)[0]["district"] is None
+    run(engine, write_csv(tmp_path / "b.csv", rows[:1]), mode="snapshot")
+    with engine.connect() as conn:
+        assert read.blacklist_issues(conn)[0]["district"] == "福山区"
