@@ -546,8 +546,15 @@ def test_search_for_a_bad_credit_code_says_so(site):
     assert "校验位" in page.text and "没有找到" not in page.text
     data = site.get(f"/api/v1/search?q={bad}").json()
     assert "校验位" in data["code_problem"] and data["hits"] == []
-    short = site.get(f"/api/v1/search?q={site.entity[:-1]}").json()  # a character missing
-    assert "18位" in short["code_problem"]
+    # a character missing inside the code: nothing starts so, and the page says what is wrong
+    short = site.get(f"/api/v1/search?q={site.entity[:5] + site.entity[6:]}").json()
+    assert "18位" in short["code_problem"] and short["hits"] == []
+    # the first 15-17 characters: the start of a code, searched for as one
+    for n in (15, 17):
+        start = site.get(f"/api/v1/search?q={site.entity[:n]}").json()
+        assert start["code_problem"] is None
+        assert f"/entities/{site.entity}" in [h["url"] for h in start["hits"]]
+    assert "前 8 位" in site.get("/search?q=Z9Z9Z9").text  # a code part that matches nothing
     good = site.get(f"/api/v1/search?q={site.entity.lower()}").json()
     assert good["code_problem"] is None and good["exact_match"]["uscc"] == site.entity
     assert f'href="/entities/{site.entity}"' in site.get(f"/search?q={site.entity}").text
@@ -594,3 +601,25 @@ def test_blacklist_issue_district_is_the_one_its_entries_share(engine, tmp_path)
     run(engine, write_csv(tmp_path / "b.csv", rows[:1]), mode="snapshot")
     with engine.connect() as conn:
         assert read.blacklist_issues(conn)[0]["district"] == "福山区"
+
+
+def test_search_says_when_it_stopped_counting_or_paging(site, monkeypatch):
+    from portal.pages import search as search_page
+    from publishing.search import embedded
+
+    full = site.get("/api/v1/search?q=烟台").json()
+    assert full["total"] > 3 and not full["capped"] and not full["truncated"]
+    monkeypatch.setattr(embedded, "CAP", 3)
+    monkeypatch.setattr(search_page, "PER_PAGE", 1)
+    monkeypatch.setattr(search_page, "MAX_PAGE", 2)
+    capped = site.get("/api/v1/search?q=烟台").json()
+    assert capped["capped"] and capped["truncated"] and capped["pages"] == 2
+    html = site.get("/search?q=烟台&page=2").text
+    assert "超过 3 条" in html and "仅显示前 2 页" in html and 'rel="next"' not in html
+
+
+def test_a_query_of_punctuation_alone_is_no_query(site):
+    for q in ("-", "%", "（）", "·"):
+        data = site.get("/api/v1/search", params={"q": q}).json()
+        assert (data["query"]["q"], data["total"], data["hits"]) == ("", 0, [])
+    assert "请输入" in site.get("/search", params={"q": "-"}).text

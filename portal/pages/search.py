@@ -27,6 +27,8 @@ from publishing.search.base import SORTS, SearchQuery
 PER_PAGE = 20
 MAX_PAGE = 50  # deep offsets are for the open-data downloads, not the search page
 _CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}$")
+_CODE_LENGTH = 18
+_CODE_PART = re.compile(r"^(?=.*[0-9])[0-9A-Z]{4,}$")  # letters and digits only: part of a code
 
 
 def code_in_query(q: str) -> tuple[str | None, str | None]:
@@ -37,6 +39,11 @@ def code_in_query(q: str) -> tuple[str | None, str | None]:
     if reg_no_is_valid(code):
         return code, None
     return code, uscc_problem(code)
+
+
+def _has_words(q: str) -> bool:
+    """Whether the query holds anything to search for: punctuation alone matches nothing."""
+    return any(ch.isalnum() for ch in q)
 
 
 def facet_labels(name: str, value: str) -> str:
@@ -64,6 +71,8 @@ def search_data(
     page: int,
 ) -> dict[str, Any]:
     q = q.strip()
+    if not _has_words(q):
+        q = ""
     if sort not in SORTS:
         raise bad_request(f"排序方式应为 {' / '.join(SORTS)} 之一")
     if page > MAX_PAGE:
@@ -88,18 +97,24 @@ def search_data(
         "code_problem": None,
         "exact_match": None,
         "total": 0,
+        "capped": False,  # total is a lower bound: the search stopped counting
+        "truncated": False,  # more matches than the pages show (MAX_PAGE)
+        "code_hint": bool(_CODE_PART.match(normalize_code(q))),  # no match: say how codes are found
         "pages": 0,
         "per_page": PER_PAGE,
         "hits": [],
         "facets": {},
     }
     code, problem = code_in_query(q) if q else (None, None)
-    if problem:  # say what is wrong with the code instead of "no results"
+    # Shorter than a USCC, the query may be the start of one (searched for as such below);
+    # what is wrong with it as a whole code is said only when no code starts so.
+    partial = problem is not None and len(code or "") < _CODE_LENGTH
+    if problem and not partial:  # say what is wrong with the code instead of "no results"
         data.update(code=code, code_problem=problem)
         return data
     if not (q or kinds or district or query["status"] or query["grade"]):
         return data  # nothing asked yet: the page shows the form and what can be searched
-    if code:
+    if code and not partial:
         data["code"] = code
         data["exact_match"] = read.entity(conn, code)
     result = backend.search(
@@ -114,7 +129,12 @@ def search_data(
             offset=(page - 1) * PER_PAGE,
         )
     )
+    if partial and not result.total:
+        data.update(code=code, code_problem=problem)
+        return data
     data["total"] = result.total
+    data["capped"] = result.capped
+    data["truncated"] = result.total > MAX_PAGE * PER_PAGE
     data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
     data["hits"] = [_hit(h) for h in result.hits]
     data["facets"] = {
