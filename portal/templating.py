@@ -97,7 +97,9 @@ def field_value(kind: str, key: str, value: Any) -> str:
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     if kind_type == "money":
-        return money(value)
+        text = money(value)
+        # the label names the unit already: 罚款金额(元) 95,000.00, not 95,000.00 元
+        return text.removesuffix(" 元") if field_label(kind, key).endswith("(元)") else text
     return str(value)
 
 

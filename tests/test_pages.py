@@ -623,3 +623,11 @@ def test_a_query_of_punctuation_alone_is_no_query(site):
         data = site.get("/api/v1/search", params={"q": q}).json()
         assert (data["query"]["q"], data["total"], data["hits"]) == ("", 0, [])
     assert "请输入" in site.get("/search", params={"q": "-"}).text
+
+
+def test_a_money_field_names_its_unit_once(site):
+    with site.engine.connect() as conn:
+        rec_id = conn.execute(select(RECORDS.c.id).where(RECORDS.c.kind == "penalty")).scalars().first()
+    html = site.get(f"/records/{rec_id}").text
+    amount = re.search(r"<dt>罚款金额\(元\)</dt>\s*<dd>([^<]*)</dd>", html)
+    assert amount and amount.group(1) == "5,000.00"
