@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+import secrets
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Placeholders that have been in our own files: a key anyone can read signs nothing.
+KNOWN_SECRETS = frozenset({"dev-secret-change-me", "change-me", "changeme", "secret"})
+MIN_SECRET_LENGTH = 32
+SECRET_FILE = "secret.key"
+
+
+class WeakSecretError(RuntimeError):
+    """DISCLOSURE_SECRET_KEY is set to something anyone could guess."""
 
 
 class Settings(BaseSettings):
@@ -16,7 +28,8 @@ class Settings(BaseSettings):
     meili_url: str | None = None
     meili_key: str | None = None
     meili_index: str = "disclosure"
-    secret_key: str = "dev-secret-change-me"
+    # Signs reviewer sessions, form tokens and request access codes: see secret_key.
+    secret_key_setting: str | None = Field(default=None, validation_alias="DISCLOSURE_SECRET_KEY")
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
     redis_url: str | None = None
@@ -30,9 +43,52 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'disclosure.db').resolve()}"
 
+    @cached_property
+    def secret_key(self) -> str:
+        """The key from DISCLOSURE_SECRET_KEY; without one, a random key kept in the data
+        directory (made once, shared by every process on that directory). Every portal of a
+        deployment on several machines needs the same key: set DISCLOSURE_SECRET_KEY there."""
+        if self.secret_key_setting is None:
+            return _kept_secret(self.data_dir / SECRET_FILE)
+        key = self.secret_key_setting.strip()
+        if len(key) < MIN_SECRET_LENGTH or key in KNOWN_SECRETS:
+            raise WeakSecretError(
+                f"DISCLOSURE_SECRET_KEY 过短或是公开的示例值:请设为至少 {MIN_SECRET_LENGTH} 个字符的随机串"
+                "(例如 openssl rand -base64 36 的输出),或不设置(使用数据目录中自动生成的密钥)。"
+            )
+        return key
+
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+
+def _kept_secret(path: Path) -> str:
+    """The key in path, made first if missing. Written aside and linked into place, so that a
+    process starting at the same moment reads either no file or the whole key."""
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)  # fails if another process got there first: its key wins
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise WeakSecretError(f"{path} 中的密钥过短:删除该文件后重新启动即可生成新密钥。")
+    return key
 
 
 @lru_cache

@@ -75,7 +75,7 @@ def portals(database, tmp_path_factory):
         **os.environ,
         "DISCLOSURE_DATABASE_URL": url,
         "DISCLOSURE_REDIS_URL": REDIS_URL,
-        "DISCLOSURE_SECRET_KEY": "two-processes-shared-secret",
+        "DISCLOSURE_SECRET_KEY": "two-processes-shared-secret-of-32-characters-or-more",
         "DISCLOSURE_DATA_DIR": str(tmp / "var"),
         "DISCLOSURE_LOG_FORMAT": "json",
     }

@@ -1,0 +1,64 @@
+"""The key that signs reviewer sessions, form tokens and access codes is never a guessable one."""
+
+from __future__ import annotations
+
+import stat
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from portal.app import create_app
+from publishing.settings import MIN_SECRET_LENGTH, SECRET_FILE, WeakSecretError, _kept_secret, get_settings
+
+
+@pytest.mark.parametrize("key", ["dev-secret-change-me", "change-me", "", "x" * (MIN_SECRET_LENGTH - 1)])
+def test_a_guessable_key_refuses_to_start(monkeypatch, tmp_path, key):
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DISCLOSURE_SECRET_KEY", key)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(WeakSecretError, match="DISCLOSURE_SECRET_KEY"):
+            create_app()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_long_key_is_used_as_given(monkeypatch, tmp_path):
+    key = "k" * MIN_SECRET_LENGTH
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DISCLOSURE_SECRET_KEY", f" {key}\n")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().secret_key == key
+        assert not (tmp_path / SECRET_FILE).exists()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_without_a_key_one_is_made_once_and_kept_private(monkeypatch, tmp_path):
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("DISCLOSURE_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        first = get_settings().secret_key
+        get_settings.cache_clear()
+        assert get_settings().secret_key == first and len(first) >= MIN_SECRET_LENGTH
+    finally:
+        get_settings.cache_clear()
+    path = tmp_path / "var" / SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [SECRET_FILE]  # no draft left behind
+
+
+def test_processes_starting_together_agree_on_the_made_key(tmp_path):
+    path = tmp_path / SECRET_FILE
+    with ProcessPoolExecutor(4) as pool:
+        keys = list(pool.map(_kept_secret, [path] * 16))
+    assert len(set(keys)) == 1 and keys[0] == path.read_text()
+
+
+def test_a_truncated_key_file_is_refused(tmp_path):
+    path = tmp_path / SECRET_FILE
+    path.write_text("short")
+    with pytest.raises(WeakSecretError, match="删除该文件"):
+        _kept_secret(path)
