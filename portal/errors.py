@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.response import Template
 
-from portal.routes import is_api, json_twin
+from portal.routes import is_api
 
 log = logging.getLogger("portal")
 
@@ -89,7 +89,7 @@ def handle_error(request: Request, exc: Exception) -> Response:
         "status": status,
         "title": TITLES.get(status, "出错了"),
         "detail": detail,
-        "json_url": json_twin(request.url.path),
+        "json_url": None,  # an error page has no data of its own to offer
         "feeds": [],
         **getattr(exc, "context", {}),
     }

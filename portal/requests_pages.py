@@ -113,7 +113,7 @@ def form_context(
         "review_days": config.review_days,
         "token_field": guard.TOKEN_FIELD,
         "honeypot_field": guard.HONEYPOT_FIELD,
-        "json_url": "/schema",
+        "json_url": None,
         "feeds": [],
     }
 
@@ -208,7 +208,7 @@ async def request_submit(request: Request) -> Response | Template:
         "replayed": receipt.replayed,
         "access_code": rq.format_code(receipt.access_code) if receipt.access_code else None,
         "type_label": rq.TYPE_LABELS[receipt.type],
-        "json_url": "/schema",
+        "json_url": None,
         "feeds": [],
     }
     background = (
@@ -234,7 +234,7 @@ def _plain_page(
             "status": status,
             "title": title,
             "detail": detail,
-            "json_url": "/schema",
+            "json_url": None,
             "feeds": [],
         },
         status_code=status,
@@ -254,7 +254,7 @@ def status_context(conn, view: dict[str, Any], code: str) -> dict[str, Any]:
         "view": view,
         "records": records,
         "code": code,
-        "json_url": "/schema",
+        "json_url": None,
         "feeds": [],
         "api_url": f"/api/v1/requests/{view['tracking_no']}?{urlencode({'code': code})}",
         "more_info": view["status"] == MORE_INFO,
@@ -297,7 +297,7 @@ def _lookup_page(tracking_no: str, error: str | None, status: int) -> Template:
         "request_lookup.html",
         status_code=status,
         headers=PRIVATE,
-        context={"tracking_no": tracking_no, "error": error, "json_url": "/schema", "feeds": []},
+        context={"tracking_no": tracking_no, "error": error, "json_url": None, "feeds": []},
     )
 
 
@@ -342,7 +342,7 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
                     context={
                         "tracking_no": tracking_no,
                         "error": "受理编号或查询码不正确。",
-                        "json_url": "/schema",
+                        "json_url": None,
                         "feeds": [],
                     },
                 )

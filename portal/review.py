@@ -63,7 +63,7 @@ class _ReviewSessions(SessionMiddleware):
 
 
 def _base(**context: Any) -> dict[str, Any]:
-    return {"json_url": "/schema", "feeds": [], "flash": None, **context}
+    return {"json_url": None, "feeds": [], "flash": None, **context}
 
 
 def _csrf(request: Request) -> str:

@@ -631,3 +631,11 @@ def test_a_money_field_names_its_unit_once(site):
     html = site.get(f"/records/{rec_id}").text
     amount = re.search(r"<dt>罚款金额\(元\)</dt>\s*<dd>([^<]*)</dd>", html)
     assert amount and amount.group(1) == "5,000.00"
+
+
+def test_the_json_link_is_offered_only_where_the_page_has_a_json_twin(site):
+    listing = site.get("/penalties?district=370602").text
+    assert 'href="/api/v1/penalties?district=370602" type="application/json"' in listing
+    for url in ("/nonexistent", "/requests/new", "/penalties?from=x"):
+        page = site.get(url)
+        assert "本页数据(JSON)" not in page.text and 'rel="alternate" type="application/json"' not in page.text
