@@ -35,6 +35,7 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy import Connection, select
 
 from portal import routes
+from portal.render import etag_matches
 from publishing import clock
 from publishing.codes import normalize_code
 from publishing.commit import ENTITIES
@@ -202,18 +203,11 @@ def _http_date(value: datetime) -> str:
     return format_datetime(value.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    bare = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
-
-
 def not_modified(request: Request, etag: str, updated: datetime) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present, else If-Modified-Since."""
     inm = request.headers.get("if-none-match")
     if inm is not None:
-        return _etag_matches(inm, etag)
+        return etag_matches(inm, etag)
     ims = request.headers.get("if-modified-since")
     if not ims:
         return False

@@ -65,7 +65,7 @@ def respond(request: Request, page: Page) -> Response:
         "Cache-Control": f"public, max-age={page.max_age}",
         "Link": ", ".join(links),
     }
-    if page.status_code == 200 and _matches(request.headers.get("if-none-match"), etag):
+    if page.status_code == 200 and etag_matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers)
     if api:
         return Response(
@@ -86,7 +86,8 @@ def json_twin_url(html_url: str) -> str:
     return _with_query(json_twin(path), query)
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: If-None-Match with the weak comparison (or *)."""
     if not if_none_match:
         return False
     if if_none_match.strip() == "*":

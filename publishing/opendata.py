@@ -1,5 +1,5 @@
 """Open data: datasets (one per kind) with their data dictionary and licence, streamed
-downloads, and versioned snapshots plus daily delta files that a mirror can poll.
+downloads, and a snapshot plus daily delta files that a mirror can poll.
 
 Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /open-data/:
 
@@ -7,16 +7,29 @@ Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /ope
     snapshots/{version}/{kind}.csv.gz   all published records of a kind as of change seq
     snapshots/{version}/{kind}.ndjson.gz  `version` (gzip, reproducible bytes)
     deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
-                                        each line shaped like an /api/v1/changes item
+                                        each line the /api/v1/changes item of that event as of
+                                        the build (index.json "delta_lines": "changes")
 
 A mirror loads the snapshot, then applies the delta events with seq > the snapshot's seq
-(add/change with a record → put, otherwise delete the record id). Delta lines carry the
-record's public shape as it was when the line was written: a record that changed again since
-has a later event with its newer state, so applying the events in order always ends in the
-published state (see publishing.changes).
+(add/change with a record → put, otherwise delete the record id).
+
+Withdrawn and expired records must leave every public output, so no file keeps a record's
+content after it has left publication (or changed) and the next build has run:
+
+- a delta line carries the record's *current* public shape, or `record: null` when the record
+  is no longer published, exactly like /api/v1/changes. Each build rewrites (temp file, rename)
+  every kept day with an event of a record that has a newer event since the last build, not
+  only the days with new events. Applying the events in seq order still ends in the published
+  state: the event that took the record out comes after its earlier lines.
+- only the newest snapshot is kept: older snapshot directories are deleted as soon as the
+  index naming a newer one is written (an open download keeps its file until it ends), and the
+  portal answers 410 for them.
+- between a withdrawal and the next build, `left_since` names the records concerned: the portal
+  answers 410 for the snapshot of their kind and serves delta files with their lines' record
+  null (portal.api.opendata); `needs_build` tells the worker to build now.
 
 `build(engine, out_dir)` makes a new snapshot when the change log has moved on and brings the
-delta files up to date incrementally (only the days with new events are rewritten).
+delta files up to date (only the affected days are rewritten).
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, select
 
 from publishing import clock
-from publishing.changes import iter_changes
+from publishing.changes import WITH_RECORD, iter_changes
 from publishing.commit import EVENTS
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.export import csv_lines, iter_public, ndjson_lines
@@ -48,8 +61,11 @@ SOURCE_NAME = "烟台市市场监督管理局信用信息公示平台"
 FORMATS = ("csv", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 INDEX_NAME = "index.json"
-KEEP_SNAPSHOTS = 3  # the current one and two before it, so running downloads can finish
 KEEP_DELTA_DAYS = 90
+# index.json marker: delta lines are /api/v1/changes items as of the build. An index without it
+# was written when lines kept the record as first written: all its days are rewritten once.
+DELTA_LINES = "changes"
+EVENT_BATCH = 10_000
 CHUNK_BYTES = 128 * 1024
 
 # -- licence ------------------------------------------------------------------------------
@@ -224,10 +240,10 @@ def _now_iso() -> str:
     return clock.now().replace(microsecond=0).isoformat()
 
 
-def _beijing_date(at: str | None) -> date:
+def _beijing_date(at: str | datetime | None) -> date:
     if not at:
         return clock.today()
-    moment = datetime.fromisoformat(at)
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # stored in UTC (PostgreSQL gives it back naive)
     return moment.astimezone(clock.BEIJING).date()
@@ -338,13 +354,79 @@ def _build_snapshot(engine: Engine, out_dir: Path, seq: int) -> list[dict]:
     return files
 
 
-def _prune_snapshots(out_dir: Path, keep: int = KEEP_SNAPSHOTS) -> None:
-    root = out_dir / "snapshots"
-    versions = sorted(
-        (int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True
+def _prune_snapshots(out_dir: Path, current: str) -> None:
+    """Delete every snapshot but `current` (and leftovers of interrupted builds): an older one
+    may hold records that have left publication since."""
+    for path in (out_dir / "snapshots").iterdir():
+        if path.name != current:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _event_days(engine: Engine, since: int, until: int) -> dict[str, list[int]]:
+    """day -> [first seq, last seq] of the events in (since, until], read in keyset pages."""
+    days: dict[str, list[int]] = {}
+    last = since
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(EVENTS.c.seq, EVENTS.c.at)
+                .where(EVENTS.c.seq > last, EVENTS.c.seq <= until)
+                .order_by(EVENTS.c.seq)
+                .limit(EVENT_BATCH)
+            ).all()
+        if not rows:
+            return days
+        for seq, at in rows:
+            day = _beijing_date(at).isoformat()
+            span = days.setdefault(day, [int(seq), int(seq)])
+            span[1] = int(seq)
+        last = int(rows[-1].seq)
+
+
+def _touched_days(engine: Engine, entries: dict[str, dict], since: int, until: int) -> set[str]:
+    """The kept days with an event of a record that has an event in (since, until]: what
+    /api/v1/changes gives for their lines has changed (new shape, or null once withdrawn)."""
+    newer = select(EVENTS.c.record_id).where(EVENTS.c.seq > since, EVENTS.c.seq <= until)
+    out = set()
+    with engine.connect() as conn:
+        for day, entry in entries.items():
+            hit = conn.execute(
+                select(EVENTS.c.seq)
+                .where(
+                    EVENTS.c.seq.between(entry["from_seq"], entry["to_seq"]),
+                    EVENTS.c.record_id.in_(newer),
+                )
+                .limit(1)
+            ).first()
+            if hit is not None:
+                out.add(day)
+    return out
+
+
+def _write_delta(engine: Engine, deltas_dir: Path, day: str, first: int, last: int) -> dict:
+    """The day's file from the change log (its events in [first, last]), replaced atomically."""
+    path = deltas_dir / f"{day}.ndjson"
+    tmp = path.with_name(path.name + ".tmp")
+    entry: dict[str, Any] = {"date": day, "from_seq": None, "to_seq": None, "events": 0}
+    with open(tmp, "wb") as fh:
+        for item in iter_changes(engine, since=first - 1, until=last):
+            if _beijing_date(item["at"]).isoformat() != day:
+                continue  # a neighbouring day's event inside the seq range
+            fh.write((json.dumps(item, ensure_ascii=False) + "\n").encode())
+            entry["from_seq"] = entry["from_seq"] or item["seq"]
+            entry["to_seq"] = item["seq"]
+            entry["events"] += 1
+    os.replace(tmp, path)
+    sha, size = _file_digest(path)
+    entry.update(
+        type="delta",
+        path=f"deltas/{day}.ndjson",
+        url=f"/open-data/deltas/{day}.ndjson",
+        media_type=MEDIA_TYPES["ndjson"],
+        bytes=size,
+        sha256=sha,
     )
-    for v in versions[keep:]:
-        shutil.rmtree(root / str(v), ignore_errors=True)
+    return entry
 
 
 def _update_deltas(
@@ -354,42 +436,26 @@ def _update_deltas(
     since: int,
     until: int,
     keep_days: int | None,
+    rewrite_all: bool = False,
 ) -> list[dict]:
-    """Append the events after `since` to their days' files (rewritten atomically)."""
+    """Bring the day files up to date with the events up to `until`: the days with events
+    after `since`, and the kept days whose lines /api/v1/changes now gives otherwise."""
     deltas_dir = out_dir / "deltas"
     deltas_dir.mkdir(parents=True, exist_ok=True)
-    entries = {d["date"]: dict(d) for d in previous}
-    handles: dict[str, IO[bytes]] = {}
-    with contextlib.ExitStack() as stack:
-        for item in iter_changes(engine, since=since, until=until):
-            day = _beijing_date(item["at"]).isoformat()
-            fh = handles.get(day)
-            if fh is None:
-                fh = handles[day] = stack.enter_context(
-                    open(deltas_dir / f"{day}.ndjson.tmp", "wb")
-                )
-                old = deltas_dir / f"{day}.ndjson"
-                if day in entries and old.exists():
-                    with open(old, "rb") as src:
-                        shutil.copyfileobj(src, fh)
-                else:
-                    entries[day] = {"date": day, "from_seq": item["seq"], "events": 0}
-            fh.write((json.dumps(item, ensure_ascii=False) + "\n").encode())
-            entry = entries[day]
-            entry["to_seq"] = item["seq"]
-            entry["events"] += 1
-    for day in handles:
-        path = deltas_dir / f"{day}.ndjson"
-        os.replace(deltas_dir / f"{day}.ndjson.tmp", path)
-        sha, size = _file_digest(path)
-        entries[day].update(
-            type="delta",
-            path=f"deltas/{day}.ndjson",
-            url=f"/open-data/deltas/{day}.ndjson",
-            media_type=MEDIA_TYPES["ndjson"],
-            bytes=size,
-            sha256=sha,
+    for leftover in deltas_dir.glob("*.tmp"):  # of an interrupted build (we hold the lock)
+        leftover.unlink()
+    entries = {
+        d["date"]: dict(d) for d in previous if (deltas_dir / f"{d['date']}.ndjson").exists()
+    }
+    stale = set(entries) if rewrite_all else _touched_days(engine, entries, since, until)
+    spans = {day: [e["from_seq"], e["to_seq"]] for day, e in entries.items() if day in stale}
+    for day, (first, last) in _event_days(engine, since, until).items():
+        span = spans.setdefault(
+            day, [entries[day]["from_seq"], last] if day in entries else [first, last]
         )
+        span[1] = last
+    for day in sorted(spans):
+        entries[day] = _write_delta(engine, deltas_dir, day, *spans[day])
     days = sorted(entries)
     if keep_days is not None and days:
         newest = date.fromisoformat(days[-1])
@@ -433,7 +499,9 @@ def build(
 ) -> dict[str, Any]:
     """Bring snapshot, deltas and index.json up to date with the change log; returns the index.
 
-    Nothing is rewritten when the change log has not moved since the last build."""
+    Nothing is rewritten when the change log has not moved since the last build. Otherwise the
+    new snapshot replaces the old one (deleted once index.json names the new one) and every
+    delta line of a record that has changed or left publication since is rewritten."""
     from publishing.db import get_engine
 
     engine = engine or get_engine()
@@ -442,7 +510,8 @@ def build(
         previous = load_index(out_dir)
         with engine.connect() as conn:
             seq = last_change_seq(conn)
-        if previous and previous.get("seq") == seq and (out_dir / "snapshots" / str(seq)).is_dir():
+        current = previous is not None and previous.get("delta_lines") == DELTA_LINES
+        if current and previous["seq"] == seq and (out_dir / "snapshots" / str(seq)).is_dir():
             return previous
         snapshot = _build_snapshot(engine, out_dir, seq)
         prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
@@ -450,7 +519,9 @@ def build(
         if since > seq:  # the database was rebuilt: start the history again
             since, prev_deltas = 0, []
             shutil.rmtree(out_dir / "deltas", ignore_errors=True)
-        deltas = _update_deltas(engine, out_dir, prev_deltas, since, seq, keep_days)
+        deltas = _update_deltas(
+            engine, out_dir, prev_deltas, since, seq, keep_days, rewrite_all=not current
+        )
         index = {
             "version": str(seq),
             "seq": seq,
@@ -459,12 +530,40 @@ def build(
             "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
             "usage": "先下载 type=snapshot 的文件(截至 seq 的全部公示记录),再按 seq 顺序应用 "
             "type=delta 文件中 seq 大于快照 seq 的事件:record 不为 null 的写入,"
-            "为 null 的按 record_id 删除。之后可用 /api/v1/changes?since=SEQ 持续同步。",
+            "为 null 的按 record_id 删除。之后可用 /api/v1/changes?since=SEQ 持续同步。"
+            "只保留最新快照;已停止公示的记录在各增量文件中 record 为 null。",
+            "delta_lines": DELTA_LINES,
             "files": [*snapshot, *deltas],
         }
         _write_json(out_dir / INDEX_NAME, index)
-        _prune_snapshots(out_dir)
+        _prune_snapshots(out_dir, str(seq))
         return index
+
+
+def left_since(conn: Connection, seq: int) -> dict[str, str]:
+    """record id -> kind of the records that left publication after change `seq`: the files
+    built at `seq` may still carry their content (until the next build)."""
+    rows = conn.execute(
+        select(EVENTS.c.record_id, EVENTS.c.kind)
+        .where(EVENTS.c.seq > seq, EVENTS.c.op.notin_(WITH_RECORD))
+        .distinct()
+    )
+    return {record_id: kind for record_id, kind in rows}
+
+
+def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
+    """Whether records have left publication since the last build (or none exists): the
+    worker should then build at once rather than wait for its daily run."""
+    from publishing.db import get_engine
+
+    index = load_index(Path(out_dir) if out_dir is not None else default_dir())
+    if index is None:
+        return True
+    left = select(EVENTS.c.seq).where(
+        EVENTS.c.seq > int(index["seq"]), EVENTS.c.op.notin_(WITH_RECORD)
+    )
+    with (engine or get_engine()).connect() as conn:
+        return conn.execute(left.limit(1)).first() is not None
 
 
 build_snapshot = build

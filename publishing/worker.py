@@ -46,6 +46,7 @@ from publishing.models import SyncCursor
 log = logging.getLogger("publishing.worker")
 CURSORS = SyncCursor.__table__
 SYNC_EVERY = 5.0  # seconds between search syncs
+OPEN_DATA_EVERY = 60.0  # seconds between checks for records that left publication
 TICK = 1.0  # seconds between looks at the schedule
 DIGEST_DAYS = 2
 WORKER_LOCK_ID = 7_261_129  # PostgreSQL advisory lock: one active worker
@@ -88,6 +89,12 @@ def job_open_data(engine: Engine) -> dict[str, Any]:
     return {"seq": index.get("seq"), "files": len(index.get("files", []))}
 
 
+def job_open_data_if_needed(engine: Engine) -> dict[str, Any] | None:
+    from publishing import opendata
+
+    return job_open_data(engine) if opendata.needs_build(engine) else None
+
+
 def job_review_digest(engine: Engine) -> int:
     """Mail the reviewers a list of open requests due soon or overdue; returns how many."""
     from publishing import mail, requests
@@ -126,6 +133,8 @@ def default_jobs() -> list[Job]:
         Job("search-sync", job_search_sync, every=SYNC_EVERY),
         Job("expire", job_expire, daily_at=dtime(0, 30)),
         Job("open-data", job_open_data, daily_at=dtime(1, 0)),
+        # a withdrawn or expired record must leave the open-data files too, not only at 01:00
+        Job("open-data-now", job_open_data_if_needed, every=OPEN_DATA_EVERY),
         Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
     ]
 

@@ -8,15 +8,25 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
 import tracemalloc
+from datetime import UTC, date, datetime
 
 import pytest
 
 from publishing import opendata
+from publishing.commit import EVENTS
 from publishing.contract import KINDS
+from publishing.expire import expire
 from publishing.export import csv_lines, iter_public, ndjson_lines
 from publishing.shape import public_fields
-from tests.api_helpers import api_client, bulk_penalties, publish_csv, publish_ndjson
+from tests.api_helpers import (
+    api_client,
+    bulk_penalties,
+    publish_csv,
+    publish_ndjson,
+    published,
+)
 from tests.factories import blacklist_row, credit_mark_row, penalty_row, pledge_row
 
 
@@ -200,11 +210,8 @@ def test_build_is_incremental(data, tmp_path):
     [d2] = [f for f in second["files"] if f["type"] == "delta"]
     assert d2["date"] == d1["date"] and d2["from_seq"] == d1["from_seq"]
     assert (d2["events"], d2["to_seq"]) == (d1["events"] + 1, second["seq"])
-    assert (out / "snapshots" / first["version"]).is_dir()
-    for _ in range(3):
-        publish_csv(data, tmp_path, "more.csv", [penalty_row(50 + _ + 1)])
-        opendata.build(data, out)
-    assert not (out / "snapshots" / first["version"]).exists()  # pruned: three kept
+    # only the newest snapshot is kept: an older one may hold records withdrawn since
+    assert [p.name for p in (out / "snapshots").iterdir()] == [second["version"]]
 
 
 def test_dcat_catalog_names_every_dataset_and_distribution(data, tmp_path):
@@ -291,3 +298,175 @@ def test_open_data_page(data, tmp_path):
             "credit_mark": 3,
             "return_pledge": 2,
         }
+
+
+# -- withdrawn records leave the open-data files ------------------------------------------
+
+PENALTY_WITH_OP = [*penalty_row(1), "操作"]
+# The withdrawn penalty's own content: its decision number and its facts.
+GONE_MARKERS = ("烟芝市监罚〔2026〕2号", "案值2元")
+
+
+def _backdate(engine) -> None:
+    """The events so far happened days ago: their delta file is an earlier day's, which a
+    withdrawal today must rewrite too."""
+    with engine.begin() as conn:
+        conn.execute(EVENTS.update().values(at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC)))
+
+
+def _withdraw_penalty_2(engine, tmp_path) -> str:
+    [rec] = [r for r in iter_public("penalty", engine) if r["decision_no"].endswith("〕2号")]
+    publish_csv(engine, tmp_path, "w.csv", [penalty_row(2, 操作="撤销")], header=PENALTY_WITH_OP)
+    return rec["id"]
+
+
+def _all_changes(client) -> dict[int, dict]:
+    r = client.get("/api/v1/changes", params={"since": 0, "limit": 10_000})
+    assert r.status_code == 200 and not r.json()["has_more"]
+    return {item["seq"]: item for item in r.json()["changes"]}
+
+
+def _on_disk(out) -> dict[str, str]:
+    """Every file under the open-data directory, as text (gzip decompressed)."""
+    return {
+        str(path.relative_to(out)): (
+            gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        ).decode("utf-8-sig")
+        for path in out.rglob("*")
+        if path.is_file() and path.name != ".lock"
+    }
+
+
+def _assert_only_public(client, engine, out) -> dict:
+    """What a build leaves: one snapshot holding exactly the published records, and delta lines
+    that equal the /api/v1/changes items, with a record only while it is published."""
+    index = json.loads((out / "index.json").read_text())
+    assert [p.name for p in (out / "snapshots").iterdir()] == [index["version"]]
+    public = published(engine)
+    changes = _all_changes(client)
+    for f in index["files"]:
+        raw = client.get(f["url"]).content
+        if f["type"] == "snapshot" and f["format"] == "ndjson":
+            ids = {json.loads(x)["id"] for x in gzip.decompress(raw).decode().splitlines()}
+            assert ids == {i for i, r in public.items() if r["kind"] == f["kind"]}
+        elif f["type"] == "delta":
+            for line in raw.decode().splitlines():
+                item = json.loads(line)
+                assert item == changes[item["seq"]]
+                assert item["record"] is None or item["record_id"] in public
+    return index
+
+
+def test_withdrawn_record_leaves_every_open_data_file(data, tmp_path):
+    _backdate(data)
+    out = tmp_path / "od"
+    first = opendata.build(data, out)
+    old_url = f"/open-data/snapshots/{first['version']}/penalty.csv.gz"
+    assert all(m in "".join(_on_disk(out).values()) for m in GONE_MARKERS)  # (the markers work)
+    record_id = _withdraw_penalty_2(data, tmp_path)
+    second = opendata.build(data, out)
+    with api_client(data, opendata_dir=out) as client:
+        _assert_only_public(client, data, out)
+        text = _on_disk(out)
+        assert not [(name, m) for name, body in text.items() for m in GONE_MARKERS if m in body]
+        lines = [
+            json.loads(x) for x in text[f"deltas/{first['files'][-1]['date']}.ndjson"].splitlines()
+        ]
+        assert first["files"][-1]["date"] == "2026-11-20" != second["files"][-1]["date"]
+        [add] = [x for x in lines if x["record_id"] == record_id and x["op"] == "add"]
+        assert add["record"] is None and add["seq"] <= first["seq"]  # an already-written line
+        # the old snapshot is gone, pointing at the newest one
+        newest = f"/open-data/snapshots/{second['version']}/penalty.csv.gz"
+        gone = client.get(old_url)
+        assert gone.status_code == 410 and newest in gone.text
+        assert gone.headers["link"] == f'<{newest}>; rel="latest-version"'
+        assert (
+            client.get(
+                f"/open-data/snapshots/{int(second['version']) + 1}/penalty.csv.gz"
+            ).status_code
+            == 404
+        )
+        # bounded caching with an ETag, never immutable
+        snap = client.get(newest)
+        assert snap.status_code == 200 and snap.headers["cache-control"] == "public, max-age=3600"
+        sha = opendata.snapshot_files(second)[("penalty", "csv")]["sha256"]
+        assert snap.headers["etag"] == f'"sha256-{sha}"'
+        again = client.get(newest, headers={"If-None-Match": snap.headers["etag"]})
+        assert again.status_code == 304 and again.headers["cache-control"] == "public, max-age=3600"
+        delta = client.get(second["files"][-1]["url"])
+        assert delta.headers["cache-control"] == "public, max-age=300" and delta.headers["etag"]
+        assert (
+            client.get(
+                second["files"][-1]["url"], headers={"If-None-Match": delta.headers["etag"]}
+            ).status_code
+            == 304
+        )
+        # expiry takes records out the same way
+        assert sum(expire(data, today=date(2028, 1, 1)).values()) > 0
+        opendata.build(data, out)
+        _assert_only_public(client, data, out)
+
+
+def test_withdrawal_before_the_next_build(data, tmp_path):
+    _backdate(data)
+    out = tmp_path / "od"
+    index = opendata.build(data, out)
+    assert not opendata.needs_build(data, out)
+    record_id = _withdraw_penalty_2(data, tmp_path)
+    assert opendata.needs_build(data, out)
+    files = opendata.snapshot_files(index)
+    with api_client(data, opendata_dir=out) as client:
+        r = client.get(files[("penalty", "ndjson")]["url"])
+        assert (
+            r.status_code == 410
+            and r.headers["link"] == '</open-data/penalty.ndjson>; rel="latest-version"'
+        )
+        assert client.get(files[("credit_mark", "ndjson")]["url"]).status_code == 200
+        changes = _all_changes(client)
+        for f in index["files"]:
+            if f["type"] == "delta":
+                served = client.get(f["url"])
+                assert served.headers["cache-control"] == "no-store"
+                assert not any(m in served.text for m in GONE_MARKERS)
+                for line in served.text.splitlines():
+                    item = json.loads(line)
+                    if item["record_id"] == record_id:
+                        assert item == changes[item["seq"]] and item["record"] is None
+    opendata.build(data, out)
+    assert not opendata.needs_build(data, out)
+
+
+def test_files_of_an_older_build_are_rewritten(data, tmp_path):
+    """An index written before delta lines followed the change log (no "delta_lines"): the
+    next build rewrites every kept day and deletes the older snapshots, even with no new event."""
+    _backdate(data)
+    out = tmp_path / "od"
+    first = opendata.build(data, out)
+    frozen = {p.name: p.read_bytes() for p in (out / "deltas").iterdir()}
+    shutil.copytree(out / "snapshots" / first["version"], tmp_path / "old-snapshot")
+    _withdraw_penalty_2(data, tmp_path)
+    second = opendata.build(data, out)
+    # the state the older code left: lines frozen as first written, old snapshots kept
+    for name, body in frozen.items():
+        (out / "deltas" / name).write_bytes(body)
+    shutil.copytree(tmp_path / "old-snapshot", out / "snapshots" / first["version"])
+    del second["delta_lines"]
+    (out / "index.json").write_text(json.dumps(second, ensure_ascii=False))
+    assert opendata.build(data, out)["delta_lines"] == opendata.DELTA_LINES
+    text = "".join(_on_disk(out).values())
+    assert not [m for m in GONE_MARKERS if m in text]
+    with api_client(data, opendata_dir=out) as client:
+        _assert_only_public(client, data, out)
+
+
+def test_index_is_linked_only_once_built(data, tmp_path):
+    out = tmp_path / "od"
+    with api_client(data, opendata_dir=out) as client:
+        html = client.get("/open-data").text
+        assert "/open-data/index.json" not in html and "快照尚未生成" in html
+        assert client.get("/api/v1/open-data").json()["index_url"] is None
+        assert client.get("/open-data/index.json").status_code == 404
+        opendata.build(data, out)
+        html = client.get("/open-data").text
+        assert 'href="/open-data/index.json"' in html and "快照尚未生成" not in html
+        assert client.get("/api/v1/open-data").json()["index_url"] == "/open-data/index.json"

@@ -55,7 +55,8 @@ def _jobs(calls: list[str] | None = None, fail: set[str] = frozenset()) -> list[
 def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
     jobs = _jobs()
     done = worker.run_due(world, jobs, now=NOW)
-    assert set(done) == {"search-sync", "expire", "open-data"}  # the digest is due at 08:30
+    assert set(done) == {"search-sync", "expire", "open-data", "open-data-now"}  # digest: 08:30
+    assert done["open-data-now"] is None  # open-data has just built: nothing left to do
     assert done["search-sync"] == 2 and "expired" in done["expire"]
     assert done["open-data"]["seq"] == 2
     assert EmbeddedSearch(world).count() == 4
@@ -63,10 +64,23 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
         assert read_cursor(conn, "worker:expire") == TODAY.toordinal()
     # a restarted worker (fresh jobs) does not repeat today's daily jobs
     again = worker.run_due(world, _jobs(), now=NOW)
-    assert set(again) == {"search-sync"} and again["search-sync"] == 0
+    assert set(again) == {"search-sync", "open-data-now"} and again["search-sync"] == 0
     # the next day they are due again
     tomorrow = worker.run_due(world, _jobs(), now=NOW.replace(day=27))
     assert {"expire", "open-data"} <= set(tomorrow)
+
+
+def test_a_withdrawal_rebuilds_open_data_without_waiting_for_the_night(world, tmp_path):
+    from publishing import opendata
+
+    worker.run_due(world, _jobs(), now=NOW)
+    built = opendata.load_index(opendata.default_dir())["seq"]
+    _publish(world, tmp_path, [{**penalty_row(1), "操作": "撤销"}], name="w.csv")
+    later = NOW.replace(hour=18)  # the same night, long before tomorrow's 01:00 build
+    done = worker.run_due(world, [j for j in _jobs() if j.name == "open-data-now"], now=later)
+    assert done["open-data-now"]["seq"] > built
+    assert opendata.load_index(opendata.default_dir())["seq"] == done["open-data-now"]["seq"]
+    assert not opendata.needs_build(world)
 
 
 def test_a_failing_job_does_not_stop_the_others_and_backs_off(world):

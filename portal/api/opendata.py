@@ -6,12 +6,21 @@ A download streams the published records from the database (keyset-paged), excep
 kind has not changed since the newest snapshot: then it streams that snapshot's bytes
 (decompressed), which are exactly what index.json's content_sha256 describes, and says so in
 ETag and Repr-Digest. Either way memory stays flat.
+
+Nothing served here may carry a record that has left publication (withdrawn, expired): only the
+newest snapshot is served (an older version answers 410 Gone with a Link to the newest, and
+publishing.opendata.build deletes it), and not even that one for a kind that has lost records
+since it was built (410 too, until the next build); delta files are served with `record: null`
+on the lines of records that left publication since the build. Snapshot and delta files are
+cached for a bounded time (SNAPSHOT_CACHE, DELTA_CACHE) with an ETag, never `immutable`: their
+content may have to be withdrawn.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,9 +42,16 @@ from litestar.response import File, Stream
 from sqlalchemy import Connection
 
 from portal import stats
-from portal.api.schemas import API_TAG, NOT_FOUND, TOO_MANY, OpenDataIndex, OpenDataPage
-from portal.errors import not_found
-from portal.render import Page, respond
+from portal.api.schemas import (
+    API_TAG,
+    NOT_FOUND,
+    TOO_MANY,
+    OpenDataIndex,
+    OpenDataPage,
+    problem,
+)
+from portal.errors import PageError, not_found
+from portal.render import Page, etag_matches, respond
 from publishing import opendata, read
 from publishing.contract import KINDS
 from publishing.settings import get_settings
@@ -47,8 +63,15 @@ VERSION = re.compile(r"^\d{1,19}$")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson; charset=utf-8"}
 # Litestar lets the handler's media_type override a Stream's own: set the header directly.
 DOWNLOAD_CACHE = "public, max-age=300"
+# Bounded like a 410 page (portal.errors.CACHE): a snapshot may be withdrawn any time.
+SNAPSHOT_CACHE = "public, max-age=3600"
+DELTA_CACHE = "public, max-age=300"  # rewritten when a record in it changes or is withdrawn
 NO_INDEX = "开放数据快照尚未生成(管理员运行 disclosure export 或后台任务后即可提供)。"
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+GONE = problem(
+    "快照已不再提供(Link 响应头指向最新快照或实时下载)",
+    {"status": "gone", "detail": "该快照已被更新的版本取代,不再提供。", "current": "…"},
+)
 DOWNLOAD_TAG = "开放数据下载"
 
 
@@ -91,12 +114,14 @@ def page_data(request: Request, conn: Connection) -> dict[str, Any]:
     updates = cache.get(conn, "opendata:updates", opendata.last_updates)
     sets = opendata.datasets(index, counts, updates, _changed(cache, conn, index))
     snapshot = None
+    index_url = None  # index.json exists only once a build has run: no link to a 404 before
     if index:
+        index_url = "/open-data/index.json"
         snapshot = {
             "version": index["version"],
             "seq": index["seq"],
             "generated_at": index["generated_at"],
-            "index_url": "/open-data/index.json",
+            "index_url": index_url,
         }
     return {
         "title": "开放数据",
@@ -105,7 +130,7 @@ def page_data(request: Request, conn: Connection) -> dict[str, Any]:
         "licence": opendata.licence(),
         "datasets": sets,
         "snapshot": snapshot,
-        "index_url": "/open-data/index.json",
+        "index_url": index_url,
         "catalog_url": "/open-data/catalog.jsonld",
         "changes_url": "/api/v1/changes",
         "credit_check_url": "/api/v1/credit-check",
@@ -264,16 +289,34 @@ def download(
     return Stream(body, headers=headers)
 
 
-def _file(path: Path, media_type: str, cache: str) -> File:
-    if not path.is_file():
-        raise not_found("没有该文件(快照可能已被更新的版本取代,请重新读取 /open-data/index.json)。")
+def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
+    """record id -> kind of the records that left publication since the index was built."""
+    seq = int(index["seq"])
+    cache: stats.PublishedCache = request.app.state.published_cache
+    return cache.get(conn, f"opendata:left:{seq}", lambda c: opendata.left_since(c, seq))
+
+
+def _file(request: Request, path: Path, media_type: str, cache: str, etag: str) -> Response:
+    headers = {"Cache-Control": cache, "ETag": etag}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(b"", status_code=304, headers=headers)
     return File(
         path,
         filename=path.name,
         media_type=media_type,
         content_disposition_type="attachment",
-        headers={"Cache-Control": cache},
+        headers=headers,
     )
+
+
+def _snapshot_gone(detail: str, url: str) -> PageError:
+    err = PageError(
+        f"{detail}请改用 {url}。",
+        status_code=410,
+        payload={"status": "gone", "detail": detail, "current": url},
+    )
+    err.headers = {"Link": f'<{url}>; rel="latest-version"'}
+    return err
 
 
 @route(
@@ -284,7 +327,10 @@ def _file(path: Path, media_type: str, cache: str) -> File:
     media_type="application/gzip",
     tags=[DOWNLOAD_TAG],
     summary="快照文件(gzip)",
-    responses={404: NOT_FOUND, 429: TOO_MANY},
+    description="只提供最新快照(index.json 中的 version)。较早的快照返回 410,Link 响应头指向"
+    "最新快照;快照生成后有记录停止公示的类别,在下次生成前也返回 410,指向实时下载。"
+    "缓存一小时(ETag 可用于条件请求)。",
+    responses={404: NOT_FOUND, 410: GONE, 429: TOO_MANY},
 )
 def snapshot_file(
     request: Request,
@@ -299,11 +345,43 @@ def snapshot_file(
             examples=[Example(value="penalty.ndjson.gz")],
         ),
     ],
-) -> File:
-    if not VERSION.match(version) or not SNAPSHOT_FILE.match(name):
+) -> Response:
+    """The newest snapshot's file; an older version is gone (deleted, it may hold records that
+    have left publication since), and so is the newest for a kind that lost records since."""
+    match = SNAPSHOT_FILE.match(name)
+    index = current_index(_out_dir(request))
+    if not VERSION.match(version) or not match or not index:
         raise not_found("没有该快照文件。")
-    path = _out_dir(request) / "snapshots" / version / name
-    return _file(path, "application/gzip", "public, max-age=31536000, immutable")
+    kind, fmt = match.groups()
+    snap = opendata.snapshot_files(index).get((kind, fmt))
+    if not snap:
+        raise not_found("没有该快照文件。")
+    if version != index["version"]:
+        if int(version) < int(index["seq"]):
+            raise _snapshot_gone("该快照已被更新的版本取代,不再提供。", snap["url"])
+        raise not_found("没有该快照文件。")
+    with request.app.state.engine.connect() as conn:  # not held while the file streams
+        left = kind in _left(request, conn, index).values()
+    if left:
+        raise _snapshot_gone(
+            "快照生成后该类别已有信息停止公示,新快照生成前暂停提供。", f"/open-data/{kind}.{fmt}"
+        )
+    path = _out_dir(request) / snap["path"]
+    if not path.is_file():
+        raise not_found("没有该快照文件(可能正在更新,请重新读取 /open-data/index.json)。")
+    etag = f'"sha256-{snap["sha256"]}"'
+    return _file(request, path, "application/gzip", SNAPSHOT_CACHE, etag)
+
+
+def _nulled(path: Path, left: dict[str, str]) -> Iterator[bytes]:
+    """The delta file with `record: null` on the lines of records that left publication."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            item = json.loads(line)
+            if item["record"] is not None and item["record_id"] in left:
+                item["record"] = None
+                line = (json.dumps(item, ensure_ascii=False) + "\n").encode()
+            yield line
 
 
 @route(
@@ -314,7 +392,8 @@ def snapshot_file(
     media_type="application/x-ndjson",
     tags=[DOWNLOAD_TAG],
     summary="每日增量文件(NDJSON)",
-    description="当日(北京时间)全部变更事件,按 seq 排列,每行与 /api/v1/changes 的一项相同。",
+    description="当日(北京时间)全部变更事件,按 seq 排列,每行与 /api/v1/changes 的一项相同:"
+    "已停止公示的记录 record 为 null,此前各日文件中该记录的行也是如此。缓存五分钟。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def delta_file(
@@ -323,10 +402,26 @@ def delta_file(
         str,
         Parameter(description="YYYY-MM-DD.ndjson", examples=[Example(value="2026-11-27.ndjson")]),
     ],
-) -> File:
-    if not DELTA_FILE.match(name):
+) -> Response:
+    """The day's file as built; between a withdrawal and the next build (which rewrites the
+    file) its lines for the withdrawn records are nulled on the fly."""
+    path = _out_dir(request) / "deltas" / name
+    index = current_index(_out_dir(request))
+    if not DELTA_FILE.match(name) or not index or not path.is_file():
         raise not_found("没有该增量文件。")
-    return _file(_out_dir(request) / "deltas" / name, "application/x-ndjson", "public, max-age=300")
+    with request.app.state.engine.connect() as conn:
+        left = _left(request, conn, index)
+    if not left:
+        st = path.stat()
+        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'  # the file is rewritten in place
+        return _file(request, path, "application/x-ndjson", DELTA_CACHE, etag)
+    headers = {
+        "content-type": CONTENT_TYPES["ndjson"],
+        "Cache-Control": "no-store",  # differs from the file until the next build
+        "Content-Disposition": f'attachment; filename="{name}"',
+    }
+    body = iter(()) if request.method == HttpMethod.HEAD else _nulled(path, left)
+    return Stream(body, headers=headers)
 
 
 route_handlers = [

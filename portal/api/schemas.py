@@ -162,7 +162,7 @@ class OpenDataPage(msgspec.Struct, kw_only=True):
     licence: Licence
     datasets: list[Dataset]
     snapshot: dict[str, Any] | None
-    index_url: str
+    index_url: str | None  # None until the first build
     catalog_url: str
     changes_url: str
     credit_check_url: str
