@@ -8,7 +8,13 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from portal.app import create_app
-from publishing.settings import MIN_SECRET_LENGTH, SECRET_FILE, WeakSecretError, _kept_secret, get_settings
+from publishing.settings import (
+    MIN_SECRET_LENGTH,
+    SECRET_FILE,
+    WeakSecretError,
+    _kept_secret,
+    get_settings,
+)
 
 
 @pytest.mark.parametrize("key", ["dev-secret-change-me", "change-me", "", "x" * (MIN_SECRET_LENGTH - 1)])
