@@ -18,6 +18,7 @@ from portal.errors import bad_request
 from publishing.contract import district_code
 
 API_TAGS = ["公示数据 (JSON)"]
+GRADES = ("A", "B", "C", "D", "E")  # 信用风险分类
 Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
 
 

@@ -14,13 +14,20 @@ from sqlalchemy import Connection
 
 from portal import routes, stats
 from portal.errors import bad_request
-from portal.pages.common import Next, decode_token, encode_token, parse_date, parse_district, twin
+from portal.pages.common import (
+    GRADES,
+    Next,
+    decode_token,
+    encode_token,
+    parse_date,
+    parse_district,
+    twin,
+)
 from portal.render import Page, respond
 from publishing import read
 from publishing.contract import KIND_LABELS
 
 PER_PAGE = 50
-GRADES = ("A", "B", "C", "D", "E")
 CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
 
 District = Annotated[str | None, QueryParameter(description="区市代码或名称,如 370602 或 芝罘区")]
@@ -51,6 +58,8 @@ def listing_data(
         category=category or None,
         grade=(grade or "").upper() or None,
     )
+    if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
+        raise bad_request(f"起始日期({flt.date_from})晚于截止日期({flt.date_to}),请检查日期范围。")
     if flt.grade and flt.grade not in GRADES:
         raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
     after = None

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from portal import routes
 from portal.errors import bad_request
-from portal.pages.common import parse_district, twin
+from portal.pages.common import GRADES, parse_district, twin
 from portal.render import Page, respond
 from portal.templating import STATUS_LABELS, TYPE_LABELS
 from publishing import read
@@ -78,6 +78,10 @@ def search_data(
     if page > MAX_PAGE:
         raise bad_request(f"搜索结果最多浏览 {MAX_PAGE} 页,请缩小查询范围。")
     district = parse_district(district)
+    if status and status not in STATUS_LABELS:
+        raise bad_request(f"未知的公示状态:{status}")
+    if grade and grade not in GRADES:
+        raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
     kinds = [k for k in kinds if k]
     for k in kinds:
         if k not in TYPE_LABELS:
