@@ -12,7 +12,9 @@ joined to the records by id. Each event becomes an item:
   details of withdrawn records, even in archives).
 - withdraw / expire: a deletion. In Atom an RFC 6721 at:deleted-entry whose ref is the entry id
   of every version published before (when = event time, at:comment = why, in Chinese); in RSS
-  an item titled 【已撤下】… with no detail beyond the title.
+  an item with the neutral title DELETED_TITLE, its own guid, the record's link and the date,
+  and nothing else: a record that left publication is never named again (no entity name,
+  decision number or reason), current documents and archives alike.
 
 Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
 allows foreign elements there and only there (tests/data/atom.rng).
@@ -48,8 +50,9 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 LANG = "zh-CN"
 PUBLISHER = "烟台市市场监督管理局"
 TAG_YEAR = "2026"  # the tag URIs' date: keep it, or every id changes
-RENDER_VERSION = "1"  # bump when the documents change shape, so ETags change too
+RENDER_VERSION = "2"  # bump when the documents change shape, so ETags change too
 EMPTY_UPDATED = datetime(2026, 1, 1, tzinfo=UTC)  # a feed with no items yet
+DELETED_TITLE = "【已撤下】公示信息"  # an RSS deletion: says that something left, never what
 
 KIND_TAGS = {
     "blacklist": "黑榜",
@@ -282,20 +285,20 @@ def entry_item(row: Any, base_url: str, seq: int, at: datetime, changed: bool = 
 
 
 def deletion_item(row: Any, base_url: str, refs: list[str]) -> Item:
-    """A withdrawal or expiry: the title says what left, nothing else of the record does."""
+    """A withdrawal or expiry: only references to the record (guid, link, Atom refs), the date
+    and, for Atom's at:comment, why. Nothing of its content: not even its title."""
     default = REASON_COMMENTS["expired"] if row.op == OP_EXPIRE else REASON_COMMENTS["file"]
     comment = REASON_COMMENTS.get(row.reason or "", default)
     return Item(
         seq=row.seq,
         record_id=row.id,
         guid=entry_id(base_url, row.id, row.ev_version),
-        title="【已撤下】" + title(public_record(row)),
+        title=DELETED_TITLE,
         link=record_url(base_url, row.id),
         updated=utc(row.at),
         deleted=True,
         comment=comment,
         refs=refs or [entry_id(base_url, row.id, max(row.ev_version - 1, 1))],
-        summary=f"该记录已停止公示({comment}),不再提供详细内容。",
     )
 
 
@@ -498,8 +501,8 @@ def render_rss(meta: FeedMeta, page: Page) -> bytes:
         fe.title(item.title)
         fe.link(href=item.link)
         fe.pubDate(item.updated)
-        fe.description(item.summary)
-        if not item.deleted:
+        if not item.deleted:  # a deletion: guid, title, link and date only
+            fe.description(item.summary)
             fe.category([{"term": c} for c in item.categories])
     root = etree.fromstring(fg.rss_str())
     channel = root.find("channel")

@@ -293,7 +293,7 @@ def validate(
     record_problems: dict[str, str] = {}
     type_ = (sub.type or "").strip()
     if type_ not in TYPES:
-        errors["type"] = "请选择申请类型:异议(objection)或信用修复(repair)"
+        errors["type"] = "请选择申请类型：异议或信用修复"
     code, problem = check_code(sub.uscc)
     entity = None
     if problem:
@@ -380,10 +380,7 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
             )
             problems[rid] = "该记录不属于所填统一社会信用代码的主体"
         elif rid in busy:
-            problems[rid] = (
-                f"记录 {rid} 已有正在办理的{TYPE_LABELS[type_]}申请,请勿重复提交,"
-                "可凭原受理编号查询进度"
-            )
+            problems[rid] = _busy_problem(rid, type_)
         elif type_ == REPAIR and (why := repair_problem(rec, today, rules, config)):
             problems[rid] = why
         else:
@@ -393,7 +390,43 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
     return records
 
 
+def _busy_problem(record_id: str, type_: str) -> str:
+    return (
+        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，请勿重复提交，"
+        "可凭原受理编号查询进度"
+    )
+
+
 # -- storing ----------------------------------------------------------------------------------
+
+# PostgreSQL advisory locks of submissions, one per record: (this namespace, a hash of the id).
+# Two-key locks never collide with the one-key writer and audit locks.
+RECORD_LOCK_NAMESPACE = 7_261_130
+
+
+def _record_lock_key(record_id: str) -> int:
+    digest = hashlib.blake2b(record_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_records(conn: Connection, clean: _Clean) -> None:
+    """Make concurrent submissions about the same records wait for this transaction to end.
+
+    The one-open-request check in `validate` ran on another connection, so a twin may commit
+    after it: the check is repeated inside the committing transaction, after this lock. On
+    SQLite the transaction's BEGIN IMMEDIATE is that lock already."""
+    if conn.dialect.name == "postgresql":
+        keys = sorted({_record_lock_key(r["id"]) for r in clean.records})  # one order: no deadlock
+        for key in keys:
+            conn.execute(select(func.pg_advisory_xact_lock(RECORD_LOCK_NAMESPACE, key)))
+
+
+def _check_still_free(conn: Connection, clean: _Clean) -> None:
+    ids = [r["id"] for r in clean.records]
+    busy = open_requests_for(conn, ids, clean.type)
+    if busy:
+        problems = {rid: _busy_problem(rid, clean.type) for rid in ids if rid in busy}
+        raise IntakeError({"record_ids": "；".join(problems.values())}, problems)
 
 
 def _key_hash(idem_key: str) -> str:
@@ -531,7 +564,10 @@ def submit(
     try:
         for upload in clean.uploads:
             stored.append(attachments.store(upload, folder))
-        return _commit(engine, sub, clean, payload, stored, now, today)
+        receipt = _commit(engine, sub, clean, payload, stored, now, today)
+        if receipt.replayed:  # a twin with the same key committed first: ours are not needed
+            attachments.remove(folder, stored)
+        return receipt
     except IntegrityError:
         attachments.remove(folder, stored)
         if sub.idem_key:  # the same submission, committed a moment ago by a twin request
@@ -575,6 +611,12 @@ def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
     review_due, decision_due, fallback = deadlines(clean.type, today)
     code = new_access_code(sub.idem_key)
     with durable_transaction(engine) as conn:
+        _lock_records(conn, clean)
+        if sub.idem_key:  # the same submission, committed by a twin while we validated
+            earlier = _replay(conn, sub.idem_key, payload)
+            if earlier:
+                return earlier
+        _check_still_free(conn, clean)
         # The day's counter and the audit chain serialise submissions: both come last, so the
         # locks are held only for the few statements before the commit.
         row = {

@@ -17,18 +17,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import InvalidOperation
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import audit, clock, mail, workdays
 from publishing.bulk import dumps_utf8
-from publishing.clean import money_text, parse_money
-from publishing.commit import CORRECTED, RECORDS, Writer, finish_batch, lock_writer, start_batch
+from publishing.clean import Cleaner
+from publishing.commit import (
+    CORRECTED,
+    ENTITIES,
+    RECORDS,
+    Writer,
+    finish_batch,
+    lock_writer,
+    start_batch,
+)
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
 from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
 from publishing.plan import content_hash, in_stored_order
+from publishing.redact import mask_text
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
@@ -46,6 +54,7 @@ from publishing.requests import (
     public_view,
     status_label,
 )
+from publishing.rows import SourceRow
 from publishing.rules import load_rules
 from publishing.shape import KIND_FIELDS
 from publishing.users import Principal
@@ -208,13 +217,8 @@ def _apply(
     record_ids = list(req["record_ids"] or [])
     rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
     per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
-    if outcome == "correct":
-        problems = {}
-        for rid, fields in per_record.items():
-            if rid in rows and (why := _correction_problem(rows[rid].kind, fields)):
-                problems[rid] = why
-        if problems:
-            raise ReviewError({"corrections": ";".join(f"{k}: {v}" for k, v in problems.items())})
+    # Checked before anything is written: an invalid correction changes nothing.
+    cleaned = _clean_corrections(conn, rows, per_record, req["tracking_no"], now)
     batch_id = start_batch(
         conn, kind=None, mode=req["type"], actor=f"review:{user.name}", files=[req["tracking_no"]]
     )
@@ -246,7 +250,7 @@ def _apply(
                 }
             )
         else:
-            new, before, after = _corrected(row, per_record.get(rid) or {})
+            new, before, after = _corrected(row, cleaned.get(rid) or {})
             writer.update(new, OP_CHANGE, "objection")
             changed.append(
                 {
@@ -275,43 +279,82 @@ def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str,
     return dict.fromkeys(record_ids, dict(corrections))
 
 
-def _correction_problem(kind: str, fields: dict[str, Any]) -> str | None:
-    allowed = set(KIND_FIELDS.get(kind, ()))
-    types = {c.key: c.type for c in KIND_COLUMNS.get(kind, ())}
-    for key, value in fields.items():
-        if key not in allowed:
-            return f"字段 {key} 不能更正(可更正:{'、'.join(sorted(allowed))})"
-        kind_type = types.get(key)
-        try:
-            _coerce(kind_type, value)
-        except (ValueError, TypeError, InvalidOperation):
-            return f"字段 {key} 的值 {value!r} 格式不正确"
-    return None
+def _clean_corrections(
+    conn: Connection,
+    rows: dict[str, Any],
+    per_record: dict[str, dict[str, Any]],
+    tracking_no: str,
+    now: datetime,
+) -> dict[str, dict[str, Any]]:
+    """Each record's corrected fields, cleaned exactly as a file row of its kind would be
+    (publishing.clean: formats, enumerations, 简易 refused, no future event date, masking),
+    by cleaning the stored row with the corrections applied. ReviewError (422) listing every
+    problem when any correction is invalid."""
+    today = now.astimezone(clock.BEIJING).date()
+    names = _entity_names(conn, {rows[rid].entity_id for rid in per_record if rid in rows})
+    cleaned: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for rid, fields in per_record.items():
+        row = rows.get(rid)
+        if row is None or row.status != ACTIVE:  # left publication since: not corrected
+            continue
+        result = _clean_one(row, fields, names.get(row.entity_id), tracking_no, today)
+        if isinstance(result, str):
+            problems.append(f"{rid}：{result}" if len(per_record) > 1 else result)
+        else:
+            cleaned[rid] = result
+    if problems:
+        raise ReviewError({"corrections": "；".join(problems)})
+    return cleaned
 
 
-def _coerce(kind_type: str | None, value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if kind_type == "list":
-        if isinstance(value, list):
-            return [str(v).strip() for v in value if str(v).strip()]
-        return [
-            p.strip()
-            for p in str(value).replace(";", ";").replace("、", ";").split(";")
-            if p.strip()
-        ]
-    if kind_type == "date":
-        return date.fromisoformat(str(value)).isoformat()
-    if kind_type == "money":  # as the cleaner writes amounts from files: "3000.00"
-        return money_text(parse_money(value))
-    if kind_type == "int":
-        return int(value)
-    return str(value).strip()
+def _entity_names(conn: Connection, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    query = select(ENTITIES.c.id, ENTITIES.c.name).where(ENTITIES.c.id.in_(sorted(ids)))
+    return {i: n for i, n in conn.execute(query)}
 
 
-def _corrected(row: Any, fields: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:
-    types = {c.key: c.type for c in KIND_COLUMNS.get(row.kind, ())}
-    new_values = {k: _coerce(types.get(k), v) for k, v in fields.items()}
+def _clean_one(
+    row: Any, fields: dict[str, Any], entity_name: str | None, tracking_no: str, today: date
+) -> dict[str, Any] | str:
+    """The cleaned, masked values of the corrected fields, or why they are refused."""
+    allowed = set(KIND_FIELDS.get(row.kind, ()))
+    wrong = [k for k in fields if k not in allowed]
+    if wrong:
+        return f"字段 {'、'.join(wrong)} 不能更正（可更正：{'、'.join(sorted(allowed))}）"
+    # The stored row with the corrections applied, as a source row: the whole row is cleaned,
+    # so cross-field rules (a 信用风险分类 needs its grade, 期次 takes its year) hold too.
+    raw = {
+        **(row.data or {}),
+        **fields,
+        "uscc": row.entity_id,
+        "entity_name": entity_name or row.entity_id,
+        "district": row.district,
+    }
+    result = Cleaner(row.kind, today, tracking_no).clean(SourceRow(tracking_no, 1, raw))
+    if isinstance(result, list):
+        labels = {c.key: c.label for c in KIND_COLUMNS.get(row.kind, ())}
+        return "；".join(
+            f"{labels.get(r.column or '', r.column)}（{r.column}）：{r.reason}"
+            if r.column
+            else r.reason
+            for r in result
+        )
+    return {k: _masked(result.fields.get(k)) for k in fields}
+
+
+def _masked(value: Any) -> Any:
+    """Every text is masked, even where the column's cleaner already did (belt and braces)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [mask_text(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _corrected(row: Any, new_values: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:
+    """The record's next version with the cleaned corrections (see _clean_corrections)."""
     data = in_stored_order(row.kind, {**(row.data or {}), **new_values})
     before = {k: (row.data or {}).get(k) for k in new_values}
     event_date = row.event_date

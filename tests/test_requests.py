@@ -468,3 +468,82 @@ def test_concurrent_submissions_to_a_real_server(engine, database_url, tmp_path)
     assert summary["attachments"] == 50 and summary["files_on_disk_ok"]
     assert summary["expected_hashes_ok"] and summary["audit_chain_ok"]
     assert summary["ok"]
+
+
+def test_a_missing_type_is_explained_in_chinese_only(engine, client, cases):
+    data = fields(type="", uscc=cases.repairable_uscc, record_ids=[cases.repairable])
+    page = submit_form(client, data)
+    assert page.status_code == 422 and "请选择申请类型：异议或信用修复" in page.text
+    api = client.post("/api/v1/requests", data=data, files=files(("p.pdf", PDF, "application/pdf")))
+    assert api.json()["errors"]["type"] == "请选择申请类型：异议或信用修复"
+    assert_nothing_stored(engine)
+
+
+# -- one open request per record, under concurrency ---------------------------------------------
+
+
+def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
+    """Six threads submit an objection about the same record at the same moment: the check of
+    validate() runs before any of them commits, so only the re-check under the lock inside the
+    committing transaction can stop the others."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = 6
+    start = threading.Barrier(n)
+
+    def one(i: int):
+        sub = rq.Submission(
+            type="objection",
+            uscc=cases.other_uscc,
+            record_ids=[cases.other],
+            contact_name="赵六",
+            mobile="13700000000",
+            reason=f"罚款金额与处罚决定书不一致,第{i}次提交。",
+        )
+        start.wait()
+        try:
+            return rq.submit(engine, sub)
+        except rq.IntakeError as err:
+            return err
+
+    with ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(one, range(n)))
+    receipts = [r for r in results if isinstance(r, rq.Receipt)]
+    refused = [r for r in results if isinstance(r, rq.IntakeError)]
+    assert len(receipts) == 1 and len(refused) == n - 1, results
+    for err in refused:
+        assert "已有正在办理的异议申请" in err.errors["record_ids"]
+        assert set(err.records) == {cases.other}
+    with engine.connect() as conn:
+        linked = conn.execute(select(REQUEST_RECORDS.c.record_id)).scalars().all()
+    assert count_requests(engine) == 1 and linked == [cases.other]
+    assert audit.verify(engine) == (True, None)
+
+
+def test_concurrent_twins_with_one_idempotency_key_get_one_receipt(engine, cases):
+    """The same submission sent twice at once (a double click over a slow line) is one request:
+    the re-check under the lock answers the twin with the first receipt, not with an error."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(4)
+
+    def one(_: int):
+        sub = rq.Submission(
+            type="objection",
+            uscc=cases.other_uscc,
+            record_ids=[cases.other],
+            contact_name="赵六",
+            mobile="13700000000",
+            reason="罚款金额与处罚决定书不一致,见决定书。",
+            idem_key="api:twin-0001",
+        )
+        start.wait()
+        return rq.submit(engine, sub)
+
+    with ThreadPoolExecutor(4) as pool:
+        receipts = list(pool.map(one, range(4)))
+    assert len({r.tracking_no for r in receipts}) == 1
+    assert sum(not r.replayed for r in receipts) == 1
+    assert count_requests(engine) == 1

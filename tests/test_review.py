@@ -21,7 +21,7 @@ from publishing import audit, clock, users
 from publishing import requests as rq
 from publishing.commit import EVENTS, RECORDS
 from publishing.publish import publish
-from publishing.request_models import REQUESTS, USERS
+from publishing.request_models import AUDIT, REQUESTS, USERS
 from tests.factories import penalty_row, uscc, write_csv
 from tests.requests_support import (
     PDF,
@@ -561,3 +561,114 @@ def test_more_records_in_one_request(engine, client, tmp_path, staff):
     )
     assert done.status_code == 200
     assert all(client.get(f"/records/{i}").status_code == 410 for i in ids)
+
+
+# -- corrections are cleaned like a file row ----------------------------------------------------
+
+
+def _objection(client, cases) -> str:
+    return api_submit(
+        client, cases, record=cases.other, uscc=cases.other_uscc, type_="objection",
+        reason="违法事实表述有误,见处罚决定书第2页。",
+    )["tracking_no"]
+
+
+def test_corrections_are_masked_in_every_output(engine, client, cases, staff):
+    from publishing.search.sync import sync
+
+    sync(engine)
+    person_id = "370602199001011234"
+    facts = f"当事人之一身份证{person_id},手机13812345678,经营超过保质期的食品。"
+    approver = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    done = client.post(
+        f"/api/v1/review/requests/{_objection(client, cases)}/decision",
+        json={"decision": "approve", "outcome": "correct", "reason": "异议成立,更正违法事实。",
+              "corrections": {"facts": facts}},
+        headers=approver,
+    )
+    assert done.status_code == 200, done.text
+    record = client.get(f"/api/v1/records/{cases.other}").json()["record"]
+    assert record["version"] == 2 and "138****5678" in record["facts"]
+    name = record["entity_name"]
+    with engine.connect() as conn:
+        stored = conn.execute(select(RECORDS.c.data).where(RECORDS.c.id == cases.other)).scalar()
+        trail = json.dumps(conn.execute(select(AUDIT)).mappings().all(), default=str)
+    outputs = {
+        "database": json.dumps(stored, ensure_ascii=False),
+        "audit": trail,
+        "page": client.get(f"/records/{cases.other}").text,
+        "api": client.get(f"/api/v1/records/{cases.other}").text,
+        "search": client.get("/api/v1/search", params={"q": name}).text,
+        "changes": client.get("/api/v1/changes", params={"since": 0}).text,
+        "csv": client.get("/open-data/penalty.csv").text,
+        "ndjson": client.get("/open-data/penalty.ndjson").text,
+    }
+    assert "经营超过保质期的食品" in outputs["search"] + outputs["changes"]
+    for where, text in outputs.items():
+        for secret in ("13812345678", "199001011234"):
+            assert secret not in text, (where, secret)
+    assert "138****5678" in outputs["page"] and "138****5678" in outputs["csv"]
+
+
+@pytest.mark.parametrize(
+    ("corrections", "message"),
+    [
+        ({"decided_on": "2031-01-01"}, "日期晚于今天"),
+        ({"severity": "超级严重"}, "失信程度应为 轻微/一般/严重"),
+        ({"procedure": "简易"}, "简易程序案件不予公示"),
+        ({"fine_yuan": "-5"}, "金额不能为负数"),
+        ({"facts": ""}, "必填项为空"),
+    ],
+    ids=["future-date", "severity", "simple-procedure", "negative-fine", "required-blank"],
+)
+def test_invalid_corrections_are_refused_before_anything_is_written(
+    engine, client, cases, staff, corrections, message
+):
+    tracking = _objection(client, cases)
+    with engine.connect() as conn:
+        before = conn.execute(select(RECORDS).where(RECORDS.c.id == cases.other)).mappings().one()
+        events = conn.execute(select(EVENTS.c.seq)).all()
+    approver = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    refused = client.post(
+        f"/api/v1/review/requests/{tracking}/decision",
+        json={"decision": "approve", "outcome": "correct", "reason": "异议成立,予以更正。",
+              "corrections": corrections},
+        headers=approver,
+    )
+    assert refused.status_code == 422, refused.text
+    assert message in refused.json()["errors"]["corrections"]
+    login(client)
+    form = act(client, tracking, "approve", "异议成立,予以更正。", outcome="correct",
+               corrections=json.dumps(corrections, ensure_ascii=False))
+    assert form.status_code == 422 and message in form.text
+    with engine.connect() as conn:
+        after = conn.execute(select(RECORDS).where(RECORDS.c.id == cases.other)).mappings().one()
+        assert conn.execute(select(EVENTS.c.seq)).all() == events
+        assert rq.find(conn, tracking)["status"] == "received"
+    assert dict(after) == dict(before)
+
+
+def test_a_repaired_record_is_not_named_in_any_feed(engine, client, cases, staff):
+    """RSS deletions (current documents and archives) carry only a reference and the date."""
+    record, entity = cases.repairable, cases.repairable_uscc
+    published = client.get(f"/api/v1/records/{record}").json()["record"]
+    approver = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    done = client.post(
+        f"/api/v1/review/requests/{api_submit(client, cases)['tracking_no']}/decision",
+        json={"decision": "approve", "reason": "准予信用修复。"},
+        headers=approver,
+    )
+    assert done.status_code == 200, done.text
+    with engine.connect() as conn:
+        seq = conn.execute(select(EVENTS.c.seq).order_by(EVENTS.c.seq.desc())).scalars().first()
+    urls = ["/feeds/penalty.rss", "/feeds/all.rss", f"/entities/{entity}/feed.rss",
+            f"/feeds/penalty.rss?before={seq + 1}", f"/feeds/all.rss?before={seq + 1}"]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.text[:300])
+        items = re.findall(r"<item>.*?</item>", response.text, re.S)
+        [gone] = [i for i in items if f"/records/{record}<" in i]
+        assert re.search(r"<title>【已撤下】公示信息</title>", gone), gone
+        assert f"records/{record}/v2</guid>" in gone and "<pubDate>" in gone
+        for detail in (published["entity_name"], published["decision_no"], "信用修复", "停止公示"):
+            assert detail not in "".join(items), (url, detail)
