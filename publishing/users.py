@@ -138,7 +138,10 @@ def login(
     minutes: int = LOCKOUT_MINUTES,
     source: str | None = None,
 ) -> LoginResult:
-    """Check a password; after `failures` wrong ones in a row the account locks for `minutes`."""
+    """Check a password; after `failures` wrong ones in a row the account locks for `minutes`.
+
+    Only the right password learns of the lock (locked_until): a wrong one, locked or not, gets
+    the answer an unknown name gets."""
     now = clock.now()
     with writer_connection(engine) as conn, conn.begin():
         row = conn.execute(select(USERS).where(USERS.c.name == name, USERS.c.active)).first()
@@ -154,6 +157,8 @@ def login(
             )
             return LoginResult(None)
         locked = _aware(row.locked_until)
+        # Only the right password learns of a lock: a wrong one is answered as for an unknown
+        # name, so the lock does not tell which names exist.
         if locked and locked > now:
             audit.append(
                 conn,
@@ -163,7 +168,7 @@ def login(
                 target_id=name,
                 after={"source": source},
             )
-            return LoginResult(None, locked)
+            return LoginResult(None, locked if _verify(row.password_hash, password) else None)
         if not _verify(row.password_hash, password):
             count = row.failed_logins + 1
             values: dict = {"failed_logins": count}
@@ -182,7 +187,7 @@ def login(
                     "source": source,
                 },
             )
-            return LoginResult(None, values.get("locked_until"))
+            return LoginResult(None)
         values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
