@@ -169,10 +169,13 @@ def list_records(
     after: tuple[date, str] | None = None,
     limit: int = 50,
     today: date | None = None,
+    before: tuple[date, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Visible records of a kind, newest first, after a keyset position (event_date, id).
+    """Visible records of a kind, newest first, after a keyset position (event_date, id) — or,
+    with `before`, the `limit` records just before one (the previous page), still newest first.
 
-    Uses ix_records_kind_status_date (or ix_records_kind_district_date with a district)."""
+    Uses ix_records_kind_status_date (or ix_records_kind_district_date with a district), read
+    backwards for `before`."""
     today = today or clock.today()
     conds = [RECORDS.c.kind == flt.kind, _visible(today)]
     if flt.district:
@@ -186,12 +189,16 @@ def list_records(
     if flt.grade:
         conds.append(RECORDS.c.grade == flt.grade)
     conds += _older_than(after)
-    rows = conn.execute(
-        select(*_PUBLIC_COLUMNS)
-        .where(*conds)
-        .order_by(RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
-        .limit(limit)
-    ).all()
+    if before is None:
+        order = (RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
+    else:
+        first_date, first_id = before
+        conds += [RECORDS.c.event_date >= first_date,
+                  or_(RECORDS.c.event_date > first_date, RECORDS.c.id > first_id)]
+        order = (RECORDS.c.event_date.asc(), RECORDS.c.id.asc())
+    rows = conn.execute(select(*_PUBLIC_COLUMNS).where(*conds).order_by(*order).limit(limit)).all()
+    if before is not None:
+        rows.reverse()
     return [public_record(r) for r in rows]
 
 

@@ -174,6 +174,8 @@ def test_listings_use_the_kind_status_date_index(world, kind):
         last = first[-1]
         after = (date.fromisoformat(last["date"]), last["id"])
         read.list_records(conn, read.ListFilter(kind=kind), after=after, limit=50, today=TODAY)
+        read.list_records(conn, read.ListFilter(kind=kind), before=after, limit=50, today=TODAY)
+        read.list_records(conn, read.ListFilter(kind=kind, district="370602"), before=after, today=TODAY)
         read.list_records(conn, read.ListFilter(kind=kind, district="370602"), today=TODAY)
 
     check(world, call)

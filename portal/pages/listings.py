@@ -31,6 +31,7 @@ PER_PAGE = 50
 CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
 
 District = Annotated[str | None, QueryParameter(description="区市代码或名称,如 370602 或 芝罘区")]
+Before = Annotated[str | None, QueryParameter(description="返回的 prev 翻页令牌:取其之前(较新)的一页")]
 DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD(含)")]
 DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD(含)")]
 Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
@@ -49,6 +50,7 @@ def listing_data(
     category: str | None,
     grade: str | None,
     token: str | None,
+    before: str | None = None,
 ) -> dict[str, Any]:
     flt = read.ListFilter(
         kind=kind,
@@ -62,13 +64,14 @@ def listing_data(
         raise bad_request(f"起始日期({flt.date_from})晚于截止日期({flt.date_to}),请检查日期范围。")
     if flt.grade and flt.grade not in GRADES:
         raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
-    after = None
-    if token:
-        last_date, last_id = decode_token(token, 2)
-        after = (parse_date(last_date, "翻页参数"), last_id)
-    rows = read.list_records(conn, flt, after=after, limit=PER_PAGE + 1)
-    more = len(rows) > PER_PAGE
-    rows = rows[:PER_PAGE]
+    if before:  # the page before a record: older pages follow it, newer ones may precede it
+        rows = read.list_records(conn, flt, before=_position(before), limit=PER_PAGE + 1)
+        newer, more = len(rows) > PER_PAGE, True
+        rows = rows[-PER_PAGE:]
+    else:
+        rows = read.list_records(conn, flt, after=_position(token), limit=PER_PAGE + 1)
+        newer, more = bool(token), len(rows) > PER_PAGE
+        rows = rows[:PER_PAGE]
     filters = {
         "district": flt.district,
         "from": _iso(flt.date_from),
@@ -77,6 +80,7 @@ def listing_data(
         "grade": flt.grade,
     }
     next_token = encode_token(rows[-1]["date"], rows[-1]["id"]) if more and rows else None
+    prev_token = encode_token(rows[0]["date"], rows[0]["id"]) if newer and rows else None
     total = None
     if not any((flt.date_from, flt.date_to, flt.category, flt.grade)):
         counts = stats.counts(cache, conn)
@@ -91,18 +95,28 @@ def listing_data(
         "records": rows,
         "next": next_token,
         "next_url": _url(path, filters, next_token) if next_token else None,
-        "first_url": _url(path, filters, None) if token else None,
+        "prev": prev_token,
+        "prev_url": _url(path, filters, prev_token, "before") if prev_token else None,
+        "first_url": _url(path, filters, None) if newer else None,
     }
+
+
+def _position(token: str | None) -> tuple[date, str] | None:
+    """The (date, id) a page token names."""
+    if not token:
+        return None
+    day, record_id = decode_token(token, 2)
+    return parse_date(day, "翻页参数"), record_id
 
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def _url(path: str, filters: dict[str, Any], token: str | None) -> str:
+def _url(path: str, filters: dict[str, Any], token: str | None, param: str = "next") -> str:
     params = {k: v for k, v in filters.items() if v}
     if token:
-        params["next"] = token
+        params[param] = token
     return f"{path}?{urlencode(params)}" if params else path
 
 
@@ -119,6 +133,7 @@ def _listing(name: str, summary: str):
         category: Category = None,
         grade: Grade = None,
         token: Next = None,
+        before: Before = None,
     ) -> Response:
         cache = request.app.state.published_cache
         data = listing_data(
@@ -132,6 +147,7 @@ def _listing(name: str, summary: str):
             category=category,
             grade=grade,
             token=token,
+            before=before,
         )
         feeds = [{"title": f"{KIND_LABELS[kind]}(Atom)", "url": routes.feed_url(kind)}]
         if data["filters"]["district"]:
@@ -152,7 +168,9 @@ def _listing(name: str, summary: str):
 
     listing.__name__ = f"{name}_listing"
     return twin(
-        name, summary=summary, description="按日期倒序;用返回的 next 令牌取下一页(键集分页)。"
+        name,
+        summary=summary,
+        description="按日期倒序;用返回的 next 令牌取下一页、prev 令牌(参数 before)取上一页(键集分页)。",
     )(listing)
 
 
