@@ -3,7 +3,8 @@
 Exit codes of `disclosure publish`:
   0  published (with --accept-partial: the valid rows were published; the report lists rejects)
   1  rows were rejected: nothing was published
-  2  usage error, or a file could not be read at all (nothing was published)
+  2  usage error, a report path that cannot be written, or a file that could not be read at
+     all: nothing was published (also with --accept-partial)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +40,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if missing:
         print(f"文件不存在: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
+    if args.report and (problem := _unwritable(args.report)):
+        print(f"报告文件 {args.report} 无法写入({problem}):未发布任何数据。", file=sys.stderr)
+        return EXIT_USAGE
     engine = _engine()
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
                      dry_run=args.dry_run, engine=engine)
@@ -51,23 +56,48 @@ def cmd_publish(args: argparse.Namespace) -> int:
             print(f"  第{rej.row}行 [{rej.column}] {rej.value!r}: {rej.reason}", file=sys.stderr)
         if len(rep.rejected) > 20:
             print(f"  …另有 {len(rep.rejected) - 20} 条拒绝,见 --report", file=sys.stderr)
+    if result.snapshot_skipped:
+        print(f"警告:{result.snapshot_skipped}。", file=sys.stderr)
     if args.report:
-        args.report.write_text(json.dumps(result.as_json(), ensure_ascii=False, indent=2, default=str),
-                               encoding="utf-8")
+        _write_report(args.report, result.as_json())
     if args.dry_run:
         print("试运行(--dry-run):未写入任何数据。")
     elif result.published:
         print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
         if result.events:
             _after_publish(engine)
+    elif result.unreadable:
+        print("有无法读取的文件:未发布任何数据(--accept-partial 只对被拒绝的行有效)。",
+              file=sys.stderr)
     else:
         print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
-    unreadable = any(r.kind is None for r in result.reports)
-    if unreadable and not result.published:
+    if result.unreadable:
         return EXIT_USAGE
     if result.rejected and not args.accept_partial:
         return EXIT_REJECTED
     return EXIT_OK
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the report could not be written, checked before anything is published."""
+    if path.is_dir():
+        return "这是一个目录"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"目录 {folder} 不存在"
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        return "没有写入权限"
+    return None
+
+
+def _write_report(path: Path, report: object) -> None:
+    """Write the report; a failure now (the disk filled up …) is reported but never stops what
+    comes after a publish, which is committed by now."""
+    try:
+        path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    except OSError as err:
+        print(f"错误:报告文件 {path} 写入失败({err.strerror or err});发布结果不受影响。",
+              file=sys.stderr)
 
 
 def cmd_expire(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
 from publishing.redact import mask_text
-from publishing.rows import CleanRow, EntityFields, Reject, SourceRow
+from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow
 
 ERROR_KEY = "__error__"  # a SourceRow value carrying why the row could not be read at all
 RAW_KEY = "__raw__"  # optional: the unreadable text, reported as the reject's value
@@ -168,8 +168,8 @@ _FLOAT_NOISE = Decimal("1e-6")
 
 def parse_money(v: Any, unit: str = "yuan") -> Decimal:
     """An exact amount in yuan. unit "yuan" (元) or "wan" (万元, × 10000). Strings may have
-    thousands separators, full-width digits, a leading 人民币/¥ and a trailing 元 (or 万元,
-    which then wins over the column's unit). Floats go through repr (no binary noise).
+    thousands separators, full-width digits, a leading 人民币/¥ and a trailing 元 or 万元 (a
+    unit written in the value wins over the column's). Floats go through repr (no binary noise).
     Negative amounts are rejected."""
     factor = _WAN if unit in ("wan", "万元") else Decimal(1)
     if isinstance(v, bool):
@@ -190,9 +190,13 @@ def parse_money(v: Any, unit: str = "yuan") -> Decimal:
         text = _squash(v).upper()
         for prefix in _MONEY_PREFIXES:
             text = text.removeprefix(prefix)
-        text = text.removesuffix("整").removesuffix("元")
+        text = text.removesuffix("整")
+        yuan = text.endswith("元")
+        text = text.removesuffix("元")
         if text.endswith("万"):
             text, factor = text[:-1], _WAN
+        elif yuan:  # "5000元" in a 万元 column: the unit written in the value wins
+            factor = Decimal(1)
         if text.startswith(("-", "负")):
             raise ValueError(R_MONEY_NEGATIVE)
         if not _MONEY.fullmatch(text):
@@ -343,8 +347,14 @@ def _year_in_brackets(m: re.Match[str]) -> str:
     return f"〔{m[1]}〕"  # a function: much faster than a template replacement
 
 
+def _masked_squash(text: str) -> str:
+    """_squash between two masks: the first sees digit groups (370602 19800116 1232) that the
+    squash would glue into an unrecognisable run, the second runs that only the squash joins."""
+    return mask_text(_squash(mask_text(text)))
+
+
 def _decision_no(raw: Any) -> str:
-    return mask_text(normalize_decision_no(_text(raw)))
+    return mask_text(_YEAR_BRACKETS.sub(_year_in_brackets, _squash(mask_text(_text(raw)))))
 
 
 def _issue_no(raw: Any) -> tuple[int | None, int]:
@@ -376,13 +386,13 @@ def _severity(raw: Any) -> str:
 
 
 def _scheme(raw: Any) -> str:
-    text = _squash(_text(raw))
-    return mask_text(_SCHEME_ALIASES.get(text, text))
+    text = _text(raw)
+    return _SCHEME_ALIASES.get(_squash(text)) or _masked_squash(text)
 
 
 def _label(raw: Any) -> str:
     """A short category label (领域, 监管领域): NFKC, no spaces, masked."""
-    return mask_text(_squash(_text(raw)))
+    return _masked_squash(_text(raw))
 
 
 def _grade(raw: Any) -> str:
@@ -695,13 +705,20 @@ class Cleaner:
             try:
                 v[key] = handle(raw)
             except ValueError as err:
-                errors.append((key, raw, str(err)))
+                if raw.__class__ is BadValue:  # every handler rejects one; its reason is better
+                    errors.append((key, raw.raw, raw.reason))
+                else:
+                    errors.append((key, raw, str(err)))
                 v[key] = FAILED
         entity = self._entity(v, errors) if self.spec.entity else None
         if self.spec.post is not None:
             self.spec.post(self, v, errors)
         if errors:
-            return [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
+            rejects = [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
+            duplicate = self._claim_key(v, errors, row.row)
+            if duplicate is not None:
+                rejects.append(Reject(file, row.row, None, *duplicate))
+            return rejects
         natural_key = self.spec.natural_key(v, entity.id if entity else "")
         first = self._seen.first_row(key_digest(natural_key), row.row)
         if first != row.row:
@@ -731,6 +748,23 @@ class Cleaner:
             natural_key=natural_key,
             identity=identity,
         )
+
+    def _claim_key(self, v: Values, errors: list[tuple[str, Any, str]],
+                   row: int) -> tuple[str, str] | None:
+        """A rejected row whose key columns are valid still claims its natural key: the first
+        row of a key counts, so a later row with it is a duplicate even when this one is
+        rejected. (value, reason) of a duplicate reject when this row repeats a key itself."""
+        entity_id: Any = ""
+        if self.spec.entity:
+            bad_id = any(k in ("uscc", "reg_no") for k, _, _ in errors)
+            entity_id = FAILED if bad_id else v["uscc"] or v["reg_no"] or FAILED
+        natural_key = self.spec.natural_key(v, entity_id)
+        if any(part is FAILED or part.__class__ is not str for part in natural_key):
+            return None
+        first = self._seen.first_row(key_digest(natural_key), row)
+        if first == row:
+            return None
+        return " / ".join(natural_key), R_DUPLICATE.format(row=first)
 
     def _entity(self, v: Values, errors: list[tuple[str, Any, str]]) -> EntityFields | None:
         uscc, reg_no = v["uscc"], v["reg_no"]

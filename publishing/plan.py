@@ -40,6 +40,8 @@ _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.stat
 
 
 _STATE_NAMES = tuple(c.name for c in _STATE_COLUMNS)
+_RESTORE_NAMES = (*_STATE_NAMES, "publicity_until", "category")
+_LOOKUP_BATCH = 5000  # keys per query (SQLite's limit on parameters is 32,766)
 
 
 def content_hash(entity_id: str | None, district: str | None, event_date: date | None,
@@ -264,4 +266,32 @@ class Planner:
         for r in gone:
             self.writer.set_status(r, WITHDRAWN, OP_WITHDRAW, "snapshot")
         self.counts["withdrawn"] += len(gone)
+        self.writer.flush()
+        if kind == "credit_mark" and gone:
+            self._restore_superseded([r.group_key for r in gone], seen)
+
+    def _restore_superseded(self, group_keys: list[str], seen: set[int]) -> None:
+        """A mark that the snapshot holds was planned as superseded by a newer one that the
+        snapshot has just withdrawn: the newest mark of such a group that the snapshot holds
+        is current again (else the entity would be left with no mark at all)."""
+        keys = sorted(set(group_keys))
+        groups: dict[str, list[Any]] = {}
+        for i in range(0, len(keys), _LOOKUP_BATCH):
+            for r in bulk.select_in(self.conn, RECORDS, _RESTORE_NAMES, "group_key",
+                                    keys[i:i + _LOOKUP_BATCH]):
+                groups.setdefault(r.group_key, []).append(r)
+        for members in groups.values():
+            if any(r.status in (ACTIVE, AGGREGATE) for r in members):
+                continue  # the group still has a current mark
+            held = [r for r in members
+                    if r.status == SUPERSEDED and int(r.id[3:], 16) in seen]
+            if not held:
+                continue
+            newest = max(held, key=lambda r: r.event_date)
+            status = target_status(newest._asdict(), self.rules, self.today)
+            if status == ACTIVE:
+                self.writer.set_status(newest, ACTIVE, OP_ADD, None)
+            else:
+                self.writer.set_status(newest, status, None, status)
+            self.counts["restored"] += 1
         self.writer.flush()

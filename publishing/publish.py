@@ -1,7 +1,8 @@
 """Publish files: read → clean → plan → commit, all of it in ONE transaction.
 
-A file with any rejected row publishes nothing unless accept_partial; a dry run plans
-everything and rolls back. The report says exactly what happened to every row.
+A file with any rejected row publishes nothing unless accept_partial; a file that cannot be
+read at all publishes nothing, whatever accept_partial says; a dry run plans everything and
+rolls back. The report says exactly what happened to every row.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ WAIT_AFTER_BYTES = 64_000_000
 # that runs ahead spools the rest to an unlinked temporary file.
 READ_AHEAD = 2
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
+R_SNAPSHOT_SKIPPED = ("有被拒绝的行：快照模式本次未撤回任何记录（被拒绝的行可能正是仍应公示的记录）；"
+                      "修正后重新发布完整快照即可撤回")
 
 
 @dataclass
@@ -63,9 +66,16 @@ class FileReport:
     format: str | None = None
     encoding: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
+    # The file could not be read at all (its one reject says why): nothing of it was read, and
+    # nothing of the whole publication is published.
+    unreadable: bool = False
+    # Snapshot mode: the withdrawals of what the files no longer hold were not made (why).
+    snapshot_skipped: str | None = None
 
     @property
     def accepted(self) -> int:
+        if self.unreadable:
+            return 0  # its reject names the header row (or 0), not a data row
         return self.rows - len({r.row for r in self.rejected if r.row})
 
     def as_dict(self, published: bool) -> dict[str, Any]:
@@ -75,8 +85,11 @@ class FileReport:
         }
         out.update({k: self.counts.get(k, 0) for k in COUNT_KEYS})
         out.update({k: v for k, v in sorted(self.counts.items()) if k not in COUNT_KEYS})
-        out.update(published=published, format=self.format, encoding=self.encoding,
-                   ignored_columns=self.ignored_columns)
+        out.update(published=published, unreadable=self.unreadable, format=self.format,
+                   encoding=self.encoding, ignored_columns=self.ignored_columns)
+        if self.snapshot_skipped:
+            out.update(snapshot_withdrawals_skipped=True,
+                       snapshot_withdrawals_skipped_reason=self.snapshot_skipped)
         return out
 
 
@@ -91,6 +104,14 @@ class PublishResult:
     @property
     def rejected(self) -> int:
         return sum(len(r.rejected) for r in self.reports)
+
+    @property
+    def unreadable(self) -> bool:
+        return any(r.unreadable for r in self.reports)
+
+    @property
+    def snapshot_skipped(self) -> str | None:
+        return next((r.snapshot_skipped for r in self.reports if r.snapshot_skipped), None)
 
     def as_json(self) -> dict[str, Any] | list[dict[str, Any]]:
         items = [r.as_dict(self.published) for r in self.reports]
@@ -132,15 +153,21 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
             reports.append(report)
             if report.kind:
                 kinds_seen[report.kind] = report
-        if mode == "snapshot" and not any(r.rejected for r in reports):
+        has_rejects = any(r.rejected for r in reports)
+        if mode == "snapshot" and not has_rejects:
             for k, report in kinds_seen.items():
-                before = planner.counts["withdrawn"]
+                before = Counter(planner.counts)
                 planner.withdraw_unseen(k)
-                report.counts["withdrawn"] += planner.counts["withdrawn"] - before
+                report.counts.update(planner.counts - before)
+        elif mode == "snapshot":
+            # A rejected row may be a record the bureau still publishes: withdrawing what the
+            # files "no longer hold" could withdraw it. Safe, but it must be said.
+            for report in reports:
+                report.snapshot_skipped = R_SNAPSHOT_SKIPPED
         planner.restore_upkeep()  # first: the issue counts of finish() read the issue index
         writer.finish()
-        has_rejects = any(r.rejected for r in reports)
-        published = not dry_run and (accept_partial or not has_rejects)
+        unreadable = any(r.unreadable for r in reports)
+        published = not dry_run and not unreadable and (accept_partial or not has_rejects)
         if published:
             finish_batch(conn, batch_id, {r.file: r.as_dict(True) for r in reports})
             tx.commit()
@@ -159,6 +186,7 @@ class _Feed:
 
     report: FileReport
     chunks: Iterable[Chunk] | None
+    headers: dict[str, str] = field(default_factory=dict)  # column key -> the file's header
 
     def close(self) -> None:
         close = getattr(self.chunks, "close", None)
@@ -180,13 +208,18 @@ def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: in
         source = open_source(path, kind)
     except SourceError as err:
         report.rejected.append(err.reject)
+        report.unreadable = True
         return _Feed(report, None)
     report.kind, report.format, report.encoding = source.kind, source.format, source.encoding
     report.ignored_columns = list(source.ignored_columns)
-    cleaner = Cleaner(source.kind, today, str(path), headers=_headers_by_key(source))
+    headers = _headers_by_key(source)
+    cleaner = Cleaner(source.kind, today, str(path), headers=headers)
     if path.stat().st_size >= PARALLEL_MIN_BYTES:
-        return _Feed(report, _CleaningProcess(_cleaned_chunks(source, cleaner, None, size), rules, after))
-    return _Feed(report, _cleaned_chunks(source, cleaner, rules, size))
+        chunks: Iterable[Chunk] = _CleaningProcess(_cleaned_chunks(source, cleaner, None, size),
+                                                   rules, after)
+    else:
+        chunks = _cleaned_chunks(source, cleaner, rules, size)
+    return _Feed(report, chunks, headers)
 
 
 def _one_ahead(paths: list[Path], open_file: Callable[[Path], _Feed]) -> Iterator[_Feed]:
@@ -215,7 +248,7 @@ def _publish_feed(feed: _Feed, planner: Planner, show_progress: bool) -> FileRep
                 planner.apply_chunk(rows)
             bar.advance(read)
     planner.finish_file(report.kind, report.file)
-    report.rejected.extend(planner.rejects[rejects_before:])
+    report.rejected.extend(_in_file_terms(r, feed.headers) for r in planner.rejects[rejects_before:])
     report.rejected.sort(key=lambda r: r.row)
     report.counts = planner.counts - before
     return report
@@ -414,6 +447,14 @@ def _produce(chunks: Iterator[Chunk], rules: Rules, sender, receiver, spool: int
     finally:
         os.close(done)
         sender.close()
+
+
+def _in_file_terms(reject: Reject, headers: dict[str, str]) -> Reject:
+    """A planner's reject names a column key ("op"): name it as the file does (操作, or 状态
+    when a return pledge's status withdraws it)."""
+    if reject.column == "op":
+        reject.column = headers.get("op") or headers.get("status") or reject.column
+    return reject
 
 
 def _headers_by_key(source: SourceFile) -> dict[str, str]:

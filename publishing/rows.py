@@ -18,6 +18,15 @@ class SourceRow:
     values: dict[str, Any]  # raw: str, or date/datetime/int/float/bool from XLSX and JSON
 
 
+@dataclass(frozen=True, slots=True)
+class BadValue:
+    """A cell a reader could read but that holds no usable value (an Excel error cell, text
+    with control characters): every column handler rejects it, with this reason and raw text."""
+
+    raw: str
+    reason: str
+
+
 @dataclass
 class SourceFile:
     path: Path

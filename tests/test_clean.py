@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from publishing.clean import (
+    BadValue,
     Cleaner,
     normalize_decision_no,
     parse_date,
@@ -450,6 +451,10 @@ def test_publicity_ends_in_the_past_are_kept_as_given():
         ("1.2345万元", "wan", "12345"),
         ("5万元", "yuan", "50000"),  # an explicit 万 wins over the column's unit
         (Decimal("2.5"), "wan", "25000"),
+        ("5000元", "wan", "5000"),  # the unit written in the value wins over the column's
+        ("人民币5,000元整", "wan", "5000"),
+        ("0.5万元", "wan", "5000"),
+        ("1.5万元", "yuan", "15000"),
     ],
 )
 def test_money_forms(written, unit, yuan):
@@ -707,6 +712,21 @@ def test_personal_data_in_free_text_is_masked(text, masked):
     assert ok("credit_mark", scheme="经营异常名录", reason=text).fields["reason"] == masked
 
 
+def test_grouped_numbers_are_masked_before_labels_lose_their_spaces():
+    """Squashed first, `370602 19900101 1239 139 0044 1044` became one 28-digit run that no
+    mask recognises: a full ID number and a mobile number published in plain sight."""
+    rid = resident_id()
+    grouped = f"{rid[:6]} {rid[6:14]} {rid[14:]} 139 0044 1044"
+    masked = f"{rid[:6]}********{rid[14:]}139****1044"
+    assert ok("penalty", domain=f"食品 {grouped}").fields["domain"] == "食品" + masked
+    assert ok("credit_mark", domain=f"食品 {grouped}").fields["domain"] == "食品" + masked
+    assert ok("credit_mark", scheme=f"经营异常名录 {grouped}").fields["scheme"] == "经营异常名录" + masked
+    decision = ok("penalty", decision_no=f"烟芝市监罚[2026] 1号 {grouped}").fields["decision_no"]
+    assert decision == "烟芝市监罚〔2026〕1号" + masked
+    # and a number that only the squash joins is masked after it
+    assert ok("penalty", domain="食品 138  1234 5678").fields["domain"] == "食品138****5678"
+
+
 def test_non_text_cells_in_text_columns():
     cr = ok("penalty", entity_name=13812345678, violation_type=1.0)
     assert cr.entity.name == "138****5678" and cr.fields["violation_type"] == "1"
@@ -772,12 +792,54 @@ def test_seen_keys_name_the_first_row_before_and_after_a_key_repeats():
     assert [seen.first_row(c, 5), seen.first_row(c, 6), seen.first_row(a, 7)] == [5, 5, 2]
 
 
-def test_a_rejected_row_does_not_claim_its_key():
-    cleaner = Cleaner("penalty", TODAY, "f.csv")
-    assert isinstance(
-        cleaner.clean(SourceRow("f.csv", 2, {**BASE["penalty"], "procedure": "简易"})), list
-    )
-    assert isinstance(cleaner.clean(SourceRow("f.csv", 3, dict(BASE["penalty"]))), CleanRow)
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [
+        ("penalty", {"decided_on": "2026-03-32"}),
+        ("penalty", {"procedure": "简易", "uscc": "91370602MA3C00000X"}),  # key needs no entity
+        ("credit_mark", {"grade": "Z"}),
+        ("blacklist", {"violation": None}),
+        ("return_pledge", {"return_days": "3"}),
+    ],
+)
+def test_a_rejected_row_with_a_valid_key_claims_it(kind, bad):
+    """The first row of a key counts, also when it is rejected: a later row with the key is its
+    duplicate, never published in its place (with --accept-partial it was)."""
+    cleaner = Cleaner(kind, TODAY, "f.csv")
+    first = cleaner.clean(SourceRow("f.csv", 2, {**BASE[kind], **bad}))
+    assert isinstance(first, list) and all(r.reason != "与第2行重复(自然键相同)" for r in first)
+    later = cleaner.clean(SourceRow("f.csv", 3, dict(BASE[kind])))
+    assert [(r.row, r.column, r.reason) for r in later] == [(3, None, "与第2行重复(自然键相同)")]
+    # a rejected row that repeats a key is said to be a duplicate too
+    again = cleaner.clean(SourceRow("f.csv", 4, {**BASE[kind], **bad}))
+    assert again[-1].reason == "与第2行重复(自然键相同)"
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad_key"),
+    [
+        ("penalty", {"decision_no": None}),
+        ("credit_mark", {"uscc": "91370602MA3C00000X"}),  # the entity is part of the key
+        ("credit_mark", {"uscc": None}),
+        ("blacklist", {"issue_no": "第三季度"}),
+    ],
+)
+def test_a_rejected_row_with_an_invalid_key_claims_nothing(kind, bad_key):
+    cleaner = Cleaner(kind, TODAY, "f.csv")
+    assert isinstance(cleaner.clean(SourceRow("f.csv", 2, {**BASE[kind], **bad_key})), list)
+    assert isinstance(cleaner.clean(SourceRow("f.csv", 3, dict(BASE[kind]))), CleanRow)
+
+
+# -- unusable cells ------------------------------------------------------------------------------
+
+
+def test_a_bad_value_is_rejected_with_its_own_reason_and_raw_text():
+    error = BadValue("#N/A", "单元格为 Excel 错误值 #N/A")
+    for key in ("decided_on", "fine_yuan", "facts", "entity_name", "procedure", "uscc",
+                "penalty_kinds", "domain"):
+        rejects = rejected("penalty", **{key: error})
+        assert [(r.column, r.value, r.reason) for r in rejects] == [
+            (key, "#N/A", "单元格为 Excel 错误值 #N/A")], key
 
 
 # -- speed ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from publishing.commit import EVENTS, RECORDS
-from tests.factories import penalty_row, write_csv
+from tests.factories import credit_mark_row, penalty_row, write_csv
 
 
 def cli(engine_url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -118,3 +118,49 @@ def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_
     assert rerun.returncode == 0, rerun.stderr
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 40_000
+
+
+def test_unreadable_files_exit_2_and_publish_nothing_even_with_accept_partial(engine, database_url, tmp_path):
+    """With --kind, an unreadable file's report had a kind, and the CLI took that to mean it
+    was read: exit 1 instead of 2; with --accept-partial the other files were published."""
+    marks = write_csv(tmp_path / "marks.csv", [credit_mark_row(1)])
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("a,b\n1,2\n", encoding="utf-8")
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
+    report = tmp_path / "r.json"
+    for args in ([str(marks), "--kind", "penalty"], [str(garbage), "--kind", "penalty"],
+                 [str(good), str(garbage), "--accept-partial", "--report", str(report)]):
+        run = cli(database_url, "publish", *args, tmp_path=tmp_path)
+        assert run.returncode == 2, (args, run.stderr)
+        assert "无法读取" in run.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert [(d["unreadable"], d["accepted"], d["published"]) for d in data] == [
+        (False, 1, False), (True, 0, False)]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 0
+
+
+def test_a_report_that_cannot_be_written(engine, database_url, tmp_path):
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
+    nowhere = cli(database_url, "publish", str(good), "--report", str(tmp_path / "no" / "r.json"),
+                  tmp_path=tmp_path)
+    assert nowhere.returncode == 2 and "报告文件" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 0
+    # a write that fails only after publishing (a full disk): reported, and the search sync
+    # that follows a publish still runs
+    full = cli(database_url, "publish", str(good), "--report", "/dev/full", tmp_path=tmp_path)
+    assert full.returncode == 0, full.stderr
+    assert "写入失败" in full.stderr and "Traceback" not in full.stderr
+    assert "搜索索引已同步" in full.stdout
+
+
+def test_snapshot_with_rejects_warns_that_it_withdrew_nothing(engine, database_url, tmp_path):
+    cli(database_url, "publish", str(write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)])),
+        tmp_path=tmp_path)
+    partial = write_csv(tmp_path / "b.csv", [penalty_row(1, 处罚决定日期="2099-01-01")])
+    run = cli(database_url, "publish", str(partial), "--mode", "snapshot", "--accept-partial",
+              tmp_path=tmp_path)
+    assert run.returncode == 0
+    assert "警告" in run.stderr and "快照模式本次未撤回" in run.stderr

@@ -94,7 +94,8 @@ def test_withdrawing_an_unknown_record_is_a_reject(engine, tmp_path):
     result = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(9, 操作="撤销")],
                                    header=[*penalty_row(9), "操作"]))
     assert not result.published
-    assert result.as_json()["rejected"][0]["reason"] == "要撤销的记录未曾公示"
+    reject = result.as_json()["rejected"][0]
+    assert (reject["column"], reject["reason"]) == ("操作", "要撤销的记录未曾公示")  # the file's header
 
 
 def test_snapshot_withdraws_what_the_file_no_longer_has(engine, tmp_path):
@@ -805,3 +806,117 @@ def test_a_failure_stops_the_cleaning_processes_of_files_not_yet_published(engin
     assert multiprocessing.active_children() == []
     assert threading.active_count() == threads
     assert count(engine, RECORDS) == 0
+
+
+# -- files that cannot be read, rows that cannot be used -----------------------------------------
+
+
+def test_an_unreadable_file_publishes_nothing_even_with_accept_partial(engine, tmp_path):
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1), penalty_row(2)])
+    junk = tmp_path / "junk.csv"
+    junk.write_text("a,b\n1,2\n", encoding="utf-8")
+    result = run(engine, [good, junk], accept_partial=True)
+    assert not result.published and result.unreadable
+    good_report, junk_report = result.as_json()
+    assert (good_report["unreadable"], junk_report["unreadable"]) == (False, True)
+    assert count(engine, RECORDS) == 0
+
+
+@pytest.mark.parametrize("content", ["header", "empty", "truncated"])
+def test_an_unreadable_file_with_a_given_kind_is_unreadable_with_nothing_accepted(engine, tmp_path, content):
+    """With --kind the report had the kind, which was how unreadable files were told apart."""
+    if content == "header":  # a credit-mark file published as penalties: columns missing
+        path = write_csv(tmp_path / "m.csv", [credit_mark_row(1)])
+    elif content == "empty":
+        path = tmp_path / "m.csv"
+        path.write_bytes(b"")
+    else:
+        path = tmp_path / "m.xlsx"
+        path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    report = run(engine, path, kind="penalty", accept_partial=True).reports[0]
+    assert report.unreadable and report.kind == "penalty"
+    assert report.as_dict(False)["accepted"] == 0  # was -1 when the reject named the header row
+
+
+def test_a_broken_quote_loses_no_row_silently(engine, tmp_path):
+    path = write_csv(tmp_path / "p.csv", [penalty_row(i, 违法事实="事实") for i in range(1, 5)])
+    text = path.read_text(encoding="utf-8-sig").replace(",烟台市芝罘区测试2", ',"烟台市芝罘区测试2')
+    path.write_text(text, encoding="utf-8")
+    result = run(engine, path, accept_partial=True)
+    report = result.as_json()
+    assert report["rows"] == 2 and report["added"] == 1
+    [reject] = report["rejected"]
+    assert reject["row"] == 3 and "引号未闭合" in reject["reason"] and "第5行" in reject["reason"]
+    assert "烟芝市监罚〔2026〕4号" in reject["value"]  # the swallowed rows, in the report
+
+
+def test_a_duplicate_of_a_rejected_first_row_is_not_published(engine, tmp_path):
+    rows = [penalty_row(1, 处罚决定日期="2026-03-32"), penalty_row(1), penalty_row(2)]
+    report = run(engine, write_csv(tmp_path / "d.csv", rows), accept_partial=True).as_json()
+    assert [(r["row"], r["reason"]) for r in report["rejected"]] == [
+        (2, "日期不存在(2026年3月32日)"), (3, "与第2行重复(自然键相同)")]
+    assert report["added"] == 1 and count(engine, RECORDS) == 1
+
+
+def test_an_excel_error_cell_is_a_rejected_value(engine, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(penalty_row(1)))
+    sheet.append(list(penalty_row(1, **{"罚款金额(元)": "#N/A"}).values()))  # an error cell
+    sheet.append(list(penalty_row(2).values()))
+    book.save(tmp_path / "p.xlsx")
+    report = run(engine, tmp_path / "p.xlsx", accept_partial=True).as_json()
+    assert [(r["row"], r["column"], r["value"], r["reason"]) for r in report["rejected"]] == [
+        (2, "罚款金额(元)", "#N/A", "单元格为 Excel 错误值 #N/A（公式出错或引用无效）")]
+    assert report["added"] == 1
+
+
+def test_a_control_character_is_a_rejected_value_not_a_failed_publish(engine, tmp_path):
+    """PostgreSQL refuses U+0000 in text and jsonb: one such value failed the whole publish."""
+    rows = [penalty_row(1, 当事人名称="烟台\x00测试"), penalty_row(2, 违法事实="事实\x1b"), penalty_row(3)]
+    path = write_csv(tmp_path / "p.csv", rows)
+    result = run(engine, path, accept_partial=True)
+    assert result.published
+    report = result.as_json()
+    assert [(r["row"], r["column"], r["value"]) for r in report["rejected"]] == [
+        (2, "当事人名称", "烟台\\u0000测试"), (3, "违法事实", "事实\\u001b")]  # made visible
+    assert "U+0000" in report["rejected"][0]["reason"]
+    assert report["added"] == 1
+    ndjson = write_ndjson(tmp_path / "p.ndjson", [pledge_row(1, entity_name="烟台\x00商场"), pledge_row(2)])
+    report = run(engine, ndjson, accept_partial=True).as_json()
+    assert [r["row"] for r in report["rejected"]] == [1] and report["added"] == 1
+
+
+def test_snapshot_with_rejected_rows_says_it_withdrew_nothing(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(i) for i in range(1, 4)]))
+    rows = [penalty_row(1), penalty_row(2, 处罚决定日期="2099-01-01")]
+    result = run(engine, write_csv(tmp_path / "b.csv", rows), mode="snapshot", accept_partial=True)
+    report = result.as_json()
+    assert result.published and report["withdrawn"] == 0
+    assert report["snapshot_withdrawals_skipped"] is True
+    assert "快照模式本次未撤回" in report["snapshot_withdrawals_skipped_reason"]
+    assert count(engine, RECORDS, RECORDS.c.status == "active") == 3
+    clean = run(engine, write_csv(tmp_path / "c.csv", [penalty_row(1)]), mode="snapshot").as_json()
+    assert clean["withdrawn"] == 2 and "snapshot_withdrawals_skipped" not in clean
+
+
+def test_a_snapshot_of_an_older_mark_makes_it_current_again(engine, tmp_path):
+    older = write_csv(tmp_path / "m1.csv", [credit_mark_row(1, 分类结果="B", 标注日期="2026-01-01"),
+                                            credit_mark_row(2)])
+    run(engine, older)
+    run(engine, write_csv(tmp_path / "m2.csv", [credit_mark_row(1, 分类结果="C", 标注日期="2026-06-01")]))
+    result = run(engine, older, mode="snapshot")
+    report = result.as_json()
+    assert (report["withdrawn"], report["restored"]) == (1, 1)
+    with engine.connect() as conn:
+        rows = conn.execute(select(RECORDS.c.grade, RECORDS.c.status, RECORDS.c.entity_id)
+                            .order_by(RECORDS.c.entity_id, RECORDS.c.event_date)).all()
+        ops = conn.execute(select(EVENTS.c.op, EVENTS.c.reason).where(EVENTS.c.batch_id == result.batch_id)
+                           .order_by(EVENTS.c.seq)).all()
+    assert [(r.grade, r.status) for r in rows] == [("B", "active"), ("C", "withdrawn"), ("B", "active")]
+    assert sorted(tuple(o) for o in ops) == [("add", None), ("withdraw", "snapshot")]
+    # the same snapshot again changes nothing
+    again = run(engine, older, mode="snapshot").as_json()
+    assert (again["withdrawn"], again.get("restored", 0), again["unchanged"]) == (0, 0, 2)

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import json
 import tracemalloc
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import openpyxl
 import pytest
 
+from publishing.clean import BadValue
 from publishing.rows import SourceError, SourceFile, SourceRow
-from publishing.sources import ERROR_KEY, json_reader, open_source
+from publishing.sources import ERROR_KEY, json_reader, open_source, xlsx_reader
+from publishing.sources.headers import RAW_KEY
 
 USCC = "91370602MA3C8GR03X"
 
@@ -186,8 +189,84 @@ def test_csv_syntax_error_becomes_an_error_row(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [BLACKLIST_HEADER, BLACKLIST_ROW, huge, BLACKLIST_ROW])
     _, rows = read_all(path)
     assert [r.row for r in rows] == [2, 3, 4]
-    assert rows[1].values[ERROR_KEY].startswith("CSV 格式错误")
+    assert rows[1].values[ERROR_KEY].startswith("CSV 格式错误：字段过长")
+    assert rows[1].values[RAW_KEY].startswith(",".join(BLACKLIST_ROW[:6]))
+    assert len(rows[1].values[RAW_KEY]) == 1001  # cut for the report
     assert rows[2].values["entity_name"] == "好运来超市"
+
+
+def csv_text(*lines: str) -> str:
+    return "\n".join([",".join(PENALTY_HEADER), *lines]) + "\n"
+
+
+def test_csv_unclosed_quote_is_an_error_row_naming_the_lines_it_swallowed(tmp_path: Path) -> None:
+    """Lax, the csv module reads an unclosed quote as one field up to the end of the file: the
+    rows after it vanished without a trace."""
+    good = ",".join(PENALTY_ROW)
+    broken = good.replace("好运来超市", '"好运来超市')
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(good, broken, good.replace("12号", "13号"), good.replace("12号", "14号")),
+                    encoding="utf-8")
+    _, rows = read_all(path)
+    assert [r.row for r in rows] == [2, 3]  # rows before the broken one keep their numbers
+    assert rows[0].values["entity_name"] == "好运来超市"
+    reason = rows[1].values[ERROR_KEY]
+    assert reason.startswith("CSV 格式错误：引号未闭合：从本行（文件第3行）起到文件末尾（第5行）")
+    assert rows[1].values[RAW_KEY].startswith(broken) and "14号" in rows[1].values[RAW_KEY]
+
+
+def test_csv_text_after_a_closing_quote_is_an_error_not_glued_on(tmp_path: Path) -> None:
+    good = ",".join(PENALTY_ROW)
+    broken = good.replace("好运来超市", '"烟台乙"x')
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(broken, good), encoding="utf-8")
+    _, rows = read_all(path)
+    assert [r.row for r in rows] == [2, 3]
+    assert rows[0].values[ERROR_KEY].startswith("CSV 格式错误：引号用法错误")
+    assert rows[0].values[RAW_KEY] == broken  # never 烟台乙x
+    assert rows[1].values["entity_name"] == "好运来超市"
+
+
+def test_quotes_inside_an_unquoted_field_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(",".join(PENALTY_ROW).replace("好运来超市", '烟台"甲"超市')),
+                    encoding="utf-8")
+    _, rows = read_all(path)
+    assert rows[0].values["entity_name"] == '烟台"甲"超市'
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\x7f", "\x0b"])
+def test_csv_control_characters_become_bad_values(tmp_path: Path, char: str) -> None:
+    path = tmp_path / "a.csv"
+    row = ",".join(PENALTY_ROW).replace("好运来超市", f"好运来{char}超市")
+    path.write_text(csv_text(row, ",".join(PENALTY_ROW)), encoding="utf-8")
+    _, rows = read_all(path)
+    bad = rows[0].values["entity_name"]
+    assert isinstance(bad, BadValue) and bad.raw == f"好运来\\u{ord(char):04x}超市"  # visible
+    assert f"U+{ord(char):04X}" in bad.reason
+    assert rows[1].values["entity_name"] == "好运来超市"
+
+
+def test_tabs_and_line_breaks_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(",".join(PENALTY_ROW).replace("销售过期食品", '"销售\t过期\r\n食品"')),
+                    encoding="utf-8")
+    _, rows = read_all(path)
+    assert rows[0].values["facts"] == "销售\t过期\r\n食品"
+
+
+def test_json_and_ndjson_control_characters_become_bad_values(tmp_path: Path) -> None:
+    records = [penalty_record(entity_name="好运来\u0000超市"), penalty_record(decision_no="二号"),
+               penalty_record(decision_no="三号", penalty_kinds=["罚款", "警\u0001告"])]
+    array = tmp_path / "a.json"
+    array.write_text(json.dumps(records), encoding="utf-8")
+    ndjson = tmp_path / "a.ndjson"
+    ndjson.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    for path in (array, ndjson):
+        _, rows = read_all(path)
+        assert rows[0].values["entity_name"].raw == "好运来\\u0000超市"
+        assert rows[1].values["entity_name"] == "好运来超市"
+        assert isinstance(rows[2].values["penalty_kinds"], BadValue)
 
 
 # --- headers ---------------------------------------------------------------------------------
@@ -466,6 +545,47 @@ def test_xlsx_unknown_and_forbidden_columns(tmp_path: Path) -> None:
     assert "13812345678" not in repr(rows)
 
 
+@pytest.mark.parametrize("chunk", [1 << 22, 7, 64])  # the scan's chunks split t="e" too
+def test_xlsx_error_cells_become_bad_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            chunk: int) -> None:
+    """calamine reads #N/A, #VALUE! … as "", like a blank cell: the value silently vanished."""
+    monkeypatch.setattr(xlsx_reader, "_CHUNK", chunk)
+    header = [*PENALTY_HEADER, "罚款金额(元)"]
+    path = write_xlsx(
+        tmp_path / "a.xlsx",
+        [
+            ["行政处罚案件"],
+            [],
+            [None, *header],  # the used range starts in column B
+            [None, *PENALTY_ROW[:-1], "#N/A", "#VALUE!"],  # openpyxl writes these as error cells
+            [None, *PENALTY_ROW, 500],
+            [None, *PENALTY_ROW[:-1], "#DIV/0!", ""],
+        ],
+    )
+    _, rows = read_all(path)
+    assert [r.row for r in rows] == [4, 5, 6]
+    first, second, third = (r.values for r in rows)
+    assert first["decided_on"] == BadValue("#N/A", "单元格为 Excel 错误值 #N/A（公式出错或引用无效）")
+    assert first["fine_yuan"].raw == "#VALUE!"
+    assert second["decided_on"] == "2022-04-01" and second["fine_yuan"] == 500
+    assert third["decided_on"].raw == "#DIV/0!" and third["fine_yuan"] is None
+
+
+def test_xlsx_control_characters_become_bad_values(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "a.xlsx", [PENALTY_HEADER, PENALTY_ROW])
+    # openpyxl refuses to write one; Excel writes it as an _x0000_ escape, which calamine reads
+    rewritten = tmp_path / "b.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(rewritten, "w") as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            out.writestr(item, data.replace("好运来超市".encode(), "好运来_x0000_超市".encode())
+                         .replace(b"&#22909;&#36816;&#26469;&#36229;&#24066;",
+                                  b"&#22909;&#36816;&#26469;_x0000_&#36229;&#24066;"))
+    _, rows = read_all(rewritten)
+    bad = rows[0].values["entity_name"]
+    assert isinstance(bad, BadValue) and bad.raw == "好运来\\u0000超市" and "U+0000" in bad.reason
+
+
 def test_not_an_xlsx(tmp_path: Path) -> None:
     path = tmp_path / "a.xlsx"
     path.write_text("统一社会信用代码,主体名称\n")
@@ -511,7 +631,7 @@ def test_json_array(tmp_path: Path) -> None:
     assert rows[0].values["entity_name"] == "好运来超市"
     assert "身份证号" in source.ignored_columns and "附件" in source.ignored_columns
     assert "370602199001011234" not in repr(rows)
-    assert rows[1].values == {ERROR_KEY: "不是 JSON 对象（是字符串）"}
+    assert rows[1].values == {ERROR_KEY: "不是 JSON 对象（是字符串）", RAW_KEY: '"not an object"'}
     assert rows[2].values == {"uscc": USCC, "entity_name": "中文键", "fine_wan": 1.5}
 
 
@@ -552,9 +672,11 @@ def test_ndjson_bad_lines_become_error_rows(tmp_path: Path) -> None:
     assert [r.row for r in rows] == [1, 3, 4, 5, 6]
     assert rows[0].values["uscc"] == USCC  # the BOM does not spoil the first key
     assert rows[1].values[ERROR_KEY].startswith("JSON 格式错误")
-    assert rows[2].values == {ERROR_KEY: "不是 JSON 对象（是数组）"}
+    assert rows[1].values[RAW_KEY] == lines[2].strip()  # the line as written, for the report
+    assert rows[2].values == {ERROR_KEY: "不是 JSON 对象（是数组）", RAW_KEY: "[1, 2]"}
     assert rows[3].values["decision_no"] == "二号"
     assert rows[4].values[ERROR_KEY].startswith("编码错误")
+    assert rows[4].values[RAW_KEY] == "\ufffd"
 
 
 def test_json_lone_surrogate_escapes_are_rejected_rows(tmp_path: Path) -> None:
@@ -566,13 +688,13 @@ def test_json_lone_surrogate_escapes_are_rejected_rows(tmp_path: Path) -> None:
     assert "\\ud800" in ndjson.read_text() and "\\ud83d\\ude00" in ndjson.read_text()
     _, rows = read_all(ndjson)
     assert rows[0].values["entity_name"] == "好运来\U0001f600超市"
-    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE}
+    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE, RAW_KEY: json.dumps(lone)}
     assert rows[2].values["decision_no"] == "三号"
     array = tmp_path / "a.json"
     array.write_text(json.dumps([paired, lone]))
     _, rows = read_all(array)
     assert rows[0].values["entity_name"] == "好运来\U0001f600超市"
-    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE}
+    assert rows[1].values == {ERROR_KEY: json_reader.R_SURROGATE, RAW_KEY: json.dumps(lone)}
 
 
 def test_ndjson_keys_after_the_sample_are_still_classified(

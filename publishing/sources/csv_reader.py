@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from publishing.rows import SourceFile, SourceRow
-from publishing.sources.headers import source_error
+from publishing.sources.headers import RAW_LIMIT, raw_text, source_error
 from publishing.sources.table import (
     CellError,
     Cells,
@@ -23,10 +25,17 @@ _CHUNK = 1 << 20
 _ENCODINGS = ("utf-8-sig", "gb18030")
 # Comma first; tab for "text" exports. The one that yields a header row wins.
 _DELIMITERS = (",", "\t")
+# Bytes other than the control characters (tab and line breaks count as text). In UTF-8 and
+# GB18030 a byte below 0x20 or 0x7F is never part of a multi-byte character.
+_NOT_CONTROL = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\r"
+# The csv module's messages (strict mode) and what they mean to the person fixing the file.
+_UNCLOSED = "unexpected end of data"
+_AFTER_QUOTE = "expected after '\"'"
+_TOO_LONG = "field larger than field limit"
 
 
 def open_csv(path: Path, kind: str | None, file: str) -> SourceFile:
-    encoding = detect_encoding(path, file)
+    encoding, controls = _encoding(path, file)
     header, delimiter = _header(path, encoding, kind, file)
     return SourceFile(
         path=path,
@@ -35,31 +44,41 @@ def open_csv(path: Path, kind: str | None, file: str) -> SourceFile:
         encoding=encoding,
         columns=header.mapper.columns,
         ignored_columns=header.mapper.ignored,
-        rows=_rows(path, encoding, delimiter, header, file),
+        rows=_rows(path, encoding, delimiter, header, file, controls),
     )
 
 
 def detect_encoding(path: Path, file: str) -> str:
     """Trial-decode the whole file chunk by chunk (flat memory): UTF-8 if it all decodes."""
+    return _encoding(path, file)[0]
+
+
+def _encoding(path: Path, file: str) -> tuple[str, bool]:
+    """The encoding, and whether the file may hold control characters (then its values are
+    checked one by one; the byte scan rides along with the trial decoding)."""
     with path.open("rb") as stream:
         if stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return "utf-16"  # Excel's "Unicode text" export; beyond the contract, but unambiguous
+            return "utf-16", True  # Excel's "Unicode text" export; beyond the contract
     for encoding in _ENCODINGS:
-        if _decodes(path, encoding):
-            return encoding
+        controls = _decodes(path, encoding)
+        if controls is not None:
+            return encoding, controls
     raise source_error(file, 0, "无法识别文件编码：既不是 UTF-8 也不是 GB18030/GBK")
 
 
-def _decodes(path: Path, encoding: str) -> bool:
+def _decodes(path: Path, encoding: str) -> bool | None:
+    """None when the file does not decode; else whether it holds a control character."""
     decoder = codecs.getincrementaldecoder(encoding)()
+    controls = False
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
                 decoder.decode(chunk)
+                controls = controls or bool(chunk.translate(None, _NOT_CONTROL))
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
+    return controls
 
 
 def _header(path: Path, encoding: str, kind: str | None, file: str) -> tuple[Header, str]:
@@ -78,20 +97,70 @@ def _delimiter(path: Path, encoding: str, kind: str | None) -> str:
 
 
 def _rows(
-    path: Path, encoding: str, delimiter: str, header: Header, file: str
+    path: Path, encoding: str, delimiter: str, header: Header, file: str, controls: bool
 ) -> Iterator[SourceRow]:
     # A generator: the file is opened on the first next() and closed when exhausted or closed.
-    with path.open(encoding=encoding, newline="") as stream:
-        yield from data_rows(_cells(stream, delimiter), header, file)
+    with path.open(encoding=encoding, newline="") as stream, _RawLines(path, encoding) as raw:
+        yield from data_rows(_cells(stream, delimiter, raw), header, file, check=controls)
 
 
-def _cells(stream: Iterable[str], delimiter: str) -> Iterator[Cells]:
-    """One item per spreadsheet row (so numbering matches Excel); CellError for a broken row."""
-    reader = csv.reader(stream, delimiter=delimiter)
+def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines | None = None) -> Iterator[Cells]:
+    """One item per spreadsheet row (so numbering matches Excel); CellError for a broken row.
+
+    Strict: a quote the csv module would silently drop or a quoted field that never closes
+    (which swallows every row after it) is an error, never a row that reads differently."""
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
     while True:
+        first = reader.line_num + 1
         try:
             yield next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            yield CellError(f"CSV 格式错误：{error}")
+            last = reader.line_num
+            text = raw.lines(first, last) if raw is not None else None
+            yield CellError(_csv_reason(str(error), first, last), text)
+
+
+def _csv_reason(message: str, first: int, last: int) -> str:
+    if _UNCLOSED in message:
+        return (f"CSV 格式错误：引号未闭合：从本行（文件第{first}行）起到文件末尾（第{last}行）"
+                "都被读成了同一个字段，这些行都无法读取；请检查本行的引号")
+    if _AFTER_QUOTE in message:
+        return ("CSV 格式错误：引号用法错误：引号括起的字段在右引号之后还有其他字符"
+                "（字段内的引号应写作两个引号 \"\"）")
+    if _TOO_LONG in message:
+        return f"CSV 格式错误：字段过长（超过 {csv.field_size_limit():,} 个字符）"
+    return f"CSV 格式错误：{message}"
+
+
+class _RawLines:
+    """The text of broken rows, for the report: physical lines read from a second handle that
+    is opened at the first broken row and only moves forward (no cost for a sound file)."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._path, self._encoding = path, encoding
+        self._stream: TextIO | None = None
+        self._next = 1  # the line the stream is at
+
+    def lines(self, first: int, last: int) -> str:
+        if self._stream is None:
+            self._stream = self._path.open(encoding=self._encoding, newline="")
+        skip = first - self._next
+        if skip < 0:
+            return ""
+        parts: list[str] = []
+        size = 0
+        for line in itertools.islice(self._stream, skip, skip + last - first + 1):
+            if size <= RAW_LIMIT:  # an unclosed quote may reach to the end of a large file
+                parts.append(line)
+                size += len(line)
+        self._next = last + 1
+        return raw_text("".join(parts))
+
+    def __enter__(self) -> _RawLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            self._stream.close()

@@ -6,6 +6,7 @@ never-published columns (身份证号 …) are dropped here, structurally, and l
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,11 +20,17 @@ from publishing.contract import (
     header_index,
     normalize_header,
 )
-from publishing.rows import Reject, SourceError
+from publishing.rows import BadValue, Reject, SourceError
 
 # A SourceRow value under this key carries the reason a row could not be read at all
 # (malformed NDJSON line, array element that is not an object); cleaning turns it into a reject.
 ERROR_KEY = "__error__"
+# ...and under this key the text of that row, as far as it could be read (the reject's value).
+RAW_KEY = "__raw__"
+RAW_LIMIT = 1000  # characters of such a text kept for the report
+# Control characters other than tab and line breaks: no text a person typed holds one, and
+# PostgreSQL refuses U+0000 in text and jsonb (one such value fails the whole publish).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _FORBIDDEN = frozenset(normalize_header(h) for h in FORBIDDEN_HEADERS)
 _INDEXES = {kind: header_index(kind) for kind in KIND_COLUMNS}
@@ -62,6 +69,47 @@ def missing_required(keys: set[str], kind: str) -> list[str]:
         missing.append(f"{ENTITY_COLUMNS[0].label}（或注册号）")
     missing += [col.label for col in columns_for(kind) if col.required and col.key not in keys]
     return missing
+
+
+def raw_text(text: str) -> str:
+    """Text of an unreadable row for the report, cut to RAW_LIMIT characters, visible."""
+    text = text.strip()
+    return visible(text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…")
+
+
+def visible(text: str) -> str:
+    """text with its control characters written as escapes (\\u0000): a report shows them, and
+    PostgreSQL, which keeps the report with the batch, refuses a real U+0000."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
+
+
+def control_problem(text: str) -> str | None:
+    """Why text cannot be published as it is (a control character in it), or None."""
+    if text.isprintable():  # the fast path: no control character (nor tab, line break …)
+        return None
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return f"含控制字符 U+{ord(found[0]):04X}（不可见字符），不是有效文本，请删除后重新导出"
+
+
+def checked_value(value: Any) -> Any:
+    """clean_value, or a BadValue for text (or a list item) with a control character; checked
+    before trimming, which would silently drop some of them (str.strip() counts \x1c–\x1f)."""
+    if value.__class__ is str:
+        problem = control_problem(value)
+        if problem is not None:
+            return BadValue(visible(value), problem)
+    elif isinstance(value, list):
+        for item in value:
+            problem = control_problem(item) if isinstance(item, str) else None
+            if problem is not None:
+                return BadValue(visible(str(value)), problem)
+    return clean_value(value)
 
 
 def clean_value(value: Any) -> Any:
@@ -134,6 +182,7 @@ class KeyMapper:
         return self._seen[name]
 
     def ignore(self, name: str) -> None:
+        name = visible(name)  # a JSON key may hold one
         if name not in self.ignored:
             self.ignored.append(name)
 
@@ -152,9 +201,11 @@ class KeyMapper:
             self.columns.setdefault(name, key)
         return positions
 
-    def values(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Column key → cleaned value for a JSON object; first key of a column wins."""
+    def values(self, record: dict[str, Any], check: bool = False) -> dict[str, Any]:
+        """Column key → cleaned value for a JSON object; first key of a column wins. check:
+        text with control characters becomes a BadValue (for records that may hold some)."""
         values: dict[str, Any] = {}
+        convert = checked_value if check else clean_value
         for name, value in record.items():
             name = name.strip()
             key = self.classify(name)
@@ -163,7 +214,7 @@ class KeyMapper:
             if key in values:
                 self.ignore(name)
                 continue
-            values[key] = clean_value(value)
+            values[key] = convert(value)
             self.columns.setdefault(name, key)
         return values
 

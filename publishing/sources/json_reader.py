@@ -21,8 +21,10 @@ from typing import Any
 from publishing.rows import SourceFile, SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
+    RAW_KEY,
     KeyMapper,
     check_required,
+    raw_text,
     resolve_kind,
     source_error,
 )
@@ -32,13 +34,16 @@ SAMPLE_RECORDS = 100
 # surrogate, which no database or hash can take as text.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 R_SURROGATE = "含不成对的 Unicode 代理项转义（如 \\ud800），不是有效文本"
+# Where a control character can hide in JSON text: an escape \u0000–\u001f (a loose test, it
+# also matches \u00e9 …) or a raw DEL. Only records with one have their values checked.
+_CONTROL_HINTS = (b"\\u00", b"\x7f")
 _TYPE_NAMES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值"}
 
 
 def open_json(path: Path, kind: str | None, file: str) -> SourceFile:
-    records, check_text = _load_array(path, file)
+    records, check_text, controls = _load_array(path, file)
     mapper = _mapper(_names(records), kind, file)
-    return _source(path, "json", mapper, _array_rows(records, mapper, file, check_text))
+    return _source(path, "json", mapper, _array_rows(records, mapper, file, check_text, controls))
 
 
 def open_ndjson(path: Path, kind: str | None, file: str) -> SourceFile:
@@ -58,8 +63,8 @@ def _source(path: Path, fmt: str, mapper: KeyMapper, rows: Iterator[SourceRow]) 
     )
 
 
-def _load_array(path: Path, file: str) -> tuple[list[Any], bool]:
-    """The records, and whether they may hold lone surrogates."""
+def _load_array(path: Path, file: str) -> tuple[list[Any], bool, bool]:
+    """The records, and whether they may hold lone surrogates, or control characters."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -74,7 +79,11 @@ def _load_array(path: Path, file: str) -> tuple[list[Any], bool]:
         raise source_error(file, error.lineno, reason) from error
     if not isinstance(data, list):
         raise source_error(file, 0, "JSON 文件应为对象数组（[{…}, {…}]）")
-    return data, _SURROGATE_ESCAPE.search(raw) is not None
+    return data, _SURROGATE_ESCAPE.search(raw) is not None, _may_hold_controls(raw)
+
+
+def _may_hold_controls(raw: bytes) -> bool:
+    return any(hint in raw for hint in _CONTROL_HINTS)
 
 
 def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
@@ -106,55 +115,58 @@ def _sample(path: Path) -> list[dict[str, Any]]:
     """The first SAMPLE_RECORDS object lines; the file is closed again right away."""
     lines = _lines(path)
     try:
-        objects = (record for _, record in lines if isinstance(record, dict))
+        objects = (record for _, record, _ in lines if isinstance(record, dict))
         return list(itertools.islice(objects, SAMPLE_RECORDS))
     finally:
         lines.close()
 
 
 def _array_rows(records: list[Any], mapper: KeyMapper, file: str,
-                check_text: bool) -> Iterator[SourceRow]:
+                check_text: bool, controls: bool) -> Iterator[SourceRow]:
     for position, record in enumerate(records, start=1):
         if check_text and not _is_text(record):
-            yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE})
+            raw = raw_text(json.dumps(record))  # escaped: a lone surrogate cannot be encoded
+            yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE, RAW_KEY: raw})
         else:
-            yield _row(file, position, record, mapper)
+            yield _row(file, position, record, mapper, controls)
 
 
 def _ndjson_rows(path: Path, mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
-    for number, record in _lines(path):
+    for number, record, controls in _lines(path):
         if isinstance(record, _Broken):
-            yield SourceRow(file, number, {ERROR_KEY: record.reason})
+            yield SourceRow(file, number, {ERROR_KEY: record.reason, RAW_KEY: record.raw})
         else:
-            yield _row(file, number, record, mapper)
+            yield _row(file, number, record, mapper, controls)
 
 
 class _Broken:
-    """A line that is not valid JSON (or not UTF-8)."""
+    """A line that is not valid JSON (or not UTF-8), with its text for the report."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, line: bytes) -> None:
         self.reason = reason
+        self.raw = raw_text(line.decode("utf-8", errors="replace"))
 
 
-def _lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value or _Broken) for every non-blank line, streamed."""
+def _lines(path: Path) -> Iterator[tuple[int, Any, bool]]:
+    """(line number, parsed value or _Broken, whether it may hold control characters) for
+    every non-blank line, streamed."""
     with path.open("rb") as stream:
         for number, raw in enumerate(stream, start=1):
             line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
             if line.strip():
-                yield number, _parse_line(line)
+                yield number, _parse_line(line), _may_hold_controls(line)
 
 
 def _parse_line(line: bytes) -> Any:
     try:
         value = json.loads(line.decode("utf-8"))
         if _SURROGATE_ESCAPE.search(line) and not _is_text(value):
-            return _Broken(R_SURROGATE)
+            return _Broken(R_SURROGATE, line)
         return value
     except UnicodeDecodeError as error:
-        return _Broken(f"编码错误：该行不是 UTF-8（第{error.start + 1}字节）")
+        return _Broken(f"编码错误：该行不是 UTF-8（第{error.start + 1}字节）", line)
     except json.JSONDecodeError as error:
-        return _Broken(f"JSON 格式错误：{error.msg}（第{error.colno}列）")
+        return _Broken(f"JSON 格式错误：{error.msg}（第{error.colno}列）", line)
 
 
 def _is_text(value: Any) -> bool:
@@ -166,8 +178,9 @@ def _is_text(value: Any) -> bool:
     return True
 
 
-def _row(file: str, number: int, record: Any, mapper: KeyMapper) -> SourceRow:
+def _row(file: str, number: int, record: Any, mapper: KeyMapper, controls: bool) -> SourceRow:
     if not isinstance(record, dict):
         kind = "null" if record is None else _TYPE_NAMES.get(type(record), type(record).__name__)
-        return SourceRow(file, number, {ERROR_KEY: f"不是 JSON 对象（是{kind}）"})
-    return SourceRow(file, number, mapper.values(record))
+        raw = raw_text(json.dumps(record, ensure_ascii=False))
+        return SourceRow(file, number, {ERROR_KEY: f"不是 JSON 对象（是{kind}）", RAW_KEY: raw})
+    return SourceRow(file, number, mapper.values(record, check=controls))

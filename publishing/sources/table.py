@@ -5,7 +5,7 @@ data rows numbered as a person sees them in a spreadsheet (title and header rows
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +13,10 @@ from publishing.contract import KIND_LABELS
 from publishing.rows import SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
+    RAW_KEY,
     KeyMapper,
     check_required,
+    checked_value,
     clean_value,
     is_footer,
     known_header_count,
@@ -33,6 +35,7 @@ class CellError:
     """Stands in for a row the underlying reader could not parse (e.g. a CSV syntax error)."""
 
     reason: str
+    raw: str | None = None  # the row's text, as far as it could be read
 
 
 Cells = Sequence[Any] | CellError
@@ -69,8 +72,10 @@ def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
     return Header(row=number, kind=kind, mapper=mapper, positions=positions)
 
 
-def data_rows(rows: Iterable[Cells], header: Header, file: str) -> Iterator[SourceRow]:
-    """Rows below the header: blank rows skipped, trailing 合计/备注 rows dropped.
+def data_rows(rows: Iterable[Cells], header: Header, file: str,
+              check: bool = False) -> Iterator[SourceRow]:
+    """Rows below the header: blank rows skipped, trailing 合计/备注 rows dropped. check: text
+    with control characters becomes a BadValue (for files that may hold some).
 
     A row is blank when every cell under a known column is empty: cells of ignored columns
     are never read, so a row holding only those has nothing to publish or reject.
@@ -80,11 +85,15 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str) -> Iterator[Sour
     """
     held: list[SourceRow] = []
     data = itertools.islice(enumerate(rows, start=1), header.row, None)
+    convert = checked_value if check else clean_value
     for number, cells in data:
         if isinstance(cells, CellError):
-            row = SourceRow(file, number, {ERROR_KEY: cells.reason})
+            error = {ERROR_KEY: cells.reason}
+            if cells.raw is not None:
+                error[RAW_KEY] = cells.raw
+            row = SourceRow(file, number, error)
         else:
-            values = _values(cells, header.positions)
+            values = _values(cells, header.positions, convert)
             if all(value is None for value in values.values()):
                 continue  # blank, or only unread columns filled (a pre-numbered 序号)
             row = SourceRow(file, number, values)
@@ -96,9 +105,10 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str) -> Iterator[Sour
         yield row
 
 
-def _values(cells: Sequence[Any], positions: dict[int, str]) -> dict[str, Any]:
+def _values(cells: Sequence[Any], positions: dict[int, str],
+            convert: Callable[[Any], Any]) -> dict[str, Any]:
     width = len(cells)
-    return {key: clean_value(cells[i]) if i < width else None for i, key in positions.items()}
+    return {key: convert(cells[i]) if i < width else None for i, key in positions.items()}
 
 
 def _no_header_reason(kind: str | None) -> str:
