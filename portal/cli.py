@@ -136,6 +136,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from publishing.settings import WeakSecretError, get_settings
+
+    try:  # before any worker starts: one clear message instead of a traceback per worker
+        _ = get_settings().secret_key
+    except WeakSecretError as err:
+        print(f"无法启动:{err}", file=sys.stderr)
+        return EXIT_USAGE
     _engine()
     uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")

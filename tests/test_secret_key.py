@@ -68,3 +68,16 @@ def test_a_truncated_key_file_is_refused(tmp_path):
     path.write_text("short")
     with pytest.raises(WeakSecretError, match="删除该文件"):
         _kept_secret(path)
+
+
+def test_serve_with_a_sample_key_exits_with_a_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DISCLOSURE_SECRET_KEY": "change-me", "DISCLOSURE_DATA_DIR": str(tmp_path),
+           "DISCLOSURE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    proc = subprocess.run([sys.executable, "-m", "portal.cli", "serve", "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "DISCLOSURE_SECRET_KEY" in proc.stderr and "Traceback" not in proc.stderr
