@@ -1,123 +1,396 @@
 """Masking of personal data in published text (data contract, "Personal data").
 
-- resident ID numbers (18 characters with the GB 11643 check, or 15 digits):
-  first 6 and last 4 kept, ``370602********123X``;
-- mobile numbers ``1[3-9]`` + 9 digits: ``138****5678`` (also with a ``86`` prefix);
-- bank card / account numbers of 16–19 digits: all but the last 4 masked.
+``mask_text`` replaces digits by ``*`` and changes nothing else (the length, separators and
+invisible characters stay). What it masks, in every digit run of at least 11 digits:
 
-Only whole digit runs count: a run inside a longer run of digits is left alone, letters and
-other characters are boundaries. Digits may be grouped by single spaces or hyphens
-(``6222 0212 3456 7890 123``, ``138-1234-5678``, ``370602 19900101 123X``); the separators are
-kept and only the digits are replaced by ``*``. Full-width digits count as digits (free text
-is not NFKC-normalised before masking).
+- resident ID numbers, first 6 and last 4 characters kept: 18 characters of which the first
+  17 are digits, with the GB 11643 check character, or ending in X whatever the check
+  (``370602********123X``); 15 digits whose positions 7–12 are a real date YYMMDD of the 1900s
+  (``370602*****1123``; not ``370602202300123``, month 00, a decision number's digits);
+- mobile numbers ``1[3-9]`` + 9 digits, ``138****5678``; with a ``86`` or ``0086`` prefix
+  (``86138****5678``) or a trunk ``0`` (``0139****1018``), the prefix is kept too;
+- bank card and account numbers of 16–21 digits, all but the last 4 masked; so are 18 digits
+  failing the ID check, and any run of 16 or more digits without separators that is not one of
+  the above (an ID glued to a mobile, ``37060219800122123113900451045``).
 
-Fast path: strings shorter than 11 characters or without a candidate run are returned as is.
+Left alone: other numbers (money, dates, landlines ``0535-6612345``, 400/800 numbers, 15
+digits that are not a date), and an 18-character valid USCC (GB 32100 check) that fails the
+GB 11643 check, has a real 登记管理部门/机构类别 pair and province code (not 62, where every
+UnionPay card starts), and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is
+more likely a mistyped ID or an account number, and is masked).
+
+Runs. Letters and other characters end a run. ASCII and full-width digits count (free text is
+not NFKC-normalised). Invisible characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen,
+bidi controls) are ignored wherever they stand: ``139\\u200b0022\\u200b1022`` is the 11 digits
+of one group. Digit groups are joined into one run by a separator: 1–4 whitespace characters
+(space, tab, line break, NBSP, ideographic and other Unicode spaces), or 1–2 punctuation
+characters with up to 3 whitespace characters on either side: hyphens and dashes (- ‐ ‑ ‒ – —
+― − ﹣ －), dots (. · ・ ．), slashes (/ \\ ／) and parentheses (``(139)0027-1027``). An ID's X
+may follow the last digit.
+
+Grouped runs. A run of several groups is cut into pieces, each a number, a date
+(``2023-10-01``: year 19xx/20xx, the same one punctuation character twice) or a group left
+unexplained; of all cuts the cheapest is taken. A cut costs its unexplained digits, plus 10
+per piece in an unusual grouping for its kind (mobiles 3-4-4, 3-8, 7-4, 4-4-3, with prefixes
+2-3-4-4, 4-4-4…; IDs and accounts in equal groups with a last one no longer, 6-8-4, 6-4-4-4,
+3-3-4-4-4), 8 per piece of 3 or more groups with different separators, 4 per card printed
+6+13 or 4+15, 3 per grouped number of 20–21 digits; ties go to the cut masking the most
+digits, then the fewest pieces, then the longest first piece. A piece of several groups has
+at most 21 digits, groups of 3–8 digits but the last (at most 8; a leading ``86`` may have 2),
+except a card print: 6 or 4 digits (not 19xx/20xx) then 10–15, joined by spaces or a dash
+(``621700 0912345678901``). A landline piece is an area code (010, 02x, 0xxx) group then 7–8
+digits starting 2–9 (two groups after a 3-digit area code); 400/800 numbers likewise. So
+``0535-6612345 139 0015 1015`` is a landline kept and a mobile masked, two mobiles or a card
+and a mobile side by side are each masked on their own, and ``2022-03-05 2023-04-06`` is two
+dates: groups shorter than 3 digits never stand inside a number.
+
+Fast path: a string shorter than 11 characters, or without 11 digits joined only by
+separator characters, is returned as is (the same object).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
-from publishing.codes import resident_id_check_char
+from publishing.codes import resident_id_check_char, resident_id_is_valid, uscc_is_valid
 
 _D = "0-9\uff10-\uff19"  # ASCII and full-width digits
-_SEP = " \\-\u00a0\u3000\uff0d"  # one space (incl. NBSP, ideographic) or hyphen between digits
-# A candidate: at least 11 digits, single separators allowed between digits, an optional
-# trailing X (ID numbers). Greedy, so every match is a whole run: the search only ever starts
-# a match at the first digit of a run (a shorter tail of a failed run cannot reach 11 digits).
-_CANDIDATE = re.compile(f"[{_D}](?:[{_SEP}]?[{_D}]){{10,}}[Xx\uff38\uff58]?")
-_SEGMENT = re.compile(f"[{_D}]+[Xx\uff38\uff58]?")
-_ASCII = str.maketrans("０１２３４５６７８９ｘＸx", "0123456789XXX")
+_X = "Xx\uff38\uff58"  # an ID's check character X, ASCII or full-width
+# Invisible format characters: zero-width space/non-joiner/joiner, LRM/RLM, bidi embeddings and
+# isolates, word joiner and invisible operators, BOM/ZWNBSP, soft hyphen, Mongolian vowel sep.
+_INV = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
+_PUNCT = _DASH + ".\u00b7\u2027\u30fb\uff0e" + "/\\\\\u2044\u2215\uff0f\uff3c" + "()\uff08\uff09"
 
-_ID, _MOBILE, _MOBILE86, _BANK = "id", "mobile", "mobile86", "bank"
-_KEEP_HEAD = {_ID: 6, _MOBILE: 3, _MOBILE86: 5, _BANK: 0}
+_I = f"[{_INV}]*"
+_JOIN = (  # what may stand between two digits of one run (nothing at all, too)
+    f"{_I}(?:(?:[{_WS}]{_I}){{1,4}}"
+    f"|(?:[{_WS}]{_I}){{0,3}}(?:[{_PUNCT}]{_I}){{1,2}}(?:[{_WS}]{_I}){{0,3}})?"
+)
+# A run: digits joined as above, an optional trailing X. Greedy, so every match is a whole run.
+_RUN = re.compile(f"[{_D}](?:{_JOIN}[{_D}])*(?:{_I}[{_X}])?")
+# The fast path: a cheap superset of the runs of at least 11 digits, any separator characters
+# between the digits (the exact _JOIN is much slower to try at every digit of ordinary text).
+# The lookahead rejects most digits of ordinary text at once (2023年, 1234元): the 10
+# characters after the first digit of a run are digits or separator characters. A match only
+# ever starts at the first digit of such a stretch (a shorter tail of a failed stretch cannot
+# reach 11 digits); _RUN then splits it into runs.
+_SEP_CHARS = f"{_INV}{_WS}{_PUNCT}"
+_CANDIDATE = re.compile(
+    f"[{_D}](?=[{_D}{_SEP_CHARS}]{{10}})(?:[{_SEP_CHARS}]*+[{_D}]){{10,}}(?:{_I}[{_X}])?"
+)
+_INVISIBLE = re.compile(f"[{_INV}]")
+_GROUP = re.compile(f"[{_D}]+")
+_PLAIN_SEP = re.compile(f"[{_WS}]*[{_DASH}]{{0,2}}[{_WS}]*")  # spaces and/or a dash
+_LANDLINE = re.compile(r"(?:010|02\d|0[3-9]\d\d)[2-9]\d{6,7}")
+_AREA = re.compile(r"010|02\d|0[3-9]\d\d")
+_ASCII = str.maketrans("０１２３４５６７８９", "0123456789")
+_X_SET = frozenset(_X)
+_DATE_SEPS = frozenset("-./\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\uff0f")
+
+# Kinds of number: (digits kept at the head, at the tail), or not masked.
+_ID = (6, 4)
+_MOBILE, _MOBILE86, _MOBILE0, _MOBILE0086 = (3, 4), (5, 4), (4, 4), (7, 4)
+_BANK = (0, 4)
+_NOT_PERSONAL = None  # a landline, 400/800 number or USCC: explains its digits, kept as is
+_UNKNOWN = False  # explains nothing
+
 _MAX_GROUP = 8  # a digit group of a grouped number (6-8-4 ID, 4-4-4-4-3 card) is short
+_MAX_GROUPED = 21  # digits of a grouped number (the longest account numbers)
+_MAX_PIECE_GROUPS = 8  # 86 + 7 groups of 3
+_IRREGULAR = 10  # the cost of a piece in an unusual grouping, in unexplained digits
+_MIXED = 8  # the cost of a piece of 3 or more groups with different separators
+_CARD_PRINT = 4  # the cost of a card number printed 6+13 or 4+15
+_LONG_ACCOUNT = 3  # the cost of a grouped account number of 20 or 21 digits (rarer than cards)
+# Usual groupings of mobiles (by kind), and of IDs and accounts besides equal groups with a
+# last one no longer (4-4-4-4-3, 6-6-3); an X counts in the last group.
+_MOBILE_SHAPES = {
+    _MOBILE: frozenset([(3, 4, 4), (3, 8), (7, 4), (4, 4, 3)]),
+    _MOBILE86: frozenset([(2, 3, 4, 4), (2, 3, 8), (2, 7, 4), (5, 4, 4), (5, 8)]),
+    _MOBILE0: frozenset([(4, 4, 4), (4, 8)]),
+    _MOBILE0086: frozenset([(4, 3, 4, 4), (4, 3, 8), (4, 7, 4)]),
+}
+_NUMBER_SHAPES = frozenset([(6, 8, 4), (6, 4, 4, 4), (3, 3, 4, 4, 4)])
+# GB 32100 登记管理部门 + 机构类别 pairs of all-digit codes, and province codes (GB/T 2260).
+_USCC_HEADS = frozenset(  # without 62 (旅游, 港澳台 offices): the start of every UnionPay card
+    re.findall(
+        r"\d\d",
+        "11 12 13 19 21 29 31 32 33 34 35 39 41 49 51 52 53 59 61 69 71 72 79 81 89 91 92 93",
+    )
+)
+_PROVINCES = frozenset(
+    re.findall(
+        r"\d\d",
+        "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65"
+        " 71 81 82",
+    )
+)
 
 
-def _classify(chars: str) -> str | None:
-    """What a run of ASCII digits (maybe ending in X) is, or None when it is none of them."""
-    n = len(chars)
-    if chars[-1] == "X":
-        return _ID if n == 18 else None  # with a wrong check: still masked like an ID
-    if n == 11:
-        return _MOBILE if chars[0] == "1" and chars[1] in "3456789" else None
-    if n == 18:
-        return _ID if resident_id_check_char(chars[:17]) == chars[17] else _BANK
-    if n == 15:
-        return _ID
-    if n == 13 and chars.startswith("86") and chars[2] == "1" and chars[3] in "3456789":
-        return _MOBILE86
-    if 16 <= n <= 19:
-        return _BANK
-    return None
-
-
-def _mask(text: str, what: str) -> str:
-    """Replace the masked digits of text (a digit run, maybe with separators) by '*'."""
-    positions = [i for i, ch in enumerate(text) if ch not in _SEPS]
-    keep_head = _KEEP_HEAD[what]
-    masked = positions[keep_head : len(positions) - 4]
-    chars = list(text)
-    for i in masked:
-        chars[i] = "*"
-    return "".join(chars)
-
-
-_SEPS = frozenset(" -\u00a0\u3000\uff0d")
-
-
-def _mask_run(text: str) -> str:
-    """Mask one candidate run (as matched by _CANDIDATE)."""
-    if text[-1] in "Xx\uff38\uff58":
-        digits = sum(1 for ch in text if ch not in _SEPS) - 1
-        if digits != 17:  # the X is a letter after the number, not an ID check character
-            return _mask_run(text[:-1]) + text[-1] if digits >= 11 else text
-    segments = [(m.start(), m.end()) for m in _SEGMENT.finditer(text)]
-    if len(segments) == 1:
-        what = _classify(text.translate(_ASCII))
-        return _mask(text, what) if what else text
-    # Grouped digits: the whole group first, then the longest classifiable sub-groups.
-    out: list[str] = []
-    done = 0
-    i, n = 0, len(segments)
-    while i < n:
-        for j in range(n, i, -1):
-            if j - i > 1 and not _groupable(text, segments[i:j]):
-                continue
-            start, end = segments[i][0], segments[j - 1][1]
-            what = _classify(_digits(text[start:end]))
-            if what:
-                out.append(text[done:start])
-                out.append(_mask(text[start:end], what))
-                done, i = end, j
-                break
-        else:
-            i += 1
-    out.append(text[done:])
-    return "".join(out)
-
-
-def _digits(text: str) -> str:
-    return "".join(ch for ch in text if ch not in _SEPS).translate(_ASCII)
-
-
-def _groupable(text: str, segments: list[tuple[int, int]]) -> bool:
-    """Do these digit groups plausibly form one number? Groups other than the last have 3 to
-    8 digits (a country code 86 may lead); the last has at most 8. So dates (2022-03-05) and
-    runs of whole numbers (two mobiles side by side) are not glued into one."""
-    last = len(segments) - 1
-    for k, (start, end) in enumerate(segments):
-        size = end - start
-        if size > _MAX_GROUP:
-            return False
-        if k < last and size < 3 and not (k == 0 and text[start:end] in ("86", "８６")):
-            return False
+def _plausible_birth(yyyymmdd: str) -> bool:
+    year = int(yyyymmdd[:4])
+    if not 1900 <= year <= 2099:
+        return False
+    try:
+        date(year, int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return False
     return True
 
 
+def _uscc_not_id(code: str) -> bool:
+    """An 18-character code (failing the ID check) to leave alone as a USCC: the GB 32100
+    check, a real 登记管理部门/机构类别 pair and province, and no birth date where an ID has one
+    (else it is more likely a mistyped ID or an account number)."""
+    return (
+        code[:2] in _USCC_HEADS
+        and code[2:4] in _PROVINCES
+        and uscc_is_valid(code)
+        and not _plausible_birth(code[6:14])
+    )
+
+
+def _classify(d: str, x: bool, single: bool) -> Any:
+    """What a piece is: d its ASCII digits, x whether an X follows it, single whether it is
+    one group. A (head, tail) kind to mask, _NOT_PERSONAL or _UNKNOWN."""
+    n = len(d)
+    if x and n == 17:  # an 18-character ID, masked even with a wrong check character
+        if single and resident_id_check_char(d) != "X" and _uscc_not_id(d + "X"):
+            return _NOT_PERSONAL
+        return _ID
+    if n == 11:
+        if d[0] == "1" and d[1] in "3456789":
+            return _MOBILE
+        if single and _LANDLINE.fullmatch(d):
+            return _NOT_PERSONAL
+    elif n == 18:
+        if resident_id_check_char(d[:17]) == d[17]:
+            return _ID
+        if single and _uscc_not_id(d):
+            return _NOT_PERSONAL
+        return _BANK
+    elif n == 15:
+        if d.startswith("0086") and d[4] == "1" and d[5] in "3456789":
+            return _MOBILE0086
+        if resident_id_is_valid(d):  # positions 7–12 a date YYMMDD of the 1900s
+            return _ID
+    elif n == 12:
+        if d[:2] == "01" and d[2] in "3456789":
+            return _MOBILE0
+        if single and _LANDLINE.fullmatch(d):
+            return _NOT_PERSONAL
+    elif n == 13:
+        if d[:3] == "861" and d[3] in "3456789":
+            return _MOBILE86
+    elif n >= 16:
+        return _BANK if single or n <= _MAX_GROUPED else _UNKNOWN
+    elif n == 10 and single and d[:3] in ("400", "800"):
+        return _NOT_PERSONAL
+    return _UNKNOWN
+
+
 def _replace(match: re.Match[str]) -> str:
-    return _mask_run(match.group())
+    """Mask a stretch matched by _CANDIDATE."""
+    text = match.group()
+    x = text[-1] in _X_SET
+    body = text[:-1] if x else text
+    if body.isdigit():  # one group of digits: the usual case
+        kind = _classify(body.translate(_ASCII), x, True)
+        if not kind:
+            return text
+        end = len(body) + 1 if x and len(body) == 17 else len(body)  # 17 digits + X: an ID
+        head, tail = kind
+        return text[:head] + "*" * (end - tail - head) + text[end - tail :]
+    return _RUN.sub(_replace_run, text)
+
+
+def _replace_run(match: re.Match[str]) -> str:
+    """Mask one run (as matched by _RUN) with at least 11 digits."""
+    text = match.group()
+    if len(text) < 11:
+        return text
+    if _INVISIBLE.search(text) is None:
+        positions = _positions(text)
+        index = None
+    else:  # analyse the run without invisible characters, mask the same digits in place
+        index = [i for i, ch in enumerate(text) if not _INVISIBLE.match(ch)]
+        positions = _positions("".join(text[i] for i in index))
+    if not positions:
+        return text
+    chars = list(text)
+    for p in positions:
+        chars[p if index is None else index[p]] = "*"
+    return "".join(chars)
+
+
+def _positions(run: str) -> list[int]:
+    """Indexes of the characters of a run (without invisible characters) to mask: the run is
+    cut into pieces, each a number, a date or an unexplained group (see the module docstring)."""
+    x = run[-1] in _X_SET
+    body = run[:-1] if x else run
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(body)]
+    digits = [body[s:e].translate(_ASCII) for s, e in groups]
+    sizes = [e - s for s, e in groups]
+    n = len(groups)
+    if sum(sizes) < 11:
+        return []
+    seps = [body[groups[k][1] : groups[k + 1][0]] for k in range(n - 1)]
+    if len(set(seps)) == 1:  # one separator throughout
+        kind = _whole(x, digits, sizes)
+        if kind:  # one grouped number in a usual grouping: no other cut can be better
+            return _piece_positions(body, x, groups, 0, n, kind)
+    # cost[i]: the cost of the best cut of groups[i:]; cut[i]: its first piece (end group,
+    # kind), kind _UNKNOWN for an unexplained group. A cost: unexplained digits + _IRREGULAR
+    # per piece in an unusual grouping + _MIXED per piece with different separators + ...;
+    # then the most digits masked; then the fewest pieces; then the longest first piece.
+    cost: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
+    cut: list[tuple[int, Any]] = [(n, _UNKNOWN)] * n
+    for i in range(n - 1, -1, -1):
+        c, v, k = cost[i + 1]
+        best, choice = (c + sizes[i], v, k + 1), (i + 1, _UNKNOWN)  # group i unexplained
+        end = _date_end(digits, sizes, seps, i)
+        if end:  # a date explains its digits
+            c, v, k = cost[end]
+            if (c, v, k + 1) <= best:
+                best, choice = (c, v, k + 1), (end, _NOT_PERSONAL)
+        d = ""
+        for j in range(i + 1, min(n, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
+            last = j - 1
+            if last > i:  # the previous last group is now an inner one
+                inner = sizes[last - 1]
+                if not (3 <= inner <= _MAX_GROUP or (last - 1 == i and digits[i] == "86")):
+                    break
+            d += digits[last]
+            x_here = x and j == n
+            long_tail = False
+            if j == i + 1:
+                kind = _classify(d, x_here, True)
+                regular = True
+            else:
+                long_tail = sizes[last] > _MAX_GROUP
+                if (long_tail and not _card_print(body, groups, digits, i, j)) or (
+                    len(d) > _MAX_GROUPED
+                ):
+                    break
+                kind = _classify(d, x_here, False)
+                if kind is _UNKNOWN and d[0] in "048" and _is_landline(digits[i:j]):
+                    kind = _NOT_PERSONAL
+                regular = long_tail or not kind or _regular(kind, _shape(sizes[i:j], x_here, d))
+            if kind is _UNKNOWN:
+                continue
+            c, v, k = cost[j]
+            here = (
+                c
+                + (0 if regular else _IRREGULAR)
+                + (_MIXED if j > i + 2 and len(set(seps[i:last])) > 1 else 0)
+                + (_CARD_PRINT if long_tail else 0)
+                + (_LONG_ACCOUNT if len(d) > 19 else 0),
+                v - (_width(d, x_here) - kind[0] - kind[1] if kind else 0),
+                k + 1,
+            )
+            if here <= best:  # a tie goes to the longer piece
+                best, choice = here, (j, kind)
+        cost[i], cut[i] = best, choice
+    positions: list[int] = []
+    i = 0
+    while i < n:
+        j, kind = cut[i]
+        if kind:
+            positions.extend(_piece_positions(body, x, groups, i, j, kind))
+        i = j
+    return positions
+
+
+def _width(d: str, x: bool) -> int:
+    """The characters of a number of digits d and maybe an X after it (17 + X: an ID)."""
+    return 18 if x and len(d) == 17 else len(d)
+
+
+def _shape(sizes: list[int], x: bool, d: str) -> tuple[int, ...]:
+    """The grouping of a piece: its group sizes, an ID's X counted in the last group."""
+    return (*sizes[:-1], sizes[-1] + 1) if x and len(d) == 17 else tuple(sizes)
+
+
+def _card_print(body: str, groups: list, digits: list[str], i: int, j: int) -> bool:
+    """May the two groups i, i+1 (the second longer than _MAX_GROUP) form one number? Only as
+    cards print them: 6+10..15 or 4+10..15 digits (not a year 19xx/20xx then a number),
+    joined by spaces and/or a dash."""
+    size = groups[i + 1][1] - groups[i + 1][0]
+    first = digits[i]
+    return (
+        j == i + 2
+        and size <= 15
+        and (len(first) == 6 or (len(first) == 4 and first[:2] not in ("19", "20")))
+        and _PLAIN_SEP.fullmatch(body, groups[i][1], groups[i + 1][0]) is not None
+    )
+
+
+def _whole(x: bool, digits: list[str], sizes: list[int]) -> Any:
+    """The kind of a whole run of several groups when it is one grouped number in a usual
+    grouping, else None."""
+    if not 3 <= sizes[0] <= _MAX_GROUP and digits[0] != "86":
+        return None
+    if any(not 3 <= size <= _MAX_GROUP for size in sizes[1:-1]) or sizes[-1] > _MAX_GROUP:
+        return None
+    d = "".join(digits)
+    if len(d) > _MAX_GROUPED:
+        return None
+    kind = _classify(d, x, False)
+    return kind if kind and _regular(kind, _shape(sizes, x, d)) else None
+
+
+def _piece_positions(body: str, x: bool, groups: list, i: int, j: int, kind: Any) -> list[int]:
+    """The positions to mask of the piece groups[i:j], a number of this kind."""
+    chars = [p for s, e in groups[i:j] for p in range(s, e)]
+    if x and j == len(groups) and len(chars) == 17:
+        chars.append(len(body))  # the ID's X
+    return chars[kind[0] : len(chars) - kind[1]]
+
+
+def _is_landline(digits: list[str]) -> bool:
+    """A landline or service number, not personal data: an area code then 7–8 digits starting
+    2–9 (in two groups after 010 and 02x: 010 6612 3456), or 400/800 then 7 digits."""
+    if len(digits) > 3:
+        return False
+    rest = "".join(digits[1:])
+    if _AREA.fullmatch(digits[0]):
+        return (
+            7 <= len(rest) <= 8
+            and rest[0] in "23456789"
+            and (len(digits) == 2 or len(digits[0]) == 3)
+        )
+    return digits[0] in ("400", "800") and len(rest) == 7
+
+
+def _date_end(digits: list[str], sizes: list[int], seps: list[str], i: int) -> int:
+    """The end group of a date starting at group i (2023-10-01, 2023.1.5, 2023/10/01: one
+    punctuation character, the same twice, between the parts), else 0."""
+    if (
+        i + 2 < len(sizes)
+        and sizes[i] == 4
+        and sizes[i + 1] <= 2
+        and sizes[i + 2] <= 2
+        and seps[i] == seps[i + 1]
+        and seps[i] in _DATE_SEPS
+        and digits[i][:2] in ("19", "20")
+    ):
+        try:
+            date(int(digits[i]), int(digits[i + 1]), int(digits[i + 2]))
+        except ValueError:
+            return 0
+        return i + 3
+    return 0
+
+
+def _regular(kind: Any, shape: tuple[int, ...]) -> bool:
+    """Is shape (the sizes of the groups) a usual grouping for a number of this kind?"""
+    if kind in _MOBILE_SHAPES:
+        return shape in _MOBILE_SHAPES[kind]
+    head = shape[:-1]
+    return (min(head) == max(head) and shape[-1] <= head[0]) or shape in _NUMBER_SHAPES
 
 
 def mask_text(s: str) -> str:
