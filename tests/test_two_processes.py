@@ -19,6 +19,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
+from portal.ratelimit import REDIS_RETRY_SECONDS
 from publishing.db import make_engine, upgrade
 from publishing.publish import publish
 from publishing.search.embedded import EmbeddedSearch
@@ -181,12 +182,17 @@ def test_the_rate_limit_is_shared(portals):
     bases, _, _ = portals
     # The sliding window carries a count over a minute boundary with a weight (floor(prev × w)
     # + cur), which may let one more through; the exact arithmetic below needs one window.
+    # A Redis call slower than the limiter's timeout (a saturated CI machine) makes a process
+    # count in memory for a while, by design: such an attempt is repeated, not a failure.
+    shared = list(range(API_LIMIT - 1, -1, -1))
     for _ in range(3):
         if time.time() % 60 > 45:
             time.sleep(61 - time.time() % 60)
         statuses, remaining, one_window = _hit_the_limit(bases)
-        if one_window:
+        if one_window and remaining[:API_LIMIT] == shared:
             break
+        if one_window:  # a fallback: wait until the processes try Redis again
+            time.sleep(REDIS_RETRY_SECONDS + 1)
     assert one_window
     assert statuses[:API_LIMIT] == [200] * API_LIMIT
     assert statuses[API_LIMIT:] == [429] * 4  # on both processes: the count is shared
