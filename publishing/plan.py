@@ -32,6 +32,11 @@ from publishing.models import (
 from publishing.rows import CleanRow, EntityFields, Reject
 from publishing.rules import Rules
 
+# A penalty's natural key is its decision number alone: one that names another party than the
+# published record does is refused, never taken over (masked digits can make two numbers equal).
+R_OTHER_PARTY = ("该决定书文号已在另一主体（{entity}）名下公示，同一文号不能改属其他主体"
+                 "（文号中的长数字串脱敏后可能与其他文号相同，请核对）；如原记录有误，请先撤销原记录")
+
 _CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
 _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.status_reason,
                   RECORDS.c.version, RECORDS.c.content_hash, RECORDS.c.district,
@@ -182,6 +187,11 @@ class Planner:
                        status_reason="superseded" if status == SUPERSEDED else None)
             self.writer.insert(row, OP_ADD if status == ACTIVE else None)
             self.counts["added" if status == ACTIVE else f"stored_{status}"] += 1
+            return
+        if row["kind"] == "penalty" and current.status == ACTIVE \
+                and current.entity_id != row["entity_id"]:
+            self.rejects.append(Reject(row["source_file"], row["source_row"], "uscc", row["entity_id"],
+                                       R_OTHER_PARTY.format(entity=current.entity_id)))
             return
         if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
             self.counts["held"] += 1  # withdrawn on a request: files do not bring it back

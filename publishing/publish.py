@@ -450,10 +450,12 @@ def _produce(chunks: Iterator[Chunk], rules: Rules, sender, receiver, spool: int
 
 
 def _in_file_terms(reject: Reject, headers: dict[str, str]) -> Reject:
-    """A planner's reject names a column key ("op"): name it as the file does (操作, or 状态
-    when a return pledge's status withdraws it)."""
+    """A planner's reject names a column key ("op", "uscc"): name it as the file does (操作, or
+    状态 when a return pledge's status withdraws it)."""
     if reject.column == "op":
         reject.column = headers.get("op") or headers.get("status") or reject.column
+    elif reject.column is not None:
+        reject.column = headers.get(reject.column, reject.column)
     return reject
 
 

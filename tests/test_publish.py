@@ -90,6 +90,24 @@ def test_op_column_withdraws(engine, tmp_path):
     assert count(engine, EVENTS, EVENTS.c.op == "withdraw") == 1
 
 
+def test_a_decision_number_never_moves_to_another_party(engine, tmp_path):
+    """Masking can make two decision numbers equal (their long digit runs hidden): a file whose
+    row names another party than the published case is refused, not a takeover."""
+    number = "鲁烟芝市监处罚〔2024〕3706022024000123号"
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(1, 行政处罚决定书文号=number)]))
+    other = number.replace("000123", "010123")  # masks to the same published number
+    result = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(2, 行政处罚决定书文号=other)]))
+    assert not result.published
+    reject = result.as_json()["rejected"][0]
+    assert reject["column"] == "统一社会信用代码" and uscc(1) in reject["reason"]
+    with engine.connect() as conn:
+        assert conn.execute(select(RECORDS.c.entity_id)).scalars().all() == [uscc(1)]
+    # once the bureau has withdrawn the published case, the number may name the right party
+    run(engine, write_csv(tmp_path / "w.csv", [penalty_row(1, 行政处罚决定书文号=number, 操作="撤销")],
+                          header=[*penalty_row(1), "操作"]))
+    assert run(engine, write_csv(tmp_path / "c.csv", [penalty_row(2, 行政处罚决定书文号=other)])).published
+
+
 def test_withdrawing_an_unknown_record_is_a_reject(engine, tmp_path):
     result = run(engine, write_csv(tmp_path / "b.csv", [penalty_row(9, 操作="撤销")],
                                    header=[*penalty_row(9), "操作"]))
