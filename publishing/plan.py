@@ -230,6 +230,9 @@ class Planner:
             return
         self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, "file")
         self.counts["withdrawn"] += 1
+        if current.kind == "credit_mark":  # the mark it superseded is current again
+            self.writer.flush()
+            self._restore_superseded([current.group_key])
 
     def _supersede(self, row: dict[str, Any], rivals: list[Any]) -> str:
         """A newer mark of the same scheme and domain supersedes the older one."""
@@ -280,10 +283,10 @@ class Planner:
         if kind == "credit_mark" and gone:
             self._restore_superseded([r.group_key for r in gone], seen)
 
-    def _restore_superseded(self, group_keys: list[str], seen: set[int]) -> None:
-        """A mark that the snapshot holds was planned as superseded by a newer one that the
-        snapshot has just withdrawn: the newest mark of such a group that the snapshot holds
-        is current again (else the entity would be left with no mark at all)."""
+    def _restore_superseded(self, group_keys: list[str], seen: set[int] | None = None) -> None:
+        """The newer mark of these groups has just been withdrawn (by a file, or by a snapshot
+        that no longer holds it): the newest mark it superseded (of those the snapshot holds,
+        `seen`) is current again, else the entity would be left with no mark at all."""
         keys = sorted(set(group_keys))
         groups: dict[str, list[Any]] = {}
         for i in range(0, len(keys), _LOOKUP_BATCH):
@@ -294,7 +297,7 @@ class Planner:
             if any(r.status in (ACTIVE, AGGREGATE) for r in members):
                 continue  # the group still has a current mark
             held = [r for r in members
-                    if r.status == SUPERSEDED and int(r.id[3:], 16) in seen]
+                    if r.status == SUPERSEDED and (seen is None or int(r.id[3:], 16) in seen)]
             if not held:
                 continue
             newest = max(held, key=lambda r: r.event_date)

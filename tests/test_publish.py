@@ -938,3 +938,15 @@ def test_a_snapshot_of_an_older_mark_makes_it_current_again(engine, tmp_path):
     # the same snapshot again changes nothing
     again = run(engine, older, mode="snapshot").as_json()
     assert (again["withdrawn"], again.get("restored", 0), again["unchanged"]) == (0, 0, 2)
+
+
+def test_withdrawing_the_newer_mark_makes_the_older_current_again(engine, tmp_path):
+    run(engine, write_csv(tmp_path / "m1.csv", [credit_mark_row(1, 分类结果="B", 标注日期="2026-01-01")]))
+    newer = credit_mark_row(1, 分类结果="C", 标注日期="2026-06-01")
+    run(engine, write_csv(tmp_path / "m2.csv", [newer]))
+    report = run(engine, write_csv(tmp_path / "w.csv", [{**newer, "操作": "撤销"}],
+                                   header=[*newer, "操作"])).as_json()
+    assert (report["withdrawn"], report["restored"]) == (1, 1)
+    with engine.connect() as conn:
+        rows = conn.execute(select(RECORDS.c.grade, RECORDS.c.status).order_by(RECORDS.c.event_date)).all()
+    assert [tuple(r) for r in rows] == [("B", "active"), ("C", "withdrawn")]

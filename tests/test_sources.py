@@ -215,6 +215,22 @@ def test_csv_unclosed_quote_is_an_error_row_naming_the_lines_it_swallowed(tmp_pa
     assert rows[1].values[RAW_KEY].startswith(broken) and "14号" in rows[1].values[RAW_KEY]
 
 
+def test_csv_row_with_more_fields_than_the_header_is_an_error_row(tmp_path: Path) -> None:
+    """An unquoted comma shifts every later field one column on: which value belongs where is
+    unknown, so the row is refused, never read with its last fields dropped."""
+    good = ",".join(PENALTY_ROW)
+    shifted = good.replace("好运来超市", "好运来,超市")
+    trailing = good + ",,"  # empty fields after the last column: a spreadsheet's habit, harmless
+    path = tmp_path / "a.csv"
+    path.write_text(csv_text(shifted, trailing), encoding="utf-8")
+    _, rows = read_all(path)
+    assert [r.row for r in rows] == [2, 3]
+    width = len(PENALTY_ROW)
+    assert rows[0].values[ERROR_KEY].startswith(f"本行有 {width + 1} 个字段，多于表头的 {width} 列")
+    assert rows[0].values[RAW_KEY] == shifted
+    assert rows[1].values["entity_name"] == "好运来超市"
+
+
 def test_csv_text_after_a_closing_quote_is_an_error_not_glued_on(tmp_path: Path) -> None:
     good = ",".join(PENALTY_ROW)
     broken = good.replace("好运来超市", '"烟台乙"x')

@@ -101,7 +101,7 @@ def _rows(
 ) -> Iterator[SourceRow]:
     # A generator: the file is opened on the first next() and closed when exhausted or closed.
     with path.open(encoding=encoding, newline="") as stream, _RawLines(path, encoding) as raw:
-        yield from data_rows(_cells(stream, delimiter, raw), header, file, check=controls)
+        yield from data_rows(_cells(stream, delimiter, raw), header, file, check=controls, wide=True)
 
 
 def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines | None = None) -> Iterator[Cells]:

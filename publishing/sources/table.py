@@ -47,6 +47,7 @@ class Header:
     kind: str
     mapper: KeyMapper
     positions: dict[int, str]  # cell position -> column key
+    width: int = 0  # cells up to the header's last named one
 
 
 def find_header_row(rows: Iterable[Cells], kind: str | None) -> tuple[int, Sequence[Any]] | None:
@@ -69,13 +70,16 @@ def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
     mapper = KeyMapper(kind)
     positions = mapper.positions(cells)
     check_required(set(positions.values()), kind, file, number)
-    return Header(row=number, kind=kind, mapper=mapper, positions=positions)
+    width = max((i + 1 for i, cell in enumerate(cells) if not _empty(cell)), default=0)
+    return Header(row=number, kind=kind, mapper=mapper, positions=positions, width=width)
 
 
 def data_rows(rows: Iterable[Cells], header: Header, file: str,
-              check: bool = False) -> Iterator[SourceRow]:
+              check: bool = False, wide: bool = False) -> Iterator[SourceRow]:
     """Rows below the header: blank rows skipped, trailing 合计/备注 rows dropped. check: text
-    with control characters becomes a BadValue (for files that may hold some).
+    with control characters becomes a BadValue (for files that may hold some). wide: a row with
+    values beyond the header's last column cannot be read (in a CSV file: an unquoted comma or
+    a stray quote shifted its fields, and which value belongs where is unknown).
 
     A row is blank when every cell under a known column is empty: cells of ignored columns
     are never read, so a row holding only those has nothing to publish or reject.
@@ -92,6 +96,10 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str,
             if cells.raw is not None:
                 error[RAW_KEY] = cells.raw
             row = SourceRow(file, number, error)
+        elif wide and len(cells) > header.width and not all(_empty(c) for c in cells[header.width:]):
+            reason = (f"本行有 {len(cells)} 个字段，多于表头的 {header.width} 列：可能是字段中的逗号"
+                      "未加引号或引号错位，各值所属的列无法确定")
+            row = SourceRow(file, number, {ERROR_KEY: reason, RAW_KEY: ",".join(map(str, cells))})
         else:
             values = _values(cells, header.positions, convert)
             if all(value is None for value in values.values()):
@@ -115,3 +123,7 @@ def _no_header_reason(kind: str | None) -> str:
     if kind is None:
         return f"无法识别数据种类：前{HEADER_SCAN_ROWS}行中找不到表头行（至少两个可识别的列名）"
     return f"找不到表头行：前{HEADER_SCAN_ROWS}行中没有至少两个“{KIND_LABELS[kind]}”的列名"
+
+
+def _empty(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
