@@ -573,6 +573,10 @@ def test_search_for_a_bad_credit_code_says_so(site):
         assert start["code_problem"] is None
         assert f"/entities/{site.entity}" in [h["url"] for h in start["hits"]]
     assert "前 8 位" in site.get("/search?q=Z9Z9Z9").text  # a code part that matches nothing
+    # a whole code inside a longer query: the query is that code
+    for q in (f"统一社会信用代码：{site.entity}", f"{site.entity}，", f"（{site.entity.lower()}） 烟台"):
+        within = site.get("/api/v1/search", params={"q": q}).json()
+        assert within["exact_match"]["uscc"] == site.entity, q
     good = site.get(f"/api/v1/search?q={site.entity.lower()}").json()
     assert good["code_problem"] is None and good["exact_match"]["uscc"] == site.entity
     assert f'href="/entities/{site.entity}"' in site.get(f"/search?q={site.entity}").text

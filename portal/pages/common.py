@@ -77,5 +77,5 @@ def decode_token(token: str, size: int) -> list[Any]:
         or len(parts) != size
         or not all(isinstance(p, str) for p in parts)
     ):
-        raise bad_request("翻页参数(next)无效,请从第一页重新浏览。")
+        raise bad_request("翻页参数(next 或 before)无效,请从第一页重新浏览。")
     return parts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ PER_PAGE = 20
 MAX_PAGE = 50  # deep offsets are for the open-data downloads, not the search page
 _CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}$")
 _CODE_LENGTH = 18
+_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
 _CODE_PART = re.compile(r"^(?=.*[0-9])[0-9A-Z]{4,}$")  # letters and digits only: part of a code
 
 
@@ -35,10 +37,19 @@ def code_in_query(q: str) -> tuple[str | None, str | None]:
     """(code, problem) when the query looks like a USCC / 注册号, else (None, None)."""
     code = normalize_code(q)
     if not _CODE_LIKE.match(code) or sum(ch.isdigit() for ch in code) < 8:
-        return None, None
+        return _code_within(q), None
     if reg_no_is_valid(code):
         return code, None
     return code, uscc_problem(code)
+
+
+def _code_within(q: str) -> str | None:
+    """A valid USCC inside a longer query (统一社会信用代码：…, a trailing comma, a second
+    word): the query is that code."""
+    for token in _CODE_TOKEN.findall(unicodedata.normalize("NFKC", q).upper()):
+        if uscc_problem(token) is None:
+            return token
+    return None
 
 
 def _has_words(q: str) -> bool:
