@@ -540,15 +540,17 @@ def build(
         return index
 
 
+def _left_after(seq: int) -> Any:
+    """The events after change `seq` that took a record out of publication."""
+    return select(EVENTS.c.record_id, EVENTS.c.kind).where(
+        EVENTS.c.seq > seq, EVENTS.c.op.notin_(WITH_RECORD)
+    )
+
+
 def left_since(conn: Connection, seq: int) -> dict[str, str]:
     """record id -> kind of the records that left publication after change `seq`: the files
     built at `seq` may still carry their content (until the next build)."""
-    rows = conn.execute(
-        select(EVENTS.c.record_id, EVENTS.c.kind)
-        .where(EVENTS.c.seq > seq, EVENTS.c.op.notin_(WITH_RECORD))
-        .distinct()
-    )
-    return {record_id: kind for record_id, kind in rows}
+    return {record_id: kind for record_id, kind in conn.execute(_left_after(seq).distinct())}
 
 
 def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
@@ -559,11 +561,8 @@ def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bo
     index = load_index(Path(out_dir) if out_dir is not None else default_dir())
     if index is None:
         return True
-    left = select(EVENTS.c.seq).where(
-        EVENTS.c.seq > int(index["seq"]), EVENTS.c.op.notin_(WITH_RECORD)
-    )
     with (engine or get_engine()).connect() as conn:
-        return conn.execute(left.limit(1)).first() is not None
+        return conn.execute(_left_after(int(index["seq"])).limit(1)).first() is not None
 
 
 build_snapshot = build

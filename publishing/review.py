@@ -36,7 +36,6 @@ from publishing.commit import (
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
 from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
 from publishing.plan import content_hash, in_stored_order
-from publishing.redact import mask_text
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
@@ -341,16 +340,7 @@ def _clean_one(
             else r.reason
             for r in result
         )
-    return {k: _masked(result.fields.get(k)) for k in fields}
-
-
-def _masked(value: Any) -> Any:
-    """Every text is masked, even where the column's cleaner already did (belt and braces)."""
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, list):
-        return [mask_text(v) if isinstance(v, str) else v for v in value]
-    return value
+    return {k: result.fields.get(k) for k in fields}  # masked by the cleaner, as a file's are
 
 
 def _corrected(row: Any, new_values: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:

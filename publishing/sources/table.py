@@ -70,7 +70,7 @@ def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
     mapper = KeyMapper(kind)
     positions = mapper.positions(cells)
     check_required(set(positions.values()), kind, file, number)
-    width = max((i + 1 for i, cell in enumerate(cells) if not _empty(cell)), default=0)
+    width = max((i + 1 for i, cell in enumerate(cells) if clean_value(cell) is not None), default=0)
     return Header(row=number, kind=kind, mapper=mapper, positions=positions, width=width)
 
 
@@ -96,7 +96,7 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str,
             if cells.raw is not None:
                 error[RAW_KEY] = cells.raw
             row = SourceRow(file, number, error)
-        elif wide and len(cells) > header.width and not all(_empty(c) for c in cells[header.width:]):
+        elif wide and len(cells) > header.width and any(clean_value(c) is not None for c in cells[header.width:]):
             reason = (f"本行有 {len(cells)} 个字段，多于表头的 {header.width} 列：可能是字段中的逗号"
                       "未加引号或引号错位，各值所属的列无法确定")
             row = SourceRow(file, number, {ERROR_KEY: reason, RAW_KEY: ",".join(map(str, cells))})
@@ -123,7 +123,3 @@ def _no_header_reason(kind: str | None) -> str:
     if kind is None:
         return f"无法识别数据种类：前{HEADER_SCAN_ROWS}行中找不到表头行（至少两个可识别的列名）"
     return f"找不到表头行：前{HEADER_SCAN_ROWS}行中没有至少两个“{KIND_LABELS[kind]}”的列名"
-
-
-def _empty(cell: Any) -> bool:
-    return cell is None or (isinstance(cell, str) and not cell.strip())
