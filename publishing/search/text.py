@@ -24,7 +24,6 @@ character of each run is a token of its own, so a run's last character is found 
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from publishing.codes import normalize_code
-from publishing.gcpause import gc_paused
+from publishing.search.pinyin import lazy_pinyin
 
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3007"
 _RUNS = re.compile(f"([{CJK_CLASS}]+)|([^\\W_{CJK_CLASS}]+)")
@@ -159,38 +158,6 @@ def tokens(norm: str) -> list[str]:
             out.extend([cjk[i : i + 2] for i in range(len(cjk) - 1)])
             out.append(cjk[-1])
     return out
-
-
-@lru_cache(maxsize=1)
-def _pinyin():
-    """pypinyin with its per-word conversion memoised: names repeat their words (烟台, 有限公司 …),
-    so this makes lazy_pinyin about 4× faster with the same results."""
-    # We add no phrases of our own: pypinyin need not copy its dictionaries at import
-    # (part of the 0.15 s it costs a 20-row publish's search sync).
-    os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
-    with gc_paused():  # its dictionaries are 100k+ small lists: 0.25 s of collections otherwise
-        from pypinyin.converter import DefaultConverter
-        from pypinyin.core import Pinyin
-
-    class _Memo(DefaultConverter):
-        cache: dict = {}
-
-        def convert(self, words, style, heteronym, errors, strict, **kwargs):
-            key = (words, style, heteronym, strict)
-            found = self.cache.get(key)
-            if found is None:
-                if len(self.cache) > 50_000:  # words and characters: bounded anyway
-                    self.cache.clear()
-                found = super().convert(words, style, heteronym, errors, strict, **kwargs)
-                self.cache[key] = found
-            return found  # Pinyin.pinyin only extends its own list with these
-
-    return Pinyin(_Memo())
-
-
-def lazy_pinyin(text: str) -> list[str]:
-    """pypinyin.lazy_pinyin (style NORMAL, ü as v), memoised per word."""
-    return _pinyin().lazy_pinyin(text)
 
 
 def syllables(norm: str) -> list[str]:
