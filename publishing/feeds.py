@@ -61,12 +61,13 @@ KIND_TAGS = {
     "return_pledge": "无理由退货承诺",
     "district_board": "蓝黄红榜",
 }
-# Why a record left publication (change event reason → at:comment).
+# Why a record left publication (change event reason → at:comment). A credit repair is said
+# as a plain withdrawal: a repaired record leaves every output, with no trace that it was repaired.
 REASON_COMMENTS = {
     "file": "已撤回",
     "snapshot": "已撤回",
     "objection": "异议成立,已撤回",
-    "repair": "信用修复",
+    "repair": "已撤回",
     "expired": "公示期满",
     "superseded": "已被更新的记录取代",
     "aggregate": "转为仅统计公布",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import feedparser
 import pytest
@@ -21,7 +22,7 @@ from publishing import clock
 from publishing.commit import RECORDS
 from publishing.contract import KINDS
 from publishing.expire import expire
-from publishing.feeds import Scope, scope_seqs
+from publishing.feeds import Scope, deletion_item, scope_seqs
 from publishing.publish import publish
 from publishing.search.sync import reindex
 from publishing.settings import get_settings
@@ -517,3 +518,11 @@ def test_a_repeated_feed_is_answered_without_reading_its_page_until_the_log_move
     changed = site.get("/feeds/penalty.atom")
     assert len(reads) == 2 and changed.headers["ETag"] != first.headers["ETag"]
     assert "烟芝市监罚〔2026〕4号" in changed.text
+
+
+def test_a_repaired_record_leaves_as_a_plain_withdrawal():
+    """A tombstone in the entity's own feed must not tell that the entity had a record repaired."""
+    row = SimpleNamespace(seq=9, id="P-1", ev_version=2, at=datetime(2026, 11, 27, 10, 0), op="withdraw")
+    repaired = deletion_item(SimpleNamespace(**vars(row), reason="repair"), "https://example.org", [])
+    by_file = deletion_item(SimpleNamespace(**vars(row), reason="file"), "https://example.org", [])
+    assert repaired.comment == by_file.comment == "已撤回"
