@@ -631,6 +631,7 @@ def test_search_says_when_it_stopped_counting_or_paging(site, monkeypatch):
 
     full = site.get("/api/v1/search?q=烟台").json()
     assert full["total"] > 3 and not full["capped"] and not full["truncated"]
+    assert not full["facets_capped"] and "条结果统计" not in site.get("/search?q=烟台").text
     monkeypatch.setattr(embedded, "CAP", 3)
     monkeypatch.setattr(search_page, "PER_PAGE", 1)
     monkeypatch.setattr(search_page, "MAX_PAGE", 2)
@@ -638,6 +639,7 @@ def test_search_says_when_it_stopped_counting_or_paging(site, monkeypatch):
     assert capped["capped"] and capped["truncated"] and capped["pages"] == 2
     html = site.get("/search?q=烟台&page=2").text
     assert "超过 3 条" in html and "仅显示前 2 页" in html and 'rel="next"' not in html
+    assert capped["facets_capped"] and "按最新的 3 条结果统计" in html  # the counts say so too
 
 
 def test_a_query_of_punctuation_alone_is_no_query(site):

@@ -113,6 +113,7 @@ def search_data(
         "exact_match": None,
         "total": 0,
         "capped": False,  # total is a lower bound: the search stopped counting
+        "facets_capped": False,  # facet counts cover the newest `total` matches only
         "truncated": False,  # more matches than the pages show (MAX_PAGE)
         "code_hint": bool(_CODE_PART.match(normalize_code(q))),  # no match: say how codes are found
         "pages": 0,
@@ -149,6 +150,7 @@ def search_data(
         return data
     data["total"] = result.total
     data["capped"] = result.capped
+    data["facets_capped"] = result.facets_capped
     data["truncated"] = result.total > MAX_PAGE * PER_PAGE
     data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
     data["hits"] = [_hit(h) for h in result.hits]

@@ -57,9 +57,12 @@ class SearchResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     took_ms: float = 0.0
     query: SearchQuery | None = None
-    # True when the search stopped counting: total and facets cover the first (newest)
-    # MATCH_CAP matches only, and total is a lower bound ("5000+").
+    # True when the search stopped counting: total covers the first (newest) matches only,
+    # and is a lower bound ("5000+").
     capped: bool = False
+    # True when the facet counts, too, cover only those first matches (the embedded backend;
+    # Meilisearch counts facets over every match).
+    facets_capped: bool = False
 
 
 class SearchBackend(Protocol):

@@ -765,6 +765,7 @@ class EmbeddedSearch:
             hits=hits,
             facets=facets,
             capped=total >= CAP,
+            facets_capped=total >= CAP,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             query=query,
         )
