@@ -134,13 +134,17 @@ async def login_submit(request: Request) -> Response | Template:
         password,
         failures=config.lockout_failures,
         minutes=config.lockout_minutes,
+        account_failures=config.lockout_account_failures,
         source=guard.client_ip(request),
     )
     if result.user is None:
-        if result.locked_until:
+        if result.locked_until:  # this address, for this name (said alike for every name)
             until = result.locked_until.astimezone(clock.BEIJING).strftime("%H:%M")
             return _login_page(
-                request, 423, f"连续登录失败次数过多,账户已锁定,请于 {until} 后再试。", name
+                request,
+                423,
+                f"从本地址登录该用户名连续失败次数过多,已暂时锁定,请于 {until} 后再试。",
+                name,
             )
         return _login_page(request, 401, "用户名或密码错误。", name)
     request.set_session(

@@ -133,11 +133,27 @@ class User(SQLModel, table=True):
     password_hash: str
     role: str = Field(max_length=12)
     active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = None
+    failed_logins: int = 0  # wrong passwords from any address since the last good login
+    locked_until: datetime | None = None  # locked for addresses not used by the owner lately
     session_epoch: int = 0  # bumped on logout and password change: older sessions end
     created_at: datetime
     updated_at: datetime
+    last_login_at: datetime | None = None
+
+
+class LoginSource(SQLModel, table=True):
+    """Logins by (name as typed, client address): wrong passwords in a row from one address lock
+    that address out of that name only, and a good login marks an address its owner uses
+    (publishing.users.login). Kept for unknown names too, so that a lock says nothing about
+    which names exist; the worker forgets old rows."""
+
+    __tablename__ = "login_sources"
+
+    name: str = Field(primary_key=True, max_length=80)
+    source: str = Field(primary_key=True, max_length=64)  # an IPv4 address, or an IPv6 /64
+    failures: int = 0  # wrong passwords in a row
+    locked_until: datetime | None = None
+    last_failure_at: datetime | None = None
     last_login_at: datetime | None = None
 
 
@@ -177,5 +193,6 @@ ATTACHMENTS = RequestAttachment.__table__
 STEPS = RequestStep.__table__
 COUNTERS = RequestCounter.__table__
 USERS = User.__table__
+LOGIN_SOURCES = LoginSource.__table__
 TOKENS = ApiToken.__table__
 AUDIT = AuditEntry.__table__

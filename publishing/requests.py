@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,12 @@ class Config:
     max_bytes: int
     max_records: int
     limits: dict[str, tuple[int, int]]
-    lockout_failures: int
+    lockout_failures: int  # wrong passwords in a row that lock one address out of a name
     lockout_minutes: int
     session_hours: int
+    # wrong passwords from all addresses that lock the account for addresses its owner has not
+    # used lately (publishing.users.login); [review] lockout_account_failures, default 10 × the above
+    lockout_account_failures: int = 50
 
 
 @lru_cache
@@ -115,6 +118,9 @@ def load_config(path: Path | None = None) -> Config:
         lockout_failures=int(rv["lockout_failures"]),
         lockout_minutes=int(rv["lockout_minutes"]),
         session_hours=int(rv["session_hours"]),
+        lockout_account_failures=int(
+            rv.get("lockout_account_failures", 10 * int(rv["lockout_failures"]))
+        ),
     )
 
 
@@ -531,6 +537,103 @@ def deadlines(type_: str, on: date, config: Config | None = None) -> tuple[date,
     review = workdays.add_workdays(on, config.review_days)
     decision = workdays.add_workdays(on, config.decision_days[type_])
     return review.due, decision.due, review.fallback or decision.fallback
+
+
+def _beijing_date(at: datetime) -> date:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return at.astimezone(clock.BEIJING).date()
+
+
+def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int:
+    """Count again the deadlines of open requests that were counted Monday–Friday (their year's
+    holiday arrangement not yet known), as the holiday data says now; returns how many changed.
+
+    Run by the worker: once the bureau adds a year to workdays.toml (or chinese-calendar is
+    upgraded), such deadlines become definitive without anyone touching the requests. Only the
+    open, provisional ones are read (usually none); a deadline counts from the day of
+    submission, or of the last supplement (when the deadlines were counted again)."""
+    now = now or clock.now()
+    config = load_config()
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(
+                    REQUESTS.c.id,
+                    REQUESTS.c.tracking_no,
+                    REQUESTS.c.type,
+                    REQUESTS.c.submitted_on,
+                    REQUESTS.c.review_due,
+                    REQUESTS.c.decision_due,
+                ).where(
+                    REQUESTS.c.status.in_(OPEN_STATUSES), REQUESTS.c.calendar_fallback.is_(True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return 0
+        supplemented = dict(
+            conn.execute(
+                select(STEPS.c.request_id, func.max(STEPS.c.at))
+                .where(
+                    STEPS.c.request_id.in_([r["id"] for r in rows]),
+                    STEPS.c.action == "supplemented",
+                )
+                .group_by(STEPS.c.request_id)
+            ).all()
+        )
+    changes = []
+    for r in rows:
+        at = supplemented.get(r["id"])
+        start = _beijing_date(at) if at is not None else r["submitted_on"]
+        review_due, decision_due, fallback = deadlines(r["type"], start, config)
+        if (review_due, decision_due, fallback) != (r["review_due"], r["decision_due"], True):
+            changes.append((r, review_due, decision_due, fallback))
+    if not changes:
+        return 0
+    changed = 0
+    with durable_transaction(engine) as conn:
+        for r, review_due, decision_due, fallback in changes:
+            # only if nothing else changed the deadlines meanwhile (a supplement, a decision)
+            done = conn.execute(
+                update(REQUESTS)
+                .where(
+                    REQUESTS.c.id == r["id"],
+                    REQUESTS.c.status.in_(OPEN_STATUSES),
+                    REQUESTS.c.calendar_fallback.is_(True),
+                    REQUESTS.c.review_due == r["review_due"],
+                    REQUESTS.c.decision_due == r["decision_due"],
+                )
+                .values(
+                    review_due=review_due,
+                    decision_due=decision_due,
+                    calendar_fallback=fallback,
+                    updated_at=now,
+                )
+            ).rowcount
+            if not done:
+                continue
+            changed += 1
+            audit.append(
+                conn,
+                actor="worker",
+                action="request.deadlines",
+                target_type="request",
+                target_id=r["tracking_no"],
+                at=now,
+                before={
+                    "review_due": r["review_due"],
+                    "decision_due": r["decision_due"],
+                    "calendar_fallback": True,
+                },
+                after={
+                    "review_due": review_due,
+                    "decision_due": decision_due,
+                    "calendar_fallback": fallback,
+                },
+            )
+    return changed
 
 
 def mask_mobile(mobile: str) -> str:

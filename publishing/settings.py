@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from functools import cached_property, lru_cache
@@ -13,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Placeholders that have been in our own files: a key anyone can read signs nothing.
 KNOWN_SECRETS = frozenset({"dev-secret-change-me", "change-me", "changeme", "secret"})
 MIN_SECRET_LENGTH = 32
+# The least variety a key must show (secret_variety): random keys score far above it (32 hex
+# characters ~115, secrets.token_urlsafe(32) ~210), a key of a few repeated characters or a
+# repeated word far below ("a" × 32: 0, "abc" × 11: 6, "password" × 4: 30).
+MIN_SECRET_VARIETY = 48
 SECRET_FILE = "secret.key"
 
 
@@ -51,9 +56,10 @@ class Settings(BaseSettings):
         if self.secret_key_setting is None:
             return _kept_secret(self.data_dir / SECRET_FILE)
         key = self.secret_key_setting.strip()
-        if len(key) < MIN_SECRET_LENGTH or key in KNOWN_SECRETS:
+        if len(key) < MIN_SECRET_LENGTH or key in KNOWN_SECRETS or weak_variety(key):
             raise WeakSecretError(
-                f"DISCLOSURE_SECRET_KEY 过短或是公开的示例值:请设为至少 {MIN_SECRET_LENGTH} 个字符的随机串"
+                "DISCLOSURE_SECRET_KEY 过短、过于简单(字符种类太少或内容重复)或是公开的示例值:"
+                f"请设为至少 {MIN_SECRET_LENGTH} 个字符的随机串"
                 "(例如 openssl rand -base64 36 的输出),或不设置(使用数据目录中自动生成的密钥)。"
             )
         return key
@@ -61,6 +67,22 @@ class Settings(BaseSettings):
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+
+def secret_variety(key: str) -> float:
+    """A rough measure, in bits, of how much a key could be guessed from its own shape:
+    log2(distinct characters) × (distinct pairs of adjacent characters + 1). A key that repeats
+    a short piece has as few pairs as the piece is long, one of few characters few of either;
+    a random key has about as many pairs as characters. It underestimates random keys (32 hex
+    characters, 128 bits, score 70–150), so it only tells trivial keys from the rest."""
+    if len(key) < 2:
+        return 0.0
+    pairs = {key[i : i + 2] for i in range(len(key) - 1)}
+    return math.log2(len(set(key))) * (len(pairs) + 1)
+
+
+def weak_variety(key: str) -> bool:
+    return secret_variety(key) < MIN_SECRET_VARIETY
 
 
 def _kept_secret(path: Path) -> str:
@@ -86,8 +108,8 @@ def _kept_secret(path: Path) -> str:
 
 def _read_secret(path: Path) -> str:
     key = path.read_text(encoding="ascii").strip()
-    if len(key) < MIN_SECRET_LENGTH:
-        raise WeakSecretError(f"{path} 中的密钥过短:删除该文件后重新启动即可生成新密钥。")
+    if len(key) < MIN_SECRET_LENGTH or weak_variety(key):
+        raise WeakSecretError(f"{path} 中的密钥过短或过于简单:删除该文件后重新启动即可生成新密钥。")
     return key
 
 

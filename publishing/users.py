@@ -2,30 +2,53 @@
 
 Roles: reviewer (accepts requests, asks for more material), approver (also approves and
 rejects), admin (everything). Users are made with `disclosure users add NAME --role ROLE`.
+
+Lockout (login) works at two levels, so that guessing is stopped without handing anyone a way
+to lock the real user out:
+
+- per (name as typed, client address): `failures` wrong passwords in a row from one address lock
+  that address out of that name for `minutes`. Someone typing wrong passwords for a colleague's
+  name locks out only themselves. Names that do not exist are counted and locked the same way.
+- per account: `account_failures` wrong passwords from any addresses (a guess spread over many)
+  lock the account for `minutes`, doubling at each further `account_failures` up to a day — but
+  not for the addresses its owner has logged in from in the last KNOWN_DAYS days.
+
+No answer tells which names exist: a wrong password gets the answer an unknown name gets, an
+address lock answers every name alike, and the account lock answers as for an unknown name. While
+either lock holds, no password is checked, so guessing cannot go on behind it. The client address
+is the one the portal's rate limits use (uvicorn applies the trusted proxy's X-Forwarded-For).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from publishing import audit, clock
 from publishing.db import writer_connection
-from publishing.request_models import TOKENS, USERS
+from publishing.request_models import LOGIN_SOURCES, TOKENS, USERS
 from publishing.roles import ROLES
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 TOKEN_PREFIX = "dsk_"
 MIN_PASSWORD = 10
-LOCKOUT_FAILURES = 5
+LOCKOUT_FAILURES = 5  # wrong passwords in a row from one address, for one name
 LOCKOUT_MINUTES = 15
+ACCOUNT_FAILURES = 50  # wrong passwords from all addresses, for one account
+ACCOUNT_LOCK_MAX = timedelta(days=1)
+KNOWN_DAYS = 90  # an address the owner logged in from within this is spared the account lock
+FAILURE_MEMORY = timedelta(days=1)  # wrong passwords further apart than this do not add up
+NAME_KEY = 80  # the typed name is kept to this length (a user's name has at most 64)
 PERMISSIONS = {
     "reviewer": {"accept", "more_info"},
     "approver": {"accept", "more_info", "approve", "reject"},
@@ -51,7 +74,7 @@ class Principal:
 @dataclass(frozen=True)
 class LoginResult:
     user: Principal | None
-    locked_until: datetime | None = None  # set when the account is locked (now or already)
+    locked_until: datetime | None = None  # set when this address is locked out of the name
 
 
 def _principal(row) -> Principal:
@@ -111,6 +134,11 @@ def add_user(
                 updated_at=now,
             )
         )
+        conn.execute(  # a reset also lifts the address locks on the name
+            update(LOGIN_SOURCES)
+            .where(LOGIN_SOURCES.c.name == name)
+            .values(failures=0, locked_until=None)
+        )
         audit.append(
             conn,
             actor=actor,
@@ -124,9 +152,60 @@ def add_user(
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def source_key(source: str | None) -> str:
+    """The address a lock applies to: an IPv4 address, or the /64 network of an IPv6 one (what
+    one subscriber is given: a lock per IPv6 address would be one new address away)."""
+    if not source:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _source_row(conn: Connection, name: str, source: str):
+    """The (name, address) row, made if missing, locked until the transaction ends."""
+    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        ins(LOGIN_SOURCES)
+        .values(name=name, source=source, failures=0)
+        .on_conflict_do_nothing(index_elements=["name", "source"])
+    )
+    where = (LOGIN_SOURCES.c.name == name, LOGIN_SOURCES.c.source == source)
+    return conn.execute(select(LOGIN_SOURCES).where(*where).with_for_update()).one()
+
+
+def _address_failure(conn: Connection, pair, now: datetime, failures: int, minutes: int):
+    """Count a wrong password (or an unknown name) from the address; (count, locked_until)."""
+    last = _aware(pair.last_failure_at)
+    count = (pair.failures if last and now - last < FAILURE_MEMORY else 0) + 1
+    values: dict = {"failures": count, "last_failure_at": now}
+    locked = None
+    if count >= failures:
+        locked = now + timedelta(minutes=minutes)
+        values.update(failures=0, locked_until=locked)
+    conn.execute(
+        update(LOGIN_SOURCES)
+        .where(LOGIN_SOURCES.c.name == pair.name, LOGIN_SOURCES.c.source == pair.source)
+        .values(values)
+    )
+    return count, locked
+
+
+def _account_lock(count: int, account_failures: int, minutes: int) -> timedelta | None:
+    """How long the account locks after its count-th wrong password (None: it does not)."""
+    if count < account_failures or count % account_failures:
+        return None
+    doublings = min(count // account_failures - 1, 16)
+    return min(timedelta(minutes=minutes) * 2**doublings, ACCOUNT_LOCK_MAX)
 
 
 def login(
@@ -136,44 +215,74 @@ def login(
     *,
     failures: int = LOCKOUT_FAILURES,
     minutes: int = LOCKOUT_MINUTES,
+    account_failures: int = ACCOUNT_FAILURES,
     source: str | None = None,
 ) -> LoginResult:
-    """Check a password; after `failures` wrong ones in a row the account locks for `minutes`.
+    """Check a password from the client address `source` (see the module's doc for the locks).
 
-    Only the right password learns of the lock (locked_until): a wrong one, locked or not, gets
-    the answer an unknown name gets."""
+    user is set on success; locked_until when this address is locked out of this name (said
+    for every name alike, whether it exists or not); otherwise neither, as for a wrong
+    password."""
     now = clock.now()
+    key, address = name[:NAME_KEY], source_key(source)
+    actor, target = name[:80] or "?", name[:40]
     with writer_connection(engine) as conn, conn.begin():
-        row = conn.execute(select(USERS).where(USERS.c.name == name, USERS.c.active)).first()
-        if row is None:
-            _verify(_DUMMY_HASH, password)  # the same time whether or not the name exists
+        pair = _source_row(conn, key, address)
+        held = _aware(pair.locked_until)
+        if held and held > now:
             audit.append(
                 conn,
-                actor=name[:80] or "?",
+                actor=actor,
+                action="login.locked",
+                target_type="user",
+                target_id=target,
+                after={"source": source, "scope": "address", "locked_until": held},
+            )
+            return LoginResult(None, held)
+        row = conn.execute(
+            select(USERS).where(USERS.c.name == name, USERS.c.active).with_for_update()
+        ).first()
+        if row is None:
+            _verify(_DUMMY_HASH, password)  # the same time whether or not the name exists
+            count, locked = _address_failure(conn, pair, now, failures, minutes)
+            audit.append(
+                conn,
+                actor=actor,
                 action="login.unknown",
                 target_type="user",
-                target_id=name[:40],
-                after={"source": source},
+                target_id=target,
+                after={"source": source, "failures": count, "locked_until": locked},
             )
             return LoginResult(None)
-        locked = _aware(row.locked_until)
-        # Only the right password learns of a lock: a wrong one is answered as for an unknown
-        # name, so the lock does not tell which names exist.
-        if locked and locked > now:
+        account_locked = _aware(row.locked_until)
+        account_locked = account_locked if account_locked and account_locked > now else None
+        seen = _aware(pair.last_login_at)
+        known = seen is not None and now - seen < timedelta(days=KNOWN_DAYS)
+        if account_locked and not known:
+            # Answered, timed and counted as for an unknown name; the password is not checked.
+            _verify(_DUMMY_HASH, password)
+            count, locked = _address_failure(conn, pair, now, failures, minutes)
             audit.append(
                 conn,
                 actor=name,
                 action="login.locked",
                 target_type="user",
                 target_id=name,
-                after={"source": source},
+                after={
+                    "source": source,
+                    "scope": "account",
+                    "locked_until": account_locked,
+                    "failures": count,
+                },
             )
-            return LoginResult(None, locked if _verify(row.password_hash, password) else None)
+            return LoginResult(None)
         if not _verify(row.password_hash, password):
-            count = row.failed_logins + 1
-            values: dict = {"failed_logins": count}
-            if count >= failures:
-                values.update(failed_logins=0, locked_until=now + timedelta(minutes=minutes))
+            count, locked = _address_failure(conn, pair, now, failures, minutes)
+            total = row.failed_logins + 1
+            values: dict = {"failed_logins": total}
+            lock = _account_lock(total, account_failures, minutes)
+            if lock:
+                values["locked_until"] = now + lock
             conn.execute(update(USERS).where(USERS.c.id == row.id).values(values))
             audit.append(
                 conn,
@@ -183,12 +292,21 @@ def login(
                 target_id=name,
                 after={
                     "failures": count,
-                    "locked_until": values.get("locked_until"),
+                    "locked_until": locked,
+                    "account_failures": total,
+                    "account_locked_until": values.get("locked_until"),
                     "source": source,
                 },
             )
             return LoginResult(None)
-        values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+        conn.execute(
+            update(LOGIN_SOURCES)
+            .where(LOGIN_SOURCES.c.name == key, LOGIN_SOURCES.c.source == address)
+            .values(failures=0, locked_until=None, last_login_at=now)
+        )
+        values = {"last_login_at": now}
+        if account_locked is None:  # an attack still locking the account goes on counting
+            values.update(failed_logins=0, locked_until=None)
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         conn.execute(update(USERS).where(USERS.c.id == row.id).values(values))
@@ -201,6 +319,21 @@ def login(
             after={"source": source},
         )
         return LoginResult(_principal(row))
+
+
+def forget_logins(engine: Engine, now: datetime | None = None) -> int:
+    """Delete the (name, address) rows that no longer matter: no lock, no recent wrong
+    password, no login within KNOWN_DAYS; returns how many (the worker runs this daily)."""
+    now = now or clock.now()
+    c = LOGIN_SOURCES.c
+    with writer_connection(engine) as conn, conn.begin():
+        return conn.execute(
+            delete(LOGIN_SOURCES).where(
+                or_(c.locked_until.is_(None), c.locked_until < now),
+                or_(c.last_failure_at.is_(None), c.last_failure_at < now - FAILURE_MEMORY),
+                or_(c.last_login_at.is_(None), c.last_login_at < now - timedelta(days=KNOWN_DAYS)),
+            )
+        ).rowcount
 
 
 def _verify(hashed: str, password: str) -> bool:

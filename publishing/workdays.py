@@ -5,10 +5,16 @@ publishing/data/workdays.toml (or DISCLOSURE_WORKDAYS_FILE) for the years it doe
 A date neither covers is counted Monday–Friday; every answer says whether that fallback was
 used, so a deadline computed without the year's holiday arrangement is shown as provisional.
 Nothing here raises for a date outside the data.
+
+The data file is read again when it changes (its modification time and size), so a year added
+to it reaches a running portal and the worker without a restart; the worker then recomputes
+the provisional deadlines of open requests (publishing.requests.recompute_provisional).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import chinese_calendar
 
+log = logging.getLogger("publishing.workdays")
 DEFAULT_FILE = Path(__file__).parent / "data" / "workdays.toml"
 SOURCE_PACKAGE, SOURCE_FILE, SOURCE_WEEKDAYS = "chinese-calendar", "workdays.toml", "weekdays"
 
@@ -33,24 +40,64 @@ class YearData:
     workdays: frozenset[date]
 
 
-@lru_cache
-def load_years(path: Path | None = None) -> dict[int, YearData]:
-    if path is None:
-        from publishing.settings import get_settings
+def data_file() -> Path:
+    """The data file in use: DISCLOSURE_WORKDAYS_FILE, else the bundled one."""
+    from publishing.settings import get_settings
 
-        path = get_settings().workdays_file or DEFAULT_FILE
+    return Path(get_settings().workdays_file or DEFAULT_FILE)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def load_years(path: Path | None = None) -> dict[int, YearData]:
+    """The years of the data file (path, else data_file()); read again once the file changes.
+
+    A file that does not parse (caught half-saved, or mistyped) is logged, and what it said
+    before is used meanwhile (nothing, when it never parsed: deadlines are then provisional)."""
+    path = data_file() if path is None else Path(path)
+    years = _read_years(path, _stamp(path))
+    if years is None:
+        return _last_good.get(path, {})
+    _last_good[path] = years
+    return years
+
+
+_last_good: dict[Path, dict[int, YearData]] = {}
+
+
+@lru_cache(maxsize=8)
+def _read_years(path: Path, stamp: tuple[int, int] | None) -> dict[int, YearData] | None:
+    if stamp is None:
+        return {}
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
+        years = {}
+        for year, table in (raw.get("years") or {}).items():
+            years[int(year)] = YearData(
+                frozenset(date.fromisoformat(str(d)) for d in table.get("holidays", ())),
+                frozenset(date.fromisoformat(str(d)) for d in table.get("workdays", ())),
+            )
     except FileNotFoundError:
         return {}
-    years = {}
-    for year, table in (raw.get("years") or {}).items():
-        years[int(year)] = YearData(
-            frozenset(date.fromisoformat(str(d)) for d in table.get("holidays", ())),
-            frozenset(date.fromisoformat(str(d)) for d in table.get("workdays", ())),
-        )
+    except (tomllib.TOMLDecodeError, ValueError, TypeError, AttributeError) as err:
+        log.error("workdays: %s cannot be read (%s); keeping the data read before", path, err)
+        return None
     return years
+
+
+def _clear() -> None:
+    _read_years.cache_clear()
+    _last_good.clear()
+
+
+load_years.cache_clear = _clear  # type: ignore[attr-defined]
 
 
 def is_workday(day: date, years: dict[int, YearData] | None = None) -> tuple[bool, str]:
@@ -71,6 +118,7 @@ def is_workday(day: date, years: dict[int, YearData] | None = None) -> tuple[boo
 
 def add_workdays(start: date, n: int, years: dict[int, YearData] | None = None) -> Deadline:
     """The n-th working day after `start` (the day of submission itself does not count)."""
+    years = load_years() if years is None else years
     day, left, fallback = start, n, False
     while left > 0:
         day += timedelta(days=1)
@@ -84,6 +132,7 @@ def workdays_between(
     start: date, end: date, years: dict[int, YearData] | None = None
 ) -> tuple[int, bool]:
     """Working days after `start` up to and including `end` (0 when end <= start)."""
+    years = load_years() if years is None else years
     day, count, fallback = start, 0, False
     while day < end:
         day += timedelta(days=1)

@@ -12,6 +12,12 @@ later; it never stops the others):
   review-digest  daily at 08:30, when SMTP is configured and settings has `review_email`:
                  one mail listing the open objection / credit-repair requests due within
                  DIGEST_DAYS days or overdue
+  deadlines      every DEADLINES_EVERY seconds: open requests whose deadlines were counted
+                 Monday–Friday (their year's holidays unknown then) are counted again once the
+                 holiday data covers them (publishing.requests.recompute_provisional; the data
+                 file is read again when it changes, so no restart is needed)
+  logins         daily at 03:30: forget the login rows per (name, address) that no longer
+                 matter (publishing.users.forget_logins)
 
 A daily job's last run (its Beijing date) is kept in the sync_cursors table ("worker:<job>"),
 so a restart does not repeat it and a worker that was down at the hour catches up when it
@@ -47,6 +53,7 @@ log = logging.getLogger("publishing.worker")
 CURSORS = SyncCursor.__table__
 SYNC_EVERY = 5.0  # seconds between search syncs
 OPEN_DATA_EVERY = 60.0  # seconds between checks for records that left publication
+DEADLINES_EVERY = 600.0  # seconds between looks for provisional deadlines to count again
 TICK = 1.0  # seconds between looks at the schedule
 DIGEST_DAYS = 2
 WORKER_LOCK_ID = 7_261_129  # PostgreSQL advisory lock: one active worker
@@ -128,6 +135,19 @@ def job_review_digest(engine: Engine) -> int:
     return len(due)
 
 
+def job_deadlines(engine: Engine) -> int:
+    """Count again the provisional deadlines the holiday data now covers; returns how many."""
+    from publishing import requests
+
+    return requests.recompute_provisional(engine)
+
+
+def job_forget_logins(engine: Engine) -> int:
+    from publishing import users
+
+    return users.forget_logins(engine)
+
+
 def default_jobs() -> list[Job]:
     return [
         Job("search-sync", job_search_sync, every=SYNC_EVERY),
@@ -135,7 +155,10 @@ def default_jobs() -> list[Job]:
         Job("open-data", job_open_data, daily_at=dtime(1, 0)),
         # a withdrawn or expired record must leave the open-data files too, not only at 01:00
         Job("open-data-now", job_open_data_if_needed, every=OPEN_DATA_EVERY),
+        # before the digest, which lists requests by their deadlines
+        Job("deadlines", job_deadlines, every=DEADLINES_EVERY),
         Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
+        Job("logins", job_forget_logins, daily_at=dtime(3, 30)),
     ]
 
 

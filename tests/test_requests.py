@@ -5,6 +5,7 @@ kind of bad input is told (and that it stores nothing), repeats, limits, e-mail,
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 
 import pytest
@@ -537,3 +538,79 @@ def test_concurrent_twins_with_one_idempotency_key_get_one_receipt(engine, cases
     assert len({r.tracking_no for r in receipts}) == 1
     assert sum(not r.replayed for r in receipts) == 1
     assert count_requests(engine) == 1
+
+
+# -- provisional deadlines ----------------------------------------------------------------------
+
+
+def test_provisional_deadlines_are_counted_again_once_the_holidays_are_known(
+    engine, cases, tmp_path, monkeypatch
+):
+    """Requests filed in late December 2026 have 2027 deadlines counted Monday–Friday (no
+    holiday data for 2027 yet). When the bureau adds 2027 to the data file, the worker counts
+    the open ones again, from the day their deadlines count from; decided ones stay as they are."""
+    from datetime import UTC, date, datetime
+
+    from publishing import review, users, workdays, worker
+    from publishing.settings import get_settings
+
+    data = tmp_path / "workdays.toml"
+    data.write_text("[years]\n", encoding="utf-8")
+    monkeypatch.setenv("DISCLOSURE_WORKDAYS_FILE", str(data))
+    get_settings.cache_clear()
+    late_december = datetime(2026, 12, 28, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+    reviewer, _ = users.add_user(engine, "wang", "approver", "correct horse battery staple")
+
+    def objection(uscc, record, at=late_december):
+        sub = rq.Submission(type="objection", uscc=uscc, record_ids=[record],
+                            contact_name="赵六", mobile="13700000000",
+                            reason="罚款金额与处罚决定书不一致,见决定书。")
+        return rq.submit(engine, sub, now=at)
+
+    plain = objection(cases.other_uscc, cases.other)
+    decided = objection(cases.never_uscc, cases.never)
+    review.act(engine, decided.tracking_no, reviewer, "reject", "材料不足。", now=late_december)
+    again = objection(cases.too_early_uscc, cases.too_early)
+    review.act(engine, again.tracking_no, reviewer, "more_info", "请补充决定书。",
+               now=late_december)
+    rq.supplement(engine, again.tracking_no, again.access_code, "已补充。", [],
+                  now=datetime(2026, 12, 30, 2, 0, tzinfo=UTC))  # the deadlines count again
+
+    def row(tracking):
+        with engine.connect() as conn:
+            return rq.find(conn, tracking)
+
+    before = {r.tracking_no: row(r.tracking_no) for r in (plain, decided, again)}
+    assert all(r["calendar_fallback"] for r in before.values())
+    jobs = [j for j in worker.default_jobs() if j.name == "deadlines"]
+    assert worker.run_due(engine, jobs) == {"deadlines": 0}  # nothing known about 2027 yet
+
+    # the bureau publishes 2027 (the running worker picks the edited file up by itself)
+    data.write_text(
+        '[years.2027]\nholidays = ["2027-01-01", "2027-01-04", "2027-01-05"]\n'
+        'workdays = ["2027-01-09"]\n',
+        encoding="utf-8",
+    )
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    years = workdays.load_years(data)
+    assert 2027 in years
+    jobs = [j for j in worker.default_jobs() if j.name == "deadlines"]
+    assert worker.run_due(engine, jobs) == {"deadlines": 2}
+    config = rq.load_config()
+    for receipt, start in ((plain, date(2026, 12, 28)), (again, date(2026, 12, 30))):
+        now = row(receipt.tracking_no)
+        assert now["calendar_fallback"] is False
+        assert now["review_due"] == workdays.add_workdays(start, config.review_days, years).due
+        expected = workdays.add_workdays(start, config.decision_days["objection"], years)
+        assert now["decision_due"] == expected.due and not expected.fallback
+        assert now["decision_due"] > before[receipt.tracking_no]["decision_due"]  # 3 days off
+        with engine.connect() as conn:
+            entries = [e for e in audit.for_target(conn, "request", receipt.tracking_no)
+                       if e["action"] == "request.deadlines"]
+        assert len(entries) == 1 and entries[0]["actor"] == "worker"
+    untouched = row(decided.tracking_no)  # decided: its deadlines are history
+    assert untouched["calendar_fallback"] is True
+    assert untouched["decision_due"] == before[decided.tracking_no]["decision_due"]
+    assert worker.job_deadlines(engine) == 0  # done once
+    assert audit.verify(engine) == (True, None)

@@ -21,7 +21,7 @@ from publishing import audit, clock, users
 from publishing import requests as rq
 from publishing.commit import EVENTS, RECORDS
 from publishing.publish import publish
-from publishing.request_models import AUDIT, REQUESTS, USERS
+from publishing.request_models import AUDIT, LOGIN_SOURCES, REQUESTS, USERS
 from tests.factories import penalty_row, uscc, write_csv
 from tests.requests_support import (
     PDF,
@@ -96,6 +96,13 @@ def act(client, tracking, action, reason="依据材料作出处理。", **extra)
 # -- login, lockout, sessions -------------------------------------------------------------------
 
 
+def _same(a: str, b: str) -> bool:
+    """Two login pages alike but for the name typed and the minute a lock ends."""
+    return re.sub(r"\d\d:\d\d", "HH:MM", a.replace("wang", "nobody")) == re.sub(
+        r"\d\d:\d\d", "HH:MM", b.replace("wang", "nobody")
+    )
+
+
 def test_login_lockout_and_sessions(engine, client, staff):
     first = client.get("/review")
     assert first.status_code == 303 and first.headers["location"] == "/review/login"
@@ -107,24 +114,35 @@ def test_login_lockout_and_sessions(engine, client, staff):
     assert no_token.status_code == 403
     unknown = login(client, "nobody", PASSWORD)
     assert unknown.status_code == 401 and "用户名或密码错误" in unknown.text
-    for _ in range(4):
+    # A wrong password gets the same answer as an unknown name: nothing tells which names exist.
+    for _ in range(5):
         wrong = login(client, "wang", "wrong password!")
-        assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
-    # A wrong password gets the same answer as an unknown name, locked or not: the lock
-    # tells nobody which names exist; only the right password learns of it.
-    for _ in range(2):
-        locked = login(client, "wang", "wrong password!")
-        assert locked.status_code == 401 and locked.text.replace("wang", "nobody") == unknown.text
-    still = login(client, "wang", PASSWORD)  # even the right password, for 15 minutes
-    assert still.status_code == 423 and "已锁定" in still.text
+        assert wrong.status_code == 401 and wrong.text.replace("wang", "nobody") == unknown.text
+    # Five in a row lock this address out of the name, for 15 minutes: every password now gets
+    # the same answer (none is checked, so guessing cannot go on behind the lock) ...
+    still = login(client, "wang", PASSWORD)
+    assert still.status_code == 423 and "已暂时锁定" in still.text
+    again = login(client, "wang", "wrong password!")
+    assert again.status_code == 423 and again.text == still.text
+    # ... and a name that does not exist is locked alike, so the lock tells nothing either.
+    for _ in range(4):  # the fifth with the first above
+        assert login(client, "nobody", "wrong password!").status_code == 401
+    nobody = login(client, "nobody", PASSWORD)
+    assert nobody.status_code == 423 and _same(nobody.text, still.text)
     with engine.connect() as conn:
-        until = conn.execute(select(USERS.c.locked_until).where(USERS.c.name == "wang")).scalar()
+        until = conn.execute(
+            select(LOGIN_SOURCES.c.locked_until).where(LOGIN_SOURCES.c.name == "wang")
+        ).scalar()
+        account = conn.execute(
+            select(USERS.c.locked_until, USERS.c.failed_logins).where(USERS.c.name == "wang")
+        ).one()
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
     assert timedelta(minutes=14) < until - clock.now() <= timedelta(minutes=15)
+    assert account == (None, 5)  # the account itself is not locked: 5 is far from 50
     with engine.begin() as conn:  # 15 minutes later
         conn.execute(
-            update(USERS)
-            .where(USERS.c.name == "wang")
+            update(LOGIN_SOURCES)
+            .where(LOGIN_SOURCES.c.name == "wang")
             .values(locked_until=clock.now() - timedelta(seconds=1))
         )
     ok = login(client, "wang", PASSWORD)
@@ -142,6 +160,95 @@ def test_login_lockout_and_sessions(engine, client, staff):
         actions = [e["action"] for e in audit.for_target(conn, "user", "wang")]
     assert actions.count("login.failed") == 5 and "login.locked" in actions
     assert actions[-2:] == ["login", "logout"]
+
+
+OWNER, STRANGER = "198.51.100.20", "203.0.113.66"
+
+
+def test_a_stranger_cannot_lock_the_reviewer_out(engine, staff):
+    """Wrong passwords lock out the address they come from, not the account: the reviewer
+    logs in from her own address while a stranger is locked out."""
+    for _ in range(5):
+        assert users.login(engine, "wang", "wrong password!", source=STRANGER) == (
+            users.LoginResult(None)
+        )
+    locked = users.login(engine, "wang", PASSWORD, source=STRANGER)
+    assert locked.user is None and locked.locked_until > clock.now()
+    assert users.login(engine, "wang", PASSWORD, source=OWNER).user.name == "wang"
+    # IPv6: the lock covers the stranger's /64 (new addresses in it are free to make), not more
+    for _ in range(5):
+        users.login(engine, "li", "wrong password!", source="2001:db8:1:2::7")
+    assert users.login(engine, "li", PASSWORD, source="2001:db8:1:2::99").locked_until
+    assert users.login(engine, "li", PASSWORD, source="2001:db8:1:3::7").user.name == "li"
+    # an admin's reset (`disclosure users add`) lifts the address locks on the name
+    users.add_user(engine, "wang", "approver", PASSWORD)
+    assert users.login(engine, "wang", PASSWORD, source=STRANGER).user.name == "wang"
+
+
+def test_guesses_sent_at_once_get_no_more_tries_than_one_by_one(engine, staff):
+    """Ten wrong passwords from one address at the same moment: five are checked, the others
+    find the address locked (the row per name and address is locked while a login uses it)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(10)
+
+    def one(i: int) -> users.LoginResult:
+        start.wait()
+        return users.login(engine, "wang", f"guess {i}!", source=STRANGER)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(one, range(10)))
+    assert sum(r.locked_until is not None for r in results) == 5
+    with engine.connect() as conn:
+        actions = [e["action"] for e in audit.for_target(conn, "user", "wang")]
+    assert actions.count("login.failed") == 5 and actions.count("login.locked") == 5
+
+
+def test_guessing_from_many_addresses_locks_the_account_but_not_for_its_owner(engine, staff):
+    """A guess spread over many addresses (never 5 from one) locks the account after
+    account_failures, for every address its owner has not logged in from lately; the locked
+    account answers as an unknown name does, whatever the password, so it neither reveals the
+    name nor lets the guessing go on."""
+    limits = {"failures": 5, "minutes": 15, "account_failures": 10}
+    assert users.login(engine, "wang", PASSWORD, source=OWNER, **limits).user  # a known address
+    for i in range(10):
+        result = users.login(engine, "wang", f"guess {i}!", source=f"192.0.2.{i}", **limits)
+        assert result == users.LoginResult(None)
+    with engine.connect() as conn:
+        failed, until = conn.execute(
+            select(USERS.c.failed_logins, USERS.c.locked_until).where(USERS.c.name == "wang")
+        ).one()
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    assert failed == 10 and timedelta(minutes=14) < until - clock.now() <= timedelta(minutes=15)
+    # a new address, even with the right password, gets what an unknown name gets
+    elsewhere = users.login(engine, "wang", PASSWORD, source="192.0.2.200", **limits)
+    unknown = users.login(engine, "nobody", PASSWORD, source="192.0.2.201", **limits)
+    assert elsewhere == unknown == users.LoginResult(None)
+    # the owner, at her usual address, is not locked out; the attack still counts on
+    assert users.login(engine, "wang", PASSWORD, source=OWNER, **limits).user.name == "wang"
+    with engine.connect() as conn:
+        assert conn.execute(
+            select(USERS.c.failed_logins).where(USERS.c.name == "wang")
+        ).scalar() == 10
+        entries = [e for e in audit.for_target(conn, "user", "wang")
+                   if e["action"] == "login.locked"]
+    assert entries and entries[-1]["after"]["scope"] == "account"
+    # each further round of failures locks for twice as long, at most a day
+    lock = users._account_lock
+    assert [lock(n, 10, 15) for n in (9, 10, 11, 20, 30)] == [
+        None, timedelta(minutes=15), None, timedelta(minutes=30), timedelta(minutes=60)
+    ]
+    assert lock(500, 10, 15) == timedelta(days=1)
+    # rows that no longer matter are forgotten (the worker does this daily): the guesses'
+    # rows a day later, the owner's address once she has not used it for 90 days
+    with engine.connect() as conn:
+        assert conn.execute(select(LOGIN_SOURCES.c.source)).scalars().all()
+    assert users.forget_logins(engine, now=clock.now() + timedelta(days=2)) == 12
+    with engine.connect() as conn:
+        kept = conn.execute(select(LOGIN_SOURCES.c.source)).scalars().all()
+    assert kept == [OWNER]
+    assert users.forget_logins(engine, now=clock.now() + timedelta(days=91)) == 1
 
 
 def test_queue_sorted_by_due_date_with_overdue_highlighted(engine, client, cases, staff):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import stat
 from concurrent.futures import ProcessPoolExecutor
 
@@ -14,10 +17,25 @@ from publishing.settings import (
     WeakSecretError,
     _kept_secret,
     get_settings,
+    weak_variety,
 )
 
+# Long enough, and trivial: a character or a short piece repeated, a word repeated.
+TRIVIAL = [
+    "a" * MIN_SECRET_LENGTH,
+    "k" * 64,
+    "abc" * 11,
+    "ab" * 32,
+    "0123456789" * 4,
+    "password" * 4 + "1",
+    "aaaaaaaabbbbbbbbccccccccdddddddd",
+    "a" * 40 + "b",
+]
 
-@pytest.mark.parametrize("key", ["dev-secret-change-me", "change-me", "", "x" * (MIN_SECRET_LENGTH - 1)])
+
+@pytest.mark.parametrize(
+    "key", ["dev-secret-change-me", "change-me", "", "x" * (MIN_SECRET_LENGTH - 1), *TRIVIAL]
+)
 def test_a_guessable_key_refuses_to_start(monkeypatch, tmp_path, key):
     monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DISCLOSURE_SECRET_KEY", key)
@@ -29,8 +47,17 @@ def test_a_guessable_key_refuses_to_start(monkeypatch, tmp_path, key):
         get_settings.cache_clear()
 
 
-def test_a_long_key_is_used_as_given(monkeypatch, tmp_path):
-    key = "k" * MIN_SECRET_LENGTH
+REALISTIC = {
+    "token_urlsafe": lambda: secrets.token_urlsafe(32),
+    "openssl-hex": lambda: secrets.token_hex(32),  # openssl rand -hex 32
+    "openssl-base64": lambda: base64.b64encode(os.urandom(36)).decode(),  # -base64 36
+    "phrase": lambda: "two-processes-shared-secret-of-32-characters-or-more",
+}
+
+
+@pytest.mark.parametrize("kind", REALISTIC)
+def test_a_long_key_is_used_as_given(monkeypatch, tmp_path, kind):
+    key = REALISTIC[kind]()
     monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DISCLOSURE_SECRET_KEY", f" {key}\n")
     get_settings.cache_clear()
@@ -39,6 +66,18 @@ def test_a_long_key_is_used_as_given(monkeypatch, tmp_path):
         assert not (tmp_path / SECRET_FILE).exists()
     finally:
         get_settings.cache_clear()
+
+
+def test_random_keys_are_never_taken_for_trivial_ones():
+    for _ in range(2000):
+        for key in (
+            secrets.token_urlsafe(32),
+            secrets.token_urlsafe(48),  # what is made without a key
+            secrets.token_hex(32),
+            secrets.token_hex(16),  # 32 hex characters, the shortest random key accepted
+            base64.b64encode(os.urandom(24)).decode(),
+        ):
+            assert not weak_variety(key), key
 
 
 def test_without_a_key_one_is_made_once_and_kept_private(monkeypatch, tmp_path):
@@ -63,19 +102,20 @@ def test_processes_starting_together_agree_on_the_made_key(tmp_path):
     assert len(set(keys)) == 1 and keys[0] == path.read_text()
 
 
-def test_a_truncated_key_file_is_refused(tmp_path):
+@pytest.mark.parametrize("text", ["short", "a" * 64])
+def test_a_truncated_or_trivial_key_file_is_refused(tmp_path, text):
     path = tmp_path / SECRET_FILE
-    path.write_text("short")
+    path.write_text(text)
     with pytest.raises(WeakSecretError, match="删除该文件"):
         _kept_secret(path)
 
 
-def test_serve_with_a_sample_key_exits_with_a_message(tmp_path):
-    import os
+@pytest.mark.parametrize("key", ["change-me", "abc" * 12])
+def test_serve_with_a_sample_key_exits_with_a_message(tmp_path, key):
     import subprocess
     import sys
 
-    env = {**os.environ, "DISCLOSURE_SECRET_KEY": "change-me", "DISCLOSURE_DATA_DIR": str(tmp_path),
+    env = {**os.environ, "DISCLOSURE_SECRET_KEY": key, "DISCLOSURE_DATA_DIR": str(tmp_path),
            "DISCLOSURE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
     proc = subprocess.run([sys.executable, "-m", "portal.cli", "serve", "--port", "1"], env=env,
                           capture_output=True, text=True, timeout=60)

@@ -3,6 +3,7 @@ does not cover, and the Monday–Friday fallback that says so instead of failing
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 import pytest
@@ -86,3 +87,31 @@ def test_deadlines_are_working_days(n):
     assert workdays_between(start, deadline.due)[0] == n
     if n:
         assert is_workday(deadline.due)[0]
+
+
+def _touch_later(path):
+    """Make sure the file's modification time moves (coarse clocks, fast tests)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_an_edited_data_file_is_read_again_without_a_restart(tmp_path, caplog):
+    data = tmp_path / "workdays.toml"
+    data.write_text("[years]\n", encoding="utf-8")
+    assert load_years(data) == {}
+    assert add_workdays(date(2026, 12, 31), 1, load_years(data)) == workdays.Deadline(
+        date(2027, 1, 1), True
+    )
+    data.write_text('[years.2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
+    _touch_later(data)
+    assert add_workdays(date(2026, 12, 31), 1, load_years(data)) == workdays.Deadline(
+        date(2027, 1, 4), False
+    )
+    # a file caught half-saved (or mistyped) is logged, and what it said before still holds
+    data.write_text('[years.2027]\nholidays = ["2027-01-0', encoding="utf-8")
+    _touch_later(data)
+    with caplog.at_level("ERROR", logger="publishing.workdays"):
+        assert date(2027, 1, 1) in load_years(data)[2027].holidays
+    assert "cannot be read" in caplog.text
+    data.unlink()
+    assert load_years(data) == {}

@@ -55,8 +55,10 @@ def _jobs(calls: list[str] | None = None, fail: set[str] = frozenset()) -> list[
 def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
     jobs = _jobs()
     done = worker.run_due(world, jobs, now=NOW)
-    assert set(done) == {"search-sync", "expire", "open-data", "open-data-now"}  # digest: 08:30
+    # digest: 08:30, logins: 03:30
+    assert set(done) == {"search-sync", "expire", "open-data", "open-data-now", "deadlines"}
     assert done["open-data-now"] is None  # open-data has just built: nothing left to do
+    assert done["deadlines"] == 0  # no request with a provisional deadline
     assert done["search-sync"] == 2 and "expired" in done["expire"]
     assert done["open-data"]["seq"] == 2
     assert EmbeddedSearch(world).count() == 4
@@ -64,10 +66,14 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
         assert read_cursor(conn, "worker:expire") == TODAY.toordinal()
     # a restarted worker (fresh jobs) does not repeat today's daily jobs
     again = worker.run_due(world, _jobs(), now=NOW)
-    assert set(again) == {"search-sync", "open-data-now"} and again["search-sync"] == 0
+    assert set(again) == {"search-sync", "open-data-now", "deadlines"}
+    assert again["search-sync"] == 0
     # the next day they are due again
     tomorrow = worker.run_due(world, _jobs(), now=NOW.replace(day=27))
     assert {"expire", "open-data"} <= set(tomorrow)
+    # at 03:30 the login rows that no longer matter are forgotten
+    night = worker.run_due(world, _jobs(), now=NOW.replace(day=27, hour=19, minute=45))
+    assert night["logins"] == 0
 
 
 def test_a_withdrawal_rebuilds_open_data_without_waiting_for_the_night(world, tmp_path):
