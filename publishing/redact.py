@@ -6,43 +6,64 @@ invisible characters stay). What it masks, in every digit run of at least 11 dig
 - resident ID numbers, first 6 and last 4 characters kept: 18 characters of which the first
   17 are digits, with the GB 11643 check character, or ending in X whatever the check
   (``370602********123X``); 15 digits whose positions 7–12 are a real date YYMMDD of the 1900s
-  (``370602*****1123``; not ``370602202300123``, month 00, a decision number's digits);
+  (``370602*****1123``; not ``370602202300123``, month 00, a decision number's digits), unless
+  a 注册号 label (注册号, 工商注册号：, 登记号为 …) stands right before it and it passes the GS 15
+  check (a 个体 注册号 ``370602600118121`` reads as born 1960-01-18); an ID may have its birth
+  date in year, month, day groups (``370602 ****-**-** 1233``, 6-4-2-2-4, old ones 6-2-2-2-3);
 - mobile numbers ``1[3-9]`` + 9 digits, ``138****5678``; with a ``86`` or ``0086`` prefix
-  (``86138****5678``) or a trunk ``0`` (``0139****1018``), the prefix is kept too;
+  (``86138****5678``) or a trunk ``0`` (``0139****1018``), the prefix is kept too; one group
+  of 12 digits starting ``1[3-9]``, a mobile with a digit too many (``139*****0151``), unless
+  it is a time stamp YYYYMMDDhhmm;
 - bank card and account numbers of 16–21 digits, all but the last 4 masked; so are 18 digits
   failing the ID check, and any run of 16 or more digits without separators that is not one of
   the above (an ID glued to a mobile, ``37060219800122123113900451045``).
 
-Left alone: other numbers (money, dates, landlines ``0535-6612345``, 400/800 numbers, 15
-digits that are not a date), and an 18-character valid USCC (GB 32100 check) that fails the
-GB 11643 check, has a real 登记管理部门/机构类别 pair and province code (not 62, where every
-UnionPay card starts), and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is
-more likely a mistyped ID or an account number, and is masked).
+Left alone: other numbers (money, also with thousands separators ``1,200,000.00``; lists
+``12,13,14``; dates, also date ranges ``20230501-20240501`` and lists of years
+``2019,2020,2021,2022``; landlines ``0535-6612345``, 400/800 numbers, 15 digits that are not a
+date), and an 18-character valid USCC (GB 32100 check) that fails the GB 11643 check, has a
+real 登记管理部门/机构类别 pair and province code (not 62, where every UnionPay card starts),
+and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is more likely a mistyped
+ID or an account number, and is masked).
 
 Runs. Letters and other characters end a run. ASCII and full-width digits count (free text is
 not NFKC-normalised). Invisible characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen,
 bidi controls) are ignored wherever they stand: ``139\\u200b0022\\u200b1022`` is the 11 digits
-of one group. Digit groups are joined into one run by a separator: 1–4 whitespace characters
-(space, tab, line break, NBSP, ideographic and other Unicode spaces), or 1–2 punctuation
-characters with up to 3 whitespace characters on either side: hyphens and dashes (- ‐ ‑ ‒ – —
-― − ﹣ －), dots (. · ・ ．), slashes (/ \\ ／) and parentheses (``(139)0027-1027``). An ID's X
-may follow the last digit.
+of one group. Digit groups are joined into one run by a separator: whitespace (space, tab,
+line break, NBSP, ideographic and other Unicode spaces; any number of them), or 1–2
+punctuation characters with any whitespace on either side: hyphens and dashes (- ‐ ‑ ‒ – — ―
+− ﹣ －), dots (. · ・ ．), slashes (/ \\ ／), parentheses (``(139)0027-1027``), underscores
+(_ ＿) and commas (, ， ﹐). An ID's X may follow the last digit.
 
 Grouped runs. A run of several groups is cut into pieces, each a number, a date
-(``2023-10-01``: year 19xx/20xx, the same one punctuation character twice) or a group left
-unexplained; of all cuts the cheapest is taken. A cut costs its unexplained digits, plus 10
-per piece in an unusual grouping for its kind (mobiles 3-4-4, 3-8, 7-4, 4-4-3, with prefixes
-2-3-4-4, 4-4-4…; IDs and accounts in equal groups with a last one no longer, 6-8-4, 6-4-4-4,
-3-3-4-4-4), 8 per piece of 3 or more groups with different separators, 4 per card printed
-6+13 or 4+15, 3 per grouped number of 20–21 digits; ties go to the cut masking the most
-digits, then the fewest pieces, then the longest first piece. A piece of several groups has
-at most 21 digits, groups of 3–8 digits but the last (at most 8; a leading ``86`` may have 2),
-except a card print: 6 or 4 digits (not 19xx/20xx) then 10–15, joined by spaces or a dash
-(``621700 0912345678901``). A landline piece is an area code (010, 02x, 0xxx) group then 7–8
-digits starting 2–9 (two groups after a 3-digit area code); 400/800 numbers likewise. So
-``0535-6612345 139 0015 1015`` is a landline kept and a mobile masked, two mobiles or a card
-and a mobile side by side are each masked on their own, and ``2022-03-05 2023-04-06`` is two
-dates: groups shorter than 3 digits never stand inside a number.
+(``2023-10-01``: year 19xx/20xx, the same one punctuation character twice), an amount of money
+with thousands separators (1–3 digits, then groups of exactly 3 after one and the same comma,
+maybe a decimal point and 1–2 digits) or a group left unexplained; of all cuts the cheapest is
+taken. A cut costs its unexplained digits, plus 10 per piece in an unusual grouping for its
+kind (mobiles 3-4-4, 3-8, 7-4, 4-4-3, with prefixes 2-3-4-4, 4-4-4…; IDs and accounts in equal
+groups with a last one no longer, 6-8-4, 6-4-4-4, 3-3-4-4-4; an ID split 6-4-2-2-4 with a
+province code and a birth date, 6-2-2-2-3), 8 per piece of 3 or more groups with different
+separators, 4 per card printed 6+13 or 4+15, 3 per grouped number of 20–21 digits; ties go
+to the cut masking the most digits, then the fewest pieces, then the longest first piece. A
+piece of several groups has at most 21 digits, groups of 3–8 digits but the last (at most 8; a
+leading ``86`` may have 2), except a card print: 6 or 4 digits (not 19xx/20xx) then 10–15,
+joined by spaces, a dash, an underscore or a comma (``621700 0912345678901``). A landline
+piece is an area code (010, 02x, 0xxx) group then 7–8 digits starting 2–9 (two groups after a
+3-digit area code); 400/800 numbers likewise. So ``0535-6612345 139 0015 1015`` is a landline
+kept and a mobile masked, two mobiles or a card and a mobile side by side are each masked on
+their own, and ``2022-03-05 2023-04-06`` is two dates: groups shorter than 3 digits never
+stand inside a number (but in an ID's birth date split into year, month and day).
+
+Dates and lists. One group YYYYMMDD of 1900–2099 is a date, years 19xx/20xx joined by one
+comma a list: both explain their digits. Not a number, whatever its digits: a piece whose
+groups are all years or all dates YYYYMMDD (``2019 2020 2021 2022``, ``20230501-20240501``;
+16 digits without a separator are still masked). No card or account number starts with 19 or
+20: such a grouped piece is in an unusual grouping. A comma is a list separator first: a piece
+with one between its groups has the same separator throughout and a grouping numbers are
+written in with commas (mobiles 3-4-4, with prefixes 2-3-4-4, 4-4-4, 4-3-4-4, and not with two
+groups that are years; IDs and accounts in groups of 4, or 6 then 8-4, 4-4-4, 6-6, 4-2-2-4),
+or a card print, else it is no piece: ``142，26751230`` and ``101,102,103,104,105,106`` are
+lists, ``1,139,001,510.15`` is money.
 
 Fast path: a string shorter than 11 characters, or without 11 digits joined only by
 separator characters, is returned as is (the same object).
@@ -63,12 +84,19 @@ _X = "Xx\uff38\uff58"  # an ID's check character X, ASCII or full-width
 _INV = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 _WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
-_PUNCT = _DASH + ".\u00b7\u2027\u30fb\uff0e" + "/\\\\\u2044\u2215\uff0f\uff3c" + "()\uff08\uff09"
+_COMMAS = ",\ufe50\uff0c"  # comma, small comma, full-width comma
+_PUNCT = (
+    _DASH
+    + ".\u00b7\u2027\u30fb\uff0e"
+    + "/\\\\\u2044\u2215\uff0f\uff3c"
+    + "()\uff08\uff09"
+    + "_\uff3f"  # underscore, full-width low line
+    + _COMMAS
+)
 
 _I = f"[{_INV}]*"
 _JOIN = (  # what may stand between two digits of one run (nothing at all, too)
-    f"{_I}(?:(?:[{_WS}]{_I}){{1,4}}"
-    f"|(?:[{_WS}]{_I}){{0,3}}(?:[{_PUNCT}]{_I}){{1,2}}(?:[{_WS}]{_I}){{0,3}})?"
+    f"{_I}(?:(?:[{_WS}]{_I})+|(?:[{_WS}]{_I})*(?:[{_PUNCT}]{_I}){{1,2}}(?:[{_WS}]{_I})*)?"
 )
 # A run: digits joined as above, an optional trailing X. Greedy, so every match is a whole run.
 _RUN = re.compile(f"[{_D}](?:{_JOIN}[{_D}])*(?:{_I}[{_X}])?")
@@ -84,12 +112,21 @@ _CANDIDATE = re.compile(
 )
 _INVISIBLE = re.compile(f"[{_INV}]")
 _GROUP = re.compile(f"[{_D}]+")
-_PLAIN_SEP = re.compile(f"[{_WS}]*[{_DASH}]{{0,2}}[{_WS}]*")  # spaces and/or a dash
+# Spaces and/or a dash, an underscore or a comma.
+_PLAIN_SEP = re.compile(f"[{_WS}]*(?:[{_DASH}]{{0,2}}|[_\uff3f{_COMMAS}])[{_WS}]*")
 _LANDLINE = re.compile(r"(?:010|02\d|0[3-9]\d\d)[2-9]\d{6,7}")
 _AREA = re.compile(r"010|02\d|0[3-9]\d\d")
 _ASCII = str.maketrans("０１２３４５６７８９", "0123456789")
 _X_SET = frozenset(_X)
 _DATE_SEPS = frozenset("-./\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\uff0f")
+_COMMA_SET = frozenset(_COMMAS)
+_DECIMAL_POINTS = frozenset(".\uff0e")
+# A label right before a 15-digit number saying it is a 注册号 (工商注册号, 注册号码, 登记号,
+# 登记证号, 营业执照号 …), then at most a colon, brackets, 为/是 and spaces.
+_REG_LABEL = re.compile(
+    f"(?:注册|登记|执照)证?(?:号码?|编号)[{_WS}{_INV}:：()（）\\[\\]【】为是]{{0,4}}\\Z"
+)
+_REG_LABEL_WINDOW = 12  # characters looked at before the number
 
 # Kinds of number: (digits kept at the head, at the tail), or not masked.
 _ID = (6, 4)
@@ -114,6 +151,7 @@ _MOBILE_SHAPES = {
     _MOBILE0086: frozenset([(4, 3, 4, 4), (4, 3, 8), (4, 7, 4)]),
 }
 _NUMBER_SHAPES = frozenset([(6, 8, 4), (6, 4, 4, 4), (3, 3, 4, 4, 4)])
+_COMMA_MOBILE_SHAPES = frozenset([(3, 4, 4), (2, 3, 4, 4), (4, 4, 4), (4, 3, 4, 4)])
 # GB 32100 登记管理部门 + 机构类别 pairs of all-digit codes, and province codes (GB/T 2260).
 _USCC_HEADS = frozenset(  # without 62 (旅游, 港澳台 offices): the start of every UnionPay card
     re.findall(
@@ -153,9 +191,37 @@ def _uscc_not_id(code: str) -> bool:
     )
 
 
-def _classify(d: str, x: bool, single: bool) -> Any:
+def _reg_no_check(d: str) -> bool:
+    """The GS 15-2006 check (ISO 7064 MOD 11,10) of a 15-digit 注册号: 110108000000016."""
+    p = 10
+    for ch in d[:14]:
+        p = ((p + ord(ch) - 48) % 10 or 10) * 2 % 11
+    return (p + ord(d[14]) - 48) % 10 == 1
+
+
+def _reg_label_before(s: str, at: int) -> bool:
+    """Does a 注册号/登记号 label end right before s[at]?"""
+    return _REG_LABEL.search(s, max(0, at - _REG_LABEL_WINDOW), at) is not None
+
+
+def _compact_datetime(d: str) -> bool:
+    """12 digits YYYYMMDDhhmm of 1900–2099: a time stamp, not a mistyped mobile."""
+    return _plausible_birth(d[:8]) and int(d[8:10]) < 24 and int(d[10:12]) < 60
+
+
+def _dates_only(digits: list[str]) -> bool:
+    """Groups that are all years (2019 2020 2021 2022) or all dates YYYYMMDD (20230501-20240501):
+    a list or a range of dates, not a card number. No card or account starts with 19xx/20xx in
+    every group."""
+    if all(len(g) == 4 and g[:2] in ("19", "20") for g in digits):
+        return True
+    return all(len(g) == 8 and _plausible_birth(g) for g in digits)
+
+
+def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
     """What a piece is: d its ASCII digits, x whether an X follows it, single whether it is
-    one group. A (head, tail) kind to mask, _NOT_PERSONAL or _UNKNOWN."""
+    one group, reg whether a 注册号 label stands right before it. A (head, tail) kind to mask,
+    _NOT_PERSONAL or _UNKNOWN."""
     n = len(d)
     if x and n == 17:  # an 18-character ID, masked even with a wrong check character
         if single and resident_id_check_char(d) != "X" and _uscc_not_id(d + "X"):
@@ -176,12 +242,25 @@ def _classify(d: str, x: bool, single: bool) -> Any:
         if d.startswith("0086") and d[4] == "1" and d[5] in "3456789":
             return _MOBILE0086
         if resident_id_is_valid(d):  # positions 7–12 a date YYMMDD of the 1900s
+            # A 注册号 (6-digit authority, 8-digit sequence, GS 15 check digit) can read so
+            # too: 个体 sequences start 6–9, a "birth year" 196x–199x. Kept only when a label
+            # says so and the check digit is right. The check alone is not enough: one old ID
+            # in ten passes it by chance, and codes.reg_no_is_valid (any 15 digits) passes all.
+            if reg and single and _reg_no_check(d):
+                return _NOT_PERSONAL
             return _ID
     elif n == 12:
         if d[:2] == "01" and d[2] in "3456789":
             return _MOBILE0
         if single and _LANDLINE.fullmatch(d):
             return _NOT_PERSONAL
+        # One group of 12 digits starting like a mobile: most likely a mobile with a digit typed
+        # twice (139001510151), masked as one, 3 + 4 shown. Nothing public has this form here:
+        # decision numbers carry 〔2024〕 and 号, dates start 19/20 (a time stamp YYYYMMDDhhmm of
+        # the 1900s is left alone). What is masked wrongly (a 河北 区划 code 130102001001, an
+        # invoice code 137001900111) loses little; a mobile shown would be a leak.
+        if single and d[0] == "1" and d[1] in "3456789" and not _compact_datetime(d):
+            return _MOBILE
     elif n == 13:
         if d[:3] == "861" and d[3] in "3456789":
             return _MOBILE86
@@ -198,26 +277,32 @@ def _replace(match: re.Match[str]) -> str:
     x = text[-1] in _X_SET
     body = text[:-1] if x else text
     if body.isdigit():  # one group of digits: the usual case
-        kind = _classify(body.translate(_ASCII), x, True)
+        reg = len(body) == 15 and _reg_label_before(match.string, match.start())
+        kind = _classify(body.translate(_ASCII), x, True, reg)
         if not kind:
             return text
         end = len(body) + 1 if x and len(body) == 17 else len(body)  # 17 digits + X: an ID
         head, tail = kind
         return text[:head] + "*" * (end - tail - head) + text[end - tail :]
+    # Is the first group of the stretch 15 digits after a 注册号 label?
+    first = _GROUP.match(text)
+    if first is not None and first.end() == 15 and _reg_label_before(match.string, match.start()):
+        return _RUN.sub(lambda m: _replace_run(m, m.start() == 0), text)
     return _RUN.sub(_replace_run, text)
 
 
-def _replace_run(match: re.Match[str]) -> str:
-    """Mask one run (as matched by _RUN) with at least 11 digits."""
+def _replace_run(match: re.Match[str], reg: bool = False) -> str:
+    """Mask one run (as matched by _RUN) with at least 11 digits; reg: it starts with a
+    15-digit group right after a 注册号 label."""
     text = match.group()
     if len(text) < 11:
         return text
     if _INVISIBLE.search(text) is None:
-        positions = _positions(text)
+        positions = _positions(text, reg)
         index = None
     else:  # analyse the run without invisible characters, mask the same digits in place
         index = [i for i, ch in enumerate(text) if not _INVISIBLE.match(ch)]
-        positions = _positions("".join(text[i] for i in index))
+        positions = _positions("".join(text[i] for i in index), reg)
     if not positions:
         return text
     chars = list(text)
@@ -226,9 +311,10 @@ def _replace_run(match: re.Match[str]) -> str:
     return "".join(chars)
 
 
-def _positions(run: str) -> list[int]:
+def _positions(run: str, reg: bool = False) -> list[int]:
     """Indexes of the characters of a run (without invisible characters) to mask: the run is
-    cut into pieces, each a number, a date or an unexplained group (see the module docstring)."""
+    cut into pieces, each a number, a date or an unexplained group (see the module docstring).
+    reg: the first group is a 15-digit one right after a 注册号 label."""
     x = run[-1] in _X_SET
     body = run[:-1] if x else run
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(body)]
@@ -238,8 +324,9 @@ def _positions(run: str) -> list[int]:
     if sum(sizes) < 11:
         return []
     seps = [body[groups[k][1] : groups[k + 1][0]] for k in range(n - 1)]
+    commas = [not _COMMA_SET.isdisjoint(sep) for sep in seps]  # a comma in the separator
     if len(set(seps)) == 1:  # one separator throughout
-        kind = _whole(x, digits, sizes)
+        kind = _whole(x, digits, sizes, commas[0])
         if kind:  # one grouped number in a usual grouping: no other cut can be better
             return _piece_positions(body, x, groups, 0, n, kind)
     # cost[i]: the cost of the best cut of groups[i:]; cut[i]: its first piece (end group,
@@ -251,11 +338,38 @@ def _positions(run: str) -> list[int]:
     for i in range(n - 1, -1, -1):
         c, v, k = cost[i + 1]
         best, choice = (c + sizes[i], v, k + 1), (i + 1, _UNKNOWN)  # group i unexplained
-        end = _date_end(digits, sizes, seps, i)
-        if end:  # a date explains its digits
+        end = (
+            _date_end(digits, sizes, seps, i)
+            or _money_end(digits, sizes, seps, i)
+            or _years_end(digits, seps, i)
+        )
+        if end:  # a date, an amount of money or a list of years explains its digits
             c, v, k = cost[end]
             if (c, v, k + 1) <= best:
                 best, choice = (c, v, k + 1), (end, _NOT_PERSONAL)
+        end = _split_id_end(sizes, i, x)
+        if (
+            end
+            and any(commas[i : end - 1])
+            and (sizes[i + 1] == 2 or len(set(seps[i : end - 1])) > 1)
+        ):
+            end = 0  # with commas only 6-4-2-2-4, one separator: else a list (227423, 2021-01-28)
+        if end:  # an ID with its birth date in year, month, day groups
+            d = "".join(digits[i:end])
+            x_here = x and end == n
+            kind = _classify(d, x_here, False)
+            if kind:
+                c, v, k = cost[end]
+                usual = d[:2] in _PROVINCES and (len(d) == 15 or _plausible_birth(d[6:14]))
+                here = (
+                    c
+                    + (0 if usual else _IRREGULAR)
+                    + (_MIXED if len(set(seps[i : end - 1])) > 1 else 0),
+                    v - (_width(d, x_here) - kind[0] - kind[1]),
+                    k + 1,
+                )
+                if here <= best:
+                    best, choice = here, (end, kind)
         d = ""
         for j in range(i + 1, min(n, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
             last = j - 1
@@ -267,7 +381,7 @@ def _positions(run: str) -> list[int]:
             x_here = x and j == n
             long_tail = False
             if j == i + 1:
-                kind = _classify(d, x_here, True)
+                kind = _classify(d, x_here, True, reg and i == 0)
                 regular = True
             else:
                 long_tail = sizes[last] > _MAX_GROUP
@@ -276,9 +390,26 @@ def _positions(run: str) -> list[int]:
                 ):
                     break
                 kind = _classify(d, x_here, False)
-                if kind is _UNKNOWN and d[0] in "048" and _is_landline(digits[i:j]):
+                if (kind is _UNKNOWN and d[0] in "048" and _is_landline(digits[i:j])) or (
+                    kind is _BANK and d[0] in "12" and _dates_only(digits[i:j])
+                ):
                     kind = _NOT_PERSONAL
-                regular = long_tail or not kind or _regular(kind, _shape(sizes[i:j], x_here, d))
+                regular = (
+                    long_tail
+                    or not kind
+                    or _regular(kind, _shape(sizes[i:j], x_here, d), digits[i])
+                )
+                if (
+                    kind
+                    and not long_tail
+                    and any(commas[i:last])
+                    and (
+                        len(set(seps[i:last])) > 1
+                        or not _comma_regular(kind, _shape(sizes[i:j], x_here, d), digits[i:j])
+                    )
+                ):
+                    continue  # a comma joins groups of a number only in its usual grouping,
+                    # the same separator throughout (2016 2017 2018，2001-05-28: a list)
             if kind is _UNKNOWN:
                 continue
             c, v, k = cost[j]
@@ -317,7 +448,7 @@ def _shape(sizes: list[int], x: bool, d: str) -> tuple[int, ...]:
 def _card_print(body: str, groups: list, digits: list[str], i: int, j: int) -> bool:
     """May the two groups i, i+1 (the second longer than _MAX_GROUP) form one number? Only as
     cards print them: 6+10..15 or 4+10..15 digits (not a year 19xx/20xx then a number),
-    joined by spaces and/or a dash."""
+    joined by spaces and/or a dash, or an underscore or a comma (_PLAIN_SEP)."""
     size = groups[i + 1][1] - groups[i + 1][0]
     first = digits[i]
     return (
@@ -328,7 +459,7 @@ def _card_print(body: str, groups: list, digits: list[str], i: int, j: int) -> b
     )
 
 
-def _whole(x: bool, digits: list[str], sizes: list[int]) -> Any:
+def _whole(x: bool, digits: list[str], sizes: list[int], comma: bool) -> Any:
     """The kind of a whole run of several groups when it is one grouped number in a usual
     grouping, else None."""
     if not 3 <= sizes[0] <= _MAX_GROUP and digits[0] != "86":
@@ -339,7 +470,14 @@ def _whole(x: bool, digits: list[str], sizes: list[int]) -> Any:
     if len(d) > _MAX_GROUPED:
         return None
     kind = _classify(d, x, False)
-    return kind if kind and _regular(kind, _shape(sizes, x, d)) else None
+    if kind is _BANK and d[0] in "12" and _dates_only(digits):
+        return None
+    if not kind:
+        return None
+    shape = _shape(sizes, x, d)
+    if comma:
+        return kind if _comma_regular(kind, shape, digits) else None
+    return kind if _regular(kind, shape, digits[0]) else None
 
 
 def _piece_positions(body: str, x: bool, groups: list, i: int, j: int, kind: Any) -> list[int]:
@@ -367,7 +505,10 @@ def _is_landline(digits: list[str]) -> bool:
 
 def _date_end(digits: list[str], sizes: list[int], seps: list[str], i: int) -> int:
     """The end group of a date starting at group i (2023-10-01, 2023.1.5, 2023/10/01: one
-    punctuation character, the same twice, between the parts), else 0."""
+    punctuation character, the same twice, between the parts; or one group YYYYMMDD of
+    1900–2099, 20230501), else 0."""
+    if sizes[i] == 8:
+        return i + 1 if _plausible_birth(digits[i]) else 0
     if (
         i + 2 < len(sizes)
         and sizes[i] == 4
@@ -385,10 +526,69 @@ def _date_end(digits: list[str], sizes: list[int], seps: list[str], i: int) -> i
     return 0
 
 
-def _regular(kind: Any, shape: tuple[int, ...]) -> bool:
-    """Is shape (the sizes of the groups) a usual grouping for a number of this kind?"""
+def _money_end(digits: list[str], sizes: list[int], seps: list[str], i: int) -> int:
+    """The end group of an amount of money with thousands separators starting at group i
+    (1,200,000 or 1，234，567.89: 1–3 digits, then groups of exactly 3 after one and the same
+    comma, maybe a decimal point and 1–2 digits), else 0. Lists (12,13,14) have short groups,
+    which never stand inside a number anyway."""
+    n = len(sizes)
+    if not (sizes[i] <= 3 and i + 1 < n and sizes[i + 1] == 3 and seps[i] in _COMMA_SET):
+        return 0
+    if digits[i][0] == "0" and sizes[i] > 1:
+        return 0
+    j = i + 1
+    while j + 1 < n and sizes[j + 1] == 3 and seps[j] == seps[i]:
+        j += 1
+    if j + 1 < n and sizes[j + 1] <= 2 and seps[j] in _DECIMAL_POINTS:
+        j += 1
+    return j + 1
+
+
+def _split_id_end(sizes: list[int], i: int, x: bool) -> int:
+    """The end group of an ID written with its birth date in year, month and day groups
+    starting at group i (370602 1980 01 18 1233, 6-4-2-2-4 or 6-4-2-2-3 + X; an old one
+    370602 80 01 18 123, 6-2-2-2-3), else 0."""
+    shape = tuple(sizes[i : i + 5])
+    if shape == (6, 4, 2, 2, 4) or (shape == (6, 4, 2, 2, 3) and x and i + 5 == len(sizes)):
+        return i + 5
+    if shape == (6, 2, 2, 2, 3):
+        return i + 5
+    return 0
+
+
+def _years_end(digits: list[str], seps: list[str], i: int) -> int:
+    """The end group of a list of years starting at group i (2019,2020,2021 or 2019， 2020:
+    19xx/20xx joined by one and the same comma), else 0."""
+    j = i
+    while j < len(digits) and len(digits[j]) == 4 and digits[j][:2] in ("19", "20"):
+        if j > i and (seps[j - 1] != seps[i] or seps[i].strip() not in _COMMA_SET):
+            break
+        j += 1
+    return j if j >= i + 2 else 0
+
+
+def _comma_regular(kind: Any, shape: tuple[int, ...], groups: list[str]) -> bool:
+    """_regular for a piece (its digit groups) with a comma between groups. A comma is first a
+    list separator (142，26751230; 101,102,103,104,105,106; 153，2006，2007): it joins the
+    groups of a number only in the grouping numbers are written in, 3-4-4 for mobiles
+    (139,0015,1015), groups of 4 or 6-8-4, 6-4-4-4, 6-6-6 for IDs and accounts
+    (6222,0212,3456,7890,123; 370602,19800118,1233); a mobile not with two years 19xx/20xx
+    (a birth year is a group of a 6-4-4-4 ID, any group of a card can read as a year)."""
+    if kind in _MOBILE_SHAPES:
+        if sum(len(g) == 4 and g[:2] in ("19", "20") for g in groups) >= 2:
+            return False
+        return shape in _COMMA_MOBILE_SHAPES and shape in _MOBILE_SHAPES[kind]
+    return shape[0] in (4, 6) and _regular(kind, shape, groups[0])
+
+
+def _regular(kind: Any, shape: tuple[int, ...], first: str) -> bool:
+    """Is shape (the sizes of the groups) a usual grouping for a number of this kind, first
+    its first group? No card starts with 19 or 20 (2019 2020 6217 0968 is no card, nor
+    20120513 12325726; Mastercard's 2-series starts at 2221), nor does an ID."""
     if kind in _MOBILE_SHAPES:
         return shape in _MOBILE_SHAPES[kind]
+    if kind is _BANK and first[:2] in ("19", "20"):
+        return False
     head = shape[:-1]
     return (min(head) == max(head) and shape[-1] <= head[0]) or shape in _NUMBER_SHAPES
 

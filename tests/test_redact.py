@@ -337,10 +337,251 @@ def _uscc(n: int) -> str:
     ],
 )
 def test_a_uscc_lookalike_that_is_more_likely_personal_is_still_masked(code):
-    assert uscc_is_valid(code) and resident_id_check_char(code[:17]) != code[17]
+    # The GB 32100 check character is right (codes.uscc_is_valid may reject the code anyway,
+    # for its 登记管理部门/机构类别 pair), the GB 11643 one is not.
+    assert uscc_check_char(code[:17]) == code[17] != resident_id_check_char(code[:17])
     assert mask_text(code) == "*" * 14 + code[-4:]
 
 
 def test_text_with_dates_and_money_only_takes_the_fast_path():
     text = "当事人于2023-05-06至2023.06.07期间销售超过保质期的食品，罚款1,234.56元。"
     assert mask_text(text) is text
+
+
+# -- birth date in year, month, day groups; more separators; 12 digits; dates; 注册号 ----------
+
+ID_1980 = resident_id("37060219800118123")  # 370602198001181233
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("370602 1980 01 18 1233", "370602 **** ** ** 1233"),
+        ("身份证号370602-1980-01-18-1233。", "身份证号370602-****-**-**-1233。"),
+        ("370602.1980.01.18.1233", "370602.****.**.**.1233"),
+        ("370602 1980-01-18 1233", "370602 ****-**-** 1233"),  # the date written as a date
+        ("370602／1980／01／18／1233", "370602／****／**／**／1233"),
+        ("370602_1980_01_18_1233", "370602_****_**_**_1233"),
+        ("370602，1980，01，18，1233", "370602，****，**，**，1233"),
+        ("110105 1949 12 31 002X", "110105 **** ** ** 002X"),
+        ("370602 1980 01 18 1230", "****** **** ** ** 1230"),  # wrong check: an 18-digit number
+        ("旧证 370602 80 01 18 123", "旧证 370602 ** ** *8 123"),  # 15 digits, 6-2-2-2-3
+        ("370602 1980 01 18 1233 139 0015 1015", "370602 **** ** ** 1233 139 **** 1015"),
+        ("2023-10-01 370602-1980-01-18-1233", "2023-10-01 370602-****-**-**-1233"),
+    ],
+)
+def test_id_with_its_birth_date_in_year_month_day_groups(text, masked):
+    assert ID_1980 == "370602198001181233"
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("139     0015     1015", "139     ****     1015"),
+        ("139          0015          1015", "139          ****          1015"),
+        (
+            "139\u3000\u3000\u3000\u3000\u30000015 1015",
+            "139\u3000\u3000\u3000\u3000\u3000**** 1015",
+        ),
+        ("370602      19800118      1233", "370602      ********      1233"),
+        ("139     -     0015-1015", "139     -     ****-1015"),
+        ("6222\t\t\t\t\t0212 3456 7890", "****\t\t\t\t\t**** **** 7890"),
+    ],
+)
+def test_five_or_more_spaces_between_groups(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("139_0015_1015", "139_****_1015"),
+        ("139＿0015＿1015", "139＿****＿1015"),
+        ("6222_0212_3456_7890_123", "****_****_****_***0_123"),
+        ("6222,0212,3456,7890,123", "****,****,****,***0,123"),
+        ("卡号6222，0212，3456，7890，123。", "卡号****，****，****，***0，123。"),
+        ("139,0015,1015", "139,****,1015"),
+        ("139，0015，1015", "139，****，1015"),
+        ("139, 0015, 1015", "139, ****, 1015"),
+        ("370602,19800118,1233", "370602,********,1233"),
+        ("1101,0519,4912,3100,2X", "1101,05**,****,**00,2X"),
+        ("13900151015,13900161016", "139****1015,139****1016"),  # a list of mobiles
+        ("13900151015，370602198001181233", "139****1015，370602********1233"),
+        ("621700_0912345678901", "******_*********8901"),  # a card print, 6+13
+        ("621700，0912345678901", "******，*********8901"),
+        ("罚款1,200,000元，电话139,0015,1015", "罚款1,200,000元，电话139,****,1015"),
+    ],
+)
+def test_underscore_and_comma_as_group_separators(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,200,000",
+        "罚款1,200,000元",
+        "罚款1，200，000元",
+        "12,13,14",
+        "第12，13，14条",
+        "涉案金额12,345,678,901元",
+        "涉案金额1,234,567,890.12元",
+        "1,139,001,510.15",  # an amount whose digits after the 1 read as a mobile
+        "案值139,001,510元",
+        "100,200,300,400,500",
+        "罚款 1,234.56 元，没收 12,345.67 元，共计 13,580.23 元",
+        "2018,2019,2020,2021年",
+        "2019，2020，2021，2022，2023年度",
+        "第1,2,3,4,5,6,7,8,9,10,11项",
+        "IMG_20230501_123456.jpg",
+        "101,102,103,104,105,106",  # 18 digits in groups of 3: a list, not an ID
+        "数量分别为142，26751230",  # 3-8 would be a mobile; with a comma, a list
+        "185，19980122",
+        "1596022,1661",  # 7-4 likewise
+    ],
+)
+def test_commas_in_money_and_lists_are_left_alone(text):
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("139001510151", "139*****0151"),
+        ("电话：139001510151。", "电话：139*****0151。"),
+        ("1390015101511", "1390015101511"),  # 13 digits: not a mobile with one digit too many
+        ("2023-10-01 139001510151", "2023-10-01 139*****0151"),
+    ],
+)
+def test_a_12_digit_mistyped_mobile_is_masked(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "128001510151",  # 12x: no mobile starts so
+        "199805011230",  # a time stamp YYYYMMDDhhmm
+        "202405011230",
+        "鲁烟市监罚〔2024〕123号",
+        "鲁烟市监罚〔2024〕1390015号",
+    ],
+)
+def test_12_digits_that_are_not_a_mobile_are_left_alone(text):
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "20230501-20240501",
+        "有效期20230501—20240501",
+        "20230501 - 20240501",
+        "20230501,20230612,20230703",  # batch numbers that are dates
+        "2023.05.01-2024.05.01",
+        "2023-05-01-2024-05-01",
+        "2019 2020 2021 2022",
+        "2019,2020,2021,2022年",
+        "20230501 62220212",  # no card starts with 19 or 20
+        "19990712  37622713",
+        "2013 2014 20160512",
+        "第153，2006，2007号",
+        "227423, 2021-01-28 - 2011年",  # a number, then a date: no ID split 6-4-2-2-4
+        "2016 2017 2018，2001-05-28",  # 201620172018200105 would pass the ID check
+    ],
+)
+def test_date_ranges_and_year_lists_are_not_card_numbers(text):
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("2023050120240501", "************0501"),  # 16 digits without separators: masked
+        ("62220212 20230501", "******** ****0501"),  # a card whose second half reads as a date
+        ("20230501-20240501 139 0015 1015", "20230501-20240501 139 **** 1015"),
+    ],
+)
+def test_cards_next_to_or_like_dates_are_still_masked(text, masked):
+    assert mask_text(text) == masked
+
+
+REG_NO = "370602600118121"  # a 个体 注册号 with its GS 15 check digit; 600118 reads as 1960-01-18
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"注册号{REG_NO}",
+        f"工商注册号：{REG_NO}",
+        f"个体工商户注册号: {REG_NO}，经营者张三",
+        f"营业执照注册号（{REG_NO}）",
+        f"登记号为{REG_NO}",
+        f"注册号{REG_NO} 2023-10-01",
+        "注册号：370602700503129",
+        "370600228012345",  # 228012 is no date: not an ID in any case
+        "110108000000016",  # GS 15's own example
+    ],
+)
+def test_a_registration_number_after_its_label_is_left_alone(text):
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (REG_NO, "370602*****8121"),  # no label: it reads as an old ID, masked
+        (f"经营者{REG_NO}", "经营者370602*****8121"),
+        (f"身份证号{REG_NO}", "身份证号370602*****8121"),
+        ("注册号370602600118123", "注册号370602*****8123"),  # wrong GS 15 check: maybe an ID
+        (f"注册号/统一社会信用代码：{REG_NO}", "注册号/统一社会信用代码：370602*****8121"),
+        (f"注册号{REG_NO[:14]}", f"注册号{REG_NO[:14]}"),  # 14 digits: nothing
+        (f"注册号 {REG_NO[:6]} {REG_NO[6:]}", f"注册号 {REG_NO[:6]} *****8121"),
+    ],
+)
+def test_a_15_digit_old_id_is_still_masked(text, masked):
+    assert mask_text(text) == masked
+
+
+def test_new_separators_and_id_groupings_next_to_money_dates_and_lists():
+    # Mobiles, cards and IDs (birth date in one group or in three) with the new separators,
+    # among amounts with thousands separators, date ranges and lists: never more than 7
+    # (mobile), 4 (card) or 10 (ID) digits of one shown, and the other numbers untouched.
+    r = random.Random(20261202)
+    separators = ["_", ",", "，", "      ", " ", "-", ", ", "\t" * 5]
+    others = ["1,200,000", "12,345.67", "20230501-20240501", "2019,2020,2021", "12,13,14"]
+    groupings = {
+        11: [(3, 4, 4), (11,)],
+        16: [(4, 4, 4, 4), (16,)],
+        18: [(6, 4, 2, 2, 4), (6, 8, 4), (18,)],
+    }
+    shown = {11: 7, 16: 4, 18: 10}
+    for _ in range(300):
+        text, numbers, kept = "", [], []
+        for _ in range(r.randint(2, 3)):
+            if r.random() < 0.3:
+                other = r.choice(others)
+                kept.append((len(text), other))
+                text += other
+            else:
+                number = r.choice([_mobile, _card, _birth_id])(r)
+                sep, grouping, at = r.choice(separators), r.choice(groupings[len(number)]), 0
+                positions = []
+                for size in grouping:
+                    text += sep if at else ""
+                    positions += range(len(text), len(text) + size)
+                    text += number[at : at + size]
+                    at += size
+                numbers.append((positions, shown[len(number)]))
+            text += r.choice(["；", " 及 ", "元，", "。"])
+        masked = mask_text(text)
+        for positions, most in numbers:
+            assert sum(masked[p] != "*" for p in positions) <= most, (text, masked)
+        for at, other in kept:
+            assert masked[at : at + len(other)] == other, (text, masked)
+
+
+def _birth_id(r: random.Random) -> str:
+    born = f"{r.randint(1930, 2010)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"
+    return resident_id(f"370602{born}{r.randint(0, 999):03d}")
