@@ -7,6 +7,10 @@ the tests. Reasons are in Chinese, for the person who fixes the file.
 Speed: a Cleaner precomputes one handler per column in __init__; low-cardinality columns
 (dates, districts, enums, money, authorities …) cache their results per raw value, so the
 per-row cost is mostly dict look-ups plus masking of the free text.
+
+Every text value loses its invisible characters (codes.INVISIBLE: zero-width and bidi
+controls) before anything else, and text that is an Excel error value (#N/A …) is rejected as
+an XLSX error cell is; both behind pre-checks in C (isprintable, "#" in text).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
+from publishing.codes import INVISIBLE_RE, normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
 from publishing.redact import mask_text
 from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow
@@ -59,6 +63,9 @@ R_MODEL_UNIT = "示范单位应为 是/否"
 R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
+# A cell holding an Excel error value: an XLSX error cell (the reader makes it a BadValue with
+# this reason: publishing.sources.xlsx_reader) or the same text in any source.
+R_EXCEL_ERROR = "单元格为 Excel 错误值 {error}（公式出错或引用无效）"
 
 RISK_SCHEME = "信用风险分类"
 DEFAULT_DOMAIN = {"credit_mark": "通用"}
@@ -259,6 +266,46 @@ def _text(raw: Any) -> str:
     if isinstance(raw, date):
         return raw.isoformat()
     return str(raw)
+
+
+# Excel's error values: a CSV export writes an error cell as this text, and a cell may hold it.
+EXCEL_ERRORS = frozenset({
+    "#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!",  # every Excel
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!",  # 365
+    "#GETTING_DATA",
+})  # fmt: skip
+
+
+def excel_error(text: str) -> str | None:
+    """The Excel error value that the (trimmed) text is, in Excel's spelling, or None."""
+    if text[:1] != "#":
+        return None
+    error = text.upper()
+    return error if error in EXCEL_ERRORS else None
+
+
+def excel_error_reason(error: str) -> str:
+    """The reason of a reject for a cell holding an Excel error value (#N/A …)."""
+    return R_EXCEL_ERROR.format(error=error)
+
+
+def drop_invisible(text: str) -> str:
+    """text without its invisible characters (zero-width and bidi controls, codes.INVISIBLE)."""
+    return INVISIBLE_RE.sub("", text)
+
+
+def _visible_text(text: str) -> str:
+    """drop_invisible; ValueError when what is left is an Excel error value ("#N/A\u200b")."""
+    text = drop_invisible(text)
+    error = excel_error(text.strip())
+    if error is not None:
+        raise ValueError(excel_error_reason(error))
+    return text
+
+
+def _list_items(items: list[Any]) -> list[Any]:
+    """The items of a JSON array without invisible characters; an Excel error value rejects."""
+    return [_visible_text(item) if item.__class__ is str else item for item in items]
 
 
 def _blank(raw: Any) -> bool:
@@ -553,10 +600,26 @@ def _column_handler(kind: str, col: Column, today: date) -> Callable[[Any], Any]
     default = _DEFAULTS.get((kind, col.key), _DEFAULTS.get(("*", col.key)))
 
     def handle(raw: Any) -> Any:
-        if raw is None or (raw.__class__ is str and not raw.strip()):
+        if raw is None:
             if required:
                 raise ValueError(R_REQUIRED)
             return [] if is_list else default  # a blank list column: an empty list
+        if raw.__class__ is str:
+            # Fast pre-checks, no per-character work in Python: nearly all text passes
+            # isprintable() (one C scan); only text with a non-printable character (a line
+            # break, U+3000 …) is searched for invisible ones, removed before anything else (a
+            # name of only a zero-width space is blank). "#" in raw is a memchr.
+            if not raw.isprintable():
+                raw = _visible_text(raw)
+            if not raw.strip():
+                if required:
+                    raise ValueError(R_REQUIRED)
+                return [] if is_list else default
+            if "#" in raw and (error := excel_error(raw.strip())) is not None:
+                raise ValueError(excel_error_reason(error))
+            return parse(raw)
+        if raw.__class__ is list:  # a JSON array: its items are text like any other
+            raw = _list_items(raw)
         return parse(raw)
 
     if col.key in _CACHED or col.type == "date":

@@ -233,6 +233,40 @@ def test_malformed_uscc_is_rejected(value, why):
     assert why in reason("penalty", uscc=value)
 
 
+def _resident_id_passing_the_uscc_check(area_birth: str = "37060219800116") -> str:
+    """A resident ID number whose GB 11643 check digit is also its GB 32100 check character
+    (1 in 31 are): before the 登记管理部门/机构类别 check it was published as an entity code."""
+    return next(
+        rid
+        for seq in range(1000)
+        if uscc_check_char((rid := resident_id(f"{area_birth}{seq:03d}"))[:17]) == rid[17]
+    )
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda rid: rid,
+        lambda rid: f"{rid[:6]} {rid[6:14]} {rid[14:]}",  # normalised before the check
+    ],
+)
+def test_resident_id_number_in_the_uscc_column_is_rejected(written):
+    rid = _resident_id_passing_the_uscc_check()
+    assert resident_id_check_char(rid[:17]) == rid[17] == uscc_check_char(rid[:17])
+    raw = written(rid)
+    rejects = rejected("penalty", uscc=raw, headers={"uscc": "统一社会信用代码"})
+    assert [(r.file, r.row, r.column, r.value, r.reason) for r in rejects] == [
+        ("f.csv", 2, "统一社会信用代码", raw,
+         "统一社会信用代码第1—2位(登记管理部门/机构类别代码)无效(疑似身份证号)")
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("head", ["94", "99", "15", "37", "22", "A2", "Y9", "N5"])
+def test_uscc_with_a_department_and_category_pair_not_in_gb32100_is_rejected(head):
+    code = uscc(7, head=head)  # the right check character
+    assert reason("penalty", uscc=code) == "统一社会信用代码第1—2位(登记管理部门/机构类别代码)无效"
+
+
 @pytest.mark.parametrize(
     ("area", "district", "code"),
     [
@@ -840,6 +874,139 @@ def test_a_bad_value_is_rejected_with_its_own_reason_and_raw_text():
         rejects = rejected("penalty", **{key: error})
         assert [(r.column, r.value, r.reason) for r in rejects] == [
             (key, "#N/A", "单元格为 Excel 错误值 #N/A")], key
+
+
+# -- invisible characters -------------------------------------------------------------------------
+
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+OTHER_INVISIBLE = ["\u00ad", "\u180e", "\u200e", "\u200f", "\u2061", "\u2064"]
+
+
+@pytest.mark.parametrize("ch", ZERO_WIDTH + BIDI + OTHER_INVISIBLE)
+def test_invisible_characters_are_removed_from_every_text_value(ch):
+    cr = ok(
+        "penalty",
+        uscc=f"{ch}{uscc(1)[:8]}{ch}{uscc(1)[8:]}",
+        entity_name=f"{ch}烟台市芝罘区{ch}好运来食品有限公司{ch}",
+        legal_rep=f"张{ch}三",
+        address=f"烟台市芝罘区南大街{ch}1号",
+        district=f"芝罘区{ch}",
+        decision_no=f"烟芝市监罚〔2026〕{ch}1号",
+        violation_type=f"经营超过保质期的{ch}食品",
+        facts=f"当事人经营超过{ch}保质期的食品，\n联系电话139{ch}0022{ch}1022。",
+        penalty_kinds=f"警告{ch}；罚款",
+        fine_yuan=f"5000{ch}",
+        decided_on=f"2026-06-01{ch}",
+        domain=f"食品{ch}",
+    )
+    assert cr.entity.uscc == uscc(1) and cr.entity.district == "370602"
+    assert cr.entity.name == "烟台市芝罘区好运来食品有限公司"
+    assert (cr.entity.legal_rep, cr.entity.address) == ("张三", "烟台市芝罘区南大街1号")
+    assert cr.fields["decision_no"] == "烟芝市监罚〔2026〕1号"
+    assert cr.fields["violation_type"] == "经营超过保质期的食品"
+    assert cr.fields["facts"] == "当事人经营超过保质期的食品，\n联系电话139****1022。"
+    assert cr.fields["penalty_kinds"] == ["警告", "罚款"]
+    assert (cr.fields["fine_yuan"], cr.fields["decided_on"]) == ("5000.00", "2026-06-01")
+    assert cr.fields["domain"] == "食品"
+
+
+def test_a_bidi_override_cannot_reverse_a_published_name():
+    # U+202E RIGHT-TO-LEFT OVERRIDE: "好运来超市" written backwards displays as "市超来运好"
+    name, persons = "\u202e市超来运好\u202c", "李四\u2067、王五"
+    cr = ok("blacklist", entity_name=name, responsible_persons=persons)
+    assert cr.entity.name == "市超来运好"
+    assert cr.fields["responsible_persons"] == ["李四", "王五"]
+
+
+def test_a_value_of_invisible_characters_only_is_blank():
+    assert reason("penalty", entity_name="\u200b\u200b") == "必填项为空"
+    assert reason("penalty", district=" \ufeff ") == "必填项为空"
+    assert ok("penalty", legal_rep="\u200d").entity.legal_rep is None
+
+
+def test_other_non_printable_text_is_kept():
+    facts = "当事人经营超过保质期的食品：\n\t案值\u3000120元。"
+    assert ok("penalty", facts=facts).fields["facts"] == facts
+    assert ok("penalty", entity_name="好运来\u00a0超市").entity.name == "好运来 超市"
+
+
+def test_invisible_characters_in_json_arrays_are_removed():
+    cr = ok("penalty", penalty_kinds=["警告\u200b", "\u202e罚款"])
+    assert cr.fields["penalty_kinds"] == ["警告", "罚款"]
+
+
+# -- Excel error values as text ------------------------------------------------------------------
+
+EXCEL_ERRORS = ["#N/A", "#VALUE!", "#REF!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!"]
+
+
+def excel_reason(error: str) -> str:
+    return f"单元格为 Excel 错误值 {error}（公式出错或引用无效）"  # as for an XLSX error cell
+
+
+@pytest.mark.parametrize("error", EXCEL_ERRORS)
+@pytest.mark.parametrize(
+    "key",
+    ["entity_name", "legal_rep", "address", "uscc", "district", "decision_no", "facts",
+     "decided_on", "fine_yuan", "procedure", "penalty_kinds", "authority", "domain"],
+)  # fmt: skip
+def test_excel_error_text_is_rejected_like_an_error_cell(error, key):
+    rejects = rejected("penalty", headers={key: f"<{key}>"}, **{key: error})
+    assert [(r.file, r.row, r.column, r.value, r.reason) for r in rejects] == [
+        ("f.csv", 2, f"<{key}>", error, excel_reason(error))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "error"),
+    [(" #N/A ", "#N/A"), ("#n/a", "#N/A"), ("#Div/0!", "#DIV/0!"), ("#N/A\u200b", "#N/A"),
+     ("\u3000#VALUE!", "#VALUE!"), ("#SPILL!", "#SPILL!"), ("#CALC!", "#CALC!")],
+)  # fmt: skip
+def test_excel_error_text_in_other_spellings(written, error):
+    rejects = rejected("penalty", entity_name=written)
+    assert [(r.value, r.reason) for r in rejects] == [(written, excel_reason(error))]
+
+
+@pytest.mark.parametrize("text", ["#", "#1号店", "好运来#N/A超市", "#N/A 好运来", "N/A"])
+def test_text_with_a_hash_sign_is_not_an_excel_error(text):
+    assert ok("penalty", entity_name=text).entity.name == text
+    assert ok("penalty", address=f"烟台市芝罘区南大街1号3#楼{text}").entity.address.endswith(text)
+
+
+def test_excel_error_text_in_a_json_array_is_rejected():
+    rejects = rejected("penalty", penalty_kinds=["警告", "#N/A"])
+    assert [(r.column, r.value, r.reason) for r in rejects] == [
+        ("penalty_kinds", ["警告", "#N/A"], excel_reason("#N/A"))
+    ]
+
+
+def test_excel_errors_are_rejected_alike_in_csv_xlsx_and_ndjson(tmp_path):
+    """A CSV export writes an error cell as its text (#N/A): it was read as a company name."""
+    import openpyxl
+
+    from publishing.sources import open_source
+    from tests.factories import PENALTY_HEADER, penalty_row, write_csv, write_ndjson
+
+    row = penalty_row(1, **{"当事人名称": "#N/A", "处罚决定日期": "#VALUE!"})
+    paths = [write_csv(tmp_path / "p.csv", [row], header=PENALTY_HEADER)]
+    workbook = openpyxl.Workbook()
+    workbook.active.append(PENALTY_HEADER)
+    workbook.active.append([row[h] for h in PENALTY_HEADER])  # openpyxl: real error cells
+    workbook.save(tmp_path / "p.xlsx")
+    paths.append(tmp_path / "p.xlsx")
+    record = {**BASE["penalty"], "entity_name": "#N/A", "decided_on": "#VALUE!"}
+    paths.append(write_ndjson(tmp_path / "p.ndjson", [record]))
+    found = {}
+    for path in paths:
+        source = open_source(path, None)
+        headers = {key: header for header, key in source.columns.items()}
+        cleaner = Cleaner(source.kind, TODAY, path.name, headers=headers)
+        (result,) = [cleaner.clean(r) for r in source.rows]
+        found[path.suffix] = [(r.row, r.value, r.reason) for r in result]
+    expected = [("#N/A", excel_reason("#N/A")), ("#VALUE!", excel_reason("#VALUE!"))]
+    assert found[".csv"] == found[".xlsx"] == [(2, *e) for e in expected]  # the sheet's row
+    assert found[".ndjson"] == [(1, *e) for e in expected]  # the line
 
 
 # -- speed ---------------------------------------------------------------------------------------

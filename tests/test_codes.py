@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from publishing.codes import (
+    INVISIBLE,
     USCC_ALPHABET,
+    USCC_HEADS,
     normalize_code,
     reg_no_is_valid,
     resident_id_check_char,
@@ -85,6 +87,84 @@ def test_check_formula_is_the_contracts():
 def test_invalid_usccs_say_why(code, reason):
     assert not uscc_is_valid(code)
     assert reason in uscc_problem(code)
+
+
+# GB 32100-2015 附录A: 登记管理部门代码 + 机构类别代码, every valid pair.
+GB32100_PAIRS = [
+    "11", "12", "13", "19",  # 机构编制: 机关, 事业单位, 中央编办直接管理机构编制的群众团体, 其他
+    "21", "29",  # 外交
+    "31", "32", "33", "34", "35", "39",  # 司法行政: 律师, 公证, 基层法律服务, 司法鉴定, 仲裁, 其他
+    "41", "49",  # 文化
+    "51", "52", "53", "59",  # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "61", "62", "69",  # 旅游
+    "71", "72", "79",  # 宗教
+    "81", "89",  # 工会
+    "91", "92", "93",  # 工商: 企业, 个体工商户, 农民专业合作社
+    "A1", "A9",  # 中央军委改革和编制办公室
+    "N1", "N2", "N3", "N9",  # 农业: 组级, 村级, 乡镇级集体经济组织, 其他
+    "Y1",  # 其他
+]  # fmt: skip
+
+
+def test_department_and_category_pairs_are_gb32100s():
+    assert frozenset(GB32100_PAIRS) == USCC_HEADS
+
+
+@pytest.mark.parametrize("head", GB32100_PAIRS)
+def test_every_gb32100_pair_is_accepted(head):
+    assert uscc_problem(make_uscc(f"{head}370602MA3C00011")) is None
+
+
+@pytest.mark.parametrize(
+    "head",
+    [f + c for f in "123456789ANY" for c in USCC_ALPHABET if f + c not in GB32100_PAIRS],
+)
+def test_every_other_pair_is_rejected_whatever_the_check_character(head):
+    code = make_uscc(f"{head}370602MA3C00011")
+    assert uscc_problem(code) == "统一社会信用代码第1—2位(登记管理部门/机构类别代码)无效"
+    assert not uscc_is_valid(code)
+    # the pair is named before other faults of the code
+    assert uscc_problem(code[:-1] + ("0" if code[-1] != "0" else "1")) == uscc_problem(code)
+    assert "第1—2位" in uscc_problem(code[:4] + "A" + code[5:])
+
+
+R_ID_LIKE = "统一社会信用代码第1—2位(登记管理部门/机构类别代码)无效(疑似身份证号)"
+
+
+def test_a_resident_id_number_passing_the_uscc_check_is_not_a_uscc():
+    """1 in 31 ID numbers pass the GB 32100 check too; 37… (山东) is no 登记管理部门/机构类别
+    pair, so such an ID can no longer be taken for a USCC (and published as an entity code)."""
+    ids = [
+        rid
+        for year in (1950, 1980, 2005)
+        for seq in range(1000)
+        if uscc_check_char((rid := _resident_id(f"370602{year}0116{seq:03d}"))[:17]) == rid[17]
+    ]
+    assert len(ids) > 60
+    for rid in ids:
+        assert resident_id_is_valid(rid) and not uscc_is_valid(rid)
+        assert uscc_problem(rid) == R_ID_LIKE
+
+
+def _resident_id(first17: str) -> str:
+    return first17 + resident_id_check_char(first17)
+
+
+def test_redact_uses_the_same_pairs_and_invisible_characters():
+    """publishing.redact keeps its own copies for now (the one definition is here): they must
+    agree, bar 62 (the start of every UnionPay card) which redact leaves out on purpose."""
+    from publishing import redact
+
+    digit_pairs = frozenset(h for h in USCC_HEADS if h.isdigit())
+    assert digit_pairs - {"62"} == redact._USCC_HEADS
+    assert redact._INV == INVISIBLE
+
+
+def test_normalize_code_drops_invisible_characters():
+    assert normalize_code("\ufeff9144\u200b0300\u200d7152\u20606726\u202exg\u202c") == (
+        "9144030071526726XG"
+    )
+    assert uscc_is_valid(normalize_code("91440300\u00ad71526726XG"))
 
 
 def test_normalize_code_nfkc_upper_no_spaces_or_hyphens():
