@@ -75,13 +75,19 @@ import re
 from datetime import date
 from typing import Any
 
-from publishing.codes import resident_id_check_char, resident_id_is_valid, uscc_is_valid
+from publishing.codes import (
+    INVISIBLE,
+    USCC_HEADS,
+    resident_id_check_char,
+    resident_id_is_valid,
+    uscc_is_valid,
+)
 
 _D = "0-9\uff10-\uff19"  # ASCII and full-width digits
 _X = "Xx\uff38\uff58"  # an ID's check character X, ASCII or full-width
 # Invisible format characters: zero-width space/non-joiner/joiner, LRM/RLM, bidi embeddings and
 # isolates, word joiner and invisible operators, BOM/ZWNBSP, soft hyphen, Mongolian vowel sep.
-_INV = "\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_INV = INVISIBLE  # zero-width and bidi controls: ignored between digits
 _WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _COMMAS = ",\ufe50\uff0c"  # comma, small comma, full-width comma
@@ -153,12 +159,8 @@ _MOBILE_SHAPES = {
 _NUMBER_SHAPES = frozenset([(6, 8, 4), (6, 4, 4, 4), (3, 3, 4, 4, 4)])
 _COMMA_MOBILE_SHAPES = frozenset([(3, 4, 4), (2, 3, 4, 4), (4, 4, 4), (4, 3, 4, 4)])
 # GB 32100 登记管理部门 + 机构类别 pairs of all-digit codes, and province codes (GB/T 2260).
-_USCC_HEADS = frozenset(  # without 62 (旅游, 港澳台 offices): the start of every UnionPay card
-    re.findall(
-        r"\d\d",
-        "11 12 13 19 21 29 31 32 33 34 35 39 41 49 51 52 53 59 61 69 71 72 79 81 89 91 92 93",
-    )
-)
+# Without 62 (旅游, 港澳台 offices): the start of every UnionPay card.
+_USCC_HEADS = frozenset(h for h in USCC_HEADS if h.isdigit()) - {"62"}
 _PROVINCES = frozenset(
     re.findall(
         r"\d\d",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from publishing.codes import (
-    INVISIBLE,
     USCC_ALPHABET,
     USCC_HEADS,
     normalize_code,
@@ -148,16 +147,6 @@ def test_a_resident_id_number_passing_the_uscc_check_is_not_a_uscc():
 
 def _resident_id(first17: str) -> str:
     return first17 + resident_id_check_char(first17)
-
-
-def test_redact_uses_the_same_pairs_and_invisible_characters():
-    """publishing.redact keeps its own copies for now (the one definition is here): they must
-    agree, bar 62 (the start of every UnionPay card) which redact leaves out on purpose."""
-    from publishing import redact
-
-    digit_pairs = frozenset(h for h in USCC_HEADS if h.isdigit())
-    assert digit_pairs - {"62"} == redact._USCC_HEADS
-    assert redact._INV == INVISIBLE
 
 
 def test_normalize_code_drops_invisible_characters():
