@@ -29,7 +29,7 @@ from typing import Any
 from publishing.codes import INVISIBLE_RE, normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
 from publishing.redact import mask_text
-from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow
+from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow, excel_error_reason
 
 ERROR_KEY = "__error__"  # a SourceRow value carrying why the row could not be read at all
 RAW_KEY = "__raw__"  # optional: the unreadable text, reported as the reject's value
@@ -63,9 +63,6 @@ R_MODEL_UNIT = "示范单位应为 是/否"
 R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
-# A cell holding an Excel error value: an XLSX error cell (the reader makes it a BadValue with
-# this reason: publishing.sources.xlsx_reader) or the same text in any source.
-R_EXCEL_ERROR = "单元格为 Excel 错误值 {error}（公式出错或引用无效）"
 
 RISK_SCHEME = "信用风险分类"
 DEFAULT_DOMAIN = {"credit_mark": "通用"}
@@ -282,11 +279,6 @@ def excel_error(text: str) -> str | None:
         return None
     error = text.upper()
     return error if error in EXCEL_ERRORS else None
-
-
-def excel_error_reason(error: str) -> str:
-    """The reason of a reject for a cell holding an Excel error value (#N/A …)."""
-    return R_EXCEL_ERROR.format(error=error)
 
 
 def drop_invisible(text: str) -> str:

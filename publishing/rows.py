@@ -18,6 +18,15 @@ class SourceRow:
     values: dict[str, Any]  # raw: str, or date/datetime/int/float/bool from XLSX and JSON
 
 
+# A cell holding an Excel error value: an XLSX error cell, or the same text in any source.
+R_EXCEL_ERROR = "单元格为 Excel 错误值 {error}（公式出错或引用无效）"
+
+
+def excel_error_reason(error: str) -> str:
+    """The reason of a reject for a cell holding an Excel error value (#N/A …)."""
+    return R_EXCEL_ERROR.format(error=error)
+
+
 @dataclass(frozen=True, slots=True)
 class BadValue:
     """A cell a reader could read but that holds no usable value (an Excel error cell, text

@@ -25,7 +25,7 @@ from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 
-from publishing.rows import BadValue, SourceFile, SourceRow
+from publishing.rows import BadValue, SourceFile, SourceRow, excel_error_reason
 from publishing.sources.headers import source_error
 from publishing.sources.table import Header, data_rows, read_header
 
@@ -95,7 +95,7 @@ def _with_errors(rows: Iterable[Sequence[Any]], errors: ErrorCells,
             cells = list(cells)
             for i, text in bad:
                 if 0 <= i < len(cells):
-                    cells[i] = BadValue(text, f"单元格为 Excel 错误值 {text}（公式出错或引用无效）")
+                    cells[i] = BadValue(text, excel_error_reason(text))
         yield cells
 
 
