@@ -66,7 +66,7 @@ def create_app(engine: Engine | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="烟台市市场监管信用信息公示 API",
             version="1",
-            description="公示数据的 JSON 接口:每个页面在 /api/v1 下有同样数据的 JSON 版本。",
+            description="公示数据的 JSON 接口：每个页面在 /api/v1 下有同样数据的 JSON 版本。",
             path="/schema",
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         ),

@@ -71,7 +71,7 @@ def handle_error(request: Request, exc: Exception) -> Response:
         detail = "您访问的页面不存在。"
     if isinstance(exc, ValidationException):
         detail = (
-            "请求参数格式不正确:"
+            "请求参数格式不正确："
             + "、".join(
                 str(e.get("key")) for e in (exc.extra or []) if isinstance(e, dict) and e.get("key")
             )

@@ -119,20 +119,20 @@ def split_format(name: str) -> tuple[str, str]:
     """'penalty.atom' -> ('penalty', 'atom'); anything else is not a feed."""
     stem, dot, fmt = name.rpartition(".")
     if not dot or fmt not in RENDER:
-        raise _not_found(f"没有这个订阅源:{name}(应以 .atom 或 .rss 结尾)。")
+        raise _not_found(f"没有这个订阅源：{name}（应以 .atom 或 .rss 结尾）。")
     return stem, fmt
 
 
 def parse_kind(kind: str) -> str:
     if kind not in FEED_KINDS:
-        raise _not_found(f"没有这类公示信息的订阅源:{kind}。可订阅:{'、'.join(FEED_KINDS)}。")
+        raise _not_found(f"没有这类公示信息的订阅源：{kind}。可订阅：{'、'.join(FEED_KINDS)}。")
     return kind
 
 
 def parse_district(value: str) -> str:
     code = district_code(value) if value else None
     if code is None:
-        raise _not_found(f"未知的区市:{value}。")
+        raise _not_found(f"未知的区市：{value}。")
     return code
 
 
@@ -163,7 +163,7 @@ def kind_meta(scope: Scope, fmt: str, page: Page, before: int | None) -> FeedMet
     return _meta(
         _tag(base_url, what),
         f"{label}{where} — {SITE}",
-        f"烟台市市场监督管理局公示的{label}{where}:新增、更新与撤下(撤回、公示期满)。",
+        f"烟台市市场监督管理局公示的{label}{where}：新增、更新与撤下（撤回、公示期满）。",
         path,
         html,
         fmt,
@@ -327,7 +327,7 @@ def entity_feed(
         return _meta(
             _tag(get_settings().base_url, f"entities/{code}/feed"),
             f"{name} 信用信息变更 — {SITE}",
-            f"{name}(统一社会信用代码/注册号 {code})的公示信息:新增、更新与撤下。",
+            f"{name}（统一社会信用代码/注册号 {code}）的公示信息：新增、更新与撤下。",
             path,
             entity_url(code),
             fmt,

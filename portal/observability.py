@@ -300,9 +300,9 @@ def live() -> Response[dict[str, str]]:
 @get(
     "/healthz/ready",
     sync_to_thread=True,
-    summary="就绪检查(数据库、搜索与同步延迟)",
-    description="数据库不可用时返回 503;搜索不可用或同步落后较多时为 degraded"
-    "(仍返回 200,strict=1 时返回 503)。",
+    summary="就绪检查（数据库、搜索与同步延迟）",
+    description="数据库不可用时返回 503；搜索不可用或同步落后较多时为 degraded"
+    "（仍返回 200，strict=1 时返回 503）。",
     tags=["运维"],
 )
 def ready(request: Request, strict: FromQuery[bool] = False) -> Response[dict[str, Any]]:

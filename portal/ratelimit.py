@@ -312,8 +312,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         decision = await state.rate_limiter.hit(f"{cls}:{who}", limit)
         extra = _headers(decision, limit)
         if not decision.allowed:
-            detail = f"请求过于频繁,请在 {decision.retry_after} 秒后重试。" + (
-                "" if key else "需要更高频率的单位可申请 API 密钥(请求头 X-API-Key)。"
+            detail = f"请求过于频繁，请在 {decision.retry_after} 秒后重试。" + (
+                "" if key else "需要更高频率的单位可申请 API 密钥（请求头 X-API-Key）。"
             )
             await _send_json(send, 429, {"status_code": 429, "detail": detail}, extra)
             return

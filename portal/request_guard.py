@@ -68,11 +68,11 @@ def check_token(
 ) -> tuple[str | None, str | None]:
     """(nonce, None) for a good token; (None, what is wrong) otherwise."""
     if not token:
-        return None, "表单缺少安全令牌(可能是页面来自其他网站或已过期)。请刷新本页后重新提交。"
+        return None, "表单缺少安全令牌（可能是页面来自其他网站或已过期）。请刷新本页后重新提交。"
     if not client_id:
         return (
             None,
-            "浏览器未保存本站的安全 Cookie,无法确认表单来源。请允许 Cookie 后刷新本页重新提交。",
+            "浏览器未保存本站的安全 Cookie，无法确认表单来源。请允许 Cookie 后刷新本页重新提交。",
         )
     try:
         nonce, issued, sig = token.split(".")
@@ -80,9 +80,9 @@ def check_token(
     except ValueError:
         return None, "表单安全令牌无效。请刷新本页后重新提交。"
     if not hmac.compare_digest(sig, _sign(purpose, client_id, nonce, issued)):
-        return None, "表单安全令牌与本浏览器不匹配(可能来自其他网站)。请刷新本页后重新提交。"
+        return None, "表单安全令牌与本浏览器不匹配（可能来自其他网站）。请刷新本页后重新提交。"
     if not 0 <= age <= TOKEN_TTL:
-        return None, "表单已过期(超过4小时)。请刷新本页后重新填写提交。"
+        return None, "表单已过期（超过4小时）。请刷新本页后重新填写提交。"
     return nonce, None
 
 

@@ -27,11 +27,11 @@ from publishing import review, users
 
 TAGS = ["异议与信用修复"]
 NO_STORE = {"Cache-Control": "no-store"}
-INTAKE_DOC = """multipart/form-data 字段:`type`(objection | repair)、`uscc`、`record_ids`(可重复)、
-`contact_name`、`mobile`、`email`(可选)、`reason`、`commitment`(信用修复须为 "true")、文件 `attachments`
-(可重复;PDF/JPG/PNG,单个 ≤ 10 MB,最多 5 个,按文件内容判断类型)。可选请求头 `Idempotency-Key`:
-同一键重复提交返回首次的受理回执(200),不会重复受理。成功返回 201 与 `tracking_no`、`access_code`
-(只返回这一次)、状态和期限;有误返回 4xx 与 `{"errors": {字段: 说明}}`。"""
+INTAKE_DOC = """multipart/form-data 字段：`type`(objection | repair)、`uscc`、`record_ids`（可重复）、
+`contact_name`、`mobile`、`email`（可选）、`reason`、`commitment`（信用修复须为 "true"）、文件 `attachments`
+（可重复；PDF/JPG/PNG，单个 ≤ 10 MB，最多 5 个，按文件内容判断类型）。可选请求头 `Idempotency-Key`：
+同一键重复提交返回首次的受理回执（200），不会重复受理。成功返回 201 与 `tracking_no`、`access_code`
+（只返回这一次）、状态和期限；有误返回 4xx 与 `{"errors": {字段: 说明}}`。"""
 
 
 def errors(
@@ -58,7 +58,7 @@ async def api_submit(request: Request) -> Response:
     )
     if wait:
         return errors(
-            429, {"request": f"提交过于频繁,请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+            429, {"request": f"提交过于频繁，请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
         )
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -102,7 +102,7 @@ async def api_submit(request: Request) -> Response:
     name="api_request_status",
     tags=TAGS,
     summary="查询申请办理状态",
-    description="须提供受理时返回的查询码 `code`;编号或查询码不正确均返回 404。",
+    description="须提供受理时返回的查询码 `code`；编号或查询码不正确均返回 404。",
 )
 async def api_status(
     request: Request, tracking_no: FromPath[str], code: FromQuery[str] = ""
@@ -110,7 +110,7 @@ async def api_status(
     wait = await guard.over_limit(request, "status")
     if wait:
         return errors(
-            429, {"request": f"查询过于频繁,请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+            429, {"request": f"查询过于频繁，请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
         )
     view = await sync_to_thread(_view, request.app.state.engine, tracking_no, code)
     if view is None:
@@ -136,12 +136,12 @@ def bearer_user(request: Request) -> users.Principal | None:
     "/api/v1/review/requests/{tracking_no:str}/decision",
     name="api_review_decision",
     tags=TAGS,
-    summary="审核决定(批准或驳回)",
+    summary="审核决定（批准或驳回）",
     status_code=200,
-    description="请求头 `Authorization: Bearer TOKEN`(`disclosure users token NAME` 生成);JSON "
+    description="请求头 `Authorization: Bearer TOKEN`（`disclosure users token NAME` 生成）；JSON "
     '`{"decision": "approve" | "reject", "outcome": "withdraw" | "correct", '
-    '"reason": "…", "corrections": {字段: 值}}`。批准的信用修复撤下记录;成立的异议'
-    "撤下(withdraw)或更正(correct)记录。",
+    '"reason": "…", "corrections": {字段: 值}}`。批准的信用修复撤下记录；成立的异议'
+    "撤下（withdraw）或更正（correct）记录。",
 )
 async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response:
     engine = request.app.state.engine
@@ -166,7 +166,7 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
         return errors(422, {"decision": "decision 应为 approve 或 reject"})
     corrections = data.get("corrections")
     if corrections is not None and not isinstance(corrections, dict):
-        return errors(422, {"corrections": 'corrections 应为对象,如 {"fine_yuan": "3000"}'})
+        return errors(422, {"corrections": 'corrections 应为对象，如 {"fine_yuan": "3000"}'})
 
     def decide() -> Response:
         try:

@@ -172,7 +172,7 @@ async def request_submit(request: Request) -> Response | Template:
     if wait:
         return _plain_page(
             "提交过于频繁",
-            f"同一网络地址提交申请过于频繁,请在 {wait} 秒后再试。",
+            f"同一网络地址提交申请过于频繁，请在 {wait} 秒后再试。",
             429,
             {"Retry-After": str(wait)},
         )
@@ -185,18 +185,18 @@ async def request_submit(request: Request) -> Response | Template:
         return _form_response(request, context, status, cid, new)
 
     if guard.honeypot_filled(form):
-        return await sync_to_thread(render, 400, banner="提交未被受理:表单中有不应填写的内容。")
+        return await sync_to_thread(render, 400, banner="提交未被受理：表单中有不应填写的内容。")
     nonce, problem = guard.check_token(
         form.get(guard.TOKEN_FIELD), request.cookies.get(guard.CLIENT_COOKIE), "request"
     )
     if problem:
-        return await sync_to_thread(render, 403, banner=problem + "(本次提交未保存任何内容。)")
+        return await sync_to_thread(render, 403, banner=problem + "（本次提交未保存任何内容。）")
     sub = form_submission(form, "web", f"form:{nonce}")
     try:
         receipt = await sync_to_thread(rq.submit, engine, sub)
     except rq.IntakeError as err:
-        banner = "提交未成功,未保存任何内容。请按提示修改后重新提交" + (
-            ",并重新选择附件。" if sub.attachments else "。"
+        banner = "提交未成功，未保存任何内容。请按提示修改后重新提交" + (
+            "，并重新选择附件。" if sub.attachments else "。"
         )
         if err.status == 409:
             banner = err.errors.get("idempotency_key", banner)
@@ -270,7 +270,7 @@ async def request_status(
     wait = await guard.over_limit(request, "status")
     if wait:
         return _plain_page(
-            "查询过于频繁", f"查询过于频繁,请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
+            "查询过于频繁", f"查询过于频繁，请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
         )
     cid, new = _client_id(request)
 
@@ -278,7 +278,7 @@ async def request_status(
         with request.app.state.engine.connect() as conn:
             view = rq.applicant_view(conn, tracking_no, code)
             if view is None:
-                return _lookup_page(tracking_no, "受理编号或查询码不正确,请核对后重新输入。", 404)
+                return _lookup_page(tracking_no, "受理编号或查询码不正确，请核对后重新输入。", 404)
             context = status_context(conn, view, rq.normalize_access_code(code))
         context.update(
             token=guard.issue_token(cid, f"supplement:{tracking_no}"),
@@ -327,7 +327,7 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
         note = form.get("note") if isinstance(form.get("note"), str) else ""
         try:
             await sync_to_thread(rq.supplement, engine, tracking_no, code, note, uploads_of(form))
-            notice = "补正材料已收到,办理期限自今日起重新计算。"
+            notice = "补正材料已收到，办理期限自今日起重新计算。"
         except rq.IntakeError as err:
             errors, status = err.errors, err.status
 

@@ -120,10 +120,10 @@ def login_page(request: Request) -> Response | Template:
 async def login_submit(request: Request) -> Response | Template:
     form = await request.form()
     if not _csrf_ok(request, form):
-        return _login_page(request, 403, "表单安全令牌无效或已过期,请重新登录。")
+        return _login_page(request, 403, "表单安全令牌无效或已过期，请重新登录。")
     wait = await guard.over_limit(request, "login")
     if wait:
-        return _login_page(request, 429, f"登录尝试过于频繁,请在 {wait} 秒后再试。")
+        return _login_page(request, 429, f"登录尝试过于频繁，请在 {wait} 秒后再试。")
     name = form.get("name") if isinstance(form.get("name"), str) else ""
     password = form.get("password") if isinstance(form.get("password"), str) else ""
     config = rq.load_config()
@@ -143,7 +143,7 @@ async def login_submit(request: Request) -> Response | Template:
             return _login_page(
                 request,
                 423,
-                f"从本地址登录该用户名连续失败次数过多,已暂时锁定,请于 {until} 后再试。",
+                f"从本地址登录该用户名连续失败次数过多，已暂时锁定，请于 {until} 后再试。",
                 name,
             )
         return _login_page(request, 401, "用户名或密码错误。", name)
@@ -293,7 +293,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
     errors: dict[str, str] = {}
     status = 422
     if not _csrf_ok(request, form):
-        errors["form"], status = "表单安全令牌无效或已过期,请刷新页面后重试。", 403
+        errors["form"], status = "表单安全令牌无效或已过期，请刷新页面后重试。", 403
     else:
         try:
             corrections = parse_corrections(values["corrections"])
@@ -313,7 +313,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
                     corrections=corrections or None,
                 )
                 label = review.ACTION_LABELS.get(values["action"], values["action"])
-                request.session["flash"] = f"已{label}:{tracking_no}"
+                request.session["flash"] = f"已{label}：{tracking_no}"
                 return Redirect(f"/review/requests/{tracking_no}", status_code=303, headers=PAGE)
             except review.ReviewError as err:
                 errors, status = err.errors, err.status

@@ -152,7 +152,7 @@ def test_batch_limit(data):
             "/api/v1/credit-check", json={"uscc": [UNKNOWN] * (creditcheck.MAX_BATCH + 1)}
         )
         assert r.status_code == 413
-        assert r.json()["detail"] == "一次最多查询 1000 个代码,收到 1001 个;请分批提交。"
+        assert r.json()["detail"] == "一次最多查询 1000 个代码，收到 1001 个；请分批提交。"
         assert client.post("/api/v1/credit-check", json={"uscc": "x"}).status_code == 400
         assert client.post("/api/v1/credit-check", json={}).status_code == 400
         assert client.post("/api/v1/credit-check", json={"uscc": ["9" * 65]}).status_code == 400

@@ -238,7 +238,7 @@ def test_a_profile_longer_than_a_page_pages_on_and_keeps_its_badges(site, monkey
         assert [m["scheme"] for m in p["credit_marks"]] == ["严重违法失信名单"]
     assert [p["first_url"] is None for p in pages] == [True, False, False]
     html = site.get(f"/entities/{site.entity}").text
-    assert "(共 5 条,本页 2 条)" in html and "列入食品安全黑榜" in html
+    assert "（共 5 条，本页 2 条）" in html and "列入食品安全黑榜" in html
     (next_href,) = re.findall(r'href="([^"]+)" rel="next"', html)
     second = site.get(next_href.replace("&amp;", "&"))
     assert second.status_code == 200 and "回到第一页" in second.text
@@ -662,4 +662,4 @@ def test_the_json_link_is_offered_only_where_the_page_has_a_json_twin(site):
     assert 'href="/api/v1/penalties?district=370602" type="application/json"' in listing
     for url in ("/nonexistent", "/requests/new", "/penalties?from=x"):
         page = site.get(url)
-        assert "本页数据(JSON)" not in page.text and 'rel="alternate" type="application/json"' not in page.text
+        assert "本页数据（JSON）" not in page.text and 'rel="alternate" type="application/json"' not in page.text

@@ -110,13 +110,13 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
         page.goto(f"{base}/requests/new?record={record}")
     page.wait_for_url("**/requests/new?**")
     assert site["name"] in page.content()
-    page.get_by_label("信用修复:已纠正失信行为,申请提前停止公示").check()
+    page.get_by_label("信用修复：已纠正失信行为，申请提前停止公示").check()
     box = page.locator(f'input[name="record_ids"][value="{record}"]')
     if not box.is_checked():
         box.check()
     page.get_by_label("联系人姓名", exact=True).fill("王经理")
     page.get_by_label("手机号码", exact=True).fill("13805351234")
-    page.get_by_label("电子邮箱(选填)").fill("wang@example.com")
+    page.get_by_label("电子邮箱（选填）").fill("wang@example.com")
     page.get_by_label("申请理由", exact=True).fill(
         "已于上月全额缴纳罚款并下架违法广告,整改到位,申请信用修复。"
     )
@@ -146,7 +146,7 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     review.wait_for_url(f"**/review/requests/{tracking}")
     assert "缴款凭证.pdf" in review.content()
     review.locator("#a-approve").check()
-    review.get_by_label("理由(将告知申请人)").fill("已履行行政处罚决定并完成整改,准予信用修复。")
+    review.get_by_label("理由（将告知申请人）").fill("已履行行政处罚决定并完成整改,准予信用修复。")
     review.screenshot(path=ARTIFACTS / "review-request.png", full_page=True)
     review.get_by_role("button", name="确认").click()
     review.wait_for_selector("text=已批准")
@@ -171,7 +171,8 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     feed = visitor.request.get(f"{base}/entities/{site['uscc']}/feed.atom")
     assert feed.status == 200
     deleted = re.search(r"<at:deleted-entry[^>]*>.*?</at:deleted-entry>", feed.text(), re.S)
-    assert deleted and record in deleted.group(0) and "信用修复" in deleted.group(0), feed.text()
+    assert deleted and record in deleted.group(0) and "已撤回" in deleted.group(0), feed.text()
+    assert "修复" not in feed.text()  # nothing in the entity's feed tells of the repair
 
     # -- the applicant sees the decision ----------------------------------------------------------
     page.goto(f"{base}/requests/{tracking}")

@@ -18,19 +18,19 @@ from portal.ratelimit import KeyCache, RateLimitConfig, RateLimitMiddleware, mak
 route_handlers = [*changes.route_handlers, *creditcheck.route_handlers, *opendata.route_handlers]
 
 TAGS = [
-    Tag(name=API_TAG, description="变更日志(游标同步)、信用核查和开放数据集说明。"),
+    Tag(name=API_TAG, description="变更日志（游标同步）、信用核查和开放数据集说明。"),
     Tag(name=opendata.DOWNLOAD_TAG, description="数据集下载、快照与每日增量文件、DCAT 数据目录。"),
 ]
 API_KEY_SCHEME = SecurityScheme(
     type="apiKey",
     name="X-API-Key",
     security_scheme_in="header",
-    description="可选。持有 API 密钥可获得更高的请求频率限额;无效或已停用的密钥返回 401。",
+    description="可选。持有 API 密钥可获得更高的请求频率限额；无效或已停用的密钥返回 401。",
 )
 RATE_NOTE = (
-    "\n\n/api/ 下的接口按来源地址限制频率(订阅源和开放数据文件限额更宽);每个响应带 "
-    "RateLimit-Limit、RateLimit-Remaining、RateLimit-Reset,超出时返回 429 和 Retry-After。"
-    "可选的 API 密钥(请求头 X-API-Key)提高限额。"
+    "\n\n/api/ 下的接口按来源地址限制频率（订阅源和开放数据文件限额更宽）；每个响应带 "
+    "RateLimit-Limit、RateLimit-Remaining、RateLimit-Reset，超出时返回 429 和 Retry-After。"
+    "可选的 API 密钥（请求头 X-API-Key）提高限额。"
 )
 
 

@@ -15,14 +15,14 @@ from portal.api.schemas import API_TAG, BAD_REQUEST, TOO_MANY, ChangesPage, Kind
 from publishing import changes
 
 PATH = "/api/v1/changes"
-DESCRIPTION = """变更日志:每一次公示记录的新增(add)、变更(change)、撤销(withdraw)和公示期满(expire),
+DESCRIPTION = """变更日志：每一次公示记录的新增（add）、变更（change）、撤销（withdraw）和公示期满（expire），
 按 seq 递增排列。
 
-同步方法:从 `since=0` 开始,把返回的 `next` 作为下一次请求的 `since`,直到 `has_more` 为 false;
-之后定期用最新的 `next` 轮询。按顺序应用事件:`record` 不为 null 的事件写入(以 `record_id` 为键),
+同步方法：从 `since=0` 开始，把返回的 `next` 作为下一次请求的 `since`，直到 `has_more` 为 false；
+之后定期用最新的 `next` 轮询。按顺序应用事件：`record` 不为 null 的事件写入（以 `record_id` 为键），
 `record` 为 null 的事件删除该 `record_id`。这样得到的副本与公示中的记录完全一致。
 
-`record` 是该记录**当前**的公示内容:若某条 add/change 所涉记录之后已停止公示,`record` 为 null,
+`record` 是该记录**当前**的公示内容：若某条 add/change 所涉记录之后已停止公示，`record` 为 null，
 后面一定还有相应的撤销或期满事件。"""
 
 
@@ -31,7 +31,7 @@ DESCRIPTION = """变更日志:每一次公示记录的新增(add)、变更(chang
     name="api_changes",
     sync_to_thread=True,
     tags=[API_TAG],
-    summary="变更日志(游标分页)",
+    summary="变更日志（游标分页）",
     description=DESCRIPTION,
     responses={400: BAD_REQUEST, 429: TOO_MANY},
 )
@@ -42,7 +42,7 @@ def change_log(
         Parameter(
             ge=0,
             le=2**62,
-            description="游标:上一页返回的 next;从头同步用 0",
+            description="游标：上一页返回的 next；从头同步用 0",
             examples=[Example(value=0), Example(value=1200)],
         ),
     ] = 0,

@@ -23,17 +23,17 @@ from portal.errors import PageError
 from publishing import creditcheck
 
 PATH = "/api/v1/credit-check"
-DESCRIPTION = f"""查询市场主体**当前**是否在公示名单上:食品安全黑榜、严重违法失信名单、经营异常名录等
-列入名单类的信用标注,以及公示中的行政处罚(数量和决定书文号)。
+DESCRIPTION = f"""查询市场主体**当前**是否在公示名单上：食品安全黑榜、严重违法失信名单、经营异常名录等
+列入名单类的信用标注，以及公示中的行政处罚（数量和决定书文号）。
 
-每个代码先规范化(全角转半角、大写、去掉空格和连字符),再校验统一社会信用代码的校验位
-(或 15 位注册号)。`as_of` 是答复所依据的公示版本(变更日志的 seq),可与 /api/v1/changes 对照。
+每个代码先规范化（全角转半角、大写、去掉空格和连字符），再校验统一社会信用代码的校验位
+（或 15 位注册号）。`as_of` 是答复所依据的公示版本（变更日志的 seq），可与 /api/v1/changes 对照。
 批量查询一次最多 {creditcheck.MAX_BATCH} 个代码。"""
 TOO_LARGE = problem(
     f"一次超过 {creditcheck.MAX_BATCH} 个代码",
     {
         "status_code": 413,
-        "detail": f"一次最多查询 {creditcheck.MAX_BATCH} 个代码,收到 1500 个;请分批提交。",
+        "detail": f"一次最多查询 {creditcheck.MAX_BATCH} 个代码，收到 1500 个；请分批提交。",
     },
 )
 
@@ -42,7 +42,7 @@ TOO_LARGE = problem(
     PATH,
     name="api_credit_check",
     tags=[API_TAG],
-    summary="信用核查(单个代码)",
+    summary="信用核查（单个代码）",
     description=DESCRIPTION,
     responses={400: BAD_REQUEST, 429: TOO_MANY},
 )
@@ -51,7 +51,7 @@ async def credit_check_one(
     uscc: Annotated[
         str,
         Parameter(
-            description="统一社会信用代码(或注册号)",
+            description="统一社会信用代码（或注册号）",
             max_length=64,
             examples=[
                 Example(value="913706021630401277"),
@@ -70,7 +70,7 @@ async def credit_check_one(
     name="api_credit_check_batch",
     status_code=200,
     tags=[API_TAG],
-    summary=f"信用核查(批量,最多 {creditcheck.MAX_BATCH} 个)",
+    summary=f"信用核查（批量，最多 {creditcheck.MAX_BATCH} 个）",
     description=DESCRIPTION,
     responses={400: BAD_REQUEST, 413: TOO_LARGE, 429: TOO_MANY},
 )
@@ -79,7 +79,7 @@ async def credit_check_batch(
     data: Annotated[
         CreditCheckRequest,
         Body(
-            description=f"要核查的代码,最多 {creditcheck.MAX_BATCH} 个",
+            description=f"要核查的代码，最多 {creditcheck.MAX_BATCH} 个",
             examples=[
                 Example(
                     value={"uscc": ["913706021630401277", "91370602MA3C00000X", "370602600123456"]}
@@ -91,11 +91,11 @@ async def credit_check_batch(
     codes = data.uscc
     if len(codes) > creditcheck.MAX_BATCH:
         raise PageError(
-            f"一次最多查询 {creditcheck.MAX_BATCH} 个代码,收到 {len(codes)} 个;请分批提交。",
+            f"一次最多查询 {creditcheck.MAX_BATCH} 个代码，收到 {len(codes)} 个；请分批提交。",
             status_code=413,
         )
     if any(len(c) > 64 for c in codes):
-        raise PageError("代码过长:每个代码不超过 64 个字符。", status_code=400)
+        raise PageError("代码过长：每个代码不超过 64 个字符。", status_code=400)
     result = await sync_to_thread(creditcheck.check, conn, codes)
     return Response(result, headers={"Cache-Control": "no-store"})
 

@@ -66,11 +66,11 @@ DOWNLOAD_CACHE = "public, max-age=300"
 # Bounded like a 410 page (portal.errors.CACHE): a snapshot may be withdrawn any time.
 SNAPSHOT_CACHE = "public, max-age=3600"
 DELTA_CACHE = "public, max-age=300"  # rewritten when a record in it changes or is withdrawn
-NO_INDEX = "开放数据快照尚未生成(管理员运行 disclosure export 或后台任务后即可提供)。"
+NO_INDEX = "开放数据快照尚未生成（管理员运行 disclosure export 或后台任务后即可提供）。"
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 GONE = problem(
-    "快照已不再提供(Link 响应头指向最新快照或实时下载)",
-    {"status": "gone", "detail": "该快照已被更新的版本取代,不再提供。", "current": "…"},
+    "快照已不再提供（Link 响应头指向最新快照或实时下载）",
+    {"status": "gone", "detail": "该快照已被更新的版本取代，不再提供。", "current": "…"},
 )
 DOWNLOAD_TAG = "开放数据下载"
 
@@ -148,8 +148,8 @@ def open_data_page(request: Request, conn: NamedDependency[Connection]) -> Respo
     sync_to_thread=True,
     tags=[API_TAG],
     summary="开放数据集、数据字典与许可",
-    description="每类公示信息一个数据集:数据字典(字段、中文名、类型、含义)、行数、最近更新时间、"
-    "下载地址及 SHA-256(快照生成时计算)。",
+    description="每类公示信息一个数据集：数据字典（字段、中文名、类型、含义）、行数、最近更新时间、"
+    "下载地址及 SHA-256（快照生成时计算）。",
     responses={429: TOO_MANY},
 )
 def open_data_api(request: Request, conn: NamedDependency[Connection]) -> Response[OpenDataPage]:
@@ -163,8 +163,8 @@ def open_data_api(request: Request, conn: NamedDependency[Connection]) -> Respon
     sync_to_thread=True,
     tags=[DOWNLOAD_TAG],
     summary="快照与每日增量文件索引",
-    description="镜像站点轮询此文件:version、generated_at,以及每个文件的路径、字节数、SHA-256、"
-    "行数(快照)或 seq 范围与事件数(增量)。",
+    description="镜像站点轮询此文件：version、generated_at，以及每个文件的路径、字节数、SHA-256、"
+    "行数（快照）或 seq 范围与事件数（增量）。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def index_json(request: Request) -> Response[OpenDataIndex]:
@@ -184,7 +184,7 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
     sync_to_thread=True,
     media_type="application/ld+json",
     tags=[DOWNLOAD_TAG],
-    summary="DCAT-AP 数据目录(JSON-LD)",
+    summary="DCAT-AP 数据目录（JSON-LD）",
     responses={429: TOO_MANY},
 )
 def catalog(request: Request, conn: NamedDependency[Connection]) -> Response[dict[str, Any]]:
@@ -204,7 +204,7 @@ class DownloadOperation(Operation):
         ok = (self.responses or {}).get("200")
         if isinstance(ok, OpenAPIResponse):
             text = Schema(type=OpenAPIType.STRING)
-            ok.description = "CSV(UTF-8 带 BOM)或 NDJSON"
+            ok.description = "CSV（UTF-8 带 BOM）或 NDJSON"
             ok.content = {
                 "text/csv": OpenAPIMediaType(schema=text),
                 "application/x-ndjson": OpenAPIMediaType(schema=text),
@@ -238,9 +238,9 @@ def _current_snapshot(
     media_type="application/octet-stream",
     operation_class=DownloadOperation,
     tags=[DOWNLOAD_TAG],
-    summary="下载数据集(CSV 或 NDJSON,流式)",
-    description="`{kind}.csv`:UTF-8 带 BOM、CRLF 换行,可直接用 Excel 打开;`{kind}.ndjson`:每行一条"
-    "记录的 JSON。内容为公示中的全部记录(公示形态),按记录编号排序。",
+    summary="下载数据集（CSV 或 NDJSON，流式）",
+    description="`{kind}.csv`：UTF-8 带 BOM、CRLF 换行，可直接用 Excel 打开；`{kind}.ndjson`：每行一条"
+    "记录的 JSON。内容为公示中的全部记录（公示形态），按记录编号排序。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def download(
@@ -248,7 +248,7 @@ def download(
     filename: Annotated[
         str,
         Parameter(
-            description="数据集文件名:{kind}.csv 或 {kind}.ndjson",
+            description="数据集文件名：{kind}.csv 或 {kind}.ndjson",
             examples=[Example(value="penalty.csv"), Example(value="credit_mark.ndjson")],
         ),
     ],
@@ -256,7 +256,7 @@ def download(
     match = DOWNLOAD.match(filename)
     if not match:
         raise not_found(
-            "没有该数据集文件。可下载:" + "、".join(f"{k}.csv / {k}.ndjson" for k in KINDS)
+            "没有该数据集文件。可下载：" + "、".join(f"{k}.csv / {k}.ndjson" for k in KINDS)
         )
     kind, fmt = match.groups()
     headers = {
@@ -326,17 +326,17 @@ def _snapshot_gone(detail: str, url: str) -> PageError:
     sync_to_thread=True,
     media_type="application/gzip",
     tags=[DOWNLOAD_TAG],
-    summary="快照文件(gzip)",
-    description="只提供最新快照(index.json 中的 version)。较早的快照返回 410,Link 响应头指向"
-    "最新快照;快照生成后有记录停止公示的类别,在下次生成前也返回 410,指向实时下载。"
-    "缓存一小时(ETag 可用于条件请求)。",
+    summary="快照文件（gzip）",
+    description="只提供最新快照（index.json 中的 version）。较早的快照返回 410，Link 响应头指向"
+    "最新快照；快照生成后有记录停止公示的类别，在下次生成前也返回 410，指向实时下载。"
+    "缓存一小时（ETag 可用于条件请求）。",
     responses={404: NOT_FOUND, 410: GONE, 429: TOO_MANY},
 )
 def snapshot_file(
     request: Request,
     version: Annotated[
         str,
-        Parameter(description="快照版本(index.json 的 version)", examples=[Example(value="1200")]),
+        Parameter(description="快照版本（index.json 的 version）", examples=[Example(value="1200")]),
     ],
     name: Annotated[
         str,
@@ -358,17 +358,17 @@ def snapshot_file(
         raise not_found("没有该快照文件。")
     if version != index["version"]:
         if int(version) < int(index["seq"]):
-            raise _snapshot_gone("该快照已被更新的版本取代,不再提供。", snap["url"])
+            raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", snap["url"])
         raise not_found("没有该快照文件。")
     with request.app.state.engine.connect() as conn:  # not held while the file streams
         left = kind in _left(request, conn, index).values()
     if left:
         raise _snapshot_gone(
-            "快照生成后该类别已有信息停止公示,新快照生成前暂停提供。", f"/open-data/{kind}.{fmt}"
+            "快照生成后该类别已有信息停止公示，新快照生成前暂停提供。", f"/open-data/{kind}.{fmt}"
         )
     path = _out_dir(request) / snap["path"]
     if not path.is_file():
-        raise not_found("没有该快照文件(可能正在更新,请重新读取 /open-data/index.json)。")
+        raise not_found("没有该快照文件（可能正在更新，请重新读取 /open-data/index.json）。")
     etag = f'"sha256-{snap["sha256"]}"'
     return _file(request, path, "application/gzip", SNAPSHOT_CACHE, etag)
 
@@ -391,9 +391,9 @@ def _nulled(path: Path, left: dict[str, str]) -> Iterator[bytes]:
     sync_to_thread=True,
     media_type="application/x-ndjson",
     tags=[DOWNLOAD_TAG],
-    summary="每日增量文件(NDJSON)",
-    description="当日(北京时间)全部变更事件,按 seq 排列,每行与 /api/v1/changes 的一项相同:"
-    "已停止公示的记录 record 为 null,此前各日文件中该记录的行也是如此。缓存五分钟。",
+    summary="每日增量文件（NDJSON）",
+    description="当日（北京时间）全部变更事件，按 seq 排列，每行与 /api/v1/changes 的一项相同："
+    "已停止公示的记录 record 为 null，此前各日文件中该记录的行也是如此。缓存五分钟。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def delta_file(

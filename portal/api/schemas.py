@@ -196,8 +196,8 @@ def problem(description: str, example: dict[str, Any]) -> ResponseSpec:
 
 
 TOO_MANY = problem(
-    "请求过于频繁(见 Retry-After 响应头)",
-    {"status_code": 429, "detail": "请求过于频繁,请在 12 秒后重试。"},
+    "请求过于频繁（见 Retry-After 响应头）",
+    {"status_code": 429, "detail": "请求过于频繁，请在 12 秒后重试。"},
 )
-BAD_REQUEST = problem("参数不正确", {"status_code": 400, "detail": "请求参数格式不正确:since"})
+BAD_REQUEST = problem("参数不正确", {"status_code": 400, "detail": "请求参数格式不正确：since"})
 NOT_FOUND = problem("没有该文件", {"status_code": 404, "detail": "您访问的页面不存在。"})

@@ -15,7 +15,7 @@ from portal.pages.common import twin
 from portal.render import Page, respond
 from publishing import read
 
-FEED = [{"title": "食品安全黑榜(Atom)", "url": routes.feed_url("blacklist")}]
+FEED = [{"title": "食品安全黑榜（Atom）", "url": routes.feed_url("blacklist")}]
 
 
 @twin(routes.BLACKLIST, summary="食品安全黑榜各期列表")

@@ -48,7 +48,7 @@ def parse_district(value: str | None) -> str | None:
         return None
     code = district_code(value)
     if code is None:
-        raise bad_request(f"未知的区市:{value}")
+        raise bad_request(f"未知的区市：{value}")
     return code
 
 
@@ -58,7 +58,7 @@ def parse_date(value: str | None, label: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise bad_request(f"{label}格式应为 YYYY-MM-DD(例如 2026-06-01),收到:{value}") from None
+        raise bad_request(f"{label}格式应为 YYYY-MM-DD（例如 2026-06-01），收到：{value}") from None
 
 
 def encode_token(*parts: Any) -> str:
@@ -77,5 +77,5 @@ def decode_token(token: str, size: int) -> list[Any]:
         or len(parts) != size
         or not all(isinstance(p, str) for p in parts)
     ):
-        raise bad_request("翻页参数(next 或 before)无效,请从第一页重新浏览。")
+        raise bad_request("翻页参数（next 或 before）无效，请从第一页重新浏览。")
     return parts

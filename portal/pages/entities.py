@@ -29,7 +29,7 @@ def check_code(raw: str) -> str:
     problem = uscc_problem(code)
     if problem:
         raise bad_request(
-            f"{problem}:{raw}", code=raw, code_problem=problem, title="统一社会信用代码有误"
+            f"{problem}：{raw}", code=raw, code_problem=problem, title="统一社会信用代码有误"
         )
     return code
 
@@ -90,7 +90,7 @@ def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[
 @twin(
     routes.ENTITY,
     summary="市场主体信用档案",
-    description="按统一社会信用代码(或注册号)查询。代码格式或校验位错误返回 400 并说明原因。",
+    description="按统一社会信用代码（或注册号）查询。代码格式或校验位错误返回 400 并说明原因。",
 )
 def entity_page(
     request: Request, conn: NamedDependency[Connection], uscc: FromPath[str], token: Next = None
@@ -104,7 +104,7 @@ def entity_page(
             headers={"Cache-Control": "public, max-age=86400"},
         )
     data = profile_data(conn, code, token)
-    feeds = [{"title": f"{data['entity']['name']} 信用信息变更(Atom)", "url": data["feed_url"]}]
+    feeds = [{"title": f"{data['entity']['name']} 信用信息变更（Atom）", "url": data["feed_url"]}]
     return respond(request, Page("entity.html", data, feeds=feeds))
 
 

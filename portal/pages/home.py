@@ -50,10 +50,10 @@ def home_data(conn: Connection, cache: stats.PublishedCache) -> dict[str, Any]:
     }
 
 
-@twin(routes.HOME, summary="首页数据:各类公示数量、各区市分布、最新黑榜")
+@twin(routes.HOME, summary="首页数据：各类公示数量、各区市分布、最新黑榜")
 def home(request: Request, conn: NamedDependency[Connection]) -> Response:
     data = home_data(conn, request.app.state.published_cache)
-    feeds = [{"title": f"{KIND_LABELS[k]}(Atom)", "url": routes.feed_url(k)} for k in KINDS]
+    feeds = [{"title": f"{KIND_LABELS[k]}（Atom）", "url": routes.feed_url(k)} for k in KINDS]
     return respond(request, Page("home.html", data, feeds=feeds))
 
 

@@ -30,12 +30,12 @@ from publishing.contract import KIND_LABELS
 PER_PAGE = 50
 CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
 
-District = Annotated[str | None, QueryParameter(description="区市代码或名称,如 370602 或 芝罘区")]
-Before = Annotated[str | None, QueryParameter(description="返回的 prev 翻页令牌:取其之前(较新)的一页")]
-DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD(含)")]
-DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD(含)")]
+District = Annotated[str | None, QueryParameter(description="区市代码或名称，如 370602 或 芝罘区")]
+Before = Annotated[str | None, QueryParameter(description="返回的 prev 翻页令牌：取其之前（较新）的一页")]
+DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD（含）")]
+DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD（含）")]
 Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
-Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E(信用标注)")]
+Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E（信用标注）")]
 
 
 def listing_data(
@@ -61,9 +61,9 @@ def listing_data(
         grade=(grade or "").upper() or None,
     )
     if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
-        raise bad_request(f"起始日期({flt.date_from})晚于截止日期({flt.date_to}),请检查日期范围。")
+        raise bad_request(f"起始日期（{flt.date_from}）晚于截止日期（{flt.date_to}），请检查日期范围。")
     if flt.grade and flt.grade not in GRADES:
-        raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
+        raise bad_request(f"分类结果应为 A–E 之一，收到：{grade}")
     if before:  # the page before a record: older pages follow it, newer ones may precede it
         rows = read.list_records(conn, flt, before=_position(before), limit=PER_PAGE + 1)
         newer, more = len(rows) > PER_PAGE, True
@@ -149,11 +149,11 @@ def _listing(name: str, summary: str):
             token=token,
             before=before,
         )
-        feeds = [{"title": f"{KIND_LABELS[kind]}(Atom)", "url": routes.feed_url(kind)}]
+        feeds = [{"title": f"{KIND_LABELS[kind]}（Atom）", "url": routes.feed_url(kind)}]
         if data["filters"]["district"]:
             code = data["filters"]["district"]
             feeds.append(
-                {"title": f"{KIND_LABELS[kind]} · 本区市(Atom)", "url": routes.feed_url(kind, code)}
+                {"title": f"{KIND_LABELS[kind]} · 本区市（Atom）", "url": routes.feed_url(kind, code)}
             )
         context = {
             "categories": stats.categories(cache, conn, kind),
@@ -170,7 +170,7 @@ def _listing(name: str, summary: str):
     return twin(
         name,
         summary=summary,
-        description="按日期倒序;用返回的 next 令牌取下一页、prev 令牌(参数 before)取上一页(键集分页)。",
+        description="按日期倒序；用返回的 next 令牌取下一页、prev 令牌（参数 before）取上一页（键集分页）。",
     )(listing)
 
 

@@ -21,7 +21,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     name=routes.HEALTHZ,
     sync_to_thread=True,
     summary="存活与就绪检查",
-    description="数据库可连接且已建表时返回 200,否则 503。",
+    description="数据库可连接且已建表时返回 200，否则 503。",
     tags=["运维"],
 )
 def healthz(request: Request) -> Response[dict[str, str]]:

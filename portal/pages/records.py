@@ -17,13 +17,13 @@ from portal.render import Page, respond
 from publishing import read
 
 _ID = re.compile(r"^[a-z]{2}-[0-9a-f]{16}$")
-GONE_DETAIL = "该记录已停止公示(已撤销、公示期满或已被更新),不再提供详细内容。"
+GONE_DETAIL = "该记录已停止公示（已撤销、公示期满或已被更新），不再提供详细内容。"
 
 
 def record_data(conn: Connection, record_id: str) -> dict[str, Any]:
     rec = read.record(conn, record_id) if _ID.match(record_id) else None
     if rec is None:
-        raise not_found("未找到该公示记录,请检查链接是否正确。")
+        raise not_found("未找到该公示记录，请检查链接是否正确。")
     if not read.is_visible(rec):
         raise gone(record_id, GONE_DETAIL)
     return {"record": rec, "objection_pending": read.objection_pending(conn, record_id=record_id)}
@@ -40,7 +40,7 @@ def record_page(
     data = record_data(conn, record_id)
     rec = data["record"]
     feeds = (
-        [{"title": "该主体的信用信息变更(Atom)", "url": routes.entity_feed_url(rec["entity_id"])}]
+        [{"title": "该主体的信用信息变更（Atom）", "url": routes.entity_feed_url(rec["entity_id"])}]
         if rec.get("entity_id")
         else []
     )

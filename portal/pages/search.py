@@ -87,16 +87,16 @@ def search_data(
     if sort not in SORTS:
         raise bad_request(f"排序方式应为 {' / '.join(SORTS)} 之一")
     if page > MAX_PAGE:
-        raise bad_request(f"搜索结果最多浏览 {MAX_PAGE} 页,请缩小查询范围。")
+        raise bad_request(f"搜索结果最多浏览 {MAX_PAGE} 页，请缩小查询范围。")
     district = parse_district(district)
     if status and status not in STATUS_LABELS:
-        raise bad_request(f"未知的公示状态:{status}")
+        raise bad_request(f"未知的公示状态：{status}")
     if grade and grade not in GRADES:
-        raise bad_request(f"分类结果应为 A–E 之一,收到:{grade}")
+        raise bad_request(f"分类结果应为 A–E 之一，收到：{grade}")
     kinds = [k for k in kinds if k]
     for k in kinds:
         if k not in TYPE_LABELS:
-            raise bad_request(f"未知的信息类别:{k}")
+            raise bad_request(f"未知的信息类别：{k}")
     query = {
         "q": q,
         "kind": kinds,
@@ -217,20 +217,20 @@ def _facet_url(query: dict[str, Any], facet: str, value: str) -> str:
     return search_url(query, **{param: None if query.get(param) == value else value, "page": 1})
 
 
-Q = Annotated[str, QueryParameter(description="关键词:企业名称、统一社会信用代码、决定书文号等")]
+Q = Annotated[str, QueryParameter(description="关键词：企业名称、统一社会信用代码、决定书文号等")]
 Kind = Annotated[
     list[str] | None,
     QueryParameter(
-        description="信息类别(可多选):entity, blacklist, penalty, credit_mark, return_pledge"
+        description="信息类别（可多选）：entity, blacklist, penalty, credit_mark, return_pledge"
     ),
 ]
-PageNo = Annotated[int, QueryParameter(ge=1, description="页码,从 1 开始")]
+PageNo = Annotated[int, QueryParameter(ge=1, description="页码，从 1 开始")]
 
 
 @twin(
     routes.SEARCH,
     summary="搜索市场主体与公示记录",
-    description="q 形似统一社会信用代码但校验不通过时,返回 code_problem 说明原因。",
+    description="q 形似统一社会信用代码但校验不通过时，返回 code_problem 说明原因。",
 )
 def search_page(
     request: Request,
@@ -263,7 +263,7 @@ def search_page(
         "sorts": SORTS,
     }
     feeds = (
-        [{"title": "此搜索的更新(Atom)", "url": "/search/feed.atom?" + urlencode({"q": q})}]
+        [{"title": "此搜索的更新（Atom）", "url": "/search/feed.atom?" + urlencode({"q": q})}]
         if q
         else []
     )
