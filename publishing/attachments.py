@@ -52,12 +52,12 @@ def inspect(upload: Upload, max_bytes: int) -> str | None:
         return f"文件“{name}”是空文件"
     if upload.size > max_bytes:
         return (
-            f"文件“{name}”大小 {upload.size / 1048576:.1f} MB,超过单个文件 "
+            f"文件“{name}”大小 {upload.size / 1048576:.1f} MB，超过单个文件 "
             f"{max_bytes // 1048576} MB 的上限"
         )
     kind = sniff(stream.read(16))
     if kind is None:
-        return f"文件“{name}”不是 PDF、JPG 或 PNG 文件(按文件内容判断,与扩展名无关)"
+        return f"文件“{name}”不是 PDF、JPG 或 PNG 文件（按文件内容判断，与扩展名无关）"
     upload.media_type = kind[0]
     stream.seek(0)
     digest = hashlib.sha256()

@@ -66,7 +66,7 @@ KIND_TAGS = {
 REASON_COMMENTS = {
     "file": "已撤回",
     "snapshot": "已撤回",
-    "objection": "异议成立,已撤回",
+    "objection": "异议成立，已撤回",
     "repair": "已撤回",
     "expired": "公示期满",
     "superseded": "已被更新的记录取代",
@@ -254,8 +254,8 @@ def summary(pub: dict[str, Any]) -> str:
             value += "元"
         elif key in ("return_days", "refund_days"):
             value += "天"
-        parts.append(f"{_LABELS.get(key, key)}:{_clip(value)}")
-    return ";".join(parts) + ("。" if parts else "")
+        parts.append(f"{_LABELS.get(key, key)}：{_clip(value)}")
+    return "；".join(parts) + ("。" if parts else "")
 
 
 def categories(pub: dict[str, Any]) -> list[str]:
@@ -276,7 +276,7 @@ def entry_item(row: Any, base_url: str, seq: int, at: datetime, changed: bool = 
         seq=seq,
         record_id=row.id,
         guid=entry_id(base_url, row.id, row.version),
-        title=title(pub) + ("(更新)" if changed else ""),
+        title=title(pub) + ("（更新）" if changed else ""),
         link=record_url(base_url, row.id),
         updated=at,
         published=utc(row.first_published_at),

@@ -183,10 +183,10 @@ class Receipt:
 
 def status_label(type_: str, status: str) -> str:
     if status == APPROVED:
-        return "准予信用修复" if type_ == REPAIR else "异议成立,已更正或撤下"
+        return "准予信用修复" if type_ == REPAIR else "异议成立，已更正或撤下"
     if status == REJECTED:
         return "不予信用修复" if type_ == REPAIR else "异议不成立"
-    return {RECEIVED: "已接收,待初审", "accepted": "已受理,审核中", MORE_INFO: "需补正材料"}.get(
+    return {RECEIVED: "已接收，待初审", "accepted": "已受理，审核中", MORE_INFO: "需补正材料"}.get(
         status, status
     )
 
@@ -213,22 +213,22 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
     """Why credit repair cannot be asked for this (public) record now, or None."""
     if rec["kind"] not in config.repair_kinds:
         return (
-            f"{KIND_LABELS.get(rec['kind'], rec['kind'])}信息不适用在线信用修复;"
-            "如认为信息有误,请提出异议。"
+            f"{KIND_LABELS.get(rec['kind'], rec['kind'])}信息不适用在线信用修复；"
+            "如认为信息有误，请提出异议。"
         )
     never = [k for k in rec.get("penalty_kinds") or () if k in set(rules.never_repairable_kinds())]
     if never:
         until = rec.get("publicity_until") or "公示期满"
         return (
-            f"处罚种类含“{'、'.join(never)}”,依规定不得提前信用修复,"
-            f"将于公示期满({until})后停止公示。"
+            f"处罚种类含“{'、'.join(never)}”，依规定不得提前信用修复，"
+            f"将于公示期满（{until}）后停止公示。"
         )
     if not rec.get("repairable_from"):
-        return "该记录不可提前信用修复,将于公示期满后停止公示。"
+        return "该记录不可提前信用修复，将于公示期满后停止公示。"
     if date.fromisoformat(rec["repairable_from"]) > today:
         return (
-            f"最短公示期未满:{rec['repairable_from']} 起方可申请信用修复"
-            f"(公示截止 {rec.get('publicity_until') or '—'})。"
+            f"最短公示期未满：{rec['repairable_from']} 起方可申请信用修复"
+            f"（公示截止 {rec.get('publicity_until') or '—'}）。"
         )
     return None
 
@@ -335,13 +335,13 @@ def validate(
     if not mobile:
         errors["mobile"] = "请填写联系人手机号码"
     elif not _MOBILE.match(mobile):
-        errors["mobile"] = "手机号码应为11位数字,以1开头(如 13912345678)"
+        errors["mobile"] = "手机号码应为11位数字，以1开头（如 13912345678）"
     email = (sub.email or "").strip() or None
     if email and (len(email) > 254 or not _EMAIL.match(email)):
-        errors["email"] = "电子邮箱格式不正确(如 name@example.com)"
+        errors["email"] = "电子邮箱格式不正确（如 name@example.com）"
     reason = (sub.reason or "").strip()
     if len(reason) < 10:
-        errors["reason"] = "请说明申请理由(至少10个字)"
+        errors["reason"] = "请说明申请理由（至少10个字）"
     elif len(reason) > 5000:
         errors["reason"] = "申请理由不超过5000字"
     commitment = str(sub.commitment).strip().lower() in TRUE_VALUES
@@ -350,13 +350,13 @@ def validate(
     uploads = [u for u in sub.attachments if u.filename or _has_content(u)]
     file_problems = []
     if len(uploads) > config.max_files:
-        file_problems.append(f"最多上传 {config.max_files} 个文件,收到 {len(uploads)} 个")
+        file_problems.append(f"最多上传 {config.max_files} 个文件，收到 {len(uploads)} 个")
     else:
         file_problems = [p for u in uploads if (p := attachments.inspect(u, config.max_bytes))]
     if not uploads and type_ == REPAIR and config.repair_requires_attachment:
-        file_problems.append("申请信用修复须上传已纠正失信行为的证明材料(PDF、JPG 或 PNG)")
+        file_problems.append("申请信用修复须上传已纠正失信行为的证明材料（PDF、JPG 或 PNG）")
     if file_problems:
-        errors["attachments"] = ";".join(file_problems)
+        errors["attachments"] = "；".join(file_problems)
     if errors:
         raise IntakeError(errors, record_problems)
     assert entity is not None
@@ -378,10 +378,10 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
         if rec is None:
             problems[rid] = f"没有编号为 {rid} 的公示记录"
         elif not read.is_visible(rec, today):
-            problems[rid] = f"记录 {rid} 已停止公示,无需申请"
+            problems[rid] = f"记录 {rid} 已停止公示，无需申请"
         elif code and rec["entity_id"] != code:
             errors["uscc"] = (
-                f"统一社会信用代码 {code} 与所选记录的当事主体不一致:"
+                f"统一社会信用代码 {code} 与所选记录的当事主体不一致："
                 f"记录 {rid} 属于{rec.get('entity_name') or '其他主体'}"
             )
             problems[rid] = "该记录不属于所填统一社会信用代码的主体"
@@ -392,7 +392,7 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
         else:
             records.append(rec)
     if problems:
-        errors.setdefault("record_ids", ";".join(problems.values()))
+        errors.setdefault("record_ids", "；".join(problems.values()))
     return records
 
 
@@ -691,8 +691,8 @@ def _replay(conn: Connection, idem_key: str, payload: str) -> Receipt | None:
     if row.payload_hash != payload:
         raise IntakeError(
             {
-                "idempotency_key": "该表单(或 Idempotency-Key)已用于提交另一份申请;"
-                "如需提交新的申请,请重新打开申请页面(或使用新的 Idempotency-Key)"
+                "idempotency_key": "该表单（或 Idempotency-Key）已用于提交另一份申请；"
+                "如需提交新的申请，请重新打开申请页面（或使用新的 Idempotency-Key）"
             },
             status=409,
         )
@@ -820,12 +820,12 @@ def send_confirmation(engine: Engine, tracking_no: str) -> bool:
     if not req or not req.get("email"):
         return False
     url = f"{settings.base_url.rstrip('/')}/requests/{tracking_no}"
-    fallback = "(部分日期按周一至周五推算,以实际节假日安排为准)" if req["calendar_fallback"] else ""
+    fallback = "（部分日期按周一至周五推算，以实际节假日安排为准）" if req["calendar_fallback"] else ""
     body = (
-        f"{req['contact_name']}:\n\n我们已收到{req['entity_name']}的{TYPE_LABELS[req['type']]}申请。\n"
-        f"受理编号:{tracking_no}\n初审期限:{req['review_due']}\n办理期限:{req['decision_due']}"
-        f"{fallback}\n\n凭受理编号和提交时显示的查询码查看进度:{url}\n"
-        "(为安全起见,本邮件不含查询码。)\n\n烟台市市场监督管理局"
+        f"{req['contact_name']}：\n\n我们已收到{req['entity_name']}的{TYPE_LABELS[req['type']]}申请。\n"
+        f"受理编号：{tracking_no}\n初审期限：{req['review_due']}\n办理期限：{req['decision_due']}"
+        f"{fallback}\n\n凭受理编号和提交时显示的查询码查看进度：{url}\n"
+        "（为安全起见，本邮件不含查询码。）\n\n烟台市市场监督管理局"
     )
     return mail.send(req["email"], f"【信用信息公示】已收到您的申请 {tracking_no}", body)
 

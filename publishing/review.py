@@ -113,7 +113,7 @@ def act(
         if req["status"] not in starts:
             raise ReviewError(
                 {
-                    "status": f"该申请当前状态为“{status_label(req['type'], req['status'])}”,"
+                    "status": f"该申请当前状态为“{status_label(req['type'], req['status'])}”，"
                     f"不能{ACTION_LABELS[action]}"
                 },
                 status=409,
@@ -159,7 +159,7 @@ def _check_input(user: Principal, action: str, reason: str, outcome: str | None)
     elif len(reason) > 5000:
         errors["reason"] = "理由不超过5000字"
     if outcome is not None and outcome not in OUTCOMES:
-        errors["outcome"] = "处理结果应为 withdraw(撤下公示)或 correct(更正)"
+        errors["outcome"] = "处理结果应为 withdraw（撤下公示）或 correct（更正）"
     if errors:
         raise ReviewError(errors)
 
@@ -167,14 +167,14 @@ def _check_input(user: Principal, action: str, reason: str, outcome: str | None)
 def _outcome(req: dict[str, Any], outcome: str | None, corrections: dict[str, Any] | None) -> str:
     if req["type"] == REPAIR:
         if outcome not in (None, "withdraw"):
-            raise ReviewError({"outcome": "信用修复获准的结果是撤下公示(withdraw)"})
+            raise ReviewError({"outcome": "信用修复获准的结果是撤下公示（withdraw）"})
         return "withdraw"
     if outcome is None:
         raise ReviewError(
-            {"outcome": "异议成立时须选择处理结果:withdraw(撤下公示)或 correct(更正)"}
+            {"outcome": "异议成立时须选择处理结果：withdraw（撤下公示）或 correct（更正）"}
         )
     if outcome == "correct" and not corrections:
-        raise ReviewError({"corrections": '更正须给出更正后的字段,如 {"fine_yuan": "3000"}'})
+        raise ReviewError({"corrections": '更正须给出更正后的字段，如 {"fine_yuan": "3000"}'})
     return outcome
 
 
@@ -415,11 +415,11 @@ def _notify(engine: Engine, tracking_no: str) -> bool:
     label = status_label(req["type"], req["status"])
     reason_title = "需补正的材料" if req["status"] == MORE_INFO else "理由"
     body = (
-        f"{req['contact_name']}:\n\n您提交的{TYPE_LABELS[req['type']]}申请(受理编号 {tracking_no},"
-        f"主体:{req['entity_name']})处理结果:{label}。\n\n{reason_title}:{req['decision_reason']}\n\n"
-        f"凭受理编号和查询码查看详情:{view_url}\n\n烟台市市场监督管理局"
+        f"{req['contact_name']}：\n\n您提交的{TYPE_LABELS[req['type']]}申请（受理编号 {tracking_no}，"
+        f"主体：{req['entity_name']}）处理结果：{label}。\n\n{reason_title}：{req['decision_reason']}\n\n"
+        f"凭受理编号和查询码查看详情：{view_url}\n\n烟台市市场监督管理局"
     )
-    return mail.send(req["email"], f"【信用信息公示】申请 {tracking_no}:{label}", body)
+    return mail.send(req["email"], f"【信用信息公示】申请 {tracking_no}：{label}", body)
 
 
 def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:

@@ -397,7 +397,7 @@ def test_guid_changes_with_the_version(engine, site, tmp_path):
     [v2] = entry_for(root, rid)  # the older version's entry is gone from the feed
     assert v1.findtext("a:id", namespaces=NS).endswith("/v1")
     assert v2.findtext("a:id", namespaces=NS).endswith("/v2")
-    assert v2.findtext("a:title", namespaces=NS).endswith("(更新)")
+    assert v2.findtext("a:title", namespaces=NS).endswith("（更新）")
     assert "8000" in v2.findtext("a:summary", namespaces=NS)
     assert v2.findtext("a:updated", namespaces=NS) > v1.findtext("a:updated", namespaces=NS)
     assert v2.findtext("a:published", namespaces=NS) == v1.findtext("a:published", namespaces=NS)

@@ -129,7 +129,7 @@ def test_repair_request_through_the_form(engine, client, cases):
     assert wrong.status_code == 404 and "REASON" not in wrong.text and "张三" not in wrong.text
     page = client.get(f"/requests/{tracking}", params={"code": code.lower()})
     assert page.status_code == 200
-    assert "已接收,待初审" in page.text and req["decision_due"].isoformat() in page.text
+    assert "已接收，待初审" in page.text and req["decision_due"].isoformat() in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
 
 

@@ -446,7 +446,7 @@ def test_entity_found_under_new_and_former_name(engine, tmp_path, index):
     assert (new.type, new.title) == ("entity", "烟台新名食品有限公司")
     old = [h for h in search(index, "旧名").hits if h.type == "entity"]
     assert [h.title for h in old] == ["烟台新名食品有限公司"]
-    assert old[0].highlight == "曾用名:烟台<mark>旧名</mark>食品厂"
+    assert old[0].highlight == "曾用名：烟台<mark>旧名</mark>食品厂"
     assert top(index, "jiuming").title == "烟台新名食品有限公司"
     assert index.count() == 3  # one entity, two penalties
 

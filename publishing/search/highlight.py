@@ -123,7 +123,7 @@ def _code_highlight(doc: dict[str, Any], code: str) -> str | None:
     for key, label in (("uscc", "统一社会信用代码"), ("reg_no", "注册号")):
         value = doc.get(key) or ""
         if code and value.startswith(code):
-            return f"{label}:<mark>{escape(code)}</mark>{escape(value[len(code) :])}"
+            return f"{label}：<mark>{escape(code)}</mark>{escape(value[len(code) :])}"
     return None
 
 
@@ -139,7 +139,7 @@ def hit_highlight(doc: dict[str, Any], pq: ParsedQuery) -> str:
         for former in names[1:]:
             found = marked(former, pq, pinyin=True)
             if found:
-                return f"曾用名:{found}"
+                return f"曾用名：{found}"
     else:
         found = marked(doc["title"], pq)
         if found:
@@ -147,7 +147,7 @@ def hit_highlight(doc: dict[str, Any], pq: ParsedQuery) -> str:
     for label, value in doc.get("text") or ():
         found = marked(value, pq, width=SNIPPET)
         if found:
-            return f"{escape(label)}:{found}"
+            return f"{escape(label)}：{found}"
     if pq.code:
         found = _code_highlight(doc, pq.code)
         if found:
