@@ -70,3 +70,12 @@ def test_tables_are_cached_and_rebuilt_when_unreadable(cache_home):
     blocked.write_text("a file where the folder would be", encoding="utf-8")
     pinyin._dump(built, blocked / "pinyin.marshal")  # nowhere to write: no error, nothing written
     assert blocked.is_file()
+
+
+def test_a_failed_write_leaves_no_partial_file(cache_home, monkeypatch):
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pinyin.os, "replace", disk_full)
+    assert pinyin.lazy_pinyin("烟台") == ["yan", "tai"]  # built, and used without the file
+    assert list((cache_home / "disclosure").iterdir()) == []

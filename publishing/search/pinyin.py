@@ -92,11 +92,14 @@ def _dump(tables: Tables, path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pinyin-")
+    except OSError:
+        return  # a read-only home: every process builds the tables for itself
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only home: every process builds the tables for itself
+        Path(tmp).unlink(missing_ok=True)  # a full disk: no half-written file left behind
 
 
 def _load(path: Path) -> Tables | None:
