@@ -14,3 +14,8 @@ def now() -> datetime:
 
 def today() -> date:
     return datetime.now(BEIJING).date()
+
+
+def beijing_date(at: datetime) -> date:
+    """The Beijing date of an instant; a naive one is UTC (PostgreSQL gives stored ones back so)."""
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(BEIJING).date()

@@ -243,10 +243,7 @@ def _now_iso() -> str:
 def _beijing_date(at: str | datetime | None) -> date:
     if not at:
         return clock.today()
-    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # stored in UTC (PostgreSQL gives it back naive)
-    return moment.astimezone(clock.BEIJING).date()
+    return clock.beijing_date(datetime.fromisoformat(at) if isinstance(at, str) else at)
 
 
 class _HashingWriter:

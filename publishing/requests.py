@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -539,11 +539,6 @@ def deadlines(type_: str, on: date, config: Config | None = None) -> tuple[date,
     return review.due, decision.due, review.fallback or decision.fallback
 
 
-def _beijing_date(at: datetime) -> date:
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    return at.astimezone(clock.BEIJING).date()
-
-
 def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int:
     """Count again the deadlines of open requests that were counted Monday–Friday (their year's
     holiday arrangement not yet known), as the holiday data says now; returns how many changed.
@@ -586,7 +581,7 @@ def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int
     changes = []
     for r in rows:
         at = supplemented.get(r["id"])
-        start = _beijing_date(at) if at is not None else r["submitted_on"]
+        start = clock.beijing_date(at) if at is not None else r["submitted_on"]
         review_due, decision_due, fallback = deadlines(r["type"], start, config)
         if (review_due, decision_due, fallback) != (r["review_due"], r["decision_due"], True):
             changes.append((r, review_due, decision_due, fallback))
@@ -651,7 +646,7 @@ def submit(
     from publishing.settings import get_settings
 
     now = now or clock.now()
-    today = now.astimezone(clock.BEIJING).date()
+    today = clock.beijing_date(now)
     folder = attachments_dir or get_settings().attachments_dir
     config = load_config()
     with engine.connect() as conn:
@@ -846,7 +841,7 @@ def supplement(
     from publishing.settings import get_settings
 
     now = now or clock.now()
-    today = now.astimezone(clock.BEIJING).date()
+    today = clock.beijing_date(now)
     config = load_config()
     folder = get_settings().attachments_dir
     errors: dict[str, str] = {}

@@ -187,7 +187,7 @@ def _request_values(req, action, target, reason, outcome, user, now) -> dict[str
     if action == "accept":
         values["accepted_at"] = now
     elif action in ("approve", "reject"):
-        today = now.astimezone(clock.BEIJING).date()
+        today = clock.beijing_date(now)
         days, _ = workdays.workdays_between(req["submitted_on"], today)
         values.update(
             decided_at=now,
@@ -289,7 +289,7 @@ def _clean_corrections(
     (publishing.clean: formats, enumerations, 简易 refused, no future event date, masking),
     by cleaning the stored row with the corrections applied. ReviewError (422) listing every
     problem when any correction is invalid."""
-    today = now.astimezone(clock.BEIJING).date()
+    today = clock.beijing_date(now)
     names = _entity_names(conn, {rows[rid].entity_id for rid in per_record if rid in rows})
     cleaned: dict[str, dict[str, Any]] = {}
     problems: list[str] = []

@@ -211,7 +211,7 @@ def run_job(engine: Engine, job: Job, now: datetime, mono: float) -> Any:
     job.failures = 0
     job.last_run = mono
     if job.daily_at is not None:
-        _mark_day(engine, job, now.astimezone(clock.BEIJING).date())
+        _mark_day(engine, job, clock.beijing_date(now))
     elapsed = time.perf_counter() - started
     if job.daily_at is not None or result:
         log.info("worker: job %s done in %.2fs: %s", job.name, elapsed, result)
