@@ -9,6 +9,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from publishing.codes import INVISIBLE_RE
+
 KINDS = ("blacklist", "penalty", "credit_mark", "return_pledge")
 KIND_LABELS = {
     "blacklist": "食品安全黑榜",
@@ -193,8 +195,9 @@ EVENT_DATE = {
 
 
 def normalize_header(text: str) -> str:
-    """Headers match after trimming, NFKC (full-width to half-width) and removing spaces."""
-    return "".join(unicodedata.normalize("NFKC", str(text)).split()).lower()
+    """Headers match after trimming, NFKC (full-width to half-width) and removing spaces and
+    invisible characters (a zero-width space pasted into a header cell hides the column)."""
+    return "".join(unicodedata.normalize("NFKC", INVISIBLE_RE.sub("", str(text))).split()).lower()
 
 
 def columns_for(kind: str) -> tuple[Column, ...]:

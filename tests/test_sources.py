@@ -324,6 +324,17 @@ def test_headers_match_after_nfkc_trim_and_space_removal(tmp_path: Path) -> None
     assert source.ignored_columns == []
 
 
+def test_headers_match_with_invisible_characters_pasted_in(tmp_path: Path) -> None:
+    header, row = KIND_TABLES["penalty"]
+    pasted = ["\ufeff\u200b" + header[0], header[1][:2] + "\u200d" + header[1][2:], *header[2:-1],
+              header[-1] + "\u2060"]
+    source, rows = read_all(write_csv(tmp_path / "a.csv", [pasted, row]))
+    assert source.kind == "penalty"
+    assert source.ignored_columns == []
+    assert rows[0].values["uscc"] == row[0]
+    assert rows[0].values["entity_name"] == row[1]
+
+
 def test_english_keys_as_csv_headers(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [BLACKLIST_KEYS, BLACKLIST_ROW])
     source, rows = read_all(path)
