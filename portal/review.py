@@ -104,7 +104,7 @@ def _login_page(
         "review_login.html",
         status_code=status,
         headers=PAGE,
-        context=_base(csrf=_csrf(request), error=error, name=name),
+        context=_base(csrf=_csrf(request), error=error, name=name, lockout=rq.load_config()),
     )
 
 

@@ -783,3 +783,21 @@ def test_a_repaired_record_is_not_named_in_any_feed(engine, client, cases, staff
         assert f"records/{record}/v2</guid>" in gone and "<pubDate>" in gone
         for detail in (published["entity_name"], published["decision_no"], "信用修复", "停止公示"):
             assert detail not in "".join(items), (url, detail)
+
+
+def test_login_hint_states_the_configured_lockout(engine, tmp_path, monkeypatch):
+    from publishing.settings import get_settings
+
+    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
+    configured = re.sub(r"lockout_minutes = \d+", "lockout_minutes = 7",
+                        re.sub(r"lockout_failures = \d+", "lockout_failures = 3", source))
+    (tmp_path / "requests.toml").write_text(configured, encoding="utf-8")
+    monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(tmp_path / "requests.toml"))
+    get_settings.cache_clear()
+    rq.load_config.cache_clear()
+    try:
+        with make_client(engine) as client:
+            hint = client.get("/review/login").text
+        assert "连续3次输入错误" in hint and "暂停登录7分钟" in hint
+    finally:
+        rq.load_config.cache_clear()
