@@ -312,7 +312,11 @@ def test_unknown_and_gone_records(site):
         gone_entity = conn.execute(
             select(RECORDS.c.entity_id).where(RECORDS.c.id == site.withdrawn)
         ).scalar()
-    assert site.withdrawn not in site.get(f"/api/v1/entities/{gone_entity}").text
+    # Its only record withdrawn, the entity has no profile either (as if never published).
+    for prefix in ("", "/api/v1"):
+        gone = site.get(f"{prefix}/entities/{gone_entity}")
+        assert gone.status_code == 404 and site.withdrawn not in gone.text
+        assert "本系统只收录有公示记录的主体" in gone.text
 
 
 def test_unknown_urls_are_404_pages(site):
@@ -591,7 +595,7 @@ def test_a_record_past_its_end_is_gone_before_expire_runs(engine, tmp_path):
     with TestClient(app=create_app(engine)) as client:
         assert client.get(f"/records/{rid}").status_code == 410
         assert client.get("/api/v1/penalties").json()["records"] == []
-        assert client.get(f"/api/v1/entities/{uscc(7)}").json()["record_count"] == 0
+        assert client.get(f"/api/v1/entities/{uscc(7)}").status_code == 404
 
 
 def test_counts_are_served_stale_while_they_are_recomputed(engine, tmp_path):

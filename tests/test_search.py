@@ -414,8 +414,11 @@ def test_withdrawn_record_is_no_longer_found(engine, tmp_path, index):
     )
     publish([path], engine=engine, today=TODAY, show_progress=False)
     assert sync(engine, index) == 1
-    hits = search(index, "好运来").hits
-    assert [h.type for h in hits] == ["entity"] and hits[0].doc["counts"] == {}
+    # Its entity had no other record: it is no longer found by name either (a repaired
+    # company must not stay findable), while the other entity and its penalty stay.
+    assert search(index, "好运来").hits == []
+    assert index.count() == 2
+    assert reindex(engine, index) == 2 and search(index, "好运来").hits == []
 
 
 def test_changed_record_is_updated(engine, tmp_path, index):

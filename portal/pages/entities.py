@@ -54,17 +54,22 @@ def badges(
 _SUMMARY_KINDS = ("blacklist", "credit_mark", "return_pledge")
 
 
+NOT_PUBLISHED = "未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
+
+
 def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[str, Any]:
     entity = read.entity(conn, code)
     if entity is None:
-        raise not_found(
-            f"未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
-        )
+        raise not_found(NOT_PUBLISHED.format(code=code))
     after = None
     if token:
         last_date, last_id = decode_token(token, 2)
         after = (parse_date(last_date, "翻页参数"), last_id)
     records = read.entity_records(conn, code, after=after, limit=read.PROFILE_LIMIT + 1)
+    if not records and after is None:
+        # Every record withdrawn (repaired, objected to), expired or superseded: a profile page
+        # would still say the entity was once on record, and the portal only shows those that are.
+        raise not_found(NOT_PUBLISHED.format(code=code))
     more = len(records) > read.PROFILE_LIMIT
     records = records[: read.PROFILE_LIMIT]
     groups = read.group_by_kind(records)

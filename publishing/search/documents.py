@@ -1,6 +1,6 @@
 """Search documents, built only from the one public shape (publishing.shape).
 
-One document per entity and one per ACTIVE record. A document is a plain dict that every
+One document per entity with an active record and one per ACTIVE record. A document is a plain dict that every
 backend indexes in its own way:
 
     id, type ("entity" or the record kind), title, url, entity_id,
@@ -170,14 +170,15 @@ def _iso(value: Any) -> str | None:
 
 
 def load_entity_docs(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
-    """Each entity id → its document (None when there is no such entity). An entity's date
-    is that of its latest record (entities.name_as_of)."""
+    """Each entity id → its document; None when there is no such entity or none of its
+    records is active (a repaired entity must not stay findable by name). An entity's date is
+    that of its latest record (entities.name_as_of)."""
     ids = [i for i in set(ids) if i]
     out: dict[str, dict[str, Any] | None] = dict.fromkeys(ids)
     for i in range(0, len(ids), PAGE):
         page = ids[i : i + PAGE]
         counts, grades = _summaries(conn, page)
-        for ent in conn.execute(select(ENTITIES).where(ENTITIES.c.id.in_(page))):
+        for ent in conn.execute(select(ENTITIES).where(ENTITIES.c.id.in_(list(counts)))):
             out[ent.id] = entity_doc(
                 public_entity(ent), counts.get(ent.id, {}), grades.get(ent.id), _iso(ent.name_as_of)
             )
@@ -195,8 +196,10 @@ def load_docs(
 
 
 def count_docs(conn: Connection) -> int:
-    """How many documents the database makes (entities and active records)."""
-    entities = conn.execute(select(func.count()).select_from(ENTITIES)).scalar_one()
+    """How many documents the database makes (entities with an active record, active records)."""
+    entities = conn.execute(
+        select(func.count(RECORDS.c.entity_id.distinct())).where(RECORDS.c.status == ACTIVE)
+    ).scalar_one()
     records = conn.execute(
         select(func.count()).select_from(RECORDS).where(RECORDS.c.status == ACTIVE)
     ).scalar_one()
