@@ -1,13 +1,13 @@
 """Credit check: is an entity on a published list now? One code or a batch of up to 1,000.
 
 For each code: the input, the normalised code, whether it is a valid USCC (check character)
-or 注册号, whether the entity is known, and what stands against it in publication now: active
-blacklist entries, list marks (credit-mark schemes with `list = true` in the publicity rules:
+or 注册号, whether the entity is known (has a record of any kind in publication now), and what
+stands against it in publication now: active blacklist entries, list marks (credit-mark schemes with `list = true` in the publicity rules:
 严重违法失信名单, 经营异常名录 …) and active penalties. `as_of` is the change-log sequence
 number the answer is as of.
 
 Cost: one IN query over entities joined to records through ix_records_entity_status, whatever
-the batch size, framed by two reads of the newest change seq (an index lookup each). On
+the batch size (and one more on that index for the entities with nothing listed), framed by two reads of the newest change seq (an index lookup each). On
 PostgreSQL (read committed) the frame detects a publish landing between the statements and the
 check is repeated, so `as_of` is exact; on SQLite the read transaction is one snapshot anyway.
 """
@@ -52,12 +52,20 @@ def classify(raw: str) -> dict[str, Any]:
     }
 
 
-def _lookup(conn: Connection, ids: list[str], schemes: list[str], today: date) -> tuple[dict, dict]:
-    """entity id -> name, and entity id -> its listed records (one statement)."""
-    listed = and_(
-        RECORDS.c.entity_id == ENTITIES.c.id,
+def _in_publication(today: date) -> Any:
+    return and_(
         RECORDS.c.status == ACTIVE,
         or_(RECORDS.c.publicity_until.is_(None), RECORDS.c.publicity_until >= today),
+    )
+
+
+def _lookup(conn: Connection, ids: list[str], schemes: list[str], today: date) -> tuple[dict, dict]:
+    """entity id -> name, and entity id -> its listed records (one statement). An entity is
+    known only while one of its records (of any kind) is published: once all are repaired,
+    withdrawn or expired, the check says no more than for a code never published."""
+    listed = and_(
+        RECORDS.c.entity_id == ENTITIES.c.id,
+        _in_publication(today),
         or_(
             RECORDS.c.kind.in_(("blacklist", "penalty")),
             and_(RECORDS.c.kind == "credit_mark", RECORDS.c.category.in_(schemes or [""])),
@@ -87,6 +95,12 @@ def _lookup(conn: Connection, ids: list[str], schemes: list[str], today: date) -
         names[row.entity_id] = row.name
         if row.id is not None:
             records[row.entity_id].append(row)
+    unlisted = [i for i in names if i not in records]
+    if unlisted:  # known only with a record of another kind, or with none left at all
+        published = set(conn.execute(
+            select(RECORDS.c.entity_id).distinct().where(
+                RECORDS.c.entity_id.in_(unlisted), _in_publication(today))).scalars())
+        names = {i: n for i, n in names.items() if i in records or i in published}
     return names, records
 
 
