@@ -184,3 +184,37 @@ def test_as_of_follows_publication(data, tmp_path):
         publish_csv(data, tmp_path, "late.csv", [blacklist_row(99, issue="2026年第10期")])
         after = _one(client, UNKNOWN)
     assert after["as_of"] > before["as_of"] and after["listed"] and not before["listed"]
+
+
+def test_a_waiting_check_does_not_stall_other_requests(pg_url):
+    """The single check waits for the database in a worker thread, not on the event loop:
+    while a lock holds it up, the same process still answers (PostgreSQL, where a table lock
+    makes a reader wait; SQLite readers in WAL mode never wait)."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from publishing.db import make_engine
+
+    engine = make_engine(pg_url)
+    holder = engine.connect()
+    try:
+        with api_client(engine) as client:
+            client.get("/healthz/live")
+            holder.execute(text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
+            waiting = threading.Thread(
+                target=lambda: client.get("/api/v1/credit-check", params={"uscc": UNKNOWN}))
+            release = threading.Timer(3.0, holder.rollback)  # ends the wait whatever happens
+            waiting.start()
+            release.start()
+            time.sleep(0.5)  # the check is now waiting for the lock
+            t = time.perf_counter()
+            assert client.get("/healthz/live").status_code == 200
+            answered = time.perf_counter() - t
+            release.join()
+            waiting.join(10)
+        assert answered < 1.0, answered  # on the event loop, it would wait for the release
+    finally:
+        holder.close()
+        engine.dispose()

@@ -60,9 +60,9 @@ async def credit_check_one(
         ),
     ],
 ) -> Response[CreditCheckResponse]:
-    return Response(
-        creditcheck.check(conn, [uscc]), headers={"Cache-Control": "public, max-age=60"}
-    )
+    # In a worker thread, like the batch: a database wait must not hold up the event loop.
+    result = await sync_to_thread(creditcheck.check, conn, [uscc])
+    return Response(result, headers={"Cache-Control": "public, max-age=60"})
 
 
 @post(
