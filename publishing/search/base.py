@@ -10,6 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+class SearchUnavailable(Exception):
+    """The search backend cannot answer now (down, timing out, refusing): the portal says so
+    (503) instead of failing as a server error."""
+
+
 # Document types: "entity", or the record kind ("penalty", "blacklist", ...).
 SORTS = ("relevance", "date")
 FACETS = ("type", "district", "status", "grade")
