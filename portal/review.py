@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, Router, get, post
 from litestar.concurrency import sync_to_thread
@@ -171,31 +172,52 @@ async def logout(request: Request) -> Response:
 # -- the queue and one request ----------------------------------------------------------------
 
 
+QUEUE_PAGE_SIZE = 100
+
+
 @get("/", name="review_queue")
 @guard.threaded
-def queue_page(request: Request, view: FromQuery[str] = "open") -> Response | Template:
+def queue_page(
+    request: Request, view: FromQuery[str] = "open", page: FromQuery[int] = 1
+) -> Response | Template:
     user = current_user(request)
     if user is None:
         return _to_login()
+    view = "decided" if view == "decided" else "open"
     statuses = DECIDED_STATUSES if view == "decided" else OPEN_STATUSES
     with request.app.state.engine.connect() as conn:
-        items = rq.queue(conn, statuses)
+        total = rq.queue_count(conn, statuses)
+        pages = max(1, -(-total // QUEUE_PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        offset = (page - 1) * QUEUE_PAGE_SIZE
+        items = rq.queue(conn, statuses, limit=QUEUE_PAGE_SIZE, offset=offset)
         figures = rq.public_figures(conn)
-    if view == "decided":
-        items.sort(key=lambda q: q["decided_at"] or q["updated_at"], reverse=True)
     return Template(
         "review_queue.html",
         headers=PAGE,
         context=_base(
             user=user,
             items=items,
-            view="decided" if view == "decided" else "open",
+            view=view,
+            total=total,
+            page=page,
+            pages=pages,
+            first=offset + 1,
+            prev_url=_queue_url(view, page - 1) if page > 1 else None,
+            next_url=_queue_url(view, page + 1) if page < pages else None,
             today=clock.today(),
             figures=figures,
             csrf=_csrf(request),
             flash=request.session.pop("flash", None),
         ),
     )
+
+
+def _queue_url(view: str, page: int) -> str:
+    query = [("view", view)] if view == "decided" else []
+    if page > 1:
+        query.append(("page", str(page)))
+    return "/review" + (f"?{urlencode(query)}" if query else "")
 
 
 def _detail_context(
@@ -223,6 +245,8 @@ def _detail_context(
             records=records,
             files=rq.files(conn, req["id"]),
             history=audit.for_target(conn, "request", tracking_no),
+            # other applicants' requests on the same records (anyone may file about a record)
+            related=rq.related_requests(conn, req),
             open=req["status"] in OPEN_STATUSES,
             errors=errors or {},
             values=values or {},
@@ -302,7 +326,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
             errors["corrections"] = "更正内容格式应为每行一个“字段=值”"
         if not errors:
             try:
-                await sync_to_thread(
+                result = await sync_to_thread(
                     review.act,
                     request.app.state.engine,
                     tracking_no,
@@ -313,7 +337,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
                     corrections=corrections or None,
                 )
                 label = review.ACTION_LABELS.get(values["action"], values["action"])
-                request.session["flash"] = f"已{label}：{tracking_no}"
+                request.session["flash"] = f"已{label}：{tracking_no}" + _notes(result)
                 return Redirect(f"/review/requests/{tracking_no}", status_code=303, headers=PAGE)
             except review.ReviewError as err:
                 errors, status = err.errors, err.status
@@ -328,6 +352,12 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
             ),
         )
     return Template("review_request.html", status_code=status, headers=PAGE, context=context)
+
+
+def _notes(result: review.Outcome) -> str:
+    """What the decision did not change in public, per record (already withdrawn …)."""
+    notes = [f"记录 {c['id']}：{c['after']['note']}" for c in result.records if c["after"].get("note")]
+    return "。" + "；".join(notes) if notes else ""
 
 
 @get("/attachments/{attachment_id:int}", name="review_attachment")

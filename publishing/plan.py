@@ -196,6 +196,9 @@ class Planner:
         if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
             self.counts["held"] += 1  # withdrawn on a request: files do not bring it back
             return
+        if current.status_reason == CORRECTED and current.status != ACTIVE:
+            self._republish_corrected(current, row, rivals)
+            return
         if current.status_reason == CORRECTED and current.content_hash != row["content_hash"]:
             self.counts["held"] += 1  # corrected on an upheld objection: files do not undo it
             return
@@ -228,11 +231,45 @@ class Planner:
         if current.status != ACTIVE:
             self.counts["unchanged"] += 1
             return
-        self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, "file")
+        self._withdraw_one(current, "file")
         self.counts["withdrawn"] += 1
         if current.kind == "credit_mark":  # the mark it superseded is current again
             self.writer.flush()
             self._restore_superseded([current.group_key])
+
+    def _withdraw_one(self, current: Any, reason: str) -> None:
+        """A file (or a snapshot) withdraws a published record. One corrected on an upheld
+        objection keeps its mark, so that a file bringing it back publishes the correction."""
+        if current.status_reason != CORRECTED:
+            self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, reason)
+            return
+        stored = self._full_row(current.id)
+        stored.update(status=WITHDRAWN, version=current.version + 1)  # status_reason stays
+        self.writer.update(stored, OP_WITHDRAW, reason)
+
+    def _republish_corrected(self, current: Any, row: dict[str, Any], rivals: list[Any]) -> None:
+        """A file brings back a record that the bureau corrected on an upheld objection while
+        (or after) it was out of publication: the stored, corrected content is what returns,
+        not the file's (counted as held when they differ)."""
+        stored = self._full_row(current.id)
+        status = target_status(stored, self.rules, self.today)
+        if status == ACTIVE and stored["kind"] == "credit_mark":
+            status = self._supersede(stored, rivals)
+        same = current.content_hash == row["content_hash"]
+        if not same:
+            self.counts["held"] += 1
+        if status != ACTIVE:  # past its publicity (or superseded): it stays out, still corrected
+            self.counts["unchanged"] += same
+            return
+        stored.update(status=ACTIVE, status_reason=CORRECTED, version=current.version + 1)
+        self.writer.update(stored, OP_ADD)
+        self.counts["added"] += 1
+
+    def _full_row(self, record_id: str) -> dict[str, Any]:
+        """Every column of a stored record (only for the few records corrected on objections)."""
+        self.writer.flush()
+        query = select(RECORDS).where(RECORDS.c.id == record_id)
+        return dict(self.conn.execute(query).mappings().one())
 
     def _supersede(self, row: dict[str, Any], rivals: list[Any]) -> str:
         """A newer mark of the same scheme and domain supersedes the older one."""
@@ -277,7 +314,7 @@ class Planner:
         query = select(*_STATE_COLUMNS).where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE)
         gone = [r for r in self.conn.execute(query).all() if int(r.id[3:], 16) not in seen]
         for r in gone:
-            self.writer.set_status(r, WITHDRAWN, OP_WITHDRAW, "snapshot")
+            self._withdraw_one(r, "snapshot")
         self.counts["withdrawn"] += len(gone)
         self.writer.flush()
         if kind == "credit_mark" and gone:

@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -234,14 +234,22 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
 
 
 def open_requests_for(
-    conn: Connection, record_ids: list[str], type_: str | None = None
+    conn: Connection,
+    record_ids: list[str],
+    type_: str | None = None,
+    applicant: tuple[str, str | None] | None = None,
 ) -> set[str]:
-    """Those of the records that an open request (of the type) already concerns."""
+    """Those of the records that an open request (of the type; of the applicant, when given as
+    (mobile, email)) already concerns."""
     if not record_ids:
         return set()
     conds = [REQUEST_RECORDS.c.record_id.in_(record_ids), REQUESTS.c.status.in_(OPEN_STATUSES)]
     if type_:
         conds.append(REQUESTS.c.type == type_)
+    if applicant:
+        mobile, email = applicant
+        conds.append(REQUESTS.c.mobile == mobile)
+        conds.append(func.lower(func.coalesce(REQUESTS.c.email, "")) == (email or "").lower())
     rows = conn.execute(
         select(REQUEST_RECORDS.c.record_id)
         .join(REQUESTS, REQUESTS.c.id == REQUEST_RECORDS.c.request_id)
@@ -309,6 +317,8 @@ def validate(
         if entity is None:
             errors["uscc"] = f"本系统没有统一社会信用代码为 {code} 的主体的公示信息"
     ids = list(dict.fromkeys(r.strip() for r in sub.record_ids if r and r.strip()))
+    mobile = normalize_mobile(sub.mobile)
+    email = (sub.email or "").strip() or None
     records: list[dict[str, Any]] = []
     if not ids:
         errors["record_ids"] = "请选择申请涉及的公示记录"
@@ -325,18 +335,17 @@ def validate(
             config,
             errors,
             record_problems,
+            (mobile, email),
         )
     name = " ".join((sub.contact_name or "").split())
     if not name:
         errors["contact_name"] = "请填写联系人姓名"
     elif len(name) > 50:
         errors["contact_name"] = "联系人姓名不超过50个字"
-    mobile = normalize_mobile(sub.mobile)
     if not mobile:
         errors["mobile"] = "请填写联系人手机号码"
     elif not _MOBILE.match(mobile):
         errors["mobile"] = "手机号码应为11位数字，以1开头（如 13912345678）"
-    email = (sub.email or "").strip() or None
     if email and (len(email) > 254 or not _EMAIL.match(email)):
         errors["email"] = "电子邮箱格式不正确（如 name@example.com）"
     reason = (sub.reason or "").strip()
@@ -370,9 +379,12 @@ def _has_content(upload: Upload) -> bool:
     return size > 0
 
 
-def _check_records(conn, ids, code, type_, today, rules, config, errors, problems):
+def _check_records(conn, ids, code, type_, today, rules, config, errors, problems, applicant):
     records = []
-    busy = open_requests_for(conn, ids, type_) if type_ in TYPES else set()
+    # Only the same applicant's open request of the same type blocks a record: anyone may file
+    # about any record, so a stranger's (perhaps bogus) request must not shut the enterprise
+    # out. Reviewers see the other requests on the same records (related_requests).
+    busy = open_requests_for(conn, ids, type_, applicant) if type_ in TYPES else set()
     for rid in ids:
         rec = read.record(conn, rid) if _RECORD_ID.match(rid) else None
         if rec is None:
@@ -398,8 +410,8 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
 
 def _busy_problem(record_id: str, type_: str) -> str:
     return (
-        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，请勿重复提交，"
-        "可凭原受理编号查询进度"
+        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，由同一联系人"
+        "（手机号码和电子邮箱相同）提交，请勿重复提交，可凭原受理编号查询进度"
     )
 
 
@@ -418,9 +430,10 @@ def _record_lock_key(record_id: str) -> int:
 def _lock_records(conn: Connection, clean: _Clean) -> None:
     """Make concurrent submissions about the same records wait for this transaction to end.
 
-    The one-open-request check in `validate` ran on another connection, so a twin may commit
-    after it: the check is repeated inside the committing transaction, after this lock. On
-    SQLite the transaction's BEGIN IMMEDIATE is that lock already."""
+    The check in `validate` (one open request per applicant, record and type) ran on another
+    connection, so a twin may commit after it: the check is repeated inside the committing
+    transaction, after this lock. On SQLite the transaction's BEGIN IMMEDIATE is that lock
+    already."""
     if conn.dialect.name == "postgresql":
         keys = sorted({_record_lock_key(r["id"]) for r in clean.records})  # one order: no deadlock
         for key in keys:
@@ -429,7 +442,7 @@ def _lock_records(conn: Connection, clean: _Clean) -> None:
 
 def _check_still_free(conn: Connection, clean: _Clean) -> None:
     ids = [r["id"] for r in clean.records]
-    busy = open_requests_for(conn, ids, clean.type)
+    busy = open_requests_for(conn, ids, clean.type, (clean.mobile, clean.email))
     if busy:
         problems = {rid: _busy_problem(rid, clean.type) for rid in ids if rid in busy}
         raise IntakeError({"record_ids": "；".join(problems.values())}, problems)
@@ -816,8 +829,10 @@ def send_confirmation(engine: Engine, tracking_no: str) -> bool:
         return False
     url = f"{settings.base_url.rstrip('/')}/requests/{tracking_no}"
     fallback = "（部分日期按周一至周五推算，以实际节假日安排为准）" if req["calendar_fallback"] else ""
+    # A fixed greeting: nothing the applicant typed goes into the bureau's mail (else anyone
+    # could have it send their text to any address).
     body = (
-        f"{req['contact_name']}：\n\n我们已收到{req['entity_name']}的{TYPE_LABELS[req['type']]}申请。\n"
+        f"您好：\n\n我们已收到{req['entity_name']}的{TYPE_LABELS[req['type']]}申请。\n"
         f"受理编号：{tracking_no}\n初审期限：{req['review_due']}\n办理期限：{req['decision_due']}"
         f"{fallback}\n\n凭受理编号和提交时显示的查询码查看进度：{url}\n"
         "（为安全起见，本邮件不含查询码。）\n\n烟台市市场监督管理局"
@@ -1019,18 +1034,23 @@ def queue(
     conn: Connection,
     statuses: tuple[str, ...] = OPEN_STATUSES,
     today: date | None = None,
-    limit: int = 500,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Requests in the given statuses, the most urgent deadline first, overdue ones flagged."""
+    """Requests in the given statuses, overdue ones flagged, ordered in SQL (so that a page of
+    them is the right page): decided ones the newest decision first, the others the most
+    urgent deadline first (see due_date)."""
     today = today or clock.today()
-    rows = conn.execute(
+    query = (
         select(REQUESTS)
         .where(REQUESTS.c.status.in_(statuses))
-        .order_by(REQUESTS.c.decision_due, REQUESTS.c.id)
-        .limit(limit)
-    ).mappings()
+        .order_by(*_queue_order(statuses))
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
     out = []
-    for r in rows:
+    for r in conn.execute(query).mappings():
         req = dict(r)
         due = due_date(req)
         req.update(
@@ -1041,8 +1061,54 @@ def queue(
             type_label=TYPE_LABELS[req["type"]],
         )
         out.append(req)
-    out.sort(key=lambda q: (q["due"], q["decision_due"], q["id"]))
     return out
+
+
+def _queue_order(statuses: tuple[str, ...]) -> tuple[Any, ...]:
+    if set(statuses) <= set(DECIDED_STATUSES):
+        decided = func.coalesce(REQUESTS.c.decided_at, REQUESTS.c.updated_at)
+        return decided.desc(), REQUESTS.c.id.desc()
+    due = case((REQUESTS.c.status == RECEIVED, REQUESTS.c.review_due), else_=REQUESTS.c.decision_due)
+    return due, REQUESTS.c.decision_due, REQUESTS.c.id
+
+
+def queue_count(conn: Connection, statuses: tuple[str, ...] = OPEN_STATUSES) -> int:
+    query = select(func.count()).select_from(REQUESTS).where(REQUESTS.c.status.in_(statuses))
+    return int(conn.execute(query).scalar_one())
+
+
+def related_requests(conn: Connection, req: dict[str, Any]) -> list[dict[str, Any]]:
+    """The other requests about any of this request's records, open ones first (for reviewers:
+    anyone may file about a record, so several applicants' requests may concern one)."""
+    ids = list(req["record_ids"] or [])
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(REQUESTS, REQUEST_RECORDS.c.record_id.label("shared_record"))
+        .join(REQUEST_RECORDS, REQUEST_RECORDS.c.request_id == REQUESTS.c.id)
+        .where(REQUEST_RECORDS.c.record_id.in_(ids), REQUESTS.c.id != req["id"])
+        .order_by(REQUESTS.c.submitted_at, REQUESTS.c.id, REQUEST_RECORDS.c.record_id)
+    ).mappings()
+    found: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        other = found.setdefault(
+            r["id"],
+            {
+                "tracking_no": r["tracking_no"],
+                "type": r["type"],
+                "type_label": TYPE_LABELS[r["type"]],
+                "status": r["status"],
+                "status_label": status_label(r["type"], r["status"]),
+                "open": r["status"] in OPEN_STATUSES,
+                "contact_name": r["contact_name"],
+                "mobile": r["mobile"],
+                "email": r["email"],
+                "submitted_at": r["submitted_at"],
+                "record_ids": [],
+            },
+        )
+        other["record_ids"].append(r["shared_record"])
+    return sorted(found.values(), key=lambda o: not o["open"])
 
 
 def objection_pending(

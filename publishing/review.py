@@ -7,9 +7,11 @@ in the same transaction as the request's new status, its step and its audit entr
 - an upheld objection withdraws them (reason "objection") or corrects them (a new version with
   the corrected fields, op change).
 
-Both withdrawal reasons are held: later files do not bring such a record back. After the commit
-the search index is brought up to date (best-effort: `disclosure reindex` and the next sync catch
-up if it fails) and the applicant is told by e-mail when an address was given.
+Both withdrawal reasons are held: later files do not bring such a record back, nor undo a
+correction; so is a decision on a record that left publication before it (_hold_unpublished).
+After the commit the search index is brought up to date (best-effort: `disclosure reindex` and
+the next sync catch up if it fails) and the applicant is told by e-mail when an address was
+given.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from publishing.clean import Cleaner
 from publishing.commit import (
     CORRECTED,
     ENTITIES,
+    HELD_REASONS,
     RECORDS,
     Writer,
     finish_batch,
@@ -223,52 +226,78 @@ def _apply(
     )
     writer = Writer(conn, batch_id, at=now)
     reason = "repair" if req["type"] == REPAIR else "objection"
-    changed = []
-    for rid in record_ids:
-        row = rows.get(rid)
-        if row is None or row.status != ACTIVE:
-            changed.append(
-                {
-                    "id": rid,
-                    "before": {"status": row.status if row else None},
-                    "after": {"status": row.status if row else None, "note": "not active"},
-                }
-            )
-            continue
-        if outcome == "withdraw":
-            writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
-            changed.append(
-                {
-                    "id": rid,
-                    "before": {"status": row.status, "version": row.version},
-                    "after": {
-                        "status": WITHDRAWN,
-                        "status_reason": reason,
-                        "version": row.version + 1,
-                    },
-                }
-            )
-        else:
-            new, before, after = _corrected(row, cleaned.get(rid) or {})
-            writer.update(new, OP_CHANGE, "objection")
-            changed.append(
-                {
-                    "id": rid,
-                    "before": {"status": row.status, "version": row.version, **before},
-                    "after": {"status": ACTIVE, "version": new["version"], **after},
-                }
-            )
+    changed = [
+        _apply_one(writer, rid, rows.get(rid), outcome, reason, cleaned.get(rid) or {})
+        for rid in record_ids
+    ]
     writer.finish()
-    finish_batch(
-        conn,
-        batch_id,
-        {
-            "withdrawn" if outcome == "withdraw" else "changed": sum(
-                1 for c in changed if c["after"].get("version")
-            )
-        },
-    )
+    published = sum(1 for c in changed if c["after"].get("version"))
+    finish_batch(conn, batch_id, {"withdrawn" if outcome == "withdraw" else "changed": published})
     return changed
+
+
+# What the reviewer is told about a record the decision had nothing (public) to do with.
+NOTE_MISSING = "记录不存在，无需处理"
+NOTE_HELD = "记录此前已依申请撤下公示，无需再处理"
+NOTE_HOLD_WITHDRAWN = "记录已停止公示；已标记为依申请撤下，此后的数据文件不会使其恢复公示"
+NOTE_HOLD_CORRECTED = "记录已停止公示；更正已保存，如此后的数据文件使其恢复公示，将公示更正后的内容"
+
+
+def _apply_one(
+    writer: Writer, rid: str, row: Any, outcome: str, reason: str, new_values: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply the decision to one record; {id, before, after} for the audit log and the API."""
+    if row is None:
+        return {"id": rid, "before": {"status": None}, "after": {"status": None,
+                                                                "note": NOTE_MISSING}}
+    if row.status == WITHDRAWN and row.status_reason in HELD_REASONS:
+        state = {"status": row.status, "status_reason": row.status_reason}
+        return {"id": rid, "before": state, "after": {**state, "note": NOTE_HELD}}
+    if row.status != ACTIVE:
+        return _hold_unpublished(writer, row, outcome, reason, new_values)
+    if outcome == "withdraw":
+        writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
+        return {
+            "id": rid,
+            "before": {"status": row.status, "version": row.version},
+            "after": {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1},
+        }
+    new, before, after = _corrected(row, new_values)
+    writer.update(new, OP_CHANGE, "objection")
+    return {
+        "id": rid,
+        "before": {"status": row.status, "version": row.version, **before},
+        "after": {"status": ACTIVE, "version": new["version"], **after},
+    }
+
+
+def _hold_unpublished(
+    writer: Writer, row: Any, outcome: str, reason: str, new_values: dict[str, Any]
+) -> dict[str, Any]:
+    """The decision on a record that left publication after the request was filed (a file
+    withdrew it, it expired or was superseded): nothing public changes, so no change event and
+    no new version, but the decision is kept on the record, so that a later file cannot undo it
+    (plan.Planner._upsert):
+
+    - a withdrawal (repair, objection) makes it withdrawn with the held reason;
+    - a correction is stored as its content, marked corrected: a file that brings the record
+      back publishes the corrected content (plan.Planner._republish_corrected), never the
+      uncorrected one. Stored rather than refused, so the reviewer need not wait for the record
+      to return, and the applicant's decision is never lost."""
+    before = {"status": row.status, "status_reason": row.status_reason}
+    if outcome == "withdraw":
+        writer.set_status(row, WITHDRAWN, None, reason, bump=False)
+        after = {"status": WITHDRAWN, "status_reason": reason, "note": NOTE_HOLD_WITHDRAWN}
+        return {"id": row.id, "before": before, "after": after}
+    new, old_values, new_values = _corrected(row, new_values)
+    new.update(status=row.status, version=row.version)  # status_reason: CORRECTED
+    writer.update(new, None)
+    return {
+        "id": row.id,
+        "before": {**before, **old_values},
+        "after": {"status": row.status, "status_reason": CORRECTED, **new_values,
+                  "note": NOTE_HOLD_CORRECTED},
+    }
 
 
 def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -295,8 +324,8 @@ def _clean_corrections(
     problems: list[str] = []
     for rid, fields in per_record.items():
         row = rows.get(rid)
-        if row is None or row.status != ACTIVE:  # left publication since: not corrected
-            continue
+        if row is None or (row.status == WITHDRAWN and row.status_reason in HELD_REASONS):
+            continue  # nothing to correct: it left publication for good on a request
         result = _clean_one(row, fields, names.get(row.entity_id), tracking_no, today)
         if isinstance(result, str):
             problems.append(f"{rid}：{result}" if len(per_record) > 1 else result)
@@ -414,8 +443,10 @@ def _notify(engine: Engine, tracking_no: str) -> bool:
     view_url = f"{get_settings().base_url.rstrip('/')}/requests/{tracking_no}"
     label = status_label(req["type"], req["status"])
     reason_title = "需补正的材料" if req["status"] == MORE_INFO else "理由"
+    # A fixed greeting: nothing the applicant typed goes into the bureau's mail (else anyone
+    # could have it send their text to any address).
     body = (
-        f"{req['contact_name']}：\n\n您提交的{TYPE_LABELS[req['type']]}申请（受理编号 {tracking_no}，"
+        f"您好：\n\n您提交的{TYPE_LABELS[req['type']]}申请（受理编号 {tracking_no}，"
         f"主体：{req['entity_name']}）处理结果：{label}。\n\n{reason_title}：{req['decision_reason']}\n\n"
         f"凭受理编号和查询码查看详情：{view_url}\n\n烟台市市场监督管理局"
     )
