@@ -2,7 +2,10 @@
 
 disclosure users add NAME --role reviewer|approver|admin   password from a prompt, or stdin
 disclosure users token NAME                                prints a new API token
-disclosure audit verify                                    exit 0 intact, 1 tampered
+disclosure users disable NAME                              no login, sessions end, tokens revoked
+disclosure users enable NAME                               may log in again (new tokens needed)
+disclosure users revoke NAME [--hint H]                    revokes its API tokens (or one)
+disclosure audit verify [--anchor FILE]                    exit 0 intact, 1 tampered
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import argparse
 import getpass
 import json
 import sys
+from pathlib import Path
 
 from publishing.roles import ROLES
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _engine():
@@ -46,7 +50,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     except users.UserError as err:
         print(f"未能添加用户:{err}", file=sys.stderr)
         return EXIT_FAILED
-    verb = "已添加" if created else "已重设密码和角色(其已有会话全部失效)"
+    verb = "已添加" if created else "已重设密码和角色(其已有会话全部失效,API 令牌全部吊销)"
     print(f"{verb}用户 {user.name}(角色 {user.role})。")
     return EXIT_OK
 
@@ -64,19 +68,95 @@ def cmd_users_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _hints(hints: list[str]) -> str:
+    return "、".join(f"{h}…" for h in hints) if hints else "无"
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    from publishing import users
+
+    try:
+        revoked = users.disable_user(_engine(), args.name)
+    except users.UserError as err:
+        print(f"未能停用用户:{err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"已停用用户 {args.name}:不能再登录,其已有会话全部失效;"
+        f"吊销 API 令牌 {len(revoked)} 个({_hints(revoked)})。"
+    )
+    return EXIT_OK
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    from publishing import users
+
+    try:
+        users.enable_user(_engine(), args.name)
+    except users.UserError as err:
+        print(f"未能启用用户:{err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"已启用用户 {args.name}:可用原密码登录;停用时吊销的 API 令牌不恢复,需要时重新生成。")
+    return EXIT_OK
+
+
+def cmd_users_revoke(args: argparse.Namespace) -> int:
+    from publishing import users
+
+    try:
+        revoked = users.revoke_tokens(_engine(), args.name, args.hint)
+    except users.UserError as err:
+        print(f"未能吊销令牌:{err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"已吊销用户 {args.name} 的 API 令牌 {len(revoked)} 个({_hints(revoked)})。")
+    return EXIT_OK
+
+
+def _anchors(path: Path | None) -> tuple[list | None, str | None]:
+    """The anchors to check (None: no file at the default place) and an error to report."""
+    from publishing import audit
+    from publishing.settings import get_settings
+
+    file = path or get_settings().audit_anchors_path
+    if not file.exists():
+        return None, f"找不到锚点文件 {file}。" if path else None
+    try:
+        return audit.read_anchors(file), None
+    except (OSError, ValueError) as err:
+        return None, f"无法读取锚点文件:{err}"
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from publishing import audit
 
+    anchors, problem = _anchors(args.anchor)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     engine = _engine()
     ok, bad = audit.verify(engine)
-    if ok:
-        print("审计日志完整:哈希链校验通过。")
-        return EXIT_OK
-    entry = audit.entry(engine, bad) if bad is not None else None
-    print(f"审计日志被篡改:第 {bad} 条起哈希链不再成立。", file=sys.stderr)
-    if entry:
-        print(json.dumps(entry, ensure_ascii=False, default=str, indent=2), file=sys.stderr)
-    return EXIT_FAILED
+    if not ok:
+        entry = audit.entry(engine, bad) if bad is not None else None
+        print(
+            f"审计日志被篡改:第 {bad} 条起哈希链不再成立"
+            "(若本机的 DISCLOSURE_AUDIT_KEY / DISCLOSURE_SECRET_KEY 与写入时不同,也会如此)。",
+            file=sys.stderr,
+        )
+        if entry:
+            print(json.dumps(entry, ensure_ascii=False, default=str, indent=2), file=sys.stderr)
+        return EXIT_FAILED
+    lost = audit.check_anchors(engine, anchors or [])
+    if lost:
+        print(
+            f"审计日志被篡改:{lost.at} 锚定的第 {lost.n} 条(哈希 {lost.hash[:16]}…)"
+            "已不在日志中或已被改动(日志尾部被删除或改写)。",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if anchors:
+        print(f"审计日志完整:哈希链校验通过,{len(anchors)} 个锚点(至第 {anchors[-1].n} 条)均相符。")
+    else:
+        print("审计日志完整:哈希链校验通过(没有锚点文件,未核对日志尾部是否被删除)。")
+    return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -89,8 +169,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q = users_sub.add_parser("token", help="为用户生成新的 API 令牌")
     q.add_argument("name", metavar="NAME")
     q.set_defaults(func=cmd_users_token)
+    q = users_sub.add_parser("disable", help="停用用户:不能登录,会话失效,令牌吊销")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_users_disable)
+    q = users_sub.add_parser("enable", help="重新启用已停用的用户")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_users_enable)
+    q = users_sub.add_parser("revoke", help="吊销用户的 API 令牌(全部,或 --hint 指定的一个)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--hint", help="令牌的开头几个字符(生成时显示的前 10 个字符)")
+    q.set_defaults(func=cmd_users_revoke)
 
     p = sub.add_parser("audit", help="审计日志")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)
-    q = audit_sub.add_parser("verify", help="校验审计日志的哈希链")
+    q = audit_sub.add_parser("verify", help="校验审计日志的哈希链(及 worker 记下的锚点)")
+    q.add_argument(
+        "--anchor",
+        type=Path,
+        help="锚点文件(默认 DISCLOSURE_AUDIT_ANCHOR_FILE,或数据目录下的 audit-anchors.jsonl)",
+    )
     q.set_defaults(func=cmd_audit_verify)

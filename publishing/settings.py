@@ -35,8 +35,13 @@ class Settings(BaseSettings):
     meili_index: str = "disclosure"
     # Signs reviewer sessions, form tokens and request access codes: see secret_key.
     secret_key_setting: str | None = Field(default=None, validation_alias="DISCLOSURE_SECRET_KEY")
+    # Keys the audit log's hash chain (publishing.audit); unset: the secret key does.
+    audit_key_setting: str | None = Field(default=None, validation_alias="DISCLOSURE_AUDIT_KEY")
+    # Where the worker records the audit log's head, outside the database (publishing.audit).
+    audit_anchor_file: Path | None = None
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
+    review_email: str | None = None  # the reviewers' daily digest of requests due or overdue
     redis_url: str | None = None
     rules_file: Path | None = None
     requests_file: Path | None = None  # objections / credit repair: deadlines, limits, texts
@@ -55,18 +60,35 @@ class Settings(BaseSettings):
         deployment on several machines needs the same key: set DISCLOSURE_SECRET_KEY there."""
         if self.secret_key_setting is None:
             return _kept_secret(self.data_dir / SECRET_FILE)
-        key = self.secret_key_setting.strip()
-        if len(key) < MIN_SECRET_LENGTH or key in KNOWN_SECRETS or weak_variety(key):
-            raise WeakSecretError(
-                "DISCLOSURE_SECRET_KEY 过短、过于简单(字符种类太少或内容重复)或是公开的示例值:"
-                f"请设为至少 {MIN_SECRET_LENGTH} 个字符的随机串"
-                "(例如 openssl rand -base64 36 的输出),或不设置(使用数据目录中自动生成的密钥)。"
-            )
-        return key
+        return _strong("DISCLOSURE_SECRET_KEY", self.secret_key_setting)
+
+    @cached_property
+    def audit_key(self) -> str:
+        """What the audit log's chain is keyed with: DISCLOSURE_AUDIT_KEY, else the secret key.
+        Set it to the old secret key before rotating DISCLOSURE_SECRET_KEY, so that the entries
+        written until then still verify."""
+        if self.audit_key_setting is None:
+            return self.secret_key
+        return _strong("DISCLOSURE_AUDIT_KEY", self.audit_key_setting, "沿用 DISCLOSURE_SECRET_KEY")
+
+    @property
+    def audit_anchors_path(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
 
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
+
+
+def _strong(name: str, value: str, unset: str = "使用数据目录中自动生成的密钥") -> str:
+    key = value.strip()
+    if len(key) < MIN_SECRET_LENGTH or key in KNOWN_SECRETS or weak_variety(key):
+        raise WeakSecretError(
+            f"{name} 过短、过于简单(字符种类太少或内容重复)或是公开的示例值:"
+            f"请设为至少 {MIN_SECRET_LENGTH} 个字符的随机串"
+            f"(例如 openssl rand -base64 36 的输出),或不设置({unset})。"
+        )
+    return key
 
 
 def secret_variety(key: str) -> float:

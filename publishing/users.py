@@ -1,7 +1,10 @@
 """The back office's users: argon2 password hashes, roles, lockout, API tokens (stored hashed).
 
 Roles: reviewer (accepts requests, asks for more material), approver (also approves and
-rejects), admin (everything). Users are made with `disclosure users add NAME --role ROLE`.
+rejects), admin (everything). Users are made with `disclosure users add NAME --role ROLE`; the
+same command resets a password, which ends the user's sessions and revokes its API tokens.
+`disclosure users disable NAME` does both and refuses logins until `users enable NAME`;
+`disclosure users revoke NAME [--hint H]` revokes the user's tokens (or one).
 
 Lockout (login) works at two levels, so that guessing is stopped without handing anyone a way
 to lock the real user out:
@@ -41,6 +44,7 @@ from publishing.roles import ROLES
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 TOKEN_PREFIX = "dsk_"
+HINT_LENGTH = 10  # a token's first characters, kept to tell the user's tokens apart
 MIN_PASSWORD = 10
 LOCKOUT_FAILURES = 5  # wrong passwords in a row from one address, for one name
 LOCKOUT_MINUTES = 15
@@ -139,16 +143,100 @@ def add_user(
             .where(LOGIN_SOURCES.c.name == name)
             .values(failures=0, locked_until=None)
         )
+        # a reset answers a leaked password or a departed holder: its tokens go with it
+        revoked = _revoke(conn, row.id, now)
         audit.append(
             conn,
             actor=actor,
             action="user.reset",
             target_type="user",
             target_id=name,
-            before={"role": row.role},
-            after={"role": role},
+            before={"role": row.role, "active": row.active},
+            after={"role": role, "active": True, "tokens_revoked": revoked},
         )
         return Principal(row.id, name, role, row.session_epoch + 1), False
+
+
+def _user_row(conn: Connection, name: str):
+    row = conn.execute(select(USERS).where(USERS.c.name == name).with_for_update()).first()
+    if row is None:
+        raise UserError(f"没有用户 {name}")
+    return row
+
+
+def _revoke(conn: Connection, user_id: int, now: datetime, hint: str | None = None) -> list[str]:
+    """Revoke the user's live tokens (or the one with `hint`); the hints of those revoked."""
+    where = [TOKENS.c.user_id == user_id, TOKENS.c.revoked_at.is_(None)]
+    if hint is not None:
+        where.append(TOKENS.c.hint == hint[:HINT_LENGTH])  # the whole token does as well
+    hints = conn.execute(select(TOKENS.c.hint).where(*where).order_by(TOKENS.c.id)).scalars().all()
+    if hints:
+        conn.execute(update(TOKENS).where(*where).values(revoked_at=now))
+    return list(hints)
+
+
+def disable_user(engine: Engine, name: str, actor: str = "cli") -> list[str]:
+    """Refuse the user's logins, end its sessions and revoke its tokens (so that enabling it
+    again brings none of them back); the hints of the tokens revoked."""
+    now = clock.now()
+    with writer_connection(engine) as conn, conn.begin():
+        row = _user_row(conn, name)
+        conn.execute(
+            update(USERS)
+            .where(USERS.c.id == row.id)
+            .values(active=False, session_epoch=row.session_epoch + 1, updated_at=now)
+        )
+        revoked = _revoke(conn, row.id, now)
+        audit.append(
+            conn,
+            actor=actor,
+            action="user.disable",
+            target_type="user",
+            target_id=name,
+            before={"active": row.active},
+            after={"active": False, "tokens_revoked": revoked},
+        )
+    return revoked
+
+
+def enable_user(engine: Engine, name: str, actor: str = "cli") -> Principal:
+    """Let a disabled user log in again with its password (it needs new tokens)."""
+    with writer_connection(engine) as conn, conn.begin():
+        row = _user_row(conn, name)
+        conn.execute(
+            update(USERS).where(USERS.c.id == row.id).values(active=True, updated_at=clock.now())
+        )
+        audit.append(
+            conn,
+            actor=actor,
+            action="user.enable",
+            target_type="user",
+            target_id=name,
+            before={"active": row.active},
+            after={"active": True},
+        )
+    return _principal(row)
+
+
+def revoke_tokens(
+    engine: Engine, name: str, hint: str | None = None, actor: str = "cli"
+) -> list[str]:
+    """Revoke the user's API tokens, or only the one whose hint (first characters) is `hint`;
+    the hints of those revoked (UserError when `hint` names no live token of the user)."""
+    with writer_connection(engine) as conn, conn.begin():
+        row = _user_row(conn, name)
+        revoked = _revoke(conn, row.id, clock.now(), hint)
+        if hint is not None and not revoked:
+            raise UserError(f"用户 {name} 没有以 {hint} 开头的有效令牌")
+        audit.append(
+            conn,
+            actor=actor,
+            action="token.revoke",
+            target_type="user",
+            target_id=name,
+            after={"hints": revoked},
+        )
+    return revoked
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -371,14 +459,14 @@ def new_token(engine: Engine, name: str, actor: str = "cli") -> str:
     """A new API token for the user, printed once; only its SHA-256 is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with writer_connection(engine) as conn, conn.begin():
-        row = conn.execute(select(USERS).where(USERS.c.name == name, USERS.c.active)).first()
-        if row is None:
-            raise UserError(f"没有用户 {name}")
+        row = _user_row(conn, name)
+        if not row.active:
+            raise UserError(f"用户 {name} 已停用")
         conn.execute(
             insert(TOKENS).values(
                 user_id=row.id,
                 token_hash=_token_hash(token),
-                hint=token[:10],
+                hint=token[:HINT_LENGTH],
                 created_at=clock.now(),
             )
         )
@@ -388,7 +476,7 @@ def new_token(engine: Engine, name: str, actor: str = "cli") -> str:
             action="token.add",
             target_type="user",
             target_id=name,
-            after={"hint": token[:10]},
+            after={"hint": token[:HINT_LENGTH]},
         )
     return token
 

@@ -9,7 +9,7 @@ later; it never stops the others):
                  (publishing.expire), then sync search
   open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files
                  (publishing.opendata.build; nothing is rewritten when nothing changed)
-  review-digest  daily at 08:30, when SMTP is configured and settings has `review_email`:
+  review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
                  one mail listing the open objection / credit-repair requests due within
                  DIGEST_DAYS days or overdue
   deadlines      every DEADLINES_EVERY seconds: open requests whose deadlines were counted
@@ -18,6 +18,9 @@ later; it never stops the others):
                  file is read again when it changes, so no restart is needed)
   logins         daily at 03:30: forget the login rows per (name, address) that no longer
                  matter (publishing.users.forget_logins)
+  audit-anchor   every AUDIT_ANCHOR_EVERY seconds: when the audit log has grown, append its head
+                 (n, hash) to the anchor file outside the database and log it, so that
+                 `disclosure audit verify` finds a tail cut off (publishing.audit)
 
 A daily job's last run (its Beijing date) is kept in the sync_cursors table ("worker:<job>"),
 so a restart does not repeat it and a worker that was down at the hour catches up when it
@@ -37,7 +40,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -54,6 +57,7 @@ CURSORS = SyncCursor.__table__
 SYNC_EVERY = 5.0  # seconds between search syncs
 OPEN_DATA_EVERY = 60.0  # seconds between checks for records that left publication
 DEADLINES_EVERY = 600.0  # seconds between looks for provisional deadlines to count again
+AUDIT_ANCHOR_EVERY = 60.0  # seconds between anchors of the audit log's head
 TICK = 1.0  # seconds between looks at the schedule
 DIGEST_DAYS = 2
 WORKER_LOCK_ID = 7_261_129  # PostgreSQL advisory lock: one active worker
@@ -108,7 +112,7 @@ def job_review_digest(engine: Engine) -> int:
     from publishing.settings import get_settings
 
     settings = get_settings()
-    to = getattr(settings, "review_email", None)
+    to = settings.review_email
     if not (settings.smtp_url and to):
         return 0
     today = clock.today()
@@ -148,6 +152,28 @@ def job_forget_logins(engine: Engine) -> int:
     return users.forget_logins(engine)
 
 
+def job_audit_anchor(engine: Engine) -> dict[str, Any] | None:
+    """Anchor the audit log's head outside the database; the anchor (logged by run_job)."""
+    from publishing import audit
+    from publishing.settings import get_settings
+
+    path = get_settings().audit_anchors_path
+    before = audit.last_anchor(path)
+    anchor = audit.record_anchor(engine, path)
+    if before:
+        with engine.connect() as conn:
+            top = audit.head(conn)
+        if (top[0] if top else 0) < before.n:
+            log.error(
+                "worker: the audit log has %d entries but %d were anchored at %s: its tail "
+                "was deleted (disclosure audit verify)",
+                top[0] if top else 0,
+                before.n,
+                before.at,
+            )
+    return asdict(anchor) if anchor else None
+
+
 def default_jobs() -> list[Job]:
     return [
         Job("search-sync", job_search_sync, every=SYNC_EVERY),
@@ -159,6 +185,7 @@ def default_jobs() -> list[Job]:
         Job("deadlines", job_deadlines, every=DEADLINES_EVERY),
         Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
         Job("logins", job_forget_logins, daily_at=dtime(3, 30)),
+        Job("audit-anchor", job_audit_anchor, every=AUDIT_ANCHOR_EVERY),
     ]
 
 

@@ -4,17 +4,32 @@ worker at a time."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 
 import pytest
+from sqlalchemy import update
 
-from publishing import worker
+from publishing import clock, worker
 from publishing.publish import publish
+from publishing.request_models import REQUESTS
 from publishing.search.embedded import EmbeddedSearch
 from publishing.search.sync import read_cursor
+from publishing.settings import get_settings
 from tests.factories import penalty_row, write_csv
+from tests.requests_support import (
+    PDF,
+    fields,
+    files,
+    make_client,
+    publish_cases,
+    smtp,  # noqa: F401 - a fixture
+    wait_for,
+)
 
 TODAY = date(2026, 11, 27)
 # 2026-11-27 01:15 Beijing time: after expire (00:30) and open-data (01:00), before the digest
@@ -56,7 +71,14 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
     jobs = _jobs()
     done = worker.run_due(world, jobs, now=NOW)
     # digest: 08:30, logins: 03:30
-    assert set(done) == {"search-sync", "expire", "open-data", "open-data-now", "deadlines"}
+    assert set(done) == {
+        "search-sync",
+        "expire",
+        "open-data",
+        "open-data-now",
+        "deadlines",
+        "audit-anchor",
+    }
     assert done["open-data-now"] is None  # open-data has just built: nothing left to do
     assert done["deadlines"] == 0  # no request with a provisional deadline
     assert done["search-sync"] == 2 and "expired" in done["expire"]
@@ -66,7 +88,7 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
         assert read_cursor(conn, "worker:expire") == TODAY.toordinal()
     # a restarted worker (fresh jobs) does not repeat today's daily jobs
     again = worker.run_due(world, _jobs(), now=NOW)
-    assert set(again) == {"search-sync", "open-data-now", "deadlines"}
+    assert set(again) == {"search-sync", "open-data-now", "deadlines", "audit-anchor"}
     assert again["search-sync"] == 0
     # the next day they are due again
     tomorrow = worker.run_due(world, _jobs(), now=NOW.replace(day=27))
@@ -138,3 +160,30 @@ def test_one_active_worker(world):
 
 def test_review_digest_needs_smtp_and_an_address(world):
     assert worker.job_review_digest(world) == 0
+
+
+def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch, smtp):  # noqa: F811 - fixture
+    cases = publish_cases(engine, tmp_path)
+    with make_client(engine) as client:
+        sent = client.post(
+            "/api/v1/requests",
+            data=fields(uscc=cases.repairable_uscc, record_ids=[cases.repairable]),
+            files=files(("proof.pdf", PDF, "application/pdf")),
+        )
+    assert sent.status_code == 201, sent.text
+    tracking = sent.json()["tracking_no"]
+    today = clock.today()
+    with engine.begin() as conn:  # its acceptance was due yesterday
+        conn.execute(update(REQUESTS).values(review_due=today - timedelta(days=1)))
+    monkeypatch.setenv("DISCLOSURE_REVIEW_EMAIL", "shenhe@scjg.yantai.gov.cn")
+    get_settings.cache_clear()
+    digest = [j for j in worker.default_jobs() if j.name == "review-digest"]
+    morning = datetime.combine(today, dtime(8, 35), tzinfo=clock.BEIJING)
+    assert worker.run_due(engine, digest, now=morning) == {"review-digest": 1}
+    assert wait_for(lambda: smtp.messages), "no digest arrived"
+    (envelope,) = smtp.messages
+    assert envelope.rcpt_tos == ["shenhe@scjg.yantai.gov.cn"]
+    message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    body = message.get_body().get_content()
+    assert "待办申请 1 件" in str(message["Subject"])
+    assert f"【已超期】{tracking}" in body and "/review" in body
