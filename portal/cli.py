@@ -198,6 +198,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     result = run_worker(_engine(), once=args.once, metrics_port=args.metrics_port)
     if args.once:
         print(json.dumps(result, default=str, ensure_ascii=False))
+        # A failed job's result is its exception: a timer or cron running --once must see it.
+        if any(isinstance(r, Exception) for r in result.values()):
+            return EXIT_REJECTED
     return EXIT_OK
 
 

@@ -164,3 +164,16 @@ def test_snapshot_with_rejects_warns_that_it_withdrew_nothing(engine, database_u
               tmp_path=tmp_path)
     assert run.returncode == 0
     assert "警告" in run.stderr and "快照模式本次未撤回" in run.stderr
+
+
+def test_worker_once_exits_non_zero_when_a_job_fails(engine, database_url, tmp_path):
+    cli(database_url, "publish", str(write_csv(tmp_path / "a.csv", [penalty_row(1)])),
+        tmp_path=tmp_path)
+    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var" / "opendata").write_text("not a folder", encoding="utf-8")
+    failed = cli(database_url, "worker", "--once", tmp_path=tmp_path)
+    assert failed.returncode == 1, failed.stdout
+    assert "open-data" in json.loads(failed.stdout.strip().splitlines()[-1])
+    (tmp_path / "var" / "opendata").unlink()
+    ok = cli(database_url, "worker", "--once", tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
