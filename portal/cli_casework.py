@@ -6,6 +6,9 @@ disclosure users disable NAME                              no login, sessions en
 disclosure users enable NAME                               may log in again (new tokens needed)
 disclosure users revoke NAME [--hint H]                    revokes its API tokens (or one)
 disclosure audit verify [--anchor FILE]                    exit 0 intact, 1 tampered
+disclosure apikeys add NAME [--per-minute N]               prints a new X-API-Key for a partner
+disclosure apikeys revoke NAME                             revokes all of NAME's keys
+disclosure apikeys list                                    holders of active keys
 """
 
 from __future__ import annotations
@@ -159,6 +162,46 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_apikeys_add(args: argparse.Namespace) -> int:
+    from publishing import apikeys
+
+    if not args.name.strip():
+        print("持有者名称不能为空。", file=sys.stderr)
+        return EXIT_USAGE
+    key = apikeys.create_key(_engine(), args.name.strip(), args.per_minute)
+    print(key)
+    limit = f"每分钟 {args.per_minute} 次" if args.per_minute else "API 密钥的默认限额"
+    print(f"密钥只显示这一次;请求头:X-API-Key: <密钥>;限额:{limit}。", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_apikeys_revoke(args: argparse.Namespace) -> int:
+    from publishing import apikeys
+
+    count = apikeys.revoke(_engine(), args.name)
+    if not count:
+        print(f"{args.name} 没有有效的 API 密钥。", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"已吊销 {args.name} 的 API 密钥 {count} 个。")
+    return EXIT_OK
+
+
+def cmd_apikeys_list(args: argparse.Namespace) -> int:
+    from publishing import apikeys
+
+    for h in apikeys.holders(_engine()):
+        limits = "、".join(str(p) if p else "默认" for p in h["per_minute"])
+        print(f"{h['name']}\t{h['keys']} 个\t每分钟限额 {limits}\t最近生成 {h['created_at']:%Y-%m-%d}")
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("须为正整数")
+    return value
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("users", help="审核后台用户与 API 令牌")
     users_sub = p.add_subparsers(dest="users_command", required=True)
@@ -179,6 +222,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", metavar="NAME")
     q.add_argument("--hint", help="令牌的开头几个字符(生成时显示的前 10 个字符)")
     q.set_defaults(func=cmd_users_revoke)
+
+    p = sub.add_parser("apikeys", help="开放数据接口的 API 密钥(合作单位的更高限额)")
+    keys_sub = p.add_subparsers(dest="apikeys_command", required=True)
+    q = keys_sub.add_parser("add", help="为合作单位生成 API 密钥(只显示一次)")
+    q.add_argument("name", metavar="NAME", help="持有者(单位名称)")
+    q.add_argument("--per-minute", type=_positive, help="每分钟请求数限额(默认:API 密钥的默认限额)")
+    q.set_defaults(func=cmd_apikeys_add)
+    q = keys_sub.add_parser("revoke", help="吊销持有者的全部 API 密钥")
+    q.add_argument("name", metavar="NAME")
+    q.set_defaults(func=cmd_apikeys_revoke)
+    q = keys_sub.add_parser("list", help="列出持有有效密钥的单位")
+    q.set_defaults(func=cmd_apikeys_list)
 
     p = sub.add_parser("audit", help="审计日志")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)

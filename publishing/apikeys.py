@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from publishing import clock
+from publishing import audit, clock
 
 API_KEYS = Table(
     "api_keys",
@@ -54,7 +55,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
-def create_key(engine: Engine, name: str, per_minute: int | None = None) -> str:
+def create_key(
+    engine: Engine, name: str, per_minute: int | None = None, actor: str = "cli"
+) -> str:
     """Store a new key for `name` and return it (the only time it is seen in clear)."""
     key = PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as conn:
@@ -63,10 +66,12 @@ def create_key(engine: Engine, name: str, per_minute: int | None = None) -> str:
                 name=name, key_hash=hash_key(key), per_minute=per_minute, created_at=clock.now()
             )
         )
+        audit.append(conn, actor=actor, action="apikey.add", target_type="apikey", target_id=name,
+                     after={"per_minute": per_minute, "hint": key[:10]})
     return key
 
 
-def revoke(engine: Engine, name: str, at: datetime | None = None) -> int:
+def revoke(engine: Engine, name: str, at: datetime | None = None, actor: str = "cli") -> int:
     """Revoke every active key of `name`; returns how many."""
     with engine.begin() as conn:
         result = conn.execute(
@@ -74,7 +79,27 @@ def revoke(engine: Engine, name: str, at: datetime | None = None) -> int:
             .where(API_KEYS.c.name == name, API_KEYS.c.revoked_at.is_(None))
             .values(revoked_at=at or clock.now())
         )
+        if result.rowcount:
+            audit.append(conn, actor=actor, action="apikey.revoke", target_type="apikey",
+                         target_id=name, after={"revoked": result.rowcount})
     return result.rowcount
+
+
+def holders(engine: Engine) -> list[dict[str, Any]]:
+    """Each key holder's active keys: name, count, per-minute limits, newest creation time."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(API_KEYS.c.name, API_KEYS.c.per_minute, API_KEYS.c.created_at)
+            .where(API_KEYS.c.revoked_at.is_(None))
+            .order_by(API_KEYS.c.name, API_KEYS.c.created_at)
+        ).all()
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        h = out.setdefault(r.name, {"name": r.name, "keys": 0, "per_minute": [], "created_at": None})
+        h["keys"] += 1
+        h["per_minute"].append(r.per_minute)
+        h["created_at"] = r.created_at
+    return list(out.values())
 
 
 def lookup(engine: Engine, key: str) -> ApiKey | None:

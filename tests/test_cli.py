@@ -177,3 +177,28 @@ def test_worker_once_exits_non_zero_when_a_job_fails(engine, database_url, tmp_p
     (tmp_path / "var" / "opendata").unlink()
     ok = cli(database_url, "worker", "--once", tmp_path=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_apikeys_add_list_revoke(engine, database_url, tmp_path):
+    from publishing import apikeys, audit
+
+    added = cli(database_url, "apikeys", "add", "烟台市发展和改革委员会", "--per-minute", "600",
+                tmp_path=tmp_path)
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.strip()
+    assert key.startswith(apikeys.PREFIX) and "X-API-Key" in added.stderr
+    held = apikeys.lookup(engine, key)
+    assert held is not None and (held.name, held.per_minute) == ("烟台市发展和改革委员会", 600)
+    listed = cli(database_url, "apikeys", "list", tmp_path=tmp_path)
+    assert "烟台市发展和改革委员会\t1 个\t每分钟限额 600" in listed.stdout
+    assert cli(database_url, "apikeys", "add", "x", "--per-minute", "0",
+               tmp_path=tmp_path).returncode == 2
+    revoked = cli(database_url, "apikeys", "revoke", "烟台市发展和改革委员会", tmp_path=tmp_path)
+    assert revoked.returncode == 0 and "1 个" in revoked.stdout
+    assert apikeys.lookup(engine, key) is None
+    assert cli(database_url, "apikeys", "revoke", "烟台市发展和改革委员会",
+               tmp_path=tmp_path).returncode == 1
+    with engine.connect() as conn:
+        entries = audit.for_target(conn, "apikey", "烟台市发展和改革委员会")
+    assert sorted(e["action"] for e in entries) == ["apikey.add", "apikey.revoke"]
+    assert key not in str(entries)  # only a hint of the key is kept
