@@ -126,17 +126,25 @@ class Writer:
             self._event(row, op, reason)
 
     def set_status(
-        self, current: Any, status: str, op: str | None, reason: str | None, bump: bool = True
+        self,
+        current: Any,
+        status: str,
+        op: str | None,
+        reason: str | None,
+        bump: bool = True,
+        kept_reason: str | None = None,
     ) -> None:
         """Change only the status of a known record (withdraw, expire, supersede …).
 
-        current: the record's row as stored (needs id, kind, district, entity_id, version)."""
+        current: the record's row as stored (needs id, kind, district, entity_id, version).
+        kept_reason: stored instead of `reason` (the event still says `reason`): a
+        correction's mark, which must outlive the record's leaving publication."""
         version = current.version + (1 if bump else 0)
         self._status_updates.append(
             {
                 "id": current.id,
                 "status": status,
-                "status_reason": reason,
+                "status_reason": kept_reason or reason,
                 "version": version,
                 "updated_at": self.at,
                 "batch_id": self.batch_id,
