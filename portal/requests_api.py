@@ -2,8 +2,11 @@
 reviewers' decision endpoint. Fixed URLs (other systems integrate with them):
 
     POST /api/v1/requests                                   multipart form, like /requests/new
-    GET  /api/v1/requests/{tracking_no}?code=ACCESS_CODE    the request's status
+    GET  /api/v1/requests/{tracking_no}                     X-Access-Code: ACCESS_CODE
     POST /api/v1/review/requests/{tracking_no}/decision     Authorization: Bearer TOKEN
+
+The access code goes in a header, not the URL, where access logs and histories keep it. The
+older `?code=` still answers, marked deprecated (Deprecation header), for the systems built on it.
 
 Errors are JSON naming each field at fault: {"errors": {"uscc": "统一社会信用代码校验位错误"}}.
 No cookies, so no CSRF token; the intake is rate limited per IP and an Idempotency-Key header
@@ -13,25 +16,28 @@ makes a retried submission return the first one's receipt instead of a second re
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.concurrency import sync_to_thread
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, HeaderParameter
 
 from portal import request_guard as guard
-from portal.requests_pages import MAX_BODY, form_submission
+from portal.requests_pages import MAX_BODY, form_submission, read_form
 from publishing import requests as rq
 from publishing import review, users
 
 TAGS = ["异议与信用修复"]
 NO_STORE = {"Cache-Control": "no-store"}
+# RFC 9745: `?code=` deprecated since 2026-11-28 (00:00 UTC); the header replaces it.
+CODE_IN_QUERY = {"Deprecation": "@1795824000", "Link": '</schema>; rel="deprecation"'}
 INTAKE_DOC = """multipart/form-data 字段：`type`(objection | repair)、`uscc`、`record_ids`（可重复）、
 `contact_name`、`mobile`、`email`（可选）、`reason`、`commitment`（信用修复须为 "true"）、文件 `attachments`
 （可重复；PDF/JPG/PNG，单个 ≤ 10 MB，最多 5 个，按文件内容判断类型）。可选请求头 `Idempotency-Key`：
 同一键重复提交返回首次的受理回执（200），不会重复受理。成功返回 201 与 `tracking_no`、`access_code`
-（只返回这一次）、状态和期限；有误返回 4xx 与 `{"errors": {字段: 说明}}`。"""
+（只返回这一次）、状态和期限；有误返回 4xx 与 `{"errors": {字段: 说明}}`。文件以外的文字字段合计
+不超过 64 KB（否则 413）。"""
 
 
 def errors(
@@ -63,7 +69,7 @@ async def api_submit(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         return errors(415, {"request": "请以 multipart/form-data 提交"})
-    form = await request.form()
+    form = await read_form(request)  # text over 64 KB: 413
     key = (request.headers.get("idempotency-key") or "").strip()
     if len(key) > 200:
         return errors(400, {"idempotency_key": "Idempotency-Key 不超过200个字符"})
@@ -102,20 +108,29 @@ async def api_submit(request: Request) -> Response:
     name="api_request_status",
     tags=TAGS,
     summary="查询申请办理状态",
-    description="须提供受理时返回的查询码 `code`；编号或查询码不正确均返回 404。",
+    description="请求头 `X-Access-Code` 提供受理时返回的查询码；编号或查询码不正确均返回 404。"
+    "查询参数 `?code=` 已弃用（仍可用，响应带 `Deprecation` 头）：网址会被记入访问日志。",
 )
 async def api_status(
-    request: Request, tracking_no: FromPath[str], code: FromQuery[str] = ""
+    request: Request,
+    tracking_no: FromPath[str],
+    access_code: Annotated[
+        str | None, HeaderParameter(name="X-Access-Code", description="受理时返回的查询码")
+    ] = None,
 ) -> Response:
     wait = await guard.over_limit(request, "status")
     if wait:
         return errors(
             429, {"request": f"查询过于频繁，请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
         )
-    view = await sync_to_thread(_view, request.app.state.engine, tracking_no, code)
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    if access_code is None and "code" in request.query_params:
+        access_code = request.query_params["code"]
+        headers.update(CODE_IN_QUERY)
+    view = await sync_to_thread(_view, request.app.state.engine, tracking_no, access_code or "")
     if view is None:
-        return errors(404, {"code": "受理编号或查询码不正确"})
-    return Response(view, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+        return errors(404, {"code": "受理编号或查询码不正确"}, headers)
+    return Response(view, headers=headers)
 
 
 def _view(engine: Any, tracking_no: str, code: str) -> dict[str, Any] | None:

@@ -4,30 +4,120 @@
 Every page works without JavaScript: the form is filled in two steps (the entity's code, then
 its records with what repair and objection would say about each), errors are shown next to each
 field, and the receipt shows the access code once.
+
+The access code never travels in a URL (where access logs and browser history would keep it):
+the lookup form POSTs it and the status page is the answer to that POST. Nothing keeps it
+afterwards (no cookie holding the code or standing in for it); leaving the page means typing it
+again.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.concurrency import sync_to_thread
-from litestar.datastructures import UploadFile
+from litestar.datastructures import FormMultiDict, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
+from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from portal import request_guard as guard
+from portal.errors import PageError
 from publishing import read
 from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.request_models import MORE_INFO, OBJECTION, REPAIR
 
 MAX_BODY = 55 * 1024 * 1024  # 5 files of 10 MB and the fields
+FIELDS_MAX = 64 * 1024  # a form's text: a 5,000-character reason is 45 KB URL-encoded
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}  # the access code is in the URL
+PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}  # the page shows the access code
 FIELDS = ("type", "uscc", "contact_name", "mobile", "email", "reason", "commitment")
+TOO_LARGE = (
+    "表单文字内容超过 64 KB（附件请以 multipart/form-data 方式作为文件上传），未保存任何内容。"
+)
+
+
+# -- reading a form ---------------------------------------------------------------------------
+
+
+def too_large() -> PageError:
+    """The text of a form (everything but its files) is over FIELDS_MAX: 413, page or JSON."""
+    return PageError(TOO_LARGE, status_code=413, payload={"errors": {"request": TOO_LARGE}})
+
+
+async def read_form(request: Request) -> FormMultiDict:
+    """The request's form, with at most FIELDS_MAX of text held in memory.
+
+    Litestar's request.form() reads a URL-encoded body whole, and keeps a multipart text part
+    in memory however long it is (only file parts spool to disk), both up to the route's 55 MB
+    limit. Here files stream to disk as before and text beyond FIELDS_MAX is refused."""
+    content_type, options = request.content_type
+    if content_type == RequestEncodingType.URL_ENCODED:
+        if (request.content_length or 0) > FIELDS_MAX:
+            raise too_large()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > FIELDS_MAX:
+                raise too_large()
+        return FormMultiDict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    if content_type != RequestEncodingType.MULTI_PART:
+        return FormMultiDict()  # as request.form(): no form, and nothing read
+    boundary = options.get("boundary")
+    if not boundary:
+        raise ClientException("multipart boundary missing in Content-Type")
+    items: list[tuple[str, Any]] = []
+    try:
+        await _multipart(request, boundary.encode(), items)
+    except BaseException:
+        await FormMultiDict(items).close()
+        raise
+    return FormMultiDict(items)
+
+
+async def _multipart(request: Request, boundary: bytes, items: list[tuple[str, Any]]) -> None:
+    """Litestar's multipart parsing (into `items`), with the text parts counted."""
+    text = 0
+    segment: MultipartSegment | None = None
+    data: UploadFile | bytearray = bytearray()
+    try:
+        with PushMultipartParser(
+            boundary, max_segment_count=request.app.multipart_form_part_limit
+        ) as parser:
+            async for chunk in request.stream():
+                for part in parser.parse(chunk):
+                    if isinstance(part, MultipartSegment):
+                        segment, data = part, bytearray()
+                        if part.filename:
+                            data = UploadFile(
+                                part.content_type or "text/plain",
+                                part.filename,
+                                headers=dict(part.headerlist),
+                            )
+                            items.append((part.name, data))  # closed with the others on error
+                    elif isinstance(data, UploadFile):
+                        await (data.seek(0) if part is None else data.write(part))
+                    elif part is not None:
+                        text += len(part)
+                        if text > FIELDS_MAX:
+                            raise too_large()
+                        data.extend(part)
+                    elif segment is not None:  # the end of a text part
+                        items.append(
+                            (segment.name, data.decode(segment.charset or "utf-8", "replace"))
+                        )
+                if parser.closed:
+                    return
+    except ParserLimitReached:
+        raise ClientException("Too many parts in multipart/form-data") from None
+    except ParserError as err:
+        raise ClientException("Invalid multipart/form-data") from err
 
 
 def getall(form: Any, name: str) -> list[Any]:
@@ -176,7 +266,7 @@ async def request_submit(request: Request) -> Response | Template:
             429,
             {"Retry-After": str(wait)},
         )
-    form = await request.form()
+    form = await read_form(request)
     values = _values(form)
 
     def render(status: int, **kw: Any) -> Template:
@@ -256,49 +346,85 @@ def status_context(conn, view: dict[str, Any], code: str) -> dict[str, Any]:
         "code": code,
         "json_url": None,
         "feeds": [],
-        "api_url": f"/api/v1/requests/{view['tracking_no']}?{urlencode({'code': code})}",
         "more_info": view["status"] == MORE_INFO,
     }
 
 
-@get("/requests/{tracking_no:str}", name="request_status", include_in_schema=False)
-async def request_status(
-    request: Request, tracking_no: FromPath[str], code: FromQuery[str | None] = None
+def _status_page(
+    engine: Any,
+    tracking_no: str,
+    code: str,
+    cid: str,
+    *,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    status: int = 200,
 ) -> Template:
-    if code is None:
-        return _lookup_page(tracking_no, None, 200)
+    """The request as its applicant sees it, or the lookup form when number or code is wrong."""
+    with engine.connect() as conn:
+        view = rq.applicant_view(conn, tracking_no, code)
+        if view is None:
+            return _lookup_page(tracking_no, cid, "受理编号或查询码不正确，请核对后重新输入。", 404)
+        context = status_context(conn, view, rq.normalize_access_code(code))
+    context.update(
+        token=guard.issue_token(cid, f"supplement:{tracking_no}"),
+        token_field=guard.TOKEN_FIELD,
+        errors=errors or {},
+        notice=notice,
+    )
+    return Template("request_status.html", context=context, status_code=status, headers=PRIVATE)
+
+
+def _lookup_page(
+    tracking_no: str, cid: str, error: str | None, status: int, *, new_cookie: bool = False
+) -> Template:
+    return Template(
+        "request_lookup.html",
+        status_code=status,
+        headers=PRIVATE,
+        cookies=[guard.client_cookie(cid, "/requests")] if new_cookie else [],
+        context={
+            "tracking_no": tracking_no,
+            "error": error,
+            "token": guard.issue_token(cid, f"status:{tracking_no}"),
+            "token_field": guard.TOKEN_FIELD,
+            "json_url": None,
+            "feeds": [],
+        },
+    )
+
+
+@get("/requests/{tracking_no:str}", name="request_status", include_in_schema=False)
+async def request_status(request: Request, tracking_no: FromPath[str]) -> Template:
+    """The lookup form. A `?code=` is not looked at: the code is sent by POST only."""
+    cid, new = _client_id(request)
+    return _lookup_page(tracking_no, cid, None, 200, new_cookie=new)
+
+
+@post(
+    "/requests/{tracking_no:str}",
+    name="request_status_lookup",
+    request_max_body_size=FIELDS_MAX,
+    include_in_schema=False,
+)
+async def request_status_lookup(request: Request, tracking_no: FromPath[str]) -> Template:
+    """The status page, as the answer to the lookup form (its code in the body, not the URL)."""
     wait = await guard.over_limit(request, "status")
     if wait:
         return _plain_page(
             "查询过于频繁", f"查询过于频繁，请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
         )
     cid, new = _client_id(request)
-
-    def render() -> Template:
-        with request.app.state.engine.connect() as conn:
-            view = rq.applicant_view(conn, tracking_no, code)
-            if view is None:
-                return _lookup_page(tracking_no, "受理编号或查询码不正确，请核对后重新输入。", 404)
-            context = status_context(conn, view, rq.normalize_access_code(code))
-        context.update(
-            token=guard.issue_token(cid, f"supplement:{tracking_no}"),
-            token_field=guard.TOKEN_FIELD,
-            errors={},
-            notice=None,
-        )
-        cookies = [guard.client_cookie(cid, "/requests")] if new else []
-        return Template("request_status.html", context=context, headers=PRIVATE, cookies=cookies)
-
-    return await sync_to_thread(render)
-
-
-def _lookup_page(tracking_no: str, error: str | None, status: int) -> Template:
-    return Template(
-        "request_lookup.html",
-        status_code=status,
-        headers=PRIVATE,
-        context={"tracking_no": tracking_no, "error": error, "json_url": None, "feeds": []},
+    form = await read_form(request)
+    _, problem = guard.check_token(
+        form.get(guard.TOKEN_FIELD),
+        request.cookies.get(guard.CLIENT_COOKIE),
+        f"status:{tracking_no}",
     )
+    if problem:
+        return _lookup_page(tracking_no, cid, problem, 403, new_cookie=new)
+    code = form.get("code") if isinstance(form.get("code"), str) else ""
+    return await sync_to_thread(_status_page, request.app.state.engine, tracking_no, code, cid)
 
 
 @post(
@@ -314,7 +440,7 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
         return _plain_page(
             "提交过于频繁", f"请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
         )
-    form = await request.form()
+    form = await read_form(request)
     code = form.get("code") if isinstance(form.get("code"), str) else ""
     cid = request.cookies.get(guard.CLIENT_COOKIE)
     _, problem = guard.check_token(form.get(guard.TOKEN_FIELD), cid, f"supplement:{tracking_no}")
@@ -330,33 +456,23 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
             notice = "补正材料已收到，办理期限自今日起重新计算。"
         except rq.IntakeError as err:
             errors, status = err.errors, err.status
-
-    def render() -> Template:
-        with engine.connect() as conn:
-            view = rq.applicant_view(conn, tracking_no, code)
-            if view is None:
-                return Template(
-                    "request_lookup.html",
-                    status_code=404,
-                    headers=PRIVATE,
-                    context={
-                        "tracking_no": tracking_no,
-                        "error": "受理编号或查询码不正确。",
-                        "json_url": None,
-                        "feeds": [],
-                    },
-                )
-            context = status_context(conn, view, rq.normalize_access_code(code))
-        context.update(
-            token=guard.issue_token(cid or "", f"supplement:{tracking_no}"),
-            token_field=guard.TOKEN_FIELD,
-            errors=errors,
-            notice=notice,
-        )
-        return Template("request_status.html", context=context, status_code=status, headers=PRIVATE)
-
-    return await sync_to_thread(render)
+    return await sync_to_thread(
+        _status_page,
+        engine,
+        tracking_no,
+        code,
+        cid or "",
+        errors=errors,
+        notice=notice,
+        status=status,
+    )
 
 
-route_handlers = [request_form, request_submit, request_status, request_supplement]
+route_handlers = [
+    request_form,
+    request_submit,
+    request_status,
+    request_status_lookup,
+    request_supplement,
+]
 __all__ = ["OBJECTION", "REPAIR", "form_submission", "route_handlers", "uploads_of"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from portal import routes
+from publishing.clock import BEIJING
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.shape import KIND_FIELDS, entity_url
 
@@ -121,6 +123,39 @@ def record_title(rec: dict[str, Any]) -> str:
     return " · ".join(str(p) for p in parts if p) or KIND_LABELS.get(kind, kind)
 
 
+def _beijing(value: Any) -> datetime | date | str | None:
+    """A stored instant (a datetime or its ISO text; naive is UTC) as a Beijing datetime; a
+    calendar date (a date or YYYY-MM-DD) as it is: a deadline or a decision date is not shifted."""
+    if isinstance(value, str) and "T" in value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(BEIJING)
+    return value or None
+
+
+def local_date(value: Any) -> str:
+    """YYYY-MM-DD of a date, or the Beijing date of an instant."""
+    when = _beijing(value)
+    return when.date().isoformat() if isinstance(when, datetime) else str(when or "")[:10]
+
+
+def local_minute(value: Any) -> str:
+    """YYYY-MM-DD HH:MM of an instant in Beijing time (a date alone: the date)."""
+    when = _beijing(value)
+    return when.strftime("%Y-%m-%d %H:%M") if isinstance(when, datetime) else local_date(when)
+
+
+def time_attr(value: Any) -> str:
+    """The datetime attribute of <time>: an instant with its offset (+08:00), a date as it is."""
+    when = _beijing(value)
+    if isinstance(when, datetime):
+        return when.isoformat(timespec="seconds")
+    return when.isoformat() if isinstance(when, date) else str(when or "")
+
+
 _MARK = re.compile(r"(</?mark>)")
 
 
@@ -149,6 +184,9 @@ def make_environment() -> Environment:
         money=money,
         highlight=safe_highlight,
         record_title=record_title,
+        local_date=local_date,
+        local_minute=local_minute,
+        time_attr=time_attr,
         district_name=lambda code: DISTRICTS.get(code or "", ""),
     )
     env.globals.update(

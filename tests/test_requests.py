@@ -56,6 +56,13 @@ def submit_form(client, data, upload=None, token=None):
     )
 
 
+def look_up(client, tracking, code):
+    """The status page as the lookup form asks for it: the code in a POST body."""
+    lookup = client.get(f"/requests/{tracking}")
+    token = re.search(r'name="form_token" value="([^"]+)"', lookup.text).group(1)
+    return client.post(f"/requests/{tracking}", data={"form_token": token, "code": code})
+
+
 def assert_nothing_stored(engine):
     assert count_requests(engine) == 0
     assert count_attachments(engine) == 0
@@ -123,11 +130,11 @@ def test_repair_request_through_the_form(engine, client, cases):
         entries = audit.for_target(conn, "request", tracking)
     assert [e["action"] for e in entries] == ["request.submit"]
     assert entries[0]["after"]["mobile"] == "139****5678"
-    # the status page, with the code only
+    # the status page, with the code only (posted: never in the URL)
     assert client.get(f"/requests/{tracking}").status_code == 200  # asks for the code
-    wrong = client.get(f"/requests/{tracking}", params={"code": "AAAAA-AAAAA"})
+    wrong = look_up(client, tracking, "AAAAA-AAAAA")
     assert wrong.status_code == 404 and "REASON" not in wrong.text and "张三" not in wrong.text
-    page = client.get(f"/requests/{tracking}", params={"code": code.lower()})
+    page = look_up(client, tracking, code.lower())
     assert page.status_code == 200
     assert "已接收，待初审" in page.text and req["decision_due"].isoformat() in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
@@ -339,9 +346,9 @@ def test_api_intake_status_and_idempotency(engine, client, cases):
     assert other.status_code == 409 and "idempotency_key" in other.json()["errors"]
     assert count_requests(engine) == 1
     status = client.get(
-        f"/api/v1/requests/{body['tracking_no']}", params={"code": body["access_code"]}
+        f"/api/v1/requests/{body['tracking_no']}", headers={"X-Access-Code": body["access_code"]}
     )
-    assert status.status_code == 200
+    assert status.status_code == 200 and "deprecation" not in status.headers
     view = status.json()
     assert (view["status"], view["record_ids"], view["decision"]) == (
         "received",
@@ -350,11 +357,15 @@ def test_api_intake_status_and_idempotency(engine, client, cases):
     )
     assert view["steps"][0]["action"] == "submitted"
     for code in ("", "WRONG-CODE1"):
-        denied = client.get(f"/api/v1/requests/{body['tracking_no']}", params={"code": code})
+        denied = client.get(
+            f"/api/v1/requests/{body['tracking_no']}", headers={"X-Access-Code": code}
+        )
         assert denied.status_code == 404 and denied.json() == {
             "errors": {"code": "受理编号或查询码不正确"}
         }
-    assert client.get("/api/v1/requests/YX20990101-000001?code=AAAAAAAAAA").status_code == 404
+    assert client.get(f"/api/v1/requests/{body['tracking_no']}").status_code == 404  # no code
+    unknown = client.get("/api/v1/requests/YX20990101-000001", headers={"X-Access-Code": "A" * 10})
+    assert unknown.status_code == 404
     as_json = client.post("/api/v1/requests", json=data)
     assert as_json.status_code == 415 and "request" in as_json.json()["errors"]
 

@@ -179,6 +179,7 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     page.get_by_label("查询码").fill(code)
     page.get_by_role("button", name="查看办理进度").click()
     page.wait_for_selector("#request-status")
+    assert page.url == f"{base}/requests/{tracking}"  # the code was posted, not put in the URL
     assert page.locator("#request-status").inner_text() == "准予信用修复"
     assert "准予信用修复。" in page.locator("#decision-reason").inner_text()
     page.screenshot(path=ARTIFACTS / "request-status.png", full_page=True)
