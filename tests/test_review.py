@@ -303,7 +303,9 @@ def test_accept_ask_for_material_and_supplement(engine, client, cases, staff):
     assert denied.status_code == 403 and "无权批准" in denied.text
     asked = act(client, tracking, "more_info", "请补充缴纳罚款的银行回单。")
     assert asked.status_code == 303
-    status = client.get(f"/requests/{tracking}", params={"code": code})
+    lookup = client.get(f"/requests/{tracking}")
+    form_token = re.search(r'name="form_token" value="([^"]+)"', lookup.text).group(1)
+    status = client.post(f"/requests/{tracking}", data={"form_token": form_token, "code": code})
     assert "需补正材料" in status.text and "请补充缴纳罚款的银行回单。" in status.text
     token = re.search(r'name="form_token" value="([^"]+)"', status.text).group(1)
     bad = client.post(
@@ -368,7 +370,8 @@ def test_approved_repair_leaves_every_public_output(engine, client, cases, staff
     assert deleted and record in deleted.group(0) and "已撤回" in deleted.group(0), feed.text
     assert "修复" not in feed.text  # nothing tells that the entity had a record repaired
     # the applicant sees the decision and its reason
-    status = client.get(f"/api/v1/requests/{tracking}", params={"code": receipt["access_code"]})
+    status = client.get(f"/api/v1/requests/{tracking}",
+                        headers={"X-Access-Code": receipt["access_code"]})
     assert status.json()["status"] == "approved"
     assert status.json()["decision_reason"] == "已履行处罚决定并完成整改,准予信用修复。"
     # held: publishing the same file again does not bring it back

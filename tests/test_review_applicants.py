@@ -65,7 +65,7 @@ def _login(client):
 
 
 @pytest.mark.parametrize("type_", ["repair", "objection"])
-def test_a_strangers_request_does_not_block_the_enterprise(engine, client, cases, type_):
+def test_a_strangers_request_does_not_block_the_enterprise(engine, client, cases, approver, type_):
     first = _file(client, cases, STRANGER, type_)
     assert first.status_code == 201, first.text
     # the enterprise itself, on the same record, while the stranger's is open
@@ -85,6 +85,11 @@ def test_a_strangers_request_does_not_block_the_enterprise(engine, client, cases
     assert [(r["tracking_no"], r["open"], r["mobile"], r["record_ids"]) for r in related] == [
         (first.json()["tracking_no"], True, STRANGER["mobile"], [cases.repairable])]
     assert [r["tracking_no"] for r in theirs] == [own.json()["tracking_no"]]
+    # ... on the detail page too
+    _login(client)
+    detail = client.get(f"/review/requests/{own.json()['tracking_no']}").text
+    section = detail.split('id="related-title"', 1)[1].split("</section>", 1)[0]
+    assert first.json()["tracking_no"] in section and cases.repairable in section
 
 
 def test_once_one_is_approved_the_others_are_decided_with_nothing_to_do(
