@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Restore a backup made by deploy/backup.sh: PostgreSQL (pg_restore), the attachments, then the
 # search index rebuilt from the restored database (search is derived: `disclosure reindex`).
+# The open-data files (DATA_DIR/opendata) are derived too: they describe the change log as it
+# was before the restore, whose seqs the restored database will issue again for other events, so
+# they are rebuilt from it (`disclosure opendata` notices the replaced log by index.json's
+# seq_event, starts the delta history again and gives the snapshot a version never used before;
+# index.json is kept for that). The portal serves none of the old files meanwhile.
 #
 #   deploy/restore.sh BACKUP_DIR --yes [--no-reindex]
 #
@@ -61,10 +66,14 @@ fi
 
 # 3. schema up to this release, then search rebuilt from the database (derived data).
 #    `disclosure reindex` runs the migrations first; the index is built aside and swapped in.
+#    Then the open-data files, rebuilt from the restored change log.
 if [ "$reindex" = 1 ]; then
   log "disclosure reindex"
   "$bin" reindex
+  log "disclosure opendata"
+  "$bin" opendata >/dev/null
 else
-  log "skipped reindex: run \`disclosure reindex\` before serving search"
+  log "skipped reindex and open data: run \`disclosure reindex\` before serving search;"
+  log "the worker rebuilds the open-data files (the old ones are not served meanwhile)"
 fi
 log "done: change log at seq $(psql "$pg_url" -XAtqc 'SELECT coalesce(max(seq), 0) FROM changes')"

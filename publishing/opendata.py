@@ -3,9 +3,11 @@ downloads, and a snapshot plus daily delta files that a mirror can poll.
 
 Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /open-data/:
 
-    index.json                          what is there: version, generated_at, files
+    index.json                          what is there: version, seq, seq_event, highest_seq,
+                                        build, generated_at, files
     snapshots/{version}/{kind}.csv.gz   all published records of a kind as of change seq
-    snapshots/{version}/{kind}.ndjson.gz  `version` (gzip, reproducible bytes)
+    snapshots/{version}/{kind}.ndjson.gz  `version` (gzip, reproducible bytes); version is the
+                                        seq, or "SEQ-BUILD" for a seq built before
     deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
                                         each line the /api/v1/changes item of that event as of
                                         the build (index.json "delta_lines": "changes")
@@ -14,7 +16,11 @@ A mirror loads the snapshot, then applies the delta events with seq > the snapsh
 (add/change with a record → put, otherwise delete the record id).
 
 Withdrawn and expired records must leave every public output, so no file keeps a record's
-content after it has left publication (or changed) and the next build has run:
+content after it has left publication (or changed) and the next build has run. Published means
+what the pages mean (publishing.read.is_visible): active and within its publicity period, so a
+record whose end date has passed is left out at once, not only after the nightly expire run. A
+correction on an upheld objection (a change event with reason "objection") takes the content
+it replaced out like a withdrawal: that content was wrong, not merely older.
 
 - a delta line carries the record's *current* public shape, or `record: null` when the record
   is no longer published, exactly like /api/v1/changes. Each build rewrites (temp file, rename)
@@ -24,9 +30,17 @@ content after it has left publication (or changed) and the next build has run:
 - only the newest snapshot is kept: older snapshot directories are deleted as soon as the
   index naming a newer one is written (an open download keeps its file until it ends), and the
   portal answers 410 for them.
-- between a withdrawal and the next build, `left_since` names the records concerned: the portal
-  answers 410 for the snapshot of their kind and serves delta files with their lines' record
-  null (portal.api.opendata); `needs_build` tells the worker to build now.
+- between a withdrawal (or correction) and the next build, `left_since` names the records
+  concerned: the portal answers 410 for the snapshot of their kind and serves delta files with
+  their lines' record as /api/v1/changes gives it now (portal.api.opendata); `needs_build` tells
+  the worker to build now.
+- each snapshot file names the earliest publicity end date of its rows (`publicity_ends`): from
+  the day after it, `ended_kinds` names the kind, the portal treats it like a withdrawal, and
+  `needs_build` is true.
+- index.json names the change event it was built up to by seq and `seq_event` (a hash of that
+  event). A database restored from a backup issues seqs again for other events: the files then
+  describe a history the database no longer has, `index_matches` is false, the portal serves
+  none of them, `needs_build` is true and the build starts the delta history again.
 
 `build(engine, out_dir)` makes a new snapshot when the change log has moved on and brings the
 delta files up to date (only the affected days are rewritten).
@@ -46,14 +60,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 
 from publishing import clock
 from publishing.changes import WITH_RECORD, iter_changes
-from publishing.commit import EVENTS
+from publishing.commit import EVENTS, RECORDS
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.export import csv_lines, iter_public, ndjson_lines
-from publishing.read import last_change_seq
+from publishing.models import ACTIVE, OP_CHANGE
+from publishing.read import is_visible, last_change_seq
 from publishing.shape import public_fields
 
 PUBLISHER = "烟台市市场监督管理局"
@@ -67,6 +82,8 @@ KEEP_DELTA_DAYS = 90
 DELTA_LINES = "changes"
 EVENT_BATCH = 10_000
 CHUNK_BYTES = 128 * 1024
+# The reason of the change event that corrects a record on an upheld objection (publishing.review).
+CORRECTION_REASON = "objection"
 
 # -- licence ------------------------------------------------------------------------------
 
@@ -216,9 +233,16 @@ def _joined(lines: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[str]:
         yield "".join(buf)
 
 
+def visible_records(kind: str, engine: Engine | None = None) -> Iterator[dict]:
+    """The kind's records as the pages show them: active ones whose publicity has not ended
+    (publishing.export.iter_public keeps an ended one until the expire run withdraws it)."""
+    today = clock.today()
+    return (rec for rec in iter_public(kind, engine) if is_visible(rec, today))
+
+
 def content_lines(kind: str, fmt: str, engine: Engine | None = None) -> Iterator[str]:
     """The text of /open-data/{kind}.{fmt}: publishing.export over the published records."""
-    records = iter_public(kind, engine)
+    records = visible_records(kind, engine)
     return csv_lines(kind, records) if fmt == "csv" else ndjson_lines(records)
 
 
@@ -275,6 +299,7 @@ def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: i
     """One pass over the kind's records writing both formats, gzip-compressed reproducibly."""
     outs: dict[str, dict[str, Any]] = {}
     rows = 0
+    ends: str | None = None  # the earliest publicity end date of the rows written
     with contextlib.ExitStack() as stack:
         for fmt in FORMATS:
             raw = stack.enter_context(open(directory / f"{kind}.{fmt}.gz.tmp", "wb"))
@@ -285,10 +310,13 @@ def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: i
             outs[fmt] = {"file": file_hash, "gz": gz, "content": hashlib.sha256(), "bytes": 0}
 
         def tap(records: Iterator[dict]) -> Iterator[dict]:
-            nonlocal rows
+            nonlocal rows, ends
             buf: list[str] = []
             for rec in records:
                 rows += 1
+                until = rec["publicity_until"]
+                if until is not None and (ends is None or until < ends):
+                    ends = until
                 buf.extend(ndjson_lines(iter((rec,))))
                 if len(buf) >= 256:
                     _emit(outs["ndjson"], buf)
@@ -296,7 +324,7 @@ def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: i
                 yield rec
             _emit(outs["ndjson"], buf)
 
-        for chunk in _joined(csv_lines(kind, tap(iter_public(kind, engine)))):
+        for chunk in _joined(csv_lines(kind, tap(visible_records(kind, engine)))):
             _emit(outs["csv"], [chunk])
     files = []
     for fmt in FORMATS:
@@ -321,6 +349,7 @@ def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: i
                 "sha256": out["file"].sha.hexdigest(),
                 "content_bytes": out["bytes"],
                 "content_sha256": out["content"].hexdigest(),
+                "publicity_ends": ends,
             }
         )
     return files
@@ -335,8 +364,32 @@ def _emit(out: dict[str, Any], lines: list[str]) -> None:
     out["bytes"] += len(data)
 
 
-def _build_snapshot(engine: Engine, out_dir: Path, seq: int) -> list[dict]:
-    version = str(seq)
+def superseded(index: dict[str, Any], version: str) -> bool:
+    """Whether snapshot `version` ("SEQ" or "SEQ-BUILD") is one a build before the index's may
+    have made: gone (410), not unknown (404)."""
+    seq, _, build_no = version.partition("-")
+    return (
+        version != index["version"]
+        and int(seq) <= _highest_seq(index)
+        and int(build_no or 0) < int(index.get("build", 1))
+    )
+
+
+def _highest_seq(previous: dict[str, Any] | None) -> int:
+    """The highest seq any build has reached (a restored database may be behind it)."""
+    if previous is None:
+        return -1
+    return max(int(previous.get("highest_seq", -1)), int(previous["seq"]))
+
+
+def _next_version(previous: dict[str, Any] | None, seq: int, build_no: int) -> str:
+    """str(seq) for a seq no build has reached; "SEQ-BUILD" for one a build has reached before
+    (a publicity period has ended since; a restored database issues seqs again), so that a
+    URL never names two contents (snapshots are cached an hour)."""
+    return str(seq) if seq > _highest_seq(previous) else f"{seq}-{build_no}"
+
+
+def _build_snapshot(engine: Engine, out_dir: Path, seq: int, version: str) -> list[dict]:
     root = out_dir / "snapshots"
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{version}"
@@ -380,19 +433,33 @@ def _event_days(engine: Engine, since: int, until: int) -> dict[str, list[int]]:
         last = int(rows[-1].seq)
 
 
-def _touched_days(engine: Engine, entries: dict[str, dict], since: int, until: int) -> set[str]:
-    """The kept days with an event of a record that has an event in (since, until]: what
-    /api/v1/changes gives for their lines has changed (new shape, or null once withdrawn)."""
+def _ended_between(first: date, today: date) -> Any:
+    """The active records whose publicity ended on a day in [first, today): shown on `first`
+    (a build that day wrote them), no longer today."""
+    return select(RECORDS.c.id).where(
+        RECORDS.c.status == ACTIVE,
+        RECORDS.c.publicity_until >= first,
+        RECORDS.c.publicity_until < today,
+    )
+
+
+def _touched_days(
+    engine: Engine, entries: dict[str, dict], since: int, until: int, built_on: date | None
+) -> set[str]:
+    """The kept days with an event of a record that has an event in (since, until], or whose
+    publicity has ended since the last build (on `built_on`): what /api/v1/changes gives for
+    their lines has changed (new shape, or null once withdrawn or ended)."""
     newer = select(EVENTS.c.record_id).where(EVENTS.c.seq > since, EVENTS.c.seq <= until)
+    touched = EVENTS.c.record_id.in_(newer)
+    today = clock.today()
+    if built_on is not None and built_on < today:
+        touched = or_(touched, EVENTS.c.record_id.in_(_ended_between(built_on, today)))
     out = set()
     with engine.connect() as conn:
         for day, entry in entries.items():
             hit = conn.execute(
                 select(EVENTS.c.seq)
-                .where(
-                    EVENTS.c.seq.between(entry["from_seq"], entry["to_seq"]),
-                    EVENTS.c.record_id.in_(newer),
-                )
+                .where(EVENTS.c.seq.between(entry["from_seq"], entry["to_seq"]), touched)
                 .limit(1)
             ).first()
             if hit is not None:
@@ -434,6 +501,7 @@ def _update_deltas(
     until: int,
     keep_days: int | None,
     rewrite_all: bool = False,
+    built_on: date | None = None,
 ) -> list[dict]:
     """Bring the day files up to date with the events up to `until`: the days with events
     after `since`, and the kept days whose lines /api/v1/changes now gives otherwise."""
@@ -444,7 +512,9 @@ def _update_deltas(
     entries = {
         d["date"]: dict(d) for d in previous if (deltas_dir / f"{d['date']}.ndjson").exists()
     }
-    stale = set(entries) if rewrite_all else _touched_days(engine, entries, since, until)
+    stale = (
+        set(entries) if rewrite_all else _touched_days(engine, entries, since, until, built_on)
+    )
     spans = {day: [e["from_seq"], e["to_seq"]] for day, e in entries.items() if day in stale}
     for day, (first, last) in _event_days(engine, since, until).items():
         span = spans.setdefault(
@@ -496,9 +566,11 @@ def build(
 ) -> dict[str, Any]:
     """Bring snapshot, deltas and index.json up to date with the change log; returns the index.
 
-    Nothing is rewritten when the change log has not moved since the last build. Otherwise the
-    new snapshot replaces the old one (deleted once index.json names the new one) and every
-    delta line of a record that has changed or left publication since is rewritten."""
+    Nothing is rewritten when the change log has not moved since the last build and no
+    record's publicity has ended since. Otherwise the new snapshot replaces the old one (deleted
+    once index.json names the new one) and every delta line of a record that has changed or
+    left publication since is rewritten. When the database no longer holds the event the last
+    build ended at (restored from a backup, seqs issued again), the delta history starts over."""
     from publishing.db import get_engine
 
     engine = engine or get_engine()
@@ -507,58 +579,122 @@ def build(
         previous = load_index(out_dir)
         with engine.connect() as conn:
             seq = last_change_seq(conn)
-        current = previous is not None and previous.get("delta_lines") == DELTA_LINES
-        if current and previous["seq"] == seq and (out_dir / "snapshots" / str(seq)).is_dir():
+            mark = event_mark(conn, seq)
+            same_log = previous is not None and index_matches(conn, previous)
+        current = same_log and previous.get("delta_lines") == DELTA_LINES
+        if (
+            current
+            and previous["seq"] == seq
+            and (out_dir / "snapshots" / str(previous["version"])).is_dir()
+            and not ended_kinds(previous)
+        ):
             return previous
-        snapshot = _build_snapshot(engine, out_dir, seq)
+        build_no = int((previous or {}).get("build", 0)) + 1
+        version = _next_version(previous, seq, build_no)
+        snapshot = _build_snapshot(engine, out_dir, seq, version)
         prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
         since = int(previous["seq"]) if previous and prev_deltas else 0
-        if since > seq:  # the database was rebuilt: start the history again
+        if since > seq or (previous and "seq_event" in previous and not same_log):
+            # the database was rebuilt or restored: its history is not the files' any more
             since, prev_deltas = 0, []
             shutil.rmtree(out_dir / "deltas", ignore_errors=True)
         deltas = _update_deltas(
-            engine, out_dir, prev_deltas, since, seq, keep_days, rewrite_all=not current
+            engine,
+            out_dir,
+            prev_deltas,
+            since,
+            seq,
+            keep_days,
+            rewrite_all=not current,
+            built_on=_beijing_date(previous["generated_at"]) if previous else None,
         )
         index = {
-            "version": str(seq),
+            "version": version,
             "seq": seq,
+            "seq_event": mark,
+            "highest_seq": max(seq, _highest_seq(previous)),
+            "build": build_no,
             "generated_at": _now_iso(),
             "publisher": PUBLISHER,
             "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
             "usage": "先下载 type=snapshot 的文件（截至 seq 的全部公示记录），再按 seq 顺序应用 "
             "type=delta 文件中 seq 大于快照 seq 的事件：record 不为 null 的写入，"
             "为 null 的按 record_id 删除。之后可用 /api/v1/changes?since=SEQ 持续同步。"
-            "只保留最新快照；已停止公示的记录在各增量文件中 record 为 null。",
+            "只保留最新快照；已停止公示的记录在各增量文件中 record 为 null。"
+            "seq_event 标识 seq 对应的事件：seq 比上次读取时小，或 seq 相同而 seq_event 不同，"
+            "说明数据库已从备份恢复，请清空副本，从新快照重新同步。",
             "delta_lines": DELTA_LINES,
             "files": [*snapshot, *deltas],
         }
         _write_json(out_dir / INDEX_NAME, index)
-        _prune_snapshots(out_dir, str(seq))
+        _prune_snapshots(out_dir, version)
         return index
 
 
 def _left_after(seq: int) -> Any:
-    """The events after change `seq` that took a record out of publication."""
+    """The events after change `seq` that took a record's content out of publication: a
+    withdrawal or expiry, and a correction on an upheld objection (the content was wrong)."""
     return select(EVENTS.c.record_id, EVENTS.c.kind).where(
-        EVENTS.c.seq > seq, EVENTS.c.op.notin_(WITH_RECORD)
+        EVENTS.c.seq > seq,
+        or_(
+            EVENTS.c.op.notin_(WITH_RECORD),
+            and_(EVENTS.c.op == OP_CHANGE, EVENTS.c.reason == CORRECTION_REASON),
+        ),
     )
 
 
 def left_since(conn: Connection, seq: int) -> dict[str, str]:
-    """record id -> kind of the records that left publication after change `seq`: the files
-    built at `seq` may still carry their content (until the next build)."""
+    """record id -> kind of the records that left publication (or were corrected) after change
+    `seq`: the files built at `seq` may still carry their content (until the next build)."""
     return {record_id: kind for record_id, kind in conn.execute(_left_after(seq).distinct())}
 
 
+def event_mark(conn: Connection, seq: int) -> str | None:
+    """The identity of change event `seq` (a hash of what it was), None when there is none:
+    a database restored from a backup may give the same seq to another event."""
+    if seq == 0:
+        return ""
+    row = conn.execute(
+        select(EVENTS.c.at, EVENTS.c.record_id, EVENTS.c.op, EVENTS.c.version).where(
+            EVENTS.c.seq == seq
+        )
+    ).first()
+    if row is None:
+        return None
+    at = row.at.replace(tzinfo=UTC) if row.at.tzinfo is None else row.at.astimezone(UTC)
+    what = f"{seq}|{at.isoformat()}|{row.record_id}|{row.op}|{row.version}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def index_matches(conn: Connection, index: dict[str, Any]) -> bool:
+    """The index was built from this database's change log: its last event is still there."""
+    mark = index.get("seq_event")
+    return mark is not None and mark == event_mark(conn, int(index["seq"]))
+
+
+def ended_kinds(index: dict[str, Any] | None, today: date | None = None) -> set[str]:
+    """The kinds whose snapshot holds a record whose publicity has ended since it was built."""
+    day = (today or clock.today()).isoformat()
+    return {
+        f["kind"]
+        for f in snapshot_files(index).values()
+        if f.get("publicity_ends") is not None and f["publicity_ends"] < day
+    }
+
+
 def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
-    """Whether records have left publication since the last build (or none exists): the
-    worker should then build at once rather than wait for its daily run."""
+    """Whether the files hold content that has left publication since the last build (a
+    withdrawal, a correction, an ended publicity period), describe a change log the database
+    no longer has (restored from a backup), or do not exist: the worker should then build at
+    once rather than wait for its daily run."""
     from publishing.db import get_engine
 
     index = load_index(Path(out_dir) if out_dir is not None else default_dir())
-    if index is None:
+    if index is None or ended_kinds(index):
         return True
     with (engine or get_engine()).connect() as conn:
+        if not index_matches(conn, index):
+            return True
         return conn.execute(_left_after(int(index["seq"])).limit(1)).first() is not None
 
 
@@ -605,13 +741,15 @@ def datasets(
     counts: dict[str, int],
     updates: dict[str, str | None],
     changed: set[str],
+    withheld: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """The datasets as the open-data page and its JSON twin show them."""
+    """The datasets as the open-data page and its JSON twin show them. `withheld`: the kinds
+    whose snapshot is not served now (content left publication since it was built)."""
     files = snapshot_files(index)
     out = []
     for kind in KINDS:
         downloads = []
-        current = bool(index) and kind not in changed
+        current = bool(index) and kind not in changed and kind not in withheld
         for fmt in FORMATS:
             snap = files.get((kind, fmt))
             known = snap if current and snap else None
@@ -628,7 +766,7 @@ def datasets(
             )
         for fmt in FORMATS:
             snap = files.get((kind, fmt))
-            if snap:
+            if snap and kind not in withheld:
                 downloads.append(
                     {
                         "format": fmt,

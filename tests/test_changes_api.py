@@ -188,3 +188,28 @@ def _load_snapshot(out, index) -> dict:
                     rec = json.loads(line)
                     mirror[rec["id"]] = rec
     return mirror
+
+
+def test_a_cursor_beyond_the_log_is_told_to_resync(engine, tmp_path):
+    """A database restored from an older backup: a follower's cursor is past the newest seq.
+    An empty page would leave it waiting for seqs that will be issued again to other events."""
+    publish_csv(engine, tmp_path, "a.csv", _penalties(1, 2))
+    with api_client(engine) as client:
+        head = client.get("/api/v1/changes").json()["next"]
+        assert client.get("/api/v1/changes", params={"since": head}).status_code == 200
+        for since in (head + 1, head + 500):
+            for kind in (None, "credit_mark"):
+                params = {"since": since, **({"kind": kind} if kind else {})}
+                r = client.get("/api/v1/changes", params=params)
+                assert r.status_code == 409, params
+                assert r.headers["cache-control"] == "no-store"
+                body = r.json()
+                assert (body["status"], body["since"], body["head"], body["resync_from"]) == (
+                    "cursor_ahead",
+                    since,
+                    head,
+                    0,
+                )
+                assert "since=0" in body["detail"]
+        doc = client.get("/schema/openapi.json").json()["paths"]["/api/v1/changes"]["get"]
+        assert "409" in doc["responses"] and "409" in doc["description"]

@@ -7,23 +7,29 @@ kind has not changed since the newest snapshot: then it streams that snapshot's 
 (decompressed), which are exactly what index.json's content_sha256 describes, and says so in
 ETag and Repr-Digest. Either way memory stays flat.
 
-Nothing served here may carry a record that has left publication (withdrawn, expired): only the
-newest snapshot is served (an older version answers 410 Gone with a Link to the newest, and
-publishing.opendata.build deletes it), and not even that one for a kind that has lost records
-since it was built (410 too, until the next build); delta files are served with `record: null`
-on the lines of records that left publication since the build. Snapshot and delta files are
+Nothing served here may carry a record that has left publication (withdrawn, expired, its
+publicity period ended) or content corrected on an upheld objection: only the newest snapshot
+is served (an older version answers 410 Gone with a Link to the newest, and
+publishing.opendata.build deletes it), and not even that one for a kind that has lost or
+corrected records since it was built (410 too, until the next build); delta files are served
+with the lines of those records as /api/v1/changes gives them now. Snapshot and delta files are
 cached for a bounded time (SNAPSHOT_CACHE, DELTA_CACHE) with an ETag, never `immutable`: their
 content may have to be withdrawn.
+
+Files built from another change log than the database's (restored from a backup since, seqs
+issued again: publishing.opendata.index_matches) are not served at all until the next build.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import itertools
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +45,7 @@ from litestar.openapi.spec import (
 )
 from litestar.params import Parameter
 from litestar.response import File, Stream
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from portal import stats
 from portal.api.schemas import (
@@ -52,14 +58,14 @@ from portal.api.schemas import (
 )
 from portal.errors import PageError, not_found
 from portal.render import Page, etag_matches, respond
-from publishing import opendata, read
+from publishing import changes, clock, opendata, read
 from publishing.contract import KINDS
 from publishing.settings import get_settings
 
 DOWNLOAD = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)$")
 SNAPSHOT_FILE = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)\.gz$")
 DELTA_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.ndjson$")
-VERSION = re.compile(r"^\d{1,19}$")
+VERSION = re.compile(r"^\d{1,19}(-\d{1,9})?$")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson; charset=utf-8"}
 # Litestar lets the handler's media_type override a Stream's own: set the header directly.
 DOWNLOAD_CACHE = "public, max-age=300"
@@ -67,6 +73,8 @@ DOWNLOAD_CACHE = "public, max-age=300"
 SNAPSHOT_CACHE = "public, max-age=3600"
 DELTA_CACHE = "public, max-age=300"  # rewritten when a record in it changes or is withdrawn
 NO_INDEX = "开放数据快照尚未生成（管理员运行 disclosure export 或后台任务后即可提供）。"
+REBUILDING = "开放数据文件正在按当前数据重新生成，请稍后重新读取 /open-data/index.json。"
+LINE_BATCH = 1000  # delta lines rewritten per database lookup
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 GONE = problem(
     "快照已不再提供（Link 响应头指向最新快照或实时下载）",
@@ -98,21 +106,38 @@ def current_index(out_dir: Path) -> dict[str, Any] | None:
     return index
 
 
+def checked_index(request: Request, conn: Connection) -> dict[str, Any] | None:
+    """index.json when it was built from this database's change log, else None (no build yet,
+    or a restored database has issued its seqs again since: the files are not served)."""
+    index = current_index(_out_dir(request))
+    return index if index and opendata.index_matches(conn, index) else None
+
+
+def _key(index: dict) -> str:
+    return f"{index['seq']}:{index.get('seq_event')}"
+
+
 def _changed(cache: stats.PublishedCache, conn: Connection, index: dict | None) -> set[str]:
     if not index:
         return set(KINDS)
     seq = int(index["seq"])
     return cache.get(
-        conn, f"opendata:changed:{seq}", lambda c: opendata.kinds_changed_since(c, seq)
+        conn, f"opendata:changed:{_key(index)}", lambda c: opendata.kinds_changed_since(c, seq)
     )
+
+
+def _withheld(request: Request, conn: Connection, index: dict) -> set[str]:
+    """The kinds whose snapshot may hold content that has left publication since the build."""
+    return set(_left(request, conn, index).values()) | opendata.ended_kinds(index)
 
 
 def page_data(request: Request, conn: Connection) -> dict[str, Any]:
     cache: stats.PublishedCache = request.app.state.published_cache
-    index = current_index(_out_dir(request))
+    index = checked_index(request, conn)
     counts = stats.counts(cache, conn)["by_kind"]
     updates = cache.get(conn, "opendata:updates", opendata.last_updates)
-    sets = opendata.datasets(index, counts, updates, _changed(cache, conn, index))
+    withheld = _withheld(request, conn, index) if index else set()
+    sets = opendata.datasets(index, counts, updates, _changed(cache, conn, index), withheld)
     snapshot = None
     index_url = None  # index.json exists only once a build has run: no link to a 404 before
     if index:
@@ -163,8 +188,10 @@ def open_data_api(request: Request, conn: NamedDependency[Connection]) -> Respon
     sync_to_thread=True,
     tags=[DOWNLOAD_TAG],
     summary="快照与每日增量文件索引",
-    description="镜像站点轮询此文件：version、generated_at，以及每个文件的路径、字节数、SHA-256、"
-    "行数（快照）或 seq 范围与事件数（增量）。",
+    description="镜像站点轮询此文件：version、seq、seq_event、generated_at，以及每个文件的路径、"
+    "字节数、SHA-256、行数（快照）或 seq 范围与事件数（增量）。seq 比上次读取时小，或 seq 相同而 "
+    "seq_event 不同，说明数据库已从备份恢复：请清空副本，从新快照重新同步。数据库恢复后、文件重新"
+    "生成前返回 404。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def index_json(request: Request) -> Response[OpenDataIndex]:
@@ -173,6 +200,9 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
         body = path.read_bytes()
     except FileNotFoundError:
         raise not_found(NO_INDEX) from None
+    with request.app.state.engine.connect() as conn:
+        if not opendata.index_matches(conn, json.loads(body)):
+            raise not_found(REBUILDING)
     return Response(
         body, media_type="application/json", headers={"Cache-Control": "public, max-age=60"}
     )
@@ -189,7 +219,7 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
 )
 def catalog(request: Request, conn: NamedDependency[Connection]) -> Response[dict[str, Any]]:
     data = page_data(request, conn)
-    index = current_index(_out_dir(request))
+    index = checked_index(request, conn)
     body = opendata.catalog(get_settings().base_url, data["datasets"], index)
     return Response(
         body, media_type="application/ld+json", headers={"Cache-Control": "public, max-age=300"}
@@ -220,11 +250,16 @@ def _snapshot_lines(path: Path) -> Iterator[bytes]:
 def _current_snapshot(
     request: Request, conn: Connection, kind: str, fmt: str
 ) -> tuple[dict, Path] | None:
-    """The snapshot file of (kind, fmt) when the kind has not changed since it was built."""
+    """The snapshot file of (kind, fmt) when the kind has not changed since it was built (nor
+    has any of its records' publicity ended)."""
     out_dir = _out_dir(request)
-    index = current_index(out_dir)
+    index = checked_index(request, conn)
     snap = opendata.snapshot_files(index).get((kind, fmt))
-    if not snap or kind in _changed(request.app.state.published_cache, conn, index):
+    if (
+        not snap
+        or kind in _changed(request.app.state.published_cache, conn, index)
+        or kind in opendata.ended_kinds(index)
+    ):
         return None
     path = out_dir / snap["path"]
     return (snap, path) if path.is_file() else None
@@ -278,7 +313,7 @@ def download(
                 "X-Snapshot-Version": str(snap["version"]),
             }
         )
-        if request.headers.get("if-none-match") == headers["ETag"]:
+        if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(b"", status_code=304, headers=headers)  # type: ignore[return-value]
         headers["content-length"] = str(snap["content_bytes"])  # exactly the snapshot's bytes
         body: Iterator[bytes] = _snapshot_lines(path)
@@ -290,10 +325,11 @@ def download(
 
 
 def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
-    """record id -> kind of the records that left publication since the index was built."""
+    """record id -> kind of the records that left publication (or were corrected) since the
+    index was built."""
     seq = int(index["seq"])
     cache: stats.PublishedCache = request.app.state.published_cache
-    return cache.get(conn, f"opendata:left:{seq}", lambda c: opendata.left_since(c, seq))
+    return cache.get(conn, f"opendata:left:{_key(index)}", lambda c: opendata.left_since(c, seq))
 
 
 def _file(request: Request, path: Path, media_type: str, cache: str, etag: str) -> Response:
@@ -328,7 +364,8 @@ def _snapshot_gone(detail: str, url: str) -> PageError:
     tags=[DOWNLOAD_TAG],
     summary="快照文件（gzip）",
     description="只提供最新快照（index.json 中的 version）。较早的快照返回 410，Link 响应头指向"
-    "最新快照；快照生成后有记录停止公示的类别，在下次生成前也返回 410，指向实时下载。"
+    "最新快照；快照生成后有记录停止公示（撤销、期满、公示截止日期已过）或经异议更正的类别，"
+    "在下次生成前也返回 410，指向实时下载。同一版本号的内容不会改变。"
     "缓存一小时（ETag 可用于条件请求）。",
     responses={404: NOT_FOUND, 410: GONE, 429: TOO_MANY},
 )
@@ -349,22 +386,27 @@ def snapshot_file(
     """The newest snapshot's file; an older version is gone (deleted, it may hold records that
     have left publication since), and so is the newest for a kind that lost records since."""
     match = SNAPSHOT_FILE.match(name)
-    index = current_index(_out_dir(request))
-    if not VERSION.match(version) or not match or not index:
+    if not VERSION.match(version) or not match:
         raise not_found("没有该快照文件。")
     kind, fmt = match.groups()
+    with request.app.state.engine.connect() as conn:  # not held while the file streams
+        index = checked_index(request, conn)
+        withheld = _withheld(request, conn, index) if index else set()
+    if index is None:
+        if current_index(_out_dir(request)) is None:
+            raise not_found("没有该快照文件。")
+        raise _snapshot_gone(REBUILDING, f"/open-data/{kind}.{fmt}")
     snap = opendata.snapshot_files(index).get((kind, fmt))
     if not snap:
         raise not_found("没有该快照文件。")
     if version != index["version"]:
-        if int(version) < int(index["seq"]):
+        if opendata.superseded(index, version):
             raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", snap["url"])
         raise not_found("没有该快照文件。")
-    with request.app.state.engine.connect() as conn:  # not held while the file streams
-        left = kind in _left(request, conn, index).values()
-    if left:
+    if kind in withheld:
         raise _snapshot_gone(
-            "快照生成后该类别已有信息停止公示，新快照生成前暂停提供。", f"/open-data/{kind}.{fmt}"
+            "快照生成后该类别已有信息停止公示或被更正，新快照生成前暂停提供。",
+            f"/open-data/{kind}.{fmt}",
         )
     path = _out_dir(request) / snap["path"]
     if not path.is_file():
@@ -373,15 +415,28 @@ def snapshot_file(
     return _file(request, path, "application/gzip", SNAPSHOT_CACHE, etag)
 
 
-def _nulled(path: Path, left: dict[str, str]) -> Iterator[bytes]:
-    """The delta file with `record: null` on the lines of records that left publication."""
+def _current_lines(
+    path: Path, left: dict[str, str], engine: Engine, today: date
+) -> Iterator[bytes]:
+    """The delta file with each line as /api/v1/changes gives it now: the record of the
+    records that left publication or were corrected since the build read again (null unless
+    published), and null for a record whose publicity period has ended."""
     with open(path, "rb") as fh:
-        for line in fh:
-            item = json.loads(line)
-            if item["record"] is not None and item["record_id"] in left:
-                item["record"] = None
-                line = (json.dumps(item, ensure_ascii=False) + "\n").encode()
-            yield line
+        while lines := list(itertools.islice(fh, LINE_BATCH)):
+            items = [json.loads(line) for line in lines]
+            again = [i["record_id"] for i in items if i["record"] and i["record_id"] in left]
+            now: dict[str, dict | None] = {}
+            if again:
+                with engine.connect() as conn:
+                    now = changes.current_records(conn, again, today)
+            for line, item in zip(lines, items, strict=True):
+                rec = item["record"]
+                if rec is not None and (
+                    item["record_id"] in now or not read.is_visible(rec, today)
+                ):
+                    item["record"] = now.get(item["record_id"])
+                    line = (json.dumps(item, ensure_ascii=False) + "\n").encode()
+                yield line
 
 
 @route(
@@ -393,7 +448,8 @@ def _nulled(path: Path, left: dict[str, str]) -> Iterator[bytes]:
     tags=[DOWNLOAD_TAG],
     summary="每日增量文件（NDJSON）",
     description="当日（北京时间）全部变更事件，按 seq 排列，每行与 /api/v1/changes 的一项相同："
-    "已停止公示的记录 record 为 null，此前各日文件中该记录的行也是如此。缓存五分钟。",
+    "已停止公示的记录 record 为 null，此前各日文件中该记录的行也是如此；异议成立后更正的记录，"
+    "各行 record 为更正后的内容。缓存五分钟。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def delta_file(
@@ -403,15 +459,20 @@ def delta_file(
         Parameter(description="YYYY-MM-DD.ndjson", examples=[Example(value="2026-11-27.ndjson")]),
     ],
 ) -> Response:
-    """The day's file as built; between a withdrawal and the next build (which rewrites the
-    file) its lines for the withdrawn records are nulled on the fly."""
+    """The day's file as built; between a withdrawal or correction (or the end of a record's
+    publicity) and the next build (which rewrites the file) its lines for those records are
+    rewritten on the fly."""
     path = _out_dir(request) / "deltas" / name
-    index = current_index(_out_dir(request))
-    if not DELTA_FILE.match(name) or not index or not path.is_file():
+    if not DELTA_FILE.match(name) or not path.is_file():
         raise not_found("没有该增量文件。")
-    with request.app.state.engine.connect() as conn:
-        left = _left(request, conn, index)
-    if not left:
+    engine = request.app.state.engine
+    with engine.connect() as conn:
+        index = checked_index(request, conn)
+        left = _left(request, conn, index) if index else {}
+    if index is None:
+        raise not_found(REBUILDING if current_index(_out_dir(request)) else "没有该增量文件。")
+    today = clock.today()
+    if not left and not opendata.ended_kinds(index, today):
         st = path.stat()
         etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'  # the file is rewritten in place
         return _file(request, path, "application/x-ndjson", DELTA_CACHE, etag)
@@ -420,7 +481,9 @@ def delta_file(
         "Cache-Control": "no-store",  # differs from the file until the next build
         "Content-Disposition": f'attachment; filename="{name}"',
     }
-    body = iter(()) if request.method == HttpMethod.HEAD else _nulled(path, left)
+    body = (
+        iter(()) if request.method == HttpMethod.HEAD else _current_lines(path, left, engine, today)
+    )
     return Stream(body, headers=headers)
 
 
