@@ -9,20 +9,25 @@ from collections.abc import Iterator
 
 from sqlalchemy import Engine, select
 
+from publishing import clock
 from publishing.commit import RECORDS
 from publishing.contract import KIND_PREFIX
 from publishing.db import get_engine
 from publishing.models import ACTIVE
+from publishing.read import is_visible
 from publishing.shape import public_fields, public_record
 
 BATCH = 2000
 
 
 def iter_public(kind: str, engine: Engine | None = None) -> Iterator[dict]:
-    """Active records of a kind, in id order, paged by keyset so no query holds them all.
+    """A kind's records as the pages show them (active, publicity not ended: one whose end has
+    passed is left out before the expire run withdraws it), in id order, paged by keyset so no
+    query holds them all.
 
     A kind's ids share a prefix ("cm-…"), so each page is a range scan of the primary key."""
     engine = engine or get_engine()
+    today = clock.today()
     of_kind, active = RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE
     if engine.dialect.name == "sqlite":
         # SQLite would serve these from the (kind, status, …) index and sort all the kind's
@@ -43,7 +48,9 @@ def iter_public(kind: str, engine: Engine | None = None) -> Iterator[dict]:
         if not rows:
             return
         for row in rows:
-            yield public_record(row)
+            rec = public_record(row)
+            if is_visible(rec, today):
+                yield rec
         last = rows[-1].id
 
 

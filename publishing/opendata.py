@@ -68,7 +68,7 @@ from publishing.commit import EVENTS, RECORDS
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.export import csv_lines, iter_public, ndjson_lines
 from publishing.models import ACTIVE, OP_CHANGE
-from publishing.read import is_visible, last_change_seq
+from publishing.read import last_change_seq
 from publishing.shape import public_fields
 
 PUBLISHER = "烟台市市场监督管理局"
@@ -233,16 +233,9 @@ def _joined(lines: Iterable[str], size: int = CHUNK_BYTES) -> Iterator[str]:
         yield "".join(buf)
 
 
-def visible_records(kind: str, engine: Engine | None = None) -> Iterator[dict]:
-    """The kind's records as the pages show them: active ones whose publicity has not ended
-    (publishing.export.iter_public keeps an ended one until the expire run withdraws it)."""
-    today = clock.today()
-    return (rec for rec in iter_public(kind, engine) if is_visible(rec, today))
-
-
 def content_lines(kind: str, fmt: str, engine: Engine | None = None) -> Iterator[str]:
     """The text of /open-data/{kind}.{fmt}: publishing.export over the published records."""
-    records = visible_records(kind, engine)
+    records = iter_public(kind, engine)
     return csv_lines(kind, records) if fmt == "csv" else ndjson_lines(records)
 
 
@@ -324,7 +317,7 @@ def _write_kind(kind: str, engine: Engine, directory: Path, version: str, seq: i
                 yield rec
             _emit(outs["ndjson"], buf)
 
-        for chunk in _joined(csv_lines(kind, tap(visible_records(kind, engine)))):
+        for chunk in _joined(csv_lines(kind, tap(iter_public(kind, engine)))):
             _emit(outs["csv"], [chunk])
     files = []
     for fmt in FORMATS:

@@ -74,6 +74,20 @@ def test_export_writes_public_shape(engine, database_url, tmp_path):
     assert "烟芝市监罚〔2026〕1号" in raw.decode("utf-8-sig")
 
 
+def test_export_leaves_out_a_record_whose_publicity_ended(engine, database_url, tmp_path):
+    from datetime import date, timedelta
+
+    from publishing.publish import publish
+
+    ended = penalty_row(2, 处罚决定日期="2025-01-10", 公示截止日期=(date.today() - timedelta(days=1)).isoformat())
+    path = write_csv(tmp_path / "e.csv", [penalty_row(1), ended], header=[*ended])
+    assert publish([path], engine=engine, show_progress=False,
+                   today=date.today() - timedelta(days=30)).published
+    out = cli(database_url, "export", "--kind", "penalty", "--format", "ndjson", tmp_path=tmp_path)
+    numbers = [json.loads(line)["decision_no"] for line in out.stdout.splitlines()]
+    assert numbers == ["烟芝市监罚〔2026〕1号"]  # the other ended yesterday; expire has not run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("initial", [False, True], ids=["incremental", "initial-load"])
 def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_url, tmp_path, initial):
