@@ -1,4 +1,5 @@
-"""The Jinja environment: templates/ and static/ at the project root, filters for the public
+"""The Jinja environment: templates/ and static/ (project root, or inside the package when
+installed from a wheel), filters for the public
 shape's values (money, lists, districts), and versioned static URLs (long-cached)."""
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from publishing.clock import BEIJING
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.shape import KIND_FIELDS, entity_url
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT / "static"
+
+def _site_dir(name: str) -> Path:
+    """templates/ or static/: inside the package when installed from a wheel (pyproject maps
+    them there), else at the project root of a checkout (DESIGN.md's layout)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / name
+    return packaged if packaged.is_dir() else here.parent / name
+
+
+TEMPLATES_DIR = _site_dir("templates")
+STATIC_DIR = _site_dir("static")
 SITE_NAME = "烟台市市场监管信用信息公示"
 AUTHORITY = "烟台市市场监督管理局"
 
@@ -173,6 +182,8 @@ def safe_highlight(snippet: str | None) -> Markup:
 
 
 def make_environment() -> Environment:
+    if not (TEMPLATES_DIR / "base.html").is_file():  # fail at start, not with a 500 on each page
+        raise RuntimeError(f"templates not found in {TEMPLATES_DIR}: is the package installed whole?")
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
