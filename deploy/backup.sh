@@ -5,9 +5,11 @@
 #
 #   deploy/backup.sh [BACKUP_ROOT]        (default /var/backups/disclosure)
 #
-# Environment (the same file the portal reads, /etc/disclosure/disclosure.env or deploy/.env):
+# Environment (the same file the portal reads, /etc/disclosure/disclosure.env or deploy/.env;
+# in compose the `backup` service has it: `docker compose run --rm backup`):
 #   DISCLOSURE_DATABASE_URL   postgresql+psycopg://user:pass@host:5432/db   (required)
-#   DISCLOSURE_DATA_DIR       holds attachments/                               (default ./var)
+#   DISCLOSURE_DATA_DIR       holds attachments/ (default ./var); when that folder is missing
+#                             while the database lists attachments, the backup fails
 #   DISCLOSURE_MEILI_URL, DISCLOSURE_MEILI_KEY   when set, a Meilisearch dump is made too
 #   BACKUP_KEEP_DAYS          older backups are deleted                       (default 14)
 #   BACKUP_REMOTE             optional rsync target for an off-site copy (host:/path)
@@ -27,14 +29,46 @@ case "$DISCLOSURE_DATABASE_URL" in
   postgresql*) ;;
   *) echo "backup.sh backs up PostgreSQL; for SQLite copy the file with sqlite3 .backup" >&2; exit 2 ;;
 esac
-# libpq does not know SQLAlchemy's driver suffix
-pg_url="$(printf '%s' "$DISCLOSURE_DATABASE_URL" | sed -E 's#^postgresql\+[a-z0-9]+://#postgresql://#')"
+# The URL for libpq: without SQLAlchemy's driver suffix, user and password percent-encoded.
+# SQLAlchemy takes a password as written (a `/` or `+` of `openssl rand -base64` included) or
+# encoded; libpq reads a raw `/` as the end of the host part. Parsed here as SQLAlchemy does.
+pg_url="$(python3 - "$DISCLOSURE_DATABASE_URL" <<'PY'
+import re
+import sys
+from urllib.parse import quote, unquote
+
+m = re.fullmatch(r"postgresql(?:\+\w+)?://(?:([^:/]*)(?::([^@]*))?@)?(.*)", sys.argv[1], re.S)
+if m is None:
+    sys.exit("DISCLOSURE_DATABASE_URL is not a postgresql:// URL")
+user, password, rest = m.groups()
+auth = ""
+if user is not None:
+    auth = quote(unquote(user), safe="")
+    if password is not None:
+        auth += ":" + quote(unquote(password), safe="")
+    auth += "@"
+print(f"postgresql://{auth}{rest}")
+PY
+)"
+
+log() { printf '%s backup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# The attachments are the one thing only the data folder holds: a missing folder while the
+# database lists attachments is a wrong DISCLOSURE_DATA_DIR (or working directory), not "none".
+if [ ! -d "$data_dir/attachments" ]; then
+  listed="$(psql "$pg_url" -XAtqc 'SELECT count(*) FROM request_attachments')"
+  if [ "$listed" != 0 ]; then
+    echo "backup.sh: $data_dir/attachments not found, but the database lists $listed attachments:" \
+      "set DISCLOSURE_DATA_DIR to the portal's data folder. Nothing was backed up." >&2
+    exit 1
+  fi
+  log "no attachments yet ($data_dir/attachments not found, none in the database)"
+fi
 
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 dir="$root/$stamp"
 mkdir -p "$dir"
 chmod 700 "$dir"
-log() { printf '%s backup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # 1. PostgreSQL: one consistent snapshot (pg_dump runs in a repeatable-read transaction)
 seq="$(psql "$pg_url" -XAtqc 'SELECT coalesce(max(seq), 0) FROM changes')"

@@ -16,7 +16,9 @@ RateLimit-Reset, RateLimit-Policy) and, when refused, get 429 with Retry-After (
 An API key (header X-API-Key, see publishing.apikeys) raises the limits: the key's own
 requests-per-minute when it has one (for feeds and downloads never less than the default for
 keys), otherwise `key_factor` × the anonymous limit.
-An unknown or revoked key is refused with 401 rather than silently treated as anonymous.
+An unknown or revoked key is refused with 401 rather than silently treated as anonymous; such a
+request counts against the client address's limit like an anonymous one, and the database
+lookups of keys not in the cache are limited per address too (made-up keys cannot flood it).
 
 Pages are not limited.
 """
@@ -228,12 +230,19 @@ class KeyCache:
 
     entries: dict[str, tuple[float, apikeys.ApiKey | None]] = field(default_factory=dict)
 
+    def peek(self, key: str) -> tuple[bool, apikeys.ApiKey | None]:
+        """(True, the key or None) when the cache knows `key`; (False, None) when only a
+        database lookup can tell."""
+        hit = self.entries.get(apikeys.hash_key(key))
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     async def get(self, engine: Any, key: str) -> apikeys.ApiKey | None:
-        digest = apikeys.hash_key(key)
-        now = time.monotonic()
-        hit = self.entries.get(digest)
-        if hit and hit[0] > now:
-            return hit[1]
+        known, found = self.peek(key)
+        if known:
+            return found
+        digest, now = apikeys.hash_key(key), time.monotonic()
         found = await sync_to_thread(apikeys.lookup, engine, key)
         if len(self.entries) > 10_000:
             self.entries.clear()
@@ -242,7 +251,8 @@ class KeyCache:
 
 
 def _client_ip(scope: Scope) -> str:
-    # uvicorn --proxy-headers (its default for 127.0.0.1) already puts the forwarded client here
+    # uvicorn puts here the X-Forwarded-For of a proxy it trusts (FORWARDED_ALLOW_IPS: nginx,
+    # which sets that header to the address it sees, never to what the client sent)
     client = scope.get("client")
     return client[0] if client else "unknown"
 
@@ -301,21 +311,15 @@ class RateLimitMiddleware(ASGIMiddleware):
         key = None
         raw_key = _header(scope, API_KEY_HEADER.encode())
         if raw_key:
-            key = await state.api_key_cache.get(state.engine, raw_key)
+            key = await self._check_key(scope, send, state, config, cls, raw_key)
             if key is None:
-                await _send_json(
-                    send, 401, {"status_code": 401, "detail": "X-API-Key 无效或已停用。"}, []
-                )
                 return
         limit = config.limit_for(cls, key)
         who = f"key:{key.id}" if key else f"ip:{_client_ip(scope)}"
         decision = await state.rate_limiter.hit(f"{cls}:{who}", limit)
         extra = _headers(decision, limit)
         if not decision.allowed:
-            detail = f"请求过于频繁，请在 {decision.retry_after} 秒后重试。" + (
-                "" if key else "需要更高频率的单位可申请 API 密钥（请求头 X-API-Key）。"
-            )
-            await _send_json(send, 429, {"status_code": 429, "detail": detail}, extra)
+            await _too_many(send, decision, extra, keyed=key is not None)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -326,3 +330,42 @@ class RateLimitMiddleware(ASGIMiddleware):
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+    async def _check_key(
+        self, scope: Scope, send: Send, state: Any, config: RateLimitConfig, cls: str, raw: str
+    ) -> apikeys.ApiKey | None:
+        """The valid key of X-API-Key; None once the request is answered (401, or 429).
+
+        A key the cache does not know costs a database query: those lookups are limited per
+        client address (a real key needs one a minute per process). A bad key's request counts
+        against the address's limit like an anonymous one. So made-up keys neither flood the
+        database nor get past the address's limit."""
+        ip = _client_ip(scope)
+        known, key = state.api_key_cache.peek(raw)
+        if not known:
+            decision = await state.rate_limiter.hit(f"key-lookup:ip:{ip}", config.api)
+            if not decision.allowed:
+                await _too_many(send, decision, _headers(decision, config.api), keyed=False)
+                return None
+            key = await state.api_key_cache.get(state.engine, raw)
+        if key is not None:
+            return key
+        limit = config.limit_for(cls, None)
+        decision = await state.rate_limiter.hit(f"{cls}:ip:{ip}", limit)
+        extra = _headers(decision, limit)
+        if not decision.allowed:
+            await _too_many(send, decision, extra, keyed=False)
+        else:
+            await _send_json(
+                send, 401, {"status_code": 401, "detail": "X-API-Key 无效或已停用。"}, extra
+            )
+        return None
+
+
+async def _too_many(
+    send: Send, decision: Decision, extra: list[tuple[bytes, bytes]], keyed: bool
+) -> None:
+    detail = f"请求过于频繁，请在 {decision.retry_after} 秒后重试。" + (
+        "" if keyed else "需要更高频率的单位可申请 API 密钥（请求头 X-API-Key）。"
+    )
+    await _send_json(send, 429, {"status_code": 429, "detail": detail}, extra)

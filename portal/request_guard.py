@@ -91,8 +91,9 @@ def honeypot_filled(form: Any) -> bool:
 
 
 def client_ip(request: Request) -> str:
-    """The client's address as the server sees it (uvicorn already applies a local proxy's
-    X-Forwarded-For), the same key portal.ratelimit uses."""
+    """The client's address as the server sees it (uvicorn applies the X-Forwarded-For of the
+    proxies in FORWARDED_ALLOW_IPS: nginx, which sets it to the address it sees), the same key
+    portal.ratelimit uses."""
     return request.client.host if request.client else "unknown"
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from publishing.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_ID = 7_261_130  # PostgreSQL advisory lock: one process migrates at a time
+log = logging.getLogger("publishing.db")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -112,26 +115,55 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (a deployed database upgrades in place).
 
     Every CLI command calls this: when the database is at the head already, one query
-    answers, without loading Alembic (0.2 s of a 20-row publish)."""
-    if current_revision(engine) == head_revision():
+    answers, without loading Alembic (0.2 s of a 20-row publish). A database at a revision this
+    code does not know was migrated by a newer release (a rolling upgrade, or a rollback to the
+    previous image): migrations are additive, so this code runs on it as it is.
+    Processes starting together on a new database migrate one after the other (PostgreSQL: an
+    advisory lock; SQLite: the write lock taken at BEGIN IMMEDIATE); the others find it done."""
+    current, head = current_revision(engine), head_revision()
+    if current == head or _newer(current):
         return
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        if not is_sqlite(engine):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
+        current = _revision_on(conn)  # again, under the lock: another process may have migrated
+        if current == head or _newer(current):
+            return
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
-def head_revision() -> str:
-    """The newest migration, read from the migration files (tests compare it with Alembic's)."""
+def _newer(revision: str | None) -> bool:
+    """The database is at a revision of a newer release (warned about: it is not upgraded)."""
+    if revision is None or revision in _revisions()[0]:
+        return False
+    log.warning(
+        "database schema is at revision %s, which this release does not know (its newest is "
+        "%s): a newer release migrated it; running on it without upgrading",
+        revision,
+        head_revision(),
+    )
+    return True
+
+
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """(revisions, their parents) of the migration files."""
     revisions, parents = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         text = path.read_text(encoding="utf-8")
         revisions.update(re.findall(r'^revision = "([^"]+)"', text, re.MULTILINE))
         parents.update(re.findall(r'^down_revision = "([^"]+)"', text, re.MULTILINE))
+    return frozenset(revisions), frozenset(parents)
+
+
+def head_revision() -> str:
+    """The newest migration, read from the migration files (tests compare it with Alembic's)."""
+    revisions, parents = _revisions()
     (head,) = revisions - parents
     return head
 
@@ -142,6 +174,26 @@ def current_revision(engine: Engine) -> str | None:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     except DBAPIError:  # no alembic_version table: a new database
         return None
+
+
+def _revision_on(conn: Connection) -> str | None:
+    """current_revision inside a transaction (a failed query would abort it on PostgreSQL)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+
+# Tables that migrations and `disclosure reindex` make, not the models: the embedded search
+# index (publishing/search/schema.py: search_docs, search_fts and its FTS5 shadow tables, of any
+# generation, _new and _old).
+MIGRATION_ONLY_TABLES = ("search_docs", "search_fts")
+
+
+def in_models(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+    """Autogenerate's include_object: compare everything but the migration-only tables (a table
+    the models lack otherwise shows, as the removal autogenerate would write)."""
+    only_in_db = type_ == "table" and reflected and compare_to is None
+    return not (only_in_db and (name or "").startswith(MIGRATION_ONLY_TABLES))
 
 
 def analyze(engine: Engine) -> None:

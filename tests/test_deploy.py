@@ -1,9 +1,13 @@
 """deploy/: backup and restore (PostgreSQL + attachments + a Meilisearch dump; restore rebuilds
-search from the database), the compose file and the systemd units parse."""
+search from the database), backups with a base64 password and without the attachments folder,
+the compose file (networks, the backup service), what the image holds (no secrets), and the
+systemd units (parse; the data and backup folders they need)."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -14,16 +18,20 @@ import pytest
 import yaml
 from sqlalchemy import func, select, text
 
+from publishing import requests as rq
+from publishing.attachments import Upload
 from publishing.db import make_engine, upgrade
 from publishing.models import ChangeEvent, Entity, Record
 from publishing.publish import publish
 from publishing.search.base import SearchQuery
 from publishing.search.meili import MeiliSearch
 from publishing.search.sync import reindex
+from publishing.settings import get_settings
 from publishing.users import add_user
 from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, write_csv
 from tests.fake_meili import FakeMeilisearch
+from tests.requests_support import PDF, publish_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -168,6 +176,66 @@ def test_backup_refuses_sqlite(tmp_path):
     assert done.returncode == 2
 
 
+def _with_password(url: str, password: str) -> str:
+    return re.sub(r"://([^:@/]+)(?::[^@]*)?@", lambda m: f"://{m[1]}:{password}@", url, count=1)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_backup_takes_a_base64_password_and_finds_the_attachments_or_fails(
+    backend, tmp_path, monkeypatch
+):
+    """A password from `openssl rand -base64` (`/`, `+`, `=`) as the portal takes it (libpq read
+    `/` as the end of the host; the server here trusts local connections, so what is checked is
+    that the URL reaches it whole). The attachments folder missing while the database lists
+    attachments is a wrong DISCLOSURE_DATA_DIR (a unit without it: ./var): the backup fails
+    instead of leaving them out; before the first attachment there is nothing to miss."""
+    name = f"disclosure_backup_c_{_worker()}"
+    url = _db(name)
+    engine = make_engine(url)
+    data = tmp_path / "data"
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    env = {
+        "DISCLOSURE_DATABASE_URL": _with_password(url, "Zx/9+k=q/w"),
+        "DISCLOSURE_DATA_DIR": str(data),
+    }
+    try:
+        upgrade(engine)
+        first = _run("backup.sh", str(tmp_path / "b1"), env=env)
+        assert first.returncode == 0, first.stderr
+        assert "no attachments yet" in first.stderr
+        assert "attachments.tar.gz" not in os.listdir(first.stdout.strip().splitlines()[-1])
+
+        cases = publish_cases(engine, tmp_path)
+        rq.submit(
+            engine,
+            rq.Submission(
+                type="objection",
+                uscc=cases.other_uscc,
+                record_ids=[cases.other],
+                contact_name="赵六",
+                mobile="13700000000",
+                reason="罚款金额与处罚决定书不一致，见决定书。",
+                attachments=[Upload("决定书.pdf", io.BytesIO(PDF))],
+            ),
+        )
+        wrong = _run(
+            "backup.sh", str(tmp_path / "b2"), env={**env, "DISCLOSURE_DATA_DIR": "var-missing"}
+        )
+        assert wrong.returncode == 1 and "DISCLOSURE_DATA_DIR" in wrong.stderr
+        assert not (tmp_path / "b2").exists()  # nothing half made
+
+        done = _run("backup.sh", str(tmp_path / "b3"), env=env)
+        assert done.returncode == 0, done.stderr
+        backup = Path(done.stdout.strip().splitlines()[-1])
+        assert "attachments.tar.gz" in os.listdir(backup)
+        assert "database postgresql://***@" in (backup / "MANIFEST").read_text()
+    finally:
+        engine.dispose()
+        _drop(name)
+        get_settings.cache_clear()
+
+
 def test_compose_file_is_complete():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
@@ -183,14 +251,137 @@ def test_compose_file_is_complete():
     assert ports == {"nginx"}  # nothing else is reachable from outside
 
 
+def test_compose_portals_trust_forwarded_addresses_from_nginx_only():
+    """The portals take X-Forwarded-For only from the edge network, where only nginx sends
+    them requests ("*" let any client name its own address)."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    subnet = compose["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    on_edge = {name for name, s in services.items() if "edge" in s.get("networks", [])}
+    assert on_edge == {"nginx", "portal1", "portal2"}
+    assert services["nginx"]["networks"] == ["edge"]
+    for name in ("portal1", "portal2"):
+        assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    assert "*" not in subnet
+
+
+def test_compose_backup_service_runs_the_backup_inside():
+    """`docker compose run --rm backup`: the image's backup.sh with the portals' environment,
+    on the backend network (PostgreSQL), with the attachments and a backups volume."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    backup = compose["services"]["backup"]
+    assert backup["profiles"] == ["backup"] and backup["restart"] == "no"
+    assert backup["command"] == ["/opt/disclosure/deploy/backup.sh", "/var/backups/disclosure"]
+    assert "appdata:/var/lib/disclosure" in backup["volumes"]
+    assert any(v.endswith(":/var/backups/disclosure") for v in backup["volumes"])
+    assert "backups" in compose["volumes"]
+    assert backup["networks"] == ["backend"] and "postgres" in backup["depends_on"]
+    env = backup["environment"]
+    assert env["DISCLOSURE_DATABASE_URL"].startswith("postgresql") and env["DISCLOSURE_DATA_DIR"]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY deploy/backup.sh deploy/restore.sh ./deploy/" in dockerfile
+    assert "/var/backups/disclosure" in dockerfile  # owned by the image's user: so is the volume
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern that matches the path or one of its folders decides
+    (`**` any folders, `*` and `?` within one name, `!` keeps)."""
+    ignored = False
+    for pattern in patterns:
+        keep = pattern.startswith("!")
+        rx = re.escape(pattern.lstrip("!").strip("/"))
+        rx = rx.replace(r"\*\*/", "(?:.*/)?").replace(r"\*\*", ".*")
+        rx = rx.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        parts = path.split("/")
+        if any(re.fullmatch(rx, "/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            ignored = not keep
+    return ignored
+
+
+def test_the_image_holds_no_secrets():
+    """deploy/.env and deploy/tls/ are made next to the Dockerfile (RUNBOOK §2): they stay out
+    of the build context, and the image copies only the deploy scripts."""
+    lines = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    patterns = [x.strip() for x in lines if x.strip() and not x.startswith("#")]
+    for secret in (
+        "deploy/.env",
+        ".env",
+        "deploy/.env.bak",
+        "deploy/tls/privkey.pem",
+        "deploy/tls/fullchain.pem",
+        "elsewhere/server.key",
+        "other/cert.pem",
+        "var/secret.key",
+    ):
+        assert _dockerignored(secret, patterns), secret
+    for needed in (
+        "deploy/backup.sh",
+        "deploy/restore.sh",
+        "publishing/db.py",
+        "pyproject.toml",
+        "templates/base.html",
+        "static/site.css",
+        "alembic.ini",
+    ):
+        assert not _dockerignored(needed, patterns), needed
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    sources = [
+        src
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for src in line.split()[1:-1]
+    ]
+    assert [s for s in sources if s.startswith("deploy")] == [
+        "deploy/backup.sh",
+        "deploy/restore.sh",
+    ]
+    assert "FORWARDED_ALLOW_IPS=*" not in dockerfile
+
+
 def test_systemd_units_parse():
     verify = shutil.which("systemd-analyze")
     if verify is None:
         pytest.skip("systemd-analyze is not installed")
-    units = sorted(str(p) for p in (DEPLOY / "systemd").iterdir())
+    units = sorted(
+        str(p) for p in (DEPLOY / "systemd").iterdir() if p.suffix in (".service", ".timer")
+    )
     done = subprocess.run([verify, "verify", *units], capture_output=True, text=True)
     # the programs are not installed here: only complaints about that are acceptable
     problems = [
         line for line in done.stderr.splitlines() if line and "is not executable" not in line
     ]
     assert not problems, problems
+
+
+def _unit(name: str) -> list[str]:
+    return (DEPLOY / "systemd" / name).read_text().splitlines()
+
+
+def test_systemd_units_have_their_folders():
+    """The data folder is /var/lib/disclosure for every unit (the default ./var is
+    /opt/disclosure/var, read-only under ProtectSystem=strict) and is made (StateDirectory, and
+    tmpfiles for the CLI before any unit ran); the backups folder exists before the backup unit
+    makes it writable (ReadWritePaths= of a missing folder fails the unit)."""
+    for name in (
+        "disclosure-portal@.service",
+        "disclosure-worker.service",
+        "disclosure-backup.service",
+    ):
+        lines = _unit(name)
+        assert "Environment=DISCLOSURE_DATA_DIR=/var/lib/disclosure" in lines, name
+        assert "WorkingDirectory=/opt/disclosure" in lines, name
+    for name in ("disclosure-portal@.service", "disclosure-worker.service"):
+        assert "StateDirectory=disclosure" in _unit(name), name
+    tmpfiles = [
+        line.split()
+        for line in (DEPLOY / "systemd" / "disclosure.tmpfiles.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    made = {t[1]: t for t in tmpfiles}
+    assert made["/var/lib/disclosure"][0] == made["/var/backups/disclosure"][0] == "d"
+    assert made["/var/backups/disclosure"][3:5] == ["disclosure", "disclosure"]
+    assert "ReadWritePaths=/var/backups/disclosure" in _unit("disclosure-backup.service")
+    env = (DEPLOY / "env.example").read_text().splitlines()
+    assert "DISCLOSURE_DATA_DIR=/var/lib/disclosure" in env
+    assert any("openssl rand -hex 32" in line for line in env)
+    assert not any("rand -base64" in line for line in env)

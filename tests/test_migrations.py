@@ -1,12 +1,20 @@
 """Alembic migrations on SQLite and PostgreSQL: an empty database to head, and a database of the
 previous schema ("0001", with data in it) upgraded in place with its data intact; at head the
-schema is what the models say (autogenerate finds nothing to do)."""
+schema is what the models say (autogenerate finds nothing to do, `alembic check` passes).
+Processes starting together on a new database all come up; older code runs on a database that
+a newer release migrated (rolling upgrades, rollback)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -14,19 +22,25 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from litestar.testing import TestClient
 from sqlalchemy import Engine, insert, inspect, select, text
 from sqlmodel import SQLModel
 
-import publishing.models  # noqa: F401 (the tables)
+import publishing.apikeys  # noqa: F401 (the tables: what migrations/env.py imports)
+import publishing.models  # noqa: F401
 import publishing.request_models  # noqa: F401
+from portal.app import create_app
 from publishing import read
-from publishing.db import MIGRATIONS_DIR, make_engine
+from publishing.db import MIGRATIONS_DIR, in_models, make_engine, upgrade
 from publishing.models import Batch, ChangeEvent, Entity, Record, SyncCursor
 from publishing.search.base import SearchQuery
 from publishing.search.embedded import EmbeddedSearch
 from publishing.search.sync import reindex
+from tests.api_helpers import GENEROUS, publish_csv
 from tests.conftest import PG_ADMIN_URL, _worker
+from tests.factories import penalty_row
 
+ROOT = Path(__file__).resolve().parent.parent
 USCC = "91370602MA3C4K2X1B"
 AT = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -82,18 +96,18 @@ def fresh(request, tmp_path) -> Iterator[Engine]:
 
 
 def _model_diffs(engine: Engine) -> list:
-    """What autogenerate would change to make the database match the models (tables that only
-    a migration knows, such as the embedded search index, are left out)."""
-    known = set(SQLModel.metadata.tables)
-
-    def include(obj, name, type_, reflected, compare_to):
-        return not (type_ == "table" and name not in known)
-
+    """What autogenerate would change to make the database match the models, with the filter
+    of migrations/env.py (only the embedded search tables, made by migrations, are left out: a
+    table the models lack shows as its removal)."""
     with engine.connect() as conn:
         ctx = MigrationContext.configure(
-            conn, opts={"include_object": include, "compare_type": True}
+            conn, opts={"include_object": in_models, "compare_type": True}
         )
         return compare_metadata(ctx, SQLModel.metadata)
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def test_empty_database_to_head(fresh):
@@ -104,6 +118,11 @@ def test_empty_database_to_head(fresh):
     assert set(SQLModel.metadata.tables) <= tables
     assert "search_docs" in tables
     assert _model_diffs(fresh) == []
+    with fresh.begin() as conn:  # a table the models lack is found, not filtered out
+        conn.exec_driver_sql("CREATE TABLE stray (id INTEGER PRIMARY KEY)")
+    assert [(d[0], d[1].name) for d in _model_diffs(fresh)] == [("remove_table", "stray")]
+    with fresh.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE stray")
     migrate(fresh, "head")  # again: nothing to do
     assert current(fresh) == head()
     if fresh.dialect.name == "sqlite":  # a new database gets 16 KB pages, in WAL mode
@@ -223,3 +242,75 @@ def test_upgrade_knows_the_head_without_alembic_and_still_upgrades_an_old_schema
     assert current(fresh) == current_revision(fresh) == head()
     upgrade(fresh)  # at the head: nothing to do
     assert current(fresh) == head()
+
+
+def test_alembic_check_finds_the_schema_at_head_complete(fresh):
+    """`alembic check` as an operator runs it, in a process of its own (which imports only what
+    migrations/env.py imports): no table missing from the models, the search tables left be."""
+    migrate(fresh, "head")
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "check"],
+        cwd=ROOT,
+        env={**os.environ, "DISCLOSURE_DATABASE_URL": _url(fresh)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "No new upgrade operations detected" in done.stdout + done.stderr
+
+
+TOGETHER = """
+import sys, time
+import alembic.command  # noqa: F401 (imported before the start, as the schema is not)
+from publishing.db import make_engine, upgrade
+engine = make_engine(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+upgrade(engine)
+"""
+
+
+def test_processes_starting_together_on_a_new_database_all_come_up(fresh):
+    """Three processes start at once on an empty database: one migrates, the others wait for
+    it and find the schema at the head (before: two failed with a duplicate type / locked)."""
+    start = f"{time.time() + 4:.3f}"  # each process imports first, then all begin at once
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TOGETHER, _url(fresh), start],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert [code for code, _ in results] == [0, 0, 0], [err[-2000:] for _, err in results]
+    assert current(fresh) == head()
+    assert _model_diffs(fresh) == []
+
+
+def test_older_code_runs_on_a_database_a_newer_release_migrated(fresh, tmp_path, caplog):
+    """A rolling upgrade or a rollback: the database is at a revision this code does not know,
+    with what an additive migration adds (a nullable column, a table). Starting does not try to
+    migrate it (Alembic would fail: "Can't locate revision"), and the app serves and publishes."""
+    migrate(fresh, "head")
+    with fresh.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE records ADD COLUMN next_release_note TEXT")
+        conn.exec_driver_sql("CREATE TABLE next_release_things (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_next_release'")
+    with caplog.at_level(logging.WARNING, logger="publishing.db"):
+        upgrade(fresh)
+        upgrade(fresh)  # every command of the old release starts so
+    assert current(fresh) == "9999_next_release"
+    assert "9999_next_release" in caplog.text and head() in caplog.text
+    publish_csv(fresh, tmp_path, "p.csv", [penalty_row(1), penalty_row(2)])
+    app = create_app(fresh)
+    app.state.rate_limits = GENEROUS
+    with TestClient(app) as client:
+        assert client.get("/healthz/ready").status_code == 200
+        changes = client.get("/api/v1/changes?since=0")
+        assert changes.status_code == 200 and len(changes.json()["changes"]) == 2
+        assert client.get("/penalties").status_code == 200

@@ -4,9 +4,10 @@ DISCLOSURE_DATABASE_URL when alembic is called from the command line."""
 from alembic import context
 from sqlmodel import SQLModel
 
+import publishing.apikeys  # noqa: F401  (api_keys)
 import publishing.models  # noqa: F401  (registers the tables)
 import publishing.request_models  # noqa: F401  (objections, credit repair, users, audit)
-from publishing.db import get_engine
+from publishing.db import get_engine, in_models
 
 target_metadata = SQLModel.metadata
 
@@ -26,6 +27,7 @@ def _run_on(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=in_models,  # `alembic check` / autogenerate leave the search tables be
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,247 @@
+"""deploy/nginx.conf in front of a real portal process, and the limits behind it: the client
+address is the one nginx sees (a client naming its own in X-Forwarded-For neither escapes the
+rate limits nor locks someone else out), /metrics is not served outside however it is spelled,
+feeds carry the application's one Cache-Control, open-data downloads pass unchanged (strong
+ETag, Content-Length), nginx follows restarted portal containers (resolve), and made-up API
+keys count against the client's address instead of costing a database lookup each."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import event
+
+from portal.ratelimit import Limit, RateLimitConfig
+from publishing import apikeys, opendata
+from publishing.db import make_engine, upgrade
+from publishing.publish import publish
+from tests.api_helpers import api_client
+from tests.factories import penalty_row, write_csv
+from tests.servers import free_port, portal_server, stop
+from tests.test_two_processes import NGINX, render_nginx_conf
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = (ROOT / "deploy" / "nginx.conf").read_text()
+SECRET = "proxy-test-secret-key-of-more-than-32-characters"
+
+
+# -- the configuration as written ------------------------------------------------------------
+
+
+def _directives(block: str) -> list[str]:
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+
+
+def _upstream() -> list[str]:
+    return _directives(re.search(r"upstream portal \{(.*?)\}", CONF, re.S).group(1))
+
+
+def test_the_client_address_passed_on_is_the_one_nginx_sees():
+    lines = _directives(CONF)
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in lines
+    assert "proxy_set_header X-Real-IP $remote_addr;" in lines
+    assert "$proxy_add_x_forwarded_for" not in CONF  # would keep what the client wrote
+
+
+def test_nginx_looks_the_portals_up_again():
+    """`docker compose up -d portal1` gives the container a new address: nginx resolves the names
+    again (Docker's DNS), which needs `zone` and nginx >= 1.27.3 (the image compose pins)."""
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=\d+s", CONF, re.M)
+    upstream = _upstream()
+    servers = [d for d in upstream if d.startswith("server ")]
+    assert len(servers) == 2 and all(d.rstrip(";").split()[-1] == "resolve" for d in servers)
+    assert any(d.startswith("zone portal ") for d in upstream)
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    tag = compose["services"]["nginx"]["image"].split(":", 1)[1]
+    version = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)\.(\d+)", tag).groups())
+    assert version >= (1, 27, 3), tag
+
+
+# -- nginx in front of a portal --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A portal process on SQLite with published data and open-data files, and deploy/nginx.conf
+    in front of it: (nginx's https base, the portal's own base)."""
+    if NGINX is None:
+        pytest.fail("nginx is not installed (apt-get install nginx-light)")
+    tmp = tmp_path_factory.mktemp("proxy")
+    url = f"sqlite:///{tmp / 'disclosure.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    rows = [penalty_row(i) for i in range(1, 30)]
+    assert publish(
+        [write_csv(tmp / "p.csv", rows)],
+        engine=engine,
+        today=date(2026, 11, 27),
+        show_progress=False,
+    ).published
+    opendata.build(engine, tmp / "var" / "opendata")
+    engine.dispose()
+    env = {
+        "DISCLOSURE_DATABASE_URL": url,
+        "DISCLOSURE_DATA_DIR": str(tmp / "var"),
+        "DISCLOSURE_SECRET_KEY": SECRET,
+    }
+    with (
+        portal_server(env) as (portal, _),
+        _nginx(portal.removeprefix("http://"), tmp / "nginx") as https,
+    ):
+        yield https, portal
+
+
+class _nginx:
+    """nginx with deploy/nginx.conf (this machine's ports and paths) in front of `upstream`."""
+
+    def __init__(self, upstream: str, tmp: Path) -> None:
+        self.upstream, self.tmp = upstream, tmp
+
+    def __enter__(self) -> str:
+        tmp = self.tmp
+        (tmp / "tls").mkdir(parents=True)
+        (tmp / "cache").mkdir()
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(tmp / "tls" / "privkey.pem"),
+                "-out",
+                str(tmp / "tls" / "fullchain.pem"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        https = free_port()
+        conf = tmp / "nginx.conf"
+        conf.write_text(render_nginx_conf([self.upstream], free_port(), https, tmp))
+        check = subprocess.run(
+            [NGINX, "-t", "-c", str(conf), "-p", str(tmp)], capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stderr
+        self.proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
+        base = f"https://127.0.0.1:{https}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/healthz/live", verify=False, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return base
+
+    def __exit__(self, *exc) -> None:
+        stop(self.proc, 10)
+
+
+def test_a_client_cannot_name_its_own_address(site):
+    """Each request claims another address in X-Forwarded-For: all count as the one client
+    nginx sees (before: each claimed address had a fresh allowance, and could be a reviewer's
+    office address to lock out)."""
+    https, _ = site
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        left = [
+            int(
+                c.get(
+                    "/api/v1/changes?since=0&limit=1",
+                    headers={"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"203.0.113.{i}"},
+                ).headers["ratelimit-remaining"]
+            )
+            for i in range(1, 5)
+        ]
+    # one count going down (at a minute's boundary it may pause once)
+    assert left == sorted(left, reverse=True) and left[0] - left[-1] >= 2, left
+
+
+def test_metrics_are_not_served_outside_in_any_spelling(site):
+    https, portal = site
+    assert "disclosure_http" in httpx.get(portal + "/metrics/").text  # what is at stake
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        for path in ("/metrics", "/metrics/", "/metrics/?x=1", "/%6Detrics/", "/metrics/x.atom"):
+            r = c.get(path)
+            assert r.status_code == 404 and "disclosure_" not in r.text, path
+
+
+def test_feeds_carry_the_applications_one_cache_control(site):
+    https, portal = site
+    own = httpx.get(portal + "/feeds/penalty.atom").headers.get_list("cache-control")
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        for _ in range(2):  # filled from the portal, then from nginx's cache
+            r = c.get("/feeds/penalty.atom")
+            assert r.status_code == 200
+            assert r.headers.get_list("cache-control") == own == [own[0]]
+
+
+def test_open_data_downloads_pass_unchanged(site):
+    """Not compressed on the way: the ETag stays strong, Content-Length and Repr-Digest describe
+    the bytes the client gets."""
+    https, portal = site
+    own = httpx.get(portal + "/open-data/penalty.csv")
+    assert own.status_code == 200 and len(own.content) > 1024  # gzip would apply to its size
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        r = c.get("/open-data/penalty.csv", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and "content-encoding" not in r.headers
+    assert r.headers["etag"] == own.headers["etag"] and not r.headers["etag"].startswith("W/")
+    assert int(r.headers["content-length"]) == len(r.content) == len(own.content)
+    digest = base64.b64encode(hashlib.sha256(r.content).digest()).decode()
+    assert r.headers["repr-digest"] == f"sha-256=:{digest}:"
+
+
+# -- the application's side: made-up API keys -----------------------------------------------
+
+TIGHT = RateLimitConfig(api=Limit(3, 60), bulk=Limit(5, 60), key_factor=10)
+
+
+def test_made_up_api_keys_count_against_the_address(engine):
+    """A bad key used to get 401 before any limit (nginx's flood guard leaves keyed requests to
+    the application): random keys cost a database lookup each, without end. Now a bad key's
+    request counts against the address, and lookups of keys not in the cache are limited per
+    address; a real key in the cache is not held back by either."""
+    real = apikeys.create_key(engine, "烟台市发展和改革委员会")
+    lookups: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        if "api_keys" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with api_client(engine, limits=TIGHT) as client:
+            assert client.get("/api/v1/changes", headers={"X-API-Key": real}).status_code == 200
+            same = [
+                client.get("/api/v1/changes", headers={"X-API-Key": "dk_not-a-key"})
+                for _ in range(4)
+            ]
+            assert [r.status_code for r in same] == [401, 401, 401, 429]
+            assert [r.headers["ratelimit-remaining"] for r in same] == ["2", "1", "0", "0"]
+            assert "X-API-Key" in same[0].json()["detail"] and same[3].headers["retry-after"]
+            # the address's allowance went on them
+            assert client.get("/api/v1/changes").status_code == 429
+            assert len(lookups) == 2  # the real key once, the bad key once (then cached)
+            made_up = [
+                client.get("/api/v1/changes", headers={"X-API-Key": f"dk_made-up-{i}"})
+                for i in range(10)
+            ]
+            assert {r.status_code for r in made_up} == {429}
+            assert len(lookups) == 3  # of 3 a minute for this address
+            assert client.get("/api/v1/changes", headers={"X-API-Key": real}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
