@@ -29,27 +29,8 @@ case "$DISCLOSURE_DATABASE_URL" in
   postgresql*) ;;
   *) echo "backup.sh backs up PostgreSQL; for SQLite copy the file with sqlite3 .backup" >&2; exit 2 ;;
 esac
-# The URL for libpq: without SQLAlchemy's driver suffix, user and password percent-encoded.
-# SQLAlchemy takes a password as written (a `/` or `+` of `openssl rand -base64` included) or
-# encoded; libpq reads a raw `/` as the end of the host part. Parsed here as SQLAlchemy does.
-pg_url="$(python3 - "$DISCLOSURE_DATABASE_URL" <<'PY'
-import re
-import sys
-from urllib.parse import quote, unquote
-
-m = re.fullmatch(r"postgresql(?:\+\w+)?://(?:([^:/]*)(?::([^@]*))?@)?(.*)", sys.argv[1], re.S)
-if m is None:
-    sys.exit("DISCLOSURE_DATABASE_URL is not a postgresql:// URL")
-user, password, rest = m.groups()
-auth = ""
-if user is not None:
-    auth = quote(unquote(user), safe="")
-    if password is not None:
-        auth += ":" + quote(unquote(password), safe="")
-    auth += "@"
-print(f"postgresql://{auth}{rest}")
-PY
-)"
+# The URL for libpq (deploy/libpq_url.py: a password may hold `/`, which libpq would misread).
+pg_url="$(python3 "$(dirname "$0")/libpq_url.py" "$DISCLOSURE_DATABASE_URL")"
 
 log() { printf '%s backup: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 

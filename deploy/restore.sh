@@ -34,7 +34,8 @@ if [ "$yes" != 1 ]; then
   echo "This replaces the database ${DISCLOSURE_DATABASE_URL%%@*}@… and the attachments. Re-run with --yes." >&2
   exit 2
 fi
-pg_url="$(printf '%s' "$DISCLOSURE_DATABASE_URL" | sed -E 's#^postgresql\+[a-z0-9]+://#postgresql://#')"
+# The URL for libpq (deploy/libpq_url.py: a password may hold `/`, which libpq would misread).
+pg_url="$(python3 "$(dirname "$0")/libpq_url.py" "$DISCLOSURE_DATABASE_URL")"
 data_dir="${DISCLOSURE_DATA_DIR:-./var}"
 bin="${DISCLOSURE_BIN:-disclosure}"
 log() { printf '%s restore: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

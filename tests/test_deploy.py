@@ -279,7 +279,7 @@ def test_compose_backup_service_runs_the_backup_inside():
     env = backup["environment"]
     assert env["DISCLOSURE_DATABASE_URL"].startswith("postgresql") and env["DISCLOSURE_DATA_DIR"]
     dockerfile = (DEPLOY / "Dockerfile").read_text()
-    assert "COPY deploy/backup.sh deploy/restore.sh ./deploy/" in dockerfile
+    assert "COPY deploy/backup.sh deploy/restore.sh deploy/libpq_url.py ./deploy/" in dockerfile
     assert "/var/backups/disclosure" in dockerfile  # owned by the image's user: so is the volume
 
 
@@ -317,6 +317,7 @@ def test_the_image_holds_no_secrets():
     for needed in (
         "deploy/backup.sh",
         "deploy/restore.sh",
+        "deploy/libpq_url.py",
         "publishing/db.py",
         "pyproject.toml",
         "templates/base.html",
@@ -334,6 +335,7 @@ def test_the_image_holds_no_secrets():
     assert [s for s in sources if s.startswith("deploy")] == [
         "deploy/backup.sh",
         "deploy/restore.sh",
+        "deploy/libpq_url.py",
     ]
     assert "FORWARDED_ALLOW_IPS=*" not in dockerfile
 
