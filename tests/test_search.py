@@ -3,6 +3,8 @@ filters and facets, highlighting, and sync from the change log."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import date
@@ -21,7 +23,12 @@ from publishing.search.embedded import EmbeddedSearch
 from publishing.search.highlight import marked
 from publishing.search.sync import cursor_name, reindex, sync
 from publishing.search.text import (
+    _SYLLABLE_PREFIXES,
+    MAX_TOKEN,
+    SYLLABLES,
+    _whole_splits,
     code_key,
+    decision_key,
     initial_grams,
     normalize,
     parse_query,
@@ -153,8 +160,7 @@ def top(index, q, **kw):
 
 def test_the_shipped_traditional_to_simplified_map_is_what_opencc_gives():
     """publishing/data/t2s.json saves a short CLI run OpenCC's 0.2 s start; regenerate it with
-    T2S_FILE.write_text(json.dumps(build_t2s_map(), ensure_ascii=False, sort_keys=True, indent=0))
-    when OpenCC changes."""
+    publishing.search.text.write_t2s_file() when OpenCC changes."""
     import json
 
     from publishing.search.text import T2S_FILE, build_t2s_map
@@ -165,6 +171,33 @@ def test_the_shipped_traditional_to_simplified_map_is_what_opencc_gives():
 def test_normalize_full_width_traditional_and_case():
     assert normalize("龍口東興ＡＢＣ１２３（食品）") == "龙口东兴abc123(食品)"
     assert normalize("plain ascii") == "plain ascii"
+
+
+def test_standard_simplified_characters_are_not_converted():
+    # OpenCC's t2s maps these to other characters, though they are standard simplified ones
+    # (in GB 2312): 烟台乾坤 is not 烟台干坤, nor read gankun
+    assert normalize("乾坤於後徵菸甯") == "乾坤於後徵菸甯"
+    assert syllables(normalize("烟台乾坤")) == ["yan", "tai", "qian", "kun"]
+    # a traditional character still becomes its simplified one, and reads as it in a phrase
+    assert normalize("銀行鍾錶") == "银行钟表"
+    assert syllables(normalize("重慶銀行")) == ["chong", "qing", "yin", "hang"]
+
+
+def test_a_long_run_of_letters_or_digits_is_its_first_max_token_characters():
+    run = "abcdefghij" * 210
+    assert tokens(f"当事人{run}") == ["当事", "事人", "人", run[:MAX_TOKEN]]
+    assert syllables(f"烟台{run}") == ["yan", "tai", run[:MAX_TOKEN]]
+    (term,) = parse_query(run[:90]).terms
+    assert term.alternatives[0].tokens == (run[:MAX_TOKEN],)
+    assert parse_query(run[:90]).name_key == run[:90]  # the exact name is the whole query
+
+
+def test_decision_key():
+    key = "招市监罚 2026 9 号"
+    for q in ("招市监罚〔2026〕9号", "招市监罚[2026]9号", "招市监罚（2026）9号", "招市监罚 (2026) 9 号"):
+        assert decision_key(q) == key and parse_query(q).decision == key, q
+    assert decision_key("招市监罚〔2026〕19号") != key
+    assert decision_key("烟台樟宇") is None and decision_key("2026 9") is None
 
 
 def test_tokens_are_bigrams_plus_last_char_and_words():
@@ -190,6 +223,68 @@ def test_pinyin_splits():
     assert {s for s, _ in pinyin_splits("xian")} == {("xian",), ("xi", "an")}
     assert pinyin_splits("yantaizh") == [(("yan", "tai", "zh"), True)]
     assert pinyin_splits("ytzy") == []
+
+
+def _exhaustive_splits(word: str) -> list[tuple[tuple[str, ...], bool]]:
+    """pinyin_splits as it was: every way tried (exponential, for short words only)."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(rest: str, acc: tuple[str, ...]) -> None:
+        if len(found) >= 16:
+            return
+        if not rest:
+            found.append(acc)
+            return
+        for n in range(min(6, len(rest)), 0, -1):
+            if rest[:n] in SYLLABLES:
+                walk(rest[n:], (*acc, rest[:n]))
+
+    walk(word, ())
+    if found:
+        return [(s, False) for s in sorted(found, key=len)[:4]]
+    partial: list[tuple[str, ...]] = []
+    for n in range(min(6, len(word) - 1), 0, -1):
+        if word[-n:] in _SYLLABLE_PREFIXES:
+            found.clear()
+            walk(word[:-n], ())
+            partial.extend((*s, word[-n:]) for s in found if s)
+    return [(s, True) for s in sorted(partial, key=len)[:4]]
+
+
+def test_pinyin_splits_are_those_of_trying_every_way():
+    rnd = random.Random(20261128)
+    pieces = [*sorted(SYLLABLES), "q", "v", "zh", "ng", "x"]
+    for _ in range(3000):
+        word = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 5)))[:18]
+        assert pinyin_splits(word) == _exhaustive_splits(word), word
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "xian" * 15 + "xiaq",  # many ways to split, none whole: every one used to be tried
+        "xian" * 24 + "q",  # 97 characters (read as its first MAX_TOKEN): minutes
+        "xian" * 8 + "q",  # 33 letters: read as pinyin, still typing the last syllable
+        " ".join(["xian" * 8 + "q"] * 3),
+        "xian" * 8 + "q " + "xianxi" * 12,
+    ],
+)
+def test_a_pinyin_like_query_costs_little(q):
+    started = time.perf_counter()
+    assert parse_query(q).terms
+    assert time.perf_counter() - started < 0.05
+
+
+def test_a_word_that_splits_no_way_is_given_up_at_once():
+    started = time.perf_counter()
+    assert _whole_splits("xian" * 16 + "q") == []  # (whatever its length)
+    assert len(_whole_splits("xian" * 24)) == 16  # the first 16 of 2**24
+    assert time.perf_counter() - started < 0.05
+
+
+def test_a_long_letter_run_is_not_read_as_pinyin():
+    assert pinyin_splits("xian" * 9 + "q") == []  # 37 letters
+    assert pinyin_splits("xian" * 8 + "q")[0] == (("xian",) * 8 + ("q",), True)
 
 
 def test_code_key():
@@ -337,6 +432,87 @@ def test_exact_name_then_names_then_text(engine, tmp_path, index):
     assert "<mark>" in hits[-1].highlight and hits[-1].highlight.startswith("违法事实")
     code = top(index, uscc(8))  # an exact code wins over everything
     assert (code.type, code.id) == ("entity", uscc(8))
+
+
+def test_an_exact_decision_number_comes_first(engine, tmp_path, index, monkeypatch):
+    number = "招市监罚〔2026〕9号"
+    run(
+        engine,
+        tmp_path,
+        "d.csv",
+        [
+            penalty_row(9, 当事人名称="烟台甲乙商贸有限公司", 行政处罚决定书文号=number,
+                        处罚决定日期="2026-03-01"),
+            # newer, and with every word of the query (the 9 in its facts)
+            penalty_row(27, 当事人名称="烟台丙丁商贸有限公司", 违法事实="案值9元",
+                        行政处罚决定书文号="招市监罚〔2026〕27号", 处罚决定日期="2026-10-01"),
+        ],
+    )
+    sync(engine, index)
+    for q in (number, "招市监罚[2026]9号", "招市监罚（2026）9号", "招市监罚 (2026) 9 号"):
+        hits = search(index, q).hits
+        assert [h.doc["decision_no"] for h in hits] == [number, "招市监罚〔2026〕27号"], q
+    assert top(index, number, types=("penalty",)).doc["decision_no"] == number
+    assert search(index, number, types=("entity",)).hits == []
+    # found beyond the first CAP matches too, as an exact code is
+    monkeypatch.setattr(embedded_mod, "CAP", 1)
+    assert top(index, number).doc["decision_no"] == number
+
+
+def test_a_standard_character_is_not_read_as_another(engine, tmp_path, index):
+    qiankun, gankun = "烟台乾坤商贸有限公司", "烟台干坤建材经营部"
+    run(
+        engine,
+        tmp_path,
+        "q.csv",
+        [
+            penalty_row(1, 当事人名称=qiankun, 处罚决定日期="2026-03-01"),
+            penalty_row(2, 当事人名称=gankun, 处罚决定日期="2026-10-01"),
+        ],
+    )
+    sync(engine, index)
+    for q in ("乾坤", "qiankun", "ytqk"):
+        assert top(index, q).title == qiankun, q
+        assert gankun not in {h.title for h in search(index, q).hits}, q
+    assert qiankun not in {h.title for h in search(index, "gankun").hits}
+
+
+def test_a_long_unbroken_run_does_not_stop_the_sync(engine, tmp_path, index):
+    run_ = "abcdefghij" * 210  # PostgreSQL: "word is too long (2100 bytes, max 2047 bytes)"
+    run(engine, tmp_path, "a.csv", [penalty_row(1, 违法事实=f"当事人{run_}。")])
+    assert sync(engine, index) == 1
+    hit = top(index, run_[:80])  # a query of its first 80 letters: as indexed, its first 64
+    assert hit.type == "penalty" and "<mark>" in hit.highlight
+    run(engine, tmp_path, "b.csv", [penalty_row(2, 违法事实="当事人销售过期月饼")])
+    assert sync(engine, index) == 1
+    assert top(index, "过期月饼").type == "penalty"
+    assert reindex(engine, index) == 4
+
+
+def test_a_document_indexes_a_bounded_number_of_tokens(engine):
+    """PostgreSQL refuses a tsvector over 1 MB; both databases index the same first tokens.
+    (The embedded index only: no `index` fixture, which tests/test_search_meili.py shares.)"""
+    index = EmbeddedSearch(engine)
+    index.rebuild([])
+    words = [f"w{i:06d}" for i in range(150_000)]
+    doc = {
+        "id": "P-HUGE",
+        "type": "penalty",
+        "title": "烟台巨量文本食品有限公司 · 行政处罚",
+        "url": "/records/P-HUGE",
+        "date": "2026-06-01",
+        "status": "active",
+        "names": ["烟台巨量文本食品有限公司"],
+        "text": [["违法事实", " ".join(words)]],
+        "data": {},
+    }
+    row = embedded_mod.index_row(doc)
+    assert row.name == tokens(normalize(doc["names"][0]))  # names first, whole
+    assert 0 < len(row.body) < len(words) and row.body == words[: len(row.body)]
+    index.upsert([doc])
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT id FROM search_docs WHERE id = 'P-HUGE'")).scalar()
+    assert found == "P-HUGE"
 
 
 def test_entities_before_their_records_on_equal_name_match(world):

@@ -1,9 +1,12 @@
 """/search — full-text search over entities and records (the derived search index), with
 filters, facets with counts, highlighted hits and page= offsets. A query that looks like a
-credit code but is not a valid one gets a page saying what is wrong, never "no results"."""
+credit code but is not a valid one gets a page saying what is wrong, never "no results".
+When the search backend cannot answer (SearchUnavailable), the answer is 503 with Retry-After,
+except for an exact code: its profile comes from the database, not the index."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
@@ -13,24 +16,31 @@ from urllib.parse import urlencode
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
 from sqlalchemy import Connection
 
 from portal import routes
-from portal.errors import bad_request
+from portal.errors import TITLES, bad_request
 from portal.pages.common import GRADES, parse_district, twin
 from portal.render import Page, respond
+from portal.routes import is_api
 from portal.templating import STATUS_LABELS, TYPE_LABELS
 from publishing import read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import DISTRICTS
-from publishing.search.base import SORTS, SearchQuery
+from publishing.search.base import SORTS, SearchQuery, SearchUnavailable
 
 PER_PAGE = 20
 MAX_PAGE = 50  # deep offsets are for the open-data downloads, not the search page
 _CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}$")
 _CODE_LENGTH = 18
 _CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
+_REG_NO_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9]{15}(?![0-9A-Z])")
 _CODE_PART = re.compile(r"^(?=.*[0-9])[0-9A-Z]{4,}$")  # letters and digits only: part of a code
+UNAVAILABLE = "搜索暂时不可用，请稍后再试。"
+RETRY_AFTER_S = 30  # seconds a client waits before asking again when the search is down
+
+log = logging.getLogger("portal")
 
 
 def code_in_query(q: str) -> tuple[str | None, str | None]:
@@ -44,10 +54,14 @@ def code_in_query(q: str) -> tuple[str | None, str | None]:
 
 
 def _code_within(q: str) -> str | None:
-    """A valid USCC inside a longer query (统一社会信用代码：…, a trailing comma, a second
-    word): the query is that code."""
-    for token in _CODE_TOKEN.findall(unicodedata.normalize("NFKC", q).upper()):
+    """A valid USCC or 注册号 inside a longer query (统一社会信用代码：…, 注册号：…, a trailing
+    comma, a second word): the query is that code."""
+    text = unicodedata.normalize("NFKC", q).upper()
+    for token in _CODE_TOKEN.findall(text):
         if uscc_problem(token) is None:
+            return token
+    for token in _REG_NO_TOKEN.findall(text):
+        if reg_no_is_valid(token):
             return token
     return None
 
@@ -117,6 +131,9 @@ def search_data(
         "truncated": False,  # more matches than the pages show (MAX_PAGE)
         "code_hint": bool(_CODE_PART.match(normalize_code(q))),  # no match: say how codes are found
         "pages": 0,
+        "beyond_last_page": False,  # page is past the last one: no hits, though total is not 0
+        "last_page_url": None,
+        "search_unavailable": False,  # the index could not answer: only the exact code's profile
         "per_page": PER_PAGE,
         "hits": [],
         "facets": {},
@@ -133,18 +150,24 @@ def search_data(
     if code and not partial:
         data["code"] = code
         data["exact_match"] = read.entity(conn, code)
-    result = backend.search(
-        SearchQuery(
-            q=code or q,
-            types=tuple(kinds),
-            district=district,
-            status=query["status"],
-            grade=query["grade"],
-            sort=sort,
-            limit=PER_PAGE,
-            offset=(page - 1) * PER_PAGE,
+    try:
+        result = backend.search(
+            SearchQuery(
+                q=code or q,
+                types=tuple(kinds),
+                district=district,
+                status=query["status"],
+                grade=query["grade"],
+                sort=sort,
+                limit=PER_PAGE,
+                offset=(page - 1) * PER_PAGE,
+            )
         )
-    )
+    except SearchUnavailable:
+        if not data["exact_match"]:
+            raise
+        data["search_unavailable"] = True  # the profile needs the database only
+        return data
     if partial and not result.total:
         data.update(code=code, code_problem=problem)
         return data
@@ -153,6 +176,9 @@ def search_data(
     data["facets_capped"] = result.facets_capped
     data["truncated"] = result.total > MAX_PAGE * PER_PAGE
     data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
+    if result.total and page > data["pages"]:
+        data["beyond_last_page"] = True
+        data["last_page_url"] = search_url(query, page=data["pages"])
     data["hits"] = [_hit(h) for h in result.hits]
     data["facets"] = {
         name: [
@@ -244,21 +270,26 @@ def search_page(
     sort: FromQuery[str] = "relevance",
     page: PageNo = 1,
 ) -> Response:
-    data = search_data(
-        conn,
-        search_backend,
-        q=q,
-        kinds=kind or [],
-        district=district,
-        status=status,
-        grade=grade,
-        sort=sort,
-        page=page,
-    )
+    try:
+        data = search_data(
+            conn,
+            search_backend,
+            q=q,
+            kinds=kind or [],
+            district=district,
+            status=status,
+            grade=grade,
+            sort=sort,
+            page=page,
+        )
+    except SearchUnavailable as exc:
+        log.warning("search unavailable: %s", exc)
+        return unavailable(request, q)
     query = data["query"]
     next_url = search_url(query, page=page + 1) if page < data["pages"] else None
     context = {
         "prev_url": search_url(query, page=page - 1) if page > 1 else None,
+        "first_url": search_url(query, page=1),
         "page_urls": [(n, search_url(query, page=n)) for n in _page_window(page, data["pages"])],
         "sorts": SORTS,
     }
@@ -267,10 +298,28 @@ def search_page(
         if q
         else []
     )
+    max_age = 0 if data["search_unavailable"] else 30
     return respond(
         request,
-        Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=30),
+        Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=max_age),
     )
+
+
+def unavailable(request: Request, q: str) -> Response:
+    """503 with Retry-After: the search backend cannot answer now (not a server error)."""
+    headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
+    if is_api(request.url.path):
+        body = {"status_code": 503, "detail": UNAVAILABLE}
+        return Response(body, status_code=503, headers=headers)
+    context = {
+        "status": 503,
+        "title": TITLES[503],
+        "detail": UNAVAILABLE,
+        "json_url": None,
+        "feeds": [],
+        "code": q,  # the query, kept in the form to try again
+    }
+    return Template("error.html", context=context, status_code=503, headers=headers)
 
 
 def _page_window(page: int, pages: int, width: int = 2) -> list[int]:

@@ -4,11 +4,12 @@ SQLite: FTS5 (unicode61) over pre-split tokens; PostgreSQL: a tsvector we write 
 GIN index (schema.py has the tables, text.py the tokens). Both answer a search the same way:
 
 1. candidates: the first CAP matches, newest first (the index is ordered so that the scan can
-   stop there), plus the documents whose code (USCC / 注册号) equals or starts with the query
-   and those whose name equals it;
-2. order: exact code · code prefix · exact name · match in a name (name, 曾用名, pinyin,
-   initials) · match in text only; within a tier entities before records, then the shorter
-   name (the query covers more of it), then the newest;
+   stop there), plus the documents whose code (USCC / 注册号) equals or starts with the query,
+   those whose decision number is the query (a tag of the document: text.decision_key) and
+   those whose name equals it;
+2. order: exact code · exact decision number · code prefix · exact name · match in a name
+   (name, 曾用名, pinyin, initials) · match in text only; within a tier entities before
+   records, then the shorter name (the query covers more of it), then the newest;
 3. total and facet counts are over the candidates: exact up to CAP matches, beyond that a lower
    bound over the newest CAP (SearchResult.capped says so).
 
@@ -19,6 +20,7 @@ read from the published data (publishing.search.documents) and highlighted.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import re
@@ -41,6 +43,7 @@ from publishing.search.text import (
     PINYIN,
     TEXT,
     ParsedQuery,
+    decision_key,
     initial_grams,
     name_key,
     normalize,
@@ -58,11 +61,15 @@ CHECKPOINT_EVERY = 200_000  # documents of a rebuild between WAL checkpoints (SQ
 PARALLEL_MIN = 50_000  # documents from which a rebuild prepares them in worker processes
 DAY_SHIFT = 24  # rid = (MAX_DAY - day ordinal) << 24 | n
 MAX_DAY = date.max.toordinal()
-CODE, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(5)  # tiers, best first
+CODE, DECISION, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(6)  # tiers, best first
 SEARCH_LOCK_ID = 7_261_128  # PostgreSQL advisory lock: one writer of the index at a time
 SCAN_MIN_SHARE = 0.07  # PostgreSQL: a query matching ≥ 7 % of documents scans in rid order …
 SCAN_BUDGET_MS = 50  # … for at most this long before the bitmap plan answers it
 SHARES_TTL_S = 600  # how long the lexeme statistics are reused
+# Bytes of tokens a document indexes at most (a token counts its bytes and an entry the first
+# time, then a position): PostgreSQL refuses a tsvector over 1 MB, and one field can hold any
+# length of text. Both databases index the same tokens.
+INDEX_BUDGET = 512 * 1024
 _DOC_COLUMNS = (
     "rid",
     "id",
@@ -104,6 +111,11 @@ def _tag(prefix: str, value: str) -> str:
     return prefix + _TAG_CLEAN.sub("", value.lower())
 
 
+def decision_tag(key: str) -> str:
+    """The filter tag of a decision number (its decision_key): one short ASCII word."""
+    return "xn" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
 def _band(iso: str | None) -> int:
     """Newer dates get smaller bands; documents without a date come last."""
     try:
@@ -130,6 +142,10 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
         for p, k in (("xd", "district"), ("xs", "status"), ("xg", "grade"))
         if doc.get(k)
     ]
+    number = (doc.get("data") or {}).get("decision_no") if doc["type"] != "entity" else None
+    number_key = decision_key(number) if isinstance(number, str) else None
+    if number_key:
+        tags.append(decision_tag(number_key))
     key = name_key(doc["names"][0]) if doc.get("names") else None
     meta = (
         doc["id"],
@@ -145,7 +161,29 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
         len(key or ""),
     )
     name_tokens = [t for n in names for t in tokens(n)]
+    name_tokens, py, pyi, body = _bounded([name_tokens, py, pyi, body])
     return IndexRow(_band(doc.get("date")), meta, name_tokens, py, pyi, body, tags)
+
+
+def _bounded(columns: list[list[str]]) -> list[list[str]]:
+    """The columns' tokens, in order, as far as they fit in INDEX_BUDGET (names first)."""
+    if sum(4 * len(t) + 12 for toks in columns for t in toks) <= INDEX_BUDGET:
+        return columns  # the usual document: well within, on an upper bound of the cost
+    seen: set[str] = set()
+    left = INDEX_BUDGET
+    out: list[list[str]] = []
+    for toks in columns:
+        kept: list[str] = []
+        for t in toks:
+            cost = 2 if t in seen else len(t.encode()) + 10
+            if cost > left:
+                left = 0
+                break
+            left -= cost
+            seen.add(t)
+            kept.append(t)
+        out.append(kept)
+    return out
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -184,6 +222,11 @@ class _Store:
     def code_match(self, code: str) -> tuple[str, str]:
         """A condition matching documents with the code (parameter `code`) and entities whose
         code starts with it (on the indexes), and the prefix pattern."""
+        raise NotImplementedError
+
+    def tagged(self, tag: str, where: str) -> tuple[str, str]:
+        """SQL of the documents (_CANDIDATE…, tier DECISION) that carry a tag (parameter
+        `tag`, the first CAP), and the parameter's value."""
         raise NotImplementedError
 
     def ph(self, name: str) -> str:
@@ -322,6 +365,13 @@ class _Sqlite(_Store):
             "AND type = 'entity'))",
             code + "*",
         )
+
+    def tagged(self, tag: str, where: str) -> tuple[str, str]:
+        sql = (
+            f"SELECT {_CANDIDATE}, {DECISION} AS tier FROM {schema.FTS} JOIN {schema.DOCS} "
+            f"ON rid = {schema.FTS}.rowid WHERE {schema.FTS} MATCH :tag{where} LIMIT :cap"
+        )
+        return sql, f'{{tags}} : "{tag}"'
 
     @contextmanager
     def bulk(self, conn: Connection) -> Iterator[None]:
@@ -474,7 +524,8 @@ class _Postgres(_Store):
             return _raw(conn, sql, params)
         _raw_execute(conn, "SAVEPOINT scan_choice")
         try:
-            if common_share(conn, _lexemes(pq, q)) < SCAN_MIN_SHARE:
+            # (a decision number's tag is looked up in the GIN index: a bitmap scan)
+            if pq.decision or common_share(conn, _lexemes(pq, q)) < SCAN_MIN_SHARE:
                 # and the other way round: PostgreSQL overestimates pinyin initials ("zf": 11 %
                 # estimated, 6 % actual, all of them entities) and scans 1.1M rows to find 5,000
                 _raw_execute(conn, "SET LOCAL enable_seqscan = off")
@@ -495,6 +546,13 @@ class _Postgres(_Store):
             "OR reg_no LIKE %(pattern)s) AND type = 'entity'))",
             code + "%",
         )
+
+    def tagged(self, tag: str, where: str) -> tuple[str, str]:
+        sql = (
+            f"SELECT {_CANDIDATE}, {DECISION} AS tier FROM {schema.DOCS} "
+            f"WHERE tsv @@ CAST(%(tag)s AS tsquery){where} LIMIT %(cap)s"
+        )
+        return sql, f"'{tag}'"
 
     def finish_build(self, conn: Connection, suffix: str, gen: str) -> None:
         conn.exec_driver_sql(f"CLUSTER {schema.DOCS}{suffix} USING ix_search_docs_rid_{gen}")
@@ -772,7 +830,7 @@ class EmbeddedSearch:
 
     def _search_sql(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         """One statement: the candidates (the first CAP matches, plus the documents whose code
-        equals or starts with the query and those whose name is the query), counted per
+        equals or starts with the query, whose decision number or name is the query), counted per
         combination of facet values, and the requested page of them."""
         store = self._store
         ph = store.ph
@@ -798,8 +856,11 @@ class EmbeddedSearch:
                 f"SELECT * FROM (SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
                 f"WHERE {cond}{where} LIMIT {ph('cap')}) AS k"
             )
+        if pq.decision:
+            sql, params["tag"] = store.tagged(decision_tag(pq.decision), where)
+            parts.append(f"SELECT * FROM ({sql}) AS n")
         union = " UNION ALL ".join(parts)
-        if pq.code:  # a document found twice keeps its best tier
+        if pq.code or pq.decision:  # a document found twice keeps its best tier
             union = (
                 f"SELECT rid, min(type) AS type, min(district) AS district, "
                 f"min(status) AS status, min(grade) AS grade, min(name_len) AS name_len, "
@@ -821,7 +882,8 @@ JOIN {schema.DOCS} d ON d.rid = p.rid"""
 
     @staticmethod
     def _hit(doc: dict[str, Any], pq: ParsedQuery, tier: int) -> Hit:
-        # score: 4 code · 3 code prefix · 2 name · 1 in a name · 0 text only
+        # score: 5 code · 4 decision number · 3 code prefix · 2 exact name · 1 in a name ·
+        # 0 text only
         return doc_hit(doc, pq, score=float(TEXT_ONLY - tier))
 
 

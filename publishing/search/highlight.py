@@ -13,6 +13,7 @@ from typing import Any
 from publishing.search.base import Hit
 from publishing.search.text import (
     CJK_CLASS,
+    MAX_TOKEN,
     ParsedQuery,
     lazy_pinyin,
     normalize_with_map,
@@ -72,7 +73,8 @@ def match_spans(text: str, pq: ParsedQuery, pinyin: bool = False) -> list[tuple[
         else:
             if words is None:
                 words = [(m.start(), m.end(), m.group(0)) for m in _WORDS.finditer(norm)]
-            spans.extend((s, e) for s, e, w in words if w == term.source)
+            # (a long word is matched as its first MAX_TOKEN characters)
+            spans.extend((s, e) for s, e, w in words if w[:MAX_TOKEN] == term.source)
     if pinyin:
         spans.extend(_pinyin_spans(norm, pq))
     return sorted({(origin[s], origin[e - 1] + 1) for s, e in spans})

@@ -4,9 +4,11 @@ Index and query go through the same steps, so whatever a person types meets the 
 way it was indexed:
 
 - normalise: NFKC (full-width → half-width), traditional → simplified character by character
-  (a map built once from OpenCC's t2s), lower case;
+  (a map built once from OpenCC's t2s, less the characters that are standard simplified ones
+  themselves: 乾 stays 乾, not 干), lower case;
 - tokens: a run of Chinese characters becomes its overlapping bigrams plus its last character
-  (烟台市 → 烟台 台市 市), a run of latin letters/digits stays one token;
+  (烟台市 → 烟台 台市 市), a run of latin letters/digits stays one token (its first MAX_TOKEN
+  characters);
 - entity names also get pinyin tokens (pypinyin lazy_pinyin): joined syllable bigrams and the
   syllables (yantai taizhang … yan tai …), and initials trigrams and bigrams (ytz tzy … yt tz …);
 - a query is split into runs; each run must match (AND): a Chinese run as the phrase of its
@@ -15,7 +17,8 @@ way it was indexed:
   an entity name: split into syllables every way it can be (yantaizhangyu → yan tai zhang yu;
   xian → xian | xi an; an unfinished last syllable is a prefix: yantaizh), or as initials (ytzy);
 - the query as a code (USCC / 注册号, any case, spaces and hyphens dropped) is matched exactly
-  and as a prefix of 8+ characters by the backends, on a plain index.
+  and as a prefix of 8+ characters by the backends, on a plain index; as a decision number
+  (decision_key: 〔2026〕, [2026] and (2026) alike) exactly.
 
 Single characters of a 1-character query are matched as prefixes of the bigrams (and the last
 character of each run is a token of its own, so a run's last character is found too).
@@ -64,8 +67,13 @@ zheng zhi zhong zhou zhu zhua zhuai zhuan zhuang zhui zhun zhuo zi zong zou zu z
 """
 SYLLABLES = frozenset(_SYLLABLE_LIST.split())
 _SYLLABLE_PREFIXES = frozenset(s[:i] for s in SYLLABLES for i in range(1, len(s) + 1))
-_MAX_SPLITS = 4
+_MAX_SPLITS = 4  # readings of a word as pinyin that a query tries
+_MAX_FOUND = 16  # splits of a word found before the fewest-syllables ones are kept
+_MAX_PINYIN = 36  # longer letter runs are not read as pinyin (12+ syllables in one word)
 MAX_QUERY = 100  # characters of a query that are read
+# A longer run of letters/digits is indexed and searched as its first MAX_TOKEN characters:
+# PostgreSQL refuses a lexeme over 2,047 bytes (one pasted run stopped every later search sync).
+MAX_TOKEN = 64
 MAX_TERMS = 12
 _MAX_INITIALS = 10  # longer letter runs are not read as initials
 
@@ -76,16 +84,38 @@ _MAX_INITIALS = 10  # longer letter runs are not read as initials
 T2S_FILE = Path(__file__).resolve().parent.parent / "data" / "t2s.json"
 
 
+def _standard_simplified(ch: str) -> bool:
+    """Whether a character is itself standard simplified Chinese (in GB 2312): OpenCC's t2s
+    still maps some of them (乾→干, 於→于, 甯→宁, 菸→烟 …), which would make 烟台乾坤 read as
+    干坤 (and qiankun not find it)."""
+    try:
+        ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def build_t2s_map() -> dict[str, str]:
     """Traditional → simplified for single CJK characters, from OpenCC's t2s (~0.2 s, most of
-    it OpenCC loading its dictionaries): publishing/data/t2s.json holds the result, so a short
-    CLI run does not pay for it (a test keeps the file equal to this)."""
+    it OpenCC loading its dictionaries), except characters that are standard simplified ones
+    themselves: publishing/data/t2s.json holds the result (write_t2s_file), so a short CLI run
+    does not pay for it (a test keeps the file equal to this)."""
     import opencc
 
     ranges = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
     chars = [chr(c) for lo, hi in ranges for c in range(lo, hi)]
     converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
-    return {a: b for a, b in zip(chars, converted, strict=True) if a != b and len(b) == 1}
+    return {
+        a: b
+        for a, b in zip(chars, converted, strict=True)
+        if a != b and len(b) == 1 and not _standard_simplified(a)
+    }
+
+
+def write_t2s_file() -> None:
+    """Regenerate publishing/data/t2s.json (after an OpenCC upgrade or a change of the map)."""
+    text = json.dumps(build_t2s_map(), ensure_ascii=False, sort_keys=True, indent=0)
+    T2S_FILE.write_text(text + "\n", encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +169,16 @@ def code_key(text: str) -> str | None:
     return None
 
 
+def decision_key(text: str) -> str | None:
+    """A decision number (文号) as what its written forms share, its runs of characters and of
+    digits: 招市监罚〔2026〕9号, 招市监罚[2026]9号 and 招市监罚（2026） 9号 → '招市监罚 2026 9 号';
+    None when the text has no Chinese or no digit (it cannot be a decision number)."""
+    parts = runs(normalize(text))
+    if not any(cjk for _, cjk in parts) or not any(c.isdigit() for run, _ in parts for c in run):
+        return None
+    return " ".join(run for run, _ in parts)
+
+
 # -- index tokens ----------------------------------------------------------------------------
 
 
@@ -153,7 +193,7 @@ def tokens(norm: str) -> list[str]:
     for m in _RUNS.finditer(norm):
         cjk = m.group(1)
         if cjk is None:
-            out.append(m.group(2))
+            out.append(m.group(2)[:MAX_TOKEN])
         else:
             out.extend([cjk[i : i + 2] for i in range(len(cjk) - 1)])
             out.append(cjk[-1])
@@ -164,7 +204,7 @@ def syllables(norm: str) -> list[str]:
     """The pinyin of a normalised name, one item per Chinese character (words kept)."""
     out: list[str] = []
     for run, cjk in runs(norm):
-        out.extend(lazy_pinyin(run) if cjk else [run])
+        out.extend(lazy_pinyin(run) if cjk else [run[:MAX_TOKEN]])
     return out
 
 
@@ -215,29 +255,53 @@ class ParsedQuery:
     terms: tuple[Term, ...]  # all must match
     name_key: str  # for the exact-name match
     code: str | None  # for the code (USCC / 注册号) match, exact or prefix
+    decision: str | None = None  # decision_key of the query, for the exact decision-number match
 
     @property
     def empty(self) -> bool:
         return not self.terms and not self.code
 
 
+def _splittable(word: str) -> list[bool]:
+    """ok[i]: whether word[i:] splits into whole syllables (ok[len(word)] is True)."""
+    ok = [False] * len(word) + [True]
+    for i in range(len(word) - 1, -1, -1):
+        ok[i] = any(
+            ok[i + n] and word[i : i + n] in SYLLABLES for n in range(1, min(6, len(word) - i) + 1)
+        )
+    return ok
+
+
+def _whole_splits(word: str) -> list[tuple[str, ...]]:
+    """The first _MAX_FOUND splits of a word into whole syllables, depth first, longest syllable
+    first. Only suffixes that split at all are entered (_splittable), so every step leads to a
+    split and the work is bounded: walking every dead end took minutes for 'xian' * 24 + 'q'."""
+    ok = _splittable(word)
+    found: list[tuple[str, ...]] = []
+
+    def walk(i: int, acc: tuple[str, ...]) -> None:
+        if len(found) >= _MAX_FOUND:
+            return
+        if i == len(word):
+            found.append(acc)
+            return
+        for n in range(min(6, len(word) - i), 0, -1):
+            if ok[i + n] and word[i : i + n] in SYLLABLES:
+                walk(i + n, (*acc, word[i : i + n]))
+
+    if ok[0]:
+        walk(0, ())
+    return found
+
+
 def pinyin_splits(word: str) -> list[tuple[tuple[str, ...], bool]]:
     """Ways to read a letters-only word as pinyin, fewest syllables first: (syllables, prefix).
 
-    'xian' → (xian), (xi an); 'yantaizh' (still typing) → (yan tai zh*)."""
-    found: list[tuple[str, ...]] = []
-
-    def walk(rest: str, acc: tuple[str, ...]) -> None:
-        if len(found) >= 16:
-            return
-        if not rest:
-            found.append(acc)
-            return
-        for n in range(min(6, len(rest)), 0, -1):
-            if rest[:n] in SYLLABLES:
-                walk(rest[n:], (*acc, rest[:n]))
-
-    walk(word, ())
+    'xian' → (xian), (xi an); 'yantaizh' (still typing) → (yan tai zh*). A word longer than
+    _MAX_PINYIN letters is not read as pinyin."""
+    if len(word) > _MAX_PINYIN:
+        return []
+    found = _whole_splits(word)
     if found:
         found.sort(key=len)
         return [(s, False) for s in found[:_MAX_SPLITS]]
@@ -245,9 +309,7 @@ def pinyin_splits(word: str) -> list[tuple[tuple[str, ...], bool]]:
     for n in range(min(6, len(word) - 1), 0, -1):  # complete syllables, then an unfinished one
         tail = word[-n:]
         if tail in _SYLLABLE_PREFIXES:
-            found.clear()
-            walk(word[:-n], ())
-            partial.extend((*s, tail) for s in found if s)
+            partial.extend((*s, tail) for s in _whole_splits(word[:-n]))
     partial.sort(key=len)
     return [(s, True) for s in partial[:_MAX_SPLITS]]
 
@@ -258,6 +320,7 @@ def _term(run: str, cjk: bool) -> Term:
             return Term(run, True, (Phrase(TEXT, (run,), prefix=True),))
         bigrams = tuple(run[i : i + 2] for i in range(len(run) - 1))
         return Term(run, True, (Phrase(TEXT, bigrams),))
+    run = run[:MAX_TOKEN]  # as tokens() indexed it
     alts = [Phrase(TEXT, (run,))]
     if not _LETTERS.fullmatch(run):
         return Term(run, False, tuple(alts))
@@ -300,5 +363,9 @@ def parse_query(q: str) -> ParsedQuery:
     joined = _pinyin_words(words) if len(words) >= 2 and len(words) == len(parts) else None
     terms = (joined,) if joined else tuple(_term(run, cjk) for run, cjk in parts)
     return ParsedQuery(
-        raw=q or "", terms=terms, name_key="".join(t.source for t in terms), code=code_key(q or "")
+        raw=q or "",
+        terms=terms,
+        name_key="".join(run for run, _ in parts),
+        code=code_key(q or ""),
+        decision=decision_key((q or "")[:MAX_QUERY]),
     )
