@@ -49,8 +49,10 @@ def not_found(detail: str = "您访问的页面不存在。") -> NotFoundExcepti
 
 
 def gone(record_id: str, detail: str) -> PageError:
-    """A record (or issue) that was published and no longer is: 410, and no details."""
-    return PageError(detail, status_code=410, payload={"id": record_id, "status": "gone"})
+    """A record (or issue) that was published and no longer is: 410, and no details. The
+    API's body has the error shape (status_code, detail) besides its own id and status."""
+    payload = {"id": record_id, "status": "gone", "status_code": 410, "detail": detail}
+    return PageError(detail, status_code=410, payload=payload)
 
 
 def bad_request(detail: str, **context: Any) -> PageError:

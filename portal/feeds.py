@@ -35,8 +35,10 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy import Connection, select
 
 from portal import routes
+from portal.errors import bad_request
+from portal.pages.entities import NOT_PUBLISHED
 from portal.render import etag_matches
-from publishing import clock
+from publishing import clock, read
 from publishing.codes import normalize_code
 from publishing.commit import ENTITIES
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS, district_code
@@ -65,6 +67,7 @@ MEDIA_TYPES = {
 }
 RENDER = {ATOM: render_atom, RSS: render_rss}
 CURRENT_MAX_AGE = 60
+MAX_SEQ = 2**63 - 1  # the change log's seq is a signed 64-bit integer on both databases
 ARCHIVE_MAX_AGE = 86_400
 SITE = "烟台市市场监管信用信息公示"
 _KIND_PAGES = {ALL: routes.HOME, "blacklist": routes.BLACKLIST, **routes.KIND_LISTING}
@@ -252,6 +255,8 @@ def _change_feed(
 ) -> Response:
     if before is not None and before < 1:
         raise _not_found("没有这一页归档。")
+    if before is not None and before > MAX_SEQ:
+        raise bad_request(f"翻页参数 before 应为不大于 {MAX_SEQ} 的正整数，收到：{before}")
     base_url = get_settings().base_url
     state = (fmt, scope, before, newest_change(conn), clock.today(), base_url)
     known = ANSWERS.peek(state)
@@ -318,8 +323,10 @@ def entity_feed(
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     code = normalize_code(uscc)
     name = conn.execute(select(ENTITIES.c.name).where(ENTITIES.c.id == code)).scalar()
-    if name is None:
-        raise _not_found(f"未查询到代码为 {uscc} 的市场主体的公示信息。")
+    # Like the profile (portal.pages.entities): an entity with no visible record left has no
+    # feed, or it would say that the company was once on record.
+    if name is None or not read.entity_records(conn, code, limit=1):
+        raise _not_found(NOT_PUBLISHED.format(code=code))
     scope = Scope(entity_id=code)
     path = routes.entity_feed_url(code).removesuffix(".atom") + f".{fmt}"
 

@@ -3,18 +3,25 @@
 A feed page is the newest PAGE_SIZE change events of a scope (a kind or all kinds, maybe one
 district; or one entity) older than an optional `before` seq, read in ONE indexed query
 (ix_changes_kind_seq, ix_changes_kind_district_seq, ix_changes_entity_seq, or the primary key)
-joined to the records by id. Each event becomes an item:
+joined to the records by id; the earlier events of the records that need them (for the entry
+ids an item removes) come from ix_changes_record. Each event becomes an item:
 
 - add / change: an entry built from the one public shape (publishing.shape.public_record), id
   `tag:<host>,2026:records/<id>/v<version>` (a new version is a new entry). Only the record's
   current version is shown and only while the record is visible: an older version's event, or
   any event of a record that has since left publication, shows nothing (no stale content, no
-  details of withdrawn records, even in archives).
+  details of withdrawn records, even in archives). A newer version's entry comes with an
+  at:deleted-entry for each earlier version that this feed showed (since the record last left
+  it), so that readers drop the outdated one.
 - withdraw / expire: a deletion. In Atom an RFC 6721 at:deleted-entry whose ref is the entry id
   of every version published before (when = event time, at:comment = why, in Chinese); in RSS
   an item with the neutral title DELETED_TITLE, its own guid, the record's link and the date,
   and nothing else: a record that left publication is never named again (no entity name,
   decision number or reason), current documents and archives alike.
+- a change that moves a record to another district: in the old district's feeds a deletion of
+  the versions they showed (Atom: at:deleted-entry; RSS: an item with the neutral MOVED_TITLE),
+  at the change's place in the log. The change event is the new district's (publishing.commit),
+  so the old district's page looks for such changes in its own window of the log (_moves_out).
 
 Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
 allows foreign elements there and only there (tests/data/atom.rng).
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -32,7 +40,7 @@ from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
-from sqlalchemy import Connection, Select, select, union_all
+from sqlalchemy import Connection, Select, func, select, union_all
 
 from publishing import clock
 from publishing.commit import EVENTS, RECORDS
@@ -50,9 +58,19 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 LANG = "zh-CN"
 PUBLISHER = "烟台市市场监督管理局"
 TAG_YEAR = "2026"  # the tag URIs' date: keep it, or every id changes
-RENDER_VERSION = "2"  # bump when the documents change shape, so ETags change too
+RENDER_VERSION = "3"  # bump when the documents change shape, so ETags change too
 EMPTY_UPDATED = datetime(2026, 1, 1, tzinfo=UTC)  # a feed with no items yet
 DELETED_TITLE = "【已撤下】公示信息"  # an RSS deletion: says that something left, never what
+MOVED_TITLE = "【已改属其他区市】公示信息"  # an RSS deletion from a district the record left
+UPDATED_COMMENT = "已更新，以新版本为准"  # at:comment of the versions a newer entry replaces
+MOVED_COMMENT = "已改属其他区市"
+CONTENT_OPS = (OP_ADD, OP_CHANGE)
+# Where a district page looks for changes that moved records out (_moves_out): the log's events
+# in the page's window when it spans at most MOVE_WINDOW seqs, else the records of the
+# district's own add/change events when there are at most MOVE_HISTORY of them, else the window.
+MOVE_WINDOW = 20_000
+MOVE_HISTORY = 2_000
+_IN_BATCH = 5_000  # record ids per IN list
 
 KIND_TAGS = {
     "blacklist": "黑榜",
@@ -125,6 +143,15 @@ class Scope:
             return [[EVENTS.c.kind == k, EVENTS.c.district == self.district] for k in KINDS]
         return [[]]  # the primary key
 
+    def holds(self, event: Any) -> bool:
+        """Whether a change event (its kind, district and entity_id) is in the scope."""
+        if self.entity_id:
+            return event.entity_id == self.entity_id
+        return self.kind in (ALL, event.kind) and self.district in (None, event.district)
+
+
+EVERYWHERE = Scope()  # every kind and district: what a search feed may have shown
+
 
 def scope_seqs(
     scope: Scope,
@@ -171,8 +198,9 @@ class Item:
     summary: str = ""
     categories: list[str] = field(default_factory=list)
     deleted: bool = False
-    refs: list[str] = field(default_factory=list)  # deletion: the entry ids it removes
-    comment: str = ""  # deletion: why, in Chinese
+    # deletion: the entry ids it removes; entry: the earlier versions it replaces (Atom only)
+    refs: list[str] = field(default_factory=list)
+    comment: str = ""  # why the refs are removed, in Chinese
 
 
 @dataclass
@@ -270,7 +298,15 @@ def categories(pub: dict[str, Any]) -> list[str]:
     return cats
 
 
-def entry_item(row: Any, base_url: str, seq: int, at: datetime, changed: bool = False) -> Item:
+def entry_item(
+    row: Any,
+    base_url: str,
+    seq: int,
+    at: datetime,
+    changed: bool = False,
+    replaces: tuple[int, ...] = (),
+) -> Item:
+    """The entry of a record's current version; `replaces`: earlier versions to tombstone."""
     pub = public_record(row)
     return Item(
         seq=seq,
@@ -282,6 +318,8 @@ def entry_item(row: Any, base_url: str, seq: int, at: datetime, changed: bool = 
         published=utc(row.first_published_at),
         summary=summary(pub),
         categories=categories(pub),
+        refs=[entry_id(base_url, row.id, v) for v in replaces],
+        comment=UPDATED_COMMENT if replaces else "",
     )
 
 
@@ -303,18 +341,118 @@ def deletion_item(row: Any, base_url: str, refs: list[str]) -> Item:
     )
 
 
-def _published_versions(conn: Connection, record_ids: list[str]) -> dict[str, list[tuple]]:
-    """(seq, version) of every add/change event of these records (index ix_changes_record)."""
-    out: dict[str, list[tuple]] = defaultdict(list)
-    if record_ids:
-        rows = conn.execute(
-            select(EVENTS.c.record_id, EVENTS.c.seq, EVENTS.c.version).where(
-                EVENTS.c.record_id.in_(record_ids), EVENTS.c.op.in_((OP_ADD, OP_CHANGE))
-            )
+def moved_item(event: Any, base_url: str, versions: list[int]) -> Item:
+    """A change that put the record into another district, in a feed of the district it left:
+    like a withdrawal, only references to the record and the date."""
+    return Item(
+        seq=event.seq,
+        record_id=event.record_id,
+        guid=entry_id(base_url, event.record_id, event.ev_version) + "/moved",
+        title=MOVED_TITLE,
+        link=record_url(base_url, event.record_id),
+        updated=utc(event.at),
+        deleted=True,
+        comment=MOVED_COMMENT,
+        refs=[entry_id(base_url, event.record_id, v) for v in versions],
+    )
+
+
+def _histories(conn: Connection, record_ids: set[str]) -> dict[str, list[Any]]:
+    """Every change event of these records, oldest first (index ix_changes_record)."""
+    ids = sorted(record_ids)
+    rows: list[Any] = []
+    for i in range(0, len(ids), _IN_BATCH):  # SQLite takes at most 32,766 parameters
+        rows += conn.execute(
+            select(
+                EVENTS.c.record_id,
+                EVENTS.c.seq,
+                EVENTS.c.op,
+                EVENTS.c.version,
+                EVENTS.c.kind,
+                EVENTS.c.district,
+                EVENTS.c.entity_id,
+            ).where(EVENTS.c.record_id.in_(ids[i : i + _IN_BATCH]))
         ).all()
-        for rid, seq, version in rows:
-            out[rid].append((seq, version))
+    out: dict[str, list[Any]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r.seq):
+        out[row.record_id].append(row)
     return out
+
+
+def _shown(events: list[Any], scope: Scope, seq: float) -> tuple[int, ...]:
+    """The versions of a record that a reader of the scope may still hold just before `seq`:
+    those its add/change events in the scope showed since the record last left the scope (a
+    withdrawal or expiry, or a change that put it out of the scope)."""
+    held: list[int] = []
+    for event in events:
+        if event.seq >= seq:
+            break
+        if event.op in CONTENT_OPS and scope.holds(event):
+            held.append(event.version)
+        else:
+            held = []
+    return tuple(held)
+
+
+def _published(events: list[Any], seq: int) -> list[int]:
+    """Every version of a record published before `seq` (what a deletion removes)."""
+    versions = [e.version for e in events if e.seq < seq and e.op in CONTENT_OPS]
+    return list(dict.fromkeys(versions))
+
+
+def _moves_out(conn: Connection, scope: Scope, rows: list[Any], lo: int, hi: int | None) -> list:
+    """Changes with a seq in [lo, hi) that may have moved a record out of the scope's district
+    (kind and entity cannot change while a record is published: they are part of its id).
+
+    A moved record had an add/change event in the scope before the move. When the page holds
+    the scope's whole history below `hi` (lo == 0), those events are the page's own rows.
+    Otherwise the kind's events in the window are read: for a busy district the window is
+    short (PAGE_SIZE of its events and the other districts' in between). A quiet district's
+    page may span most of the log: then its own (few) add/change events name the candidates."""
+    if not scope.district or scope.entity_id:
+        return []
+    bounds = [EVENTS.c.seq >= lo] + ([EVENTS.c.seq < hi] if hi is not None else [])
+    moves = [
+        EVENTS.c.op == OP_CHANGE,
+        EVENTS.c.district.is_distinct_from(scope.district),
+        *bounds,
+    ]
+    columns = (EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.version.label("ev_version"), EVENTS.c.at)
+    if lo == 0:
+        ids: set[str] | None = {r.id for r in rows if r.op in CONTENT_OPS}
+    elif (hi or _top(conn) + 1) - lo <= MOVE_WINDOW:
+        ids = None
+    else:
+        ids = _scope_records(conn, scope, hi)
+    if ids is None:  # the window: index range scans of the kind (or the primary key)
+        kind = [EVENTS.c.kind == scope.kind] if scope.kind != ALL else []
+        return conn.execute(select(*columns).where(*kind, *moves)).all()
+    if not ids:
+        return []
+    return conn.execute(
+        select(*columns).where(EVENTS.c.record_id.in_(sorted(ids)), *moves)
+    ).all()
+
+
+def _top(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
+
+
+def _scope_records(conn: Connection, scope: Scope, hi: int | None) -> set[str] | None:
+    """The records of the scope's add/change events below `hi`; None if more than MOVE_HISTORY."""
+    ids: set[str] = set()
+    below = [EVENTS.c.seq < hi] if hi is not None else []
+    for conds in scope._parts():
+        query = (
+            select(EVENTS.c.record_id)
+            .where(*conds, EVENTS.c.op.in_(CONTENT_OPS), *below)
+            .order_by(EVENTS.c.seq.desc())
+            .limit(MOVE_HISTORY + 1)
+        )
+        ids.update(conn.execute(query).scalars())
+        if len(ids) > MOVE_HISTORY:
+            return None
+    return ids
 
 
 def read_page(
@@ -335,22 +473,24 @@ def read_page(
     ).all()
     older = rows[limit - 1].seq if len(rows) > limit else None
     rows = rows[:limit]
-    deletions = [r for r in rows if r.op not in (OP_ADD, OP_CHANGE)]
-    versions = _published_versions(conn, sorted({r.id for r in deletions}))
+    moves = _moves_out(conn, scope, rows, older or 0, before)
+    history = _histories(
+        conn, {r.id for r in rows if r.op != OP_ADD} | {m.record_id for m in moves}
+    )
     items: list[Item] = []
     for row in rows:
-        if row.op in (OP_ADD, OP_CHANGE):
-            if row.ev_version == row.version and visible(row, today):
-                items.append(
-                    entry_item(row, base_url, row.seq, utc(row.at), changed=row.op == OP_CHANGE)
-                )
-        else:
-            refs = [
-                entry_id(base_url, row.id, v)
-                for s, v in sorted(versions.get(row.id, []))
-                if s < row.seq
-            ]
-            items.append(deletion_item(row, base_url, list(dict.fromkeys(refs))))
+        events = history.get(row.id, [])
+        if row.op not in CONTENT_OPS:
+            refs = [entry_id(base_url, row.id, v) for v in _published(events, row.seq)]
+            items.append(deletion_item(row, base_url, refs))
+        elif row.ev_version == row.version and visible(row, today):
+            changed = row.op == OP_CHANGE
+            replaces = _shown(events, scope, row.seq)
+            items.append(entry_item(row, base_url, row.seq, utc(row.at), changed, replaces))
+    moved = [(m, _shown(history[m.record_id], scope, m.seq)) for m in moves]
+    moved = [(m, versions) for m, versions in moved if versions]
+    items += [moved_item(m, base_url, list(versions)) for m, versions in moved]
+    items.sort(key=lambda i: i.seq, reverse=True)
     newer = None
     if before is not None:
         ahead = list(
@@ -358,6 +498,7 @@ def read_page(
         )
         newer = ahead[limit] if len(ahead) > limit else None
     stamps = [utc(r.at) for r in rows] + [utc(r.updated_at) for r in rows]
+    stamps += [utc(m.at) for m, _ in moved]
     page = Page(
         items=items,
         newest_seq=rows[0].seq if rows else 0,
@@ -379,7 +520,13 @@ def search_page(
         query = select(*_RECORD_COLUMNS).where(RECORDS.c.id.in_(record_ids))
         found = {r.id: r for r in conn.execute(query).all()}
     rows = [found[rid] for rid in record_ids if rid in found and visible(found[rid], today)]
-    items = [entry_item(r, base_url, 0, utc(r.updated_at)) for r in rows]
+    # a newer version replaces the earlier ones a reader may hold (since it last left publication)
+    history = _histories(conn, {r.id for r in rows if r.version > 1})
+    items = []
+    for r in rows:
+        shown = _shown(history.get(r.id, []), EVERYWHERE, math.inf)
+        replaces = tuple(v for v in shown if v < r.version)
+        items.append(entry_item(r, base_url, 0, utc(r.updated_at), replaces=replaces))
     stamps = [utc(r.updated_at) for r in rows]
     page = Page(items=items, newest_seq=0, updated=max(stamps) if stamps else EMPTY_UPDATED)
     page.key = digest(tuple(record_ids), None, base_url, today, page)
@@ -474,8 +621,7 @@ def render_atom(meta: FeedMeta, page: Page) -> bytes:
     if meta.archive:
         extra.append(etree.Element(f"{{{FH_NS}}}archive"))
     for item in page.items:
-        if item.deleted:
-            extra.extend(_tombstones(item))
+        extra.extend(_tombstones(item))  # a deletion's, or the versions an entry replaces
     for offset, el in enumerate(extra):
         root.insert(at + offset, el)
     etree.cleanup_namespaces(root, top_nsmap={"at": AT_NS, "fh": FH_NS})

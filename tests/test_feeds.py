@@ -232,6 +232,8 @@ def test_item_format(engine, site):
 
 
 def test_withdrawal_is_a_deletion_in_its_kind_district_and_entity_feeds(engine, site, tmp_path):
+    # a second record keeps the entity in publication: its feed stays (portal.feeds)
+    run(engine, write_csv(tmp_path / "keep.csv", [pen(9, 统一社会信用代码=uscc(1))]))
     rid = record_id_of(engine, "烟芝市监罚〔2026〕1号")
     urls = [
         "/feeds/penalty.atom",
@@ -281,7 +283,7 @@ def test_expiry_is_a_deletion(engine, client, tmp_path):
     earlier = TODAY - timedelta(days=60)
     rows = [
         penalty_row(1, 处罚决定日期=day(-120), 失信程度="轻微", 领域="价格"),  # 3 months
-        penalty_row(2, 处罚决定日期=day(-90)),
+        penalty_row(2, 处罚决定日期=day(-90), 统一社会信用代码=uscc(1)),  # keeps the entity
     ]
     run(engine, write_csv(tmp_path / "a.csv", rows), today=earlier)
     rid = record_id_of(engine, "烟芝市监罚〔2026〕1号")

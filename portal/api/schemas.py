@@ -189,6 +189,15 @@ class Problem(msgspec.Struct, kw_only=True):
     detail: str
 
 
+class Gone(msgspec.Struct, kw_only=True):
+    """A record (or blacklist issue) no longer published: portal.errors.gone."""
+
+    id: str
+    status: Literal["gone"]
+    status_code: int
+    detail: str
+
+
 def problem(description: str, example: dict[str, Any]) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem, description=description, examples=[Example(value=example)]
@@ -201,3 +210,24 @@ TOO_MANY = problem(
 )
 BAD_REQUEST = problem("参数不正确", {"status_code": 400, "detail": "请求参数格式不正确：since"})
 NOT_FOUND = problem("没有该文件", {"status_code": 404, "detail": "您访问的页面不存在。"})
+NO_ENTITY = problem(
+    "没有该主体的公示信息（未知的代码，或其记录均已停止公示）",
+    {
+        "status_code": 404,
+        "detail": "未查询到代码为 91370602000000001K 的市场主体的公示信息。本系统只收录有公示记录的主体。",
+    },
+)
+GONE_RECORD = ResponseSpec(
+    data_container=Gone,
+    description="已停止公示（已撤销、公示期满或已被更新），不再提供详细内容",
+    examples=[
+        Example(
+            value={
+                "id": "pe-0123456789abcdef",
+                "status": "gone",
+                "status_code": 410,
+                "detail": "该记录已停止公示（已撤销、公示期满或已被更新），不再提供详细内容。",
+            }
+        )
+    ],
+)

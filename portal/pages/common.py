@@ -1,25 +1,46 @@
-"""Helpers shared by the page modules: registering a page at both of its URLs, query values."""
+"""Helpers shared by the page modules: registering a page at both of its URLs, query values,
+and the app's guard against characters no page can take (reject_unusable_characters)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from portal import routes
+from portal.api.schemas import GONE_RECORD, NO_ENTITY, TOO_MANY, problem
 from portal.errors import bad_request
 from publishing.contract import district_code
 
 API_TAGS = ["公示数据 (JSON)"]
 GRADES = ("A", "B", "C", "D", "E")  # 信用风险分类
 Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
+# What XML 1.0 cannot carry (C0 controls but tab and line breaks, surrogates, U+FFFE/U+FFFF),
+# NUL among them, which PostgreSQL text cannot store either: no query can hold them.
+UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+UNUSABLE_DETAIL = "请求中含有不允许的控制字符（如 %00），请检查链接或输入内容。"
+# The errors of the JSON twins, documented in the OpenAPI schema with the bodies they have
+# (portal.errors): 400 and 429 (the rate limit of /api/) of every twin, and those of ERRORS.
+BAD_PARAMETERS = problem(
+    "参数不正确（格式或取值有误、翻页令牌无效，或含有控制字符）",
+    {"status_code": 400, "detail": "翻页参数（next 或 before）无效，请从第一页重新浏览。"},
+)
+NOT_FOUND = problem("没有该记录", {"status_code": 404, "detail": "未找到该公示记录，请检查链接是否正确。"})
+NO_ISSUE = problem("没有该期黑榜", {"status_code": 404, "detail": "未找到该期黑榜。"})
+ERRORS: dict[str, dict[int, ResponseSpec]] = {
+    routes.ENTITY: {404: NO_ENTITY},
+    routes.RECORD: {404: NOT_FOUND, 410: GONE_RECORD},
+    routes.BLACKLIST_ISSUE: {404: NO_ISSUE, 410: GONE_RECORD},
+}
 
 
 def twin(
@@ -36,11 +57,24 @@ def twin(
             summary=summary,
             description=description or None,
             tags=API_TAGS,
+            responses={400: BAD_PARAMETERS, **ERRORS.get(name, {}), 429: TOO_MANY},
             sync_to_thread=True,
         )(fn)
         return [html, api]
 
     return register
+
+
+def usable(value: str) -> bool:
+    return UNUSABLE.search(value) is None
+
+
+async def reject_unusable_characters(request: Request) -> None:
+    """before_request of every handler (portal.app): a path or query with a character that no
+    XML document (feeds) or PostgreSQL text can hold is a bad request, not a server error."""
+    params = request.query_params.multi_items()
+    if not usable(request.url.path) or not all(usable(k) and usable(v) for k, v in params):
+        raise bad_request(UNUSABLE_DETAIL)
 
 
 def parse_district(value: str | None) -> str | None:
@@ -75,7 +109,7 @@ def decode_token(token: str, size: int) -> list[Any]:
     if (
         not isinstance(parts, list)
         or len(parts) != size
-        or not all(isinstance(p, str) for p in parts)
+        or not all(isinstance(p, str) and usable(p) for p in parts)
     ):
         raise bad_request("翻页参数（next 或 before）无效，请从第一页重新浏览。")
     return parts
