@@ -37,6 +37,7 @@ from sqlalchemy import Connection, select
 from portal import routes
 from portal.errors import bad_request
 from portal.pages.entities import NOT_PUBLISHED
+from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE
 from portal.render import etag_matches
 from publishing import clock, read
 from publishing.codes import normalize_code
@@ -56,7 +57,7 @@ from publishing.feeds import (
     tag_authority,
 )
 from publishing.read import newest_change
-from publishing.search.base import SearchQuery
+from publishing.search.base import SearchQuery, SearchUnavailable
 from publishing.settings import get_settings
 from publishing.shape import entity_url
 
@@ -360,9 +361,14 @@ def search_feed(
         parse_kind(kind)
     types = (kind,) if kind and kind != ALL else KINDS
     code = parse_district(district) if district else None
-    result = search_backend.search(
-        SearchQuery(q=q, types=types, district=code, sort="date", limit=PAGE_SIZE, facets=False)
-    )
+    try:
+        result = search_backend.search(
+            SearchQuery(q=q, types=types, district=code, sort="date", limit=PAGE_SIZE, facets=False)
+        )
+    except SearchUnavailable:  # a feed reader retries later; not a server error
+        headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
+        return Response(UNAVAILABLE, status_code=503, media_type="text/plain; charset=utf-8",
+                        headers=headers)
     ids = [h.id for h in result.hits if h.type in KINDS]
     page = search_page(conn, ids, get_settings().base_url)
     params = {k: v for k, v in (("q", q), ("kind", kind), ("district", code)) if v}

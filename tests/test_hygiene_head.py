@@ -76,6 +76,9 @@ def test_openapi_document_is_open_and_documents_the_errors(data):
     with api_client(data) as client:
         r = client.get("/schema/openapi.json")
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+        preflight = client.options("/schema/openapi.json", headers={
+            "Origin": "https://example.org", "Access-Control-Request-Method": "GET"})
+        assert preflight.headers.get("access-control-allow-origin") == "*", preflight.headers
         paths = r.json()["paths"]
         record = paths["/api/v1/records/{record_id}"]["get"]["responses"]
         assert {"200", "400", "404", "410", "429"} <= set(record)

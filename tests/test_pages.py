@@ -307,7 +307,9 @@ def test_unknown_and_gone_records(site):
         )  # no details of the record: no name, no address
         assert "public" in page.headers["cache-control"]
         api = site.get(f"/api/v1/records/{rid}")
-        assert api.status_code == 410 and api.json() == {"id": rid, "status": "gone"}
+        assert api.status_code == 410
+        assert {k: api.json()[k] for k in ("id", "status", "status_code")} == {
+            "id": rid, "status": "gone", "status_code": 410}
     with site.engine.connect() as conn:
         gone_entity = conn.execute(
             select(RECORDS.c.entity_id).where(RECORDS.c.id == site.withdrawn)

@@ -347,7 +347,8 @@ def test_approved_repair_leaves_every_public_output(engine, client, cases, staff
     assert "已批准" in client.get(approve.headers["location"]).text
     # the record is gone from every public output, at once
     assert client.get(f"/records/{record}").status_code == 410
-    assert client.get(f"/api/v1/records/{record}").json() == {"id": record, "status": "gone"}
+    gone = client.get(f"/api/v1/records/{record}").json()
+    assert (gone["id"], gone["status"], gone["status_code"]) == (record, "gone", 410)
     assert record not in _search_ids(client, name)
     assert _credit_check(client, entity)["penalties"] == 0
     assert record not in client.get("/open-data/penalty.csv").text
@@ -364,10 +365,14 @@ def test_approved_repair_leaves_every_public_output(engine, client, cases, staff
     assert (row["status"], row["status_reason"], row["version"]) == ("withdrawn", "repair", 2)
     changes = client.get("/api/v1/changes", params={"since": last["seq"] - 1}).text
     assert record in changes and "withdraw" in changes
-    feed = client.get(f"/entities/{entity}/feed.atom")  # an RFC 6721 deletion, no reason given
-    assert feed.status_code == 200
-    deleted = re.search(r"<at:deleted-entry[^>]*>.*?</at:deleted-entry>", feed.text, re.S)
-    assert deleted and record in deleted.group(0) and "已撤回" in deleted.group(0), feed.text
+    # its only record gone, the entity has no profile and no feed (as if never published) ...
+    assert client.get(f"/entities/{entity}").status_code == 404
+    assert client.get(f"/entities/{entity}/feed.atom").status_code == 404
+    # ... and the kind's feed carries an RFC 6721 deletion, no reason given
+    feed = client.get("/feeds/penalty.atom")
+    deleted = re.search(rf"<at:deleted-entry[^>]*{record}[^>]*>.*?</at:deleted-entry>", feed.text,
+                        re.S)
+    assert deleted and "已撤回" in deleted.group(0), feed.text
     assert "修复" not in feed.text  # nothing tells that the entity had a record repaired
     # the applicant sees the decision and its reason
     status = client.get(f"/api/v1/requests/{tracking}",
@@ -775,7 +780,8 @@ def test_a_repaired_record_is_not_named_in_any_feed(engine, client, cases, staff
     assert done.status_code == 200, done.text
     with engine.connect() as conn:
         seq = conn.execute(select(EVENTS.c.seq).order_by(EVENTS.c.seq.desc())).scalars().first()
-    urls = ["/feeds/penalty.rss", "/feeds/all.rss", f"/entities/{entity}/feed.rss",
+    assert client.get(f"/entities/{entity}/feed.rss").status_code == 404  # nothing left of it
+    urls = ["/feeds/penalty.rss", "/feeds/all.rss",
             f"/feeds/penalty.rss?before={seq + 1}", f"/feeds/all.rss?before={seq + 1}"]
     for url in urls:
         response = client.get(url)

@@ -94,6 +94,11 @@ def test_an_unavailable_search_answers_503_but_an_exact_code_still_answers(clien
     assert UNAVAILABLE in html.text and "没有找到" not in html.text
     # a valid code of no published entity: the search cannot say "not found"
     assert client.get("/api/v1/search", params={"q": uscc(99)}).status_code == 503
+    # a search feed: a reader is told to come back, not served an error page
+    for url in ("/search/feed.atom", "/search/feed.rss"):
+        feed = client.get(url, params={"q": "东山"})
+        assert feed.status_code == 503 and feed.headers["retry-after"] == "30", url
+        assert feed.text == UNAVAILABLE
 
 
 def test_a_pinyin_like_query_answers_at_once(client):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+
 class SearchUnavailable(Exception):
     """The search backend cannot answer now (down, timing out, refusing): the portal says so
     (503) instead of failing as a server error."""
