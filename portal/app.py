@@ -91,7 +91,7 @@ def create_app(engine: Engine | None = None) -> Litestar:
         route_handlers=[*route_handlers, *feed_handlers, *casework_handlers(), static],
         dependencies={
             "conn": Provide(provide_conn),
-            "search_backend": Provide(provide_search, sync_to_thread=True),
+            "search_backend": Provide(provide_search),
         },
         state=state,
         on_startup=[_warm],

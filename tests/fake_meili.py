@@ -11,7 +11,11 @@ What it implements (Meilisearch v1.11 API shapes):
   clients really wait for them; failures are failed tasks with Meilisearch's error codes;
 - swap-indexes, dumps, snapshots (as tasks);
 - search and multi-search: q with words and "quoted phrases", matchingStrategy "all" only,
-  the last word matched as a prefix unless followed by a space; filters (=, !=, >, >=, <, <=,
+  the last word matched as a prefix unless followed by a space, at most 10 query terms (milli's
+  words limit: the rest is ignored, and no word is a prefix then); a prefix longer than 4 bytes
+  matches at most 1,000 words of the index besides itself, the first in byte order (milli has a
+  prefix database for prefixes up to 4 bytes only, and expands longer ones from the word list
+  up to MAX_PREFIX_COUNT); filters (=, !=, >, >=, <, <=,
   IN, NOT IN, EXISTS, IS NULL, NOT, AND, OR, parentheses, arrays); facetDistribution; sort;
   offset/limit (estimatedTotalHits) and page/hitsPerPage (totalHits) capped at maxTotalHits;
   attributesToRetrieve; the ranking rules words, typo, proximity, attribute, sort, exactness and
@@ -23,7 +27,10 @@ backend does not rely on any of these (it indexes its own ASCII tokens); a test 
 must run against a real server.
 
 Failure injection: `fail(times, status=503)` answers the next matching requests with an error,
-`fail(times, drop=True)` closes the connection without an answer.
+`fail(times, drop=True)` closes the connection without an answer, `fail(times, lose_reply=True)`
+does what the request asks and then closes the connection without an answer (a reply lost on
+the way back), `fail(times, repeat=True)` does it twice (a proxy that repeats a request),
+`fail(times, delay=s)` answers late. GET /tasks filters by types, indexUids and statuses, newest first (limit, from).
 """
 
 from __future__ import annotations
@@ -71,6 +78,9 @@ _CUSTOM_RULE = re.compile(r"[A-Za-z0-9_.]+:(asc|desc)")
 _DOC_ID = re.compile(r"[A-Za-z0-9_-]{1,511}")
 _WORD = re.compile(r"\w+")
 GAP = 8  # positions between the values of an array (a hard separator in Meilisearch)
+WORDS_LIMIT = 10  # query terms read (milli's Search::words_limit)
+PREFIX_DB_MAX_BYTES = 4  # longest prefix in milli's prefix database
+MAX_PREFIX_COUNT = 1000  # words a longer prefix expands to (milli limits.rs)
 
 
 class ApiError(Exception):
@@ -328,10 +338,19 @@ class Index:
         return self._postings
 
     def prefixed(self, prefix: str) -> list[str]:
+        """The words a prefix matches: all of them for a short prefix (milli's prefix
+        database), else the prefix itself and at most MAX_PREFIX_COUNT others, in byte order
+        (Python orders str by code point, which is UTF-8's byte order)."""
         self.postings()
         i = bisect.bisect_left(self._vocab, prefix)
         out = []
+        others = 0
+        short = len(prefix.encode()) <= PREFIX_DB_MAX_BYTES
         while i < len(self._vocab) and self._vocab[i].startswith(prefix):
+            if self._vocab[i] != prefix:
+                if not short and others >= MAX_PREFIX_COUNT:
+                    break
+                others += 1
             out.append(self._vocab[i])
             i += 1
         return out
@@ -554,6 +573,8 @@ def parse_q(q: str) -> list[tuple]:
         else:
             for w in words(m.group(2)):
                 terms.append(("word", w, False))
+    if len(terms) > WORDS_LIMIT:
+        return terms[:WORDS_LIMIT]  # milli stops reading there: its last term is no prefix
     if terms and terms[-1][0] == "word" and not q[-1:].isspace() and not q.rstrip().endswith('"'):
         terms[-1] = ("word", terms[-1][1], True)
     return terms
@@ -611,10 +632,36 @@ class FakeMeilisearch:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def fail(self, times: int = 1, status: int = 503, drop: bool = False, path: str = "") -> None:
-        """Answer the next `times` requests whose path contains `path` with an error."""
+    def fail(
+        self,
+        times: int = 1,
+        status: int = 503,
+        drop: bool = False,
+        path: str = "",
+        *,
+        lose_reply: bool = False,
+        method: str | None = None,
+        delay: float = 0.0,
+        repeat: bool = False,
+    ) -> None:
+        """Answer the next `times` requests whose path matches `path` (re.search) and method
+        `method` (any: None) with an error; `drop`: close the connection instead;
+        `lose_reply`: do what the request asks, then close the connection without a reply;
+        `delay`: answer normally, after `delay` seconds; `repeat`: carry the request out
+        twice, then answer (a proxy that sends a request again)."""
         with self._lock:
-            self._failures.append({"times": times, "status": status, "drop": drop, "path": path})
+            self._failures.append(
+                {
+                    "times": times,
+                    "status": status,
+                    "drop": drop,
+                    "lose_reply": lose_reply,
+                    "path": path,
+                    "method": method,
+                    "delay": delay,
+                    "repeat": repeat,
+                }
+            )
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -637,16 +684,32 @@ class FakeMeilisearch:
             return
         with self._lock:
             self.requests.append((h.command, h.path.lstrip("/"), body))
-            failure = next((f for f in self._failures if f["path"] in path), None)
+            failure = next(
+                (
+                    f
+                    for f in self._failures
+                    if re.search(f["path"], path) and f["method"] in (None, h.command)
+                ),
+                None,
+            )
             if failure:
                 failure["times"] -= 1
                 if failure["times"] <= 0:
                     self._failures.remove(failure)
-        if failure and failure["drop"]:
+        if failure and failure["delay"]:
+            time.sleep(failure["delay"])
+            failure = None
+        if failure and (failure["lose_reply"] or failure["repeat"]):
+            try:
+                self._auth(h, path)
+                self._route(h.command, path, query, body)
+            except ApiError:
+                pass
+        if failure and (failure["drop"] or failure["lose_reply"]):
             h.close_connection = True
             h.connection.shutdown(2)
             return
-        if failure:
+        if failure and not failure["repeat"]:
             self._send(
                 h,
                 failure["status"],
@@ -663,11 +726,14 @@ class FakeMeilisearch:
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+            h.close_connection = True
 
     def _auth(self, h: BaseHTTPRequestHandler, path: str) -> None:
         if not self.master_key or path == "health":
@@ -700,14 +766,7 @@ class FakeMeilisearch:
                     "indexes": {u: i.stats() for u, i in self.indexes.items()},
                 }
             if seg == ["tasks"]:
-                results = sorted(self.tasks.values(), key=lambda t: -t["uid"])
-                return 200, {
-                    "results": results,
-                    "total": len(results),
-                    "limit": 20,
-                    "from": results[0]["uid"] if results else None,
-                    "next": None,
-                }
+                return 200, self._task_list(query)
             if len(seg) == 2 and seg[0] == "tasks":
                 task = self.tasks.get(int(seg[1]))
                 if task is None:
@@ -809,6 +868,29 @@ class FakeMeilisearch:
         )
 
     # -- tasks -----------------------------------------------------------------------------
+    def _task_list(self, query: dict[str, str]) -> dict[str, Any]:
+        """GET /tasks: filtered by types, indexUids, statuses (comma-separated), newest first
+        from task `from`, `limit` of them (default 20), with `next` for the following page."""
+        wanted = {
+            k: set(query[k].split(",")) for k in ("types", "indexUids", "statuses") if k in query
+        }
+        field = {"types": "type", "indexUids": "indexUid", "statuses": "status"}
+        start = int(query["from"]) if "from" in query else None
+        found = [
+            dict(t)
+            for t in sorted(self.tasks.values(), key=lambda t: -t["uid"])
+            if (start is None or t["uid"] <= start)
+            and all(t[field[k]] in values for k, values in wanted.items())
+        ]
+        limit = int(query.get("limit", 20))
+        return {
+            "results": found[:limit],
+            "total": len(self.tasks),
+            "limit": limit,
+            "from": found[0]["uid"] if found else None,
+            "next": found[limit]["uid"] if len(found) > limit else None,
+        }
+
     def _enqueue(
         self,
         kind: str,

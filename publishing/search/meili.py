@@ -4,36 +4,53 @@ Chinese text. Meilisearch segments Chinese with jieba (without HMM: a pair of ch
 not a dictionary word becomes two one-character words), normalises it per version, and matches
 query words as words or word prefixes only (meilisearch/charabia#338), so "区好运" would not find
 "芝罘区好运来". We therefore never let Meilisearch see Chinese: every searchable field holds
-tokens we make ourselves with publishing.search.text, the same tokens as the embedded index
-(overlapping bigrams plus the last character of each run), each Chinese token spelled in ASCII
-("c" + five hex digits per character: 樟宇 → c06a1f05b87). A query is converted the same way:
-a Chinese run becomes the phrase of its bigram tokens ("c… c… c…"), so any 2+ character part of
-a name matches across jieba's word boundaries; a single character is sent as a word prefix (it
-matches the tokens that start with it). Latin words, codes and pinyin are plain words.
+tokens we make ourselves, spelled in ASCII ("c" + five hex digits per character: 樟宇 →
+c06a1f05b87): each run's overlapping bigrams, then each of its characters. A query is converted
+the same way: a Chinese run becomes the phrase of its bigram tokens ("c… c… c…"), so any 2+
+character part of a name matches across jieba's word boundaries, and a single character the
+phrase of its own token. Latin words and pinyin are plain words.
+
+Meilisearch matches only the last word of a query as a prefix, and expands a prefix longer than
+4 bytes to at most 1,000 words of the index (milli's MAX_PREFIX_COUNT); it reads at most 10 query
+words. So nothing that must be found completely relies on a prefix: single characters are words
+of their own (not prefixes of the bigrams), and a code (USCC / 注册号) prefix is a filter on
+`code_prefix`, the 8- to 17-character prefixes of an entity's codes (records are found by their
+exact code only, as in the embedded backend).
 
 Pinyin is indexed as the joined pinyin of every 1–6 consecutive characters of a name
 ("yan", "yantai", "yantaizhang", "zhangyu" …) and initials of every 2–10 consecutive characters
 ("yt", "ytzy" …), so "yantaizhangyu", "zhangyu", "ytzy" and the prefix "yantaizh" are single
-words that need no splitting at query time.
+words that need no splitting at query time. Pinyin of more than 6 characters is sent as
+overlapping words of up to 6 syllables each, cut where every reading of it has a syllable
+boundary (yantaihaoyunlaichaoshi → yantaihaoyunlai yunlaichaoshi: hao may be ha o, chao cha o).
 
 Ranking: ranking rules are sort (only when a sort is asked for, so "newest first" is strict),
 words, typo, proximity, attribute (searchable attributes in the order codes, name, former names,
 pinyin, initials, text, place), exactness, then custom: entities before records, shorter name,
 newer, id (ties keep their order across rebuilds). Exact hits come first and are found by
-filter, not by ranking: the documents whose code equals the query, then those whose name (its
-name_key) equals it; they are fetched in the same multi-search request and excluded from the
-ranked query, so totals, facets and pages stay exact.
+filter, not by ranking: the documents whose code equals the query, the entities whose code
+starts with it, then those whose name (its name_key) equals it; they are fetched in the same
+multi-search request and excluded from the ranked query, so totals, facets and pages stay exact.
 
 District short names (芝罘 → 芝罘区, 开发区 → 烟台经济技术开发区) already match as parts of the full
 name; the other aliases (高新区, 烟台开发区, 市本级 …) are indexed with each document in the
 `place` field. Meilisearch's `synonyms` setting cannot do this: it expands query words, not the
 phrases our Chinese queries are made of.
 
+Searches answer quickly or not at all: a short timeout (SEARCH_TIMEOUT), no retry of a timed-out
+search, and a circuit breaker (after BREAKER_FAILURES failed searches in a row, searches fail at
+once for BREAKER_COOLDOWN seconds); a search that cannot be answered raises SearchUnavailable.
+
 Writes go in batches, each a Meilisearch task that is waited for (so a failed task fails the
-sync and its cursor does not move); requests are retried with exponential backoff on
-connection errors, timeouts, 429 and 5xx. `rebuild` fills a new index (`<index>_v<ms>`) and
-swaps it with the live one (swap-indexes), so searches never see a half-built index.
-`reconcile` compares counts and sampled documents with the database.
+sync and its cursor does not move); idempotent requests are retried with exponential backoff on
+connection errors, timeouts, 429 and 5xx. Requests that enqueue a task that must not run twice
+(index creation and deletion, swap-indexes) are sent once: when the reply is lost, the task is
+looked up in the task list. `rebuild` fills a new index (`<index>_v<ms>`) and swaps it with the
+live one (swap-indexes), so searches never see a half-built index; the new index's former self
+is dropped only once the task list shows that exactly one swap took place. An index whose
+settings differ from ours was built by another version of this code: `outdated` says so, and
+sync rebuilds it (its documents lack what the searches use). `reconcile` compares counts and
+sampled documents with the database.
 """
 
 from __future__ import annotations
@@ -48,7 +65,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any, TypeVar
 
 import meilisearch
@@ -60,16 +77,24 @@ from meilisearch.errors import (
 from sqlalchemy import Engine, func, select
 
 from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
-from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
+from publishing.search.base import (
+    FACETS,
+    MATCH_CAP,
+    Hit,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+)
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     CJK_CLASS,
     ParsedQuery,
+    Term,
     name_key,
     normalize,
     parse_query,
+    runs,
     syllables,
-    tokens,
 )
 
 log = logging.getLogger("publishing.search.meili")
@@ -93,7 +118,17 @@ DOC_FIELDS = (
     "data",
 )
 SEARCHABLE = ("codes", "name", "former", "py", "pyi", "body", "place")
-FILTERABLE = ("type", "district", "status", "grade", "entity_id", "name_key", "uscc", "reg_no")
+FILTERABLE = (
+    "type",
+    "district",
+    "status",
+    "grade",
+    "entity_id",
+    "name_key",
+    "uscc",
+    "reg_no",
+    "code_prefix",
+)
 SORTABLE = ("day",)
 RANKING_RULES = (
     "sort",
@@ -110,8 +145,14 @@ RANKING_RULES = (
 MAX_TOTAL_HITS = MATCH_CAP  # as the embedded backend: totals beyond it are lower bounds
 PINYIN_MAX = 6  # joined pinyin of up to this many characters is one token
 INITIALS_MAX = 10  # initials of up to this many characters
+CODE_PREFIX_MIN = 8  # the shortest code prefix searched for (publishing.search.text.code_key)
 BATCH = 1000  # documents per write task
 PIPELINE = 4  # write tasks enqueued ahead of the one waited for during a rebuild
+# Searches: connect, read timeouts (s); an index's writes keep MeiliSearch(timeout=…).
+SEARCH_TIMEOUT = (1.0, 2.5)
+SEARCH_RETRIES = 2  # on connection errors, 429 and 5xx; never on a timeout
+BREAKER_FAILURES = 3  # failed searches in a row that open the circuit breaker …
+BREAKER_COOLDOWN = 10.0  # … for this many seconds
 _CJK = re.compile(f"[{CJK_CLASS}]")
 _VALID_KEY = re.compile(r"[A-Za-z0-9_-]{1,511}")
 
@@ -145,9 +186,25 @@ def encode(token: str) -> str:
     return token
 
 
-def grams(text: str) -> str:
-    """The tokens of a text (text.tokens of its normalised form), encoded, space-separated."""
-    return " ".join(encode(t) for t in tokens(normalize(text)))
+def index_tokens(norm: str, chars: bool = True) -> list[str]:
+    """A normalised text's tokens: a Chinese run's bigrams, then each of its characters (a
+    single-character query is then a word, not a prefix that Meilisearch would expand to at
+    most 1,000 bigrams or match only as the query's last word; without `chars`, a run of one
+    character only); other runs as they are."""
+    out: list[str] = []
+    for run, cjk in runs(norm):
+        if cjk:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+            if chars or len(run) == 1:
+                out.extend(run)
+        else:
+            out.append(run)
+    return out
+
+
+def grams(text: str, chars: bool = True) -> str:
+    """The tokens of a text (index_tokens of its normalised form), encoded, space-separated."""
+    return " ".join(encode(t) for t in index_tokens(normalize(text), chars))
 
 
 def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -165,6 +222,16 @@ def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
                 if i + k <= len(initials):
                     pyi["".join(initials[i : i + k])] = None
     return list(py), list(pyi)
+
+
+def code_prefixes(codes: Iterable[str | None]) -> list[str]:
+    """The prefixes of the codes that a code query may be (CODE_PREFIX_MIN characters up to
+    one short of the whole code, which is matched exactly)."""
+    out: dict[str, None] = {}
+    for code in filter(None, codes):
+        for n in range(CODE_PREFIX_MIN, len(code)):
+            out[code[:n]] = None
+    return list(out)
 
 
 def _place_names() -> dict[str, list[str]]:
@@ -213,8 +280,13 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
             "py": py,
             "pyi": pyi,
             "body": [grams(value) for _, value in doc.get("text") or () if value],
-            "place": [grams(n) for n in PLACES.get(doc.get("district") or "", [])],
+            # district aliases are for names of places (高新区), not for single characters
+            "place": [grams(n, chars=False) for n in PLACES.get(doc.get("district") or "", [])],
             "name_key": key or None,
+            # entities only: a code prefix finds entities, as in the embedded backend
+            "code_prefix": code_prefixes((doc.get("uscc"), doc.get("reg_no")))
+            if doc["type"] == "entity"
+            else [],
             "name_len": len(key),
             "type_rank": 0 if doc["type"] == "entity" else 1,
         }
@@ -233,22 +305,51 @@ def stored_doc(hit: dict[str, Any]) -> dict[str, Any]:
 # -- queries ---------------------------------------------------------------------------------
 
 
+def phrase(parts: Iterable[str]) -> str:
+    """A quoted phrase of index tokens: matched as adjacent words, never as a prefix."""
+    return '"' + " ".join(encode(p) for p in parts) + '"'
+
+
 def query_string(pq: ParsedQuery) -> str:
     """The Meilisearch q of a parsed query (empty: a placeholder search)."""
-    if pq.code:
-        return pq.code.lower()  # exact or prefix, in codes (and as a word in the text)
     words: list[str] = []
-    single: list[str] = []
     for term in pq.terms:
-        if term.cjk and len(term.source) == 1:
-            single.append(encode(term.source))
-        elif term.cjk:
-            bigrams = [term.source[i : i + 2] for i in range(len(term.source) - 1)]
-            words.append('"' + " ".join(encode(b) for b in bigrams) + '"')
-        else:
-            words.append(term.source)
-    # Meilisearch matches only the last word as a prefix: put one single character there.
-    return " ".join([*words, *single])
+        if term.cjk:  # the phrase of its bigrams, or of its one character
+            src = term.source
+            words.append(phrase([src[i : i + 2] for i in range(len(src) - 1)] or [src]))
+        elif pq.code:  # parts of a code are whole words: a code prefix is a filter (exact_tiers)
+            words.append(phrase([term.source]))
+        else:  # Meilisearch matches the last of these words as a prefix
+            words.extend(pinyin_words(term))
+    return " ".join(words)
+
+
+def pinyin_words(term: Term) -> list[str]:
+    """The words of a latin term: itself, unless a reading of it as pinyin has more syllables
+    than one indexed token holds (PINYIN_MAX); then overlapping pieces of at most PINYIN_MAX
+    syllables, cut where every reading has a syllable boundary (xian | xi an)."""
+    readings = [sylls for sylls, _ in term.pinyin]
+    if term.initials or not readings or max(map(len, readings)) <= PINYIN_MAX:
+        return [term.source]
+    ends = [set(accumulate(map(len, r))) for r in readings]
+    cuts = sorted(set.intersection(*ends) | {0})
+
+    def size(a: int, b: int) -> int:  # syllables between two cuts, in the longest reading
+        return max(sum(cuts[a] < e <= cuts[b] for e in r) for r in ends)
+
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while not pieces or pieces[-1][1] < len(cuts) - 1:
+        j = i + 1
+        while j + 1 < len(cuts) and size(i, j + 1) <= PINYIN_MAX:
+            j += 1
+        pieces.append((i, j))
+        i = j - 1 if j - 1 > i else j  # the next piece overlaps this one by a syllable
+    i, last = pieces[-1]
+    while i > 0 and size(i - 1, last) <= PINYIN_MAX:  # the last piece as long as it can be
+        i -= 1
+    pieces[-1] = (i, last)
+    return [term.source[cuts[a] : cuts[b]] for a, b in pieces]
 
 
 def literal(value: str) -> str:
@@ -267,10 +368,11 @@ def query_filters(q: SearchQuery) -> list[str]:
 
 
 def exact_tiers(pq: ParsedQuery) -> list[str]:
-    """Filters of the exact tiers, best first: the code, then the name."""
+    """Filters of the exact tiers, best first: the code, a code prefix, then the name."""
     tiers = []
     if pq.code:
         tiers.append(f"uscc = {literal(pq.code)} OR reg_no = {literal(pq.code)}")
+        tiers.append(f"code_prefix = {literal(pq.code)}")  # entities only have code prefixes
     if pq.name_key:
         tiers.append(f"name_key = {literal(pq.name_key)}")
     return tiers
@@ -318,6 +420,39 @@ class MeiliTaskFailed(RuntimeError):
     pass
 
 
+class CircuitBreaker:
+    """After `failures` failed searches in a row, searches fail at once for `cooldown` seconds;
+    then one search at a time tries again (the others still fail at once), and a success
+    closes the breaker. Shared by the threads of a process."""
+
+    def __init__(self, failures: int = BREAKER_FAILURES, cooldown: float = BREAKER_COOLDOWN):
+        self.failures = failures
+        self.cooldown = cooldown
+        self._failed = 0
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        """Before a search: raise SearchUnavailable while the breaker is open."""
+        with self._lock:
+            if self._failed < self.failures:
+                return
+            now = time.monotonic()
+            if now < self._until:
+                raise SearchUnavailable("meilisearch: failing fast after repeated failures")
+            self._until = now + self.cooldown  # this search tries; the others fail meanwhile
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failed = 0
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failed += 1
+            if self._failed >= self.failures:
+                self._until = time.monotonic() + self.cooldown
+
+
 # -- the backend -----------------------------------------------------------------------------
 
 
@@ -338,6 +473,8 @@ class MeiliSearch:
         retries: int = 5,
         backoff: float = 0.2,
         batch: int = BATCH,
+        search_timeout: tuple[float, float] = SEARCH_TIMEOUT,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.key = key
@@ -347,16 +484,31 @@ class MeiliSearch:
         self.retries = retries
         self.backoff = backoff
         self.batch = batch
+        self.search_timeout = search_timeout
+        self.breaker = breaker or CircuitBreaker()
         self._local = threading.local()
         self._ready = False
 
     # -- plumbing --------------------------------------------------------------------------
     @property
     def client(self) -> meilisearch.Client:
+        """The client for writes and checks (timeout: `timeout`)."""
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = meilisearch.Client(
                 self.url, self.key, timeout=self.timeout
+            )
+        return client
+
+    @property
+    def search_client(self) -> meilisearch.Client:
+        """The client for searches and pings: (connect, read) timeouts of `search_timeout`."""
+        client = getattr(self._local, "search_client", None)
+        if client is None:
+            # requests takes a (connect, read) pair where the client's type hint says int
+            timeout: Any = self.search_timeout
+            client = self._local.search_client = meilisearch.Client(
+                self.url, self.key, timeout=timeout
             )
         return client
 
@@ -413,8 +565,38 @@ class MeiliSearch:
             )
 
     def _post(self, path: str, body: Any) -> int:
-        """POST to the API; returns the uid of the task it enqueued."""
+        """POST an idempotent write (documents, deletions by id); returns its task's uid."""
         return self._call(self.client.http.post, path, body)["taskUid"]
+
+    def _enqueue_once(
+        self, send: Callable[[], Any], kind: str, match: Callable[[dict[str, Any]], bool]
+    ) -> int:
+        """The uid of the task of a request that must not be repeated (index creation and
+        deletion, swap-indexes): a retry after a lost reply would enqueue it twice (a second
+        swap swaps the old index back in). Sent once; when its reply is lost (connection error,
+        timeout, 5xx), the task list says whether it was enqueued all the same."""
+        before = self._last_task()
+        try:
+            return send()["taskUid"]
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError, MeilisearchApiError) as err:
+            if isinstance(err, MeilisearchApiError) and err.status_code < 500:
+                raise
+            for attempt in range(3):  # a request whose reply timed out may still be arriving
+                task = next((t for t in self._tasks(kind, before) if match(t)), None)
+                if task is not None:
+                    log.warning("meilisearch: %s; it was enqueued all the same", err)
+                    return task["uid"]
+                time.sleep(self.backoff * 2**attempt)
+            raise
+
+    def _last_task(self) -> int:
+        found = self._call(self.client.http.get, "tasks?limit=1")["results"]
+        return found[0]["uid"] if found else -1
+
+    def _tasks(self, kind: str, after: int) -> list[dict[str, Any]]:
+        """The newest tasks of a type (up to 100) enqueued after task `after`, newest first."""
+        found = self._call(self.client.http.get, f"tasks?types={kind}&limit=100")["results"]
+        return [t for t in found if t["uid"] > after]
 
     def _exists(self, uid: str) -> bool:
         try:
@@ -427,7 +609,14 @@ class MeiliSearch:
 
     def _create(self, uid: str) -> None:
         """Create an index with our settings and wait until both are done."""
-        self._wait(self._post("indexes", {"uid": uid, "primaryKey": PRIMARY_KEY}))
+        body = {"uid": uid, "primaryKey": PRIMARY_KEY}
+        self._wait(
+            self._enqueue_once(
+                lambda: self.client.http.post("indexes", body),
+                "indexCreation",
+                lambda t: t.get("indexUid") == uid,
+            )
+        )
         self._wait(
             self._call(self.client.http.patch, f"indexes/{uid}/settings", settings_payload())[
                 "taskUid"
@@ -492,19 +681,42 @@ class MeiliSearch:
                 )
             if not self._exists(self.uid):
                 self._create(self.uid)
-            self._wait(
-                self._call(self.client.swap_indexes, [{"indexes": [self.uid, new]}]).task_uid
-            )
+            self._swap(new)
         except BaseException:
+            # Whether or not the swap took place, the live index matches a cursor that has
+            # not moved: `new` holds the new documents (no swap) or the old ones (a swap).
             self._drop(new)
             raise
         self._ready = True
         self._drop(new)  # now the old documents
         return count
 
+    def _swap(self, new: str) -> None:
+        """Swap `new` with the live index, and make sure it was swapped exactly once (twice
+        would leave the old documents live and the new ones in `new`, about to be dropped)."""
+        swaps = [{"indexes": [self.uid, new]}]
+        self._wait(
+            self._enqueue_once(
+                lambda: self.client.http.post("swap-indexes", swaps),
+                "indexSwap",
+                lambda t: _swaps(t, new),
+            )
+        )
+        done = [t for t in self._tasks("indexSwap", -1) if _swaps(t, new)]
+        if [t["status"] for t in done] != ["succeeded"]:
+            raise MeiliTaskFailed(
+                f"rebuild of {self.uid}: swap tasks with {new}: {[t['status'] for t in done]}"
+            )
+
     def _drop(self, uid: str) -> None:
         try:
-            self._wait(self._call(self.client.http.delete, f"indexes/{uid}")["taskUid"])
+            self._wait(
+                self._enqueue_once(
+                    lambda: self.client.http.delete(f"indexes/{uid}"),
+                    "indexDeletion",
+                    lambda t: t.get("indexUid") == uid,
+                )
+            )
         except Exception as err:  # noqa: BLE001 - leftovers are dropped by the next rebuild
             log.warning("meilisearch: could not delete index %s: %s", uid, err)
 
@@ -521,10 +733,25 @@ class MeiliSearch:
         self._drop(self.uid)
         self._ready = False
 
+    def outdated(self) -> bool:
+        """Whether the live index has settings other than ours: it was built by another version
+        of this backend, and its documents lack what our searches use (code_prefix came with
+        its filter), so it must be rebuilt (sync does), not only given our settings."""
+        try:
+            current = self._call(self.client.http.get, f"indexes/{self.uid}/settings")
+        except MeilisearchApiError as err:
+            if err.code == "index_not_found":
+                return False
+            raise
+        if not _differs(settings_payload(), current):
+            return False
+        log.warning("meilisearch: %s was built with other settings: it needs a rebuild", self.uid)
+        return True
+
     # -- reading ---------------------------------------------------------------------------
     def ping(self) -> bool:
         try:
-            return self.client.health().get("status") == "available"
+            return self.search_client.health().get("status") == "available"
         except Exception:  # noqa: BLE001 - unreachable is an answer here
             return False
 
@@ -625,15 +852,33 @@ class MeiliSearch:
         )
 
     def _multi(self, queries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The results of a multi-search; SearchUnavailable when Meilisearch does not answer
+        in time, fails (5xx, 429) or the circuit breaker is open. A timed-out search is not
+        retried: its request threads would wait twice as long for an overloaded server."""
+        self.breaker.enter()
         try:
-            return self._call(self.client.multi_search, queries, retries=2)["results"]
+            body = self._call(
+                self.search_client.multi_search, queries, retries=SEARCH_RETRIES, timeouts=False
+            )
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError) as err:
+            self.breaker.failed()
+            raise SearchUnavailable(f"meilisearch: {err}") from err
         except MeilisearchApiError as err:
+            if err.status_code == 429 or err.status_code >= 500:
+                self.breaker.failed()
+                raise SearchUnavailable(f"meilisearch: {err}") from err
+            self.breaker.succeeded()  # it answered
             if err.code == "index_not_found":
                 log.warning(
                     "meilisearch: index %s does not exist yet (run disclosure reindex)", self.uid
                 )
                 return None
+            if err.code == "invalid_search_filter" and "not filterable" in str(err):
+                log.warning("meilisearch: %s is outdated (the next sync rebuilds it)", self.uid)
+                raise SearchUnavailable(f"meilisearch: {err}") from err
             raise
+        self.breaker.succeeded()
+        return body["results"]
 
     @staticmethod
     def _hit(doc: dict[str, Any], pq: ParsedQuery) -> Hit:
@@ -724,6 +969,12 @@ def _sample_records(conn: Any, kinds: dict[str, int], want: int, rng: random.Ran
         if hit is not None:
             found.add(hit)
     return sorted(found)
+
+
+def _swaps(task: dict[str, Any], uid: str) -> bool:
+    """Whether a task swaps index `uid`."""
+    swaps = (task.get("details") or {}).get("swaps") or ()
+    return any(uid in (s.get("indexes") or ()) for s in swaps)
 
 
 def _merge_facets(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

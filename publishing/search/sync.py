@@ -70,8 +70,10 @@ def sync(
         backlog = (conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0) - read_cursor(
             conn, name
         )
-    if backlog > REINDEX_BACKLOG and backlog > backend.count() // 2:
+    outdated = getattr(backend, "outdated", None)  # Meilisearch: built by another version
+    if (backlog > REINDEX_BACKLOG and backlog > backend.count() // 2) or (outdated and outdated()):
         # A first publish of a whole city, or an index far behind: a rebuild is much faster.
+        # An outdated index lacks what searches use: rebuilt before anything is applied to it.
         reindex(engine, backend)
         applied = backlog
     while True:
