@@ -175,11 +175,16 @@ class IndexFile(msgspec.Struct, kw_only=True):
     media_type: str
     bytes: int
     sha256: str
+    # snapshots: the earliest end of publicity among its rows (the file is replaced after it)
+    publicity_ends: str | None = None
 
 
 class OpenDataIndex(msgspec.Struct, kw_only=True):
-    version: str
+    version: str  # "SEQ", or "SEQ-BUILD" for a rebuild at a seq already built
     seq: int
+    seq_event: str | None = None  # identifies the event at seq: differs after a restore
+    highest_seq: int | None = None
+    build: int | None = None
     generated_at: str
     files: list[IndexFile]
 
