@@ -168,11 +168,15 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     assert re.search(rf'"{record}".*"withdraw"|"withdraw".*"{record}"', json.dumps(changes)), (
         changes
     )
-    feed = visitor.request.get(f"{base}/entities/{site['uscc']}/feed.atom")
+    # its only record gone, the entity has no feed (as if never published); the kind's feed
+    # carries the deletion, and nothing in it tells of the repair
+    assert visitor.request.get(f"{base}/entities/{site['uscc']}/feed.atom").status == 404
+    feed = visitor.request.get(f"{base}/feeds/penalty.atom")
     assert feed.status == 200
-    deleted = re.search(r"<at:deleted-entry[^>]*>.*?</at:deleted-entry>", feed.text(), re.S)
-    assert deleted and record in deleted.group(0) and "已撤回" in deleted.group(0), feed.text()
-    assert "修复" not in feed.text()  # nothing in the entity's feed tells of the repair
+    deleted = re.search(rf"<at:deleted-entry[^>]*{record}[^>]*>.*?</at:deleted-entry>",
+                        feed.text(), re.S)
+    assert deleted and "已撤回" in deleted.group(0), feed.text()
+    assert "修复" not in feed.text()
 
     # -- the applicant sees the decision ----------------------------------------------------------
     page.goto(f"{base}/requests/{tracking}")
