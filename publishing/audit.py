@@ -34,12 +34,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from publishing import clock
+from publishing import clock, locks
 from publishing.request_models import AUDIT
 from publishing.settings import get_settings
 
 GENESIS = "0" * 64
-AUDIT_LOCK_ID = 7_261_129
+AUDIT_LOCK_ID = locks.AUDIT
 KEY_PURPOSE = b"disclosure audit chain v1"  # the chain's key is derived, never the setting itself
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from publishing import bulk, clock
+from publishing import bulk, clock, locks
 from publishing.models import (
     ACTIVE,
     Batch,
@@ -60,7 +60,7 @@ _STATUS_COLUMNS = ("status", "status_reason", "version", "updated_at", "batch_id
 _INSERT_COLUMNS = (*_CONTENT_COLUMNS, "id", "kind", "group_key", "first_published_at")
 _EVENT_COLUMNS = ("record_id", "kind", "district", "entity_id", "op", "version", "reason", "at",
                   "batch_id")
-WRITER_LOCK_ID = 7_261_127
+WRITER_LOCK_ID = locks.WRITER
 
 
 def lock_writer(conn: Connection) -> None:

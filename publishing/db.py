@@ -13,10 +13,11 @@ from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
+from publishing import locks
 from publishing.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-MIGRATION_LOCK_ID = 7_261_130  # PostgreSQL advisory lock: one process migrates at a time
+MIGRATION_LOCK_ID = locks.MIGRATION  # PostgreSQL advisory lock: one process migrates at a time
 log = logging.getLogger("publishing.db")
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from publishing import attachments, audit, clock, read, workdays
+from publishing import attachments, audit, clock, locks, read, workdays
 from publishing.attachments import Upload
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import KIND_LABELS
@@ -419,7 +419,7 @@ def _busy_problem(record_id: str, type_: str) -> str:
 
 # PostgreSQL advisory locks of submissions, one per record: (this namespace, a hash of the id).
 # Two-key locks never collide with the one-key writer and audit locks.
-RECORD_LOCK_NAMESPACE = 7_261_130
+RECORD_LOCK_NAMESPACE = locks.RECORD_NAMESPACE
 
 
 def _record_lock_key(record_id: str) -> int:

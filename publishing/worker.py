@@ -48,7 +48,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from publishing import clock
+from publishing import clock, locks
 from publishing.db import get_engine, writer_connection
 from publishing.models import SyncCursor
 
@@ -60,7 +60,7 @@ DEADLINES_EVERY = 600.0  # seconds between looks for provisional deadlines to co
 AUDIT_ANCHOR_EVERY = 60.0  # seconds between anchors of the audit log's head
 TICK = 1.0  # seconds between looks at the schedule
 DIGEST_DAYS = 2
-WORKER_LOCK_ID = 7_261_129  # PostgreSQL advisory lock: one active worker
+WORKER_LOCK_ID = locks.WORKER  # PostgreSQL advisory lock: one active worker
 STANDBY_RETRY = 15.0  # seconds between a standby worker's attempts to take over
 
 

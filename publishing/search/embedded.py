@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, text
 
+from publishing import locks
 from publishing.db import writer_connection
 from publishing.search import documents, schema
 from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
@@ -62,7 +63,7 @@ PARALLEL_MIN = 50_000  # documents from which a rebuild prepares them in worker 
 DAY_SHIFT = 24  # rid = (MAX_DAY - day ordinal) << 24 | n
 MAX_DAY = date.max.toordinal()
 CODE, DECISION, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(6)  # tiers, best first
-SEARCH_LOCK_ID = 7_261_128  # PostgreSQL advisory lock: one writer of the index at a time
+SEARCH_LOCK_ID = locks.SEARCH_INDEX  # PostgreSQL advisory lock: one writer of the index at a time
 SCAN_MIN_SHARE = 0.07  # PostgreSQL: a query matching ≥ 7 % of documents scans in rid order …
 SCAN_BUDGET_MS = 50  # … for at most this long before the bitmap plan answers it
 SHARES_TTL_S = 600  # how long the lexeme statistics are reused

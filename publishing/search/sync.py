@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from publishing import locks
 from publishing.db import get_engine, writer_connection
 from publishing.models import ChangeEvent, SyncCursor
 from publishing.search import get_backend
@@ -23,7 +24,7 @@ EVENTS = ChangeEvent.__table__
 CURSORS = SyncCursor.__table__
 BATCH = 2000  # change events per transaction
 REINDEX_BACKLOG = 100_000  # events behind (and more than half the index): rebuild instead
-SYNC_LOCK_ID = 7_261_128  # PostgreSQL advisory lock shared with the embedded index's writers
+SYNC_LOCK_ID = locks.SEARCH_INDEX  # PostgreSQL advisory lock shared with the embedded index's writers
 
 
 def cursor_name(backend: SearchBackend) -> str:
