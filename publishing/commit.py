@@ -90,6 +90,12 @@ def finish_batch(conn: Connection, batch_id: int, counts: dict[str, Any]) -> Non
     )
 
 
+def kept_reason(row: Any) -> str | None:
+    """The status reason a record keeps whatever status it moves to: CORRECTED, so that a file
+    bringing it back later publishes the correction, not the platform's uncorrected export."""
+    return CORRECTED if row.status_reason == CORRECTED else None
+
+
 class Writer:
     def __init__(self, conn: Connection, batch_id: int | None, at: datetime | None = None):
         self.conn = conn

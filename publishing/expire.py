@@ -9,7 +9,14 @@ from datetime import date
 from sqlalchemy import Engine, select
 
 from publishing import clock
-from publishing.commit import CORRECTED, RECORDS, Writer, finish_batch, lock_writer, start_batch
+from publishing.commit import (
+    RECORDS,
+    Writer,
+    finish_batch,
+    kept_reason,
+    lock_writer,
+    start_batch,
+)
 from publishing.db import get_engine, writer_connection
 from publishing.models import ACTIVE, AGGREGATE, OP_ADD, OP_EXPIRE, OP_WITHDRAW
 from publishing.plan import _STATE_COLUMNS
@@ -36,7 +43,7 @@ def expire(
             )
         ).all()
         for r in due:
-            writer.set_status(r, "expired", OP_EXPIRE, "expired", kept_reason=_kept(r))
+            writer.set_status(r, "expired", OP_EXPIRE, "expired", kept_reason=kept_reason(r))
         counts["expired"] = len(due)
         _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
@@ -51,14 +58,9 @@ def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter
     for r in conn.execute(marks).all():
         public = rules.scheme_is_public(r.category)
         if r.status == ACTIVE and not public:
-            writer.set_status(r, AGGREGATE, OP_WITHDRAW, "aggregate", kept_reason=_kept(r))
+            writer.set_status(r, AGGREGATE, OP_WITHDRAW, "aggregate", kept_reason=kept_reason(r))
             counts["aggregate"] += 1
         elif r.status == AGGREGATE and public:
-            writer.set_status(r, ACTIVE, OP_ADD, None, kept_reason=_kept(r))
+            writer.set_status(r, ACTIVE, OP_ADD, None, kept_reason=kept_reason(r))
             counts["republished"] += 1
 
-
-def _kept(row) -> str | None:
-    """A record corrected on an upheld objection stays marked so: files bringing it back later
-    publish the correction, not the platform's uncorrected export (plan.Planner)."""
-    return CORRECTED if row.status_reason == CORRECTED else None

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from publishing import bulk, entities, ids
 from publishing.clean import field_keys
-from publishing.commit import CORRECTED, HELD_REASONS, RECORDS, Writer, expired
+from publishing.commit import CORRECTED, HELD_REASONS, RECORDS, Writer, expired, kept_reason
 from publishing.contract import KIND_PREFIX
 from publishing.initial_load import Deferred, restore_constraints, restore_indexes
 from publishing.models import (
@@ -282,7 +282,8 @@ class Planner:
             if other.id != row["id"] and other.status in (ACTIVE, AGGREGATE) \
                     and other.event_date < row["event_date"]:
                 op = OP_WITHDRAW if other.status == ACTIVE else None
-                self.writer.set_status(other, SUPERSEDED, op, "superseded")
+                self.writer.set_status(other, SUPERSEDED, op, "superseded",
+                                       kept_reason=kept_reason(other))
                 self.counts["superseded"] += 1
         return ACTIVE
 
@@ -340,8 +341,8 @@ class Planner:
             newest = max(held, key=lambda r: r.event_date)
             status = target_status(newest._asdict(), self.rules, self.today)
             if status == ACTIVE:
-                self.writer.set_status(newest, ACTIVE, OP_ADD, None)
+                self.writer.set_status(newest, ACTIVE, OP_ADD, None, kept_reason=kept_reason(newest))
             else:
-                self.writer.set_status(newest, status, None, status)
+                self.writer.set_status(newest, status, None, status, kept_reason=kept_reason(newest))
             self.counts["restored"] += 1
         self.writer.flush()

@@ -44,3 +44,37 @@ def test_a_corrected_record_that_expired_does_not_come_back_uncorrected(engine, 
         back = conn.execute(select(RECORDS).where(RECORDS.c.id == record)).mappings().one()
     assert (back["status"], back["status_reason"], back["data"]["fine_yuan"]) == (
         "expired", "corrected", "3000.00")
+
+
+def test_a_corrected_credit_mark_keeps_its_correction_through_supersede_and_restore(
+    engine, tmp_path
+):
+    from tests.factories import credit_mark_row
+
+    approver, _ = users.add_user(engine, "wang", "approver", PASSWORD)
+    mark = credit_mark_row(5, 分类结果="B", 标注日期="2026-01-10")
+    original = write_csv(tmp_path / "m.csv", [mark])
+    assert publish([original], engine=engine, show_progress=False).published
+    with engine.connect() as conn:
+        record = conn.execute(select(RECORDS.c.id).where(RECORDS.c.kind == "credit_mark")).scalar()
+    tracking = _submit(engine, None, "objection", record, mark["统一社会信用代码"])
+    review.act(engine, tracking, approver, "approve", "异议成立，更正分类结果。",
+               outcome="correct", corrections={"grade": "A"}, sync_search=False)
+
+    def state():
+        with engine.connect() as conn:
+            row = conn.execute(select(RECORDS).where(RECORDS.c.id == record)).mappings().one()
+        return row["status"], row["status_reason"], row["data"]["grade"]
+
+    assert state() == ("active", "corrected", "A")
+    newer = credit_mark_row(5, 分类结果="C", 标注日期="2026-06-10")
+    assert publish([write_csv(tmp_path / "n.csv", [newer])], engine=engine,
+                   show_progress=False).published
+    assert state() == ("superseded", "corrected", "A")
+    withdraw = write_csv(tmp_path / "w.csv", [{**newer, "操作": "撤销"}])
+    assert publish([withdraw], engine=engine, show_progress=False).published
+    assert state() == ("active", "corrected", "A")  # current again, still corrected
+    # the platform's original export again: the correction stands
+    result = publish([original], engine=engine, show_progress=False)
+    assert result.published and result.reports[0].counts["held"] == 1
+    assert state() == ("active", "corrected", "A")
