@@ -86,6 +86,16 @@ def entity(conn: Connection, entity_id: str) -> dict[str, Any] | None:
     return public_entity(row) if row else None
 
 
+def published_entity(conn: Connection, entity_id: str, today: date | None = None) -> dict[str, Any] | None:
+    """entity(), but only while one of its records is visible: one whose records are all
+    withdrawn (repaired), expired or superseded is, to the public, as if never published."""
+    found = entity(conn, entity_id)
+    if found is None:
+        return None
+    visible = select(RECORDS.c.id).where(RECORDS.c.entity_id == entity_id, _visible(today or clock.today()))
+    return found if conn.execute(visible.limit(1)).first() else None
+
+
 def entity_records(
     conn: Connection,
     entity_id: str,

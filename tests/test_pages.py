@@ -319,6 +319,9 @@ def test_unknown_and_gone_records(site):
         gone = site.get(f"{prefix}/entities/{gone_entity}")
         assert gone.status_code == 404 and site.withdrawn not in gone.text
         assert "本系统只收录有公示记录的主体" in gone.text
+    # ... and a search for its code does not show it as the exact match either
+    assert site.get("/api/v1/search", params={"q": gone_entity}).json()["exact_match"] is None
+    assert f'href="/entities/{gone_entity}"' not in site.get("/search", params={"q": gone_entity}).text
 
 
 def test_unknown_urls_are_404_pages(site):

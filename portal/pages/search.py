@@ -149,7 +149,7 @@ def search_data(
         return data  # nothing asked yet: the page shows the form and what can be searched
     if code and not partial:
         data["code"] = code
-        data["exact_match"] = read.entity(conn, code)
+        data["exact_match"] = read.published_entity(conn, code)
     try:
         result = backend.search(
             SearchQuery(
