@@ -130,8 +130,7 @@ def add_user(
             .where(USERS.c.id == row.id)
             .values(
                 password_hash=hashed,
-                role=role,
-                active=True,
+                role=role,  # `active` stays: a disabled account is enabled by `users enable` only
                 failed_logins=0,
                 locked_until=None,
                 session_epoch=row.session_epoch + 1,
@@ -152,7 +151,7 @@ def add_user(
             target_type="user",
             target_id=name,
             before={"role": row.role, "active": row.active},
-            after={"role": role, "active": True, "tokens_revoked": revoked},
+            after={"role": role, "active": row.active, "tokens_revoked": revoked},
         )
         return Principal(row.id, name, role, row.session_epoch + 1), False
 
@@ -167,8 +166,8 @@ def _user_row(conn: Connection, name: str):
 def _revoke(conn: Connection, user_id: int, now: datetime, hint: str | None = None) -> list[str]:
     """Revoke the user's live tokens (or the one with `hint`); the hints of those revoked."""
     where = [TOKENS.c.user_id == user_id, TOKENS.c.revoked_at.is_(None)]
-    if hint is not None:
-        where.append(TOKENS.c.hint == hint[:HINT_LENGTH])  # the whole token does as well
+    if hint is not None:  # the start of the token as shown (up to its hint), or the whole token
+        where.append(TOKENS.c.hint.startswith(hint[:HINT_LENGTH], autoescape=True))
     hints = conn.execute(select(TOKENS.c.hint).where(*where).order_by(TOKENS.c.id)).scalars().all()
     if hints:
         conn.execute(update(TOKENS).where(*where).values(revoked_at=now))

@@ -135,7 +135,9 @@ def job_review_digest(engine: Engine) -> int:
         + "\n".join(lines)
         + f"\n\n办理:{base}/review\n"
     )
-    mail.send(to, f"【信用信息公示】待办申请 {len(due)} 件({today.isoformat()})", body)
+    if not mail.send(to, f"【信用信息公示】待办申请 {len(due)} 件({today.isoformat()})", body):
+        # a failed job is retried with backoff; a returned count would mark the day done
+        raise RuntimeError(f"review digest not sent to {to} (mail server unreachable?)")
     return len(due)
 
 

@@ -176,3 +176,17 @@ def test_cli_disable_enable_revoke(engine, database_url, client, tmp_path):
         "user.reset",
     ]
     assert audit.verify(engine) == (True, None)  # the CLI's entries are keyed alike
+
+
+def test_a_reset_keeps_a_disabled_account_disabled(engine, client, staff):
+    users.disable_user(engine, "wang")
+    users.add_user(engine, "wang", "approver", "a new password of the right length")
+    assert login(client, password="a new password of the right length").status_code == 401
+    users.enable_user(engine, "wang")
+    assert login(client, password="a new password of the right length").status_code == 303
+
+
+def test_a_token_is_revoked_by_any_start_of_its_hint(engine, client, staff):
+    token = users.new_token(engine, "wang")
+    assert users.revoke_tokens(engine, "wang", hint=token[:7]) == [token[:10]]
+    assert token_answer(client, token) == 401

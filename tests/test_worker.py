@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
+import socket
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -187,3 +189,31 @@ def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch
     body = message.get_body().get_content()
     assert "待办申请 1 件" in str(message["Subject"])
     assert f"【已超期】{tracking}" in body and "/review" in body
+
+
+def test_a_digest_that_could_not_be_sent_is_sent_later(engine, tmp_path, monkeypatch, smtp):  # noqa: F811 - fixture
+    cases = publish_cases(engine, tmp_path)
+    with make_client(engine) as client:
+        sent = client.post(
+            "/api/v1/requests",
+            data=fields(uscc=cases.repairable_uscc, record_ids=[cases.repairable]),
+            files=files(("proof.pdf", PDF, "application/pdf")),
+        )
+    assert sent.status_code == 201, sent.text
+    working = os.environ["DISCLOSURE_SMTP_URL"]
+    with socket.socket() as s:  # a port nobody listens on: the mail server is down
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]
+    monkeypatch.setenv("DISCLOSURE_SMTP_URL", f"smtp://127.0.0.1:{down}?from=x@example.cn")
+    monkeypatch.setenv("DISCLOSURE_REVIEW_EMAIL", "shenhe@scjg.yantai.gov.cn")
+    get_settings.cache_clear()
+    morning = datetime.combine(clock.today(), dtime(8, 35), tzinfo=clock.BEIJING)
+    jobs = [j for j in worker.default_jobs() if j.name == "review-digest"]
+    failed = worker.run_due(engine, jobs, now=morning)
+    assert isinstance(failed["review-digest"], Exception)  # not counted as done for the day
+    monkeypatch.setenv("DISCLOSURE_SMTP_URL", working)  # the mail server is back
+    get_settings.cache_clear()
+    later = morning + timedelta(hours=1)
+    jobs = [j for j in worker.default_jobs() if j.name == "review-digest"]  # past the backoff
+    assert worker.run_due(engine, jobs, now=later) == {"review-digest": 1}
+    assert wait_for(lambda: smtp.messages), "the day's digest never went out"
