@@ -51,6 +51,14 @@ def too_large() -> PageError:
     return PageError(TOO_LARGE, status_code=413, payload={"errors": {"request": TOO_LARGE}})
 
 
+def _decoded(data: bytes | bytearray, charset: str | None) -> str:
+    """A text part in its declared charset; an unknown one is read as UTF-8 (not a 500)."""
+    try:
+        return data.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
+
+
 async def read_form(request: Request) -> FormMultiDict:
     """The request's form, with at most FIELDS_MAX of text held in memory.
 
@@ -109,9 +117,7 @@ async def _multipart(request: Request, boundary: bytes, items: list[tuple[str, A
                             raise too_large()
                         data.extend(part)
                     elif segment is not None:  # the end of a text part
-                        items.append(
-                            (segment.name, data.decode(segment.charset or "utf-8", "replace"))
-                        )
+                        items.append((segment.name, _decoded(data, segment.charset)))
                 if parser.closed:
                     return
     except ParserLimitReached:

@@ -27,6 +27,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
 from portal import request_guard as guard
+from portal.requests_pages import FIELDS_MAX, read_form
 from portal.templating import field_label
 from publishing import audit, clock, read, review, users
 from publishing import requests as rq
@@ -117,9 +118,9 @@ def login_page(request: Request) -> Response | Template:
     return _login_page(request)
 
 
-@post("/login", name="review_login_submit")
+@post("/login", name="review_login_submit", request_max_body_size=FIELDS_MAX)
 async def login_submit(request: Request) -> Response | Template:
-    form = await request.form()
+    form = await read_form(request)
     if not _csrf_ok(request, form):
         return _login_page(request, 403, "表单安全令牌无效或已过期，请重新登录。")
     wait = await guard.over_limit(request, "login")
@@ -159,9 +160,9 @@ async def login_submit(request: Request) -> Response | Template:
     return Redirect("/review", status_code=303, headers=PAGE)
 
 
-@post("/logout", name="review_logout")
+@post("/logout", name="review_logout", request_max_body_size=FIELDS_MAX)
 async def logout(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     user = await sync_to_thread(current_user, request)
     if user and _csrf_ok(request, form):
         await sync_to_thread(users.logout, request.app.state.engine, user)
@@ -304,12 +305,12 @@ def parse_corrections(text: str) -> dict[str, Any]:
     return out
 
 
-@post("/requests/{tracking_no:str}", name="review_action")
+@post("/requests/{tracking_no:str}", name="review_action", request_max_body_size=FIELDS_MAX)
 async def action_submit(request: Request, tracking_no: FromPath[str]) -> Response | Template:
     user = await sync_to_thread(current_user, request)
     if user is None:
         return _to_login()
-    form = await request.form()
+    form = await read_form(request)
     values = {
         k: form.get(k) if isinstance(form.get(k), str) else ""
         for k in ("action", "reason", "outcome", "corrections")

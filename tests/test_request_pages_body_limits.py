@@ -154,3 +154,26 @@ def test_a_long_body_is_not_held_in_memory(tmp_path):
             assert response.status_code == 413, response.text[:300]
         grown = _peak_rss(proc.pid) - before
     assert grown < 8 * 1024 * KB, f"peak memory grew by {grown // (1024 * KB)} MB"
+
+
+def test_back_office_forms_refuse_long_bodies(client):
+    long = {"name": "wang", "password": "a" * (200 * KB), "csrf": "x"}
+    for path in ("/review/login", "/review/logout"):
+        answer = client.post(path, content=_form_encoded(long), headers=URLENCODED)
+        assert answer.status_code == 413, (path, answer.status_code)
+    # a decision: to the login page first, before its body is read
+    action = client.post("/review/requests/YX20261128-000001", content=_form_encoded(long),
+                         headers=URLENCODED)
+    assert action.status_code == 303
+
+
+def test_an_unknown_charset_of_a_text_part_is_read_as_utf8(engine, client, cases):
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n"
+        "Content-Type: text/plain; charset=foo-bar\r\n\r\nrepair\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    answer = client.post("/api/v1/requests", content=body,
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 422, answer.text  # the form is read; its fields are checked
