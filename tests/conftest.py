@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from publishing.db import make_engine, upgrade
+from tests.requests_support import cases, client  # noqa: F401 - fixtures for every test module
 
 PG_ADMIN_URL = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")

@@ -157,3 +157,19 @@ def wait_for(predicate, seconds=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+# -- fixtures shared by the request and review tests (registered in tests/conftest.py) ----------
+
+
+@pytest.fixture
+def cases(engine, tmp_path):
+    """The records the request tests file on (publish_cases)."""
+    return publish_cases(engine, tmp_path)
+
+
+@pytest.fixture
+def client(engine):
+    """A test client of the portal on the test's database."""
+    with make_client(engine) as c:
+        yield c

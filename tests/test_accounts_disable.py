@@ -13,16 +13,9 @@ import sys
 import pytest
 
 from publishing import audit, users
-from tests.requests_support import make_client
 
 PASSWORD = "correct horse battery staple"
 PROBE = "/api/v1/review/requests/YX20990101-000001/decision"
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 @pytest.fixture

@@ -10,20 +10,9 @@ import pytest
 
 from publishing import requests as rq
 from publishing import review, users
-from tests.requests_support import PNG, files, make_client, publish_cases
+from tests.requests_support import PNG, files, make_client
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 @pytest.fixture

@@ -22,24 +22,11 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
-    make_client,
-    publish_cases,
 )
 
 SENT = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # 2026-11-30 07:30 in Beijing
 DECIDED = datetime(2026, 11, 30, 17, 10, tzinfo=UTC)  # 2026-12-01 01:10 in Beijing
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
-
 from publishing import requests as rq
 from tests.requests_support import (
     PDF,
@@ -17,23 +15,10 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
-    make_client,
-    publish_cases,
     stored_files,
 )
 
 KB = 1024
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 def _data(cases, **over):

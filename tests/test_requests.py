@@ -26,7 +26,6 @@ from tests.requests_support import (
     files,
     form_token,
     make_client,
-    publish_cases,
     receipt_of,
     smtp,  # noqa: F401 - a fixture
     stored_files,
@@ -34,17 +33,6 @@ from tests.requests_support import (
 )
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 def submit_form(client, data, upload=None, token=None):

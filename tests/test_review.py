@@ -32,23 +32,11 @@ from tests.requests_support import (
     form_token,
     make_client,
     months_ago,
-    publish_cases,
     smtp,  # noqa: F401 - a fixture
     wait_for,
 )
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 @pytest.fixture

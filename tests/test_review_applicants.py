@@ -19,8 +19,6 @@ from tests.requests_support import (
     count_requests,
     fields,
     files,
-    make_client,
-    publish_cases,
     smtp,  # noqa: F401 - a fixture
     wait_for,
 )
@@ -31,20 +29,9 @@ OWNER = {"contact_name": "王五", "mobile": "13912345678", "email": "caiwu@qiye
 
 
 @pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
-
-
-@pytest.fixture
 def approver(engine):
     user, _ = users.add_user(engine, "wang", "approver", PASSWORD)
     return user
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 def _file(client, cases, who, type_="repair", **over):

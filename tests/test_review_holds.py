@@ -18,26 +18,15 @@ from publishing.commit import EVENTS, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
 from tests.factories import penalty_row, write_csv
-from tests.requests_support import PDF, make_client, months_ago, publish_cases
+from tests.requests_support import PDF, months_ago
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def cases(engine, tmp_path):
-    return publish_cases(engine, tmp_path)
 
 
 @pytest.fixture
 def approver(engine):
     user, _ = users.add_user(engine, "wang", "approver", PASSWORD)
     return user
-
-
-@pytest.fixture
-def client(engine):
-    with make_client(engine) as c:
-        yield c
 
 
 def _run(engine, *paths, mode="incremental"):
