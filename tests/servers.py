@@ -35,6 +35,17 @@ CHROME_ARGS = [
 ]
 
 
+def self_signed_cert(folder: Path) -> None:
+    """privkey.pem and fullchain.pem for localhost in a new folder (nginx's TLS, one day)."""
+    folder.mkdir(parents=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(folder / "privkey.pem"),
+         "-out", str(folder / "fullchain.pem")],
+        check=True, capture_output=True,
+    )
+
+
 def free_port() -> int:
     """A localhost TCP port nobody listens on right now."""
     with socket.socket() as s:

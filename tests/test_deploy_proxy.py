@@ -26,7 +26,7 @@ from publishing.db import make_engine, upgrade
 from publishing.publish import publish
 from tests.api_helpers import api_client
 from tests.factories import penalty_row, write_csv
-from tests.servers import free_port, portal_server, stop
+from tests.servers import free_port, portal_server, self_signed_cert, stop
 from tests.test_two_processes import NGINX, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,28 +108,8 @@ class _nginx:
 
     def __enter__(self) -> str:
         tmp = self.tmp
-        (tmp / "tls").mkdir(parents=True)
+        self_signed_cert(tmp / "tls")
         (tmp / "cache").mkdir()
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                str(tmp / "tls" / "privkey.pem"),
-                "-out",
-                str(tmp / "tls" / "fullchain.pem"),
-            ],
-            check=True,
-            capture_output=True,
-        )
         https = free_port()
         conf = tmp / "nginx.conf"
         conf.write_text(render_nginx_conf([self.upstream], free_port(), https, tmp))

@@ -27,7 +27,7 @@ from publishing.search.sync import sync
 from publishing.users import add_user
 from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, uscc, write_csv
-from tests.servers import free_port, stop, wait_up
+from tests.servers import free_port, self_signed_cert, stop, wait_up
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 # Every test here counts requests in Redis database 14 from 127.0.0.1: keep them on one xdist
@@ -283,28 +283,8 @@ def nginx(portals):
         pytest.fail("nginx is not installed (apt-get install nginx-light)")
     bases, _, tmp = portals
     tmp = tmp / "nginx"
-    (tmp / "tls").mkdir(parents=True)
+    self_signed_cert(tmp / "tls")
     (tmp / "cache").mkdir()
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(tmp / "tls" / "privkey.pem"),
-            "-out",
-            str(tmp / "tls" / "fullchain.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
     http_port, https_port = free_port(), free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(

@@ -164,7 +164,8 @@ def test_review_digest_needs_smtp_and_an_address(world):
     assert worker.job_review_digest(world) == 0
 
 
-def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch, smtp):  # noqa: F811 - fixture
+def _filed_request(engine, tmp_path) -> str:
+    """A repair request filed over the API; its tracking number."""
     cases = publish_cases(engine, tmp_path)
     with make_client(engine) as client:
         sent = client.post(
@@ -173,7 +174,11 @@ def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch
             files=files(("proof.pdf", PDF, "application/pdf")),
         )
     assert sent.status_code == 201, sent.text
-    tracking = sent.json()["tracking_no"]
+    return sent.json()["tracking_no"]
+
+
+def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch, smtp):  # noqa: F811 - fixture
+    tracking = _filed_request(engine, tmp_path)
     today = clock.today()
     with engine.begin() as conn:  # its acceptance was due yesterday
         conn.execute(update(REQUESTS).values(review_due=today - timedelta(days=1)))
@@ -192,14 +197,7 @@ def test_review_digest_mails_the_reviewers_address(engine, tmp_path, monkeypatch
 
 
 def test_a_digest_that_could_not_be_sent_is_sent_later(engine, tmp_path, monkeypatch, smtp):  # noqa: F811 - fixture
-    cases = publish_cases(engine, tmp_path)
-    with make_client(engine) as client:
-        sent = client.post(
-            "/api/v1/requests",
-            data=fields(uscc=cases.repairable_uscc, record_ids=[cases.repairable]),
-            files=files(("proof.pdf", PDF, "application/pdf")),
-        )
-    assert sent.status_code == 201, sent.text
+    _filed_request(engine, tmp_path)
     working = os.environ["DISCLOSURE_SMTP_URL"]
     with socket.socket() as s:  # a port nobody listens on: the mail server is down
         s.bind(("127.0.0.1", 0))
