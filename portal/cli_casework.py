@@ -220,7 +220,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_users_enable)
     q = users_sub.add_parser("revoke", help="吊销用户的 API 令牌(全部,或 --hint 指定的一个)")
     q.add_argument("name", metavar="NAME")
-    q.add_argument("--hint", help="令牌的开头几个字符(生成时显示的前 10 个字符)")
+    q.add_argument("--hint", help="令牌的开头(至少 7 个字符,生成时显示前 10 个):吊销以此开头的令牌")
     q.set_defaults(func=cmd_users_revoke)
 
     p = sub.add_parser("apikeys", help="开放数据接口的 API 密钥(合作单位的更高限额)")

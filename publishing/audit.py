@@ -196,14 +196,22 @@ def _anchor(line: str) -> Anchor:
 def read_anchors(path: Path) -> list[Anchor]:
     """The anchors in the file, oldest first (ValueError for a line that is not one)."""
     anchors = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             anchors.append(_anchor(line))
         except (ValueError, KeyError, TypeError) as err:
+            if number == len(lines) or _half_written(line):
+                continue  # cut short by a crash while it was written: no anchor, not tampering
             raise ValueError(f"{path} 第 {number} 行不是锚点:{line[:80]!r}") from err
     return anchors
+
+
+def _half_written(line: str) -> bool:
+    """A line that is the start of an anchor's JSON and nothing else (a crash mid-write)."""
+    return line.startswith('{"n"') and not line.rstrip().endswith("}")
 
 
 def last_anchor(path: Path) -> Anchor | None:
@@ -213,7 +221,12 @@ def last_anchor(path: Path) -> Anchor | None:
             lines = fh.read().decode("utf-8", "replace").splitlines()
     except FileNotFoundError:
         return None
-    return _anchor(lines[-1]) if lines else None
+    for line in reversed(lines):  # a line cut short by a crash must not stop anchoring for good
+        try:
+            return _anchor(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
 
 
 def record_anchor(engine: Engine, path: Path) -> Anchor | None:
@@ -225,8 +238,13 @@ def record_anchor(engine: Engine, path: Path) -> Anchor | None:
         return None
     anchor = Anchor(top[0], top[1], clock.now().isoformat(timespec="seconds"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(asdict(anchor)) + "\n")
+    with open(path, "a+b") as out:  # appends go to the end whatever is read
+        size = out.seek(0, os.SEEK_END)
+        if size:
+            out.seek(size - 1)
+            if out.read(1) != b"\n":
+                out.write(b"\n")  # after a line a crash cut short: start a new one
+        out.write((json.dumps(asdict(anchor)) + "\n").encode())
     return anchor
 
 

@@ -23,8 +23,7 @@ from sqlalchemy import Connection, and_, or_, select
 from publishing import clock
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.commit import ENTITIES, RECORDS
-from publishing.models import ACTIVE
-from publishing.read import last_change_seq
+from publishing.read import in_publication, last_change_seq
 from publishing.rules import Rules, load_rules
 from publishing.shape import entity_url
 
@@ -52,20 +51,13 @@ def classify(raw: str) -> dict[str, Any]:
     }
 
 
-def _in_publication(today: date) -> Any:
-    return and_(
-        RECORDS.c.status == ACTIVE,
-        or_(RECORDS.c.publicity_until.is_(None), RECORDS.c.publicity_until >= today),
-    )
-
-
 def _lookup(conn: Connection, ids: list[str], schemes: list[str], today: date) -> tuple[dict, dict]:
     """entity id -> name, and entity id -> its listed records (one statement). An entity is
     known only while one of its records (of any kind) is published: once all are repaired,
     withdrawn or expired, the check says no more than for a code never published."""
     listed = and_(
         RECORDS.c.entity_id == ENTITIES.c.id,
-        _in_publication(today),
+        in_publication(today),
         or_(
             RECORDS.c.kind.in_(("blacklist", "penalty")),
             and_(RECORDS.c.kind == "credit_mark", RECORDS.c.category.in_(schemes or [""])),
@@ -99,7 +91,7 @@ def _lookup(conn: Connection, ids: list[str], schemes: list[str], today: date) -
     if unlisted:  # known only with a record of another kind, or with none left at all
         published = set(conn.execute(
             select(RECORDS.c.entity_id).distinct().where(
-                RECORDS.c.entity_id.in_(unlisted), _in_publication(today))).scalars())
+                RECORDS.c.entity_id.in_(unlisted), in_publication(today))).scalars())
         names = {i: n for i, n in names.items() if i in records or i in published}
     return names, records
 

@@ -240,12 +240,8 @@ class Planner:
     def _withdraw_one(self, current: Any, reason: str) -> None:
         """A file (or a snapshot) withdraws a published record. One corrected on an upheld
         objection keeps its mark, so that a file bringing it back publishes the correction."""
-        if current.status_reason != CORRECTED:
-            self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, reason)
-            return
-        stored = self._full_row(current.id)
-        stored.update(status=WITHDRAWN, version=current.version + 1)  # status_reason stays
-        self.writer.update(stored, OP_WITHDRAW, reason)
+        self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, reason,
+                               kept_reason=kept_reason(current))
 
     def _republish_corrected(self, current: Any, row: dict[str, Any], rivals: list[Any]) -> None:
         """A file brings back a record that the bureau corrected on an upheld objection while

@@ -40,7 +40,8 @@ PROFILE_LIMIT = 500  # records on one page of a profile (the rare larger entity 
 SERIOUS_LIST = "严重违法失信名单"
 
 
-def _visible(today: date):
+def in_publication(today: date):
+    """The SQL condition of a visible record (is_visible's rule): active, publicity not ended."""
     return and_(
         RECORDS.c.status == ACTIVE,
         or_(RECORDS.c.publicity_until.is_(None), RECORDS.c.publicity_until >= today),
@@ -92,7 +93,7 @@ def published_entity(conn: Connection, entity_id: str, today: date | None = None
     found = entity(conn, entity_id)
     if found is None:
         return None
-    visible = select(RECORDS.c.id).where(RECORDS.c.entity_id == entity_id, _visible(today or clock.today()))
+    visible = select(RECORDS.c.id).where(RECORDS.c.entity_id == entity_id, in_publication(today or clock.today()))
     return found if conn.execute(visible.limit(1)).first() else None
 
 
@@ -107,7 +108,7 @@ def entity_records(
     """The entity's visible records (of the kinds), newest first, after a keyset position
     (event_date, id) (index ix_records_entity_status)."""
     today = today or clock.today()
-    conds = [RECORDS.c.entity_id == entity_id, _visible(today), *_older_than(after)]
+    conds = [RECORDS.c.entity_id == entity_id, in_publication(today), *_older_than(after)]
     if kinds is not None:
         conds.append(RECORDS.c.kind.in_(kinds))
     rows = conn.execute(
@@ -121,7 +122,7 @@ def entity_records(
 
 def entity_record_count(conn: Connection, entity_id: str, today: date | None = None) -> int:
     today = today or clock.today()
-    query = select(func.count()).where(RECORDS.c.entity_id == entity_id, _visible(today))
+    query = select(func.count()).where(RECORDS.c.entity_id == entity_id, in_publication(today))
     return conn.execute(query).scalar_one()
 
 
@@ -187,7 +188,7 @@ def list_records(
     Uses ix_records_kind_status_date (or ix_records_kind_district_date with a district), read
     backwards for `before`."""
     today = today or clock.today()
-    conds = [RECORDS.c.kind == flt.kind, _visible(today)]
+    conds = [RECORDS.c.kind == flt.kind, in_publication(today)]
     if flt.district:
         conds.append(RECORDS.c.district == flt.district)
     if flt.date_from:
@@ -262,7 +263,7 @@ def issue_entries(
     today = today or clock.today()
     rows = conn.execute(
         select(*_PUBLIC_COLUMNS)
-        .where(RECORDS.c.issue_id == issue_id, _visible(today))
+        .where(RECORDS.c.issue_id == issue_id, in_publication(today))
         .order_by(RECORDS.c.district, RECORDS.c.id)
         .limit(limit)
     ).all()

@@ -45,6 +45,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 TOKEN_PREFIX = "dsk_"
 HINT_LENGTH = 10  # a token's first characters, kept to tell the user's tokens apart
+HINT_MIN = 7  # of them, what names one token to revoke: its prefix "dsk_" and 3 more
 MIN_PASSWORD = 10
 LOCKOUT_FAILURES = 5  # wrong passwords in a row from one address, for one name
 LOCKOUT_MINUTES = 15
@@ -220,8 +221,11 @@ def enable_user(engine: Engine, name: str, actor: str = "cli") -> Principal:
 def revoke_tokens(
     engine: Engine, name: str, hint: str | None = None, actor: str = "cli"
 ) -> list[str]:
-    """Revoke the user's API tokens, or only the one whose hint (first characters) is `hint`;
-    the hints of those revoked (UserError when `hint` names no live token of the user)."""
+    """Revoke the user's API tokens, or only those starting with `hint` (at least
+    HINT_MIN characters: "dsk_" alone would name them all); the hints of those revoked
+    (UserError when `hint` names no live token of the user)."""
+    if hint is not None and len(hint) < HINT_MIN:
+        raise UserError(f"令牌开头至少写 {HINT_MIN} 个字符（生成时显示前 {HINT_LENGTH} 个）")
     with writer_connection(engine) as conn, conn.begin():
         row = _user_row(conn, name)
         revoked = _revoke(conn, row.id, clock.now(), hint)

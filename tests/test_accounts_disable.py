@@ -181,5 +181,8 @@ def test_a_reset_keeps_a_disabled_account_disabled(engine, client, staff):
 
 def test_a_token_is_revoked_by_any_start_of_its_hint(engine, client, staff):
     token = users.new_token(engine, "wang")
+    for too_short in ("", "dsk_", token[:6]):
+        with pytest.raises(users.UserError, match="至少"):
+            users.revoke_tokens(engine, "wang", hint=too_short)
     assert users.revoke_tokens(engine, "wang", hint=token[:7]) == [token[:10]]
     assert token_answer(client, token) == 401

@@ -283,3 +283,15 @@ def test_cli_audit_verify(engine, database_url, tmp_path):
     bad = verify()
     assert bad.returncode == 1
     assert "第 2 条" in bad.stderr and "YX20261127-999999" in bad.stderr
+
+
+def test_a_half_written_anchor_line_does_not_stop_anchoring(engine, tmp_path):
+    path = tmp_path / "anchors.jsonl"
+    _append(engine, 2)
+    assert audit.record_anchor(engine, path).n == 2
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"n": 2, "ha')  # the process died mid-write
+    _append(engine, 1)
+    assert audit.record_anchor(engine, path).n == 3
+    assert [a.n for a in audit.read_anchors(path)] == [2, 3]  # the new anchor on a line of its own
+    assert audit.check_anchors(engine, audit.read_anchors(path)) is None

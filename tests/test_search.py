@@ -198,6 +198,9 @@ def test_decision_key():
         assert decision_key(q) == key and parse_query(q).decision == key, q
     assert decision_key("招市监罚〔2026〕19号") != key
     assert decision_key("烟台樟宇") is None and decision_key("2026 9") is None
+    # Chinese and digits alone do not make a decision number to look up by tag
+    for plain in ("好运来超市2店", "芝罘区7天酒店", "烟台市 2026"):
+        assert parse_query(plain).decision is None, plain
 
 
 def test_tokens_are_bigrams_plus_last_char_and_words():

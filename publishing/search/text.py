@@ -367,5 +367,16 @@ def parse_query(q: str) -> ParsedQuery:
         terms=terms,
         name_key="".join(run for run, _ in parts),
         code=code_key(q or ""),
-        decision=decision_key((q or "")[:MAX_QUERY]),
+        decision=_decision_query(q or ""),
     )
+
+
+# A query that is a decision number: a year, then its number and 号 at the end (烟芝市监罚〔2026〕
+# 12号). Only then is the decision tag looked up: "芝罘区7天酒店" or "烟台 2026" are plain text,
+# and searching them by tag would cost PostgreSQL its fast plan (embedded.run_search).
+_DECISION_QUERY = re.compile(r"(?:19|20)\d\d\D+\d+\s*号\s*$")
+
+
+def _decision_query(q: str) -> str | None:
+    q = q[:MAX_QUERY]
+    return decision_key(q) if _DECISION_QUERY.search(normalize(q)) else None
