@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from publishing import clock
+from publishing import requests as rq
 from publishing.commit import RECORDS
 from publishing.publish import publish
 from publishing.request_models import ATTACHMENTS, REQUESTS
@@ -94,6 +95,14 @@ def form_token(client: TestClient, url: str | None = None) -> str:
     match = re.search(r'name="form_token" value="([^"]+)"', page.text)
     assert match, "the form has no token"
     return match.group(1)
+
+
+def objection_on_other(
+    cases: Published, reason: str = "罚款金额与处罚决定书不一致，见决定书。", **extra: Any
+) -> rq.Submission:
+    """An objection to cases.other (a penalty), as 赵六 files it."""
+    return rq.Submission(type="objection", uscc=cases.other_uscc, record_ids=[cases.other],
+                         contact_name="赵六", mobile="13700000000", reason=reason, **extra)
 
 
 def fields(**over: Any) -> dict[str, Any]:

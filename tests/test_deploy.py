@@ -31,7 +31,7 @@ from publishing.users import add_user
 from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, write_csv
 from tests.fake_meili import FakeMeilisearch
-from tests.requests_support import PDF, publish_cases
+from tests.requests_support import PDF, objection_on_other, publish_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -209,15 +209,7 @@ def test_backup_takes_a_base64_password_and_finds_the_attachments_or_fails(
         cases = publish_cases(engine, tmp_path)
         rq.submit(
             engine,
-            rq.Submission(
-                type="objection",
-                uscc=cases.other_uscc,
-                record_ids=[cases.other],
-                contact_name="赵六",
-                mobile="13700000000",
-                reason="罚款金额与处罚决定书不一致，见决定书。",
-                attachments=[Upload("决定书.pdf", io.BytesIO(PDF))],
-            ),
+            objection_on_other(cases, attachments=[Upload("决定书.pdf", io.BytesIO(PDF))]),
         )
         wrong = _run(
             "backup.sh", str(tmp_path / "b2"), env={**env, "DISCLOSURE_DATA_DIR": "var-missing"}

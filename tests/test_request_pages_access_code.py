@@ -10,22 +10,14 @@ import pytest
 
 from publishing import requests as rq
 from publishing import review, users
-from tests.requests_support import PNG, files, make_client
+from tests.requests_support import PNG, files, make_client, objection_on_other
 
 TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 
 
 @pytest.fixture
 def request_(engine, cases) -> rq.Receipt:
-    sub = rq.Submission(
-        type="objection",
-        uscc=cases.other_uscc,
-        record_ids=[cases.other],
-        contact_name="赵六",
-        mobile="13700000000",
-        reason="罚款金额与处罚决定书不一致，见决定书。",
-    )
-    return rq.submit(engine, sub)
+    return rq.submit(engine, objection_on_other(cases))
 
 
 def _token(html: str) -> str:

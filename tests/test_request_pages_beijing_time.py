@@ -22,6 +22,7 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
+    objection_on_other,
 )
 
 SENT = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # 2026-11-30 07:30 in Beijing
@@ -66,15 +67,7 @@ def _status_page(client, tracking: str, code: str) -> str:
 
 
 def _objection(engine, cases) -> rq.Receipt:
-    sub = rq.Submission(
-        type="objection",
-        uscc=cases.other_uscc,
-        record_ids=[cases.other],
-        contact_name="赵六",
-        mobile="13700000000",
-        reason="罚款金额与处罚决定书不一致，见决定书。",
-    )
-    return rq.submit(engine, sub, now=SENT)
+    return rq.submit(engine, objection_on_other(cases), now=SENT)
 
 
 def test_status_and_review_pages_in_beijing_time(engine, client, cases):

@@ -15,6 +15,7 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
+    objection_on_other,
     stored_files,
 )
 
@@ -83,17 +84,7 @@ def test_form_and_supplement_refuse_long_text(engine, client, cases):
     )
     assert long_part.status_code == 413
     assert count_requests(engine) == 0
-    receipt = rq.submit(
-        engine,
-        rq.Submission(
-            type="objection",
-            uscc=cases.other_uscc,
-            record_ids=[cases.other],
-            contact_name="赵六",
-            mobile="13700000000",
-            reason="罚款金额与处罚决定书不一致，见决定书。",
-        ),
-    )
+    receipt = rq.submit(engine, objection_on_other(cases))
     url = f"/requests/{receipt.tracking_no}/supplement"
     supplement = client.post(
         url, content=_form_encoded({"note": "说" * 300_000}), headers=URLENCODED

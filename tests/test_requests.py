@@ -26,6 +26,7 @@ from tests.requests_support import (
     files,
     form_token,
     make_client,
+    objection_on_other,
     receipt_of,
     smtp,  # noqa: F401 - a fixture
     stored_files,
@@ -482,11 +483,6 @@ def test_a_missing_type_is_explained_in_chinese_only(engine, client, cases):
 # -- one open request per record, under concurrency ---------------------------------------------
 
 
-def _objection_on_other(cases, reason: str, **extra) -> rq.Submission:
-    return rq.Submission(type="objection", uscc=cases.other_uscc, record_ids=[cases.other],
-                         contact_name="赵六", mobile="13700000000", reason=reason, **extra)
-
-
 def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
     """Six threads submit an objection about the same record at the same moment: the check of
     validate() runs before any of them commits, so only the re-check under the lock inside the
@@ -498,7 +494,7 @@ def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
     start = threading.Barrier(n)
 
     def one(i: int):
-        sub = _objection_on_other(cases, f"罚款金额与处罚决定书不一致,第{i}次提交。")
+        sub = objection_on_other(cases, f"罚款金额与处罚决定书不一致,第{i}次提交。")
         start.wait()
         try:
             return rq.submit(engine, sub)
@@ -528,7 +524,7 @@ def test_concurrent_twins_with_one_idempotency_key_get_one_receipt(engine, cases
     start = threading.Barrier(4)
 
     def one(_: int):
-        sub = _objection_on_other(cases, "罚款金额与处罚决定书不一致,见决定书。", idem_key="api:twin-0001")
+        sub = objection_on_other(cases, "罚款金额与处罚决定书不一致,见决定书。", idem_key="api:twin-0001")
         start.wait()
         return rq.submit(engine, sub)
 
