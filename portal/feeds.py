@@ -32,7 +32,7 @@ from litestar import HttpMethod, Request, Response, route
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from portal import routes
 from portal.errors import bad_request
@@ -41,7 +41,6 @@ from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE
 from portal.render import etag_matches
 from publishing import clock, read
 from publishing.codes import normalize_code
-from publishing.commit import ENTITIES
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS, district_code
 from publishing.feeds import (
     ALL,
@@ -323,11 +322,12 @@ def entity_feed(
 ) -> Response:
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     code = normalize_code(uscc)
-    name = conn.execute(select(ENTITIES.c.name).where(ENTITIES.c.id == code)).scalar()
     # Like the profile (portal.pages.entities): an entity with no visible record left has no
     # feed, or it would say that the company was once on record.
-    if name is None or not read.entity_records(conn, code, limit=1):
+    entity = read.published_entity(conn, code)
+    if entity is None:
         raise _not_found(NOT_PUBLISHED.format(code=code))
+    name = entity["name"]
     scope = Scope(entity_id=code)
     path = routes.entity_feed_url(code).removesuffix(".atom") + f".{fmt}"
 
