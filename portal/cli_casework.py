@@ -7,8 +7,8 @@ disclosure users enable NAME                               may log in again (new
 disclosure users revoke NAME [--hint H]                    revokes its API tokens (or one)
 disclosure audit verify [--anchor FILE]                    exit 0 intact, 1 tampered
 disclosure apikeys add NAME [--per-minute N]               prints a new X-API-Key for a partner
-disclosure apikeys revoke NAME                             revokes all of NAME's keys
-disclosure apikeys list                                    holders of active keys
+disclosure apikeys revoke NAME [--prefix P]                revokes all of NAME's keys (or one)
+disclosure apikeys list                                    holders of active keys, key prefixes
 """
 
 from __future__ import annotations
@@ -178,6 +178,14 @@ def cmd_apikeys_add(args: argparse.Namespace) -> int:
 def cmd_apikeys_revoke(args: argparse.Namespace) -> int:
     from publishing import apikeys
 
+    if args.prefix is not None:
+        try:
+            hint = apikeys.revoke_one(_engine(), args.name, args.prefix)
+        except apikeys.ApiKeyError as err:
+            print(f"未能吊销密钥:{err}。", file=sys.stderr)
+            return EXIT_FAILED if isinstance(err, apikeys.NoSuchKey) else EXIT_USAGE
+        print(f"已吊销 {args.name} 的 API 密钥 {hint}…;其其他密钥不受影响。")
+        return EXIT_OK
     count = apikeys.revoke(_engine(), args.name)
     if not count:
         print(f"{args.name} 没有有效的 API 密钥。", file=sys.stderr)
@@ -191,7 +199,11 @@ def cmd_apikeys_list(args: argparse.Namespace) -> int:
 
     for h in apikeys.holders(_engine()):
         limits = "、".join(str(p) if p else "默认" for p in h["per_minute"])
-        print(f"{h['name']}\t{h['keys']} 个\t每分钟限额 {limits}\t最近生成 {h['created_at']:%Y-%m-%d}")
+        hints = "、".join(f"{k}…" if k else "(早期密钥,未记前缀)" for k in h["hints"])
+        print(
+            f"{h['name']}\t{h['keys']} 个\t每分钟限额 {limits}\t最近生成 {h['created_at']:%Y-%m-%d}"
+            f"\t密钥 {hints}"
+        )
     return EXIT_OK
 
 
@@ -229,8 +241,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", metavar="NAME", help="持有者(单位名称)")
     q.add_argument("--per-minute", type=_positive, help="每分钟请求数限额(默认:API 密钥的默认限额)")
     q.set_defaults(func=cmd_apikeys_add)
-    q = keys_sub.add_parser("revoke", help="吊销持有者的全部 API 密钥")
+    q = keys_sub.add_parser("revoke", help="吊销持有者的 API 密钥(全部,或 --prefix 指定的一个)")
     q.add_argument("name", metavar="NAME")
+    q.add_argument(
+        "--prefix",
+        help="密钥的开头(至少 7 个字符,apikeys list 显示前 10 个;或整个密钥):只吊销这一个",
+    )
     q.set_defaults(func=cmd_apikeys_revoke)
     q = keys_sub.add_parser("list", help="列出持有有效密钥的单位")
     q.set_defaults(func=cmd_apikeys_list)

@@ -5,6 +5,10 @@ Logs. With DISCLOSURE_LOG_FORMAT=json (deploy/ sets it) every log line is one JS
 time, level, logger, message, and for a request's lines request_id, method, path; the access
 line of each request adds status, duration_ms, route and client. The request id is the
 X-Request-ID header (nginx sets it) or a new one, and is sent back in X-Request-ID.
+What the client sent (path, user agent, request id) is logged with control characters escaped
+(log_safe: C0, DEL, C1, U+2028/U+2029 and bidi controls become \\xNN / \\uNNNN, a backslash
+\\x5c), so a URL with %0A or %1B cannot forge a line or colour a terminal; Chinese stays as is.
+The query string is not logged: it may carry secrets (the deprecated `?code=` access codes).
 
 Metrics (prometheus-client; with PROMETHEUS_MULTIPROC_DIR set, the processes' metrics are
 merged):
@@ -33,6 +37,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 import time
 import traceback
 import uuid
@@ -90,6 +95,26 @@ SEARCH_UP = Gauge(
 
 # -- logs ------------------------------------------------------------------------------------
 
+# Characters that end a line, move the cursor, colour a terminal or reorder text on screen; a
+# backslash too, so that an escape in the log cannot be told apart from one the client sent.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\\\\\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
+)
+# What json.dumps(ensure_ascii=False) leaves raw but log viewers may take as a line break.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def log_safe(text: str | None) -> str | None:
+    """`text` from a request, fit for a log line: control characters escaped, the rest kept."""
+    return None if text is None else _UNSAFE.sub(_escape, text)
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line."""
@@ -110,7 +135,9 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-        return json.dumps(out, ensure_ascii=False, default=str)
+        line = json.dumps(out, ensure_ascii=False, default=str)
+        # \u escapes are the same JSON, on one line for every reader
+        return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def logging_config(fmt: str = "json", level: str = "INFO") -> dict[str, Any]:
@@ -199,9 +226,10 @@ def litestar_logging_config() -> Any:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
+    """A header as sent (UTF-8, so Chinese reads as such; other bytes kept), for the log."""
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")
+            return log_safe(value.decode("utf-8", "surrogateescape"))
     return None
 
 
@@ -217,10 +245,14 @@ class Observed:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = (_header(scope, b"x-request-id") or uuid.uuid4().hex)[:64]
-        token = REQUEST_ID.set(
-            {"request_id": rid, "method": scope["method"], "path": scope["path"]}
+        # ASCII: it goes back in a response header too
+        rid = (
+            (_header(scope, b"x-request-id") or uuid.uuid4().hex)
+            .encode("ascii", "backslashreplace")[:64]
+            .decode()
         )
+        method, path = log_safe(scope["method"]), log_safe(scope["path"])
+        token = REQUEST_ID.set({"request_id": rid, "method": method, "path": path})
         state = {"status": 500, "bytes": 0}
 
         async def observed_send(message: Message) -> None:
@@ -243,14 +275,14 @@ class Observed:
             client = scope.get("client")
             log.info(
                 "%s %s %s",
-                scope["method"],
-                scope["path"],
+                method,
+                path,
                 state["status"],
                 extra={
                     "status": state["status"],
                     "duration_ms": round(elapsed * 1000, 2),
                     "route": route,
-                    "client": client[0] if client else None,
+                    "client": log_safe(client[0]) if client else None,
                     "bytes": state["bytes"],
                     "user_agent": _header(scope, b"user-agent"),
                 },
@@ -366,5 +398,6 @@ __all__ = [
     "ObservabilityPlugin",
     "Observed",
     "configure_logging",
+    "log_safe",
     "logging_config",
 ]

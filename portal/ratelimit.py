@@ -19,6 +19,8 @@ keys), otherwise `key_factor` × the anonymous limit.
 An unknown or revoked key is refused with 401 rather than silently treated as anonymous; such a
 request counts against the client address's limit like an anonymous one, and the database
 lookups of keys not in the cache are limited per address too (made-up keys cannot flood it).
+Keys are cached per process, but a revocation reaches every process within GENERATION_SECONDS
+(KeyCache checks the keys' generation in the database once a second).
 
 Pages are not limited.
 """
@@ -46,6 +48,7 @@ log = logging.getLogger("portal.ratelimit")
 
 API_KEY_HEADER = "x-api-key"
 KEY_CACHE_SECONDS = 60.0
+GENERATION_SECONDS = 1.0  # how stale a process's view of revocations may be
 REDIS_RETRY_SECONDS = 10.0
 
 
@@ -226,27 +229,56 @@ def make_limiter(redis_url: str | None) -> MemoryLimiter | RedisLimiter:
 
 @dataclass
 class KeyCache:
-    """key hash -> (expiry, ApiKey or None): a key costs one query a minute, not one a request."""
+    """key hash -> (expiry, generation, ApiKey or None): a key costs one query a minute, not one
+    a request.
 
-    entries: dict[str, tuple[float, apikeys.ApiKey | None]] = field(default_factory=dict)
+    An entry holds only while the keys' generation (publishing.apikeys.generation: it changes
+    with every key added or revoked) is the one read before the entry was looked up. The
+    generation is read at most once every GENERATION_SECONDS per process, so a revocation, made
+    by any process (the CLI), is refused by every portal process within that time plus one
+    query's duration, at the cost of one tiny query a second per process."""
 
-    def peek(self, key: str) -> tuple[bool, apikeys.ApiKey | None]:
+    entries: dict[str, tuple[float, Any, apikeys.ApiKey | None]] = field(default_factory=dict)
+    generation_seconds: float = GENERATION_SECONDS
+    _generation: Any = None
+    _read_started: float = -math.inf  # when the query of the generation in use began
+    _due: float = -math.inf
+
+    async def generation(self, engine: Any) -> Any:
+        now = time.monotonic()
+        if self._generation is None or now >= self._due:
+            # One refresh at a time: requests meanwhile use the generation still in hand.
+            self._due = now + self.generation_seconds
+            try:
+                found = await sync_to_thread(apikeys.generation, engine)
+            except BaseException:
+                self._due = -math.inf  # the next request tries again
+                raise
+            if now >= self._read_started:  # a slow, older read never replaces a newer one
+                if found != self._generation:
+                    self.entries.clear()
+                self._generation, self._read_started = found, now
+        return self._generation
+
+    async def peek(self, engine: Any, key: str) -> tuple[bool, apikeys.ApiKey | None]:
         """(True, the key or None) when the cache knows `key`; (False, None) when only a
         database lookup can tell."""
+        generation = await self.generation(engine)
         hit = self.entries.get(apikeys.hash_key(key))
-        if hit and hit[0] > time.monotonic():
-            return True, hit[1]
+        if hit and hit[0] > time.monotonic() and hit[1] == generation:
+            return True, hit[2]
         return False, None
 
     async def get(self, engine: Any, key: str) -> apikeys.ApiKey | None:
-        known, found = self.peek(key)
+        known, found = await self.peek(engine, key)
         if known:
             return found
-        digest, now = apikeys.hash_key(key), time.monotonic()
+        # the generation read before the lookup: a revocation after it makes the entry stale
+        digest, now, generation = apikeys.hash_key(key), time.monotonic(), self._generation
         found = await sync_to_thread(apikeys.lookup, engine, key)
         if len(self.entries) > 10_000:
             self.entries.clear()
-        self.entries[digest] = (now + KEY_CACHE_SECONDS, found)
+        self.entries[digest] = (now + KEY_CACHE_SECONDS, generation, found)
         return found
 
 
@@ -337,11 +369,12 @@ class RateLimitMiddleware(ASGIMiddleware):
         """The valid key of X-API-Key; None once the request is answered (401, or 429).
 
         A key the cache does not know costs a database query: those lookups are limited per
-        client address (a real key needs one a minute per process). A bad key's request counts
-        against the address's limit like an anonymous one. So made-up keys neither flood the
-        database nor get past the address's limit."""
+        client address (a real key needs one a minute per process, and one after a key is
+        added or revoked anywhere). A bad key's request counts against the address's limit
+        like an anonymous one. So made-up keys neither flood the database nor get past the
+        address's limit."""
         ip = _client_ip(scope)
-        known, key = state.api_key_cache.peek(raw)
+        known, key = await state.api_key_cache.peek(state.engine, raw)
         if not known:
             decision = await state.rate_limiter.hit(f"key-lookup:ip:{ip}", config.api)
             if not decision.allowed:

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from datetime import date
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -140,3 +141,52 @@ def test_logging_config_is_json():
     out = json.loads(observability.JsonFormatter().format(record))
     assert out["message"] == "hello world" and out["level"] == "warning"
     assert cfg["loggers"]["uvicorn.access"]["handlers"] == []
+
+
+def _access_lines(client, *args, **kwargs) -> tuple[str, str, Any]:
+    """The access line of one request, formatted as plain text and as JSON; the response."""
+    plain = logging.Formatter(
+        observability.logging_config("text")["formatters"]["default"]["format"]
+    )
+    lines: dict[str, str] = {}
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines["plain"] = plain.format(record)
+            lines["json"] = observability.JsonFormatter().format(record)
+
+    logger = logging.getLogger("portal.access")
+    handler, old = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        response = client.get(*args, **kwargs)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    return lines["plain"], lines["json"], response
+
+
+RAW_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def test_access_lines_escape_what_the_client_sent(client):
+    forged = "%0A2026-11-28 INFO portal.access: GET /review 200%1B[31m%E2%80%A8"
+    plain, line, response = _access_lines(
+        client,
+        f"/entities/烟台{forged}?q={forged}&code=secret",
+        headers={
+            "User-Agent": "爬虫/1.0\r\x1b[2J\x85".encode(),
+            "X-Request-ID": "请求\x1b".encode(),
+        },
+    )
+    for text in (plain, line):
+        assert not RAW_CONTROL.search(text), repr(text)  # one line, no escape sequences
+        assert "secret" not in text  # the query string (access codes) is not logged
+    path = "/entities/烟台\\x0a2026-11-28 INFO portal.access: GET /review 200\\x1b[31m\\u2028"
+    assert f"GET {path} 404" in plain  # Chinese stays readable
+    logged = json.loads(line)
+    assert logged["path"] == path and logged["message"] == f"GET {path} 404"
+    assert logged["user_agent"] == "爬虫/1.0\\x0d\\x1b[2J\\x85"
+    # the request id goes back in a header: ASCII, escaped alike
+    assert logged["request_id"] == response.headers["x-request-id"] == "\\u8bf7\\u6c42\\x1b"
