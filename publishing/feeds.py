@@ -21,7 +21,7 @@ ids an item removes) come from ix_changes_record. Each event becomes an item:
 - a change that moves a record to another district: in the old district's feeds a deletion of
   the versions they showed (Atom: at:deleted-entry; RSS: an item with the neutral MOVED_TITLE),
   at the change's place in the log. The change event is the new district's (publishing.commit),
-  so the old district's page looks for such changes in its own window of the log (_moves_out).
+  so the old district's page looks for such changes in its own window of the log (moves_out).
 
 Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
 allows foreign elements there and only there (tests/data/atom.rng).
@@ -65,10 +65,12 @@ MOVED_TITLE = "【已改属其他区市】公示信息"  # an RSS deletion from 
 UPDATED_COMMENT = "已更新，以新版本为准"  # at:comment of the versions a newer entry replaces
 MOVED_COMMENT = "已改属其他区市"
 CONTENT_OPS = (OP_ADD, OP_CHANGE)
-# Where a district page looks for changes that moved records out (_moves_out): the log's events
-# in the page's window when it spans at most MOVE_WINDOW seqs, else the records of the
+# Where a district page looks for changes that moved records out (moves_out): the log's changes
+# in the page's window when it spans at most MOVE_WINDOW seqs, else those of the records of the
 # district's own add/change events when there are at most MOVE_HISTORY of them, else the window.
-MOVE_WINDOW = 20_000
+# Only a cost choice (every way finds every move): each change tested costs an index probe, and
+# at 200k events 2,000 seqs of window cost about what 2,000 records of history do (~10-20 ms).
+MOVE_WINDOW = 2_000
 MOVE_HISTORY = 2_000
 _IN_BATCH = 5_000  # record ids per IN list
 
@@ -400,38 +402,61 @@ def _published(events: list[Any], seq: int) -> list[int]:
     return list(dict.fromkeys(versions))
 
 
-def _moves_out(conn: Connection, scope: Scope, rows: list[Any], lo: int, hi: int | None) -> list:
-    """Changes with a seq in [lo, hi) that may have moved a record out of the scope's district
-    (kind and entity cannot change while a record is published: they are part of its id).
+def moves_out(
+    conn: Connection, scope: Scope, lo: int, hi: int | None, page_records: set[str]
+) -> list:
+    """The changes with a seq in [lo, hi) that moved a record out of the scope's district: a
+    change into another district right after an event in this one (kind and entity cannot
+    change while a record is published: they are part of its id). Only those rows are read
+    back; each is tested by one probe of ix_changes_record (the record's previous event).
 
-    A moved record had an add/change event in the scope before the move. When the page holds
-    the scope's whole history below `hi` (lo == 0), those events are the page's own rows.
-    Otherwise the kind's events in the window are read: for a busy district the window is
-    short (PAGE_SIZE of its events and the other districts' in between). A quiet district's
-    page may span most of the log: then its own (few) add/change events name the candidates."""
+    Which of the log's changes are tested depends on what is cheap and complete. When the
+    page holds the scope's whole history below `hi` (lo == 0), the changes of its own records
+    (`page_records`). When the window is short (a busy district: PAGE_SIZE of its events and
+    the other districts' in between), the kind's changes in the window. When it is long (a
+    quiet district's page may span most of the log), the changes of the records of the
+    district's own add/change events if there are at most MOVE_HISTORY of them; else the window."""
     if not scope.district or scope.entity_id:
         return []
-    bounds = [EVENTS.c.seq >= lo] + ([EVENTS.c.seq < hi] if hi is not None else [])
-    moves = [
-        EVENTS.c.op == OP_CHANGE,
-        EVENTS.c.district.is_distinct_from(scope.district),
-        *bounds,
-    ]
-    columns = (EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.version.label("ev_version"), EVENTS.c.at)
     if lo == 0:
-        ids: set[str] | None = {r.id for r in rows if r.op in CONTENT_OPS}
+        ids: set[str] | None = page_records
     elif (hi or _top(conn) + 1) - lo <= MOVE_WINDOW:
         ids = None
     else:
         ids = _scope_records(conn, scope, hi)
-    if ids is None:  # the window: index range scans of the kind (or the primary key)
-        kind = [EVENTS.c.kind == scope.kind] if scope.kind != ALL else []
-        return conn.execute(select(*columns).where(*kind, *moves)).all()
-    if not ids:
-        return []
-    return conn.execute(
-        select(*columns).where(EVENTS.c.record_id.in_(sorted(ids)), *moves)
-    ).all()
+    query = _moves_query(scope, lo, hi)
+    if ids is None:  # the window: an index range scan of the kind (or the primary key)
+        return conn.execute(query).all()
+    ordered = sorted(ids)
+    rows: list[Any] = []
+    for i in range(0, len(ordered), _IN_BATCH):
+        rows += conn.execute(query.where(EVENTS.c.record_id.in_(ordered[i : i + _IN_BATCH]))).all()
+    return sorted(rows, key=lambda r: r.seq)
+
+
+def _moves_query(scope: Scope, lo: int, hi: int | None) -> Select:
+    """Changes in [lo, hi) into another district whose record's previous event (found by a
+    backward probe of ix_changes_record) was in the scope's district."""
+    previous = EVENTS.alias("previous")
+    previous_district = (
+        select(previous.c.district)
+        .where(previous.c.record_id == EVENTS.c.record_id, previous.c.seq < EVENTS.c.seq)
+        .order_by(previous.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    conds = [
+        EVENTS.c.op == OP_CHANGE,
+        EVENTS.c.seq >= lo,
+        EVENTS.c.district.is_distinct_from(scope.district),
+        previous_district == scope.district,
+    ]
+    if hi is not None:
+        conds.append(EVENTS.c.seq < hi)
+    if scope.kind != ALL:
+        conds.append(EVENTS.c.kind == scope.kind)
+    columns = (EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.version.label("ev_version"), EVENTS.c.at)
+    return select(*columns).where(*conds)
 
 
 def _top(conn: Connection) -> int:
@@ -439,19 +464,24 @@ def _top(conn: Connection) -> int:
 
 
 def _scope_records(conn: Connection, scope: Scope, hi: int | None) -> set[str] | None:
-    """The records of the scope's add/change events below `hi`; None if more than MOVE_HISTORY."""
+    """The records of all the scope's add/change events below `hi`; None if there are more
+    than MOVE_HISTORY such events (events, not records: a cut list of events would miss the
+    records whose events in the scope are all older than the cut)."""
     ids: set[str] = set()
+    left = MOVE_HISTORY + 1  # one more than allowed: reading it means "too many"
     below = [EVENTS.c.seq < hi] if hi is not None else []
     for conds in scope._parts():
         query = (
             select(EVENTS.c.record_id)
             .where(*conds, EVENTS.c.op.in_(CONTENT_OPS), *below)
             .order_by(EVENTS.c.seq.desc())
-            .limit(MOVE_HISTORY + 1)
+            .limit(left)
         )
-        ids.update(conn.execute(query).scalars())
-        if len(ids) > MOVE_HISTORY:
+        found = conn.execute(query).scalars().all()
+        left -= len(found)
+        if left <= 0:
             return None
+        ids.update(found)
     return ids
 
 
@@ -473,7 +503,8 @@ def read_page(
     ).all()
     older = rows[limit - 1].seq if len(rows) > limit else None
     rows = rows[:limit]
-    moves = _moves_out(conn, scope, rows, older or 0, before)
+    content = {r.id for r in rows if r.op in CONTENT_OPS}
+    moves = moves_out(conn, scope, older or 0, before, content)
     history = _histories(
         conn, {r.id for r in rows if r.op != OP_ADD} | {m.record_id for m in moves}
     )

@@ -20,7 +20,7 @@ from datetime import date
 from itertools import islice
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 
 from publishing import changes, creditcheck, export, feeds, read
 from publishing.db import make_engine, upgrade
@@ -226,3 +226,65 @@ def test_exports_page_through_the_primary_key_without_sorting(world, kind):
         if world.dialect.name == "sqlite":
             assert not any("TEMP B-TREE" in node for node, _ in nodes), (statement, nodes)
             assert any("sqlite_autoindex_records_1" in node for node, _ in nodes), nodes
+
+
+def _probes(engine, statement: str, parameters) -> list[str]:
+    """How the plan reads the change log under the alias `previous`: SQLite's SEARCH lines,
+    PostgreSQL's index scans ("<Node Type> <Index Name> <Scan Direction>")."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            raw = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
+            doc = raw if isinstance(raw, list) else json.loads(raw)
+            out: list[str] = []
+
+            def walk(node):
+                if node.get("Alias") == "previous":
+                    out.append(
+                        f"{node['Node Type']} {node.get('Index Name')} {node.get('Scan Direction')}"
+                    )
+                for child in node.get("Plans", ()):
+                    walk(child)
+
+            walk(doc[0]["Plan"])
+            return out
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        return [r[-1] for r in rows if re.match(r"^(SCAN|SEARCH) previous\b", r[-1])]
+
+
+def test_district_moves_are_tested_by_a_probe_of_the_record_index(world):
+    """A district page looks for the changes that moved records out of its district
+    (feeds.moves_out), in the log's window (a busy district) or among the changes of its own
+    records (a quiet one). Either way no full scan, and each change is tested by one probe of
+    ix_changes_record for its record's previous event (not by reading the records' histories)."""
+    events = feeds.EVENTS
+    top = _some(world, select(func.max(events.c.seq)))[0]
+    counts = (
+        select(events.c.kind, events.c.district, func.count().label("n"))
+        .where(events.c.op.in_(feeds.CONTENT_OPS), events.c.district.is_not(None))
+        .group_by(events.c.kind, events.c.district)
+    )
+    with world.connect() as conn:
+        rows = conn.execute(counts).all()
+    busy = max(rows, key=lambda r: r.n)
+    quiet = min((r for r in rows if r.n <= feeds.MOVE_HISTORY), key=lambda r: r.n)
+
+    def window(conn):  # a window shorter than MOVE_WINDOW: the kind's changes in it
+        feeds.moves_out(conn, feeds.Scope(busy.kind, busy.district), top - 999, top + 1, set())
+
+    def history(conn):  # the whole log, but a short history: the changes of its records
+        feeds.moves_out(conn, feeds.Scope(quiet.kind, quiet.district), 1, top + 1, set())
+
+    for call, statements in ((window, 1), (history, 2)):
+        checked = check(world, call)
+        # the window way: the moves; the history way: the district's records, then their moves
+        assert len(checked) == statements, checked
+        with world.connect() as conn, captured(world) as seen:
+            call(conn)
+        [(statement, parameters)] = [(s, p) for s, p in seen if "previous" in s]
+        probes = _probes(world, statement, parameters)
+        if world.dialect.name == "sqlite":
+            assert probes == [
+                "SEARCH previous USING INDEX ix_changes_record (record_id=? AND seq<?)"
+            ]
+        else:
+            assert probes == ["Index Scan ix_changes_record Backward"], probes
