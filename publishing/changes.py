@@ -17,12 +17,21 @@ event that commits later with a smaller seq.
 A cursor beyond the newest seq (a database restored from a backup that is older than what the
 client has read) raises CursorAhead: the client's copy may hold records the log no longer has,
 so it must start again instead of waiting for seqs that will be issued again for other events.
+
+A restore to a point the client has passed but the head has since reached again is invisible
+to a bare seq: the cursor this module hands out is therefore "SEQ.MARK", MARK a hash of the
+immutable fields of the event at SEQ (event_mark, the same as open data's `seq_event`). When
+the event at SEQ is not that one any more (or gone), CursorUnknown. A bare integer is still
+accepted as a cursor (older clients), checked only for being ahead of the log.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -36,6 +45,11 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 BATCH = 2000
 WITH_RECORD = frozenset({OP_ADD, OP_CHANGE})
+MAX_SEQ = 2**62
+MARK_LENGTH = 16
+# "SEQ" (an old client's plain integer) or "SEQ.MARK"; lower-case hex, as event_mark writes it
+CURSOR_PATTERN = rf"^[0-9]{{1,19}}(\.[0-9a-f]{{{MARK_LENGTH}}})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 # The record columns public_record reads, labelled so they do not clash with the event's.
 _RECORD_COLUMNS = (
@@ -63,13 +77,101 @@ _EVENT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the change log: after event `seq`, which had `mark` (None: not checked)."""
+
+    seq: int
+    mark: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.seq) if self.mark is None else f"{self.seq}.{self.mark}"
+
+
+class BadCursor(ValueError):
+    """Neither a plain seq nor a cursor this API hands out."""
+
+
 class CursorAhead(Exception):
     """`since` is beyond the newest event: the log the client read is not this one."""
 
-    def __init__(self, since: int, head: int) -> None:
+    def __init__(self, since: int, head: int, cursor: str | None = None) -> None:
         super().__init__(f"since={since} is beyond the newest change {head}")
         self.since = since
         self.head = head
+        self.cursor = cursor
+
+
+class CursorUnknown(Exception):
+    """The event the cursor names is not at its seq any more: the log was restored and its seqs
+    issued again to other events, so what the client read after that point is not this log."""
+
+    def __init__(self, cursor: Cursor, head: int) -> None:
+        super().__init__(f"cursor {cursor} names an event this change log does not have")
+        self.since = cursor.seq
+        self.head = head
+        self.cursor = str(cursor)
+
+
+def event_mark(seq: int, at: datetime, record_id: str, op: str, version: int) -> str:
+    """What identifies change event `seq`: a hash of its immutable fields. `at` is taken in UTC
+    with microseconds, as both backends store it, so SQLite and PostgreSQL agree."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    what = f"{seq}|{at.isoformat()}|{record_id}|{op}|{version}"
+    return hashlib.sha256(what.encode()).hexdigest()[:MARK_LENGTH]
+
+
+def cursor_of(row: Any) -> Cursor:
+    """The cursor just after event row `row` (seq, at, record_id, op, version)."""
+    seq = int(row.seq)
+    return Cursor(seq, event_mark(seq, row.at, row.record_id, row.op, row.version))
+
+
+def parse_cursor(value: int | str) -> Cursor:
+    """`since` as sent: a plain seq (unchecked identity) or "SEQ.MARK". BadCursor otherwise."""
+    text = str(value)
+    if not _CURSOR.fullmatch(text):
+        raise BadCursor(f"not a change-log cursor: {text[:40]!r}")
+    seq_text, _, mark = text.partition(".")
+    seq = int(seq_text)
+    if seq > MAX_SEQ or (seq == 0 and mark):  # no event has seq 0: nothing to name
+        raise BadCursor(f"not a change-log cursor: {text!r}")
+    return Cursor(seq, mark or None)
+
+
+def _event_at(conn: Connection, seq: int) -> Any:
+    return conn.execute(select(*_EVENT_COLUMNS).where(EVENTS.c.seq == seq)).first()
+
+
+def _head(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
+
+
+def check_cursor(conn: Connection, cursor: Cursor) -> None:
+    """CursorAhead / CursorUnknown unless the event `cursor` names is at its seq."""
+    if cursor.mark is None or cursor.seq == 0:
+        return
+    row = _event_at(conn, cursor.seq)
+    if row is not None and cursor_of(row) == cursor:
+        return
+    head = _head(conn)
+    if cursor.seq > head:
+        raise CursorAhead(cursor.seq, head, str(cursor))
+    raise CursorUnknown(cursor, head)
+
+
+def _resting_cursor(conn: Connection, cursor: Cursor) -> Cursor:
+    """`next` of a page with no events: the cursor itself, named by its event where it has one
+    (a plain seq becomes a full cursor). CursorAhead for a plain seq beyond the newest event."""
+    if cursor.mark is not None or cursor.seq == 0:
+        return cursor
+    row = _event_at(conn, cursor.seq)
+    if row is not None:
+        return cursor_of(row)
+    head = _head(conn)
+    if cursor.seq > head:
+        raise CursorAhead(cursor.seq, head)
+    return cursor  # a seq no event took (a rolled-back insert): nothing to name
 
 
 class _RecordView:
@@ -122,26 +224,27 @@ def change_item(row: Any, today: date | None = None) -> dict[str, Any]:
 
 def page(
     conn: Connection,
-    since: int = 0,
+    since: int | str | Cursor = 0,
     limit: int = DEFAULT_LIMIT,
     kind: str | None = None,
     today: date | None = None,
 ) -> dict[str, Any]:
     """Events after `since`, oldest first: {"changes", "next", "has_more"}.
 
-    `next` is the cursor to pass as `since` for the following page (the last seq returned, or
-    `since` itself when nothing new has happened). CursorAhead when `since` is beyond the
-    newest event."""
+    `next` is the cursor (a string, "SEQ.MARK") to pass as `since` for the following page: the
+    last event returned, or `since` itself when nothing new has happened. BadCursor for a
+    malformed `since`, CursorAhead when it is beyond the newest event, CursorUnknown when the
+    event it names is no longer at its seq."""
+    cursor = since if isinstance(since, Cursor) else parse_cursor(since)
+    check_cursor(conn, cursor)
     limit = max(1, min(limit, MAX_LIMIT))
-    rows = conn.execute(_query(since, kind).limit(limit + 1)).all()
-    if not rows:
-        head = int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
-        if since > head:
-            raise CursorAhead(since, head)
+    rows = conn.execute(_query(cursor.seq, kind).limit(limit + 1)).all()
     has_more = len(rows) > limit
+    rows = rows[:limit]
     today = today or clock.today()
-    items = [change_item(r, today) for r in rows[:limit]]
-    return {"changes": items, "next": items[-1]["seq"] if items else since, "has_more": has_more}
+    items = [change_item(r, today) for r in rows]
+    after = cursor_of(rows[-1]) if rows else _resting_cursor(conn, cursor)
+    return {"changes": items, "next": str(after), "has_more": has_more}
 
 
 def iter_changes(

@@ -38,7 +38,8 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   the day after it, `ended_kinds` names the kind, the portal treats it like a withdrawal, and
   `needs_build` is true.
 - index.json names the change event it was built up to by seq and `seq_event` (a hash of that
-  event). A database restored from a backup issues seqs again for other events: the files then
+  event), and gives `cursor` ("SEQ.seq_event"), the /api/v1/changes cursor to continue from.
+  A database restored from a backup issues seqs again for other events: the files then
   describe a history the database no longer has, `index_matches` is false, the portal serves
   none of them, `needs_build` is true and the build starts the delta history again.
 
@@ -63,7 +64,8 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from publishing import clock
-from publishing.changes import WITH_RECORD, iter_changes
+from publishing.changes import WITH_RECORD, Cursor, iter_changes
+from publishing.changes import event_mark as _event_mark
 from publishing.commit import EVENTS, RECORDS
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.export import csv_lines, iter_public, ndjson_lines
@@ -505,9 +507,7 @@ def _update_deltas(
     entries = {
         d["date"]: dict(d) for d in previous if (deltas_dir / f"{d['date']}.ndjson").exists()
     }
-    stale = (
-        set(entries) if rewrite_all else _touched_days(engine, entries, since, until, built_on)
-    )
+    stale = set(entries) if rewrite_all else _touched_days(engine, entries, since, until, built_on)
     spans = {day: [e["from_seq"], e["to_seq"]] for day, e in entries.items() if day in stale}
     for day, (first, last) in _event_days(engine, since, until).items():
         span = spans.setdefault(
@@ -581,6 +581,9 @@ def build(
             and (out_dir / "snapshots" / str(previous["version"])).is_dir()
             and not ended_kinds(previous)
         ):
+            if previous.get("cursor") != snapshot_cursor(seq, mark):
+                previous["cursor"] = snapshot_cursor(seq, mark)  # an index from before cursors
+                _write_json(out_dir / INDEX_NAME, previous)
             return previous
         build_no = int((previous or {}).get("build", 0)) + 1
         version = _next_version(previous, seq, build_no)
@@ -605,6 +608,7 @@ def build(
             "version": version,
             "seq": seq,
             "seq_event": mark,
+            "cursor": snapshot_cursor(seq, mark),
             "highest_seq": max(seq, _highest_seq(previous)),
             "build": build_no,
             "generated_at": _now_iso(),
@@ -612,7 +616,9 @@ def build(
             "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
             "usage": "先下载 type=snapshot 的文件（截至 seq 的全部公示记录），再按 seq 顺序应用 "
             "type=delta 文件中 seq 大于快照 seq 的事件：record 不为 null 的写入，"
-            "为 null 的按 record_id 删除。之后可用 /api/v1/changes?since=SEQ 持续同步。"
+            "为 null 的按 record_id 删除。之后以 cursor 为 since 请求 /api/v1/changes，"
+            "再以每次返回的 next 持续同步（cursor 同时标识 seq 对应的事件，数据库从备份恢复后"
+            "接口会返回 409 提示重新同步）。"
             "只保留最新快照；已停止公示的记录在各增量文件中 record 为 null。"
             "seq_event 标识 seq 对应的事件：seq 比上次读取时小，或 seq 相同而 seq_event 不同，"
             "说明数据库已从备份恢复，请清空副本，从新快照重新同步。",
@@ -654,9 +660,13 @@ def event_mark(conn: Connection, seq: int) -> str | None:
     ).first()
     if row is None:
         return None
-    at = row.at.replace(tzinfo=UTC) if row.at.tzinfo is None else row.at.astimezone(UTC)
-    what = f"{seq}|{at.isoformat()}|{row.record_id}|{row.op}|{row.version}"
-    return hashlib.sha256(what.encode()).hexdigest()[:16]
+    # the same mark as the /api/v1/changes cursor's: "SEQ.seq_event" continues from the build
+    return _event_mark(seq, row.at, row.record_id, row.op, row.version)
+
+
+def snapshot_cursor(seq: int, mark: str | None) -> str:
+    """The /api/v1/changes cursor that continues after the files built at change `seq`."""
+    return str(Cursor(seq, mark or None))
 
 
 def index_matches(conn: Connection, index: dict[str, Any]) -> bool:

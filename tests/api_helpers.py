@@ -4,6 +4,8 @@ client with generous rate limits, and a mirror that follows the change log."""
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -65,10 +67,10 @@ def apply(mirror: dict[str, dict], events: list[dict]) -> None:
 def sync(
     client: TestClient,
     mirror: dict[str, dict],
-    since: int,
+    since: int | str,
     limit: int = 1000,
     kind: str | None = None,
-) -> int:
+) -> str:
     """Follow /api/v1/changes from `since` until has_more is false; returns the new cursor."""
     while True:
         params: dict[str, Any] = {"since": since, "limit": limit}
@@ -78,18 +80,20 @@ def sync(
         assert r.status_code == 200, r.text
         body = r.json()
         apply(mirror, body["changes"])
-        assert body["next"] >= since
+        assert int(body["next"].split(".")[0]) >= int(str(since).split(".")[0])
         since = body["next"]
         if not body["has_more"]:
             return since
 
 
-def bulk_penalties(engine, n: int, start: int = 0) -> None:
+def bulk_penalties(
+    engine, n: int, start: int = 0, at: datetime = datetime(2026, 11, 27, 8, 0)
+) -> None:
     """n synthetic penalty records written through the one writer (fast: no file parsing)."""
     with writer_connection(engine) as conn, conn.begin():
         lock_writer(conn)
         batch = start_batch(conn, kind="penalty", mode="incremental", actor="test", files=[])
-        writer = Writer(conn, batch, at=datetime(2026, 11, 27, 8, 0))
+        writer = Writer(conn, batch, at=at)
         for i in range(start, start + n):
             rid = f"pn-{i:016x}"
             data = {
@@ -133,3 +137,31 @@ def bulk_penalties(engine, n: int, start: int = 0) -> None:
                 writer.flush()
         writer.finish()
         finish_batch(conn, batch, {"added": n})
+
+
+class Backup:
+    """A real backup and restore of the test database: a file copy (SQLite), pg_dump and
+    pg_restore (PostgreSQL), with the sequences as they were."""
+
+    def __init__(self, engine, database_url: str, tmp_path) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.url = database_url.replace("+psycopg", "")
+        self.file = tmp_path / ("backup.db" if self.sqlite else "backup.pgdump")
+        engine.dispose()
+        if self.sqlite:
+            shutil.copy(engine.url.database, self.file)
+        else:
+            subprocess.run(["pg_dump", "-Fc", "-f", str(self.file), self.url], check=True)
+
+    def restore(self) -> None:
+        self.engine.dispose()
+        if self.sqlite:
+            shutil.copy(self.file, self.engine.url.database)
+            return
+        subprocess.run(
+            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
+             "--single-transaction", "--exit-on-error", "-d", self.url, str(self.file)],
+            check=True,
+            capture_output=True,
+        )

@@ -8,15 +8,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import shutil
-import subprocess
 from datetime import UTC, date, datetime
 
 from litestar.testing import TestClient
 
 from portal.app import create_app
 from publishing import clock, opendata, read, users
-from tests.api_helpers import GENEROUS, publish_csv, published
+from tests.api_helpers import GENEROUS, Backup, publish_csv, published
 from tests.factories import blacklist_row, penalty_row
 from tests.requests_support import PDF, fields, files, publish_cases
 
@@ -188,37 +186,9 @@ def test_a_record_whose_publicity_ended_leaves_changes_and_files(engine, tmp_pat
 # -- a database restored from a backup -----------------------------------------------------
 
 
-class _Backup:
-    """A real backup and restore of the test database: a file copy (SQLite), pg_dump and
-    pg_restore (PostgreSQL), with the sequences as they were."""
-
-    def __init__(self, engine, database_url: str, tmp_path) -> None:
-        self.engine = engine
-        self.sqlite = engine.dialect.name == "sqlite"
-        self.url = database_url.replace("+psycopg", "")
-        self.file = tmp_path / ("backup.db" if self.sqlite else "backup.pgdump")
-        engine.dispose()
-        if self.sqlite:
-            shutil.copy(engine.url.database, self.file)
-        else:
-            subprocess.run(["pg_dump", "-Fc", "-f", str(self.file), self.url], check=True)
-
-    def restore(self) -> None:
-        self.engine.dispose()
-        if self.sqlite:
-            shutil.copy(self.file, self.engine.url.database)
-            return
-        subprocess.run(
-            ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges",
-             "--single-transaction", "--exit-on-error", "-d", self.url, str(self.file)],
-            check=True,
-            capture_output=True,
-        )
-
-
 def test_files_of_a_replaced_change_log_are_not_served(engine, database_url, tmp_path):
     publish_csv(engine, tmp_path, "p.csv", [penalty_row(i) for i in range(1, 4)])
-    backup = _Backup(engine, database_url, tmp_path)
+    backup = Backup(engine, database_url, tmp_path)
     publish_csv(engine, tmp_path, "more.csv", [penalty_row(50)])
     out = tmp_path / "od"
     old = opendata.build(engine, out)

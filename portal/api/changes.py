@@ -7,11 +7,13 @@ from urllib.parse import urlencode
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from sqlalchemy import Connection
 
-from portal.api.schemas import API_TAG, BAD_REQUEST, TOO_MANY, ChangesPage, Kind, problem
+from portal.api.schemas import API_TAG, BAD_REQUEST, TOO_MANY, ChangesPage, Kind, Problem
 from portal.errors import PageError
 from publishing import changes
 
@@ -22,24 +24,55 @@ DESCRIPTION = """变更日志：每一次公示记录的新增（add）、变更
 同步方法：从 `since=0` 开始，把返回的 `next` 作为下一次请求的 `since`，直到 `has_more` 为 false；
 之后定期用最新的 `next` 轮询。按顺序应用事件：`record` 不为 null 的事件写入（以 `record_id` 为键），
 `record` 为 null 的事件删除该 `record_id`。这样得到的副本与公示中的记录完全一致。
+从开放数据快照开始的，以 /open-data/index.json 的 `cursor` 作为第一次请求的 `since`。
+
+`next` 是游标字符串（形如 `2602.3f9c0a1b2c4d5e6f`：seq 加上该 seq 对应事件的标识），请原样保存、
+原样传回，不要自行拼接或比较大小。为兼容旧客户端，`since` 仍可为纯整数 seq，但纯整数无法发现下述
+第二种情况，请尽快改用 `next` 返回的游标。
 
 `record` 是该记录**当前**的公示内容：若某条 add/change 所涉记录之后已停止公示（撤销、期满，
 或公示截止日期已过），`record` 为 null，后面一定还有相应的撤销或期满事件。
 
-`since` 大于最新的 seq 时返回 409（`status` 为 `cursor_ahead`，`head` 为当前最新 seq）：
-这说明数据库已从较早的备份恢复，此后的 seq 会重新分配给其他事件，副本可能含有已不存在的记录。
-请清空副本，从 `since=0`（或 /open-data/index.json 的最新快照）重新同步，不要继续轮询原游标。"""
-CURSOR_AHEAD = problem(
-    "游标超出变更日志（数据库已从备份恢复）：请清空副本，从 since=0 或最新快照重新同步",
-    {
-        "status_code": 409,
-        "status": "cursor_ahead",
-        "detail": "游标 2603 超出当前变更日志（最新 seq 为 2602）……",
-        "since": 2603,
-        "head": 2602,
-        "resync_from": 0,
-        "snapshot_index": "/open-data/index.json",
-    },
+数据库从较早的备份恢复后，此后的 seq 会重新分配给其他事件，副本可能含有已不存在的记录，
+接口返回 409，`head` 为当前最新 seq：
+- `status` 为 `cursor_ahead`：游标的 seq 大于最新的 seq；
+- `status` 为 `cursor_unknown`：游标的 seq 仍在日志范围内，但该 seq 上已不是游标所标识的事件。
+
+两种情况都请清空副本，从 `since=0`（或 /open-data/index.json 的最新快照）重新同步，不要继续轮询原游标。
+格式不正确的 `since` 返回 400。"""
+RESYNC = {"resync_from": 0, "snapshot_index": "/open-data/index.json"}
+CURSOR_CONFLICT = ResponseSpec(
+    data_container=Problem,
+    description="游标与变更日志不符（数据库已从备份恢复）：请清空副本，从 since=0 或最新快照重新同步",
+    examples=[
+        Example(
+            summary="cursor_ahead：游标超出最新 seq",
+            value={
+                "status_code": 409,
+                "status": "cursor_ahead",
+                "detail": "游标 2603 超出当前变更日志（最新 seq 为 2602）……",
+                "since": 2603,
+                "head": 2602,
+                **RESYNC,
+            },
+        ),
+        Example(
+            summary="cursor_unknown：该 seq 上已是另一事件",
+            value={
+                "status_code": 409,
+                "status": "cursor_unknown",
+                "detail": "游标 2590.3f9c0a1b2c4d5e6f 所标识的事件已不在变更日志中……",
+                "since": 2590,
+                "cursor": "2590.3f9c0a1b2c4d5e6f",
+                "head": 2602,
+                **RESYNC,
+            },
+        ),
+    ],
+)
+SINCE_DESCRIPTION = (
+    "游标：上一页返回的 next（形如 2602.3f9c0a1b2c4d5e6f，原样传回）；从头同步用 0。"
+    "旧客户端的纯整数 seq 仍可使用，但无法发现数据库恢复后 seq 被重新分配"
 )
 
 
@@ -50,19 +83,19 @@ CURSOR_AHEAD = problem(
     tags=[API_TAG],
     summary="变更日志（游标分页）",
     description=DESCRIPTION,
-    responses={400: BAD_REQUEST, 409: CURSOR_AHEAD, 429: TOO_MANY},
+    responses={400: BAD_REQUEST, 409: CURSOR_CONFLICT, 429: TOO_MANY},
 )
 def change_log(
     conn: NamedDependency[Connection],
     since: Annotated[
-        int,
+        str,
         Parameter(
-            ge=0,
-            le=2**62,
-            description="游标：上一页返回的 next；从头同步用 0",
-            examples=[Example(value=0), Example(value=1200)],
+            pattern=changes.CURSOR_PATTERN,
+            max_length=40,
+            description=SINCE_DESCRIPTION,
+            examples=[Example(value="0"), Example(value="2602.3f9c0a1b2c4d5e6f")],
         ),
-    ] = 0,
+    ] = "0",
     limit: Annotated[
         int,
         Parameter(
@@ -76,8 +109,15 @@ def change_log(
 ) -> Response[ChangesPage]:
     try:
         data = changes.page(conn, since=since, limit=limit, kind=kind)
+    except changes.BadCursor:
+        # what the pattern lets through but no cursor is (a seq beyond 2**62, "0.MARK")
+        raise ValidationException(
+            "bad cursor", extra=[{"key": "since", "message": "not a cursor"}]
+        ) from None
     except changes.CursorAhead as exc:
         raise _cursor_ahead(exc) from None
+    except changes.CursorUnknown as exc:
+        raise _cursor_unknown(exc) from None
     headers = {"Cache-Control": "public, max-age=5"}
     if data["has_more"]:
         query = {"since": data["next"], "limit": limit, **({"kind": kind} if kind else {})}
@@ -87,17 +127,30 @@ def change_log(
 
 def _cursor_ahead(exc: changes.CursorAhead) -> PageError:
     detail = (
-        f"游标 {exc.since} 超出当前变更日志（最新 seq 为 {exc.head}）：数据库已从较早的备份恢复，"
+        f"游标 {exc.cursor or exc.since} 超出当前变更日志（最新 seq 为 {exc.head}）：数据库已从较早的备份恢复，"
         "此后的 seq 将重新分配给其他事件。请清空副本，从 since=0 或最新快照重新同步。"
     )
+    return _conflict("cursor_ahead", detail, exc.since, exc.cursor, exc.head)
+
+
+def _cursor_unknown(exc: changes.CursorUnknown) -> PageError:
+    detail = (
+        f"游标 {exc.cursor} 所标识的事件已不在变更日志中（seq {exc.since} 现为另一事件或已不存在，"
+        f"最新 seq 为 {exc.head}）：数据库已从较早的备份恢复，副本可能含有已不存在的记录。"
+        "请清空副本，从 since=0 或最新快照重新同步。"
+    )
+    return _conflict("cursor_unknown", detail, exc.since, exc.cursor, exc.head)
+
+
+def _conflict(status: str, detail: str, since: int, cursor: str | None, head: int) -> PageError:
     payload = {
         "status_code": 409,
-        "status": "cursor_ahead",
+        "status": status,
         "detail": detail,
-        "since": exc.since,
-        "head": exc.head,
-        "resync_from": 0,
-        "snapshot_index": "/open-data/index.json",
+        "since": since,
+        **({"cursor": cursor} if cursor else {}),
+        "head": head,
+        **RESYNC,
     }
     return PageError(detail, status_code=409, payload=payload)
 

@@ -6,7 +6,7 @@ tests/test_api_hygiene.py checks with schemathesis that every response conforms.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
@@ -55,7 +55,13 @@ class ChangeItem(msgspec.Struct, kw_only=True):
 
 class ChangesPage(msgspec.Struct, kw_only=True):
     changes: list[ChangeItem]
-    next: int
+    next: Annotated[
+        str,
+        msgspec.Meta(
+            description="下一次请求的 since：游标字符串（seq 加上该 seq 对应事件的标识），原样传回",
+            examples=["2602.3f9c0a1b2c4d5e6f"],
+        ),
+    ]
     has_more: bool
 
 
@@ -183,6 +189,7 @@ class OpenDataIndex(msgspec.Struct, kw_only=True):
     version: str  # "SEQ", or "SEQ-BUILD" for a rebuild at a seq already built
     seq: int
     seq_event: str | None = None  # identifies the event at seq: differs after a restore
+    cursor: str | None = None  # "SEQ.seq_event": /api/v1/changes?since= to continue from here
     highest_seq: int | None = None
     build: int | None = None
     generated_at: str
