@@ -35,6 +35,7 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.deps import connection
 from portal.errors import bad_request
 from portal.pages.entities import NOT_PUBLISHED
 from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE
@@ -232,8 +233,14 @@ def respond(request: Request, fmt: str, meta: FeedMeta, page: Page, max_age: int
     return _answer(request, fmt, key, page.updated, max_age, lambda: RENDER[fmt](meta, page))
 
 
-def _answer(request: Request, fmt: str, key: str, updated: datetime, max_age: int,
-            build: Callable[[], bytes]) -> Response:
+def _answer(
+    request: Request,
+    fmt: str,
+    key: str,
+    updated: datetime,
+    max_age: int,
+    build: Callable[[], bytes],
+) -> Response:
     headers = {
         "ETag": f'W/"{key}"',
         "Last-Modified": _http_date(updated),
@@ -271,8 +278,7 @@ def _change_feed(
     page_meta = meta(page)
     key = _digest(fmt, page_meta, page)
     ANSWERS.put(state, (key, page.updated, max_age))
-    return _answer(request, fmt, key, page.updated, max_age,
-                   lambda: RENDER[fmt](page_meta, page))
+    return _answer(request, fmt, key, page.updated, max_age, lambda: RENDER[fmt](page_meta, page))
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -348,13 +354,14 @@ def entity_feed(
 
 def search_feed(
     request: Request,
-    conn: NamedDependency[Connection],
     search_backend: NamedDependency[Any],
     q: FromQuery[str] = "",
     kind: FromQuery[str] = "",
     district: FromQuery[str] = "",
 ) -> Response:
-    """A search as a feed: the newest matching published records (no archives)."""
+    """A search as a feed: the newest matching published records (no archives). No `conn`:
+    the records are read after the backend answered (connection(request)), so a slow
+    Meilisearch holds no pooled connection (portal.pages.search)."""
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     q = q.strip()
     if kind and kind != ALL:
@@ -367,10 +374,11 @@ def search_feed(
         )
     except SearchUnavailable:  # a feed reader retries later; not a server error
         headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
-        return Response(UNAVAILABLE, status_code=503, media_type="text/plain; charset=utf-8",
-                        headers=headers)
+        return Response(
+            UNAVAILABLE, status_code=503, media_type="text/plain; charset=utf-8", headers=headers
+        )
     ids = [h.id for h in result.hits if h.type in KINDS]
-    page = search_page(conn, ids, get_settings().base_url)
+    page = search_page(connection(request), ids, get_settings().base_url)
     params = {k: v for k, v in (("q", q), ("kind", kind), ("district", code)) if v}
     query = urlencode(params)
     what = " · ".join(

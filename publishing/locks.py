@@ -13,7 +13,8 @@ SEARCH_INDEX = 7_261_128  # the embedded index's writers and the search sync, to
 AUDIT = 7_261_129  # appends to the audit log's hash chain
 MIGRATION = 7_261_130  # one process migrates at a time (publishing.db)
 WORKER = 7_261_131  # the active worker, held while it runs (was 7_261_129, the audit log's)
+SEARCH_REBUILD = 7_261_132  # the one process rebuilding the search index (publishing.search)
 
 RECORD_NAMESPACE = 7_261_130  # two-key: (this, hash of a record id) per submission
 
-SINGLE_KEY = (WRITER, SEARCH_INDEX, AUDIT, MIGRATION, WORKER)
+SINGLE_KEY = (WRITER, SEARCH_INDEX, AUDIT, MIGRATION, WORKER, SEARCH_REBUILD)

@@ -424,7 +424,7 @@ def _sync_search(engine: Engine) -> bool:
     except ImportError:
         return False
     try:
-        sync(engine)
+        sync(engine, rebuild=False)  # in a reviewer's request: a rebuild is the worker's
         return True
     except Exception:  # noqa: BLE001 - the decision is committed; the next sync catches up
         log.exception("search sync after a review decision failed")

@@ -4,7 +4,9 @@ Jobs, each run when due, each in its own try (a failing job is logged, counted a
 later; it never stops the others):
 
   search-sync    every SYNC_EVERY seconds: apply the change log to the search index
-                 (publishing.search.sync; Meilisearch or embedded, whichever is configured)
+                 (publishing.search.sync; Meilisearch or embedded, whichever is configured);
+                 an index in an older format (a deploy changed its documents or settings) is
+                 rebuilt first, searches answered by the old one until the swap
   expire         daily at 00:30 Beijing time: withdraw records whose publicity period ended
                  (publishing.expire), then sync search
   open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files

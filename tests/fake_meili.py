@@ -30,7 +30,8 @@ Failure injection: `fail(times, status=503)` answers the next matching requests 
 `fail(times, drop=True)` closes the connection without an answer, `fail(times, lose_reply=True)`
 does what the request asks and then closes the connection without an answer (a reply lost on
 the way back), `fail(times, repeat=True)` does it twice (a proxy that repeats a request),
-`fail(times, delay=s)` answers late. GET /tasks filters by types, indexUids and statuses, newest first (limit, from).
+`fail(times, delay=s)` answers late, `fail(times, during=fn)` calls fn when the request
+arrives. GET /tasks filters by types, indexUids and statuses, newest first (limit, from).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -643,12 +645,15 @@ class FakeMeilisearch:
         method: str | None = None,
         delay: float = 0.0,
         repeat: bool = False,
+        during: Callable[[], None] | None = None,
     ) -> None:
         """Answer the next `times` requests whose path matches `path` (re.search) and method
         `method` (any: None) with an error; `drop`: close the connection instead;
         `lose_reply`: do what the request asks, then close the connection without a reply;
         `delay`: answer normally, after `delay` seconds; `repeat`: carry the request out
-        twice, then answer (a proxy that sends a request again)."""
+        twice, then answer (a proxy that sends a request again); `during`: called (in the
+        server's thread) when such a request has arrived, before it is answered, so that a
+        test can look at its client while the client waits."""
         with self._lock:
             self._failures.append(
                 {
@@ -660,6 +665,7 @@ class FakeMeilisearch:
                     "method": method,
                     "delay": delay,
                     "repeat": repeat,
+                    "during": during,
                 }
             )
 
@@ -696,6 +702,8 @@ class FakeMeilisearch:
                 failure["times"] -= 1
                 if failure["times"] <= 0:
                     self._failures.remove(failure)
+        if failure and failure["during"]:
+            failure["during"]()
         if failure and failure["delay"]:
             time.sleep(failure["delay"])
             failure = None

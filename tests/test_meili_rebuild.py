@@ -14,9 +14,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from publishing.models import ChangeEvent
+from publishing.models import ChangeEvent, Record
+from publishing.search import index_format
 from publishing.search import meili as meili_mod
 from publishing.search.base import SearchQuery
+from publishing.search.index_format import FORMAT_VERSION
 from publishing.search.sync import reindex, sync
 from tests import test_search_meili as meili_suite
 from tests.factories import penalty_row
@@ -124,10 +126,80 @@ def test_an_index_built_by_an_older_version_is_rebuilt_by_the_next_sync(
         assert not index.outdated()
     assert index.outdated()
     code = penalty_row(1)["统一社会信用代码"]
-    with pytest.raises(meili_mod.SearchUnavailable):  # code_prefix is not filterable there
-        index.search(SearchQuery(q=code[:17]))
+    # code_prefix is not filterable there: a code prefix is searched for as it was before
+    # (a prefix word of the codes), not answered with 503 until the rebuild
+    since = len(fake.requests)
+    assert [h.id for h in index.search(SearchQuery(q=code[:17])).hits] == [code]
+    assert [h.id for h in index.search(SearchQuery(q=code)).hits] == [
+        code,
+        _penalty_of(engine, code),
+    ]
+    assert _requests(fake, "POST", "multi-search", since) == 4  # each: refused, then the old way
     since = len(fake.requests)
     assert sync(engine, index) == 0  # no event to apply, but a rebuild
     assert _requests(fake, "POST", "swap-indexes", since) == 1
     assert not index.outdated()
     assert [h.id for h in index.search(SearchQuery(q=code[:17])).hits] == [code]
+
+
+def _penalty_of(engine, code: str) -> str:
+    records = Record.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(records.c.id).where(records.c.entity_id == code)).scalar_one()
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_an_index_in_an_older_format_is_rebuilt_by_one_worker_run(
+    fake, meili, engine, tmp_path, index, monkeypatch, caplog, stamped
+):
+    """The previous release's documents lacked code_prefix values (its settings were the
+    same: only the format version tells). One worker run rebuilds it; the next one leaves it."""
+    from publishing import worker
+    from publishing.settings import get_settings
+
+    run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI), penalty_row(2)])
+    old_doc = meili_mod.index_doc
+    with monkeypatch.context() as m:
+        m.setattr(meili_mod, "index_doc", lambda d: {**old_doc(d), "code_prefix": []})
+        reindex(engine, index)
+    if not stamped:  # built before versions were kept
+        index._drop(index.meta_uid)
+    monkeypatch.setattr(index_format, "FORMAT_VERSION", FORMAT_VERSION + 1)  # this release
+    url, key, _ = meili
+    for name, value in (("URL", url), ("KEY", key or ""), ("INDEX", index.uid)):
+        monkeypatch.setenv(f"DISCLOSURE_MEILI_{name}", value)
+    get_settings.cache_clear()
+    code = penalty_row(1)["统一社会信用代码"]
+    assert not index.outdated()  # the settings cannot tell
+    assert index.search(SearchQuery(q=code[:17])).total == 0  # answered, from the old documents
+    since = len(fake.requests)
+    sync_only = [j for j in worker.default_jobs() if j.name == "search-sync"]
+    with caplog.at_level("WARNING", logger="publishing.search.sync"):
+        assert worker.run_worker(engine, once=True, jobs=sync_only) == {"search-sync": 0}
+        assert _requests(fake, "POST", "swap-indexes", since) == 1
+        (why,) = [r.getMessage() for r in caplog.records if "rebuilding" in r.getMessage()]
+        assert ("in format 1," if stamped else "no format version") in why
+        assert index.format_version() == FORMAT_VERSION + 1
+        assert [h.id for h in index.search(SearchQuery(q=code[:17])).hits] == [code]
+        # current now: the next run applies what is new, and rebuilds nothing
+        run(engine, tmp_path, "b.csv", [penalty_row(3)])
+        since = len(fake.requests)
+        sync_only = [j for j in worker.default_jobs() if j.name == "search-sync"]
+        assert worker.run_worker(engine, once=True, jobs=sync_only) == {"search-sync": 1}
+        assert _requests(fake, "POST", "swap-indexes", since) == 0
+        assert len([r for r in caplog.records if "rebuilding" in r.getMessage()]) == 1
+    assert index.count() == 6
+    get_settings.cache_clear()
+
+
+def test_a_new_index_is_stamped_without_a_rebuild(fake, meili, engine, tmp_path):
+    backend = _backend(meili)
+    try:
+        run(engine, tmp_path, "a.csv", [penalty_row(1)])
+        assert backend.format_version() is None
+        since = len(fake.requests)
+        assert sync(engine, backend) == 1  # one event
+        assert _requests(fake, "POST", "swap-indexes", since) == 0
+        assert backend.format_version() == FORMAT_VERSION and backend.count() == 2
+    finally:
+        backend.drop()

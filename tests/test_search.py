@@ -10,17 +10,18 @@ from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from publishing.db import make_engine, upgrade
 from publishing.models import SyncCursor
 from publishing.publish import publish
 from publishing.search import documents as documents_mod
 from publishing.search import embedded as embedded_mod
-from publishing.search import get_backend
+from publishing.search import get_backend, index_format
 from publishing.search.base import SearchQuery
 from publishing.search.embedded import EmbeddedSearch
 from publishing.search.highlight import marked
+from publishing.search.index_format import FORMAT_VERSION, rebuild_lock, stamp_name
 from publishing.search.sync import cursor_name, reindex, sync
 from publishing.search.text import (
     _SYLLABLE_PREFIXES,
@@ -52,6 +53,7 @@ TODAY = date(2026, 11, 27)
 HAOYUNLAI = "烟台市芝罘区好运来食品有限公司"
 ZHANGYU = "烟台樟宇商贸有限公司"
 DONGXING = "龙口东兴水产品有限公司"
+STAMP = stamp_name("embedded")  # the sync_cursors row of the embedded index's format version
 
 
 def run(engine, tmp_path, name, rows, **kw):
@@ -194,7 +196,12 @@ def test_a_long_run_of_letters_or_digits_is_its_first_max_token_characters():
 
 def test_decision_key():
     key = "招市监罚 2026 9 号"
-    for q in ("招市监罚〔2026〕9号", "招市监罚[2026]9号", "招市监罚（2026）9号", "招市监罚 (2026) 9 号"):
+    for q in (
+        "招市监罚〔2026〕9号",
+        "招市监罚[2026]9号",
+        "招市监罚（2026）9号",
+        "招市监罚 (2026) 9 号",
+    ):
         assert decision_key(q) == key and parse_query(q).decision == key, q
     assert decision_key("招市监罚〔2026〕19号") != key
     assert decision_key("烟台樟宇") is None and decision_key("2026 9") is None
@@ -444,11 +451,20 @@ def test_an_exact_decision_number_comes_first(engine, tmp_path, index, monkeypat
         tmp_path,
         "d.csv",
         [
-            penalty_row(9, 当事人名称="烟台甲乙商贸有限公司", 行政处罚决定书文号=number,
-                        处罚决定日期="2026-03-01"),
+            penalty_row(
+                9,
+                当事人名称="烟台甲乙商贸有限公司",
+                行政处罚决定书文号=number,
+                处罚决定日期="2026-03-01",
+            ),
             # newer, and with every word of the query (the 9 in its facts)
-            penalty_row(27, 当事人名称="烟台丙丁商贸有限公司", 违法事实="案值9元",
-                        行政处罚决定书文号="招市监罚〔2026〕27号", 处罚决定日期="2026-10-01"),
+            penalty_row(
+                27,
+                当事人名称="烟台丙丁商贸有限公司",
+                违法事实="案值9元",
+                行政处罚决定书文号="招市监罚〔2026〕27号",
+                处罚决定日期="2026-10-01",
+            ),
         ],
     )
     sync(engine, index)
@@ -675,6 +691,126 @@ def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkey
     assert index.count() == 10 and sync(engine, index) == 0
 
 
+# -- the index's format version (publishing.search.index_format) -----------------------------
+
+DECISION_NO = "招市监罚〔2026〕9号"
+
+
+def _decision_world(engine, tmp_path, name="d.csv") -> None:
+    run(
+        engine,
+        tmp_path,
+        name,
+        [
+            penalty_row(
+                9,
+                当事人名称="烟台甲乙商贸有限公司",
+                行政处罚决定书文号=DECISION_NO,
+                处罚决定日期="2026-03-01",
+            ),
+            penalty_row(
+                27,
+                当事人名称="烟台丙丁商贸有限公司",
+                违法事实="案值9元",
+                行政处罚决定书文号="招市监罚〔2026〕27号",
+                处罚决定日期="2026-10-01",
+            ),
+        ],
+    )
+
+
+def old_format_index(engine, monkeypatch, stamped: bool = True) -> None:
+    """The embedded index as the previous release left it: built without the decision-number
+    tags and stamped with its format version (not stamped: as before versions were kept);
+    then this release, whose format is one newer, is deployed."""
+    real = embedded_mod.index_row
+
+    def untagged(doc):
+        row = real(doc)
+        return row._replace(tags=[t for t in row.tags if not t.startswith("xn")])
+
+    with monkeypatch.context() as m:
+        m.setattr(embedded_mod, "index_row", untagged)
+        reindex(engine, EmbeddedSearch(engine))
+    if not stamped:
+        with engine.begin() as conn:
+            conn.execute(delete(SyncCursor.__table__).where(SyncCursor.__table__.c.name == STAMP))
+    monkeypatch.setattr(index_format, "FORMAT_VERSION", FORMAT_VERSION + 1)
+
+
+def index_generation(engine) -> str:
+    """The suffix of the live index's index names: every rebuild gives it a new one."""
+    if engine.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE name LIKE :p"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE indexname LIKE :p"
+    with engine.connect() as conn:
+        (name,) = conn.execute(text(sql), {"p": "ix_search_docs_uscc_%"}).scalars().all()
+    return name.rsplit("_", 1)[1]
+
+
+def stamp(engine) -> int | None:
+    return EmbeddedSearch(engine).format_version()
+
+
+def _rebuilding(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "rebuilding" in r.getMessage()]
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_an_index_in_an_older_format_is_rebuilt_by_the_next_sync_and_only_then(
+    engine, tmp_path, monkeypatch, caplog, stamped
+):
+    index = EmbeddedSearch(engine)
+    _decision_world(engine, tmp_path)
+    old_format_index(engine, monkeypatch, stamped)
+    before = index_generation(engine)
+    # the old index answers, without what its format lacks (the decision number's tier)
+    assert search(index, "甲乙商贸").total == 2
+    assert top(index, DECISION_NO).doc["decision_no"] != DECISION_NO
+    with caplog.at_level("WARNING", logger="publishing.search.sync"):
+        assert sync(engine, index) == 0  # no event to apply: a rebuild all the same
+    (why,) = _rebuilding(caplog)  # logged once, with the reason
+    assert (f"in format {FORMAT_VERSION}," if stamped else "no format version") in why
+    assert index_generation(engine) != before and stamp(engine) == FORMAT_VERSION + 1
+    assert top(index, DECISION_NO).doc["decision_no"] == DECISION_NO
+    # a current index is left alone: events are applied to it, nothing is rebuilt
+    caplog.clear()
+    current = index_generation(engine)
+    run(engine, tmp_path, "e.csv", [penalty_row(30, 当事人名称="烟台戊己商贸有限公司")])
+    with caplog.at_level("WARNING", logger="publishing.search.sync"):
+        assert sync(engine, index) == 1 and sync(engine, index) == 0
+    assert _rebuilding(caplog) == [] and index_generation(engine) == current
+    assert top(index, "戊己商贸").title == "烟台戊己商贸有限公司"
+
+
+def test_an_empty_index_without_a_stamp_is_stamped_not_rebuilt(engine, tmp_path):
+    """A new database (migration 0002 made empty tables): nothing to rebuild."""
+    index = EmbeddedSearch(engine)
+    assert stamp(engine) is None
+    before = index_generation(engine)
+    run(engine, tmp_path, "a.csv", [penalty_row(1)])
+    assert sync(engine, index) == 1
+    assert stamp(engine) == FORMAT_VERSION and index_generation(engine) == before
+
+
+def test_a_sync_leaves_a_stale_index_to_the_process_rebuilding_it(engine, tmp_path, monkeypatch):
+    index = EmbeddedSearch(engine)
+    _decision_world(engine, tmp_path)
+    old_format_index(engine, monkeypatch)
+    before = index_generation(engine)
+    with rebuild_lock(engine, wait=False) as mine:  # as another process rebuilding it holds it
+        assert mine
+        run(engine, tmp_path, "e.csv", [penalty_row(30, 当事人名称="烟台戊己商贸有限公司")])
+        assert sync(engine, index) == 0  # neither a second rebuild nor writes into the old one
+        assert index_generation(engine) == before and stamp(engine) == FORMAT_VERSION
+        assert search(index, "甲乙商贸").total == 2  # the old index still answers
+    assert sync(engine, index) == 1  # then: rebuilt, and the event is in it
+    assert index_generation(engine) != before and stamp(engine) == FORMAT_VERSION + 1
+    assert top(index, "戊己商贸").title == "烟台戊己商贸有限公司"
+    assert top(index, DECISION_NO).doc["decision_no"] == DECISION_NO
+
+
 def withdraw_and_rename(engine, tmp_path) -> None:
     """Penalty 2 withdrawn by the file's op column; entity 4 renamed by a newer record."""
     header = [*penalty_row(1), "操作"]
@@ -833,3 +969,21 @@ def test_a_scan_over_its_budget_gives_way_to_the_bitmap_plan(world, monkeypatch)
     # the same answer, its documents read in the same transaction after the cancelled scan
     assert answers(world, ["烟台 食品"]) == expected
     assert scans == [f"{embedded_mod.SCAN_BUDGET_MS}ms"]
+
+
+def test_a_sync_inside_a_request_leaves_a_stale_index_to_the_worker(
+    engine, tmp_path, monkeypatch, caplog
+):
+    """A reviewer's decision syncs search in the web request: a rebuild (minutes at scale)
+    must not run there."""
+    index = EmbeddedSearch(engine)
+    _decision_world(engine, tmp_path)
+    old_format_index(engine, monkeypatch)
+    before = index_generation(engine)
+    run(engine, tmp_path, "e.csv", [penalty_row(30, 当事人名称="烟台戊己商贸有限公司")])
+    with caplog.at_level("INFO", logger="publishing.search.sync"):
+        assert sync(engine, index, rebuild=False) == 0
+    assert index_generation(engine) == before and _rebuilding(caplog) == []
+    assert "left to the worker" in caplog.text
+    assert sync(engine, index) == 1 and index_generation(engine) != before  # the worker's run
+    assert top(index, "戊己商贸").title == "烟台戊己商贸有限公司"

@@ -215,3 +215,43 @@ def test_a_digest_that_could_not_be_sent_is_sent_later(engine, tmp_path, monkeyp
     jobs = [j for j in worker.default_jobs() if j.name == "review-digest"]  # past the backoff
     assert worker.run_due(engine, jobs, now=later) == {"review-digest": 1}
     assert wait_for(lambda: smtp.messages), "the day's digest never went out"
+
+
+def test_a_search_index_in_an_older_format_is_rebuilt_by_one_worker_run(
+    world, tmp_path, monkeypatch, caplog
+):
+    """After a deploy that changed the search format, the worker rebuilds the index by itself
+    (no `disclosure reindex`), once; searches answer before, meanwhile and after."""
+    from publishing.search.base import SearchQuery
+    from publishing.search.index_format import FORMAT_VERSION
+    from tests.test_search import (
+        DECISION_NO,
+        _decision_world,
+        _rebuilding,
+        index_generation,
+        old_format_index,
+        stamp,
+    )
+
+    _decision_world(world, tmp_path)
+    old_format_index(world, monkeypatch)  # built by the previous release, then this one deployed
+    index = EmbeddedSearch(world)
+    before = index_generation(world)
+
+    def first(q: str) -> str | None:
+        hits = index.search(SearchQuery(q=q)).hits
+        return hits[0].doc.get("decision_no") if hits else None
+
+    assert first(DECISION_NO) != DECISION_NO  # answered, without the decision number's tier
+    sync_only = [j for j in worker.default_jobs() if j.name == "search-sync"]
+    with caplog.at_level("WARNING", logger="publishing.search.sync"):
+        assert worker.run_worker(world, once=True, jobs=sync_only) == {"search-sync": 0}
+        assert len(_rebuilding(caplog)) == 1
+        assert index_generation(world) != before and stamp(world) == FORMAT_VERSION + 1
+        assert first(DECISION_NO) == DECISION_NO
+        # the next run finds it current: nothing rebuilt, nothing logged
+        rebuilt = index_generation(world)
+        sync_only = [j for j in worker.default_jobs() if j.name == "search-sync"]
+        assert worker.run_worker(world, once=True, jobs=sync_only) == {"search-sync": 0}
+        assert len(_rebuilding(caplog)) == 1 and index_generation(world) == rebuilt
+    assert first(DECISION_NO) == DECISION_NO

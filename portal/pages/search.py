@@ -2,7 +2,12 @@
 filters, facets with counts, highlighted hits and page= offsets. A query that looks like a
 credit code but is not a valid one gets a page saying what is wrong, never "no results".
 When the search backend cannot answer (SearchUnavailable), the answer is 503 with Retry-After,
-except for an exact code: its profile comes from the database, not the index."""
+except for an exact code: its profile comes from the database, not the index.
+
+The backend is asked first, and the database only afterwards (the exact code's profile): the
+handler takes no `conn`, so a request waiting for a slow Meilisearch holds no pooled connection
+(a burst of such searches emptied the pool and stalled every other page); the embedded backend
+searches on the request's one connection anyway (portal.deps)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import logging
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -20,6 +26,7 @@ from litestar.response import Template
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.deps import connection
 from portal.errors import TITLES, bad_request
 from portal.pages.common import GRADES, parse_district, twin
 from portal.render import Page, respond
@@ -84,7 +91,7 @@ def facet_labels(name: str, value: str) -> str:
 
 
 def search_data(
-    conn: Connection,
+    conn: Connection | Callable[[], Connection],
     backend: Any,
     *,
     q: str,
@@ -147,9 +154,9 @@ def search_data(
         return data
     if not (q or kinds or district or query["status"] or query["grade"]):
         return data  # nothing asked yet: the page shows the form and what can be searched
-    if code and not partial:
-        data["code"] = code
-        data["exact_match"] = read.published_entity(conn, code)
+    exact = code if code and not partial else None
+    if exact:
+        data["code"] = exact
     try:
         result = backend.search(
             SearchQuery(
@@ -164,10 +171,13 @@ def search_data(
             )
         )
     except SearchUnavailable:
+        # the profile needs the database only (taken now, after the backend gave up)
+        data["exact_match"] = _profile(conn, exact)
         if not data["exact_match"]:
             raise
-        data["search_unavailable"] = True  # the profile needs the database only
+        data["search_unavailable"] = True
         return data
+    data["exact_match"] = _profile(conn, exact)
     if partial and not result.total:
         data.update(code=code, code_problem=problem)
         return data
@@ -195,6 +205,16 @@ def search_data(
         if values
     }
     return data
+
+
+def _profile(
+    conn: Connection | Callable[[], Connection], code: str | None
+) -> dict[str, Any] | None:
+    """The published profile of an exact code, read once the backend has answered: `conn` is
+    a connection or what takes one (the request's, portal.deps.connection)."""
+    if code is None:
+        return None
+    return read.published_entity(conn() if callable(conn) else conn, code)
 
 
 def _hit(hit: Any) -> dict[str, Any]:
@@ -260,7 +280,6 @@ PageNo = Annotated[int, QueryParameter(ge=1, description="页码，从 1 开始"
 )
 def search_page(
     request: Request,
-    conn: NamedDependency[Connection],
     search_backend: NamedDependency[Any],
     q: Q = "",
     kind: Kind = None,
@@ -272,7 +291,7 @@ def search_page(
 ) -> Response:
     try:
         data = search_data(
-            conn,
+            lambda: connection(request),  # only after the backend answered
             search_backend,
             q=q,
             kinds=kind or [],

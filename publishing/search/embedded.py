@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, text
 
 from publishing import locks
 from publishing.db import writer_connection
-from publishing.search import documents, schema
+from publishing.search import documents, index_format, schema
 from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
@@ -237,8 +237,9 @@ class _Store:
     def session(self, conn: Connection) -> None:
         """Settings for the transaction of a search."""
 
-    def run_search(self, conn: Connection, sql: str, params: dict[str, Any],
-                   pq: ParsedQuery, q: SearchQuery) -> list[tuple]:
+    def run_search(
+        self, conn: Connection, sql: str, params: dict[str, Any], pq: ParsedQuery, q: SearchQuery
+    ) -> list[tuple]:
         """Execute the one search statement (PostgreSQL chooses its scan here)."""
         return _raw(conn, sql, params)
 
@@ -509,8 +510,9 @@ class _Postgres(_Store):
         # blind to how common the query's words are and to run_search's scan choice.
         _raw_execute(conn, "SET LOCAL plan_cache_mode = force_custom_plan")
 
-    def run_search(self, conn: Connection, sql: str, params: dict[str, Any],
-                   pq: ParsedQuery, q: SearchQuery) -> list[tuple]:
+    def run_search(
+        self, conn: Connection, sql: str, params: dict[str, Any], pq: ParsedQuery, q: SearchQuery
+    ) -> list[tuple]:
         """A query matching a large share of the documents reads the table in rid order (newest
         first) and stops after CAP matches, instead of the bitmap PostgreSQL would build.
 
@@ -587,11 +589,22 @@ def _raw(conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple]:
 def _lexemes(pq: ParsedQuery, q: SearchQuery) -> list[list[list[str]]]:
     """The query as lexemes: all terms and filter tags must match (AND); a term matches by any
     alternative (OR), an alternative by all its tokens. A prefix token ends with *."""
-    terms = [[[t + ("*" if p.prefix and i == len(p.tokens) - 1 else "")
-               for i, t in enumerate(p.tokens)] for p in term.alternatives] for term in pq.terms]
+    terms = [
+        [
+            [
+                t + ("*" if p.prefix and i == len(p.tokens) - 1 else "")
+                for i, t in enumerate(p.tokens)
+            ]
+            for p in term.alternatives
+        ]
+        for term in pq.terms
+    ]
     tags = [("xt", t) for t in q.types] if len(q.types) == 1 else []
-    tags += [(prefix, value) for prefix, value in
-             (("xd", q.district), ("xs", q.status), ("xg", q.grade)) if value]
+    tags += [
+        (prefix, value)
+        for prefix, value in (("xd", q.district), ("xs", q.status), ("xg", q.grade))
+        if value
+    ]
     return terms + [[[_tag(prefix, value)]] for prefix, value in tags]
 
 
@@ -757,12 +770,27 @@ class EmbeddedSearch:
                     conn.exec_driver_sql(sql)
             for sql in schema.renames(dialect, schema.NEW, ""):
                 conn.exec_driver_sql(sql)
+            # with the swap: no moment when the new tables are live under the old stamp
+            _write_stamp(conn, self.name)
         with writer_connection(self.engine) as conn:
             with conn.begin():
                 for sql in schema.drops(dialect, schema.OLD):
                     conn.exec_driver_sql(sql)
             store.checkpoint(conn)
         return count
+
+    # -- format --------------------------------------------------------------------------
+    def format_version(self) -> int | None:
+        """The format version (index_format) the index was built with; None: unknown."""
+        from publishing.search.sync import read_cursor
+
+        with self.engine.connect() as conn:
+            return read_cursor(conn, index_format.stamp_name(self.name)) or None
+
+    def stamp_format(self) -> None:
+        """Say that the index is of this code's format (sync: an index with nothing in it)."""
+        with writer_connection(self.engine) as conn, conn.begin():
+            _write_stamp(conn, self.name)
 
     # -- reading ---------------------------------------------------------------------------
     def count(self) -> int:
@@ -886,6 +914,12 @@ JOIN {schema.DOCS} d ON d.rid = p.rid"""
         # score: 5 code · 4 decision number · 3 code prefix · 2 exact name · 1 in a name ·
         # 0 text only
         return doc_hit(doc, pq, score=float(TEXT_ONLY - tier))
+
+
+def _write_stamp(conn: Connection, name: str) -> None:
+    from publishing.search.sync import write_cursor
+
+    write_cursor(conn, index_format.stamp_name(name), index_format.FORMAT_VERSION)
 
 
 # -- parallel rebuild ------------------------------------------------------------------------

@@ -47,10 +47,12 @@ connection errors, timeouts, 429 and 5xx. Requests that enqueue a task that must
 (index creation and deletion, swap-indexes) are sent once: when the reply is lost, the task is
 looked up in the task list. `rebuild` fills a new index (`<index>_v<ms>`) and swaps it with the
 live one (swap-indexes), so searches never see a half-built index; the new index's former self
-is dropped only once the task list shows that exactly one swap took place. An index whose
-settings differ from ours was built by another version of this code: `outdated` says so, and
-sync rebuilds it (its documents lack what the searches use). `reconcile` compares counts and
-sampled documents with the database.
+is dropped only once the task list shows that exactly one swap took place. A rebuild stamps the
+index with this code's format version (index_format; the document "format" of `<index>_meta`),
+and sync rebuilds an index with an older stamp, or none, or with settings other than ours
+(`outdated`): its documents lack what the searches use. Until then a code search on an index
+without `code_prefix` (IndexOutdated) is sent as it was before that field existed, not failed.
+`reconcile` compares counts and sampled documents with the database.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from meilisearch.errors import (
 from sqlalchemy import Engine, func, select
 
 from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
+from publishing.search import index_format
 from publishing.search.base import (
     FACETS,
     MATCH_CAP,
@@ -146,6 +149,8 @@ MAX_TOTAL_HITS = MATCH_CAP  # as the embedded backend: totals beyond it are lowe
 PINYIN_MAX = 6  # joined pinyin of up to this many characters is one token
 INITIALS_MAX = 10  # initials of up to this many characters
 CODE_PREFIX_MIN = 8  # the shortest code prefix searched for (publishing.search.text.code_key)
+META_SUFFIX = "_meta"  # `<index>_meta` holds the index's format stamp (index_format)
+FORMAT_KEY = "format"
 BATCH = 1000  # documents per write task
 PIPELINE = 4  # write tasks enqueued ahead of the one waited for during a rebuild
 # Searches: connect, read timeouts (s); an index's writes keep MeiliSearch(timeout=…).
@@ -310,8 +315,12 @@ def phrase(parts: Iterable[str]) -> str:
     return '"' + " ".join(encode(p) for p in parts) + '"'
 
 
-def query_string(pq: ParsedQuery) -> str:
-    """The Meilisearch q of a parsed query (empty: a placeholder search)."""
+def query_string(pq: ParsedQuery, legacy: bool = False) -> str:
+    """The Meilisearch q of a parsed query (empty: a placeholder search). `legacy`: for an
+    index built before `code_prefix` (IndexOutdated), a code is one word, matched exactly or
+    as a prefix of a code, as searches were sent then."""
+    if legacy and pq.code:
+        return pq.code.lower()
     words: list[str] = []
     for term in pq.terms:
         if term.cjk:  # the phrase of its bigrams, or of its one character
@@ -367,12 +376,14 @@ def query_filters(q: SearchQuery) -> list[str]:
     return out
 
 
-def exact_tiers(pq: ParsedQuery) -> list[str]:
-    """Filters of the exact tiers, best first: the code, a code prefix, then the name."""
+def exact_tiers(pq: ParsedQuery, legacy: bool = False) -> list[str]:
+    """Filters of the exact tiers, best first: the code, a code prefix (not on a `legacy`
+    index, which lacks the field), then the name."""
     tiers = []
     if pq.code:
         tiers.append(f"uscc = {literal(pq.code)} OR reg_no = {literal(pq.code)}")
-        tiers.append(f"code_prefix = {literal(pq.code)}")  # entities only have code prefixes
+        if not legacy:  # entities only have code prefixes
+            tiers.append(f"code_prefix = {literal(pq.code)}")
     if pq.name_key:
         tiers.append(f"name_key = {literal(pq.name_key)}")
     return tiers
@@ -418,6 +429,11 @@ class ReconcileReport:
 
 class MeiliTaskFailed(RuntimeError):
     pass
+
+
+class IndexOutdated(SearchUnavailable):
+    """The live index lacks a filter that the search uses: it was built by an older version
+    (the next sync rebuilds it, see index_format)."""
 
 
 class CircuitBreaker:
@@ -689,6 +705,7 @@ class MeiliSearch:
             raise
         self._ready = True
         self._drop(new)  # now the old documents
+        self.stamp_format()
         return count
 
     def _swap(self, new: str) -> None:
@@ -729,9 +746,44 @@ class MeiliSearch:
                 self._drop(info["uid"])
 
     def drop(self) -> None:
-        """Delete the live index (tests, decommissioning)."""
+        """Delete the live index and its stamp (tests, decommissioning)."""
         self._drop(self.uid)
+        if self._exists(self.meta_uid):
+            self._drop(self.meta_uid)
         self._ready = False
+
+    # -- format ----------------------------------------------------------------------------
+    @property
+    def meta_uid(self) -> str:
+        """The index that holds the live index's format stamp (a document per index, so that
+        the stamp goes with the Meilisearch data: an emptied server is rebuilt)."""
+        return f"{self.uid}{META_SUFFIX}"
+
+    def format_version(self) -> int | None:
+        """The format version (index_format) of the live index; None: not stamped."""
+        path = f"indexes/{self.meta_uid}/documents/{FORMAT_KEY}"
+        try:
+            stamp = self._call(self.client.http.get, path)
+        except MeilisearchApiError as err:
+            if err.code in ("document_not_found", "index_not_found"):
+                return None
+            raise
+        return stamp.get("version") if stamp.get("index") == self.uid else None
+
+    def stamp_format(self) -> None:
+        """Stamp the live index with this code's format version (after its rebuild's swap: a
+        crash between the two costs one more rebuild, never a stamp on an old index)."""
+        if not self._exists(self.meta_uid):
+            body = {"uid": self.meta_uid, "primaryKey": PRIMARY_KEY}
+            self._wait(
+                self._enqueue_once(
+                    lambda: self.client.http.post("indexes", body),
+                    "indexCreation",
+                    lambda t: t.get("indexUid") == self.meta_uid,
+                )
+            )
+        stamp = {PRIMARY_KEY: FORMAT_KEY, "index": self.uid, "version": index_format.FORMAT_VERSION}
+        self._wait(self._post(f"indexes/{self.meta_uid}/documents", [stamp]))
 
     def outdated(self) -> bool:
         """Whether the live index has settings other than ours: it was built by another version
@@ -794,10 +846,23 @@ class MeiliSearch:
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         pq = parse_query(query.q)
-        q = query_string(pq)
+        try:
+            return self._search(query, pq, started)
+        except IndexOutdated as err:
+            if not pq.code:
+                raise
+            # Until the sync has rebuilt it, an index without `code_prefix` is asked as it was
+            # before that field existed (a code as a prefix word), instead of failing.
+            log.info("meilisearch: %s; code searched as on the older index", err)
+            return self._search(query, pq, started, legacy=True)
+
+    def _search(
+        self, query: SearchQuery, pq: ParsedQuery, started: float, legacy: bool = False
+    ) -> SearchResult:
+        q = query_string(pq, legacy)
         base = query_filters(query)
         relevance = bool(q) and query.sort != "date"
-        tiers = exact_tiers(pq) if relevance else []
+        tiers = exact_tiers(pq, legacy) if relevance else []
         common: dict[str, Any] = {"indexUid": self.uid, "attributesToRetrieve": list(DOC_FIELDS)}
         if query.facets:
             common["facets"] = list(FACETS)
@@ -814,6 +879,8 @@ class MeiliSearch:
                 }
             )
         main: dict[str, Any] = {**common, "q": q, "matchingStrategy": "all"}
+        if legacy and relevance and pq.code:  # records by their exact code only (its tier)
+            base = [*base, 'type = "entity"']
         if base or tiers:
             main["filter"] = [*base, *(f"NOT ({t})" for t in tiers)]
         if not relevance:
@@ -875,7 +942,7 @@ class MeiliSearch:
                 return None
             if err.code == "invalid_search_filter" and "not filterable" in str(err):
                 log.warning("meilisearch: %s is outdated (the next sync rebuilds it)", self.uid)
-                raise SearchUnavailable(f"meilisearch: {err}") from err
+                raise IndexOutdated(f"meilisearch: {err}") from err
             raise
         self.breaker.succeeded()
         return body["results"]

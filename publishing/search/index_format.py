@@ -1,0 +1,68 @@
+"""The search index's format version, and the lock that lets one process at a time rebuild it.
+
+FORMAT_VERSION names what this code writes into a search index: the documents
+(publishing.search.documents), their tokens and tags (text.py, embedded.index_row,
+meili.index_doc) and the index settings (meili.settings_payload, the embedded tables). Bump it
+with any change to those that a search relies on. A rebuild stamps the index with it (embedded:
+a row of sync_cursors, "search-format:embedded", written in the transaction that swaps the new
+tables in; Meilisearch: a document in the index `<index>_meta`, written after the swap), and
+the search sync (publishing.search.sync) rebuilds an index stamped with an older version, or
+none, before it applies anything to it: a deploy that changes the format needs no manual
+`disclosure reindex`, and searches are answered by the old index until the new one is live.
+
+History (what each version added):
+  1  versions kept at all; the Meilisearch `code_prefix` filter, the embedded index's
+     decision-number tags
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from publishing import locks
+
+FORMAT_VERSION = 1
+REBUILD_LOCK_ID = locks.SEARCH_REBUILD  # PostgreSQL advisory lock: one rebuilding process
+
+
+def stamp_name(backend_name: str) -> str:
+    """The sync_cursors row that holds the embedded index's format version."""
+    return f"search-format:{backend_name}"
+
+
+@contextlib.contextmanager
+def rebuild_lock(engine: Engine, wait: bool) -> Iterator[bool]:
+    """Held by the one process that rebuilds the index (sync or `disclosure reindex`); yields
+    False when not `wait` and another process holds it. A session lock (PostgreSQL) or a file
+    lock next to the database (SQLite), so that it is released when its process dies; not the
+    index writers' lock (locks.SEARCH_INDEX), which the rebuild itself takes for its swap."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            fn = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+            got = conn.exec_driver_sql(f"SELECT {fn}({REBUILD_LOCK_ID})").scalar() is not False
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:  # a broken connection has released the lock already
+                    with contextlib.suppress(Exception):
+                        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({REBUILD_LOCK_ID})")
+                        conn.commit()
+        return
+    path = Path(engine.url.database or "disclosure.db").with_suffix(".search-rebuild.lock")
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            got = True
+        except BlockingIOError:
+            got = False
+        try:
+            yield got
+        finally:
+            if got:
+                fcntl.flock(fh, fcntl.LOCK_UN)
