@@ -19,8 +19,8 @@ import hmac
 import json
 import re
 import secrets
-import statistics
 import tomllib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -1136,38 +1136,61 @@ def objection_pending(
 
 def public_figures(conn: Connection) -> dict[str, Any]:
     """For the home page: requests received, records repaired, objections upheld, and the median
-    number of working days from submission to decision."""
-    by = dict(conn.execute(select(REQUESTS.c.type, func.count()).group_by(REQUESTS.c.type)).all())
-    approved = dict(
-        conn.execute(
-            select(REQUESTS.c.type, func.count())
-            .where(REQUESTS.c.status == APPROVED)
-            .group_by(REQUESTS.c.type)
-        ).all()
-    )
+    number of working days from submission to decision. Aggregated in SQL, so that a few rows
+    come back (one per type and status, one per distinct number of working days) however many
+    requests there are."""
+    received: Counter[str] = Counter()
+    approved: Counter[str] = Counter()
+    for type_, status, n in conn.execute(
+        select(REQUESTS.c.type, REQUESTS.c.status, func.count()).group_by(
+            REQUESTS.c.type, REQUESTS.c.status
+        )
+    ):
+        received[type_] += n
+        if status == APPROVED:
+            approved[type_] += n
     repaired = conn.execute(
         select(func.count())
         .select_from(REQUEST_RECORDS)
         .join(REQUESTS, REQUESTS.c.id == REQUEST_RECORDS.c.request_id)
         .where(REQUESTS.c.type == REPAIR, REQUESTS.c.status == APPROVED)
     ).scalar_one()
-    days = list(
-        conn.execute(
-            select(REQUESTS.c.decision_workdays).where(
-                and_(
-                    REQUESTS.c.status.in_(DECIDED_STATUSES),
-                    REQUESTS.c.decision_workdays.is_not(None),
-                )
-            )
-        ).scalars()
-    )
+    days = conn.execute(
+        select(REQUESTS.c.decision_workdays, func.count())
+        .where(
+            REQUESTS.c.status.in_(DECIDED_STATUSES),
+            REQUESTS.c.decision_workdays.is_not(None),
+        )
+        .group_by(REQUESTS.c.decision_workdays)
+    ).all()
     return {
-        "received": int(sum(by.values())),
-        "received_repair": int(by.get(REPAIR, 0)),
-        "received_objection": int(by.get(OBJECTION, 0)),
-        "repaired": int(approved.get(REPAIR, 0)),
+        "received": int(sum(received.values())),
+        "received_repair": int(received[REPAIR]),
+        "received_objection": int(received[OBJECTION]),
+        "repaired": int(approved[REPAIR]),
         "repaired_records": int(repaired),
-        "objections_upheld": int(approved.get(OBJECTION, 0)),
-        "decided": len(days),
-        "median_workdays_to_decide": statistics.median(days) if days else None,
+        "objections_upheld": int(approved[OBJECTION]),
+        "decided": int(sum(n for _, n in days)),
+        "median_workdays_to_decide": _median(days),
     }
+
+
+def _median(counts: list[Any]) -> int | float | None:
+    """statistics.median of values given as (value, how many times) pairs: the middle value of
+    an odd number of them, else the mean of the two middle ones (a float); None for none."""
+    ordered = sorted((value, int(n)) for value, n in counts)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+
+    def nth(i: int) -> int:  # the i-th value (0-based) in sorted order
+        for value, n in ordered:
+            if i < n:
+                return value
+            i -= n
+        raise IndexError(i)
+
+    middle = total // 2
+    if total % 2:
+        return nth(middle)
+    return (nth(middle - 1) + nth(middle)) / 2

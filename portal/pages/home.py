@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from portal import routes, stats
 from portal.pages.common import twin
@@ -22,6 +26,42 @@ KIND_URLS = {
     "return_pledge": "/return-pledges",
 }
 LATEST_ISSUES = 6
+FIGURES_SECONDS = 60.0
+
+
+class TimedFigures:
+    """The requests' public figures (publishing.requests.public_figures) per database, computed
+    at most once every `seconds` in a process.
+
+    Requests are not in the change log, so stats.PublishedCache's stamp cannot tell when they
+    change; a time limit can. The home page's figures may lag a submission or a decision by up
+    to a minute (the review queue reads them live), and the requests table, which grows with
+    every objection and repair, is aggregated once a minute per process instead of on every
+    home-page request."""
+
+    def __init__(
+        self, seconds: float = FIGURES_SECONDS, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.timer = timer
+        self._lock = threading.Lock()
+        # by engine (one per database): tests and tools that open several never share figures
+        self._kept: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, conn: Connection) -> dict[str, Any]:
+        now = self.timer()
+        with self._lock:
+            kept = self._kept.get(conn.engine)
+        if kept is None or now - kept[0] >= self.seconds:
+            kept = (now, public_figures(conn))  # concurrent misses each compute: it is cheap
+            with self._lock:
+                self._kept[conn.engine] = kept
+        return dict(kept[1])
+
+
+request_figures = TimedFigures()
 
 
 def home_data(conn: Connection, cache: stats.PublishedCache) -> dict[str, Any]:
@@ -46,7 +86,7 @@ def home_data(conn: Connection, cache: stats.PublishedCache) -> dict[str, Any]:
             for code, name in DISTRICTS.items()
         ],
         "latest_issues": read.blacklist_issues(conn, limit=LATEST_ISSUES),
-        "requests": public_figures(conn),  # objections and credit repair: counts only
+        "requests": request_figures.get(conn),  # objections and credit repair: counts only
     }
 
 
