@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFERRED_INDEXES = frozenset({
     "ix_records_entity_status", "ix_records_kind_status_date", "ix_records_kind_district_date",
     "ix_records_status_until", "ix_records_group", "ix_records_issue_id",
+    "ix_records_kind_category_date", "ix_records_kind_grade_date",
     "ix_changes_entity_seq", "ix_changes_record",
 })  # fmt: skip
 TABLES = (RECORDS, EVENTS, ENTITIES)
@@ -47,7 +48,8 @@ LOCK_RETRY_SECONDS = 0.05
 @dataclass
 class Deferred:
     indexes: list[Index] = field(default_factory=list)
-    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)  # table, name, definition
+    # table, name, definition
+    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)
     entities: bool = False  # built from the records (before the indexes and the constraints)
 
 
@@ -116,7 +118,8 @@ def _rollback_journal(driver: Any) -> bool:
 def _back_to_wal(driver: Any) -> None:
     try:
         driver.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError as err:  # readers that waited for the load: the next connection switches
+    except sqlite3.OperationalError as err:
+        # readers that waited for the load: the next connection switches
         log.warning("initial load: the database stays in rollback-journal mode for now (%s)", err)
         return
     driver.execute("PRAGMA synchronous=NORMAL")

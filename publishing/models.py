@@ -54,6 +54,29 @@ class Record(SQLModel, table=True):
         Index("ix_records_kind_district_date", "kind", "district", "status", "event_date"),
         Index("ix_records_group", "group_key", "status"),
         Index("ix_records_status_until", "status", "publicity_until"),
+        # Listings filtered by category or grade (and the categories in use, read by seeks):
+        # the other filter and the district trail, so that they are checked in the index
+        # rather than on each row (migration 0008).
+        Index(
+            "ix_records_kind_category_date",
+            "kind",
+            "category",
+            "status",
+            "event_date",
+            "id",
+            "grade",
+            "district",
+        ),
+        Index(
+            "ix_records_kind_grade_date",
+            "kind",
+            "grade",
+            "status",
+            "event_date",
+            "id",
+            "category",
+            "district",
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=24)
@@ -115,7 +138,9 @@ class ChangeEvent(SQLModel, table=True):
         Index("ix_changes_record", "record_id", "seq"),
     )
 
-    seq: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True))
+    seq: int | None = Field(
+        default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
+    )
     record_id: str = Field(max_length=24)
     kind: str = Field(max_length=16)
     district: str | None = Field(default=None, max_length=6)

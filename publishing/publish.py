@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from publishing import clock
 from publishing.clean import Cleaner
 from publishing.commit import Writer, finish_batch, lock_writer, start_batch
-from publishing.db import analyze, get_engine, writer_connection
+from publishing.db import ANALYZE_NEXT, analyze, get_engine, writer_connection
 from publishing.gcpause import gc_paused
 from publishing.initial_load import defer_upkeep, sqlite_initial_load
 from publishing.plan import Planner, Prepared, prepare
@@ -173,7 +173,9 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
             tx.commit()
         else:
             tx.rollback()
-    if published and sum(r.rows for r in reports) >= ANALYZE_AFTER_ROWS:
+        big = published and sum(r.rows for r in reports) >= ANALYZE_AFTER_ROWS
+        conn.info[ANALYZE_NEXT] = big  # the full ANALYZE below, not PRAGMA optimize before it
+    if big:
         analyze(engine)
     return PublishResult(reports, published, dry_run, batch_id if published else None,
                          writer.events_written if published else 0)

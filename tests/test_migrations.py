@@ -314,3 +314,26 @@ def test_older_code_runs_on_a_database_a_newer_release_migrated(fresh, tmp_path,
         changes = client.get("/api/v1/changes?since=0")
         assert changes.status_code == 200 and len(changes.json()["changes"]) == 2
         assert client.get("/penalties").status_code == 200
+
+
+def test_listing_filter_indexes_are_added_and_the_records_analyzed(fresh):
+    """0008 adds the category and grade indexes to a database with records in it; SQLite also
+    gets the statistics that databases of earlier releases never had (their ANALYZE was rolled
+    back), so that the planner uses the new indexes and the issue index."""
+    names = {"ix_records_kind_category_date", "ix_records_kind_grade_date"}
+    migrate(fresh, "0007_api_key_hints")
+    with fresh.begin() as conn:
+        _previous_schema_rows(conn)
+    before = _snapshot(fresh)
+    migrate(fresh, "0008_listing_filter_indexes")
+    assert names <= {ix["name"] for ix in inspect(fresh).get_indexes("records")}
+    assert _snapshot(fresh) == before
+    if fresh.dialect.name == "sqlite":
+        with fresh.connect() as conn:
+            stats = dict(conn.exec_driver_sql("SELECT idx, stat FROM sqlite_stat1").all())
+        assert {"ix_records_issue_id", *names} <= set(stats)
+    cfg = _config()
+    with fresh.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007_api_key_hints")
+    assert not names & {ix["name"] for ix in inspect(fresh).get_indexes("records")}
