@@ -8,6 +8,13 @@ separate spaces; RECORD_NAMESPACE is the first key of the two-key submission loc
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine
+
 WRITER = 7_261_127  # the one writer of published data (publishing.commit)
 SEARCH_INDEX = 7_261_128  # the embedded index's writers and the search sync, together
 AUDIT = 7_261_129  # appends to the audit log's hash chain
@@ -18,3 +25,35 @@ SEARCH_REBUILD = 7_261_132  # the one process rebuilding the search index (publi
 RECORD_NAMESPACE = 7_261_130  # two-key: (this, hash of a record id) per submission
 
 SINGLE_KEY = (WRITER, SEARCH_INDEX, AUDIT, MIGRATION, WORKER, SEARCH_REBUILD)
+
+
+@contextlib.contextmanager
+def held(engine: Engine, lock_id: int, name: str, wait: bool) -> Iterator[bool]:
+    """A lock of this process while inside (yields False when not `wait` and another process
+    holds it), released when the process dies: a PostgreSQL session advisory lock, or on
+    SQLite a file lock next to the database (`<db>.<name>.lock`)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            fn = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+            got = conn.exec_driver_sql(f"SELECT {fn}({lock_id})").scalar() is not False
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:  # a broken connection has released the lock already
+                    with contextlib.suppress(Exception):
+                        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_id})")
+                        conn.commit()
+        return
+    path = Path(engine.url.database or "disclosure.db").with_suffix(f".{name}.lock")
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            got = True
+        except BlockingIOError:
+            got = False
+        try:
+            yield got
+        finally:
+            if got:
+                fcntl.flock(fh, fcntl.LOCK_UN)

@@ -36,7 +36,6 @@ what each did; the CLI verb `disclosure worker [--once]` is a thin call of it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import signal
 import threading
@@ -45,7 +44,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -266,43 +264,15 @@ def run_due(engine: Engine, jobs: list[Job], now: datetime | None = None) -> dic
 def leadership(
     engine: Engine, wait: bool = True, stop: threading.Event | None = None
 ) -> Iterator[bool]:
-    """Hold the worker lock while inside; yields False when not wait and another holds it."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            while True:
-                got = conn.exec_driver_sql(
-                    f"SELECT pg_try_advisory_lock({WORKER_LOCK_ID})"
-                ).scalar()
-                conn.commit()
-                if got or not wait or (stop and stop.is_set()):
-                    break
-                log.info("worker: another worker is active; standing by")
-                (stop or threading.Event()).wait(STANDBY_RETRY)
-            try:
-                yield bool(got)
-            finally:
-                if got:  # a broken connection has released the lock already
-                    with contextlib.suppress(Exception):
-                        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({WORKER_LOCK_ID})")
-                        conn.commit()
-        return
-    path = Path(engine.url.database or "disclosure.db").with_suffix(".worker.lock")
-    with open(path, "w") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                got = True
-            except BlockingIOError:
-                got = False
+    """Hold the worker lock while inside; yields False when not wait and another holds it
+    (a standby worker tries again every STANDBY_RETRY seconds until `stop`)."""
+    while True:
+        with locks.held(engine, WORKER_LOCK_ID, "worker", wait=False) as got:
             if got or not wait or (stop and stop.is_set()):
-                break
-            log.info("worker: another worker is active; standing by")
-            (stop or threading.Event()).wait(STANDBY_RETRY)
-        try:
-            yield got
-        finally:
-            if got:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                yield got
+                return
+        log.info("worker: another worker is active; standing by")
+        (stop or threading.Event()).wait(STANDBY_RETRY)
 
 
 # -- metrics (optional: prometheus-client) -----------------------------------------------------

@@ -18,9 +18,7 @@ History (what each version added):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -41,28 +39,5 @@ def rebuild_lock(engine: Engine, wait: bool) -> Iterator[bool]:
     False when not `wait` and another process holds it. A session lock (PostgreSQL) or a file
     lock next to the database (SQLite), so that it is released when its process dies; not the
     index writers' lock (locks.SEARCH_INDEX), which the rebuild itself takes for its swap."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            fn = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-            got = conn.exec_driver_sql(f"SELECT {fn}({REBUILD_LOCK_ID})").scalar() is not False
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:  # a broken connection has released the lock already
-                    with contextlib.suppress(Exception):
-                        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({REBUILD_LOCK_ID})")
-                        conn.commit()
-        return
-    path = Path(engine.url.database or "disclosure.db").with_suffix(".search-rebuild.lock")
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            got = True
-        except BlockingIOError:
-            got = False
-        try:
-            yield got
-        finally:
-            if got:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    with locks.held(engine, REBUILD_LOCK_ID, "search-rebuild", wait) as got:
+        yield got
