@@ -13,11 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DatabaseError
 
 from publishing import audit, worker
-from publishing.db import upgrade, writer_connection
+from publishing.db import MIGRATIONS_DIR, upgrade, writer_connection
 from publishing.request_models import AUDIT
 from publishing.settings import get_settings
 
@@ -181,11 +183,19 @@ def _insert_unkeyed(engine, count: int) -> None:
             prev = entry["hash"]
 
 
+def _downgrade(engine, revision: str) -> None:
+    """The later migrations undone for real (a stamp alone would leave their tables behind)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def test_unkeyed_entries_from_before_verify_once_the_migration_sealed_them(engine):
     _insert_unkeyed(engine, 3)
     assert audit.verify(engine) == (False, 1)  # nothing keyed vouches for them yet
-    with engine.begin() as conn:  # the database as the release before left it
-        conn.execute(text("UPDATE alembic_version SET version_num = '0005_login_sources'"))
+    _downgrade(engine, "0005_login_sources")  # the database as the release before left it
     upgrade(engine)  # migration 0006 appends the keyed entry that seals them
     rows = _rows(engine)
     assert [(r["n"], r["action"]) for r in rows[2:]] == [(3, "user.add"), (4, "audit.keyed")]
