@@ -115,18 +115,18 @@ def index_state(backend: SearchBackend, cursor: int) -> str:
     return CURRENT
 
 
-def _needs_rebuild(engine: Engine, backend: SearchBackend) -> bool:
-    cursor, backlog = _backlog(engine, backend)
-    return index_state(backend, cursor) not in (CURRENT, EMPTY) or _far_behind(backend, backlog)
-
-
-def _bring_up_to_date(engine: Engine, backend: SearchBackend) -> int | None:
+def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> int | None:
     """Rebuild the index when it is stale or far behind, holding the rebuild lock so that one
     process rebuilds; returns the events the rebuild covered (0: none), or None while another
-    process rebuilds it (its old self keeps answering searches meanwhile)."""
+    process rebuilds it (its old self keeps answering searches meanwhile) or when a rebuild is
+    needed but not `rebuild` (left to the worker)."""
     cursor, backlog = _backlog(engine, backend)
-    if index_state(backend, cursor) == CURRENT and not _far_behind(backend, backlog):
+    state, behind = index_state(backend, cursor), _far_behind(backend, backlog)
+    if state == CURRENT and not behind:
         return 0
+    if not rebuild and (state != EMPTY or behind):
+        log.info("search: the %s index needs a rebuild; left to the worker", backend.name)
+        return None
     with rebuild_lock(engine, wait=False) as mine:
         if not mine:
             log.debug("search: another process is rebuilding the %s index", backend.name)
@@ -163,10 +163,7 @@ def sync(
     engine = engine or get_engine()
     backend = backend or get_backend(engine)
     name = cursor_name(backend)
-    if not rebuild and _needs_rebuild(engine, backend):
-        log.info("search: the %s index needs a rebuild; left to the worker", backend.name)
-        return 0
-    applied = _bring_up_to_date(engine, backend)
+    applied = _bring_up_to_date(engine, backend, rebuild)
     if applied is None:
         return 0
     while True:
