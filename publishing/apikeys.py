@@ -103,15 +103,21 @@ def revoke(engine: Engine, name: str, at: datetime | None = None, actor: str = "
         hints = conn.execute(select(API_KEYS.c.hint).where(*active)).scalars().all()
         result = conn.execute(update(API_KEYS).where(*active).values(revoked_at=at or clock.now()))
         if result.rowcount:
-            audit.append(
-                conn,
-                actor=actor,
-                action="apikey.revoke",
-                target_type="apikey",
-                target_id=name,
-                after={"revoked": result.rowcount, "hints": hints},
-            )
+            _audit_revoked(conn, actor, name, result.rowcount, hints)
     return result.rowcount
+
+
+def _audit_revoked(
+    conn: Any, actor: str, name: str, revoked: int, hints: list[str | None]
+) -> None:
+    audit.append(
+        conn,
+        actor=actor,
+        action="apikey.revoke",
+        target_type="apikey",
+        target_id=name,
+        after={"revoked": revoked, "hints": hints},
+    )
 
 
 def _named_by(prefix: str) -> Any:
@@ -146,14 +152,7 @@ def revoke_one(engine: Engine, name: str, prefix: str, actor: str = "cli") -> st
             )
         key_id, hint = found[0][0], found[0][1] or prefix[:HINT_LENGTH]  # no hint: whole key
         conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(revoked_at=clock.now()))
-        audit.append(
-            conn,
-            actor=actor,
-            action="apikey.revoke",
-            target_type="apikey",
-            target_id=name,
-            after={"revoked": 1, "hints": [hint]},
-        )
+        _audit_revoked(conn, actor, name, 1, [hint])
     return hint
 
 

@@ -104,7 +104,10 @@ def writer_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for the one writer: on SQLite its transactions take the write lock at BEGIN."""
     with engine.connect().execution_options(sqlite_immediate=True) as conn:
         if not is_sqlite(engine):
-            yield conn
+            try:
+                yield conn
+            finally:
+                conn.info.pop(ANALYZE_NEXT, None)  # PRAGMA optimize is SQLite's
             return
         # 32 MB: a million-record load ran no faster with 64 or 256 MB (its index pages are
         # spread over far more than any of these). Set on the driver connection so that no
