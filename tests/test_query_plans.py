@@ -239,24 +239,7 @@ def test_exports_page_through_the_primary_key_without_sorting(world, kind):
 def _probes(engine, statement: str, parameters) -> list[str]:
     """How the plan reads the change log under the alias `previous`: SQLite's SEARCH lines,
     PostgreSQL's index scans ("<Node Type> <Index Name> <Scan Direction>")."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            raw = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
-            doc = raw if isinstance(raw, list) else json.loads(raw)
-            out: list[str] = []
-
-            def walk(node):
-                if node.get("Alias") == "previous":
-                    out.append(
-                        f"{node['Node Type']} {node.get('Index Name')} {node.get('Scan Direction')}"
-                    )
-                for child in node.get("Plans", ()):
-                    walk(child)
-
-            walk(doc[0]["Plan"])
-            return out
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-        return [r[-1] for r in rows if re.match(r"^(SCAN|SEARCH) previous\b", r[-1])]
+    return _plan_reads(engine, statement, parameters, "previous", "Alias", "Scan Direction")
 
 
 def test_district_moves_are_tested_by_a_probe_of_the_record_index(world):
@@ -303,17 +286,27 @@ def _record_reads(engine, statement: str, parameters) -> list[str]:
     "<Node Type> <Index Name> <Index Cond>" (or the node type of a scan without an index).
     PostgreSQL's plan as run (EXPLAIN ANALYZE): EXPLAIN leaves out the subquery that a
     recursive CTE's step evaluates."""
+    return _plan_reads(
+        engine, statement, parameters, "records", "Relation Name", "Index Cond", analyze=True
+    )
+
+
+def _plan_reads(
+    engine, statement: str, parameters, name: str, pg_key: str, pg_detail: str, analyze=False
+) -> list[str]:
+    """The plan's reads of table or alias `name`: SQLite's SCAN/SEARCH lines; PostgreSQL's
+    nodes whose `pg_key` is `name`, as "<Node Type> <Index Name> <pg_detail>"."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            explain = "EXPLAIN (ANALYZE, FORMAT JSON) "
+            explain = "EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) "
             raw = conn.exec_driver_sql(explain + statement, parameters).scalar()
             doc = raw if isinstance(raw, list) else json.loads(raw)
             out: list[str] = []
 
             def walk(node):
-                if node.get("Relation Name") == "records":
+                if node.get(pg_key) == name:
                     out.append(
-                        f"{node['Node Type']} {node.get('Index Name')} {node.get('Index Cond')}"
+                        f"{node['Node Type']} {node.get('Index Name')} {node.get(pg_detail)}"
                     )
                 for child in node.get("Plans", ()):
                     walk(child)
@@ -321,7 +314,7 @@ def _record_reads(engine, statement: str, parameters) -> list[str]:
             walk(doc[0]["Plan"])
             return out
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-        return [r[-1] for r in rows if re.match(r"^(SCAN|SEARCH) records\b", r[-1])]
+        return [r[-1] for r in rows if re.match(rf"^(SCAN|SEARCH) {name}\b", r[-1])]
 
 
 def _reads(engine, call) -> list[list[str]]:
