@@ -56,17 +56,23 @@ def world(request, tmp_path_factory):
     )
     assert result.published and result.events > 5000
     analyze(engine)
+    if name:  # the steady state: else autovacuum may vacuum the new tables mid-module
+        _admin_on(engine, "VACUUM")
     yield engine
     engine.dispose()
     if name:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _admin(*sql: str) -> None:
-    admin = make_engine(PG_ADMIN_URL)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+def _admin_on(engine, *sql: str) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for s in sql:
             conn.execute(text(s))
+
+
+def _admin(*sql: str) -> None:
+    admin = make_engine(PG_ADMIN_URL)
+    _admin_on(admin, *sql)
     admin.dispose()
 
 
