@@ -24,7 +24,9 @@ TITLES = {
 CACHE = {
     400: "public, max-age=60",
     404: "public, max-age=60",
-    410: "public, max-age=3600",
+    # A withdrawn record can be published again (a corrected file, a restored credit mark, a
+    # scheme made public): caches keep its 410 no longer than any other answer.
+    410: "public, max-age=60",
 }
 
 

@@ -468,7 +468,7 @@ def test_caching_headers(site):
     assert "max-age=31536000" in static.headers["cache-control"]
     assert "immutable" in static.headers["cache-control"]
     assert site.get("/nope").headers["cache-control"] == "public, max-age=60"
-    assert site.get(f"/records/{site.withdrawn}").headers["cache-control"] == "public, max-age=3600"
+    assert site.get(f"/records/{site.withdrawn}").headers["cache-control"] == "public, max-age=60"
     assert site.get("/healthz").headers["cache-control"] == "no-store"
 
 
