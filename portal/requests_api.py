@@ -190,7 +190,7 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
                 tracking_no,
                 user,
                 decision,
-                str(data.get("reason") or ""),
+                "" if data.get("reason") is None else data["reason"],  # review.act checks its type
                 outcome=data.get("outcome") or None,
                 corrections=corrections,
             )

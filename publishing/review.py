@@ -5,7 +5,7 @@ in the same transaction as the request's new status, its step and its audit entr
 
 - an approved credit repair withdraws the records (status withdrawn, reason "repair");
 - an upheld objection withdraws them (reason "objection") or corrects them (a new version with
-  the corrected fields, op change).
+  the corrected fields, op change; op expire when the corrected dates end its publicity).
 
 Both withdrawal reasons are held: later files do not bring such a record back, nor undo a
 correction; so is a decision on a record that left publication before it (_hold_unpublished).
@@ -17,6 +17,7 @@ given.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,20 +26,21 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import audit, clock, mail, workdays
 from publishing.bulk import dumps_utf8
-from publishing.clean import Cleaner
+from publishing.clean import KINDS, Cleaner
 from publishing.commit import (
     CORRECTED,
     ENTITIES,
     HELD_REASONS,
     RECORDS,
     Writer,
+    expired,
     finish_batch,
     lock_writer,
     start_batch,
 )
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
-from publishing.models import ACTIVE, OP_CHANGE, OP_WITHDRAW, WITHDRAWN
-from publishing.plan import content_hash, in_stored_order
+from publishing.models import ACTIVE, EXPIRED, OP_CHANGE, OP_EXPIRE, OP_WITHDRAW, WITHDRAWN
+from publishing.plan import content_hash, in_stored_order, record_row
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
@@ -73,7 +75,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reject": ((RECEIVED, ACCEPTED, MORE_INFO), REJECTED),
 }
 _CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
-_PUBLICITY_INPUTS = {"severity", "domain", "penalty_kinds"}
+_RULE_INPUTS = {"severity", "domain", "penalty_kinds"}  # what publishing/rules.py reads
 
 
 class ReviewError(ValueError):
@@ -81,6 +83,15 @@ class ReviewError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
         self.status = status
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A record's cleaned corrections, and the dates its corrected row is published with."""
+
+    values: dict[str, Any]  # the corrected fields, cleaned and masked as a file's are
+    publicity_until: date | None
+    repairable_from: date | None
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ def act(
     sync_search: bool = True,
 ) -> Outcome:
     now = now or clock.now()
+    _check_types(reason, corrections)
     reason = (reason or "").strip()
     _check_input(user, action, reason, outcome)
     with durable_transaction(engine) as conn:
@@ -149,6 +161,18 @@ def act(
     synced = _sync_search(engine) if changed and sync_search else None
     notified = _notify(engine, tracking_no) if action != "accept" else False
     return Outcome(tracking_no, target, changed, synced, notified)
+
+
+def _check_types(reason: Any, corrections: Any) -> None:
+    """A decision's text and corrections as the API and form give them: a wrong type is the
+    caller's error (422), never a crash nor a value stored in another form."""
+    errors = {}
+    if reason is not None and not isinstance(reason, str):
+        errors["reason"] = "理由应为文字"
+    if corrections is not None and not isinstance(corrections, dict):
+        errors["corrections"] = '更正内容应为对象，如 {"fine_yuan": "3000"}'
+    if errors:
+        raise ReviewError(errors)
 
 
 def _check_input(user: Principal, action: str, reason: str, outcome: str | None) -> None:
@@ -226,13 +250,18 @@ def _apply(
     )
     writer = Writer(conn, batch_id, at=now)
     reason = "repair" if req["type"] == REPAIR else "objection"
+    today = clock.beijing_date(now)
     changed = [
-        _apply_one(writer, rid, rows.get(rid), outcome, reason, cleaned.get(rid) or {})
+        _apply_one(writer, rid, rows.get(rid), outcome, reason, cleaned.get(rid), today)
         for rid in record_ids
     ]
     writer.finish()
-    published = sum(1 for c in changed if c["after"].get("version"))
-    finish_batch(conn, batch_id, {"withdrawn" if outcome == "withdraw" else "changed": published})
+    key = "withdrawn" if outcome == "withdraw" else "changed"
+    counts = Counter({key: 0})
+    for c in changed:
+        if c["after"].get("version"):  # a new version, public or (corrected past its end) expired
+            counts["expired" if c["after"]["status"] == EXPIRED else key] += 1
+    finish_batch(conn, batch_id, dict(counts))
     return changed
 
 
@@ -244,7 +273,13 @@ NOTE_HOLD_CORRECTED = "记录已停止公示；更正已保存，如此后的数
 
 
 def _apply_one(
-    writer: Writer, rid: str, row: Any, outcome: str, reason: str, new_values: dict[str, Any]
+    writer: Writer,
+    rid: str,
+    row: Any,
+    outcome: str,
+    reason: str,
+    correction: Correction | None,
+    today: date,
 ) -> dict[str, Any]:
     """Apply the decision to one record; {id, before, after} for the audit log and the API."""
     if row is None:
@@ -254,7 +289,7 @@ def _apply_one(
         state = {"status": row.status, "status_reason": row.status_reason}
         return {"id": rid, "before": state, "after": {**state, "note": NOTE_HELD}}
     if row.status != ACTIVE:
-        return _hold_unpublished(writer, row, outcome, reason, new_values)
+        return _hold_unpublished(writer, row, outcome, reason, correction)
     if outcome == "withdraw":
         writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
         return {
@@ -262,17 +297,23 @@ def _apply_one(
             "before": {"status": row.status, "version": row.version},
             "after": {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1},
         }
-    new, before, after = _corrected(row, new_values)
-    writer.update(new, OP_CHANGE, "objection")
+    new, before, after = _corrected(row, correction)
+    if expired(new["publicity_until"], today):
+        # The corrected dates end its publicity: it leaves publication now, not at the next
+        # `disclosure expire`, and still corrected (expire.py keeps the reason so too).
+        new["status"] = EXPIRED
+        writer.update(new, OP_EXPIRE, "expired")
+    else:
+        writer.update(new, OP_CHANGE, "objection")
     return {
         "id": rid,
         "before": {"status": row.status, "version": row.version, **before},
-        "after": {"status": ACTIVE, "version": new["version"], **after},
+        "after": {"status": new["status"], "version": new["version"], **after},
     }
 
 
 def _hold_unpublished(
-    writer: Writer, row: Any, outcome: str, reason: str, new_values: dict[str, Any]
+    writer: Writer, row: Any, outcome: str, reason: str, correction: Correction | None
 ) -> dict[str, Any]:
     """The decision on a record that left publication after the request was filed (a file
     withdrew it, it expired or was superseded): nothing public changes, so no change event and
@@ -289,7 +330,7 @@ def _hold_unpublished(
         writer.set_status(row, WITHDRAWN, None, reason, bump=False)
         after = {"status": WITHDRAWN, "status_reason": reason, "note": NOTE_HOLD_WITHDRAWN}
         return {"id": row.id, "before": before, "after": after}
-    new, old_values, new_values = _corrected(row, new_values)
+    new, old_values, new_values = _corrected(row, correction)
     new.update(status=row.status, version=row.version)  # status_reason: CORRECTED
     writer.update(new, None)
     return {
@@ -303,6 +344,12 @@ def _hold_unpublished(
 def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str, dict[str, Any]]:
     """{field: value} for every record, or {record_id: {field: value}} per record."""
     if corrections and all(k in record_ids for k in corrections):
+        wrong = [k for k, v in corrections.items() if v is not None and not isinstance(v, dict)]
+        if wrong:
+            raise ReviewError(
+                {"corrections": f"记录 {'、'.join(wrong)} 的更正内容应为对象，如 "
+                 '{"fine_yuan": "3000"}'}
+            )
         return {k: dict(v or {}) for k, v in corrections.items()}
     return dict.fromkeys(record_ids, dict(corrections))
 
@@ -313,14 +360,14 @@ def _clean_corrections(
     per_record: dict[str, dict[str, Any]],
     tracking_no: str,
     now: datetime,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Correction]:
     """Each record's corrected fields, cleaned exactly as a file row of its kind would be
     (publishing.clean: formats, enumerations, 简易 refused, no future event date, masking),
     by cleaning the stored row with the corrections applied. ReviewError (422) listing every
     problem when any correction is invalid."""
     today = clock.beijing_date(now)
     names = _entity_names(conn, {rows[rid].entity_id for rid in per_record if rid in rows})
-    cleaned: dict[str, dict[str, Any]] = {}
+    cleaned: dict[str, Correction] = {}
     problems: list[str] = []
     for rid, fields in per_record.items():
         row = rows.get(rid)
@@ -345,7 +392,7 @@ def _entity_names(conn: Connection, ids: set[str]) -> dict[str, str]:
 
 def _clean_one(
     row: Any, fields: dict[str, Any], entity_name: str | None, tracking_no: str, today: date
-) -> dict[str, Any] | str:
+) -> Correction | str:
     """The cleaned, masked values of the corrected fields, or why they are refused."""
     allowed = set(KIND_FIELDS.get(row.kind, ()))
     wrong = [k for k in fields if k not in allowed]
@@ -369,11 +416,24 @@ def _clean_one(
             else r.reason
             for r in result
         )
-    return {k: result.fields.get(k) for k in fields}  # masked by the cleaner, as a file's are
+    # The dates a file row with this content is published with: its own end date (公示截止日期,
+    # 有效期至) when it gives one, else the publicity rules (one rule: plan.record_row's).
+    dates = record_row(result, load_rules())
+    return Correction(
+        {k: result.fields.get(k) for k in fields},  # masked by the cleaner, as a file's are
+        dates["publicity_until"],
+        dates["repairable_from"],
+    )
 
 
-def _corrected(row: Any, new_values: dict[str, Any]) -> tuple[dict[str, Any], dict, dict]:
+def _publicity_inputs(kind: str) -> set[str]:
+    """The fields a record's end of publicity and repair date are computed from."""
+    return {EVENT_DATE[kind], *KINDS[kind].publicity, *_RULE_INPUTS}
+
+
+def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any], dict, dict]:
     """The record's next version with the cleaned corrections (see _clean_corrections)."""
+    new_values = correction.values if correction else {}
     data = in_stored_order(row.kind, {**(row.data or {}), **new_values})
     before = {k: (row.data or {}).get(k) for k in new_values}
     event_date = row.event_date
@@ -381,15 +441,8 @@ def _corrected(row: Any, new_values: dict[str, Any]) -> tuple[dict[str, Any], di
     if date_key in new_values and new_values[date_key]:
         event_date = date.fromisoformat(new_values[date_key])
     publicity_until, repairable_from = row.publicity_until, row.repairable_from
-    if event_date != row.event_date or _PUBLICITY_INPUTS & set(new_values):
-        rules = load_rules()
-        explicit = data.get("publicity_until")
-        publicity_until = (
-            date.fromisoformat(explicit)
-            if explicit
-            else rules.publicity_until(row.kind, event_date, data)
-        )
-        repairable_from = rules.repairable_from(row.kind, event_date, data)
+    if correction and _publicity_inputs(row.kind) & set(new_values):
+        publicity_until, repairable_from = correction.publicity_until, correction.repairable_from
     category_key = _CATEGORY_FIELD.get(row.kind, "")
     new = {
         "id": row.id,
