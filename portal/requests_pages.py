@@ -172,9 +172,10 @@ def _entity_step(conn, values: dict[str, Any], errors: dict[str, str]) -> dict[s
         errors.setdefault("uscc", problem)
         return None
     values["uscc"] = code
-    entity = read.entity(conn, code)
+    # An entity none of whose records is visible is, here as on its profile, never published.
+    entity = read.published_entity(conn, code)
     if entity is None:
-        errors.setdefault("uscc", f"本系统没有统一社会信用代码为 {code} 的主体的公示信息")
+        errors.setdefault("uscc", rq.no_entity(code))
     return entity
 
 
@@ -245,11 +246,18 @@ def request_form(
     }
     with engine.connect() as conn:
         if values["record_ids"] and not values["uscc"]:
-            rec = read.record(conn, values["record_ids"][0]) if values["record_ids"][0] else None
-            values["uscc"] = (rec or {}).get("entity_id") or ""
+            values["uscc"] = _entity_of(conn, values["record_ids"][0])
         cid, new = _client_id(request)
         context = form_context(conn, values, guard.issue_token(cid, "request"))
     return _form_response(request, context, 200, cid, new)
+
+
+def _entity_of(conn, record_id: str) -> str:
+    """The entity of a visible record, to prefill the form; "" for any other record id. The
+    ids of withdrawn records are public (feed tombstones): naming their entity would tie a
+    repaired record to its company."""
+    rec = read.record(conn, record_id) if record_id else None
+    return (rec["entity_id"] or "") if rec and read.is_visible(rec) else ""
 
 
 def _values(form: Any) -> dict[str, Any]:

@@ -313,9 +313,9 @@ def validate(
     if problem:
         errors["uscc"] = problem
     else:
-        entity = read.entity(conn, code)
+        entity = read.published_entity(conn, code, today)
         if entity is None:
-            errors["uscc"] = f"本系统没有统一社会信用代码为 {code} 的主体的公示信息"
+            errors["uscc"] = no_entity(code)
     ids = list(dict.fromkeys(r.strip() for r in sub.record_ids if r and r.strip()))
     mobile = normalize_mobile(sub.mobile)
     email = (sub.email or "").strip() or None
@@ -387,10 +387,8 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
     busy = open_requests_for(conn, ids, type_, applicant) if type_ in TYPES else set()
     for rid in ids:
         rec = read.record(conn, rid) if _RECORD_ID.match(rid) else None
-        if rec is None:
-            problems[rid] = f"没有编号为 {rid} 的公示记录"
-        elif not read.is_visible(rec, today):
-            problems[rid] = f"记录 {rid} 已停止公示，无需申请"
+        if rec is None or not read.is_visible(rec, today):
+            problems[rid] = no_record(rid)
         elif code and rec["entity_id"] != code:
             errors["uscc"] = (
                 f"统一社会信用代码 {code} 与所选记录的当事主体不一致："
@@ -406,6 +404,17 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
     if problems:
         errors.setdefault("record_ids", "；".join(problems.values()))
     return records
+
+
+def no_entity(code: str) -> str:
+    """What an unknown entity is told, and one that is no longer published (the same words)."""
+    return f"本系统没有统一社会信用代码为 {code} 的主体的公示信息"
+
+
+def no_record(record_id: str) -> str:
+    """What an unknown record id is told, and a record no longer published: the same words, so
+    the answer never shows that a record existed (nothing about it is public any more)."""
+    return f"没有编号为 {record_id} 的公示中的记录（已停止公示的记录无需申请）"
 
 
 def _busy_problem(record_id: str, type_: str) -> str:
