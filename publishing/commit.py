@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from publishing import bulk, clock, locks
+from publishing import bulk, clock, entities, locks
 from publishing.models import (
     ACTIVE,
+    WITHDRAWN,
     Batch,
     BlacklistIssue,
     ChangeEvent,
@@ -107,6 +108,9 @@ class Writer:
         self._events: list[dict[str, Any]] = []
         self._issue_meta: dict[str, dict[str, Any]] = {}
         self.touched_issues: set[str] = set()
+        # Entities that lost a record to a withdrawal: merged again at finish() (the name of a
+        # withdrawn record must not stay theirs).
+        self.withdrawn_entities: set[str] = set()
         self.events_written = 0
 
     # -- records -------------------------------------------------------------------------
@@ -158,6 +162,8 @@ class Writer:
         )
         if current.issue_id:
             self.touched_issues.add(current.issue_id)
+        if status == WITHDRAWN and current.entity_id:
+            self.withdrawn_entities.add(current.entity_id)
         if op:
             self._event(
                 {
@@ -209,8 +215,10 @@ class Writer:
         self._inserts, self._content_updates, self._status_updates, self._events = [], [], [], []
 
     def finish(self) -> None:
-        """Flush, then bring the touched blacklist issues' entry counts up to date."""
+        """Flush, then bring the entities that lost records to a withdrawal and the touched
+        blacklist issues' entry counts up to date."""
         self.flush()
+        entities.recompute(self.conn, self.withdrawn_entities, self.at)
         refresh_issues(self.conn, self.touched_issues, self._issue_meta)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -11,7 +12,7 @@ import orjson
 from sqlalchemy import Connection, and_, case, exists, func, insert, literal, or_, select
 
 from publishing import bulk
-from publishing.models import Entity, Record
+from publishing.models import WITHDRAWN, Entity, Record
 from publishing.rows import EntityFields
 
 ENTITIES = Entity.__table__
@@ -86,6 +87,32 @@ def upsert(conn: Connection, seen: list[tuple[EntityFields, date]], at: datetime
         elif any(before[c] != ent[c] for c in _COLUMNS):
             updates.append({**ent, "updated_at": at})
     bulk.insert_many(conn, ENTITIES, _INSERT_COLUMNS, inserts)
+    bulk.update_many(conn, ENTITIES, "id", (*_COLUMNS, "updated_at"), updates)
+
+
+def recompute(conn: Connection, ids: Iterable[str], at: datetime, chunk: int = 5000) -> None:
+    """Merge the entities again from their records that are not withdrawn: a withdrawn record
+    (by a file, an objection or a repair) is as if it was never published, so its name must not
+    stay the entity's; expired and superseded records still tell the entity's history.
+
+    The records are seen in the order they were first published, file by file, row by row (as
+    build_from_records sees a load). An entity with no such record left keeps its row: it has
+    no profile and no search document anyway (read.published_entity)."""
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), chunk):
+        _recompute(conn, ids[i:i + chunk], at)
+
+
+def _recompute(conn: Connection, ids: list[str], at: datetime) -> None:
+    r = RECORDS
+    query = (select(r.c.entity_id, r.c.event_date, r.c.district, _fields_array(conn))
+             .where(r.c.entity_id.in_(ids), r.c.status != WITHDRAWN)
+             .order_by(r.c.entity_id, r.c.first_published_at, r.c.source_file, r.c.source_row, r.c.id))
+    merged = {eid: _fold(eid, list(sightings))
+              for eid, sightings in groupby(conn.execute(query), itemgetter(0))}
+    stored = bulk.select_in(conn, ENTITIES, ("id", *_COLUMNS), "id", list(merged))
+    updates = [{**merged[row.id], "updated_at": at} for row in stored
+               if any(getattr(row, c) != merged[row.id][c] for c in _COLUMNS)]
     bulk.update_many(conn, ENTITIES, "id", (*_COLUMNS, "updated_at"), updates)
 
 
