@@ -26,7 +26,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from publishing.codes import INVISIBLE_RE, normalize_code, reg_no_is_valid, uscc_problem
+from publishing.codes import (
+    INVISIBLE_RE,
+    normalize_code,
+    reg_no_is_id_like,
+    reg_no_is_valid,
+    uscc_problem,
+)
 from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
 from publishing.redact import mask_text
 from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow, excel_error_reason
@@ -39,6 +45,7 @@ R_REQUIRED = "必填项为空"
 R_TYPE = "值的类型不正确"
 R_NO_ID = "统一社会信用代码和注册号均为空"
 R_REG_NO = "注册号应为15位数字"
+R_REG_NO_ID = "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)"
 R_REG_NO_CONFLICT = "统一社会信用代码列中的15位注册号与注册号列不一致"
 R_DISTRICT = "所属区市无法识别"
 R_OP = "操作应为 新增/更新/撤销"
@@ -363,7 +370,7 @@ def _uscc(raw: Any) -> str:
     """A valid USCC, or a 15-digit 注册号 written in the USCC column (resolved in _entity)."""
     code = normalize_code(_text(raw))
     if reg_no_is_valid(code):
-        return code
+        return _not_id(code)
     problem = uscc_problem(code)
     if problem:
         raise ValueError(problem)
@@ -374,7 +381,15 @@ def _reg_no(raw: Any) -> str:
     code = normalize_code(_text(raw))
     if not reg_no_is_valid(code):
         raise ValueError(R_REG_NO)
-    return code
+    return _not_id(code)
+
+
+def _not_id(reg_no: str) -> str:
+    """The 注册号, unless it is an old resident ID number: code fields are published unmasked
+    (an entity's id, search, credit check), so one is rejected where free text masks it."""
+    if reg_no_is_id_like(reg_no):
+        raise ValueError(R_REG_NO_ID)
+    return reg_no
 
 
 def normalize_decision_no(text: str) -> str:

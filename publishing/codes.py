@@ -119,6 +119,22 @@ def reg_no_is_valid(code: str) -> bool:
     return isinstance(code, str) and len(code) == 15 and _is_digits(code)
 
 
+def reg_no_check_ok(code: str) -> bool:
+    """The GS 15-2006 check (ISO 7064 MOD 11,10) of a 15-digit 注册号: 110108000000016."""
+    p = 10
+    for ch in code[:14]:
+        p = ((p + ord(ch) - 48) % 10 or 10) * 2 % 11
+    return (p + ord(code[14]) - 48) % 10 == 1
+
+
+def reg_no_is_id_like(code: str) -> bool:
+    """A 15-digit code that reads as an old resident ID number (a 1900s birth date YYMMDD at
+    positions 7–12) and fails the GS 15 check: personal data, not a 注册号 to publish. The rule
+    publishing.redact applies to 15 digits after a 注册号 label; a 个体 注册号 (sequence 6–9…)
+    may read as a birth date, so only its check digit tells them apart."""
+    return resident_id_is_valid(code) and not reg_no_check_ok(code)
+
+
 def resident_id_check_char(first17: str) -> str:
     """The 18th (check) character of a resident ID number (ISO 7064 MOD 11-2)."""
     if len(first17) != 17 or not _is_digits(first17):

@@ -90,8 +90,20 @@ _DISTRICT_ALIASES: dict[str, str] = {
 
 
 def district_code(value: str) -> str | None:
-    """The district code for a name, short name or code; None when unknown."""
-    text = "".join(unicodedata.normalize("NFKC", value).split())
+    """The district code for a name, short name or code; None when unknown. A short name may
+    follow in brackets, as the contract's table writes them: 烟台经济技术开发区 (开发区)."""
+    text = "".join(unicodedata.normalize("NFKC", value).split())  # （） → ()
+    code = _district_code(text)
+    if code is None and text.endswith(")") and "(" in text:
+        name, _, short = text[:-1].rpartition("(")
+        code = _district_code(name)
+        if code != _district_code(short):  # 烟台市(芝罘区) names two districts
+            return None
+    return code
+
+
+def _district_code(text: str) -> str | None:
+    """district_code of a normalised text without a bracketed short name."""
     if text in DISTRICTS:
         return text
     for code, name in DISTRICTS.items():

@@ -78,6 +78,7 @@ from typing import Any
 from publishing.codes import (
     INVISIBLE,
     USCC_HEADS,
+    reg_no_check_ok,
     resident_id_check_char,
     resident_id_is_valid,
     uscc_is_valid,
@@ -193,14 +194,6 @@ def _uscc_not_id(code: str) -> bool:
     )
 
 
-def _reg_no_check(d: str) -> bool:
-    """The GS 15-2006 check (ISO 7064 MOD 11,10) of a 15-digit 注册号: 110108000000016."""
-    p = 10
-    for ch in d[:14]:
-        p = ((p + ord(ch) - 48) % 10 or 10) * 2 % 11
-    return (p + ord(d[14]) - 48) % 10 == 1
-
-
 def _reg_label_before(s: str, at: int) -> bool:
     """Does a 注册号/登记号 label end right before s[at]?"""
     return _REG_LABEL.search(s, max(0, at - _REG_LABEL_WINDOW), at) is not None
@@ -248,7 +241,8 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
             # too: 个体 sequences start 6–9, a "birth year" 196x–199x. Kept only when a label
             # says so and the check digit is right. The check alone is not enough: one old ID
             # in ten passes it by chance, and codes.reg_no_is_valid (any 15 digits) passes all.
-            if reg and single and _reg_no_check(d):
+            # (publishing.clean rejects the same codes in the 注册号 column.)
+            if reg and single and reg_no_check_ok(d):
                 return _NOT_PERSONAL
             return _ID
     elif n == 12:

@@ -290,25 +290,31 @@ def test_uscc_in_the_uscc_field_is_not_masked_as_an_id_number():
     assert cr.fields["facts"] == f"当事人({code[:6]}********{code[-4:]})经营超过保质期的食品"
 
 
+# A 个体 注册号 with its GS 15 check digit: positions 7–12 read as a birth date (1960-01-23),
+# like an old ID number's, and it is still kept.
+REG_NO = "370602600123459"
+
+
 def test_reg_no_instead_of_uscc():
-    cr = ok("penalty", uscc=None, reg_no="370602600123456")
-    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (
-        "370602600123456",
-        None,
-        "370602600123456",
-    )
+    cr = ok("penalty", uscc=None, reg_no=REG_NO)
+    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (REG_NO, None, REG_NO)
 
 
 def test_reg_no_written_in_the_uscc_column():
-    cr = ok("penalty", uscc="370602600123456")
-    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (
-        "370602600123456",
-        None,
-        "370602600123456",
-    )
-    assert reason("penalty", uscc="370602600123456", reg_no="370602600999999") == (
+    cr = ok("penalty", uscc=REG_NO)
+    assert (cr.entity.id, cr.entity.uscc, cr.entity.reg_no) == (REG_NO, None, REG_NO)
+    assert reason("penalty", uscc=REG_NO, reg_no="370602600999999") == (
         "统一社会信用代码列中的15位注册号与注册号列不一致"
     )
+
+
+@pytest.mark.parametrize("key", ["uscc", "reg_no"])
+def test_an_old_id_number_is_no_reg_no(key):
+    # born 1980-01-18, GS 15 check wrong: an ID number, published unmasked in a code column
+    rejects = rejected("penalty", **{"uscc": None, key: "370602 800118 123"})
+    assert [(r.column, r.value, r.reason) for r in rejects] == [
+        (key, "370602 800118 123", "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)")
+    ]
 
 
 def test_reg_no_must_be_15_digits():
@@ -336,6 +342,10 @@ def test_uscc_or_reg_no_is_required():
         ("市本级", "370600"),
         ("蓬莱市", "370614"),
         (" 莱 山 区 ", "370613"),
+        # as the contract's table writes them: the short name in brackets
+        ("烟台高新技术产业开发区 (高新区)", "370671"),
+        ("烟台经济技术开发区（开发区）", "370672"),
+        ("烟台市 (市级)", "370600"),
     ],
 )
 def test_district_by_name_short_name_or_code(written, code):
@@ -344,6 +354,12 @@ def test_district_by_name_short_name_or_code(written, code):
 
 def test_unknown_district_is_rejected():
     assert reason("penalty", district="青岛市") == "所属区市无法识别"
+
+
+def test_a_short_name_in_brackets_must_name_the_same_district():
+    assert ok("penalty", district="芝罘区（芝罘）").entity.district == "370602"
+    for written in ("烟台市(芝罘区)", "高新区(开发区)", "(市级)", "烟台市()", "青岛市(市级)"):
+        assert reason("penalty", district=written) == "所属区市无法识别", written
 
 
 @pytest.mark.parametrize("key", ["entity_name", "district"])
