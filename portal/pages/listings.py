@@ -3,18 +3,24 @@ range, category, grade), newest first, paged by an opaque keyset token (`next`).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from litestar import Request, Response
+import msgspec
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
+from litestar.serialization import encode_json
 from sqlalchemy import Connection
 
 from portal import routes, stats
+from portal.api.schemas import TOO_MANY
 from portal.errors import bad_request
 from portal.pages.common import (
+    API_TAGS,
+    BAD_PARAMETERS,
     GRADES,
     Next,
     decode_token,
@@ -23,8 +29,8 @@ from portal.pages.common import (
     parse_district,
     twin,
 )
-from portal.render import Page, respond
-from publishing import read
+from portal.render import PAGE_MAX_AGE, Page, etag_matches, respond
+from publishing import clock, read
 from publishing.contract import KIND_LABELS
 
 PER_PAGE = 50
@@ -161,6 +167,9 @@ def _listing(name: str, summary: str):
             "grades": GRADES,
             "listing_path": path,
         }
+        if kind == "credit_mark":  # the schemes that are published only as these figures
+            context["statistics"] = scheme_statistics(cache, conn)
+            context["statistics_url"] = STATISTICS_PATH
         return respond(
             request,
             Page("listing.html", data, context=context, feeds=feeds, next_url=data["next_url"]),
@@ -178,4 +187,78 @@ penalties = _listing(routes.PENALTIES, "行政处罚案件列表")
 credit_marks = _listing(routes.CREDIT_MARKS, "信用标注列表")
 return_pledges = _listing(routes.RETURN_PLEDGES, "线下无理由退货承诺单位列表")
 
-route_handlers = [*penalties, *credit_marks, *return_pledges]
+
+# -- the credit-mark schemes published only as statistics ----------------------------------
+
+STATISTICS_PATH = routes.api_path(routes.CREDIT_MARKS) + "/statistics"
+STATISTICS_NOTE = "按规定仅公开统计数据，不公开具体企业"
+STATISTICS_DESCRIPTION = f"""公示规则中设为 `public = false` 的信用标注类型（如信用风险分类）{STATISTICS_NOTE}：
+这些标注不出现在任何按企业的页面、接口、订阅源或下载中，只在这里（和 /credit-marks 页面）按分类结果和区市
+公布公示中的标注数量。
+
+`schemes` 每项为一个标注类型：`total` 为总数；`grades` 为分类结果 A–E（有标注没有分类结果的，另计
+“{read.UNGRADED}”；该类型的标注都没有分类结果时为空列表），`by_grade` 为各分类结果的数量；`by_district`
+为每个区市（含数量为 0 的）的数量及其各分类结果的数量。
+所有标注类型都公开时 `schemes` 为空列表。`date` 为统计所依据的日期（北京时间；公示期已过的不计）。"""
+
+
+class DistrictCounts(msgspec.Struct, kw_only=True):
+    district_code: str | None
+    district: str | None
+    count: int
+    by_grade: dict[str, int]
+
+
+class SchemeCounts(msgspec.Struct, kw_only=True):
+    scheme: str
+    total: int
+    grades: list[str]
+    by_grade: dict[str, int]
+    by_district: list[DistrictCounts]
+
+
+class SchemeStatistics(msgspec.Struct, kw_only=True):
+    date: str
+    note: str
+    schemes: list[SchemeCounts]
+
+
+def scheme_statistics(cache: stats.PublishedCache, conn: Connection) -> dict[str, Any]:
+    """read.scheme_statistics with its date, cached like the counts (it changes only when
+    something is published, or with the day)."""
+
+    def compute(c: Connection) -> dict[str, Any]:
+        today = clock.today()
+        schemes = read.scheme_statistics(c, today)
+        return {"date": today.isoformat(), "note": STATISTICS_NOTE, "schemes": schemes}
+
+    return cache.get(conn, "scheme_statistics", compute, stale_ok=True)
+
+
+@get(
+    STATISTICS_PATH,
+    name="api_credit_mark_statistics",
+    summary="仅公开统计数据的信用标注类型：按分类结果和区市统计的数量",
+    description=STATISTICS_DESCRIPTION,
+    tags=API_TAGS,
+    responses={400: BAD_PARAMETERS, 429: TOO_MANY},
+    sync_to_thread=True,
+)
+def credit_mark_statistics(
+    request: Request, conn: NamedDependency[Connection]
+) -> Response[SchemeStatistics]:
+    """The JSON of the /credit-marks page's statistics section, with the pages' caching
+    headers (render.respond's: a weak ETag, If-None-Match → 304); its HTML is that section."""
+    body = encode_json(scheme_statistics(request.app.state.published_cache, conn))
+    etag = f'W/"j{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={PAGE_MAX_AGE}",
+        "Link": f'<{routes.PATHS[routes.CREDIT_MARKS]}>; rel="alternate"; type="text/html"',
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, headers=headers, media_type="application/json")
+
+
+route_handlers = [*penalties, *credit_marks, *return_pledges, credit_mark_statistics]
