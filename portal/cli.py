@@ -107,7 +107,8 @@ def cmd_expire(args: argparse.Namespace) -> int:
     counts = expire(engine)
     _after_publish(engine)
     print(f"到期撤下 {counts['expired']:,} 条;转为仅统计公开 {counts['aggregate']:,} 条;"
-          f"恢复公开 {counts['republished']:,} 条。")
+          f"恢复公开 {counts['republished']:,} 条;仅统计公开的到期不再统计 "
+          f"{counts['expired_statistics']:,} 条。")
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from publishing.commit import (
     start_batch,
 )
 from publishing.db import get_engine, writer_connection
-from publishing.models import ACTIVE, AGGREGATE, OP_ADD, OP_EXPIRE, OP_WITHDRAW
+from publishing.models import ACTIVE, AGGREGATE, EXPIRED, OP_ADD, OP_EXPIRE, OP_WITHDRAW
 from publishing.plan import _STATE_COLUMNS
 from publishing.rules import Rules, load_rules
 
@@ -45,10 +45,26 @@ def expire(
         for r in due:
             writer.set_status(r, "expired", OP_EXPIRE, "expired", kept_reason=kept_reason(r))
         counts["expired"] = len(due)
+        counts["expired_statistics"] = _expire_statistics_only(conn, writer, today)
+        writer.flush()  # the visibility switch below reads the statuses just set
         _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
         finish_batch(conn, batch_id, dict(counts))
     return counts
+
+
+def _expire_statistics_only(conn, writer: Writer, today: date) -> int:
+    """Marks of a statistics-only scheme whose publicity ended leave the statistics, without
+    an event (they were never published one by one); left aggregate, a scheme made public
+    again would announce them as added, past their end."""
+    due = conn.execute(
+        select(*_STATE_COLUMNS).where(
+            RECORDS.c.status == AGGREGATE, RECORDS.c.publicity_until < today
+        )
+    ).all()
+    for r in due:
+        writer.set_status(r, EXPIRED, None, "expired", kept_reason=kept_reason(r))
+    return len(due)
 
 
 def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter) -> None:

@@ -387,7 +387,7 @@ def scheme_statistics(conn: Connection, today: date | None = None) -> list[dict[
 
 def _ended(conn: Connection, status: str, today: date, *columns: Any) -> Counter:
     """The records of `status` whose publicity has ended (publicity_ended), counted by the
-    values of `columns`: normally few (the nightly expiry takes the active ones away).
+    values of `columns`: normally few (the nightly expiry takes them away).
 
     A range of ix_records_status_until, counted in the index alone, then read in its order up
     to that count. Grouped in SQL, SQLite scanned a whole index in the groups' order instead;

@@ -58,8 +58,8 @@ def hidden_rules(engine, tmp_path, monkeypatch):
 
 
 def hidden_rows() -> list[dict[str, str]]:
-    """The hidden scheme's marks, one whose validity ended yesterday (still `aggregate`: the
-    expiry job only expires active records, yet out of its publicity) among them."""
+    """The hidden scheme's marks, one whose validity ended yesterday (still `aggregate` until
+    the expiry job runs, yet out of its publicity) among them."""
     rows = [
         credit_mark_row(n, 分类结果=grade, 所属区市=district, 有效期至="")
         for n, (grade, district) in enumerate(HIDDEN, start=1)
@@ -167,6 +167,30 @@ def test_a_scheme_made_public_again_leaves_the_statistics(published, engine, hid
     with engine.connect() as conn:
         assert read.scheme_statistics(conn, TODAY) == []
         assert read.categories(conn, "credit_mark", TODAY) == ["严重违法失信名单", SCHEME]
+
+
+def test_expiry_takes_ended_marks_out_of_the_statistics_silently(published, engine, hidden_rules):
+    """`disclosure expire` expires a statistics-only mark past its end, without an event (it
+    was never published one by one); a scheme made public again then announces only the marks
+    still in publication (the ended one was added, past its end, before)."""
+    from publishing.commit import EVENTS
+    from publishing.expire import expire
+
+    ended = [r for r in published if r["有效期至"]]
+    with engine.connect() as conn:
+        [ended_id] = conn.execute(
+            select(RECORDS.c.id).where(RECORDS.c.entity_id == ended[0]["统一社会信用代码"])
+        ).scalars()
+        seq = conn.execute(select(func.max(EVENTS.c.seq))).scalar()
+    counts = expire(engine, today=TODAY)
+    assert counts["expired_statistics"] == 1 and counts["expired"] == 0
+    counts = expire(engine, today=TODAY, rules=load_rules(DEFAULT_RULES_FILE))
+    assert counts["republished"] == sum(expected(published).values())
+    with engine.connect() as conn:
+        status = conn.execute(select(RECORDS.c.status).where(RECORDS.c.id == ended_id)).scalar()
+        announced = conn.execute(select(EVENTS.c.record_id).where(EVENTS.c.seq > seq)).scalars().all()
+    assert status == "expired"
+    assert ended_id not in announced and len(announced) == counts["republished"]
 
 
 def test_counts_leave_out_records_past_their_publicity(engine, tmp_path):
