@@ -482,15 +482,16 @@ def test_autodiscovery_urls_resolve(engine, site):
 )
 def test_feed_queries_use_the_change_log_indexes(engine, scope, index):
     """Every feed page is index range scans stopped by LIMIT, in seq order: never a full scan
-    or a sort of the change log. (PostgreSQL picks among the (kind, …) indexes by its
-    statistics, so there only the absence of scans and sorts is asserted.)"""
+    or a sort of the change log. (PostgreSQL picks among the indexes by its statistics: the
+    (kind, …) ones, or, once autovacuum has analyzed a log this small, the primary key in seq
+    order with the kind as a filter; so there only the absence of scans and sorts is asserted.)"""
     stmt = scope_seqs(scope, 51, before=1000)
     with engine.connect() as conn:
         sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET enable_seqscan = off"))
             plan = "\n".join(conn.execute(text(f"EXPLAIN {sql}")).scalars())
-            assert "ix_changes_" in plan and "Seq Scan" not in plan and "Sort  " not in plan, plan
+            assert " Scan " in plan and "Seq Scan" not in plan and "Sort  " not in plan, plan
             return
         plan = "\n".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
     assert index in plan, plan
