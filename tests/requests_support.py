@@ -3,6 +3,7 @@ the portal as a test client (over HTTPS: its cookies are Secure), files, form he
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import time
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 
 from publishing import clock
 from publishing import requests as rq
+from publishing.attachments import Upload
 from publishing.commit import RECORDS
 from publishing.publish import publish
 from publishing.request_models import ATTACHMENTS, REQUESTS
@@ -69,6 +71,22 @@ def make_client(engine) -> TestClient:
     client = TestClient(create_app(engine), base_url="https://testserver.local")
     client.follow_redirects = False  # the tests look at each redirect
     return client
+
+
+def submit_request(engine, type_: str, record: str, code: str) -> str:
+    """A request of `type_` (objection | repair) about one record, filed directly (with a PDF):
+    its tracking number."""
+    sub = rq.Submission(
+        type=type_,
+        uscc=code,
+        record_ids=[record],
+        contact_name="张三",
+        mobile="13912345678",
+        reason="已经全额缴纳罚款并完成整改，或处罚信息有误，见附件。",
+        commitment=type_ == "repair",
+        attachments=[Upload("proof.pdf", io.BytesIO(PDF))],
+    )
+    return rq.submit(engine, sub).tracking_no
 
 
 def count_requests(engine) -> int:

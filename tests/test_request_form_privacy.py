@@ -6,21 +6,18 @@ portal, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
-from publishing import requests as rq
 from publishing import review, users
-from publishing.attachments import Upload
 from publishing.commit import RECORDS
 from publishing.models import ACTIVE
 from publishing.publish import publish
 from tests.factories import penalty_row, uscc, write_csv
-from tests.requests_support import PDF, fields, files, form_token, months_ago
+from tests.requests_support import PDF, fields, files, form_token, months_ago, submit_request
 
 NEVER_CODE = uscc(50)  # a valid code no file ever had
 NEVER_RECORD = "pn-0000000000000000"  # a well-formed id no record ever had
@@ -35,17 +32,7 @@ class Gone:
 
 
 def _approve(engine, approver, type_: str, record: str, code: str, **outcome: str) -> None:
-    sub = rq.Submission(
-        type=type_,
-        uscc=code,
-        record_ids=[record],
-        contact_name="张三",
-        mobile="13912345678",
-        reason="已经全额缴纳罚款并完成整改，或处罚信息有误，见附件。",
-        commitment=type_ == "repair",
-        attachments=[Upload("proof.pdf", io.BytesIO(PDF))],
-    )
-    tracking = rq.submit(engine, sub).tracking_no
+    tracking = submit_request(engine, type_, record, code)
     review.act(engine, tracking, approver, "approve", "准予，撤下公示。", sync_search=False,
                **outcome)
 

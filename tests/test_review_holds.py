@@ -5,20 +5,17 @@ corrected on an upheld objection. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import io
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from publishing import audit, review, users
-from publishing import requests as rq
-from publishing.attachments import Upload
 from publishing.commit import EVENTS, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
 from tests.factories import penalty_row, write_csv
-from tests.requests_support import PDF, months_ago
+from tests.requests_support import months_ago, submit_request
 
 PASSWORD = "correct horse battery staple"
 
@@ -57,17 +54,7 @@ def _events(engine, record_id=None):
 
 
 def _submit(engine, cases, type_, record, uscc):
-    sub = rq.Submission(
-        type=type_,
-        uscc=uscc,
-        record_ids=[record],
-        contact_name="张三",
-        mobile="13912345678",
-        reason="已经全额缴纳罚款并完成整改，或处罚信息有误，见附件。",
-        commitment=type_ == "repair",
-        attachments=[Upload("proof.pdf", io.BytesIO(PDF))],
-    )
-    return rq.submit(engine, sub).tracking_no
+    return submit_request(engine, type_, record, uscc)
 
 
 @pytest.mark.parametrize("type_", ["repair", "objection"])
