@@ -29,6 +29,8 @@ class Page:
     next_url: str | None = None  # keyset / offset pagination: the next page's HTML path+query
     max_age: int = PAGE_MAX_AGE
     status_code: int = 200
+    # The HTML page of a JSON-only resource (a section of that page), instead of its path twin.
+    html_page: str | None = None
 
 
 def _with_query(path: str, query: str) -> str:
@@ -49,7 +51,8 @@ def respond(request: Request, page: Page) -> Response:
     links: list[str] = []
     if api:
         etag = f'W/"j{digest}"'
-        links.append(_link(_with_query(html_twin(path), query), "alternate", "text/html"))
+        html = page.html_page or _with_query(html_twin(path), query)
+        links.append(_link(html, "alternate", "text/html"))
         if page.next_url:
             links.append(_link(json_twin_url(page.next_url), "next", "application/json"))
     else:

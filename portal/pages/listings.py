@@ -3,7 +3,6 @@ range, category, grade), newest first, paged by an opaque keyset token (`next`).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -12,7 +11,6 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from litestar.serialization import encode_json
 from sqlalchemy import Connection
 
 from portal import routes, stats
@@ -29,7 +27,7 @@ from portal.pages.common import (
     parse_district,
     twin,
 )
-from portal.render import PAGE_MAX_AGE, Page, etag_matches, respond
+from portal.render import Page, respond
 from publishing import clock, read
 from publishing.contract import KIND_LABELS
 
@@ -247,18 +245,11 @@ def scheme_statistics(cache: stats.PublishedCache, conn: Connection) -> dict[str
 def credit_mark_statistics(
     request: Request, conn: NamedDependency[Connection]
 ) -> Response[SchemeStatistics]:
-    """The JSON of the /credit-marks page's statistics section, with the pages' caching
-    headers (render.respond's: a weak ETag, If-None-Match → 304); its HTML is that section."""
-    body = encode_json(scheme_statistics(request.app.state.published_cache, conn))
-    etag = f'W/"j{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={PAGE_MAX_AGE}",
-        "Link": f'<{routes.PATHS[routes.CREDIT_MARKS]}>; rel="alternate"; type="text/html"',
-    }
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, headers=headers, media_type="application/json")
+    """The JSON of the /credit-marks page's statistics section (its HTML), answered as every
+    page's JSON twin is (render.respond: a weak ETag, If-None-Match → 304)."""
+    data = scheme_statistics(request.app.state.published_cache, conn)
+    page = Page("listing.html", data, html_page=routes.PATHS[routes.CREDIT_MARKS])
+    return respond(request, page)
 
 
 route_handlers = [*penalties, *credit_marks, *return_pledges, credit_mark_statistics]
