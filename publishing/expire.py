@@ -32,39 +32,29 @@ def expire(
     engine = engine or get_engine()
     today = today or clock.today()
     rules = rules or load_rules()
-    counts: Counter = Counter()
+    counts: Counter = Counter(expired=0, expired_statistics=0)  # both named, also when none
     with writer_connection(engine) as conn, conn.begin():
         lock_writer(conn)
         batch_id = start_batch(conn, kind=None, mode="expire", actor=actor, files=[])
         writer = Writer(conn, batch_id)
+        # A statistics-only mark (aggregate) leaves the statistics without an event: it was
+        # never published one by one; left aggregate, a scheme made public again would announce
+        # it as added, past its end.
         due = conn.execute(
             select(*_STATE_COLUMNS).where(
-                RECORDS.c.status == ACTIVE, RECORDS.c.publicity_until < today
+                RECORDS.c.status.in_((ACTIVE, AGGREGATE)), RECORDS.c.publicity_until < today
             )
         ).all()
         for r in due:
-            writer.set_status(r, "expired", OP_EXPIRE, "expired", kept_reason=kept_reason(r))
-        counts["expired"] = len(due)
-        counts["expired_statistics"] = _expire_statistics_only(conn, writer, today)
+            public = r.status == ACTIVE
+            op = OP_EXPIRE if public else None
+            writer.set_status(r, EXPIRED, op, "expired", kept_reason=kept_reason(r))
+            counts["expired" if public else "expired_statistics"] += 1
         writer.flush()  # the visibility switch below reads the statuses just set
         _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
         finish_batch(conn, batch_id, dict(counts))
     return counts
-
-
-def _expire_statistics_only(conn, writer: Writer, today: date) -> int:
-    """Marks of a statistics-only scheme whose publicity ended leave the statistics, without
-    an event (they were never published one by one); left aggregate, a scheme made public
-    again would announce them as added, past their end."""
-    due = conn.execute(
-        select(*_STATE_COLUMNS).where(
-            RECORDS.c.status == AGGREGATE, RECORDS.c.publicity_until < today
-        )
-    ).all()
-    for r in due:
-        writer.set_status(r, EXPIRED, None, "expired", kept_reason=kept_reason(r))
-    return len(due)
 
 
 def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter) -> None:
