@@ -220,6 +220,8 @@ def test_per_record_corrections_that_are_not_objects_are_refused(
     assert "更正内容应为对象" in refused.json()["errors"]["corrections"]
     listed = _correct(client, bearer, tracking, {record: ["fine_yuan", "3000"]})
     assert listed.status_code == 422, listed.text
+    whole = _correct(client, bearer, tracking, ["fine_yuan", "3000"])  # not even per record
+    assert whole.status_code == 422 and "更正内容应为对象" in whole.json()["errors"]["corrections"]
     form = _form_correct(client, tracking, json.dumps({record: "x"}))
     assert form.status_code == 422 and "更正内容应为对象" in form.text
     with pytest.raises(review.ReviewError) as err:
