@@ -7,8 +7,10 @@ later; it never stops the others):
                  (publishing.search.sync; Meilisearch or embedded, whichever is configured);
                  an index in an older format (a deploy changed its documents or settings) is
                  rebuilt first, searches answered by the old one until the swap
-  expire         daily at 00:30 Beijing time: withdraw records whose publicity period ended
-                 (publishing.expire), then sync search
+  expire         daily at 00:00 Beijing time: withdraw records whose publicity period ended
+                 (publishing.expire), then sync search; right at midnight, because pages and
+                 counts already leave such records out from then, and the search index would
+                 otherwise keep showing them until the job ran
   open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files
                  (publishing.opendata.build; nothing is rewritten when nothing changed)
   review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
@@ -179,7 +181,7 @@ def job_audit_anchor(engine: Engine) -> dict[str, Any] | None:
 def default_jobs() -> list[Job]:
     return [
         Job("search-sync", job_search_sync, every=SYNC_EVERY),
-        Job("expire", job_expire, daily_at=dtime(0, 30)),
+        Job("expire", job_expire, daily_at=dtime(0, 0)),
         Job("open-data", job_open_data, daily_at=dtime(1, 0)),
         # a withdrawn or expired record must leave the open-data files too, not only at 01:00
         Job("open-data-now", job_open_data_if_needed, every=OPEN_DATA_EVERY),

@@ -34,7 +34,7 @@ from tests.requests_support import (
 )
 
 TODAY = date(2026, 11, 27)
-# 2026-11-27 01:15 Beijing time: after expire (00:30) and open-data (01:00), before the digest
+# 2026-11-27 01:15 Beijing time: after expire (00:00) and open-data (01:00), before the digest
 NOW = datetime(2026, 11, 26, 17, 15, tzinfo=UTC)
 
 
@@ -98,6 +98,17 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
     # at 03:30 the login rows that no longer matter are forgotten
     night = worker.run_due(world, _jobs(), now=NOW.replace(day=27, hour=19, minute=45))
     assert night["logins"] == 0
+
+
+def test_expiry_runs_right_after_midnight(world):
+    """Pages and counts leave a record out from the first minute after its publicity ends;
+    the expiry (and with it the search index) must not lag half an hour behind them."""
+    expire_job = next(j for j in worker.default_jobs() if j.name == "expire")
+    before_midnight = datetime(2026, 11, 27, 15, 59, 59, tzinfo=UTC)  # 23:59:59 Beijing
+    after_midnight = datetime(2026, 11, 27, 16, 0, 2, tzinfo=UTC)  # 00:00:02 on the 28th
+    worker.run_job(world, expire_job, before_midnight, time.monotonic())  # the 27th's run
+    assert not worker.is_due(world, expire_job, before_midnight, time.monotonic())
+    assert worker.is_due(world, expire_job, after_midnight, time.monotonic())
 
 
 def test_a_withdrawal_rebuilds_open_data_without_waiting_for_the_night(world, tmp_path):
