@@ -8,7 +8,10 @@ X-Request-ID header (nginx sets it) or a new one, and is sent back in X-Request-
 What the client sent (path, user agent, request id) is logged with control characters escaped
 (log_safe: C0, DEL, C1, U+2028/U+2029 and bidi controls become \\xNN / \\uNNNN, a backslash
 \\x5c), so a URL with %0A or %1B cannot forge a line or colour a terminal; Chinese stays as is.
-The query string is not logged: it may carry secrets (the deprecated `?code=` access codes).
+Without it, lines are text: time, level, logger, message, then the request's duration and id.
+The query string is not logged in either format: it may carry secrets (ID numbers searched
+for, the deprecated `?code=` access codes); uvicorn's own access line, which has it, is off in
+both, whoever starts uvicorn.
 
 Metrics (prometheus-client; with PROMETHEUS_MULTIPROC_DIR set, the processes' metrics are
 merged):
@@ -140,14 +143,26 @@ class JsonFormatter(logging.Formatter):
         return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`, then the duration (access lines) and the request id."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        # here rather than in format(): before a traceback, on the record's own line
+        line = super().formatMessage(record)
+        duration = record.__dict__.get("duration_ms")
+        if duration is not None:
+            line += f" {duration}ms"
+        ctx = record.__dict__.get("request_ctx") or REQUEST_ID.get()
+        return f"{line} request_id={ctx['request_id']}" if ctx else line
+
+
 def logging_config(fmt: str = "json", level: str = "INFO") -> dict[str, Any]:
-    """A dictConfig for the portal and the worker (uvicorn's own access log is off: the
-    portal's access lines carry the request id and the route)."""
-    formatter = (
-        {"()": f"{__name__}.JsonFormatter"}
-        if fmt == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    )
+    """A dictConfig for the portal and the worker (uvicorn's own access log is off: its line
+    has the query string; the portal's access lines carry the request id and the route)."""
+    formatter = {"()": f"{__name__}.{'JsonFormatter' if fmt == 'json' else 'TextFormatter'}"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -200,13 +215,14 @@ def configure_logging(fmt: str | None = None) -> bool:
     return True
 
 
-def litestar_logging_config() -> Any:
-    """Litestar's logging configuration with JSON lines on stdout (Litestar applies it when the
-    app starts, after uvicorn configured its own loggers)."""
+def litestar_logging_config(fmt: str = "json") -> Any:
+    """Litestar's logging configuration with JSON or text lines on stdout (Litestar applies it
+    when the app is made, after uvicorn configured its own loggers: so uvicorn's access log is
+    off however uvicorn was started)."""
     from litestar.logging.config import LoggingConfig
 
     _capture_request_context()
-    cfg = logging_config("json", os.environ.get("DISCLOSURE_LOG_LEVEL", "INFO"))
+    cfg = logging_config(fmt, os.environ.get("DISCLOSURE_LOG_LEVEL", "INFO"))
     stdout = cfg["handlers"]["stdout"] | {"formatter": "standard"}
     return LoggingConfig(
         formatters={"standard": cfg["formatters"]["default"]},
@@ -383,11 +399,12 @@ def metrics(request: Request) -> Response[bytes]:
 
 class ObservabilityPlugin(InitPluginProtocol):
     """Registers /metrics, /healthz/live, /healthz/ready, the request-id / access-log / metrics
-    wrapper, and JSON logs when DISCLOSURE_LOG_FORMAT=json."""
+    wrapper, and the logs: JSON when DISCLOSURE_LOG_FORMAT=json, else text."""
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        if json_logs_wanted():
-            app_config.logging_config = litestar_logging_config()
+        app_config.logging_config = litestar_logging_config(
+            "json" if json_logs_wanted() else "text"
+        )
         app_config.route_handlers.extend([live, ready, metrics])
         app_config.on_startup.append(_wrap)
         return app_config
@@ -397,6 +414,7 @@ __all__ = [
     "JsonFormatter",
     "ObservabilityPlugin",
     "Observed",
+    "TextFormatter",
     "configure_logging",
     "log_safe",
     "logging_config",

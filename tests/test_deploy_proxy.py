@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import subprocess
 import time
@@ -70,12 +71,18 @@ def test_nginx_looks_the_portals_up_again():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site_dir(tmp_path_factory) -> Path:
+    """The folder of `site`: its database, and nginx/ with nginx's access.log."""
+    return tmp_path_factory.mktemp("proxy")
+
+
+@pytest.fixture(scope="module")
+def site(site_dir):
     """A portal process on SQLite with published data and open-data files, and deploy/nginx.conf
     in front of it: (nginx's https base, the portal's own base)."""
     if NGINX is None:
         pytest.fail("nginx is not installed (apt-get install nginx-light)")
-    tmp = tmp_path_factory.mktemp("proxy")
+    tmp = site_dir
     url = f"sqlite:///{tmp / 'disclosure.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -183,6 +190,20 @@ def test_open_data_downloads_pass_unchanged(site):
     assert int(r.headers["content-length"]) == len(r.content) == len(own.content)
     digest = base64.b64encode(hashlib.sha256(r.content).digest()).decode()
     assert r.headers["repr-digest"] == f"sha-256=:{digest}:"
+
+
+def test_nginx_access_log_leaves_the_query_string_out(site, site_dir):
+    """A query may carry an ID number searched for or a `?code=` access code: nginx logs the
+    path only (it logged $request_uri, query string and all)."""
+    https, _ = site
+    id_number, code = "370602198001181233", "ZX7Q-K4P9-SECRET"
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        assert c.get(f"/search?q={id_number}").status_code == 200
+        assert c.get(f"/requests/YT20261127A1?code={code}").status_code == 200
+    logged = (site_dir / "nginx" / "access.log").read_text(encoding="utf-8")
+    assert id_number not in logged and code not in logged, logged
+    uris = {json.loads(line)["uri"] for line in logged.splitlines()}
+    assert {"/search", "/requests/YT20261127A1"} <= uris, uris
 
 
 # -- the application's side: made-up API keys -----------------------------------------------

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -21,6 +25,7 @@ from publishing.search.embedded import EmbeddedSearch
 from publishing.search.meili import MeiliSearch
 from publishing.search.sync import sync
 from tests.factories import penalty_row, uscc, write_csv
+from tests.servers import ROOT, free_port, stop, wait_up
 
 TODAY = date(2026, 11, 27)
 
@@ -135,6 +140,47 @@ def test_access_lines_are_json_with_the_request(client):
     assert isinstance(line["duration_ms"], float) and line["time"].endswith("+00:00")
 
 
+def _serve_and_log(database_url: str, tmp_path, paths: list[str]) -> str:
+    """Everything `disclosure serve` (text logs: no DISCLOSURE_LOG_FORMAT) writes while it
+    answers GET `paths`, each with X-Request-ID req-<index>."""
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url,
+           "DISCLOSURE_DATA_DIR": str(tmp_path / "var"),
+           "DISCLOSURE_SECRET_KEY": "observability-test-secret-key-of-more-than-32-chars"}
+    env.pop("DISCLOSURE_LOG_FORMAT", None)
+    port, out = free_port(), tmp_path / "serve.log"
+    base = f"http://127.0.0.1:{port}"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_up(base + "/healthz/live", 60, proc)
+            with httpx.Client(base_url=base, timeout=30) as c:
+                for i, path in enumerate(paths):
+                    assert c.get(path, headers={"X-Request-ID": f"req-{i}"}).status_code == 200
+        finally:
+            stop(proc, 15)
+    return out.read_text(encoding="utf-8", errors="replace")
+
+
+def test_text_logs_of_disclosure_serve_leave_the_query_string_out(database_url, tmp_path):
+    """uvicorn's own access line had `GET /search?q=<ID number> HTTP/1.1` and `?code=` access
+    codes; in text mode as in JSON mode only the portal's access line is written, without it."""
+    id_number, code = "370602198001181233", "ZX7Q-K4P9-SECRET"
+    logged = _serve_and_log(
+        database_url, tmp_path, [f"/search?q={id_number}", f"/requests/YT20261127A1?code={code}"]
+    )
+    assert id_number not in logged and code not in logged, logged
+    lines = logged.splitlines()
+    search = next(line for line in lines if "portal.access: GET /search 200 " in line)
+    assert re.search(r" \d+(\.\d+)?ms request_id=req-0$", search), search
+    assert any(
+        "portal.access: GET /requests/YT20261127A1 200 " in line and line.endswith("req-1")
+        for line in lines
+    ), logged
+
+
 def test_logging_config_is_json():
     cfg = observability.logging_config("json")
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
@@ -145,9 +191,7 @@ def test_logging_config_is_json():
 
 def _access_lines(client, *args, **kwargs) -> tuple[str, str, Any]:
     """The access line of one request, formatted as plain text and as JSON; the response."""
-    plain = logging.Formatter(
-        observability.logging_config("text")["formatters"]["default"]["format"]
-    )
+    plain = observability.TextFormatter()
     lines: dict[str, str] = {}
 
     class Keep(logging.Handler):
