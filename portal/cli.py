@@ -213,6 +213,39 @@ def cmd_opendata(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scrub(args: argparse.Namespace) -> int:
+    """Exit 0 when done (or a dry run), 1 when ID numbers remain that are entity keys (for the
+    operator), 2 for a report path that cannot be written."""
+    from publishing.scrub import LABELS, refresh_outputs, scrub
+
+    if args.report and (problem := _unwritable(args.report)):
+        print(f"报告文件 {args.report} 无法写入({problem}):未处理任何数据。", file=sys.stderr)
+        return EXIT_USAGE
+    engine = _engine()
+    result = scrub(engine, dry_run=args.dry_run)
+    items = [*result.attention, *result.items]  # ids, fields and reasons: never a value
+    for item in items[:20]:
+        print(f"  {item['type']} {item['id']} [{item['field']}] {item['reason']}:"
+              f"{LABELS[item['action']]}")
+    if len(items) > 20:
+        print(f"  …另有 {len(items) - 20} 项,见 --report")
+    print("  ".join(f"{LABELS[k]} {v:,}" for k, v in sorted(result.counts.items()))
+          or "未发现需要遮蔽的个人信息。")
+    if args.report:
+        _write_report(args.report, result.as_json())
+    if args.dry_run:
+        print("试运行(--dry-run):未写入任何数据。")
+    elif result.wrote:
+        print(f"已处理:批次 {result.batch_id},变更事件 {result.events:,} 条。")
+        for warning in refresh_outputs(engine):
+            print(f"警告:{warning}", file=sys.stderr)
+    if result.attention:
+        print(f"有 {len(result.attention)} 个主体以疑似身份证号为标识,需人工处理(见 --report)。",
+              file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disclosure", description="烟台市市场监管信用信息公示与开放数据服务")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("opendata", help="生成开放数据快照、每日增量文件和 index.json")
     p.set_defaults(func=cmd_opendata)
+
+    p = sub.add_parser("scrub", help="按现行规则遮蔽已存储数据中的个人信息")
+    p.add_argument("--dry-run", action="store_true", help="只显示将处理的数据,不写入")
+    p.add_argument("--report", type=Path, metavar="R.json")
+    p.set_defaults(func=cmd_scrub)
 
     p = sub.add_parser("export", help="导出已公示记录")
     p.add_argument("--kind", choices=KINDS, required=True)

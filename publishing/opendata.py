@@ -84,8 +84,9 @@ KEEP_DELTA_DAYS = 90
 DELTA_LINES = "changes"
 EVENT_BATCH = 10_000
 CHUNK_BYTES = 128 * 1024
-# The reason of the change event that corrects a record on an upheld objection (publishing.review).
-CORRECTION_REASON = "objection"
+# The reasons of the change events that replace content which must not stay in the files: a
+# correction on an upheld objection (publishing.review), personal data masked (publishing.scrub).
+TAKEDOWN_REASONS = ("objection", "scrub")
 
 # -- licence ------------------------------------------------------------------------------
 
@@ -632,12 +633,13 @@ def build(
 
 def _left_after(seq: int) -> Any:
     """The events after change `seq` that took a record's content out of publication: a
-    withdrawal or expiry, and a correction on an upheld objection (the content was wrong)."""
+    withdrawal or expiry, a correction on an upheld objection (the content was wrong) and a
+    scrub (it held personal data)."""
     return select(EVENTS.c.record_id, EVENTS.c.kind).where(
         EVENTS.c.seq > seq,
         or_(
             EVENTS.c.op.notin_(WITH_RECORD),
-            and_(EVENTS.c.op == OP_CHANGE, EVENTS.c.reason == CORRECTION_REASON),
+            and_(EVENTS.c.op == OP_CHANGE, EVENTS.c.reason.in_(TAKEDOWN_REASONS)),
         ),
     )
 
