@@ -51,7 +51,8 @@ class Record(SQLModel, table=True):
     __table_args__ = (
         Index("ix_records_entity_status", "entity_id", "status"),
         Index("ix_records_kind_status_date", "kind", "status", "event_date", "id"),
-        Index("ix_records_kind_district_date", "kind", "district", "status", "event_date"),
+        # district listings: read in their (event_date, id) order, without a sort (0009)
+        Index("ix_records_kind_district_date", "kind", "district", "status", "event_date", "id"),
         Index("ix_records_group", "group_key", "status"),
         Index("ix_records_status_until", "status", "publicity_until"),
         # Listings filtered by category or grade (and the categories in use, read by seeks):

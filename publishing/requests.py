@@ -21,7 +21,7 @@ import re
 import secrets
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -163,8 +163,9 @@ class Receipt:
     submitted_at: datetime
     review_due: date
     decision_due: date
-    calendar_fallback: bool
+    calendar_fallback: bool  # a deadline was counted Monday–Friday: the decision's (see deadlines)
     replayed: bool = False
+    review_fallback: bool = False  # the preliminary review's was too
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +178,8 @@ class Receipt:
             "review_due": self.review_due.isoformat(),
             "decision_due": self.decision_due.isoformat(),
             "calendar_fallback": self.calendar_fallback,
+            "review_fallback": self.review_fallback,
+            "decision_fallback": self.calendar_fallback,
             "status_url": f"/requests/{self.tracking_no}",
         }
 
@@ -555,10 +558,48 @@ def tracking_number(day: date, n: int) -> str:
 
 
 def deadlines(type_: str, on: date, config: Config | None = None) -> tuple[date, date, bool]:
+    """(review due, decision due, calendar_fallback). The decision's count runs through the
+    review's (more working days from the same day), so the flag, "a deadline was counted
+    Monday–Friday", is the decision's own; the review's is told by review_fallback."""
     config = config or load_config()
     review = workdays.add_workdays(on, config.review_days)
     decision = workdays.add_workdays(on, config.decision_days[type_])
     return review.due, decision.due, review.fallback or decision.fallback
+
+
+def _review_counted_weekdays(req: Mapping[str, Any], start: date) -> bool:
+    """The preliminary review's deadline was counted Monday–Friday: a deadline was (the stored
+    flag), and the review's few days from `start` still reach a day without holiday data."""
+    return bool(req["calendar_fallback"]) and workdays.workdays_between(start, req["review_due"])[1]
+
+
+def review_fallback(conn: Connection, req: Mapping[str, Any]) -> bool:
+    """Whether a request's preliminary-review deadline was counted Monday–Friday (the decision's:
+    req["calendar_fallback"]). Reads the day they count from only for a flagged request."""
+    if not req["calendar_fallback"]:
+        return False
+    return _review_counted_weekdays(req, _count_starts(conn, [req])[req["id"]])
+
+
+def _count_starts(conn: Connection, reqs: Sequence[Mapping[str, Any]]) -> dict[int, date]:
+    """The day each request's deadlines count from: that of its last supplement (they were
+    counted again then), else that of its submission."""
+    supplemented = dict(
+        conn.execute(
+            select(STEPS.c.request_id, func.max(STEPS.c.at))
+            .where(
+                STEPS.c.request_id.in_([r["id"] for r in reqs]),
+                STEPS.c.action == "supplemented",
+            )
+            .group_by(STEPS.c.request_id)
+        ).all()
+    )
+    return {
+        r["id"]: clock.beijing_date(supplemented[r["id"]])
+        if r["id"] in supplemented
+        else r["submitted_on"]
+        for r in reqs
+    }
 
 
 def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int:
@@ -590,21 +631,10 @@ def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int
         )
         if not rows:
             return 0
-        supplemented = dict(
-            conn.execute(
-                select(STEPS.c.request_id, func.max(STEPS.c.at))
-                .where(
-                    STEPS.c.request_id.in_([r["id"] for r in rows]),
-                    STEPS.c.action == "supplemented",
-                )
-                .group_by(STEPS.c.request_id)
-            ).all()
-        )
+        starts = _count_starts(conn, rows)
     changes = []
     for r in rows:
-        at = supplemented.get(r["id"])
-        start = clock.beijing_date(at) if at is not None else r["submitted_on"]
-        review_due, decision_due, fallback = deadlines(r["type"], start, config)
+        review_due, decision_due, fallback = deadlines(r["type"], starts[r["id"]], config)
         if (review_due, decision_due, fallback) != (r["review_due"], r["decision_due"], True):
             changes.append((r, review_due, decision_due, fallback))
     if not changes:
@@ -724,6 +754,7 @@ def _replay(conn: Connection, idem_key: str, payload: str) -> Receipt | None:
         row.decision_due,
         row.calendar_fallback,
         replayed=True,
+        review_fallback=review_fallback(conn, row._mapping),
     )
 
 
@@ -821,7 +852,10 @@ def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
                 "decision_due": decision_due,
             },
         )
-    return Receipt(tracking, code, clean.type, RECEIVED, now, review_due, decision_due, fallback)
+    return Receipt(
+        tracking, code, clean.type, RECEIVED, now, review_due, decision_due, fallback,
+        review_fallback=_review_counted_weekdays(row, today),
+    )  # fmt: skip
 
 
 def send_confirmation(engine: Engine, tracking_no: str) -> bool:
@@ -834,16 +868,20 @@ def send_confirmation(engine: Engine, tracking_no: str) -> bool:
         return False
     with engine.connect() as conn:
         req = find(conn, tracking_no)
+        review_weekdays = bool(req) and review_fallback(conn, req)
     if not req or not req.get("email"):
         return False
     url = f"{settings.base_url.rstrip('/')}/requests/{tracking_no}"
-    fallback = "（部分日期按周一至周五推算，以实际节假日安排为准）" if req["calendar_fallback"] else ""
+    note = "（按周一至周五推算，以实际节假日安排为准）"
+    review_note = note if review_weekdays else ""
+    decision_note = note if req["calendar_fallback"] else ""
     # A fixed greeting: nothing the applicant typed goes into the bureau's mail (else anyone
     # could have it send their text to any address).
     body = (
         f"您好：\n\n我们已收到{req['entity_name']}的{TYPE_LABELS[req['type']]}申请。\n"
-        f"受理编号：{tracking_no}\n初审期限：{req['review_due']}\n办理期限：{req['decision_due']}"
-        f"{fallback}\n\n凭受理编号和提交时显示的查询码查看进度：{url}\n"
+        f"受理编号：{tracking_no}\n初审期限：{req['review_due']}{review_note}\n"
+        f"办理期限：{req['decision_due']}{decision_note}"
+        f"\n\n凭受理编号和提交时显示的查询码查看进度：{url}\n"
         "（为安全起见，本邮件不含查询码。）\n\n烟台市市场监督管理局"
     )
     return mail.send(req["email"], f"【信用信息公示】已收到您的申请 {tracking_no}", body)
@@ -1016,6 +1054,8 @@ def public_view(conn: Connection, req: dict[str, Any], today: date | None = None
         "review_due": req["review_due"].isoformat(),
         "decision_due": req["decision_due"].isoformat(),
         "calendar_fallback": req["calendar_fallback"],
+        "review_fallback": review_fallback(conn, req),
+        "decision_fallback": req["calendar_fallback"],
         "overdue": open_ and req["decision_due"] < today,
         "decision": req["decision"],
         "outcome": req["outcome"],
@@ -1058,12 +1098,17 @@ def queue(
     )
     if limit is not None:
         query = query.limit(limit)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    flagged = [r for r in rows if r["calendar_fallback"]]  # usually none
+    starts = _count_starts(conn, flagged) if flagged else {}
     out = []
-    for r in conn.execute(query).mappings():
-        req = dict(r)
+    for req in rows:
         due = due_date(req)
         req.update(
             due=due,
+            review_fallback=req["id"] in starts
+            and _review_counted_weekdays(req, starts[req["id"]]),
+            decision_fallback=req["calendar_fallback"],
             overdue=req["status"] in OPEN_STATUSES and due < today,
             decision_overdue=req["status"] in OPEN_STATUSES and req["decision_due"] < today,
             status_label=status_label(req["type"], req["status"]),

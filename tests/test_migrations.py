@@ -337,3 +337,31 @@ def test_listing_filter_indexes_are_added_and_the_records_analyzed(fresh):
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0007_api_key_hints")
     assert not names & {ix["name"] for ix in inspect(fresh).get_indexes("records")}
+
+
+def test_district_index_is_rebuilt_with_the_id(fresh):
+    """0009 rebuilds ix_records_kind_district_date with the id after the date, in place and
+    under its name, on a database with records in it (SQLite: analyzed again, the drop took
+    its statistics); the downgrade rebuilds it as it was."""
+    name = "ix_records_kind_district_date"
+
+    def columns() -> dict[str, list[str]]:
+        found = inspect(fresh).get_indexes("records")
+        return {ix["name"]: ix["column_names"] for ix in found if "district_date" in ix["name"]}
+
+    migrate(fresh, "0008_listing_filter_indexes")
+    with fresh.begin() as conn:
+        _previous_schema_rows(conn)
+    before = _snapshot(fresh)
+    migrate(fresh, "0009_district_index_id")
+    assert columns() == {name: ["kind", "district", "status", "event_date", "id"]}
+    assert _snapshot(fresh) == before
+    if fresh.dialect.name == "sqlite":
+        with fresh.connect() as conn:
+            stats = dict(conn.exec_driver_sql("SELECT idx, stat FROM sqlite_stat1").all())
+        assert stats[name] == "1 1 1 1 1 1"
+    cfg = _config()
+    with fresh.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008_listing_filter_indexes")
+    assert columns() == {name: ["kind", "district", "status", "event_date"]}

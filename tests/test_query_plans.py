@@ -195,6 +195,35 @@ def test_listings_use_the_kind_status_date_index(world, kind):
     check(world, call)
 
 
+def _sorts(engine, nodes: list[tuple[str, str]]) -> list[str]:
+    """The plan's sorts: SQLite's temporary B-trees, PostgreSQL's Sort / Incremental Sort."""
+    if engine.dialect.name == "postgresql":
+        return [n for n, _ in nodes if n.endswith("Sort")]
+    return [n for n, _ in nodes if "TEMP B-TREE" in n]
+
+
+@pytest.mark.parametrize("kind", ["penalty", "credit_mark"])
+def test_district_listings_read_the_district_index_in_order(world, kind):
+    """A listing of a district, every page (first, next, previous), reads
+    ix_records_kind_district_date in the listing's (event_date, id) order and stops at the
+    page's end: no sort. Without the id in the index, the records of a date were sorted
+    (PostgreSQL: an incremental sort; SQLite: a temporary B-tree for the ORDER BY)."""
+    flt = read.ListFilter(kind=kind, district="370602")
+
+    def call(conn):
+        first = read.list_records(conn, flt, limit=20, today=TODAY)
+        assert len(first) == 20
+        after = (date.fromisoformat(first[-1]["date"]), first[-1]["id"])
+        read.list_records(conn, flt, after=after, limit=20, today=TODAY)
+        read.list_records(conn, flt, before=after, limit=20, today=TODAY)
+
+    for statement, parameters in _statements(world, call):
+        nodes = plan(world, statement, parameters)
+        assert not _sorts(world, nodes), (statement, nodes)
+        reads = _record_reads(world, statement, parameters)
+        assert len(reads) == 1 and "ix_records_kind_district_date" in reads[0], reads
+
+
 def test_change_log_pages_by_seq_and_kind(world):
     def call(conn):
         changes.page(conn, since=0, limit=100)

@@ -609,3 +609,73 @@ def test_provisional_deadlines_are_counted_again_once_the_holidays_are_known(
     assert untouched["decision_due"] == before[decided.tracking_no]["decision_due"]
     assert worker.job_deadlines(engine) == 0  # done once
     assert audit.verify(engine) == (True, None)
+
+
+def test_only_the_deadline_in_a_year_without_holiday_data_is_marked_provisional(
+    engine, cases, client, tmp_path, monkeypatch
+):
+    """Filed on Monday 28 December 2026, an objection's preliminary review is due on the 29th
+    (2026's holidays are known) and its decision in January 2027 (not yet): only the decision
+    is marked as counted Monday–Friday — on the receipt (and its replay), the status page, the
+    API, the back office's page and queue. Filed on the 31st, both fall in 2027: both marked."""
+    from datetime import UTC, date, datetime
+
+    from publishing import users
+    from publishing.settings import get_settings
+    from tests.test_review import PASSWORD, login
+
+    data = tmp_path / "workdays.toml"
+    data.write_text("[years]\n", encoding="utf-8")
+    monkeypatch.setenv("DISCLOSURE_WORKDAYS_FILE", str(data))
+    get_settings.cache_clear()
+    users.add_user(engine, "wang", "approver", PASSWORD)
+
+    def objection(uscc, record, at):
+        sub = rq.Submission(
+            type="objection",
+            uscc=uscc,
+            record_ids=[record],
+            contact_name="赵六",
+            mobile="13700000000",
+            idem_key=f"test:{record}",
+            reason="罚款金额与处罚决定书不一致,见决定书。",
+        )
+        return rq.submit(engine, sub, now=at)
+
+    filed = {
+        "late": (cases.other_uscc, cases.other, datetime(2026, 12, 28, 2, 0, tzinfo=UTC)),
+        "both": (cases.never_uscc, cases.never, datetime(2026, 12, 31, 2, 0, tzinfo=UTC)),
+    }
+    late, both = (objection(*filed[name]) for name in ("late", "both"))
+    assert late.review_due == date(2026, 12, 29) and late.decision_due.year == 2027
+    assert both.review_due.year == 2027
+    expected = {late.tracking_no: (False, True), both.tracking_no: (True, True)}
+    label = "（按周一至周五推算）"
+
+    def marked(html: str, receipt) -> tuple[bool, bool]:
+        """Whether each deadline on the page is followed by the label (and nothing else is)."""
+        found = tuple(
+            f'{due}</time><span class="hint">{label}' in html
+            for due in (receipt.review_due, receipt.decision_due)
+        )
+        assert html.count(label) == sum(found)
+        return found
+
+    for receipt, name in ((late, "late"), (both, "both")):
+        again = objection(*filed[name])  # the same submission again: its receipt, replayed
+        assert again.replayed
+        for r in (receipt.as_json(), again.as_json()):
+            assert (r["review_fallback"], r["decision_fallback"]) == expected[r["tracking_no"]]
+            assert r["calendar_fallback"] is True  # one of them is: as before
+        code = {"X-Access-Code": receipt.access_code}
+        api = client.get(f"/api/v1/requests/{receipt.tracking_no}", headers=code).json()
+        assert (api["review_fallback"], api["decision_fallback"]) == expected[api["tracking_no"]]
+        page = look_up(client, receipt.tracking_no, receipt.access_code).text
+        assert marked(page, receipt) == expected[receipt.tracking_no]
+    assert login(client).status_code == 303
+    for receipt in (late, both):
+        page = client.get(f"/review/requests/{receipt.tracking_no}").text
+        assert marked(page, receipt) == expected[receipt.tracking_no]
+    queue = client.get("/review").text
+    assert f"{late.review_due}*" not in queue and f"{late.decision_due}*" in queue
+    assert f"{both.review_due}*" in queue and f"{both.decision_due}*" in queue
