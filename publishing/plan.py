@@ -7,6 +7,7 @@ already expired, superseded, or published only as statistics, is stored but not 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
@@ -117,6 +118,45 @@ def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
     return ACTIVE
 
 
+# -- supersession of credit marks (also re-run by publishing.review on corrected marks) ------
+CURRENT = (ACTIVE, AGGREGATE)  # a group's current mark: published, or counted in statistics
+# The status reason (and the change event's) of a record that leaves publication so.
+LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}
+
+
+def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
+    """Whether a current mark of the row's group is newer than it (it is then superseded)."""
+    return any(o.id != row["id"] and o.status in CURRENT and o.event_date > row["event_date"]
+               for o in rivals)
+
+
+def older_rivals(row: dict[str, Any], rivals: list[Any]) -> list[Any]:
+    """The current marks of the row's group that it supersedes, being newer."""
+    return [o for o in rivals
+            if o.id != row["id"] and o.status in CURRENT and o.event_date < row["event_date"]]
+
+
+def restorable(members: list[Any], seen: set[int] | None = None) -> Any | None:
+    """The mark that is current again in a group that lost its current one: the newest it
+    superseded (of those the snapshot holds, `seen`); None while the group has a current mark."""
+    if any(r.status in CURRENT for r in members):
+        return None
+    held = [r for r in members
+            if r.status == SUPERSEDED and (seen is None or int(r.id[3:], 16) in seen)]
+    return max(held, key=lambda r: r.event_date) if held else None
+
+
+def load_groups(conn: Connection, group_keys: Iterable[str]) -> dict[str, list[Any]]:
+    """The stored marks of these groups (state, end of publicity, scheme), by group key."""
+    keys = sorted(set(group_keys))
+    groups: dict[str, list[Any]] = {}
+    for i in range(0, len(keys), _LOOKUP_BATCH):
+        for r in bulk.select_in(conn, RECORDS, _RESTORE_NAMES, "group_key",
+                                keys[i:i + _LOOKUP_BATCH]):
+            groups.setdefault(r.group_key, []).append(r)
+    return groups
+
+
 @dataclass
 class Planner:
     """Plans and writes one publication, chunk by chunk, inside the caller's transaction."""
@@ -219,7 +259,7 @@ class Planner:
         else:
             op, bump = None, 0  # quiet: content of a record that is not public
             self.counts["unchanged"] += 1
-        reason = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}.get(status)
+        reason = LEAVE_REASONS.get(status)
         row.update(status=status, status_reason=reason, version=current.version + bump)
         self.writer.update(row, op, reason if op else None)
 
@@ -269,18 +309,13 @@ class Planner:
 
     def _supersede(self, row: dict[str, Any], rivals: list[Any]) -> str:
         """A newer mark of the same scheme and domain supersedes the older one."""
-        for other in rivals:
-            if other.id == row["id"] or other.status not in (ACTIVE, AGGREGATE):
-                continue
-            if other.event_date > row["event_date"]:
-                return SUPERSEDED
-        for other in rivals:
-            if other.id != row["id"] and other.status in (ACTIVE, AGGREGATE) \
-                    and other.event_date < row["event_date"]:
-                op = OP_WITHDRAW if other.status == ACTIVE else None
-                self.writer.set_status(other, SUPERSEDED, op, "superseded",
-                                       kept_reason=kept_reason(other))
-                self.counts["superseded"] += 1
+        if superseded_by_newer(row, rivals):
+            return SUPERSEDED
+        for other in older_rivals(row, rivals):
+            op = OP_WITHDRAW if other.status == ACTIVE else None
+            self.writer.set_status(other, SUPERSEDED, op, "superseded",
+                                   kept_reason=kept_reason(other))
+            self.counts["superseded"] += 1
         return ACTIVE
 
     # -- lookups -------------------------------------------------------------------------
@@ -321,20 +356,10 @@ class Planner:
         """The newer mark of these groups has just been withdrawn (by a file, or by a snapshot
         that no longer holds it): the newest mark it superseded (of those the snapshot holds,
         `seen`) is current again, else the entity would be left with no mark at all."""
-        keys = sorted(set(group_keys))
-        groups: dict[str, list[Any]] = {}
-        for i in range(0, len(keys), _LOOKUP_BATCH):
-            for r in bulk.select_in(self.conn, RECORDS, _RESTORE_NAMES, "group_key",
-                                    keys[i:i + _LOOKUP_BATCH]):
-                groups.setdefault(r.group_key, []).append(r)
-        for members in groups.values():
-            if any(r.status in (ACTIVE, AGGREGATE) for r in members):
-                continue  # the group still has a current mark
-            held = [r for r in members
-                    if r.status == SUPERSEDED and (seen is None or int(r.id[3:], 16) in seen)]
-            if not held:
-                continue
-            newest = max(held, key=lambda r: r.event_date)
+        for members in load_groups(self.conn, group_keys).values():
+            newest = restorable(members, seen)
+            if newest is None:
+                continue  # the group still has a current mark, or none to restore
             status = target_status(newest._asdict(), self.rules, self.today)
             if status == ACTIVE:
                 self.writer.set_status(newest, ACTIVE, OP_ADD, None, kept_reason=kept_reason(newest))

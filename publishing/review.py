@@ -5,13 +5,16 @@ in the same transaction as the request's new status, its step and its audit entr
 
 - an approved credit repair withdraws the records (status withdrawn, reason "repair");
 - an upheld objection withdraws them (reason "objection") or corrects them (a new version with
-  the corrected fields, op change; op expire when the corrected dates end its publicity).
+  the corrected fields, op change; op expire when the corrected dates end its publicity). A
+  corrected credit mark takes the place among its scheme's marks that the planner gives a
+  file's mark (_settle_mark): its corrected date, scheme or domain may supersede it, supersede
+  or restore another mark, or hold it back as statistics.
 
 Both withdrawal reasons are held: later files do not bring such a record back, nor undo a
 correction; so is a decision on a record that left publication before it (_hold_unpublished).
 After the commit the search index is brought up to date (best-effort: `disclosure reindex` and
-the next sync catch up if it fails) and the applicant is told by e-mail when an address was
-given.
+the next sync catch up if it fails), also for the entities of records withdrawn without a
+change event (_refresh_entities), and the applicant is told by e-mail when an address was given.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -33,14 +36,34 @@ from publishing.commit import (
     HELD_REASONS,
     RECORDS,
     Writer,
-    expired,
     finish_batch,
+    kept_reason,
     lock_writer,
     start_batch,
 )
 from publishing.contract import EVENT_DATE, KIND_COLUMNS
-from publishing.models import ACTIVE, EXPIRED, OP_CHANGE, OP_EXPIRE, OP_WITHDRAW, WITHDRAWN
-from publishing.plan import content_hash, in_stored_order, record_row
+from publishing.models import (
+    ACTIVE,
+    EXPIRED,
+    OP_ADD,
+    OP_CHANGE,
+    OP_EXPIRE,
+    OP_WITHDRAW,
+    SUPERSEDED,
+    WITHDRAWN,
+)
+from publishing.plan import (
+    CURRENT,
+    LEAVE_REASONS,
+    content_hash,
+    in_stored_order,
+    load_groups,
+    older_rivals,
+    record_row,
+    restorable,
+    superseded_by_newer,
+    target_status,
+)
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
@@ -92,6 +115,14 @@ class Correction:
     values: dict[str, Any]  # the corrected fields, cleaned and masked as a file's are
     publicity_until: date | None
     repairable_from: date | None
+    group_key: str | None  # a credit mark's group after the correction (scheme and domain)
+
+
+class Quiet(NamedTuple):
+    """A record withdrawn without a change event, as search.sync.apply_events reads events."""
+
+    record_id: str
+    entity_id: str | None
 
 
 @dataclass(frozen=True)
@@ -134,9 +165,10 @@ def act(
                 status=409,
             )
         changed: list[dict[str, Any]] = []
+        quiet: list[Quiet] = []
         if action == "approve":
             outcome = _outcome(req, outcome, corrections)
-            changed = _apply(conn, req, user, outcome, corrections or {}, now)
+            changed, quiet = _apply(conn, req, user, outcome, corrections or {}, now)
         values = _request_values(req, action, target, reason, outcome, user, now)
         conn.execute(update(REQUESTS).where(REQUESTS.c.id == req["id"]).values(values))
         conn.execute(
@@ -158,7 +190,7 @@ def act(
                 "role": user.role,
             },
         )
-    synced = _sync_search(engine) if changed and sync_search else None
+    synced = _sync_search(engine, quiet) if changed and sync_search else None
     notified = _notify(engine, tracking_no) if action != "accept" else False
     return Outcome(tracking_no, target, changed, synced, notified)
 
@@ -239,7 +271,9 @@ def _apply(
     outcome: str,
     corrections: dict[str, Any],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[Quiet]]:
+    """The decision applied to the request's records: what changed on each, and the records
+    withdrawn without a change event (their entities' search documents need refreshing)."""
     record_ids = list(req["record_ids"] or [])
     rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
     per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
@@ -251,18 +285,26 @@ def _apply(
     writer = Writer(conn, batch_id, at=now)
     reason = "repair" if req["type"] == REPAIR else "objection"
     today = clock.beijing_date(now)
-    changed = [
-        _apply_one(writer, rid, rows.get(rid), outcome, reason, cleaned.get(rid), today)
-        for rid in record_ids
-    ]
+    changed = []
+    for rid in record_ids:
+        # Read again: a mark corrected before it may have superseded or restored this one.
+        row = _reread(writer, rid) if rid in rows else None
+        changed.append(_apply_one(writer, rid, row, outcome, reason, cleaned.get(rid), today))
     writer.finish()
     key = "withdrawn" if outcome == "withdraw" else "changed"
     counts = Counter({key: 0})
     for c in changed:
-        if c["after"].get("version"):  # a new version, public or (corrected past its end) expired
-            counts["expired" if c["after"]["status"] == EXPIRED else key] += 1
+        if c["after"].get("version"):  # a new version, public or (corrected) out of publication
+            counts[LEAVE_REASONS.get(c["after"]["status"], key)] += 1
     finish_batch(conn, batch_id, dict(counts))
-    return changed
+    quiet = [Quiet(c["id"], rows[c["id"]].entity_id) for c in changed
+             if c["after"].get("note") == NOTE_HOLD_WITHDRAWN]
+    return changed, quiet
+
+
+def _reread(writer: Writer, rid: str) -> Any:
+    writer.flush()
+    return writer.conn.execute(select(RECORDS).where(RECORDS.c.id == rid)).first()
 
 
 # What the reviewer is told about a record the decision had nothing (public) to do with.
@@ -288,7 +330,8 @@ def _apply_one(
     if row.status == WITHDRAWN and row.status_reason in HELD_REASONS:
         state = {"status": row.status, "status_reason": row.status_reason}
         return {"id": rid, "before": state, "after": {**state, "note": NOTE_HELD}}
-    if row.status != ACTIVE:
+    settles = outcome == "correct" and row.kind == "credit_mark" and row.status in _MARK_STATES
+    if row.status != ACTIVE and not settles:
         return _hold_unpublished(writer, row, outcome, reason, correction)
     if outcome == "withdraw":
         writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
@@ -298,18 +341,79 @@ def _apply_one(
             "after": {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1},
         }
     new, before, after = _corrected(row, correction)
-    if expired(new["publicity_until"], today):
-        # The corrected dates end its publicity: it leaves publication now, not at the next
-        # `disclosure expire`, and still corrected (expire.py keeps the reason so too).
-        new["status"] = EXPIRED
-        writer.update(new, OP_EXPIRE, "expired")
-    else:
-        writer.update(new, OP_CHANGE, "objection")
+    # The corrected dates may end its publicity: it leaves publication now, not at the next
+    # `disclosure expire`, and still corrected (expire.py keeps the reason so too).
+    new["status"] = (_settle_mark(writer, row, new, correction, today) if settles
+                     else target_status(new, load_rules(), today))
+    was_public = row.status == ACTIVE
+    if not was_public and new["status"] != ACTIVE:  # still out of publication: kept quietly
+        new["version"] = row.version
+        writer.update(new, None)
+        return _held_correction(row, before, after)
+    writer.update(new, *_event_of(was_public, new["status"]))
     return {
         "id": rid,
         "before": {"status": row.status, "version": row.version, **before},
         "after": {"status": new["status"], "version": new["version"], **after},
     }
+
+
+_MARK_STATES = (*CURRENT, SUPERSEDED)  # a credit mark's states that take part in supersession
+
+
+def _event_of(was_public: bool, status: str) -> tuple[str | None, str | None]:
+    """The change event (op, reason) of a record taking `status`, as the planner writes it
+    (plan.Planner._upsert, _supersede, _restore_superseded); a correction of a published record
+    that stays published is a change for the objection."""
+    if status == ACTIVE:
+        return (OP_CHANGE, "objection") if was_public else (OP_ADD, None)
+    reason = LEAVE_REASONS.get(status)
+    if not was_public:
+        return None, reason  # quiet: it was not published one by one
+    return (OP_EXPIRE if status == EXPIRED else OP_WITHDRAW), reason
+
+
+def _settle_mark(
+    writer: Writer, row: Any, new: dict[str, Any], correction: Correction | None, today: date
+) -> str:
+    """The status of a corrected credit mark, with the supersession around it that the planner
+    would have made had the files carried the corrected values (plan.Planner._supersede,
+    _restore_superseded): the mark leaves its group (when it was the current mark, the newest
+    one it superseded is current again) and arrives in the group of its corrected scheme and
+    domain (expired, or statistics only, or superseded by a newer current mark, or superseding
+    the older ones). Worked out on the groups' marks before anything is written, so that only
+    the net changes are: a mark restored and superseded again is neither announced nor touched.
+    """
+    group = _regroup(writer.conn, row, correction)
+    rules = load_rules()
+    stored = {m.id: m for ms in load_groups(writer.conn, {row.group_key, group}).values()
+              for m in ms if m.id != row.id}
+    marks = dict(stored)
+    if row.status in CURRENT:
+        back = restorable([m for m in marks.values() if m.group_key == row.group_key])
+        if back is not None:
+            marks[back.id] = back._replace(status=target_status(back._asdict(), rules, today))
+    status = target_status(new, rules, today)
+    rivals = [m for m in marks.values() if m.group_key == group]
+    if status == ACTIVE and superseded_by_newer(new, rivals):
+        status = SUPERSEDED
+    elif status == ACTIVE:
+        marks.update((o.id, o._replace(status=SUPERSEDED)) for o in older_rivals(new, rivals))
+    for mark_id, mark in marks.items():
+        was = stored[mark_id]
+        if mark.status != was.status:
+            op, why = _event_of(was.status == ACTIVE, mark.status)
+            writer.set_status(was, mark.status, op, why, kept_reason=kept_reason(was))
+    return status
+
+
+def _regroup(conn: Connection, row: Any, correction: Correction | None) -> str:
+    """A credit mark's group after its correction (plan.record_row's key of its scheme and
+    domain), stored at once: the Writer writes no group key, the planner sets it at insert."""
+    group = (correction.group_key if correction else None) or row.group_key
+    if group != row.group_key:
+        conn.execute(update(RECORDS).where(RECORDS.c.id == row.id).values(group_key=group))
+    return group
 
 
 def _hold_unpublished(
@@ -320,11 +424,14 @@ def _hold_unpublished(
     no new version, but the decision is kept on the record, so that a later file cannot undo it
     (plan.Planner._upsert):
 
-    - a withdrawal (repair, objection) makes it withdrawn with the held reason;
+    - a withdrawal (repair, objection) makes it withdrawn with the held reason. The entity is
+      merged again without it (Writer.finish), and with no event for the search sync to
+      follow, its search document is refreshed after the commit (_refresh_entities);
     - a correction is stored as its content, marked corrected: a file that brings the record
       back publishes the corrected content (plan.Planner._republish_corrected), never the
       uncorrected one. Stored rather than refused, so the reviewer need not wait for the record
-      to return, and the applicant's decision is never lost."""
+      to return, and the applicant's decision is never lost. (A superseded or statistics-only
+      credit mark is not held but settled again: _settle_mark.)"""
     before = {"status": row.status, "status_reason": row.status_reason}
     if outcome == "withdraw":
         writer.set_status(row, WITHDRAWN, None, reason, bump=False)
@@ -332,10 +439,16 @@ def _hold_unpublished(
         return {"id": row.id, "before": before, "after": after}
     new, old_values, new_values = _corrected(row, correction)
     new.update(status=row.status, version=row.version)  # status_reason: CORRECTED
+    if row.kind == "credit_mark":
+        _regroup(writer.conn, row, correction)  # out of supersession: its group only follows
     writer.update(new, None)
+    return _held_correction(row, old_values, new_values)
+
+
+def _held_correction(row: Any, old_values: dict, new_values: dict) -> dict[str, Any]:
     return {
         "id": row.id,
-        "before": {**before, **old_values},
+        "before": {"status": row.status, "status_reason": row.status_reason, **old_values},
         "after": {"status": row.status, "status_reason": CORRECTED, **new_values,
                   "note": NOTE_HOLD_CORRECTED},
     }
@@ -423,6 +536,8 @@ def _clean_one(
         {k: result.fields.get(k) for k in fields},  # masked by the cleaner, as a file's are
         dates["publicity_until"],
         dates["repairable_from"],
+        # Only marks are grouped (supersession); other kinds' key is their id, never changed.
+        dates["group_key"] if row.kind == "credit_mark" else None,
     )
 
 
@@ -471,17 +586,34 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
 # -- after the commit ------------------------------------------------------------------------
 
 
-def _sync_search(engine: Engine) -> bool:
+def _sync_search(engine: Engine, quiet: list[Quiet]) -> bool:
     try:
         from publishing.search.sync import sync
     except ImportError:
         return False
     try:
         sync(engine, rebuild=False)  # in a reviewer's request: a rebuild is the worker's
+        _refresh_entities(engine, quiet)
         return True
     except Exception:  # noqa: BLE001 - the decision is committed; the next sync catches up
         log.exception("search sync after a review decision failed")
         return False
+
+
+def _refresh_entities(engine: Engine, quiet: list[Quiet]) -> None:
+    """The search documents of records withdrawn without a change event (_hold_unpublished)
+    and of their entities, read again as the sync reads an event's. Nothing public changed
+    about those records, so an event would announce a withdrawal in the feeds and the change
+    log that never happened; yet the entity was merged again without them, and its document
+    must not keep a name that only such a record gave it. Should this fail, `disclosure
+    reindex` catches up (no later event does)."""
+    if not quiet:
+        return
+    from publishing.search import get_backend
+    from publishing.search.sync import apply_events
+
+    with engine.connect() as conn:
+        apply_events(conn, get_backend(engine), quiet)
 
 
 def _notify(engine: Engine, tracking_no: str) -> bool:

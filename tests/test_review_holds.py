@@ -1,7 +1,8 @@
 """A decision on a request stays decided, also when the record had left publication before it
-(withdrawn by a file or a snapshot, expired): a later file brings back neither a record
-withdrawn on a credit repair or an upheld objection, nor the uncorrected content of one
-corrected on an upheld objection. On SQLite and PostgreSQL."""
+(withdrawn by a file or a snapshot, expired, superseded): a later file brings back neither a
+record withdrawn on a credit repair or an upheld objection, nor the uncorrected content of one
+corrected on an upheld objection; and the entity, merged again without a record so withdrawn,
+is no longer found in search by a name only that record gave it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from publishing import audit, review, users
 from publishing.commit import EVENTS, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
-from tests.factories import penalty_row, write_csv
+from tests.factories import credit_mark_row, penalty_row, uscc, write_csv
 from tests.requests_support import months_ago, submit_request
 
 PASSWORD = "correct horse battery staple"
@@ -175,3 +176,34 @@ def test_a_decision_on_a_record_already_withdrawn_on_a_request_changes_nothing(
     assert done.status == "approved"
     assert done.records[0]["after"]["note"] == review.NOTE_HELD
     assert _events(engine) == events and dict(_row(engine, record)) == dict(before)
+
+
+def test_a_withdrawal_held_on_a_superseded_mark_takes_its_name_out_of_search(
+    engine, client, approver, tmp_path
+):
+    """No change event (nothing public changed), yet the entity's search document follows the
+    entity, which lost the former name that only the withdrawn mark carried."""
+    from publishing.search.sync import sync
+
+    entity, former = uscc(80), "烟台旧名八十有限公司"
+    first = credit_mark_row(80, 主体名称=former, 标注日期="2025-01-10")
+    _run(engine, write_csv(tmp_path / "a.csv", [first]))
+    with engine.connect() as conn:
+        record = conn.execute(select(RECORDS.c.id).where(RECORDS.c.entity_id == entity)).scalar()
+    tracking = _submit(engine, None, "objection", record, entity)
+    newer = credit_mark_row(80, 主体名称="烟台新名八十有限公司", 分类结果="C", 标注日期="2026-01-10")
+    assert _run(engine, write_csv(tmp_path / "b.csv", [newer]))["superseded"] == 1
+    sync(engine)
+
+    def found() -> bool:
+        hits = client.get("/api/v1/search", params={"q": former}).json()["hits"]
+        return f"/entities/{entity}" in {h["url"] for h in hits}
+
+    assert found()  # by its former name
+    events = _events(engine)
+    done = review.act(engine, tracking, approver, "approve", "异议成立，撤下公示。",
+                      outcome="withdraw")
+    assert done.records[0]["after"]["note"] == review.NOTE_HOLD_WITHDRAWN
+    assert _events(engine) == events
+    assert former not in client.get(f"/entities/{entity}").text
+    assert not found()
