@@ -34,7 +34,7 @@ from publishing.codes import (
     uscc_problem,
 )
 from publishing.contract import ENTITY_COLUMNS, EVENT_DATE, KIND_COLUMNS, Column, district_code
-from publishing.redact import mask_text
+from publishing.redact import mask_text, mask_value
 from publishing.rows import BadValue, CleanRow, EntityFields, Reject, SourceRow, excel_error_reason
 
 ERROR_KEY = "__error__"  # a SourceRow value carrying why the row could not be read at all
@@ -69,6 +69,7 @@ R_REFUND_DAYS = "退款期限不能为负数"
 R_MODEL_UNIT = "示范单位应为 是/否"
 R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
+R_PERSONAL = "疑似个人信息(身份证号、手机号或银行卡号)，不予公示"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
 
 RISK_SCHEME = "信用风险分类"
@@ -257,6 +258,10 @@ def parse_int(v: Any) -> int:
 
 # -- text ----------------------------------------------------------------------------------
 _LIST_SPLIT = re.compile(r"[、，,;；\n]")
+# Digit groups of masked text, and what may stand between two of one number (list separators
+# among them: line breaks and commas).
+_DIGIT_GROUP = re.compile(r"[0-9\uff10-\uff19*]+")
+_BETWEEN_GROUPS = re.compile(r"(?<=[0-9\uff10-\uff19*])[\s,，]+(?=[0-9\uff10-\uff19*])")
 
 
 def _text(raw: Any) -> str:
@@ -322,10 +327,38 @@ def _free(raw: Any) -> str:
 
 
 def _items(raw: Any) -> list[str]:
-    """A list column: split on 、，,;； (or a JSON array), items trimmed, empty ones dropped."""
-    parts = raw if isinstance(raw, (list, tuple)) else _LIST_SPLIT.split(_text(raw))
+    """A list column: split on 、，,;； and line breaks (or a JSON array), items trimmed, empty
+    ones dropped, masked."""
+    parts = raw if isinstance(raw, (list, tuple)) else _split_masked(_text(raw))
     items = [mask_text(" ".join(_text(p).split())) for p in parts if not _blank(p)]
     return items
+
+
+def _split_masked(text: str) -> list[str]:
+    """text masked as a whole, then split on the list separators, but not on one inside a
+    number the masker read across it: split first, the pieces of 赵六（370602,19851105,5982）
+    or 139⏎1501⏎0507 were each too short to mask. Such a separator stands between two digit
+    groups, one of which is masked otherwise when every separator is taken as the end of a
+    number (13900151015,13900161016 is two mobiles: split)."""
+    masked = mask_text(text)
+    if masked is text:  # nothing to mask (mask_text's fast path returns the same object)
+        return _LIST_SPLIT.split(text)
+    alone = mask_text(_LIST_SPLIT.sub("、", text))  # 、 ends every number
+    changed: dict[int, bool] = {}  # a digit group's start and end: masked otherwise alone?
+    for m in _DIGIT_GROUP.finditer(masked):
+        start, end = m.span()
+        changed[start] = changed[end] = masked[start:end] != alone[start:end]
+    inside: set[int] = set()  # separators inside a number
+    for m in _BETWEEN_GROUPS.finditer(masked):
+        if changed[m.start()] or changed[m.end()]:
+            inside.update(range(m.start(), m.end()))
+    parts, start = [], 0
+    for m in _LIST_SPLIT.finditer(masked):
+        if m.start() not in inside:
+            parts.append(masked[start : m.start()])
+            start = m.end()
+    parts.append(masked[start:])
+    return parts
 
 
 # -- enumerations ----------------------------------------------------------------------------
@@ -545,6 +578,9 @@ _CACHED = frozenset({
     "issue_no", "publisher", "authority", "violation_type", "basis", "penalty_kinds", "category",
     "conditions", "exclusions", "action",
 })  # fmt: skip
+# Columns of numbers, published as figures (not masked): digits that read as personal data reject.
+_NUMBER_TYPES = frozenset({"money", "int"})
+_NUMBER_KEYS = frozenset({"issue_no"})  # 期次: the issue's number
 # Event dates may not lie in the future.
 _NOT_FUTURE = frozenset(EVENT_DATE.values())
 # Kind columns that are not fields: fine_wan is folded into fine_yuan, status into op.
@@ -602,6 +638,8 @@ def _column_handler(kind: str, col: Column, today: date) -> Callable[[Any], Any]
     parse = _BY_KEY.get(col.key) or (_free if col.key in FREE_TEXT else _BY_TYPE[col.type])
     if col.key in _NOT_FUTURE:
         parse = _not_after(parse, today)
+    if col.type in _NUMBER_TYPES or col.key in _NUMBER_KEYS:
+        parse = _not_personal(parse)
     required = col.required
     is_list = col.type == "list"
     default = _DEFAULTS.get((kind, col.key), _DEFAULTS.get(("*", col.key)))
@@ -632,6 +670,20 @@ def _column_handler(kind: str, col: Column, today: date) -> Callable[[Any], Any]
     if col.key in _CACHED or col.type == "date":
         return _cached(handle)  # blanks and their defaults are cached too
     return handle
+
+
+def _not_personal(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """parse, but a value whose digits read as an ID, a mobile or a card number (mask_value
+    masks them: 罚款 13900151015, 第13900151015期) is rejected: it is personal data typed into
+    the wrong cell, not a figure to publish, and a number column is published unmasked."""
+
+    def check(raw: Any) -> Any:
+        masked = mask_value(raw)
+        if masked is not raw and masked != raw:
+            raise ValueError(R_PERSONAL)
+        return parse(raw)
+
+    return check
 
 
 def _not_after(parse: Callable[[Any], date], today: date) -> Callable[[Any], date]:

@@ -65,6 +65,14 @@ groups that are years; IDs and accounts in groups of 4, or 6 then 8-4, 4-4-4, 6-
 or a card print, else it is no piece: ``142，26751230`` and ``101,102,103,104,105,106`` are
 lists, ``1,139,001,510.15`` is money.
 
+Broken numbers. Two groups that no grouping explains, whole tokens with only whitespace
+between and around them (a line break in a cell, a stray space: ``370602198001⏎181233``,
+``13 900151015``, ``62220212 34567890123``), are one piece when their digits together are an
+18-character ID with its check character, a province and a birth date (cost 0), or else an
+old 15-digit ID with a province, a mobile, or 16–19 digits not starting 19/20 (a card; cost 0
+when one group is 16 digits or more, a card by itself, else 11: only over both groups left
+unexplained). One break only: lists of small numbers would join into anything.
+
 Fast path: a string shorter than 11 characters, or without 11 digits joined only by
 separator characters, is returned as is (the same object).
 """
@@ -149,6 +157,13 @@ _IRREGULAR = 10  # the cost of a piece in an unusual grouping, in unexplained di
 _MIXED = 8  # the cost of a piece of 3 or more groups with different separators
 _CARD_PRINT = 4  # the cost of a card number printed 6+13 or 4+15
 _LONG_ACCOUNT = 3  # the cost of a grouped account number of 20 or 21 digits (rarer than cards)
+# A number broken at an odd point costs more than one in an unusual grouping: it is taken only
+# over its digits left all unexplained (a mobile's 11; a tie goes to the cut masking more).
+# Nothing when an 18-character ID's check character and birth date speak for it (its pieces
+# may read as something else: 37060219 8001181233, an 800 number), or when one piece is a card
+# by itself and the few digits beside it its end (6222021234567890⏎123).
+_BROKEN = _IRREGULAR + 1
+_BROKEN_SIZES = frozenset([11, 15, 16, 17, 18, 19])  # digits of a mobile, an ID, a card
 # Usual groupings of mobiles (by kind), and of IDs and accounts besides equal groups with a
 # last one no longer (4-4-4-4-3, 6-6-3); an X counts in the last group.
 _MOBILE_SHAPES = {
@@ -321,6 +336,7 @@ def _positions(run: str, reg: bool = False) -> list[int]:
         return []
     seps = [body[groups[k][1] : groups[k + 1][0]] for k in range(n - 1)]
     commas = [not _COMMA_SET.isdisjoint(sep) for sep in seps]  # a comma in the separator
+    breaks = [sep.isspace() for sep in seps]  # whitespace only (a run holds no other spaces)
     if len(set(seps)) == 1:  # one separator throughout
         kind = _whole(x, digits, sizes, commas[0])
         if kind:  # one grouped number in a usual grouping: no other cut can be better
@@ -366,6 +382,12 @@ def _positions(run: str, reg: bool = False) -> list[int]:
                 )
                 if here <= best:
                     best, choice = here, (end, kind)
+        kind, extra, masked = _broken(digits, breaks, i, x)
+        if kind:  # a number broken at an odd point
+            c, v, k = cost[i + 2]
+            here = (c + extra, v - masked, k + 1)
+            if here <= best:
+                best, choice = here, (i + 2, kind)
         d = ""
         for j in range(i + 1, min(n, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
             last = j - 1
@@ -429,6 +451,55 @@ def _positions(run: str, reg: bool = False) -> list[int]:
             positions.extend(_piece_positions(body, x, groups, i, j, kind))
         i = j
     return positions
+
+
+def _broken(digits: list[str], breaks: list[bool], i: int, x: bool) -> tuple[Any, int, int]:
+    """A number broken once at an odd point by a line break or spaces (370602198001⏎181233,
+    13 900151015, 62220212 34567890123), which no grouping explains: groups i and i+1, whole
+    tokens with only whitespace between and around them (breaks: per separator; not the 00 of
+    1,200.00⏎…), whose digits together are an ID, a mobile or a card (_broken_kind). (kind,
+    cost, digits masked); kind _UNKNOWN when they are not. One break only: lists of small
+    numbers would join into anything."""
+    n = len(digits)
+    if (
+        i + 1 >= n
+        or len(digits[i]) + len(digits[i + 1]) not in _BROKEN_SIZES
+        or not breaks[i]
+        or (i and not breaks[i - 1])
+        or (i + 2 < n and not breaks[i + 1])
+    ):
+        return _UNKNOWN, 0, 0
+    d = digits[i] + digits[i + 1]
+    x_here = x and i + 2 == n
+    kind = _broken_kind(d, x_here)
+    if not kind:
+        return _UNKNOWN, 0, 0
+    width = _width(d, x_here)
+    sure = (kind is _ID and width == 18) or (
+        kind is _BANK and max(map(len, digits[i : i + 2])) >= 16
+    )
+    return kind, 0 if sure else _BROKEN, width - sum(kind)
+
+
+def _broken_kind(d: str, x: bool) -> Any:
+    """The kind of the digits d of a broken number (an X after them when x), judged strictly,
+    as nothing in its grouping speaks for it: an 18-character ID with its check character, a
+    province and a birth date; an old 15-digit ID with a province; a mobile; 16–19 digits as a
+    card (not from a year 19xx/20xx on: no card starts so); else _UNKNOWN."""
+    if (
+        len(d) + x == 18
+        and d[:2] in _PROVINCES
+        and _plausible_birth(d[6:14])
+        and resident_id_check_char(d[:17]) == ("X" if x else d[17])
+    ):
+        return _ID
+    if len(d) == 15 and d[:2] in _PROVINCES and resident_id_is_valid(d):
+        return _ID
+    if len(d) == 11 and d[0] == "1" and d[1] in "3456789":
+        return _MOBILE
+    if 16 <= len(d) <= 19 and d[:2] not in ("19", "20"):
+        return _BANK
+    return _UNKNOWN
 
 
 def _width(d: str, x: bool) -> int:

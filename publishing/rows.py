@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from publishing.redact import mask_text, mask_value
+
 
 @dataclass(slots=True)
 class SourceRow:
@@ -55,8 +57,13 @@ class Reject:
     value: Any
     reason: str  # Chinese, for the person who fixes the file
 
+    def __post_init__(self) -> None:
+        # Reports go to logs and e-mails: the value is masked as published text is (a CSV
+        # row's raw line holds the never-read 身份证号 and 联系电话 columns).
+        self.value = mask_value(self.value)
+
     def as_dict(self) -> dict[str, Any]:
-        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else str(self.value)
+        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else mask_text(str(self.value))
         return {"file": self.file, "row": self.row, "column": self.column, "value": value,
                 "reason": self.reason}
 

@@ -244,19 +244,20 @@ def _resident_id_passing_the_uscc_check(area_birth: str = "37060219800116") -> s
 
 
 @pytest.mark.parametrize(
-    "written",
+    ("written", "reported"),
     [
-        lambda rid: rid,
-        lambda rid: f"{rid[:6]} {rid[6:14]} {rid[14:]}",  # normalised before the check
+        (lambda rid: rid, lambda rid: f"{rid[:6]}********{rid[14:]}"),
+        # normalised before the check
+        (lambda rid: f"{rid[:6]} {rid[6:14]} {rid[14:]}", lambda rid: f"{rid[:6]} ******** {rid[14:]}"),
     ],
 )
-def test_resident_id_number_in_the_uscc_column_is_rejected(written):
+def test_resident_id_number_in_the_uscc_column_is_rejected(written, reported):
     rid = _resident_id_passing_the_uscc_check()
     assert resident_id_check_char(rid[:17]) == rid[17] == uscc_check_char(rid[:17])
     raw = written(rid)
     rejects = rejected("penalty", uscc=raw, headers={"uscc": "统一社会信用代码"})
     assert [(r.file, r.row, r.column, r.value, r.reason) for r in rejects] == [
-        ("f.csv", 2, "统一社会信用代码", raw,
+        ("f.csv", 2, "统一社会信用代码", reported(rid),  # masked: reports go to logs, e-mails
          "统一社会信用代码第1—2位(登记管理部门/机构类别代码)无效(疑似身份证号)")
     ]  # fmt: skip
 
@@ -313,7 +314,7 @@ def test_an_old_id_number_is_no_reg_no(key):
     # born 1980-01-18, GS 15 check wrong: an ID number, published unmasked in a code column
     rejects = rejected("penalty", **{"uscc": None, key: "370602 800118 123"})
     assert [(r.column, r.value, r.reason) for r in rejects] == [
-        (key, "370602 800118 123", "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)")
+        (key, "370602 *****8 123", "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)")
     ]
 
 
