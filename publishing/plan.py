@@ -122,6 +122,9 @@ def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
 CURRENT = (ACTIVE, AGGREGATE)  # a group's current mark: published, or counted in statistics
 # The status reason (and the change event's) of a record that leaves publication so.
 LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}
+# Marks out of publication that a withdrawal (a file's 撤销, a snapshot) must still reach,
+# quietly: one counted in the statistics, or one a withdrawal of the newer mark would restore.
+QUIETLY_WITHDRAWN = (AGGREGATE, SUPERSEDED)
 
 
 def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
@@ -219,6 +222,8 @@ class Planner:
 
     # -- one row -------------------------------------------------------------------------
     def _upsert(self, row: dict[str, Any], current: Any, rivals: list[Any]) -> None:
+        if current is not None and self._stored_decides(row, current):
+            return
         status = target_status(row, self.rules, self.today)
         if status == ACTIVE and row["kind"] == "credit_mark":
             status = self._supersede(row, rivals)
@@ -227,20 +232,6 @@ class Planner:
                        status_reason="superseded" if status == SUPERSEDED else None)
             self.writer.insert(row, OP_ADD if status == ACTIVE else None)
             self.counts["added" if status == ACTIVE else f"stored_{status}"] += 1
-            return
-        if row["kind"] == "penalty" and current.status == ACTIVE \
-                and current.entity_id != row["entity_id"]:
-            self.rejects.append(Reject(row["source_file"], row["source_row"], "uscc", row["entity_id"],
-                                       R_OTHER_PARTY.format(entity=current.entity_id)))
-            return
-        if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
-            self.counts["held"] += 1  # withdrawn on a request: files do not bring it back
-            return
-        if current.status_reason == CORRECTED and current.status != ACTIVE:
-            self._republish_corrected(current, row, rivals)
-            return
-        if current.status_reason == CORRECTED and current.content_hash != row["content_hash"]:
-            self.counts["held"] += 1  # corrected on an upheld objection: files do not undo it
             return
         was_public = current.status == ACTIVE
         same = current.content_hash == row["content_hash"]
@@ -263,34 +254,61 @@ class Planner:
         row.update(status=status, status_reason=reason, version=current.version + bump)
         self.writer.update(row, op, reason if op else None)
 
+    def _stored_decides(self, row: dict[str, Any], current: Any) -> bool:
+        """Whether the stored record, not the file's row, decides what becomes of it (the row
+        is refused, held back, or brings back the corrected content). Checked before any
+        supersession: such a row must not supersede the current mark of its group."""
+        if row["kind"] == "penalty" and current.status == ACTIVE \
+                and current.entity_id != row["entity_id"]:
+            self.rejects.append(Reject(row["source_file"], row["source_row"], "uscc", row["entity_id"],
+                                       R_OTHER_PARTY.format(entity=current.entity_id)))
+            return True
+        if current.status == WITHDRAWN and current.status_reason in HELD_REASONS:
+            self.counts["held"] += 1  # withdrawn on a request: files do not bring it back
+            return True
+        if current.status_reason == CORRECTED and current.status != ACTIVE:
+            self._republish_corrected(current, row)
+            return True
+        if current.status_reason == CORRECTED and current.content_hash != row["content_hash"]:
+            self.counts["held"] += 1  # corrected on an upheld objection: files do not undo it
+            return True
+        return False
+
     def _withdraw(self, row: dict[str, Any], current: Any) -> None:
         if current is None:
             self.rejects.append(Reject(row["source_file"], row["source_row"], "op", "撤销",
                                        "要撤销的记录未曾公示"))
             return
-        if current.status != ACTIVE:
+        if current.status != ACTIVE and current.status not in QUIETLY_WITHDRAWN:
             self.counts["unchanged"] += 1
             return
         self._withdraw_one(current, "file")
         self.counts["withdrawn"] += 1
-        if current.kind == "credit_mark":  # the mark it superseded is current again
-            self.writer.flush()
+        if current.status in CURRENT and current.kind == "credit_mark":
+            self.writer.flush()  # the mark it superseded is current again
             self._restore_superseded([current.group_key])
 
     def _withdraw_one(self, current: Any, reason: str) -> None:
-        """A file (or a snapshot) withdraws a published record. One corrected on an upheld
-        objection keeps its mark, so that a file bringing it back publishes the correction."""
-        self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW, reason,
-                               kept_reason=kept_reason(current))
+        """A file (or a snapshot) withdraws a record: a published one with a change event; a
+        statistics-only or superseded mark quietly (nothing public changes), yet withdrawn, so
+        that neither the statistics nor a restoration of its group bring it back. One corrected
+        on an upheld objection keeps its mark, so that a file bringing it back publishes the
+        correction."""
+        public = current.status == ACTIVE
+        self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW if public else None, reason,
+                               bump=public, kept_reason=kept_reason(current))
 
-    def _republish_corrected(self, current: Any, row: dict[str, Any], rivals: list[Any]) -> None:
+    def _republish_corrected(self, current: Any, row: dict[str, Any]) -> None:
         """A file brings back a record that the bureau corrected on an upheld objection while
         (or after) it was out of publication: the stored, corrected content is what returns,
-        not the file's (counted as held when they differ)."""
+        not the file's (counted as held when they differ). A mark returns among the marks of
+        its corrected group, which may differ from the file row's (a corrected scheme or
+        domain)."""
         stored = self._full_row(current.id)
         status = target_status(stored, self.rules, self.today)
         if status == ACTIVE and stored["kind"] == "credit_mark":
-            status = self._supersede(stored, rivals)
+            group = stored["group_key"]
+            status = self._supersede(stored, load_groups(self.conn, [group]).get(group, []))
         same = current.content_hash == row["content_hash"]
         if not same:
             self.counts["held"] += 1
@@ -341,16 +359,19 @@ class Planner:
         return out
 
     def withdraw_unseen(self, kind: str) -> None:
-        """Snapshot mode: records of the kind that the files no longer contain are withdrawn."""
+        """Snapshot mode: records of the kind that the files no longer contain are withdrawn
+        (statistics-only and superseded marks too: the snapshot is the whole set)."""
         seen = self.seen.get(kind, set())
-        query = select(*_STATE_COLUMNS).where(RECORDS.c.kind == kind, RECORDS.c.status == ACTIVE)
+        query = select(*_STATE_COLUMNS).where(RECORDS.c.kind == kind,
+                                              RECORDS.c.status.in_((ACTIVE, *QUIETLY_WITHDRAWN)))
         gone = [r for r in self.conn.execute(query).all() if int(r.id[3:], 16) not in seen]
         for r in gone:
             self._withdraw_one(r, "snapshot")
         self.counts["withdrawn"] += len(gone)
         self.writer.flush()
-        if kind == "credit_mark" and gone:
-            self._restore_superseded([r.group_key for r in gone], seen)
+        lost = [r.group_key for r in gone if r.status in CURRENT]  # groups left with no mark
+        if kind == "credit_mark" and lost:
+            self._restore_superseded(lost, seen)
 
     def _restore_superseded(self, group_keys: list[str], seen: set[int] | None = None) -> None:
         """The newer mark of these groups has just been withdrawn (by a file, or by a snapshot

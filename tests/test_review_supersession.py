@@ -207,3 +207,67 @@ def test_a_mark_corrected_out_of_a_statistics_only_scheme_is_published(
     assert _public(client, listed) is None and _statistics(engine) == {}
     assert sorted(_changes(client, head)) == sorted([(mark, "add"), (listed, "withdraw")])
     assert _events(engine, listed)[-1] == ("withdraw", "superseded")
+
+
+# -- the same file published again --------------------------------------------------------------
+
+
+def _withdraw(client, bearer, tracking: str) -> None:
+    done = client.post(
+        f"/api/v1/review/requests/{tracking}/decision",
+        json={"decision": "approve", "outcome": "withdraw", "reason": "异议成立，予以撤下。"},
+        headers=bearer,
+    )
+    assert done.status_code == 200, done.text
+
+
+def test_a_corrected_mark_sent_again_supersedes_nothing(engine, client, bearer, tmp_path):
+    """The file's uncorrected row is held back: it must not supersede the current mark of the
+    group the correction took the mark out of."""
+    newer = credit_mark_row(74, 分类结果="C", 标注日期="2025-06-30")
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(74, 分类结果="B", 标注日期="2025-03-31"))
+    _publish(engine, tmp_path, "b.csv", newer)
+    old, new = _mark(engine, 74, "2025-03-31"), _mark(engine, 74, "2025-06-30")
+    _correct(client, bearer, submit_request(engine, "objection", new, uscc(74)),
+             {"domain": "食品生产"})
+    assert _public(client, new)["domain"] == "食品生产"
+    assert _public(client, old)["grade"] == "B"  # current again: the corrected mark left
+    head = _head(engine)
+    assert _publish(engine, tmp_path, "b2.csv", newer)["held"] == 1
+    assert _public(client, old)["grade"] == "B" and _public(client, new)["domain"] == "食品生产"
+    assert _head(engine) == head
+
+
+def test_a_mark_withdrawn_on_request_sent_again_supersedes_nothing(
+    engine, client, bearer, tmp_path
+):
+    newer = credit_mark_row(75, 分类结果="C", 标注日期="2025-06-30")
+    _publish(engine, tmp_path, "b.csv", newer)
+    new = _mark(engine, 75, "2025-06-30")
+    _withdraw(client, bearer, submit_request(engine, "objection", new, uscc(75)))
+    assert _publish(engine, tmp_path, "a.csv",
+                    credit_mark_row(75, 分类结果="B", 标注日期="2025-03-31"))["added"] == 1
+    old = _mark(engine, 75, "2025-03-31")
+    head = _head(engine)
+    assert _publish(engine, tmp_path, "b2.csv", newer)["held"] == 1
+    assert _public(client, old)["grade"] == "B" and _public(client, new) is None
+    assert _head(engine) == head
+
+
+def test_a_corrected_mark_sent_again_returns_among_the_marks_of_its_corrected_group(
+    engine, client, bearer, tmp_path
+):
+    """Corrected into a group with a newer mark, it is superseded there; the file that brings
+    it back (uncorrected: its former group) leaves it so, beside that newer mark."""
+    food = credit_mark_row(76, 分类结果="C", 监管领域="食品生产", 标注日期="2025-06-30")
+    general = credit_mark_row(76, 分类结果="B", 标注日期="2025-03-31")
+    _publish(engine, tmp_path, "a.csv", food)
+    _publish(engine, tmp_path, "b.csv", general)
+    newer, mark = _mark(engine, 76, "2025-06-30"), _mark(engine, 76, "2025-03-31")
+    done = _correct(client, bearer, submit_request(engine, "objection", mark, uscc(76)),
+                    {"domain": "食品生产"})
+    assert done["records"][0]["after"]["status"] == "superseded"
+    head = _head(engine)
+    assert _publish(engine, tmp_path, "b2.csv", general)["held"] == 1
+    assert _public(client, mark) is None and _public(client, newer)["grade"] == "C"
+    assert _head(engine) == head
