@@ -1,5 +1,6 @@
 """/requests/new — the objection (异议) and credit-repair (信用修复) form; /requests/{tracking_no}
-— the applicant's view of a request (with the access code), and supplementing material.
+— the applicant's view of a request (with the access code), and supplementing material;
+/requests/lookup — the same view for an applicant who types the tracking number too.
 
 Every page works without JavaScript: the form is filled in two steps (the entity's code, then
 its records with what repair and objection would say about each), errors are shown next to each
@@ -13,6 +14,7 @@ again.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,6 +40,11 @@ FIELDS_MAX = 64 * 1024  # a form's text: a 5,000-character reason is 45 KB URL-e
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}  # the page shows the access code
 FIELDS = ("type", "uscc", "contact_name", "mobile", "email", "reason", "commitment")
+LOOKUP_PATH = "/requests/lookup"
+LOOKUP_PURPOSE = "status-lookup"  # the token of the lookup form that asks for the number too
+# One answer for a wrong number and a wrong code: the form tells nobody which numbers exist.
+NOT_FOUND = "受理编号或查询码不正确，请核对后重新输入。"
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 TOO_LARGE = (
     "表单文字内容超过 64 KB（附件请以 multipart/form-data 方式作为文件上传），未保存任何内容。"
 )
@@ -248,8 +255,19 @@ def request_form(
         if values["record_ids"] and not values["uscc"]:
             values["uscc"] = _entity_of(conn, values["record_ids"][0])
         cid, new = _client_id(request)
-        context = form_context(conn, values, guard.issue_token(cid, "request"))
+        context = form_context(
+            conn, values, guard.issue_token(cid, "request"), errors=_step_one_errors(uscc, record)
+        )
     return _form_response(request, context, 200, cid, new)
+
+
+def _step_one_errors(uscc: str | None, record: list[str] | None) -> dict[str, str]:
+    """Step 1 sent with the code left blank (`?uscc=`): say so, rather than show the same form
+    again without a word. A first visit (no `uscc` at all) is not an error."""
+    if uscc is None or record:
+        return {}
+    code, problem = rq.check_code(uscc)  # other codes: _entity_step says what is wrong
+    return {"uscc": problem} if problem and not code else {}
 
 
 def _entity_of(conn, record_id: str) -> str:
@@ -373,12 +391,15 @@ def _status_page(
     errors: dict[str, str] | None = None,
     notice: str | None = None,
     status: int = 200,
+    ask_number: bool = False,
 ) -> Template:
     """The request as its applicant sees it, or the lookup form when number or code is wrong."""
     with engine.connect() as conn:
         view = rq.applicant_view(conn, tracking_no, code)
         if view is None:
-            return _lookup_page(tracking_no, cid, "受理编号或查询码不正确，请核对后重新输入。", 404)
+            return _lookup_page(
+                tracking_no, cid, NOT_FOUND, 404, invalid=True, ask_number=ask_number
+            )
         context = status_context(conn, view, rq.normalize_access_code(code))
     context.update(
         token=guard.issue_token(cid, f"supplement:{tracking_no}"),
@@ -389,9 +410,29 @@ def _status_page(
     return Template("request_status.html", context=context, status_code=status, headers=PRIVATE)
 
 
+def normalize_tracking_no(raw: str | None) -> str:
+    """A tracking number as people type it: full-width forms (Chinese input methods) and other
+    dashes made ASCII, spaces dropped, letters upper-case. The lookup compares it exactly."""
+    text = unicodedata.normalize("NFKC", raw or "").translate(_DASHES)
+    return "".join(text.split()).upper()
+
+
+def _lookup_purpose(tracking_no: str, ask_number: bool) -> str:
+    return LOOKUP_PURPOSE if ask_number else f"status:{tracking_no}"
+
+
 def _lookup_page(
-    tracking_no: str, cid: str, error: str | None, status: int, *, new_cookie: bool = False
+    tracking_no: str,
+    cid: str,
+    error: str | None,
+    status: int,
+    *,
+    new_cookie: bool = False,
+    invalid: bool = False,
+    ask_number: bool = False,
 ) -> Template:
+    """The lookup form: of one number (/requests/{tracking_no}), or asking for the number too
+    (ask_number, /requests/lookup). invalid: the error is about what was typed in."""
     return Template(
         "request_lookup.html",
         status_code=status,
@@ -399,8 +440,11 @@ def _lookup_page(
         cookies=[guard.client_cookie(cid, "/requests")] if new_cookie else [],
         context={
             "tracking_no": tracking_no,
+            "ask_number": ask_number,
+            "action": LOOKUP_PATH if ask_number else f"/requests/{tracking_no}",
             "error": error,
-            "token": guard.issue_token(cid, f"status:{tracking_no}"),
+            "invalid": invalid,
+            "token": guard.issue_token(cid, _lookup_purpose(tracking_no, ask_number)),
             "token_field": guard.TOKEN_FIELD,
             "json_url": None,
             "feeds": [],
@@ -408,11 +452,30 @@ def _lookup_page(
     )
 
 
+@get(LOOKUP_PATH, name="request_lookup", include_in_schema=False)
+async def request_lookup(request: Request) -> Template:
+    """The lookup form asking for the tracking number and the code (linked from the home page
+    and the request form: an applicant without the receipt's link starts here)."""
+    cid, new = _client_id(request)
+    return _lookup_page("", cid, None, 200, new_cookie=new, ask_number=True)
+
+
+@post(
+    LOOKUP_PATH,
+    name="request_lookup_submit",
+    request_max_body_size=FIELDS_MAX,
+    include_in_schema=False,
+)
+async def request_lookup_submit(request: Request) -> Template:
+    """The status page of the number and code typed into /requests/lookup."""
+    return await _answer_lookup(request, None)
+
+
 @get("/requests/{tracking_no:str}", name="request_status", include_in_schema=False)
 async def request_status(request: Request, tracking_no: FromPath[str]) -> Template:
     """The lookup form. A `?code=` is not looked at: the code is sent by POST only."""
     cid, new = _client_id(request)
-    return _lookup_page(tracking_no, cid, None, 200, new_cookie=new)
+    return _lookup_page(normalize_tracking_no(tracking_no), cid, None, 200, new_cookie=new)
 
 
 @post(
@@ -423,6 +486,12 @@ async def request_status(request: Request, tracking_no: FromPath[str]) -> Templa
 )
 async def request_status_lookup(request: Request, tracking_no: FromPath[str]) -> Template:
     """The status page, as the answer to the lookup form (its code in the body, not the URL)."""
+    return await _answer_lookup(request, tracking_no)
+
+
+async def _answer_lookup(request: Request, tracking_no: str | None) -> Template:
+    """The answer to a lookup form: of the number in the path, or (None) of the number typed
+    into the form. Both count against the same per-IP limit on guessing codes."""
     wait = await guard.over_limit(request, "status")
     if wait:
         return _plain_page(
@@ -430,15 +499,28 @@ async def request_status_lookup(request: Request, tracking_no: FromPath[str]) ->
         )
     cid, new = _client_id(request)
     form = await read_form(request)
+    ask_number = tracking_no is None
+    number = normalize_tracking_no(_text(form, "tracking_no") if ask_number else tracking_no)
     _, problem = guard.check_token(
         form.get(guard.TOKEN_FIELD),
         request.cookies.get(guard.CLIENT_COOKIE),
-        f"status:{tracking_no}",
+        _lookup_purpose(number, ask_number),
     )
     if problem:
-        return _lookup_page(tracking_no, cid, problem, 403, new_cookie=new)
-    code = form.get("code") if isinstance(form.get("code"), str) else ""
-    return await sync_to_thread(_status_page, request.app.state.engine, tracking_no, code, cid)
+        return _lookup_page(number, cid, problem, 403, new_cookie=new, ask_number=ask_number)
+    return await sync_to_thread(
+        _status_page,
+        request.app.state.engine,
+        number,
+        _text(form, "code"),
+        cid,
+        ask_number=ask_number,
+    )
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 @post(
@@ -449,6 +531,7 @@ async def request_status_lookup(request: Request, tracking_no: FromPath[str]) ->
 )
 async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Template:
     engine = request.app.state.engine
+    tracking_no = normalize_tracking_no(tracking_no)
     wait = await guard.over_limit(request, "submit")
     if wait:
         return _plain_page(
@@ -485,8 +568,17 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
 route_handlers = [
     request_form,
     request_submit,
+    request_lookup,
+    request_lookup_submit,
     request_status,
     request_status_lookup,
     request_supplement,
 ]
-__all__ = ["OBJECTION", "REPAIR", "form_submission", "route_handlers", "uploads_of"]
+__all__ = [
+    "OBJECTION",
+    "REPAIR",
+    "form_submission",
+    "normalize_tracking_no",
+    "route_handlers",
+    "uploads_of",
+]

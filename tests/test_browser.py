@@ -4,6 +4,8 @@ uvicorn server over a temporary SQLite database with published sample data.
 - the journey search → profile → record on a desktop and a phone viewport (screenshots in
   test-artifacts/);
 - axe-core finds no serious or critical violation on home, search, profile and a listing;
+- on a phone, keyboard focus on /search goes the way the page reads (results, then facets), and
+  the count tables keep district names whole and scroll inside their labelled region;
 - Lighthouse (offline) scores accessibility ≥ 0.95, best practices ≥ 0.95, SEO ≥ 0.9 there.
 """
 
@@ -37,7 +39,7 @@ def _node_tools() -> None:
         subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
 
 
-def _publish_sample(url: str, workdir: Path) -> dict[str, str]:
+def _publish_sample(url: str, workdir: Path, entities: int = 400) -> dict[str, str]:
     """Sample files published through the pipeline, the search index brought up to date; returns
     the entity and record the journey visits."""
     from publishing.commit import ENTITIES, RECORDS
@@ -47,7 +49,7 @@ def _publish_sample(url: str, workdir: Path) -> dict[str, str]:
 
     engine = make_engine(url)
     upgrade(engine)
-    paths = generate(workdir / "sample", 400)
+    paths = generate(workdir / "sample", entities)
     result = publish(
         sorted(paths.values()), engine=engine, show_progress=False, accept_partial=True
     )
@@ -79,6 +81,38 @@ def server(tmp_path_factory):
     env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(workdir)}
     with portal_server(env, start_timeout=10, stop_timeout=10) as (base, _):
         yield {"base": base, **sample}
+
+
+@pytest.fixture(scope="module")
+def statistics_server(tmp_path_factory):
+    """A second site whose rules publish 信用风险分类 only as statistics (public = false): the
+    /credit-marks page has the scheme's count table."""
+    from publishing.rules import DEFAULT_RULES_FILE, load_rules
+    from publishing.settings import get_settings
+
+    workdir = tmp_path_factory.mktemp("statistics")
+    rules = workdir / "rules.toml"
+    public = '[credit_mark.schemes."信用风险分类"]\npublic = true'
+    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    assert public in text
+    rules.write_text(text.replace(public, public.replace("true", "false")), encoding="utf-8")
+    url = f"sqlite:///{workdir / 'disclosure.db'}"
+    env = {
+        "DISCLOSURE_DATABASE_URL": url,
+        "DISCLOSURE_DATA_DIR": str(workdir),
+        "DISCLOSURE_RULES_FILE": str(rules),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISCLOSURE_RULES_FILE", str(rules))
+        get_settings.cache_clear()
+        load_rules.cache_clear()
+        try:
+            _publish_sample(url, workdir, 150)
+        finally:
+            get_settings.cache_clear()
+            load_rules.cache_clear()
+    with portal_server(env, start_timeout=10, stop_timeout=10) as (base, _):
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +228,106 @@ def test_lighthouse_scores(server, tmp_path):
     for name, s in scores.items():
         for category, minimum in THRESHOLDS.items():
             assert s[category] >= minimum, (name, category, s[category])
+
+
+FOCUSED = """() => {
+    const e = document.activeElement, r = e.getBoundingClientRect();
+    return {top: Math.round(r.top + scrollY), text: e.textContent.trim().slice(0, 20),
+            results: !!e.closest('.results'), facets: !!e.closest('.facets'),
+            main: !!e.closest('main')};
+}"""
+
+
+def _tab_stops(page, start: str, limit: int = 120) -> list[dict]:
+    """Where Tab takes keyboard focus from `start` on, until it leaves <main>."""
+    page.focus(start)
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if not stop["main"]:
+            break
+        stops.append(stop)
+    return stops
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_search_focus_order_follows_the_reading_order(server, browser, viewport):
+    """WCAG 2.4.3: from the 查询 button, Tab goes through the results, then the facets; on a
+    phone (one column) always down the page, on a desktop the facets are the right column."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server['base']}/search?q={quote('烟台')}")
+    assert page.locator(".hit").count() > 1 and page.locator(".facets a").count() > 1
+    stops = _tab_stops(page, ".search-form button[type=submit]")
+    regions = ["results" if s["results"] else "facets" if s["facets"] else "" for s in stops]
+    assert regions[0] == "results", stops[:3]
+    last_result = max(i for i, r in enumerate(regions) if r == "results")
+    assert "facets" in regions and regions.index("facets") > last_result, regions
+    if viewport == "phone":
+        tops = [s["top"] for s in stops]
+        assert tops == sorted(tops), stops
+    else:
+        results = page.locator(".results").bounding_box()
+        facets = page.locator(".facets").bounding_box()
+        assert facets["x"] >= results["x"] + results["width"], (results, facets)
+    context.close()
+
+
+TABLES = """() => [...document.querySelectorAll('table.numbers')].map(table => {
+    const wrap = table.closest('.table-wrap'), box = wrap.getBoundingClientRect();
+    const lines = th => {
+        const range = document.createRange();
+        range.selectNodeContents(th);
+        return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+    };
+    const label = document.getElementById(wrap.getAttribute('aria-labelledby'));
+    return {
+        caption: table.caption.textContent.trim(),
+        inside: box.left >= 0 && box.right <= document.documentElement.clientWidth,
+        region: [wrap.getAttribute('role'), wrap.getAttribute('tabindex'), !!label],
+        overflows: wrap.scrollWidth > wrap.clientWidth,
+        hint: getComputedStyle(wrap).backgroundImage,
+        broken: [...table.querySelectorAll('th[scope=row]')]
+            .filter(th => lines(th) > 1).map(th => th.textContent.trim()),
+    };
+})"""
+
+AT_THE_END = """wrap => {
+    wrap.scrollLeft = wrap.scrollWidth;
+    const box = wrap.getBoundingClientRect();
+    const last = wrap.querySelector('thead th:last-child').getBoundingClientRect();
+    const name = wrap.querySelector('tbody th[scope=row]').getBoundingClientRect();
+    return {total: last.left >= box.left - 1 && last.right <= box.right + 1,
+            name: Math.abs(name.left - box.left) <= 1};
+}"""
+
+
+def test_count_tables_on_a_phone(server, statistics_server, browser):
+    """At 360 px the counts tables (home, the /credit-marks statistics) keep each district's
+    name on one line; a table wider than the screen scrolls inside its labelled, focusable
+    region, with a shadow at the edge that has more (合计 can be scrolled to, by keyboard too),
+    and the district names stay in view."""
+    context = browser.new_context(viewport=VIEWPORTS["phone"], locale="zh-CN")
+    page = context.new_page()
+    for name, url in (
+        ("home", server["base"] + "/"),
+        ("statistics", statistics_server + "/credit-marks"),
+    ):
+        page.goto(url)
+        tables = page.evaluate(TABLES)
+        assert tables, name
+        _assert_fits(page)
+        page.screenshot(path=ARTIFACTS / f"counts-{name}-phone.png", full_page=True)
+        for i, table in enumerate(tables):
+            assert table["broken"] == [] and table["inside"], (name, table)
+            assert table["region"] == ["region", "0", True], (name, table)
+            if not table["overflows"]:
+                continue
+            assert "radial-gradient" in table["hint"], (name, table)
+            wrap = page.locator(".table-wrap:has(table.numbers)").nth(i)
+            wrap.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("el => el.scrollLeft > 0", arg=wrap.element_handle())
+            assert wrap.evaluate(AT_THE_END) == {"total": True, "name": True}, (name, table)
+    context.close()

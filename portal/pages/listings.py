@@ -1,5 +1,6 @@
 """/penalties, /credit-marks, /return-pledges — listings of a kind with filters (district, date
-range, category, grade), newest first, paged by an opaque keyset token (`next`)."""
+range, category, grade), newest first, paged by an opaque keyset token (`next`). A bad filter
+value is a 400: the JSON twin's error, or the page itself with the error beside its field."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import Connection
 
 from portal import routes, stats
 from portal.api.schemas import TOO_MANY
-from portal.errors import bad_request
+from portal.errors import PageError
 from portal.pages.common import (
     API_TAGS,
     BAD_PARAMETERS,
@@ -28,6 +29,7 @@ from portal.pages.common import (
     twin,
 )
 from portal.render import Page, respond
+from portal.routes import is_api
 from publishing import clock, read
 from publishing.contract import KIND_LABELS
 
@@ -40,6 +42,52 @@ DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始
 DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD（含）")]
 Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
 Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E（信用标注）")]
+
+
+class FilterErrors(PageError):
+    """Filter values that cannot be used, field → what is wrong (in the form's order): 400."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())), status_code=400)
+        self.errors = errors
+
+
+def parse_filters(
+    kind: str,
+    *,
+    district: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    category: str | None,
+    grade: str | None,
+) -> read.ListFilter:
+    """The listing's filter; FilterErrors names every field whose value is wrong."""
+    errors: dict[str, str] = {}
+
+    def parsed(field: str, parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except PageError as err:
+            errors[field] = err.detail
+            return None
+
+    flt = read.ListFilter(
+        kind=kind,
+        district=parsed("district", parse_district, district),
+        date_from=parsed("from", parse_date, date_from, "起始日期"),
+        date_to=parsed("to", parse_date, date_to, "截止日期"),
+        category=category or None,
+        grade=(grade or "").upper() or None,
+    )
+    if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
+        errors["from"] = (
+            f"起始日期（{flt.date_from}）晚于截止日期（{flt.date_to}），请检查日期范围。"
+        )
+    if flt.grade and flt.grade not in GRADES:
+        errors["grade"] = f"分类结果应为 A–E 之一，收到：{grade}"
+    if errors:
+        raise FilterErrors(errors)
+    return flt
 
 
 def listing_data(
@@ -56,18 +104,14 @@ def listing_data(
     token: str | None,
     before: str | None = None,
 ) -> dict[str, Any]:
-    flt = read.ListFilter(
-        kind=kind,
-        district=parse_district(district),
-        date_from=parse_date(date_from, "起始日期"),
-        date_to=parse_date(date_to, "截止日期"),
-        category=category or None,
-        grade=(grade or "").upper() or None,
+    flt = parse_filters(
+        kind,
+        district=district,
+        date_from=date_from,
+        date_to=date_to,
+        category=category,
+        grade=grade,
     )
-    if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
-        raise bad_request(f"起始日期（{flt.date_from}）晚于截止日期（{flt.date_to}），请检查日期范围。")
-    if flt.grade and flt.grade not in GRADES:
-        raise bad_request(f"分类结果应为 A–E 之一，收到：{grade}")
     if before:  # the page before a record: older pages follow it, newer ones may precede it
         rows = read.list_records(conn, flt, before=_position(before), limit=PER_PAGE + 1)
         newer, more = len(rows) > PER_PAGE, True
@@ -105,6 +149,38 @@ def listing_data(
     }
 
 
+def invalid_listing_data(
+    kind: str, entered: dict[str, str | None], errors: dict[str, str]
+) -> dict[str, Any]:
+    """The page of a listing whose filter has errors: no records, the form with the values
+    as entered (to correct them) and the errors."""
+    return {
+        "kind": kind,
+        "kind_label": KIND_LABELS[kind],
+        "filters": entered,
+        "errors": errors,
+        "total": None,
+        "records": [],
+        "next": None,
+        "next_url": None,
+        "prev": None,
+        "prev_url": None,
+        "first_url": None,
+    }
+
+
+def grade_options(cache: stats.PublishedCache, conn: Connection) -> list[str]:
+    """The grades (信用风险分类 A–E) of the credit marks published by entity now: the options
+    of the grade filters, so none that lists nothing (a scheme published only as statistics,
+    public = false, has none here). Five seeks of ix_records_kind_grade_date, once per change."""
+
+    def compute(c: Connection) -> list[str]:
+        used = (read.ListFilter(kind="credit_mark", grade=g) for g in GRADES)
+        return [flt.grade for flt in used if read.list_records(c, flt, limit=1)]
+
+    return cache.get(conn, "grades:credit_mark", compute)
+
+
 def _position(token: str | None) -> tuple[date, str] | None:
     """The (date, id) a page token names."""
     if not token:
@@ -124,6 +200,28 @@ def _url(path: str, filters: dict[str, Any], token: str | None, param: str = "ne
     return f"{path}?{urlencode(params)}" if params else path
 
 
+def _data_or_errors(
+    request: Request,
+    conn: Connection,
+    kind: str,
+    path: str,
+    filters: dict[str, str | None],
+    token: str | None,
+    before: str | None,
+) -> tuple[dict[str, Any], int]:
+    """The listing's data and status: 200, or on the HTML page 400 with the errors of bad
+    filter values (the JSON twin's 400 is the error alone, as before)."""
+    cache = request.app.state.published_cache
+    try:
+        data = listing_data(conn, cache, kind, path, token=token, before=before, **filters)
+    except FilterErrors as err:
+        if is_api(request.url.path):
+            raise
+        entered = {key.removeprefix("date_"): value for key, value in filters.items()}
+        return invalid_listing_data(kind, entered, err.errors), 400
+    return data, 200
+
+
 def _listing(name: str, summary: str):
     kind = routes.LISTING_KINDS[name]
     path = routes.PATHS[name]
@@ -140,22 +238,17 @@ def _listing(name: str, summary: str):
         before: Before = None,
     ) -> Response:
         cache = request.app.state.published_cache
-        data = listing_data(
-            conn,
-            cache,
-            kind,
-            path,
-            district=district,
-            date_from=date_from,
-            date_to=date_to,
-            category=category,
-            grade=grade,
-            token=token,
-            before=before,
-        )
+        filters = {
+            "district": district,
+            "date_from": date_from,
+            "date_to": date_to,
+            "category": category,
+            "grade": grade,
+        }
+        data, status = _data_or_errors(request, conn, kind, path, filters, token, before)
         feeds = [{"title": f"{KIND_LABELS[kind]}（Atom）", "url": routes.feed_url(kind)}]
-        if data["filters"]["district"]:
-            code = data["filters"]["district"]
+        code = data["filters"]["district"] if status == 200 else None  # else: as entered
+        if code:
             feeds.append(
                 {"title": f"{KIND_LABELS[kind]} · 本区市（Atom）", "url": routes.feed_url(kind, code)}
             )
@@ -163,15 +256,23 @@ def _listing(name: str, summary: str):
             "categories": stats.categories(cache, conn, kind),
             "category_label": CATEGORY_LABELS[kind],
             "grades": GRADES,
+            "grade_options": grade_options(cache, conn) if kind == "credit_mark" else [],
             "listing_path": path,
         }
+        if status != 200:  # its JSON twin is the error alone: no data to link to
+            context["json_url"] = None
         if kind == "credit_mark":  # the schemes that are published only as these figures
             context["statistics"] = scheme_statistics(cache, conn)
             context["statistics_url"] = STATISTICS_PATH
-        return respond(
-            request,
-            Page("listing.html", data, context=context, feeds=feeds, next_url=data["next_url"]),
+        page = Page(
+            "listing.html",
+            data,
+            context=context,
+            feeds=feeds,
+            next_url=data["next_url"],
+            status_code=status,
         )
+        return respond(request, page)
 
     listing.__name__ = f"{name}_listing"
     return twin(

@@ -29,6 +29,7 @@ from portal import routes
 from portal.deps import connection
 from portal.errors import TITLES, bad_request
 from portal.pages.common import GRADES, parse_district, twin
+from portal.pages.listings import grade_options
 from portal.render import Page, respond
 from portal.routes import is_api
 from portal.templating import STATUS_LABELS, TYPE_LABELS
@@ -311,6 +312,8 @@ def search_page(
         "first_url": search_url(query, page=1),
         "page_urls": [(n, search_url(query, page=n)) for n in _page_window(page, data["pages"])],
         "sorts": SORTS,
+        # the form's options (HTML only), read once the backend has answered
+        "grade_options": [] if is_api(request.url.path) else _grade_options(request),
     }
     feeds = (
         [{"title": "此搜索的更新（Atom）", "url": "/search/feed.atom?" + urlencode({"q": q})}]
@@ -322,6 +325,10 @@ def search_page(
         request,
         Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=max_age),
     )
+
+
+def _grade_options(request: Request) -> list[str]:
+    return grade_options(request.app.state.published_cache, connection(request))
 
 
 def unavailable(request: Request, q: str) -> Response:
