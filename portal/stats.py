@@ -1,5 +1,6 @@
 """Values that change only when something is published (counts, categories in use), cached
-per process against the change log's newest sequence number and the day.
+per process against the change log's newest sequence number, the newest batch (statistics-only
+marks change without a change event) and the day.
 
 Counts are served stale-while-revalidate: once they exist, a request never waits for their
 recomputation (a fraction of a second at a million records); when the change log has moved on,
@@ -20,7 +21,7 @@ from publishing import clock, read
 from publishing.contract import KINDS
 
 log = logging.getLogger("portal")
-Stamp = tuple[int, str]
+Stamp = tuple[int, int, str]
 
 
 class PublishedCache:
@@ -32,7 +33,7 @@ class PublishedCache:
 
     @staticmethod
     def stamp(conn: Connection) -> Stamp:
-        return read.last_change_seq(conn), clock.today().isoformat()
+        return *read.publication_stamp(conn), clock.today().isoformat()
 
     def get(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, or_, select, text
 
 from publishing import clock
-from publishing.commit import ENTITIES, EVENTS, ISSUES, RECORDS
+from publishing.commit import BATCHES, ENTITIES, EVENTS, ISSUES, RECORDS
 from publishing.contract import DISTRICTS, KINDS
 from publishing.models import ACTIVE, AGGREGATE
 from publishing.shape import RECORD_COLUMNS, public_entity, public_record
@@ -80,6 +80,17 @@ def database_ready(conn: Connection) -> bool:
 def last_change_seq(conn: Connection) -> int:
     """The newest change-log sequence number: anything cached against it is current."""
     return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
+
+
+def publication_stamp(conn: Connection) -> tuple[int, int]:
+    """(newest change seq, newest batch id) in one query: the batch moves also when a batch
+    changed what is counted without a change event (statistics-only marks stored, withdrawn
+    or expired)."""
+    seq, batch = conn.execute(
+        select(select(func.max(EVENTS.c.seq)).scalar_subquery(),
+               select(func.max(BATCHES.c.id)).scalar_subquery())
+    ).one()
+    return int(seq or 0), int(batch or 0)
 
 
 def newest_change(conn: Connection) -> tuple[int, Any]:

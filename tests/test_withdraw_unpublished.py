@@ -14,6 +14,7 @@ from publishing.expire import expire
 from publishing.publish import publish
 from publishing.rules import DEFAULT_RULES_FILE, load_rules
 from tests.factories import credit_mark_row, write_csv
+from tests.requests_support import wait_for
 from tests.test_review_supersession import (
     HIDDEN,
     _changes,
@@ -112,3 +113,23 @@ def test_statistics_only_marks_are_withdrawn_by_a_file_and_a_snapshot(
     assert _public(client, kept)["grade"] == "B"
     assert _public(client, dropped) is None and _public(client, withdrawn) is None
     assert _changes(client, head) == [(kept, "add")]
+
+
+def test_a_running_portal_follows_statistics_changed_without_an_event(
+    engine, client, tmp_path, monkeypatch, reset_rules  # noqa: F811 - fixture
+):
+    """The portal caches its figures per change; a statistics-only mark withdrawn writes no
+    change event, yet the same (long-running) portal must stop counting it."""
+    _hide_risk_classes(tmp_path, monkeypatch)
+    rows = [credit_mark_row(n, 分类结果=grade) for n, grade in ((3, "A"), (4, "B"))]
+    _publish(engine, tmp_path, "a.csv", *rows)
+
+    def total() -> int:
+        body = client.get("/api/v1/credit-marks/statistics").json()
+        return sum(s["total"] for s in body["schemes"])
+
+    assert total() == 2
+    head = _head(engine)
+    _publish(engine, tmp_path, "wd.csv", _withdrawal(rows[1]))
+    assert _head(engine) == head  # no change event to go by
+    assert wait_for(lambda: total() == 1, seconds=5.0)
