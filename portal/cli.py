@@ -2,25 +2,48 @@
 
 Exit codes of `disclosure publish`:
   0  published (with --accept-partial: the valid rows were published; the report lists rejects)
-  1  rows were rejected: nothing was published
+  1  rows were rejected: nothing was published (also with --accept-partial when every row was)
   2  usage error, a report path that cannot be written, or a file that could not be read at
-     all: nothing was published (also with --accept-partial)
+     all (or holds no record): nothing was published (also with --accept-partial)
+  3  the database could not be reached (or failed midway): nothing was published
+  4  published, but the --report file could not be written afterwards
+Of `disclosure export`: 0 done; 1 the output ended early (a closed pipe, a full disk); 2 --out
+cannot be written; 3 the database could not be reached.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from publishing.contract import KINDS
 from publishing.gcpause import gc_paused
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:  # imported when a verb runs: `disclosure --help` stays fast
+    from publishing.publish import FileReport
+    from publishing.rows import Reject
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_DATABASE, EXIT_REPORT = 0, 1, 2, 3, 4
+EXIT_CUT_SHORT = 1  # export: the output ended before the last record
+# Rejects listed on stderr when --report lists them all (without one, stderr lists every one).
+SHOWN_REJECTS = 20
+# What became of a file's rows (and of records they touched), as the report's keys name it.
+# The first four are always shown, the others when not zero.
+COUNT_LABELS = {
+    "added": "新增", "changed": "变更", "withdrawn": "撤回", "unchanged": "未变",
+    "held": "依申请处理保留", "expired": "到期撤下", "stored_expired": "已过公示期(不公示)",
+    "stored_aggregate": "仅统计公开", "stored_superseded": "已被较新标注取代(不公示)",
+    "superseded": "取代旧标注", "restored": "旧标注恢复公示",
+}
+ALWAYS_SHOWN = ("added", "changed", "withdrawn", "unchanged")
 
 
 def _engine():
@@ -31,6 +54,28 @@ def _engine():
     return engine
 
 
+def _database_errors(consequence: str) -> Callable:
+    """A database that cannot be reached (or fails midway) ends the command with one line and
+    EXIT_DATABASE, not a traceback and the exit code of rejected rows."""
+
+    def wrap(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(cmd)
+        def run(args: argparse.Namespace) -> int:
+            from sqlalchemy.exc import InterfaceError, OperationalError
+
+            try:
+                return cmd(args)
+            except (OperationalError, InterfaceError) as err:
+                cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+                print(f"错误：无法访问数据库（{cause}）：{consequence}。", file=sys.stderr)
+                return EXIT_DATABASE
+
+        return run
+
+    return wrap
+
+
+@_database_errors("未发布任何数据")
 def cmd_publish(args: argparse.Namespace) -> int:
     with gc_paused():  # a CLI run's imports: 60 ms less without collections between them
         from publishing.publish import publish
@@ -47,19 +92,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
                      dry_run=args.dry_run, engine=engine)
     for rep in result.reports:
-        d = rep.as_dict(result.published)
-        print(f"{rep.file} [{rep.kind or '?'}] 行数 {d['rows']:,}  接受 {d['accepted']:,}  "
-              f"拒绝 {len(rep.rejected):,}  新增 {d['added']:,}  变更 {d['changed']:,}  "
-              f"撤回 {d['withdrawn']:,}  未变 {d['unchanged']:,}"
-              + (f"  依申请处理保留 {d['held']:,}" if d.get("held") else ""))
-        for rej in rep.rejected[:20]:
-            print(f"  第{rej.row}行 [{rej.column}] {rej.value!r}: {rej.reason}", file=sys.stderr)
-        if len(rep.rejected) > 20:
-            print(f"  …另有 {len(rep.rejected) - 20} 条拒绝,见 --report", file=sys.stderr)
+        print(_file_summary(rep))
+        _print_rejects(rep, args.report)
     if result.snapshot_skipped:
         print(f"警告:{result.snapshot_skipped}。", file=sys.stderr)
+    reported = True
     if args.report:
-        _write_report(args.report, result.as_json())
+        outcome = "已发布的数据不受影响" if result.published else "本次未发布任何数据"
+        reported = _write_report(args.report, result.as_json(), outcome)
     if args.dry_run:
         print("试运行(--dry-run):未写入任何数据。")
     elif result.published:
@@ -69,13 +109,66 @@ def cmd_publish(args: argparse.Namespace) -> int:
     elif result.unreadable:
         print("有无法读取的文件:未发布任何数据(--accept-partial 只对被拒绝的行有效)。",
               file=sys.stderr)
+    elif args.accept_partial:
+        print("所有行都被拒绝：未发布任何数据。", file=sys.stderr)
     else:
         print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
     if result.unreadable:
         return EXIT_USAGE
-    if result.rejected and not args.accept_partial:
+    if not result.publishable:
         return EXIT_REJECTED
-    return EXIT_OK
+    return EXIT_OK if reported else EXIT_REPORT
+
+
+def _file_summary(rep: FileReport) -> str:
+    """One line a file: rejected rows (not reasons, a row may have several) so that
+    接受 + 拒绝 = 行数, then every count the report has."""
+    head = f"{rep.file} [{rep.kind or '?'}]"
+    if rep.unreadable:
+        return f"{head} 无法读取"
+    reasons = len(rep.rejected)
+    rejected = f"拒绝 {rep.rejected_rows:,}" + (
+        f"（{reasons:,} 处问题）" if reasons != rep.rejected_rows else "")
+    counts = [f"{COUNT_LABELS.get(k, k)} {n:,}" for k, n in _counts(rep.counts)]
+    return "  ".join([f"{head} 行数 {rep.rows:,}", f"接受 {rep.accepted:,}", rejected, *counts])
+
+
+def _counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The four main counts, then the others that are not zero, known ones in label order."""
+    order = [*COUNT_LABELS, *sorted(set(counts) - set(COUNT_LABELS))]
+    return [(k, counts.get(k, 0)) for k in order if k in ALWAYS_SHOWN or counts.get(k)]
+
+
+def _print_rejects(rep: FileReport, report: Path | None) -> None:
+    """Every reject with its file (all of them unless --report lists them in full)."""
+    if rep.unreadable:  # a file-level reason; its row (0, or a JSON syntax error's) is in it
+        for rej in rep.rejected:
+            print(f"  {rep.file}：{rej.reason}", file=sys.stderr)
+        return
+    shown = rep.rejected[:SHOWN_REJECTS] if report else rep.rejected
+    for rej in shown:
+        print(f"  {rep.file} {_reject_text(rej)}", file=sys.stderr)
+    if len(shown) < len(rep.rejected):
+        print(f"  …另有 {len(rep.rejected) - len(shown):,} 条拒绝，全部见报告 {report}",
+              file=sys.stderr)
+
+
+def _reject_text(rej: Reject) -> str:
+    """第N行 [列] “值”：原因, the value as the report holds it (masked, a date in ISO form)."""
+    value = rej.as_dict()["value"]
+    parts = [f"第{rej.row}行"]
+    if rej.column is not None:
+        parts.append(f"[{rej.column}]")
+    if value is not None:
+        parts.append(f"“{_shown(value)}”")
+    return " ".join(parts) + f"：{rej.reason}"
+
+
+def _shown(value: Any) -> str:
+    """A value on one line, without Python's notation (5000.0 → 5000, line breaks as ⏎)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).replace("\r\n", "⏎").replace("\n", "⏎")
 
 
 def _unwritable(path: Path) -> str | None:
@@ -90,14 +183,15 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
-def _write_report(path: Path, report: object) -> None:
-    """Write the report; a failure now (the disk filled up …) is reported but never stops what
-    comes after a publish, which is committed by now."""
+def _write_report(path: Path, report: object, outcome: str = "发布结果不受影响") -> bool:
+    """Write the report; a failure now (the disk filled up …) is reported (False) but never
+    stops what comes after a publish, which is committed by now."""
     try:
         path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     except OSError as err:
-        print(f"错误:报告文件 {path} 写入失败({err.strerror or err});发布结果不受影响。",
-              file=sys.stderr)
+        print(f"错误:报告文件 {path} 写入失败({err.strerror or err});{outcome}。", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_expire(args: argparse.Namespace) -> int:
@@ -112,23 +206,62 @@ def cmd_expire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_database_errors("导出未完成")
 def cmd_export(args: argparse.Namespace) -> int:
     from publishing.export import csv_lines, iter_public, ndjson_lines
 
     records = iter_public(args.kind, _engine())
     lines = ndjson_lines(records) if args.format == "ndjson" else csv_lines(args.kind, records)
     with contextlib.ExitStack() as stack:
-        out = (stack.enter_context(open(args.out, "w", encoding="utf-8", newline=""))
-               if args.out else sys.stdout)
-        for line in lines:
-            out.write(line)
+        try:
+            out = (stack.enter_context(open(args.out, "w", encoding="utf-8", newline=""))
+                   if args.out else sys.stdout)
+        except OSError as err:
+            print(f"错误：无法写入 {args.out}（{err.strerror or err}）：未导出任何记录。",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            for line in lines:
+                out.write(line)
+            out.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            _quiet_stdout()
+            print("导出提前结束：输出管道已被关闭。", file=sys.stderr)
+            return EXIT_CUT_SHORT
+        except OSError as err:
+            print(f"错误：写入 {args.out or '标准输出'} 失败（{err.strerror or err}）：导出不完整。",
+                  file=sys.stderr)
+            return EXIT_CUT_SHORT
     return EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's final flush would fail on the closed pipe
+    again (and say so on stderr)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type: an integer of 1 or more (the usage error names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为整数，而不是“{text}”") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"至少为 1，而不是 {value}")
+    return value
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from publishing.sample import generate
 
-    paths = generate(args.out, args.entities, seed=args.seed)
+    try:
+        paths = generate(args.out, args.entities, seed=args.seed)
+    except OSError as err:
+        print(f"错误：无法写入 {args.out}（{err.strerror or err}）。", file=sys.stderr)
+        return EXIT_USAGE
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return EXIT_OK
@@ -286,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="生成示例数据文件")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--entities", type=int, default=10_000)
+    p.add_argument("--entities", type=_at_least_one, default=10_000)
     p.add_argument("--seed", type=int, default=20261127)
     p.set_defaults(func=cmd_sample)
 

@@ -31,7 +31,7 @@ class Progress:
     def _log(self) -> None:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         print(
-            f"{self.label}: {self.rows:,} rows, {self.rows / elapsed:,.0f} rows/s",
+            f"{self.label}：{self.rows:,} 行，{self.rows / elapsed:,.0f} 行/秒",
             file=self.stream,
             flush=True,
         )

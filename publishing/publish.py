@@ -35,6 +35,7 @@ from publishing.progress import progress
 from publishing.rows import CleanRow, EntityFields, Reject, SourceError, SourceFile
 from publishing.rules import Rules, load_rules
 from publishing.sources import open_source
+from publishing.sources.headers import R_NO_RECORDS
 
 # Rows planned and written at a time. A million-record load ran as fast with 2,500 as with
 # 5,000 and took less memory (the chunks in flight, in every process): SQLite 247 instead of
@@ -73,10 +74,15 @@ class FileReport:
     snapshot_skipped: str | None = None
 
     @property
-    def accepted(self) -> int:
+    def rejected_rows(self) -> int:
+        """Rows with at least one reject (a row may have several): accepted + this = rows."""
         if self.unreadable:
             return 0  # its reject names the header row (or 0), not a data row
-        return self.rows - len({r.row for r in self.rejected if r.row})
+        return len({r.row for r in self.rejected if r.row})
+
+    @property
+    def accepted(self) -> int:
+        return 0 if self.unreadable else self.rows - self.rejected_rows
 
     def as_dict(self, published: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,6 +106,8 @@ class PublishResult:
     dry_run: bool
     batch_id: int | None
     events: int
+    # The files are published, or in a dry run would be (see _publishable).
+    publishable: bool = False
 
     @property
     def rejected(self) -> int:
@@ -154,20 +162,20 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
             if report.kind:
                 kinds_seen[report.kind] = report
         has_rejects = any(r.rejected for r in reports)
+        publishable = _publishable(reports, accept_partial)
         if mode == "snapshot" and not has_rejects:
             for k, report in kinds_seen.items():
                 before = Counter(planner.counts)
                 planner.withdraw_unseen(k)
                 report.counts.update(planner.counts - before)
-        elif mode == "snapshot":
+        elif mode == "snapshot" and publishable:  # else nothing is published anyway
             # A rejected row may be a record the bureau still publishes: withdrawing what the
             # files "no longer hold" could withdraw it. Safe, but it must be said.
             for report in reports:
                 report.snapshot_skipped = R_SNAPSHOT_SKIPPED
         planner.restore_upkeep()  # first: the issue counts of finish() read the issue index
         writer.finish()
-        unreadable = any(r.unreadable for r in reports)
-        published = not dry_run and not unreadable and (accept_partial or not has_rejects)
+        published = publishable and not dry_run
         if published:
             finish_batch(conn, batch_id, {r.file: r.as_dict(True) for r in reports})
             tx.commit()
@@ -178,7 +186,17 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     if big:
         analyze(engine)
     return PublishResult(reports, published, dry_run, batch_id if published else None,
-                         writer.events_written if published else 0)
+                         writer.events_written if published else 0, publishable)
+
+
+def _publishable(reports: list[FileReport], accept_partial: bool) -> bool:
+    """No file unreadable, and no rejected row unless accept_partial, and then at least one
+    row accepted: when every row is rejected there is nothing to publish."""
+    if any(r.unreadable for r in reports):
+        return False
+    if not any(r.rejected for r in reports):
+        return True
+    return accept_partial and any(r.accepted for r in reports)
 
 
 @dataclass
@@ -253,6 +271,11 @@ def _publish_feed(feed: _Feed, planner: Planner, show_progress: bool) -> FileRep
     report.rejected.extend(_in_file_terms(r, feed.headers) for r in planner.rejects[rejects_before:])
     report.rejected.sort(key=lambda r: r.row)
     report.counts = planner.counts - before
+    if not report.rows:
+        # A header-only CSV or `[]` is unreadable like an empty file: published in snapshot
+        # mode, it would withdraw every record of its kind.
+        report.rejected.append(Reject(report.file, 0, None, None, R_NO_RECORDS))
+        report.unreadable = True
     return report
 
 

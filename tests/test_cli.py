@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from publishing.commit import EVENTS, RECORDS
-from tests.factories import credit_mark_row, penalty_row, write_csv
+from tests.conftest import PG_ADMIN_URL
+from tests.factories import credit_mark_row, penalty_row, pledge_row, write_csv, write_ndjson
 
 
 def cli(engine_url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -112,9 +114,9 @@ def test_sigkill_mid_commit_leaves_previous_publication_intact(engine, database_
     line = ""
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
-        if "20,000 rows" in line or not line:
+        if "20,000 行" in line or not line:
             break
-    assert "20,000 rows" in line, f"publisher ended before the kill point: {proc.communicate()}"
+    assert "20,000 行" in line, f"publisher ended before the kill point: {proc.communicate()}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -165,15 +167,18 @@ def test_a_report_that_cannot_be_written(engine, database_url, tmp_path):
     # a write that fails only after publishing (a full disk): reported, and the search sync
     # that follows a publish still runs
     full = cli(database_url, "publish", str(good), "--report", "/dev/full", tmp_path=tmp_path)
-    assert full.returncode == 0, full.stderr
-    assert "写入失败" in full.stderr and "Traceback" not in full.stderr
+    assert full.returncode == 4, full.stderr  # not 0: something went wrong, and not "nothing published"
+    assert "写入失败" in full.stderr and "已发布的数据不受影响" in full.stderr
+    assert "Traceback" not in full.stderr
     assert "搜索索引已同步" in full.stdout
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 1
 
 
 def test_snapshot_with_rejects_warns_that_it_withdrew_nothing(engine, database_url, tmp_path):
     cli(database_url, "publish", str(write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)])),
         tmp_path=tmp_path)
-    partial = write_csv(tmp_path / "b.csv", [penalty_row(1, 处罚决定日期="2099-01-01")])
+    partial = write_csv(tmp_path / "b.csv", [penalty_row(1, 处罚决定日期="2099-01-01"), penalty_row(3)])
     run = cli(database_url, "publish", str(partial), "--mode", "snapshot", "--accept-partial",
               tmp_path=tmp_path)
     assert run.returncode == 0
@@ -216,3 +221,170 @@ def test_apikeys_add_list_revoke(engine, database_url, tmp_path):
         entries = audit.for_target(conn, "apikey", "烟台市发展和改革委员会")
     assert sorted(e["action"] for e in entries) == ["apikey.add", "apikey.revoke"]
     assert key not in str(entries)  # only a hint of the key is kept
+
+
+def _reject_lines(stderr: str) -> list[str]:
+    return [line.strip() for line in stderr.splitlines() if "第" in line and "行" in line]
+
+
+def test_every_reject_names_its_file_and_reads_as_typed(engine, database_url, tmp_path):
+    """Reject lines had no file name, stopped at 20 with a pointer to a --report nobody gave,
+    and showed Python: [None], datetime.date(…), '…' quotes."""
+    import openpyxl
+
+    rows = [penalty_row(i, 处罚决定日期="2026-13-01") for i in range(1, 25)]
+    two_problems = penalty_row(30, 所属区市="火星区", **{"罚款金额(元)": "1000.001"})
+    rows += [two_problems, penalty_row(30)]  # and a duplicate of it
+    many = write_csv(tmp_path / "many.csv", rows)
+    book = openpyxl.Workbook()
+    book.active.append(list(penalty_row(40)))
+    book.active.append([*list(penalty_row(40).values())[:13], date(2099, 5, 1), "一般", "食品"])
+    book.save(xlsx := tmp_path / "dated.xlsx")
+    pledges = write_ndjson(tmp_path / "p.ndjson", [pledge_row(1, return_days=5)])
+
+    run = cli(database_url, "publish", str(many), str(xlsx), str(pledges), tmp_path=tmp_path)
+    assert run.returncode == 1
+    lines = _reject_lines(run.stderr)
+    assert len(lines) == 24 + 3 + 1 + 1  # all of them: no --report to find the rest in
+    assert sum(line.startswith(f"{many} 第") for line in lines) == 27
+    assert f"{xlsx} 第2行 [处罚决定日期] “2099-05-01”：日期晚于今天" in lines
+    assert f"{pledges} 第1行 [return_days] “5”：退货期限不得少于7天" in lines
+    duplicate = next(line for line in lines if "重复" in line)
+    assert duplicate.startswith(f"{many} 第27行 “烟芝市监罚〔2026〕30号”：与第26行重复")
+    assert not any(s in run.stderr for s in ("None", "datetime", "'", "另有"))
+    # 接受 + 拒绝 = 行数: rejected rows, the problems apart
+    assert f"{many} [penalty] 行数 26  接受 0  拒绝 26（27 处问题）" in run.stdout
+
+    report = tmp_path / "r.json"
+    listed = cli(database_url, "publish", str(many), "--report", str(report), tmp_path=tmp_path)
+    assert len(_reject_lines(listed.stderr)) == 20
+    assert f"…另有 7 条拒绝，全部见报告 {report}" in listed.stderr
+    assert len(json.loads(report.read_text(encoding="utf-8"))["rejected"]) == 27
+
+
+def test_an_unreadable_file_is_one_file_level_line(engine, database_url, tmp_path):
+    """"第0行 [None] None: 文件是空的" said nothing useful beyond the reason."""
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    run = cli(database_url, "publish", str(empty), tmp_path=tmp_path)
+    assert run.returncode == 2
+    assert f"  {empty}：文件是空的" in run.stderr.splitlines()
+    assert f"{empty} [?] 无法读取" in run.stdout and "None" not in run.stderr + run.stdout
+
+
+def test_the_summary_shows_every_count_and_adds_up(engine, database_url, tmp_path):
+    """Rows stored but not published (their publicity already ended) were in no console count."""
+    from datetime import timedelta
+
+    ended = penalty_row(2, 处罚决定日期="2025-01-10",
+                        公示截止日期=(date.today() - timedelta(days=1)).isoformat())
+    path = write_csv(tmp_path / "e.csv", [penalty_row(1), ended], header=[*ended])
+    run = cli(database_url, "publish", str(path), tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (f"{path} [penalty] 行数 2  接受 2  拒绝 0  新增 1  变更 0  撤回 0  未变 0  "
+            "已过公示期(不公示) 1\n") in run.stdout
+
+
+def test_accept_partial_with_every_row_rejected_publishes_nothing_and_exits_1(engine, database_url,
+                                                                              tmp_path):
+    bad = write_csv(tmp_path / "bad.csv", [penalty_row(i, 处罚决定日期="2026-13-01") for i in (1, 2)])
+    report = tmp_path / "r.json"
+    run = cli(database_url, "publish", str(bad), "--accept-partial", "--report", str(report),
+              tmp_path=tmp_path)
+    assert run.returncode == 1, run.stdout
+    assert "已发布" not in run.stdout and "所有行都被拒绝：未发布任何数据" in run.stderr
+    assert json.loads(report.read_text(encoding="utf-8"))["published"] is False
+    dry = cli(database_url, "publish", str(bad), "--accept-partial", "--dry-run", tmp_path=tmp_path)
+    assert dry.returncode == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("empty", ["header.csv", "empty.json", "blank.ndjson"])
+def test_an_empty_snapshot_is_unreadable_and_withdraws_nothing(engine, database_url, tmp_path, empty):
+    """A header-only CSV or `[]` with --kind penalty --mode snapshot withdrew every penalty."""
+    published = write_csv(tmp_path / "a.csv", [penalty_row(1), penalty_row(2)])
+    assert cli(database_url, "publish", str(published), tmp_path=tmp_path).returncode == 0
+    path = tmp_path / empty
+    if empty == "header.csv":
+        path.write_text(",".join(penalty_row(1)) + "\n", encoding="utf-8")
+    else:
+        path.write_text("[]" if empty == "empty.json" else "\n\n", encoding="utf-8")
+    report = tmp_path / "r.json"
+    run = cli(database_url, "publish", str(path), "--kind", "penalty", "--mode", "snapshot",
+              "--report", str(report), tmp_path=tmp_path)
+    assert run.returncode == 2, run.stdout
+    assert f"  {path}：文件中没有任何记录" in run.stderr.splitlines()
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert (data["unreadable"], data["withdrawn"], data["published"]) == (True, 0, False)
+    assert "快照模式本次未撤回" not in run.stderr  # nothing is published: no such warning
+    with engine.connect() as conn:
+        statuses = conn.execute(select(RECORDS.c.status)).scalars().all()
+    assert statuses == ["active", "active"]
+
+
+def test_a_truncated_utf16_file_is_unreadable(engine, database_url, tmp_path):
+    text = "\t".join(penalty_row(1)) + "\n" + "\t".join(penalty_row(1).values()) + "\n"
+    path = tmp_path / "p.txt"
+    path.write_bytes(text.encode("utf-16")[:-1])  # a UTF-16 file cut in the middle of a character
+    report = tmp_path / "r.json"
+    run = cli(database_url, "publish", str(path), "--report", str(report), tmp_path=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "UTF-16" in run.stderr
+    assert json.loads(report.read_text(encoding="utf-8"))["unreadable"] is True
+
+
+def test_an_unreachable_database_is_one_line_and_exit_3(backend, tmp_path):
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}"  # a folder: SQLite cannot open it
+    else:
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/disclosure_no_such_database"
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
+    for args in (["publish", str(good)], ["export", "--kind", "penalty"]):
+        run = cli(url, *args, tmp_path=tmp_path)
+        assert run.returncode == 3, run.stderr
+        assert "Traceback" not in run.stderr
+        [line] = run.stderr.splitlines()
+        assert line.startswith("错误：无法访问数据库")
+
+
+def test_sample_and_export_usage_errors_are_one_line(engine, database_url, tmp_path):
+    sample = cli(database_url, "sample", "--out", str(tmp_path / "s"), "--entities", "0",
+                 tmp_path=tmp_path)
+    assert sample.returncode == 2 and "--entities" in sample.stderr
+    assert "Traceback" not in sample.stderr and not (tmp_path / "s").exists()
+    (tmp_path / "f").write_text("a file, not a folder", encoding="utf-8")
+    blocked = cli(database_url, "sample", "--out", str(tmp_path / "f" / "s"), "--entities", "1",
+                  tmp_path=tmp_path)
+    assert blocked.returncode == 2 and blocked.stderr.startswith("错误：无法写入")
+    nowhere = cli(database_url, "export", "--kind", "penalty", "--out", str(tmp_path / "no" / "x.csv"),
+                  tmp_path=tmp_path)
+    assert nowhere.returncode == 2 and "Traceback" not in nowhere.stderr
+    assert nowhere.stderr.startswith("错误：无法写入")
+
+
+def test_export_into_a_closed_pipe(engine, database_url, tmp_path):
+    """`disclosure export … | head`: the reader leaves early."""
+    cli(database_url, "publish", str(write_csv(tmp_path / "p.csv", [penalty_row(i) for i in range(1, 400)])),
+        tmp_path=tmp_path)
+    env = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url, "DISCLOSURE_DATA_DIR": str(tmp_path / "var")}
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "export", "--kind", "penalty"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the first line is written
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert stderr.strip() == "导出提前结束：输出管道已被关闭。"
+
+
+def test_progress_lines_and_ndjson_syntax_errors_in_chinese_terms(engine, database_url, tmp_path):
+    line = json.dumps(pledge_row(2), ensure_ascii=False)[:-1]  # the closing brace is missing
+    path = tmp_path / "p.ndjson"
+    path.write_text(json.dumps(pledge_row(1), ensure_ascii=False) + "\n" + line + "\n", encoding="utf-8")
+    env_cli = {**os.environ, "DISCLOSURE_DATABASE_URL": database_url,
+               "DISCLOSURE_DATA_DIR": str(tmp_path / "var"), "DISCLOSURE_PROGRESS_EVERY": "1"}
+    run = subprocess.run([sys.executable, "-m", "portal.cli", "publish", str(path)], env=env_cli,
+                         capture_output=True, text=True, timeout=300)
+    assert "发布 p.ndjson：2 行，" in run.stderr and "行/秒" in run.stderr
+    assert "rows" not in run.stderr
+    assert f"（第{len(line) + 1}列）" in run.stderr  # where the line ends, not column 1 of the next

@@ -57,8 +57,12 @@ def _encoding(path: Path, file: str) -> tuple[str, bool]:
     """The encoding, and whether the file may hold control characters (then its values are
     checked one by one; the byte scan rides along with the trial decoding)."""
     with path.open("rb") as stream:
-        if stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return "utf-16", True  # Excel's "Unicode text" export; beyond the contract
+        utf16 = stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if utf16:  # Excel's "Unicode text" export; beyond the contract
+        if _decodes(path, "utf-16") is None:  # else a UnicodeDecodeError midway through the rows
+            raise source_error(file, 0, "文件编码错误：以 UTF-16 标记开头，但不是完整的 UTF-16 文本"
+                                        "（可能被截断或已损坏）")
+        return "utf-16", True
     for encoding in _ENCODINGS:
         controls = _decodes(path, encoding)
         if controls is not None:

@@ -28,6 +28,8 @@ ERROR_KEY = "__error__"
 # ...and under this key the text of that row, as far as it could be read (the reject's value).
 RAW_KEY = "__raw__"
 RAW_LIMIT = 1000  # characters of such a text kept for the report
+# A file without a single record is unreadable: even a --kind cannot make it publishable.
+R_NO_RECORDS = "文件中没有任何记录"
 # Control characters other than tab and line breaks: no text a person typed holds one, and
 # PostgreSQL refuses U+0000 in text and jsonb (one such value fails the whole publish).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

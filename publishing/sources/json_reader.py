@@ -26,6 +26,7 @@ from typing import Any
 from publishing.rows import BadValue, SourceFile, SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
+    R_NO_RECORDS,
     RAW_KEY,
     KeyMapper,
     check_required,
@@ -126,9 +127,9 @@ def _may_hold_controls(raw: bytes) -> bool:
 
 
 def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
-    """Kind and required keys from the records' keys; an empty file needs a given kind."""
+    """Kind and required keys from the records' keys (none: publish rejects the empty file)."""
     if kind is None and not names:
-        raise source_error(file, 0, "无法识别数据种类：文件中没有任何记录，请用 --kind 指定")
+        raise source_error(file, 0, f"无法识别数据种类：{R_NO_RECORDS}")
     mapper = KeyMapper(resolve_kind(names, kind, file, 0))
     keys = set()
     for name in names:
@@ -201,7 +202,9 @@ def _lines(path: Path) -> Iterator[tuple[int, Any, bool, bool]]:
 
 def _parse_line(line: bytes, decoder: _Decoder) -> Any:
     try:
-        value = decoder.decode(line.decode("utf-8"))
+        # Without its line break: a line cut short is then an error at its end, not "column 1"
+        # of the line after it.
+        value = decoder.decode(line.decode("utf-8").rstrip("\r\n"))
         if _SURROGATE_ESCAPE.search(line) and not _is_text(value):
             return _Broken(R_SURROGATE, line)
         return value
