@@ -17,11 +17,11 @@ from publishing import users
 from publishing.commit import EVENTS, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
-from publishing.rules import DEFAULT_RULES_FILE, load_rules
-from publishing.settings import get_settings
+from publishing.rules import load_rules
 from tests.api_helpers import api_client
 from tests.factories import credit_mark_row, uscc, write_csv
 from tests.requests_support import submit_request
+from tests.test_scheme_statistics import hide_scheme
 
 PASSWORD = "correct horse battery staple"
 HIDDEN = "信用风险分类"  # published only as statistics where the rules say so (hidden_rules)
@@ -36,15 +36,7 @@ def bearer(engine):
 
 def _hide_risk_classes(tmp_path, monkeypatch) -> None:
     """Rules (DISCLOSURE_RULES_FILE) that publish 信用风险分类 only as statistics."""
-    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
-    public = f'[credit_mark.schemes."{HIDDEN}"]\npublic = true'
-    assert public in text
-    path = tmp_path / "rules.toml"
-    path.write_text(text.replace(public, public.replace("true", "false")), encoding="utf-8")
-    monkeypatch.setenv("DISCLOSURE_RULES_FILE", str(path))
-    get_settings.cache_clear()
-    load_rules.cache_clear()
-    assert not load_rules().scheme_is_public(HIDDEN)
+    hide_scheme(tmp_path, monkeypatch, HIDDEN)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from lxml import html
@@ -41,19 +42,24 @@ def day(offset: int) -> str:
     return (TODAY + timedelta(days=offset)).isoformat()
 
 
-@pytest.fixture
-def hidden_rules(engine, tmp_path, monkeypatch):
-    """A rules file (DISCLOSURE_RULES_FILE) that publishes 信用风险分类 only as statistics."""
+def hide_scheme(tmp_path, monkeypatch, scheme: str = SCHEME) -> Path:
+    """A rules file (DISCLOSURE_RULES_FILE) that publishes `scheme` only as statistics."""
     text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
-    public = f'[credit_mark.schemes."{SCHEME}"]\npublic = true'
+    public = f'[credit_mark.schemes."{scheme}"]\npublic = true'
     assert public in text
     path = tmp_path / "rules.toml"
     path.write_text(text.replace(public, public.replace("true", "false")), encoding="utf-8")
     monkeypatch.setenv("DISCLOSURE_RULES_FILE", str(path))
     get_settings.cache_clear()
     load_rules.cache_clear()
-    assert not load_rules().scheme_is_public(SCHEME)
-    yield path
+    assert not load_rules().scheme_is_public(scheme)
+    return path
+
+
+@pytest.fixture
+def hidden_rules(engine, tmp_path, monkeypatch):
+    """信用风险分类 published only as statistics."""
+    yield hide_scheme(tmp_path, monkeypatch)
     load_rules.cache_clear()
 
 
