@@ -7,6 +7,7 @@ rolls back. The report says exactly what happened to every row.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import pickle
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from publishing import clock
 from publishing.clean import Cleaner
@@ -36,6 +38,8 @@ from publishing.rows import CleanRow, EntityFields, Reject, SourceError, SourceF
 from publishing.rules import Rules, load_rules
 from publishing.sources import open_source
 from publishing.sources.headers import R_NO_RECORDS
+
+log = logging.getLogger("publishing.publish")
 
 # Rows planned and written at a time. A million-record load ran as fast with 2,500 as with
 # 5,000 and took less memory (the chunks in flight, in every process): SQLite 247 instead of
@@ -184,7 +188,11 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         big = published and sum(r.rows for r in reports) >= ANALYZE_AFTER_ROWS
         conn.info[ANALYZE_NEXT] = big  # the full ANALYZE below, not PRAGMA optimize before it
     if big:
-        analyze(engine)
+        try:
+            analyze(engine)
+        except SQLAlchemyError:  # the publication is committed: stale statistics only slow reads
+            log.exception("ANALYZE after the publish failed; run it again (or the next large "
+                          "publish will)")
     return PublishResult(reports, published, dry_run, batch_id if published else None,
                          writer.events_written if published else 0, publishable)
 
