@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from tests.servers import CHROME_ARGS, CHROMIUM, chromium, portal_server
 
-pytestmark = pytest.mark.browser
+# one worker runs the module: one portal server and one browser, started once
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -79,7 +80,7 @@ def server(tmp_path_factory):
     url = f"sqlite:///{workdir / 'disclosure.db'}"
     sample = _publish_sample(url, workdir)
     env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(workdir)}
-    with portal_server(env, start_timeout=10, stop_timeout=10) as (base, _):
+    with portal_server(env, stop_timeout=10) as (base, _):
         yield {"base": base, **sample}
 
 
@@ -111,7 +112,7 @@ def statistics_server(tmp_path_factory):
         finally:
             get_settings.cache_clear()
             load_rules.cache_clear()
-    with portal_server(env, start_timeout=10, stop_timeout=10) as (base, _):
+    with portal_server(env, stop_timeout=10) as (base, _):
         yield base
 
 

@@ -27,6 +27,7 @@ from publishing.db import make_engine, upgrade
 from publishing.publish import publish
 from tests.api_helpers import api_client
 from tests.factories import penalty_row, write_csv
+from tests.requests_support import wait_for
 from tests.servers import free_port, portal_server, self_signed_cert, stop
 from tests.test_two_processes import NGINX, render_nginx_conf
 
@@ -200,10 +201,15 @@ def test_nginx_access_log_leaves_the_query_string_out(site, site_dir):
     with httpx.Client(base_url=https, verify=False, timeout=10) as c:
         assert c.get(f"/search?q={id_number}").status_code == 200
         assert c.get(f"/requests/YT20261127A1?code={code}").status_code == 200
-    logged = (site_dir / "nginx" / "access.log").read_text(encoding="utf-8")
+    log = site_dir / "nginx" / "access.log"
+
+    def uris() -> set[str]:
+        return {json.loads(line)["uri"] for line in log.read_text(encoding="utf-8").splitlines()}
+
+    # nginx writes a request's line after sending its response: wait for it
+    assert wait_for(lambda: {"/search", "/requests/YT20261127A1"} <= uris(), 10.0), uris()
+    logged = log.read_text(encoding="utf-8")
     assert id_number not in logged and code not in logged, logged
-    uris = {json.loads(line)["uri"] for line in logged.splitlines()}
-    assert {"/search", "/requests/YT20261127A1"} <= uris, uris
 
 
 # -- the application's side: made-up API keys -----------------------------------------------

@@ -57,7 +57,7 @@ def test_a_portal_installed_from_the_wheel_serves_pages(wheel, tmp_path):
         "import portal, publishing.db as db; from litestar.testing import TestClient;"
         "from portal.app import create_app; e = db.get_engine(); db.upgrade(e);"
         "c = TestClient(create_app(e)).__enter__();"
-        "print(portal.__file__); print(c.get('/').status_code, c.get('/open-data').status_code,"
+        "print('WHERE', portal.__file__); print('CODES', c.get('/').status_code, c.get('/open-data').status_code,"
         " c.get('/static/site.css').status_code, c.get('/nowhere').status_code)"
     )
     env = {**os.environ, "PYTHONPATH": str(target), "DISCLOSURE_DATA_DIR": str(tmp_path / "var")}
@@ -65,6 +65,9 @@ def test_a_portal_installed_from_the_wheel_serves_pages(wheel, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    where, codes = out.stdout.strip().splitlines()[-2:]
+    # marked lines: the portal's own log lines (text, on stdout) come between them
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines()
+                 if line.startswith(("WHERE ", "CODES ")))
+    where, codes = lines["WHERE"], lines["CODES"]
     assert where.startswith(str(target))  # the installed copy, not the checkout
     assert codes == "200 200 200 404"
