@@ -104,8 +104,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print("试运行(--dry-run):未写入任何数据。")
     elif result.published:
         print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
-        if result.events:
-            _after_publish(engine)
+        _after_publish(engine)  # also without events: records withdrawn quietly (search_pending)
     elif result.unreadable:
         print("有无法读取的文件:未发布任何数据(--accept-partial 只对被拒绝的行有效)。",
               file=sys.stderr)

@@ -25,6 +25,7 @@ from publishing.models import (
     ChangeEvent,
     Entity,
     Record,
+    SearchPending,
 )
 
 RECORDS = Record.__table__
@@ -32,6 +33,7 @@ EVENTS = ChangeEvent.__table__
 ENTITIES = Entity.__table__
 ISSUES = BlacklistIssue.__table__
 BATCHES = Batch.__table__
+PENDING = SearchPending.__table__
 
 # Withdrawals decided by the bureau on a request: a later file must not bring the record back.
 HELD_REASONS = frozenset({"repair", "objection"})
@@ -61,6 +63,7 @@ _STATUS_COLUMNS = ("status", "status_reason", "version", "updated_at", "batch_id
 _INSERT_COLUMNS = (*_CONTENT_COLUMNS, "id", "kind", "group_key", "first_published_at")
 _EVENT_COLUMNS = ("record_id", "kind", "district", "entity_id", "op", "version", "reason", "at",
                   "batch_id")
+_PENDING_COLUMNS = ("record_id", "entity_id")
 WRITER_LOCK_ID = locks.WRITER
 
 
@@ -106,6 +109,8 @@ class Writer:
         self._content_updates: list[dict[str, Any]] = []
         self._status_updates: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        # Withdrawn without an event: the search sync still refreshes their entities' documents.
+        self._pending: list[dict[str, Any]] = []
         self._issue_meta: dict[str, dict[str, Any]] = {}
         self.touched_issues: set[str] = set()
         # Entities that lost a record to a withdrawal: merged again at finish() (the name of a
@@ -148,7 +153,10 @@ class Writer:
 
         current: the record's row as stored (needs id, kind, district, entity_id, version).
         kept_reason: stored instead of `reason` (the event still says `reason`): a
-        correction's mark, which must outlive the record's leaving publication."""
+        correction's mark, which must outlive the record's leaving publication.
+        A withdrawal without an event (op None: nothing public changed) is noted in
+        search_pending: the entity is merged again without the record (finish), and the
+        search sync has no event to follow to its document."""
         version = current.version + (1 if bump else 0)
         self._status_updates.append(
             {
@@ -164,6 +172,8 @@ class Writer:
             self.touched_issues.add(current.issue_id)
         if status == WITHDRAWN and current.entity_id:
             self.withdrawn_entities.add(current.entity_id)
+        if status == WITHDRAWN and not op:
+            self._pending.append({"record_id": current.id, "entity_id": current.entity_id})
         if op:
             self._event(
                 {
@@ -211,8 +221,10 @@ class Writer:
         bulk.update_many(conn, RECORDS, "id", _CONTENT_COLUMNS, self._content_updates)
         bulk.update_many(conn, RECORDS, "id", _STATUS_COLUMNS, self._status_updates)
         bulk.insert_many(conn, EVENTS, _EVENT_COLUMNS, self._events)
+        bulk.insert_many(conn, PENDING, _PENDING_COLUMNS, self._pending)
         self.events_written += len(self._events)
         self._inserts, self._content_updates, self._status_updates, self._events = [], [], [], []
+        self._pending = []
 
     def finish(self) -> None:
         """Flush, then bring the entities that lost records to a withdrawal and the touched

@@ -161,3 +161,17 @@ class SyncCursor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     seq: int = Field(default=0, sa_column=Column(SeqType, nullable=False, default=0))
     updated_at: datetime | None = None
+
+
+class SearchPending(SQLModel, table=True):
+    """Records withdrawn without a change event (nothing public changed about them), whose
+    entities were merged again without them (Writer.finish): the search sync refreshes their
+    documents as it does an event's, then deletes the rows (publishing.search.sync)."""
+
+    __tablename__ = "search_pending"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
+    )
+    record_id: str = Field(max_length=24)
+    entity_id: str | None = Field(default=None, max_length=18)

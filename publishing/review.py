@@ -14,7 +14,8 @@ Both withdrawal reasons are held: later files do not bring such a record back, n
 correction; so is a decision on a record that left publication before it (_hold_unpublished).
 After the commit the search index is brought up to date (best-effort: `disclosure reindex` and
 the next sync catch up if it fails), also for the entities of records withdrawn without a
-change event (_refresh_entities), and the applicant is told by e-mail when an address was given.
+change event (the writer notes them for the sync), and the applicant is told by e-mail when an
+address was given.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -118,13 +119,6 @@ class Correction:
     group_key: str | None  # a credit mark's group after the correction (scheme and domain)
 
 
-class Quiet(NamedTuple):
-    """A record withdrawn without a change event, as search.sync.apply_events reads events."""
-
-    record_id: str
-    entity_id: str | None
-
-
 @dataclass(frozen=True)
 class Outcome:
     tracking_no: str
@@ -165,10 +159,9 @@ def act(
                 status=409,
             )
         changed: list[dict[str, Any]] = []
-        quiet: list[Quiet] = []
         if action == "approve":
             outcome = _outcome(req, outcome, corrections)
-            changed, quiet = _apply(conn, req, user, outcome, corrections or {}, now)
+            changed = _apply(conn, req, user, outcome, corrections or {}, now)
         values = _request_values(req, action, target, reason, outcome, user, now)
         conn.execute(update(REQUESTS).where(REQUESTS.c.id == req["id"]).values(values))
         conn.execute(
@@ -190,7 +183,7 @@ def act(
                 "role": user.role,
             },
         )
-    synced = _sync_search(engine, quiet) if changed and sync_search else None
+    synced = _sync_search(engine) if changed and sync_search else None
     notified = _notify(engine, tracking_no) if action != "accept" else False
     return Outcome(tracking_no, target, changed, synced, notified)
 
@@ -271,9 +264,8 @@ def _apply(
     outcome: str,
     corrections: dict[str, Any],
     now: datetime,
-) -> tuple[list[dict[str, Any]], list[Quiet]]:
-    """The decision applied to the request's records: what changed on each, and the records
-    withdrawn without a change event (their entities' search documents need refreshing)."""
+) -> list[dict[str, Any]]:
+    """The decision applied to the request's records: what changed on each."""
     record_ids = list(req["record_ids"] or [])
     rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
     per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
@@ -297,9 +289,7 @@ def _apply(
         if c["after"].get("version"):  # a new version, public or (corrected) out of publication
             counts[LEAVE_REASONS.get(c["after"]["status"], key)] += 1
     finish_batch(conn, batch_id, dict(counts))
-    quiet = [Quiet(c["id"], rows[c["id"]].entity_id) for c in changed
-             if c["after"].get("note") == NOTE_HOLD_WITHDRAWN]
-    return changed, quiet
+    return changed
 
 
 def _reread(writer: Writer, rid: str) -> Any:
@@ -425,8 +415,8 @@ def _hold_unpublished(
     (plan.Planner._upsert):
 
     - a withdrawal (repair, objection) makes it withdrawn with the held reason. The entity is
-      merged again without it (Writer.finish), and with no event for the search sync to
-      follow, its search document is refreshed after the commit (_refresh_entities);
+      merged again without it (Writer.finish), and its search document refreshed by the
+      sync after the commit (the writer notes the record in search_pending);
     - a correction is stored as its content, marked corrected: a file that brings the record
       back publishes the corrected content (plan.Planner._republish_corrected), never the
       uncorrected one. Stored rather than refused, so the reviewer need not wait for the record
@@ -586,34 +576,17 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
 # -- after the commit ------------------------------------------------------------------------
 
 
-def _sync_search(engine: Engine, quiet: list[Quiet]) -> bool:
+def _sync_search(engine: Engine) -> bool:
     try:
         from publishing.search.sync import sync
     except ImportError:
         return False
     try:
         sync(engine, rebuild=False)  # in a reviewer's request: a rebuild is the worker's
-        _refresh_entities(engine, quiet)
         return True
     except Exception:  # noqa: BLE001 - the decision is committed; the next sync catches up
         log.exception("search sync after a review decision failed")
         return False
-
-
-def _refresh_entities(engine: Engine, quiet: list[Quiet]) -> None:
-    """The search documents of records withdrawn without a change event (_hold_unpublished)
-    and of their entities, read again as the sync reads an event's. Nothing public changed
-    about those records, so an event would announce a withdrawal in the feeds and the change
-    log that never happened; yet the entity was merged again without them, and its document
-    must not keep a name that only such a record gave it. Should this fail, `disclosure
-    reindex` catches up (no later event does)."""
-    if not quiet:
-        return
-    from publishing.search import get_backend
-    from publishing.search.sync import apply_events
-
-    with engine.connect() as conn:
-        apply_events(conn, get_backend(engine), quiet)
 
 
 def _notify(engine: Engine, tracking_no: str) -> bool:

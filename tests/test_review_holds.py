@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from publishing import audit, review, users
-from publishing.commit import EVENTS, RECORDS
+from publishing.commit import EVENTS, PENDING, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
 from tests.factories import credit_mark_row, penalty_row, uscc, write_csv
@@ -182,7 +182,8 @@ def test_a_withdrawal_held_on_a_superseded_mark_takes_its_name_out_of_search(
     engine, client, approver, tmp_path
 ):
     """No change event (nothing public changed), yet the entity's search document follows the
-    entity, which lost the former name that only the withdrawn mark carried."""
+    entity, which lost the former name that only the withdrawn mark carried: the decision's
+    sync applies the record the writer noted in search_pending, and deletes the note."""
     from publishing.search.sync import sync
 
     entity, former = uscc(80), "烟台旧名八十有限公司"
@@ -207,3 +208,5 @@ def test_a_withdrawal_held_on_a_superseded_mark_takes_its_name_out_of_search(
     assert _events(engine) == events
     assert former not in client.get(f"/entities/{entity}").text
     assert not found()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(PENDING)).scalar_one() == 0

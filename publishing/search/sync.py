@@ -5,6 +5,8 @@
 (active → its document is upserted, otherwise deleted) and so is its entity (counts, grade and
 names change with its records). The cursor is written in the same transaction as the embedded
 index, so a crash loses nothing and repeats nothing; applying an event twice is harmless anyway.
+Then it applies the records withdrawn without a change event (table search_pending, written by
+the writer) the same way, and deletes those rows in the same transaction; a rebuild clears them.
 
 Before applying anything, `sync` rebuilds an index stamped with an older format version
 (publishing.search.index_format) or none, and one far behind: the rebuild lock lets one process
@@ -17,11 +19,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from publishing import locks
 from publishing.db import get_engine, writer_connection
-from publishing.models import ChangeEvent, SyncCursor
+from publishing.models import ChangeEvent, SearchPending, SyncCursor
 from publishing.search import get_backend, index_format
 from publishing.search.base import SearchBackend
 from publishing.search.documents import iter_all_docs, load_entity_docs, load_record_docs
@@ -31,6 +33,7 @@ log = logging.getLogger("publishing.search.sync")
 
 EVENTS = ChangeEvent.__table__
 CURSORS = SyncCursor.__table__
+PENDING = SearchPending.__table__
 BATCH = 2000  # change events per transaction
 REINDEX_BACKLOG = 100_000  # events behind (and more than half the index): rebuild instead
 SYNC_LOCK_ID = locks.SEARCH_INDEX  # advisory lock shared with the embedded index's writers
@@ -56,8 +59,16 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SYNC_LOCK_ID})")
 
 
+def _writing_to(conn: Connection, backend: SearchBackend) -> SearchBackend:
+    """The backend writing in the sync's transaction (the embedded index), so that its
+    documents commit together with the sync's own bookkeeping."""
+    bound = getattr(backend, "bound", None)
+    return bound(conn) if bound else backend
+
+
 def apply_events(conn: Connection, backend: SearchBackend, events: list) -> None:
-    """Bring the documents of the events' records and entities up to date."""
+    """Bring the documents of the events' records and entities up to date (events: anything
+    with record_id and entity_id, such as search_pending rows)."""
     records = load_record_docs(conn, [e.record_id for e in events])
     entity_ids = {e.entity_id for e in events} | {d["entity_id"] for d in records.values() if d}
     entities = load_entity_docs(conn, [i for i in entity_ids if i])
@@ -155,7 +166,8 @@ def sync(
     batch: int = BATCH,
     rebuild: bool = True,
 ) -> int:
-    """Apply the change events the index has not seen yet; returns how many were applied.
+    """Apply the change events the index has not seen yet, then the records withdrawn
+    without one (search_pending); returns how many events were applied.
     An index in an older format (index_format) is rebuilt first, and so is one far behind
     (REINDEX_BACKLOG); while another process rebuilds it, nothing is applied (0). With
     `rebuild=False` (a sync inside a web request: a rebuild takes minutes at scale) such an
@@ -177,12 +189,35 @@ def sync(
                 .limit(batch)
             ).all()
             if not events:
-                return applied
-            # The embedded index writes in this transaction, together with the cursor.
-            bound = getattr(backend, "bound", None)
-            apply_events(conn, bound(conn) if bound else backend, events)
+                break
+            apply_events(conn, _writing_to(conn, backend), events)
             write_cursor(conn, name, events[-1].seq)
         applied += len(events)
+    _apply_pending(engine, backend, batch)
+    return applied
+
+
+def _apply_pending(engine: Engine, backend: SearchBackend, batch: int) -> None:
+    """The records withdrawn without a change event, applied as events are and deleted in the
+    same transaction: the embedded index commits with the deletion; a crash after Meilisearch
+    took them applies them again, which is harmless."""
+    while True:
+        with writer_connection(engine) as conn, conn.begin():
+            _lock(conn)
+            rows = conn.execute(
+                select(PENDING.c.id, PENDING.c.record_id, PENDING.c.entity_id)
+                .order_by(PENDING.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            apply_events(conn, _writing_to(conn, backend), rows)
+            _forget_pending(conn, [r.id for r in rows])
+
+
+def _forget_pending(conn: Connection, ids: list[int]) -> None:
+    for i in range(0, len(ids), BATCH):
+        conn.execute(delete(PENDING).where(PENDING.c.id.in_(ids[i : i + BATCH])))
 
 
 def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) -> int:
@@ -198,9 +233,13 @@ def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) 
 def _rebuild(engine: Engine, backend: SearchBackend) -> int:
     with engine.connect() as conn:
         top = conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0
+        # Those committed before the rebuild reads the database: it covers them. (Not `id <=
+        # max`: on PostgreSQL a smaller id may commit later.)
+        pending = list(conn.execute(select(PENDING.c.id)).scalars())
     from_database = getattr(backend, "rebuild_from_database", None)  # the embedded index
     count = from_database() if from_database else backend.rebuild(iter_all_docs(engine))
     with writer_connection(engine) as conn, conn.begin():
         _lock(conn)
         write_cursor(conn, cursor_name(backend), top)
+        _forget_pending(conn, pending)
     return count
