@@ -8,7 +8,8 @@ Exit codes of `disclosure publish`:
   3  the database could not be reached (or failed midway): nothing was published
   4  published, but the --report file could not be written afterwards
 Of `disclosure export`: 0 done; 1 the output ended early (a closed pipe, a full disk); 2 --out
-cannot be written; 3 the database could not be reached.
+cannot be written; 3 the database could not be reached (so also for expire, reindex, opendata
+and scrub).
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def _write_report(path: Path, report: object, outcome: str = "发布结果不受
     return True
 
 
+@_database_errors("未处理任何记录")
 def cmd_expire(args: argparse.Namespace) -> int:
     from publishing.expire import expire
 
@@ -315,6 +317,7 @@ def _after_publish(engine) -> None:
         print(f"搜索索引已同步 {applied:,} 条变更。")
 
 
+@_database_errors("搜索索引未重建")
 def cmd_reindex(args: argparse.Namespace) -> int:
     from publishing.search.sync import reindex
 
@@ -337,6 +340,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_database_errors("开放数据文件未生成")
 def cmd_opendata(args: argparse.Namespace) -> int:
     from publishing.opendata import build
 
@@ -345,6 +349,7 @@ def cmd_opendata(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@_database_errors("未处理任何数据")
 def cmd_scrub(args: argparse.Namespace) -> int:
     """Exit 0 when done (or a dry run), 1 when ID numbers remain that are entity keys (for the
     operator), 2 for a report path that cannot be written."""

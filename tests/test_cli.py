@@ -340,7 +340,8 @@ def test_an_unreachable_database_is_one_line_and_exit_3(backend, tmp_path):
     else:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/disclosure_no_such_database"
     good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
-    for args in (["publish", str(good)], ["export", "--kind", "penalty"]):
+    for args in (["publish", str(good)], ["export", "--kind", "penalty"], ["expire"],
+                 ["reindex"], ["opendata"], ["scrub"]):
         run = cli(url, *args, tmp_path=tmp_path)
         assert run.returncode == 3, run.stderr
         assert "Traceback" not in run.stderr
