@@ -203,6 +203,7 @@ def _url(path: str, filters: dict[str, Any], token: str | None, param: str = "ne
 def _data_or_errors(
     request: Request,
     conn: Connection,
+    cache: stats.PublishedCache,
     kind: str,
     path: str,
     filters: dict[str, str | None],
@@ -211,7 +212,6 @@ def _data_or_errors(
 ) -> tuple[dict[str, Any], int]:
     """The listing's data and status: 200, or on the HTML page 400 with the errors of bad
     filter values (the JSON twin's 400 is the error alone, as before)."""
-    cache = request.app.state.published_cache
     try:
         data = listing_data(conn, cache, kind, path, token=token, before=before, **filters)
     except FilterErrors as err:
@@ -245,7 +245,7 @@ def _listing(name: str, summary: str):
             "category": category,
             "grade": grade,
         }
-        data, status = _data_or_errors(request, conn, kind, path, filters, token, before)
+        data, status = _data_or_errors(request, conn, cache, kind, path, filters, token, before)
         feeds = [{"title": f"{KIND_LABELS[kind]}（Atom）", "url": routes.feed_url(kind)}]
         code = data["filters"]["district"] if status == 200 else None  # else: as entered
         if code:
