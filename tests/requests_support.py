@@ -65,6 +65,20 @@ def publish_cases(engine, tmp_path: Path) -> Published:
     )
 
 
+def limit_requests(tmp_path: Path, monkeypatch, name: str, limit: tuple[int, int]) -> None:
+    """Requests settings (DISCLOSURE_REQUESTS_FILE) with the rate limit `name` set to (requests,
+    seconds); the caller clears rq.load_config's cache when done."""
+    from publishing.settings import get_settings
+
+    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
+    limited = tmp_path / "requests.toml"
+    new = f"{name} = [{limit[0]}, {limit[1]}]"
+    limited.write_text(re.sub(rf"{name} = \[\d+, \d+\]", new, source), encoding="utf-8")
+    monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(limited))
+    get_settings.cache_clear()
+    rq.load_config.cache_clear()
+
+
 def make_client(engine) -> TestClient:
     from portal.app import create_app
 

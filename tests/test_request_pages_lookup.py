@@ -17,6 +17,7 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
+    limit_requests,
     make_client,
     objection_on_other,
 )
@@ -124,16 +125,7 @@ def test_the_lookup_needs_its_form_token(engine, client, request_):
 
 
 def test_both_lookups_share_the_limit_on_guessing_codes(engine, cases, tmp_path, monkeypatch):
-    from publishing.settings import get_settings
-
-    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
-    limited = tmp_path / "requests.toml"
-    limited.write_text(
-        re.sub(r"status = \[\d+, \d+\]", "status = [3, 600]", source), encoding="utf-8"
-    )
-    monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(limited))
-    get_settings.cache_clear()
-    rq.load_config.cache_clear()
+    limit_requests(tmp_path, monkeypatch, "status", (3, 600))
     receipt = rq.submit(engine, objection_on_other(cases))
     tracking, code = receipt.tracking_no, receipt.access_code
     try:

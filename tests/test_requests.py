@@ -25,6 +25,7 @@ from tests.requests_support import (
     fields,
     files,
     form_token,
+    limit_requests,
     make_client,
     objection_on_other,
     receipt_of,
@@ -386,16 +387,7 @@ def test_body_size_limit(engine, client, cases):
 
 
 def test_per_ip_rate_limit(engine, cases, tmp_path, monkeypatch):
-    from publishing.settings import get_settings
-
-    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
-    limited = tmp_path / "requests.toml"
-    limited.write_text(
-        re.sub(r"submit = \[\d+, \d+\]", "submit = [2, 3600]", source), encoding="utf-8"
-    )
-    monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(limited))
-    get_settings.cache_clear()
-    rq.load_config.cache_clear()
+    limit_requests(tmp_path, monkeypatch, "submit", (2, 3600))
     try:
         with make_client(engine) as client:
             codes = [
