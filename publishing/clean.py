@@ -705,6 +705,7 @@ class KindSpec:
     """How one kind is cleaned beyond its columns: keys, cross-field rules, dates."""
 
     natural_key: Callable[[Values, str], tuple[str, ...]]  # (values, entity id) → key
+    key_columns: tuple[str, ...]  # the columns of natural_key, in order ("entity": its id)
     post: Callable[[Cleaner, Values, list[tuple[str, Any, str]]], None] | None = None
     entity: bool = True  # district_board (planned) has no entity columns
     publicity: tuple[str, ...] = ("publicity_until",)  # the first present one ends publicity
@@ -740,17 +741,23 @@ def _post_return_pledge(cleaner: Cleaner, v: Values, errors: list[tuple[str, Any
 KINDS: dict[str, KindSpec] = {
     "blacklist": KindSpec(
         natural_key=lambda v, eid: (v["publisher"], v["issue_no"], eid, v["products"] or ""),
+        key_columns=("publisher", "issue_no", "entity", "products"),
         post=_post_blacklist,
     ),
-    "penalty": KindSpec(natural_key=lambda v, eid: (v["decision_no"],), post=_post_penalty),
+    "penalty": KindSpec(
+        natural_key=lambda v, eid: (v["decision_no"],), key_columns=("decision_no",),
+        post=_post_penalty,
+    ),
     "credit_mark": KindSpec(
         natural_key=lambda v, eid: (eid, v["scheme"], v["domain"]),
+        key_columns=("entity", "scheme", "domain"),
         post=_post_credit_mark,
         publicity=("valid_until",),
         identity_extra=("marked_on",),
     ),
     "return_pledge": KindSpec(
-        natural_key=lambda v, eid: (eid, v["address"] or ""), post=_post_return_pledge, publicity=()
+        natural_key=lambda v, eid: (eid, v["address"] or ""), key_columns=("entity", "address"),
+        post=_post_return_pledge, publicity=(),
     ),
 }
 
@@ -839,13 +846,13 @@ class Cleaner:
             rejects = [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
             duplicate = self._claim_key(v, errors, row.row)
             if duplicate is not None:
-                rejects.append(Reject(file, row.row, None, *duplicate))
+                rejects.append(Reject(file, row.row, self._key_header(v), *duplicate))
             return rejects
         natural_key = self.spec.natural_key(v, entity.id if entity else "")
         first = self._seen.first_row(key_digest(natural_key), row.row)
         if first != row.row:
             reason = R_DUPLICATE.format(row=first)
-            return [Reject(file, row.row, None, " / ".join(natural_key), reason)]
+            return [Reject(file, row.row, self._key_header(v), " / ".join(natural_key), reason)]
         identity = natural_key
         for k in self.spec.identity_extra:
             identity += (v[k].isoformat(),)
@@ -870,6 +877,11 @@ class Cleaner:
             natural_key=natural_key,
             identity=identity,
         )
+
+    def _key_header(self, v: Values) -> str:
+        """The key's columns as the file names them, joined like the key's value."""
+        entity = "uscc" if v.get("uscc") else "reg_no"
+        return " / ".join(self.header(entity if k == "entity" else k) for k in self.spec.key_columns)
 
     def _claim_key(self, v: Values, errors: list[tuple[str, Any, str]],
                    row: int) -> tuple[str, str] | None:

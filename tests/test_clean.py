@@ -809,6 +809,14 @@ def test_unreadable_row_is_one_reject():
 # -- duplicates -------------------------------------------------------------------------------------
 
 
+KEY_COLUMNS = {
+    "penalty": "decision_no",
+    "blacklist": "publisher / issue_no / uscc / products",
+    "credit_mark": "uscc / scheme / domain",
+    "return_pledge": "uscc / address",
+}
+
+
 @pytest.mark.parametrize(
     ("kind", "same_key", "other_key"),
     [
@@ -828,6 +836,8 @@ def test_duplicate_natural_keys_are_rejected_after_the_first(kind, same_key, oth
     assert isinstance(first, CleanRow)
     dup = cleaner.clean(SourceRow("f.csv", 5, {**BASE[kind], **same_key}))
     assert [(r.row, r.reason) for r in dup] == [(5, "与第2行重复(自然键相同)")]
+    assert dup[0].column == KEY_COLUMNS[kind]  # the key's columns, like its value
+    assert dup[0].value.count(" / ") == KEY_COLUMNS[kind].count(" / ")
     assert isinstance(cleaner.clean(SourceRow("f.csv", 6, {**BASE[kind], **other_key})), CleanRow)
     again = cleaner.clean(SourceRow("f.csv", 9, dict(BASE[kind])))
     assert again[0].reason == "与第2行重复(自然键相同)"
@@ -860,7 +870,8 @@ def test_a_rejected_row_with_a_valid_key_claims_it(kind, bad):
     first = cleaner.clean(SourceRow("f.csv", 2, {**BASE[kind], **bad}))
     assert isinstance(first, list) and all(r.reason != "与第2行重复(自然键相同)" for r in first)
     later = cleaner.clean(SourceRow("f.csv", 3, dict(BASE[kind])))
-    assert [(r.row, r.column, r.reason) for r in later] == [(3, None, "与第2行重复(自然键相同)")]
+    assert [(r.row, r.column, r.reason) for r in later] == [
+        (3, KEY_COLUMNS[kind], "与第2行重复(自然键相同)")]
     # a rejected row that repeats a key is said to be a duplicate too
     again = cleaner.clean(SourceRow("f.csv", 4, {**BASE[kind], **bad}))
     assert again[-1].reason == "与第2行重复(自然键相同)"

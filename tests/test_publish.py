@@ -873,6 +873,7 @@ def test_a_duplicate_of_a_rejected_first_row_is_not_published(engine, tmp_path):
     report = run(engine, write_csv(tmp_path / "d.csv", rows), accept_partial=True).as_json()
     assert [(r["row"], r["reason"]) for r in report["rejected"]] == [
         (2, "日期不存在(2026年3月32日)"), (3, "与第2行重复(自然键相同)")]
+    assert report["rejected"][1]["column"] == "行政处罚决定书文号"  # the key's column, by its header
     assert report["added"] == 1 and count(engine, RECORDS) == 1
 
 
