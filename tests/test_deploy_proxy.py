@@ -210,6 +210,12 @@ def test_nginx_access_log_leaves_the_query_string_out(site, site_dir):
     assert wait_for(lambda: {"/search", "/requests/YT20261127A1"} <= uris(), 10.0), uris()
     logged = log.read_text(encoding="utf-8")
     assert id_number not in logged and code not in logged, logged
+    # nginx's flood guard (burst 10 on /requests) rejects: its error log names the request line
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        answers = [c.get(f"/requests/YT20261127A1?code={code}") for _ in range(14)]
+    assert any(r.status_code == 429 and "nginx" in r.text for r in answers)
+    errors = site_dir / "nginx" / "error.log"
+    assert code not in (errors.read_text(encoding="utf-8") if errors.exists() else "")
 
 
 # -- the application's side: made-up API keys -----------------------------------------------
