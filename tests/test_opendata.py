@@ -470,3 +470,17 @@ def test_index_is_linked_only_once_built(data, tmp_path):
         html = client.get("/open-data").text
         assert 'href="/open-data/index.json"' in html and "快照尚未生成" not in html
         assert client.get("/api/v1/open-data").json()["index_url"] == "/open-data/index.json"
+
+
+def test_a_name_with_a_final_newline_is_not_a_download(data):
+    """"$" matched before a final newline: `penalty.csv%0A` was served with the name in its
+    Content-Disposition, which the server refused mid-response (behind nginx, three such
+    requests marked every portal process failed)."""
+    with api_client(data) as client:
+        for bad in ("penalty.csv%0A", "penalty.ndjson%0A", "deltas/2026-01-01.ndjson%0A",
+                    "snapshots/1%0A/penalty.csv.gz"):
+            assert client.get(f"/open-data/{bad}").status_code == 404, bad
+        r = client.get("/open-data/penalty.csv")
+        assert r.headers["content-disposition"] == 'attachment; filename="penalty.csv"'
+    with api_client(data) as client:
+        assert client.get("/records/pn-0123456789abcdef%0A").status_code == 404

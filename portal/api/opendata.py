@@ -62,10 +62,12 @@ from publishing import changes, clock, opendata, read
 from publishing.contract import KINDS
 from publishing.settings import get_settings
 
-DOWNLOAD = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)$")
-SNAPSHOT_FILE = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)\.gz$")
-DELTA_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.ndjson$")
-VERSION = re.compile(r"^\d{1,19}(-\d{1,9})?$")
+# \Z, not $: "$" also matches before a final newline, and a name ending in one went into a
+# header (Content-Disposition), which the server refused mid-response, dropping the connection.
+DOWNLOAD = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)\Z")
+SNAPSHOT_FILE = re.compile(rf"^({'|'.join(KINDS)})\.(csv|ndjson)\.gz\Z")
+DELTA_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.ndjson\Z")
+VERSION = re.compile(r"^\d{1,19}(-\d{1,9})?\Z")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson; charset=utf-8"}
 # Litestar lets the handler's media_type override a Stream's own: set the header directly.
 DOWNLOAD_CACHE = "public, max-age=300"
@@ -297,7 +299,7 @@ def download(
     headers = {
         "content-type": CONTENT_TYPES[fmt],
         "Cache-Control": DOWNLOAD_CACHE,
-        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Disposition": f'attachment; filename="{kind}.{fmt}"',  # never the input
     }
     # Its own short connection, not the request's: a download streams for minutes and must not
     # hold one of the request connection slots (portal.deps) all that time.

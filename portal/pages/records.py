@@ -16,7 +16,7 @@ from portal.pages.common import twin
 from portal.render import Page, respond
 from publishing import read
 
-_ID = re.compile(r"^[a-z]{2}-[0-9a-f]{16}$")
+_ID = re.compile(r"^[a-z]{2}-[0-9a-f]{16}\Z")
 GONE_DETAIL = "该记录已停止公示（已撤销、公示期满或已被更新），不再提供详细内容。"
 
 

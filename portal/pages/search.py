@@ -40,7 +40,7 @@ from publishing.search.base import SORTS, SearchQuery, SearchUnavailable
 
 PER_PAGE = 20
 MAX_PAGE = 50  # deep offsets are for the open-data downloads, not the search page
-_CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}$")
+_CODE_LIKE = re.compile(r"^[0-9A-Z]{15,20}\Z")
 _CODE_LENGTH = 18
 _CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
 _REG_NO_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9]{15}(?![0-9A-Z])")
