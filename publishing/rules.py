@@ -41,7 +41,9 @@ class Rules:
     def publicity_until(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
         """Default end of publicity when the file gives none; None = until withdrawn."""
         if kind == "penalty":
-            months = self._severity(fields)["publicity_months"]
+            # SAMR's minimum is a minimum publicity too: such a case must not leave publication
+            # before it may even be repaired
+            months = max(self._severity(fields)["publicity_months"], self._domain_minimum(fields))
         elif kind == "blacklist":
             months = self.raw["blacklist"]["publicity_months"]
         else:
@@ -55,11 +57,18 @@ class Rules:
         never = self._never_repairable
         if any(k in never for k in fields.get("penalty_kinds") or ()):
             return None
-        months = self._severity(fields)["repairable_after_months"]
-        minimum = self.raw["penalty"]["domain_minimum"]
-        if fields.get("domain") in minimum["domains"]:
-            months = max(months, minimum["repairable_after_months"])
+        months = max(self._severity(fields)["repairable_after_months"],
+                     self._domain_minimum(fields))
         return add_months(event_date, months)
+
+    def _domain_minimum(self, fields: dict[str, Any]) -> int:
+        """SAMR's minimum in months for the case's 领域 (0 for other domains): a listed domain
+        covers those that start with it (食品 covers 食品经营, 食品安全; 药品 covers 药品生产)."""
+        minimum = self.raw["penalty"]["domain_minimum"]
+        domain = fields.get("domain") or ""
+        if domain and any(domain.startswith(d) for d in minimum["domains"]):
+            return int(minimum["repairable_after_months"])
+        return 0
 
     def _severity(self, fields: dict[str, Any]) -> dict[str, Any]:
         table = self.raw["penalty"]["severity"]

@@ -1,0 +1,45 @@
+"""The publicity rules file (publishing/data/publicity.toml) as publishing.rules reads it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from publishing.rules import DEFAULT_RULES_FILE, load_rules
+
+DECIDED = date(2026, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("severity", "domain", "until", "repairable"),
+    [
+        ("轻微", "", date(2026, 9, 1), date(2026, 6, 1)),
+        ("一般", "", date(2027, 6, 1), date(2026, 9, 1)),
+        ("严重", "", date(2029, 6, 1), date(2027, 6, 1)),
+        # SAMR's 1-year minimum: before repair, and as publicity (a 轻微 food case left
+        # publication at 3 months, though repairable only from 12)
+        ("轻微", "食品", date(2027, 6, 1), date(2027, 6, 1)),
+        ("一般", "食品经营", date(2027, 6, 1), date(2027, 6, 1)),
+        ("轻微", "食品安全", date(2027, 6, 1), date(2027, 6, 1)),
+        ("一般", "药品经营", date(2027, 6, 1), date(2027, 6, 1)),
+        ("轻微", "特种设备安全", date(2027, 6, 1), date(2027, 6, 1)),
+        ("严重", "药品生产", date(2029, 6, 1), date(2027, 6, 1)),  # longer anyway
+        ("轻微", "价格", date(2026, 9, 1), date(2026, 6, 1)),
+        ("轻微", "医药广告", date(2026, 9, 1), date(2026, 6, 1)),  # not a prefix: not covered
+    ],
+)
+def test_penalty_publicity_and_repair_follow_severity_and_samrs_minimum(
+    severity, domain, until, repairable
+):
+    rules = load_rules(DEFAULT_RULES_FILE)
+    fields = {"severity": severity, "domain": domain, "penalty_kinds": ["罚款"]}
+    assert rules.publicity_until("penalty", DECIDED, fields) == until
+    assert rules.repairable_from("penalty", DECIDED, fields) == repairable
+    assert rules.repairable_from("penalty", DECIDED, fields) <= until  # repair is possible
+
+
+def test_a_licence_revoked_is_never_repairable_early():
+    rules = load_rules(DEFAULT_RULES_FILE)
+    fields = {"severity": "严重", "domain": "食品", "penalty_kinds": ["罚款", "吊销许可证件"]}
+    assert rules.repairable_from("penalty", DECIDED, fields) is None
