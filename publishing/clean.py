@@ -77,7 +77,9 @@ DEFAULT_DOMAIN = {"credit_mark": "通用"}
 _CENT = Decimal("0.01")
 _WAN = Decimal(10000)
 _EXCEL_EPOCH = date(1899, 12, 30)
-_SERIAL_MIN = (date(1950, 1, 1) - _EXCEL_EPOCH).days  # 18264
+# From 1990: no record of these kinds is older, and a year typed with one digit too many
+# ("20260") read as 1955-06-20 was published as long expired instead of rejected.
+_SERIAL_MIN = (date(1990, 1, 1) - _EXCEL_EPOCH).days  # 32874
 _SERIAL_MAX = (date(2099, 12, 31) - _EXCEL_EPOCH).days  # 73050
 _CACHE_LIMIT = 4096  # distinct raw values remembered per column
 
@@ -147,7 +149,7 @@ def _from_number(n: int | float) -> date:
 
 def parse_date(v: Any) -> date:
     """A date from `2022-03-05`, `2022/3/5`, `2022.3.5`, `2022年3月5日`, `20220305`, a date or
-    datetime, or an Excel serial number (epoch 1899-12-30; 1950–2099, also as a 5-digit
+    datetime, or an Excel serial number (epoch 1899-12-30; 1990–2099, also as a 5-digit
     string). A time of day after the date is ignored. ValueError (Chinese reason) otherwise."""
     if isinstance(v, datetime):
         return v.date()

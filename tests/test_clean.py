@@ -444,6 +444,7 @@ def test_date_forms(written):
         ("2022-3/5", "日期格式无法识别"),
         ("三月五日", "日期格式无法识别"),
         ("12345", "日期格式无法识别"),  # a 5-digit number out of the plausible serial range
+        ("20260", "日期格式无法识别"),  # a mistyped year, not 1955-06-20 as a text serial
         (True, "日期格式无法识别"),
         ("1850-01-01", "年份超出合理范围"),
     ],
