@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
@@ -165,13 +166,22 @@ class SyncCursor(SQLModel, table=True):
 
 class SearchPending(SQLModel, table=True):
     """Records withdrawn without a change event (nothing public changed about them), whose
-    entities were merged again without them (Writer.finish): the search sync refreshes their
-    documents as it does an event's, then deletes the rows (publishing.search.sync)."""
+    entities were merged again without them (Writer.finish): each search index refreshes their
+    documents as it does an event's, from a cursor over `id` of its own; a row is deleted once
+    every index has it, or when it is older than an index can lag (publishing.search.sync)."""
 
     __tablename__ = "search_pending"
+    # ids must never be issued again (a cursor past a deleted id would skip its reuse): SQLite
+    # reuses the largest rowid after a delete unless the table is AUTOINCREMENT (0011).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(
         default=None, sa_column=Column(SeqType, primary_key=True, autoincrement=True)
     )
     record_id: str = Field(max_length=24)
     entity_id: str | None = Field(default=None, max_length=18)
+    # Set by the database: the writer (and an older release's) leaves it out.
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    )

@@ -5,8 +5,27 @@
 (active → its document is upserted, otherwise deleted) and so is its entity (counts, grade and
 names change with its records). The cursor is written in the same transaction as the embedded
 index, so a crash loses nothing and repeats nothing; applying an event twice is harmless anyway.
+
 Then it applies the records withdrawn without a change event (table search_pending, written by
-the writer) the same way, and deletes those rows in the same transaction; a rebuild clears them.
+the writer) the same way, from a cursor of the backend's own over the rows' ids
+("search-pending:<backend>"), committed with the embedded index as the change log's is. Two
+indexes may be kept against one database (switching from the embedded index to Meilisearch: one
+is rebuilt and synced while the portal still serves the other), so the first to apply a row must
+not delete it. Every writer holds the writer lock (publishing.commit.lock_writer) from its insert to
+its commit, so ids are issued in commit order, as change events' seqs are: a cursor never skips
+a row that commits later with a smaller id (and ids are never issued again: the table is
+AUTOINCREMENT on SQLite). A rebuild moves its backend's two cursors to what it read before
+reading the database (possibly back: what a sync applied to the old index meanwhile is applied
+again to the new one).
+
+Rows no index needs are deleted (collect_pending, after a sync's and a rebuild's work): those at
+or below every index's pending cursor (the indexes: the backends with a cursor; one with none yet
+starts from the change log's beginning or a rebuild, which covers every withdrawal), and, so
+that an index nobody syncs any more (the embedded one after the switch) cannot keep rows
+forever, those older than PENDING_KEPT: an index that had not applied them is forgotten (its
+cursors deleted), and if it is ever synced again it starts over from the change log's first
+event (or rebuilds, when far behind), which reads every record and entity again. Nothing is
+collected while a rebuild runs: it will move its cursor back to where it started.
 
 Before applying anything, `sync` rebuilds an index stamped with an older format version
 (publishing.search.index_format) or none, and one far behind: the rebuild lock lets one process
@@ -17,11 +36,11 @@ applies nothing meanwhile), and searches are answered by the old index until the
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
-from publishing import locks
+from publishing import clock, locks
 from publishing.db import get_engine, writer_connection
 from publishing.models import ChangeEvent, SearchPending, SyncCursor
 from publishing.search import get_backend, index_format
@@ -37,11 +56,21 @@ PENDING = SearchPending.__table__
 BATCH = 2000  # change events per transaction
 REINDEX_BACKLOG = 100_000  # events behind (and more than half the index): rebuild instead
 SYNC_LOCK_ID = locks.SEARCH_INDEX  # advisory lock shared with the embedded index's writers
+# How long a search_pending row waits for an index that has not applied it: far beyond any pause
+# of a live index's sync (the worker syncs every few seconds), so only an abandoned one is
+# forgotten, and it costs that index a replay of the change log, not a wrong answer.
+PENDING_KEPT = timedelta(days=30)
+CURSOR_PREFIX, PENDING_PREFIX = "search:", "search-pending:"
 _NEWER_SEEN: set[str] = set()  # backends whose newer format was logged (once per process)
 
 
 def cursor_name(backend: SearchBackend) -> str:
-    return f"search:{backend.name}"
+    return f"{CURSOR_PREFIX}{backend.name}"
+
+
+def pending_cursor_name(backend: SearchBackend) -> str:
+    """The cursor over search_pending's ids of one backend."""
+    return f"{PENDING_PREFIX}{backend.name}"
 
 
 def read_cursor(conn: Connection, name: str) -> int:
@@ -198,26 +227,85 @@ def sync(
 
 
 def _apply_pending(engine: Engine, backend: SearchBackend, batch: int) -> None:
-    """The records withdrawn without a change event, applied as events are and deleted in the
-    same transaction: the embedded index commits with the deletion; a crash after Meilisearch
-    took them applies them again, which is harmless."""
+    """The records withdrawn without a change event after the backend's pending cursor,
+    applied as events are, the cursor written in the same transaction (the embedded index
+    commits with it; a crash after Meilisearch took them applies them again, which is
+    harmless); then the rows every index has are collected."""
+    name = pending_cursor_name(backend)
     while True:
         with writer_connection(engine) as conn, conn.begin():
             _lock(conn)
             rows = conn.execute(
                 select(PENDING.c.id, PENDING.c.record_id, PENDING.c.entity_id)
+                .where(PENDING.c.id > read_cursor(conn, name))
                 .order_by(PENDING.c.id)
                 .limit(batch)
             ).all()
             if not rows:
+                _collect_unless_rebuilding(engine, conn)
                 return
             apply_events(conn, _writing_to(conn, backend), rows)
-            _forget_pending(conn, [r.id for r in rows])
+            write_cursor(conn, name, rows[-1].id)
 
 
-def _forget_pending(conn: Connection, ids: list[int]) -> None:
-    for i in range(0, len(ids), BATCH):
-        conn.execute(delete(PENDING).where(PENDING.c.id.in_(ids[i : i + BATCH])))
+def _collect_unless_rebuilding(engine: Engine, conn: Connection) -> None:
+    # A rebuild moves its pending cursor back to where it started: the rows after it must stay.
+    with rebuild_lock(engine, wait=False) as free:
+        if free:
+            collect_pending(conn)
+
+
+def collect_pending(conn: Connection, now: datetime | None = None) -> int:
+    """Delete the search_pending rows no index needs any more (see the module docstring);
+    returns how many. In the caller's transaction, which holds the sync lock and sees no
+    rebuild running."""
+    seen = _pending_cursors(conn)
+    aged = _aged_top(conn, (now or clock.now()) - PENDING_KEPT)
+    for backend in [b for b, cursor in seen.items() if cursor < aged]:
+        log.warning(
+            "search: the %s index has not applied withdrawals queued more than %d days ago: "
+            "forgotten (if it is synced again, it starts over from the change log)",
+            backend,
+            PENDING_KEPT.days,
+        )
+        conn.execute(delete(CURSORS).where(CURSORS.c.name.in_(_cursor_names(backend))))
+        del seen[backend]
+    if seen:
+        up_to = max(min(seen.values()), aged)
+    else:  # no index: one that comes starts from the change log's beginning or a rebuild
+        up_to = conn.execute(select(func.max(PENDING.c.id))).scalar() or 0
+    if not up_to:
+        return 0
+    return conn.execute(delete(PENDING).where(PENDING.c.id <= up_to)).rowcount
+
+
+def _cursor_names(backend: str) -> list[str]:
+    return [f"{CURSOR_PREFIX}{backend}", f"{PENDING_PREFIX}{backend}"]
+
+
+def _pending_cursors(conn: Connection) -> dict[str, int]:
+    """{backend: its pending cursor} of every backend with a cursor (0: none over the queue
+    yet, such as an index last synced by a release before the queue had cursors)."""
+    rows = conn.execute(
+        select(CURSORS.c.name, CURSORS.c.seq).where(
+            or_(CURSORS.c.name.startswith(CURSOR_PREFIX), CURSORS.c.name.startswith(PENDING_PREFIX))
+        )
+    ).all()
+    cursors = dict(rows)
+    backends = {name.split(":", 1)[1] for name in cursors}
+    return {b: cursors.get(f"{PENDING_PREFIX}{b}") or 0 for b in backends}
+
+
+def _aged_top(conn: Connection, before: datetime) -> int:
+    """The largest id of the rows created before `before` (0: none). The oldest row is looked
+    at first (ids follow time): the table is scanned only when something is due."""
+    oldest = conn.execute(select(PENDING.c.created_at).order_by(PENDING.c.id).limit(1)).scalar()
+    if oldest is None or oldest >= before:
+        return 0
+    return (
+        conn.execute(select(func.max(PENDING.c.id)).where(PENDING.c.created_at < before)).scalar()
+        or 0
+    )
 
 
 def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) -> int:
@@ -231,15 +319,18 @@ def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) 
 
 
 def _rebuild(engine: Engine, backend: SearchBackend) -> int:
+    """The caller holds the rebuild lock."""
     with engine.connect() as conn:
         top = conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0
-        # Those committed before the rebuild reads the database: it covers them. (Not `id <=
-        # max`: on PostgreSQL a smaller id may commit later.)
-        pending = list(conn.execute(select(PENDING.c.id)).scalars())
+        # Ids are issued in commit order (the writer lock): every row up to the largest one
+        # committed before the rebuild reads the database is covered by it.
+        pending_top = conn.execute(select(func.max(PENDING.c.id))).scalar()
     from_database = getattr(backend, "rebuild_from_database", None)  # the embedded index
     count = from_database() if from_database else backend.rebuild(iter_all_docs(engine))
     with writer_connection(engine) as conn, conn.begin():
         _lock(conn)
         write_cursor(conn, cursor_name(backend), top)
-        _forget_pending(conn, pending)
+        if pending_top is not None:  # none: every row to come is after the cursor, whatever it is
+            write_cursor(conn, pending_cursor_name(backend), pending_top)
+        collect_pending(conn)
     return count
