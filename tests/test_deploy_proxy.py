@@ -2,8 +2,10 @@
 address is the one nginx sees (a client naming its own in X-Forwarded-For neither escapes the
 rate limits nor locks someone else out), /metrics is not served outside however it is spelled,
 feeds carry the application's one Cache-Control, open-data downloads pass unchanged (strong
-ETag, Content-Length), nginx follows restarted portal containers (resolve), and made-up API
-keys count against the client's address instead of costing a database lookup each."""
+ETag, Content-Length), nginx follows restarted portal containers (resolve), its feed cache
+holds public feeds only (never an answer that sets a cookie or is marked private / no-store, and
+never a back-office or request-form path ending in .rss/.atom), and made-up API keys count
+against the client's address instead of costing a database lookup each."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import hashlib
 import json
 import re
 import subprocess
+import threading
 import time
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,8 +29,9 @@ from portal.ratelimit import Limit, RateLimitConfig
 from publishing import apikeys, opendata
 from publishing.db import make_engine, upgrade
 from publishing.publish import publish
+from publishing.users import add_user
 from tests.api_helpers import api_client
-from tests.factories import penalty_row, write_csv
+from tests.factories import penalty_row, uscc, write_csv
 from tests.requests_support import wait_for
 from tests.servers import free_port, portal_server, self_signed_cert, stop
 from tests.test_two_processes import NGINX, render_nginx_conf
@@ -34,6 +39,7 @@ from tests.test_two_processes import NGINX, render_nginx_conf
 ROOT = Path(__file__).resolve().parent.parent
 CONF = (ROOT / "deploy" / "nginx.conf").read_text()
 SECRET = "proxy-test-secret-key-of-more-than-32-characters"
+REVIEWER, PASSWORD = "reviewer1", "correct horse battery staple"
 
 
 # -- the configuration as written ------------------------------------------------------------
@@ -95,6 +101,7 @@ def site(site_dir):
         show_progress=False,
     ).published
     opendata.build(engine, tmp / "var" / "opendata")
+    add_user(engine, REVIEWER, "reviewer", PASSWORD)
     engine.dispose()
     env = {
         "DISCLOSURE_DATABASE_URL": url,
@@ -176,6 +183,115 @@ def test_feeds_carry_the_applications_one_cache_control(site):
             r = c.get("/feeds/penalty.atom")
             assert r.status_code == 200
             assert r.headers.get_list("cache-control") == own == [own[0]]
+
+
+# -- the feed cache holds public feeds only --------------------------------------------------
+
+
+def _login(c: httpx.Client) -> None:
+    page = c.get("/review/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = c.post("/review/login", data={"name": REVIEWER, "password": PASSWORD, "csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/review", r.text
+
+
+def test_a_reviewers_answer_is_not_replayed_to_anyone_else(site):
+    """The feed location was a regex (`\\.rss$`), which wins over prefixes, and ignored
+    Set-Cookie: a reviewer's 404 for /review/....rss was cached with his session cookie and
+    served to the next anonymous client, whose cookie then opened the back office."""
+    https, _ = site
+    path = "/review/requests/YT20261127-000099.rss"
+    with (
+        httpx.Client(base_url=https, verify=False, timeout=10) as anonymous,
+        httpx.Client(base_url=https, verify=False, timeout=10) as reviewer,
+    ):
+        assert anonymous.get(path).status_code == 303  # to the login form
+        _login(reviewer)
+        own = reviewer.get(path)
+        assert own.status_code == 404 and "review_session=" in own.headers["set-cookie"]
+        again = anonymous.get(path)
+        assert again.status_code == 303 and "set-cookie" not in again.headers
+        assert "x-cache" not in own.headers and "x-cache" not in again.headers  # not the cache's
+        assert anonymous.get("/review").status_code == 303
+
+
+def test_request_form_answers_are_not_cached(site):
+    """/requests/abc.atom is a request-form page (no-store, the client's own rq_client cookie
+    and form token), not a feed: every visitor within 60 s got the first one's."""
+    https, _ = site
+    answers = []
+    for path in ("/requests/abc.atom", "/requests/abc.atom", "/api/v1/requests/abc.rss"):
+        with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+            answers.append(c.get(path))
+    assert all("x-cache" not in r.headers for r in answers), [r.headers for r in answers]
+    first, second = (r.headers.get_list("set-cookie") for r in answers[:2])
+    assert first and second and first != second  # each visitor's own cookie
+
+
+def test_public_feeds_are_cached(site):
+    """Each feed path of portal/feeds.py still goes through the 60 s cache."""
+    https, _ = site
+    paths = (
+        "/feeds/penalty.rss",
+        "/feeds/penalty/370602.atom",
+        f"/entities/{uscc(1)}/feed.rss",
+        "/search/feed.atom?q=%E9%A3%9F%E5%93%81",
+        "/feeds/no-such-kind.atom",  # a 404, cached 10 s
+    )
+    with httpx.Client(base_url=https, verify=False, timeout=10) as c:
+        for path in paths:
+            first, second = c.get(path), c.get(path)
+            assert "set-cookie" not in first.headers, path
+            assert first.headers["x-cache"] in {"MISS", "EXPIRED", "HIT"}, path
+            assert second.headers["x-cache"] == "HIT" and second.text == first.text, path
+
+
+class _FeedOrigin(BaseHTTPRequestHandler):
+    """Feed URLs answered with this test's headers: the portal's public feeds set no cookie and
+    are public, so what the cache does with the others is seen on a stand-in."""
+
+    protocol_version = "HTTP/1.1"
+    HEADERS = {
+        "/feeds/cookie.atom": {"Set-Cookie": "who=them; Path=/; Secure"},
+        "/feeds/private.atom": {"Cache-Control": "private, max-age=60"},
+        "/feeds/no-store.atom": {"Cache-Control": "no-store"},
+        "/feeds/public.atom": {"Cache-Control": "public, max-age=60"},
+    }
+    served = 0
+
+    def do_GET(self) -> None:
+        _FeedOrigin.served += 1
+        body = f"<feed>{_FeedOrigin.served}</feed>".encode()
+        self.send_response(200)
+        for name, value in self.HEADERS.get(self.path, {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/atom+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_the_feed_cache_never_stores_private_answers(tmp_path):
+    """Whatever a feed URL answers: one that sets a cookie, or that the application marks
+    private / no-store, is each client's own, from the upstream every time."""
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), _FeedOrigin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        with (
+            _nginx(f"127.0.0.1:{origin.server_port}", tmp_path) as https,
+            httpx.Client(base_url=https, verify=False, timeout=10) as c,
+        ):
+            for path in ("/feeds/cookie.atom", "/feeds/private.atom", "/feeds/no-store.atom"):
+                first, second = c.get(path), c.get(path)
+                assert second.headers["x-cache"] != "HIT" and second.text != first.text, path
+            first, second = c.get("/feeds/public.atom"), c.get("/feeds/public.atom")
+            assert second.headers["x-cache"] == "HIT" and second.text == first.text
+    finally:
+        origin.shutdown()
+        origin.server_close()
 
 
 def test_open_data_downloads_pass_unchanged(site):
