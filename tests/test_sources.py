@@ -564,6 +564,25 @@ def test_xlsx_header_detection_with_given_kind(tmp_path: Path) -> None:
     assert [r.row for r in rows] == [3]
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_key_value_title_row_above_the_header_is_not_the_header(tmp_path: Path, fmt: str) -> None:
+    """Title rows that name two columns (发布单位 … 发布日期 …) come before the real header:
+    the row naming the most columns is the header (the first such row was taken, and the file
+    was unreadable)."""
+    rows = [['2026年第11期食品安全"黑榜"'],
+            ["发布单位", "烟台市牟平区市场监督管理局", "发布日期", "2026-08-01"],
+            BLACKLIST_HEADER, BLACKLIST_ROW]
+    path = tmp_path / f"黑榜.{fmt}"
+    if fmt == "xlsx":
+        write_xlsx(path, rows)
+    else:
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+    source, read = read_all(path)
+    assert source.kind == "blacklist"
+    assert [r.row for r in read] == [4] and read[0].values["entity_name"]
+
+
 def test_xlsx_unknown_and_forbidden_columns(tmp_path: Path) -> None:
     header = [*PENALTY_HEADER, "联系电话", "附件"]
     path = write_xlsx(tmp_path / "a.xlsx", [header, [*PENALTY_ROW, "13812345678", "x.pdf"]])

@@ -51,13 +51,18 @@ class Header:
 
 
 def find_header_row(rows: Iterable[Cells], kind: str | None) -> tuple[int, Sequence[Any]] | None:
-    """The first row (number, cells) naming at least two known columns, within the scan limit."""
+    """The row (number, cells) naming the most known columns, at least two, within the scan
+    limit; the first of equals. Not simply the first such row: a title block of key/value
+    rows (发布单位 | 某局 | 发布日期 | 2026-08-01) names two columns above the real header."""
+    best: tuple[int, Sequence[Any]] | None = None
+    most = MIN_KNOWN_HEADERS - 1
     for number, cells in enumerate(itertools.islice(rows, HEADER_SCAN_ROWS), start=1):
         if isinstance(cells, CellError):
             continue
-        if known_header_count(cells, kind) >= MIN_KNOWN_HEADERS:
-            return number, cells
-    return None
+        known = known_header_count(cells, kind)
+        if known > most:
+            best, most = (number, cells), known
+    return best
 
 
 def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
