@@ -41,6 +41,7 @@ import logging
 import logging.config
 import os
 import re
+import sys
 import time
 import traceback
 import uuid
@@ -235,7 +236,18 @@ def litestar_logging_config(fmt: str = "json") -> Any:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
         log_exceptions="always",
+        exception_logging_handler=_log_server_errors,
     )
+
+
+def _log_server_errors(logger: Any, scope: Any, tb: list[str]) -> None:
+    """Litestar's exception logging: server errors only, by path. A client error (4xx) is in
+    the access line already; its message names the URL, query string and all ("Validation
+    failed for GET /api/v1/search?q=<ID number>"), or the value of a bad filter."""
+    status = getattr(sys.exc_info()[1], "status_code", 500)
+    if isinstance(status, int) and status < 500:
+        return
+    logger.exception("Uncaught exception (path=%s):", log_safe(scope.get("path", "")))
 
 
 # -- the ASGI wrapper: request id, access log, metrics ----------------------------------------

@@ -158,7 +158,7 @@ def _serve_and_log(database_url: str, tmp_path, paths: list[str]) -> str:
             wait_up(base + "/healthz/live", 60, proc)
             with httpx.Client(base_url=base, timeout=30) as c:
                 for i, path in enumerate(paths):
-                    assert c.get(path, headers={"X-Request-ID": f"req-{i}"}).status_code == 200
+                    assert c.get(path, headers={"X-Request-ID": f"req-{i}"}).status_code < 500
         finally:
             stop(proc, 15)
     return out.read_text(encoding="utf-8", errors="replace")
@@ -179,6 +179,30 @@ def test_text_logs_of_disclosure_serve_leave_the_query_string_out(database_url, 
         "portal.access: GET /requests/YT20261127A1 200 " in line and line.endswith("req-1")
         for line in lines
     ), logged
+
+
+def test_client_errors_are_not_logged_with_their_url_or_values(database_url, tmp_path):
+    """Litestar logged every 4xx with a traceback whose message named the URL, query string and
+    all (`Validation failed for GET /api/v1/search?q=<ID number>`) or the bad filter value."""
+    id_number = "370602198001181233"
+    logged = _serve_and_log(database_url, tmp_path, [
+        f"/api/v1/search?q={id_number}&page=x", f"/penalties?category={id_number}",
+        f"/api/v1/penalties?district={id_number}", f"/nope?q={id_number}"])
+    assert id_number not in logged and "Traceback" not in logged, logged
+    assert "portal.access: GET /api/v1/search 400 " in logged  # the access line still counts it
+
+
+def test_server_errors_are_still_logged_with_their_traceback(caplog):
+    from litestar.exceptions import HTTPException
+
+    logger = logging.getLogger("test.exceptions")
+    for error in (RuntimeError("boom"), HTTPException(status_code=503), HTTPException(status_code=404)):
+        try:
+            raise error
+        except Exception:  # noqa: BLE001 - as Litestar's middleware calls it
+            observability._log_server_errors(logger, {"type": "http", "path": "/a\nb"}, [])
+    assert [r.exc_info[0].__name__ for r in caplog.records] == ["RuntimeError", "HTTPException"]
+    assert "\n" not in caplog.records[0].getMessage()  # the path is escaped like the access line
 
 
 def test_logging_config_is_json():
