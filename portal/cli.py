@@ -7,6 +7,9 @@ Exit codes of `disclosure publish`:
      all (or holds no record): nothing was published (also with --accept-partial)
   3  the database could not be reached (or failed midway): nothing was published
   4  published, but the --report file could not be written afterwards
+  5  snapshot mode: the files would withdraw a large share of a kind's published records (a
+     truncated export?): nothing was published; --allow-mass-withdrawal confirms it
+A dry run exits as the run itself would (0, 1, 2 or 5), having written nothing.
 Of `disclosure export`: 0 done; 1 the output ended early (a closed pipe, a full disk); 2 --out
 cannot be written; 3 the database could not be reached (so also for expire, reindex, opendata
 and scrub).
@@ -33,6 +36,7 @@ if TYPE_CHECKING:  # imported when a verb runs: `disclosure --help` stays fast
     from publishing.rows import Reject
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_DATABASE, EXIT_REPORT = 0, 1, 2, 3, 4
+EXIT_MASS_WITHDRAWAL = 5  # publish: a snapshot's withdrawals over the guard, not allowed
 EXIT_CUT_SHORT = 1  # export: the output ended before the last record
 # Rejects listed on stderr when --report lists them all (without one, stderr lists every one).
 SHOWN_REJECTS = 20
@@ -91,30 +95,39 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     engine = _engine()
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
-                     dry_run=args.dry_run, engine=engine)
+                     dry_run=args.dry_run, engine=engine,
+                     allow_mass_withdrawal=args.allow_mass_withdrawal)
     for rep in result.reports:
         print(_file_summary(rep))
         _print_rejects(rep, args.report)
     if result.snapshot_skipped:
         print(f"警告:{result.snapshot_skipped}。", file=sys.stderr)
+    for mass in result.mass_withdrawals:
+        print(f"{'警告' if mass.allowed else '错误'}：{mass.message()}。", file=sys.stderr)
     reported = True
     if args.report:
         outcome = "已发布的数据不受影响" if result.published else "本次未发布任何数据"
         reported = _write_report(args.report, result.as_json(), outcome)
     if args.dry_run:
         print("试运行(--dry-run):未写入任何数据。")
+        if result.refused:
+            print("试运行：正式发布将被拒绝（退出码 5），原因见上。", file=sys.stderr)
     elif result.published:
         print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
         _after_publish(engine)  # also without events: records withdrawn quietly (search_pending)
     elif result.unreadable:
         print("有无法读取的文件:未发布任何数据(--accept-partial 只对被拒绝的行有效)。",
               file=sys.stderr)
+    elif result.refused:
+        pass  # said above, kind by kind, with how to confirm it
     elif args.accept_partial:
         print("所有行都被拒绝：未发布任何数据。", file=sys.stderr)
     else:
         print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
     if result.unreadable:
         return EXIT_USAGE
+    if result.refused:
+        return EXIT_MASS_WITHDRAWAL
     if not result.publishable:
         return EXIT_REJECTED
     return EXIT_OK if reported else EXIT_REPORT
@@ -393,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("incremental", "snapshot"), default="incremental")
     p.add_argument("--accept-partial", action="store_true", help="有拒绝行时仍发布有效行")
     p.add_argument("--dry-run", action="store_true", help="只显示计划,不写入")
+    p.add_argument("--allow-mass-withdrawal", action="store_true",
+                   help="快照模式:确认撤回某类已公示记录的大部分(超过 25%% 且不少于 10 条;"
+                        "否则视为文件不完整,不发布任何数据,退出码 5)")
     p.add_argument("--report", type=Path, metavar="R.json")
     p.set_defaults(func=cmd_publish)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, or_, select
 
 from publishing import bulk, entities, ids
 from publishing.clean import field_keys
@@ -358,13 +358,31 @@ class Planner:
             out.setdefault(r.group_key, []).append(r)
         return out
 
-    def withdraw_unseen(self, kind: str) -> None:
-        """Snapshot mode: records of the kind that the files no longer contain are withdrawn
-        (statistics-only and superseded marks too: the snapshot is the whole set)."""
+    def published_counts(self) -> Counter:
+        """Records of each kind in publication (active, publicity not ended). Counted before a
+        snapshot's files change anything: what its withdrawals are weighed against."""
+        query = (select(RECORDS.c.kind, func.count())
+                 .where(RECORDS.c.status == ACTIVE,
+                        or_(RECORDS.c.publicity_until.is_(None),
+                            RECORDS.c.publicity_until >= self.today))
+                 .group_by(RECORDS.c.kind))
+        return Counter(dict(self.conn.execute(query).all()))
+
+    def unseen(self, kind: str) -> list[Any]:
+        """Snapshot mode: the records of the kind that the files no longer contain and a
+        snapshot withdraws (statistics-only and superseded marks too: the snapshot is the whole
+        set), with their end of publicity."""
         seen = self.seen.get(kind, set())
-        query = select(*_STATE_COLUMNS).where(RECORDS.c.kind == kind,
-                                              RECORDS.c.status.in_((ACTIVE, *QUIETLY_WITHDRAWN)))
-        gone = [r for r in self.conn.execute(query).all() if int(r.id[3:], 16) not in seen]
+        query = select(*_STATE_COLUMNS, RECORDS.c.publicity_until).where(
+            RECORDS.c.kind == kind, RECORDS.c.status.in_((ACTIVE, *QUIETLY_WITHDRAWN)))
+        return [r for r in self.conn.execute(query).all() if int(r.id[3:], 16) not in seen]
+
+    def withdraw_unseen(self, kind: str, gone: list[Any] | None = None) -> None:
+        """Snapshot mode: withdraw the records of the kind that the files no longer contain
+        (`gone`, as unseen() found them; looked up when not given)."""
+        seen = self.seen.get(kind, set())
+        if gone is None:
+            gone = self.unseen(kind)
         for r in gone:
             self._withdraw_one(r, "snapshot")
         self.counts["withdrawn"] += len(gone)

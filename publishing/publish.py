@@ -3,6 +3,13 @@
 A file with any rejected row publishes nothing unless accept_partial; a file that cannot be
 read at all publishes nothing, whatever accept_partial says; a dry run plans everything and
 rolls back. The report says exactly what happened to every row.
+
+A snapshot withdraws every published record of its kind that its files do not hold, so a
+truncated export (one district only, a file cut off) would withdraw most of the kind: when the
+published records it would withdraw number at least MASS_WITHDRAWAL_MIN and exceed
+MASS_WITHDRAWAL_PERCENT of the kind's published records, nothing is published unless
+allow_mass_withdrawal (the report's `mass_withdrawal` says how many of how many; a dry run
+says the same, and withdraws none of that kind either).
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publishing import clock
 from publishing.clean import Cleaner
-from publishing.commit import Writer, finish_batch, lock_writer, start_batch
+from publishing.commit import Writer, expired, finish_batch, lock_writer, start_batch
+from publishing.contract import KIND_LABELS
 from publishing.db import ANALYZE_NEXT, analyze, get_engine, writer_connection
 from publishing.gcpause import gc_paused
 from publishing.initial_load import defer_upkeep, sqlite_initial_load
+from publishing.models import ACTIVE
 from publishing.plan import Planner, Prepared, prepare
 from publishing.progress import progress
 from publishing.rows import CleanRow, EntityFields, Reject, SourceError, SourceFile
@@ -57,6 +66,21 @@ WAIT_AFTER_BYTES = 64_000_000
 # that runs ahead spools the rest to an unlinked temporary file.
 READ_AHEAD = 2
 COUNT_KEYS = ("added", "changed", "withdrawn", "unchanged")
+# The guard against a snapshot that withdraws most of a kind (a truncated export). A normal
+# snapshot withdraws the records revoked or corrected since the last one, a few percent of a
+# kind (expiries are not counted: `disclosure expire` withdraws those anyway); a quarter of the
+# kind at once is no normal week. Below MASS_WITHDRAWAL_MIN withdrawals the guard is silent:
+# a handful of records is checked at a glance in the report, and small kinds and test sets
+# (3 of a kind's 8 records) may lose a large share to an ordinary snapshot.
+MASS_WITHDRAWAL_PERCENT = 25
+MASS_WITHDRAWAL_MIN = 10
+R_MASS_WITHDRAWAL = ("快照模式将撤回{label}（{kind}）已公示记录 {withdrawn:,} 条，占发布前已公示的 "
+                     "{published:,} 条的 {share:.1%}（超过 {percent}% 且不少于 {minimum} 条）："
+                     "文件可能不完整（如只导出了部分区市，或文件被截断），本次未发布任何数据。"
+                     "请核对文件；确需撤回这些记录时，加 --allow-mass-withdrawal 重新发布")
+R_MASS_WITHDRAWAL_ALLOWED = ("已确认大批撤回（--allow-mass-withdrawal）：快照模式撤回{label}（{kind}）"
+                             "已公示记录 {withdrawn:,} 条，占发布前已公示的 {published:,} 条的 "
+                             "{share:.1%}")
 R_SNAPSHOT_SKIPPED = ("有被拒绝的行：快照模式本次未撤回任何记录（被拒绝的行可能正是仍应公示的记录）；"
                       "修正后重新发布完整快照即可撤回")
 
@@ -76,6 +100,8 @@ class FileReport:
     unreadable: bool = False
     # Snapshot mode: the withdrawals of what the files no longer hold were not made (why).
     snapshot_skipped: str | None = None
+    # Snapshot mode: the kind's withdrawals are over the guard's threshold (refused or allowed).
+    mass_withdrawal: MassWithdrawal | None = None
 
     @property
     def rejected_rows(self) -> int:
@@ -100,7 +126,41 @@ class FileReport:
         if self.snapshot_skipped:
             out.update(snapshot_withdrawals_skipped=True,
                        snapshot_withdrawals_skipped_reason=self.snapshot_skipped)
+        if self.mass_withdrawal:
+            out.update(mass_withdrawal=self.mass_withdrawal.as_dict())
         return out
+
+
+@dataclass(frozen=True)
+class MassWithdrawal:
+    """A snapshot's withdrawals of a kind's published records, over the guard's threshold."""
+
+    kind: str
+    withdrawn: int  # published records the snapshot would withdraw (expiries not counted)
+    published: int  # the kind's published records before the publish
+    allowed: bool  # allow_mass_withdrawal: withdrawn all the same (else nothing is published)
+
+    @property
+    def refused(self) -> bool:
+        return not self.allowed
+
+    def message(self) -> str:
+        template = R_MASS_WITHDRAWAL_ALLOWED if self.allowed else R_MASS_WITHDRAWAL
+        return template.format(label=KIND_LABELS.get(self.kind, self.kind), kind=self.kind,
+                               withdrawn=self.withdrawn, published=self.published,
+                               share=self.withdrawn / max(self.published, 1),
+                               percent=MASS_WITHDRAWAL_PERCENT, minimum=MASS_WITHDRAWAL_MIN)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "withdrawn": self.withdrawn, "published": self.published,
+                "threshold_percent": MASS_WITHDRAWAL_PERCENT, "minimum": MASS_WITHDRAWAL_MIN,
+                "refused": self.refused, "reason": self.message()}
+
+
+def is_mass_withdrawal(withdrawn: int, published: int) -> bool:
+    """At least MASS_WITHDRAWAL_MIN published records, and more than MASS_WITHDRAWAL_PERCENT
+    of the kind's (in integers: exact at the boundary)."""
+    return withdrawn >= MASS_WITHDRAWAL_MIN and withdrawn * 100 > MASS_WITHDRAWAL_PERCENT * published
 
 
 @dataclass
@@ -125,6 +185,16 @@ class PublishResult:
     def snapshot_skipped(self) -> str | None:
         return next((r.snapshot_skipped for r in self.reports if r.snapshot_skipped), None)
 
+    @property
+    def mass_withdrawals(self) -> list[MassWithdrawal]:
+        """The kinds whose snapshot withdrawals are over the guard's threshold."""
+        return [r.mass_withdrawal for r in self.reports if r.mass_withdrawal]
+
+    @property
+    def refused(self) -> bool:
+        """Nothing is published (nor would be, in a dry run): a mass withdrawal not allowed."""
+        return any(m.refused for m in self.mass_withdrawals)
+
     def as_json(self) -> dict[str, Any] | list[dict[str, Any]]:
         items = [r.as_dict(self.published) for r in self.reports]
         return items[0] if len(items) == 1 else items
@@ -133,7 +203,7 @@ class PublishResult:
 def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremental",
             accept_partial: bool = False, dry_run: bool = False, engine: Engine | None = None,
             today: date | None = None, rules: Rules | None = None, show_progress: bool = True,
-            actor: str = "cli") -> PublishResult:
+            actor: str = "cli", allow_mass_withdrawal: bool = False) -> PublishResult:
     if mode not in ("incremental", "snapshot"):
         raise ValueError(f"unknown mode {mode!r}")
     engine = engine or get_engine()
@@ -147,6 +217,8 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         batch_id = start_batch(conn, kind=kind, mode=mode, actor=actor, files=[str(p) for p in paths])
         writer = Writer(conn, batch_id)
         planner = Planner(conn, writer, rules, today, track_seen=mode == "snapshot", upkeep=deferred)
+        # before any file changes them (the writer's lock keeps other publishers out)
+        published_before = planner.published_counts() if mode == "snapshot" else Counter()
         previous: _CleaningProcess | None = None
 
         def open_file(path: Path) -> _Feed:
@@ -169,9 +241,9 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         publishable = _publishable(reports, accept_partial)
         if mode == "snapshot" and not has_rejects:
             for k, report in kinds_seen.items():
-                before = Counter(planner.counts)
-                planner.withdraw_unseen(k)
-                report.counts.update(planner.counts - before)
+                _withdraw_unseen(planner, k, report, published_before[k], allow_mass_withdrawal)
+            publishable = publishable and not any(
+                r.mass_withdrawal and r.mass_withdrawal.refused for r in reports)
         elif mode == "snapshot" and publishable:  # else nothing is published anyway
             # A rejected row may be a record the bureau still publishes: withdrawing what the
             # files "no longer hold" could withdraw it. Safe, but it must be said.
@@ -195,6 +267,24 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
                           "publish will)")
     return PublishResult(reports, published, dry_run, batch_id if published else None,
                          writer.events_written if published else 0, publishable)
+
+
+def _withdraw_unseen(planner: Planner, kind: str, report: FileReport, published: int,
+                     allow_mass_withdrawal: bool) -> None:
+    """Snapshot mode: withdraw the kind's records that the files no longer hold, unless that is
+    a mass withdrawal not allowed (then none is withdrawn, and nothing will be published)."""
+    gone = planner.unseen(kind)
+    # Published records only: an expiry would be withdrawn anyway, a statistics-only or
+    # superseded mark quietly (nothing public changes).
+    public = sum(1 for r in gone
+                 if r.status == ACTIVE and not expired(r.publicity_until, planner.today))
+    if is_mass_withdrawal(public, published):
+        report.mass_withdrawal = MassWithdrawal(kind, public, published, allow_mass_withdrawal)
+        if not allow_mass_withdrawal:
+            return
+    before = Counter(planner.counts)
+    planner.withdraw_unseen(kind, gone)
+    report.counts.update(planner.counts - before)
 
 
 def _publishable(reports: list[FileReport], accept_partial: bool) -> bool:

@@ -253,7 +253,8 @@ def test_every_reject_names_its_file_and_reads_as_typed(engine, database_url, tm
     assert f"{xlsx} 第2行 [处罚决定日期] “2099-05-01”：日期晚于今天" in lines
     assert f"{pledges} 第1行 [return_days] “5”：退货期限不得少于7天" in lines
     duplicate = next(line for line in lines if "重复" in line)
-    assert duplicate.startswith(f"{many} 第27行 “烟芝市监罚〔2026〕30号”：与第26行重复")
+    assert duplicate.startswith(
+        f"{many} 第27行 [行政处罚决定书文号] “烟芝市监罚〔2026〕30号”：与第26行重复")
     assert not any(s in run.stderr for s in ("None", "datetime", "'", "另有"))
     # 接受 + 拒绝 = 行数: rejected rows, the problems apart
     assert f"{many} [penalty] 行数 26  接受 0  拒绝 26（27 处问题）" in run.stdout
