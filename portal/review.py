@@ -364,7 +364,7 @@ def _notes(result: review.Outcome) -> str:
 @get("/attachments/{attachment_id:int}", name="review_attachment")
 @guard.threaded
 def attachment_file(request: Request, attachment_id: FromPath[int]) -> Response:
-    from publishing.attachments import path_of
+    from publishing.attachments import download_name, path_of
     from publishing.settings import get_settings
 
     user = current_user(request)
@@ -386,7 +386,8 @@ def attachment_file(request: Request, attachment_id: FromPath[int]) -> Response:
         )
     return File(
         path=path,
-        filename=row["file_name"],
+        # the sniffed type names the extension: the applicant's ".html" on a PDF is not kept
+        filename=download_name(row["file_name"], row["media_type"]),
         media_type=row["media_type"],
         content_disposition_type="attachment",
         headers={

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,21 @@ def display_name(filename: str | None) -> str:
 
 def extension(media_type: str) -> str:
     return next(ext for _, mt, ext in MAGIC if mt == media_type)
+
+
+# A trailing ".xyz" of the applicant's name: replaced, never kept in front of ours.
+_NAME_EXTENSION = re.compile(r"\.[0-9A-Za-z]{1,10}$")
+# Characters Windows refuses in a file name, and the path separators.
+_NAME_UNSAFE = re.compile(r'[\\/:*?"<>|]')
+
+
+def download_name(file_name: str | None, media_type: str) -> str:
+    """The name a reviewer's browser saves an attachment under: the applicant's name without
+    its extension (sanitised), then the extension of the type sniffed from the content — a
+    PDF named "x.html" must not be saved, and then opened, as HTML."""
+    stem = _NAME_EXTENSION.sub("", display_name(file_name))
+    stem = _NAME_UNSAFE.sub("_", stem).strip(" .")
+    return (stem or "附件") + extension(media_type)
 
 
 def store(upload: Upload, directory: Path) -> str:

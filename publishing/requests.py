@@ -338,7 +338,6 @@ def validate(
             config,
             errors,
             record_problems,
-            (mobile, email),
         )
     name = " ".join((sub.contact_name or "").split())
     if not name:
@@ -382,12 +381,14 @@ def _has_content(upload: Upload) -> bool:
     return size > 0
 
 
-def _check_records(conn, ids, code, type_, today, rules, config, errors, problems, applicant):
-    records = []
+def _check_records(conn, ids, code, type_, today, rules, config, errors, problems):
     # Only the same applicant's open request of the same type blocks a record: anyone may file
     # about any record, so a stranger's (perhaps bogus) request must not shut the enterprise
-    # out. Reviewers see the other requests on the same records (related_requests).
-    busy = open_requests_for(conn, ids, type_, applicant) if type_ in TYPES else set()
+    # out. Reviewers see the other requests on the same records (related_requests). That check
+    # is not made here but only by _check_still_free, on a submission otherwise complete and
+    # valid: made here, the answer to any half-filled form (nothing stored) would tell whether
+    # a given mobile and e-mail have an open request on the record.
+    records = []
     for rid in ids:
         rec = read.record(conn, rid) if _RECORD_ID.match(rid) else None
         if rec is None or not read.is_visible(rec, today):
@@ -398,8 +399,6 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
                 f"记录 {rid} 属于{rec.get('entity_name') or '其他主体'}"
             )
             problems[rid] = "该记录不属于所填统一社会信用代码的主体"
-        elif rid in busy:
-            problems[rid] = _busy_problem(rid, type_)
         elif type_ == REPAIR and (why := repair_problem(rec, today, rules, config)):
             problems[rid] = why
         else:
@@ -421,9 +420,10 @@ def no_record(record_id: str) -> str:
 
 
 def _busy_problem(record_id: str, type_: str) -> str:
+    """What a duplicate is told: nothing about who filed the open request."""
     return (
-        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，由同一联系人"
-        "（手机号码和电子邮箱相同）提交，请勿重复提交，可凭原受理编号查询进度"
+        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，请勿重复提交；"
+        "请凭收到的受理编号和查询码查询办理进度，或等待办理结果"
     )
 
 
@@ -442,10 +442,9 @@ def _record_lock_key(record_id: str) -> int:
 def _lock_records(conn: Connection, clean: _Clean) -> None:
     """Make concurrent submissions about the same records wait for this transaction to end.
 
-    The check in `validate` (one open request per applicant, record and type) ran on another
-    connection, so a twin may commit after it: the check is repeated inside the committing
-    transaction, after this lock. On SQLite the transaction's BEGIN IMMEDIATE is that lock
-    already."""
+    The check for one open request per applicant, record and type (_check_still_free) is made
+    inside the committing transaction, after this lock, so that a twin cannot commit between
+    check and insert. On SQLite the transaction's BEGIN IMMEDIATE is that lock already."""
     if conn.dialect.name == "postgresql":
         keys = sorted({_record_lock_key(r["id"]) for r in clean.records})  # one order: no deadlock
         for key in keys:

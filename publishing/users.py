@@ -20,11 +20,15 @@ No answer tells which names exist: a wrong password gets the answer an unknown n
 address lock answers every name alike, and the account lock answers as for an unknown name. While
 either lock holds, no password is checked, so guessing cannot go on behind it. The client address
 is the one the portal's rate limits use (uvicorn applies the trusted proxy's X-Forwarded-For).
+
+A failed login's audit entry names the user when the name is a user's; any other name typed (a
+password in the name field, say) only by its length and a keyed fingerprint (unknown_name).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -54,6 +58,7 @@ ACCOUNT_LOCK_MAX = timedelta(days=1)
 KNOWN_DAYS = 90  # an address the owner logged in from within this is spared the account lock
 FAILURE_MEMORY = timedelta(days=1)  # wrong passwords further apart than this do not add up
 NAME_KEY = 80  # the typed name is kept to this length (a user's name has at most 64)
+NAME_FINGERPRINT = 16  # hex characters of the keyed hash the audit log keeps of an unknown name
 PERMISSIONS = {
     "reviewer": {"accept", "more_info"},
     "approver": {"accept", "more_info", "approve", "reject"},
@@ -316,11 +321,11 @@ def login(
     password."""
     now = clock.now()
     key, address = name[:NAME_KEY], source_key(source)
-    actor, target = name[:80] or "?", name[:40]
     with writer_connection(engine) as conn, conn.begin():
         pair = _source_row(conn, key, address)
         held = _aware(pair.locked_until)
         if held and held > now:
+            actor, target = _logged_name(conn, name)
             audit.append(
                 conn,
                 actor=actor,
@@ -336,6 +341,7 @@ def login(
         if row is None:
             _verify(_DUMMY_HASH, password)  # the same time whether or not the name exists
             count, locked = _address_failure(conn, pair, now, failures, minutes)
+            actor, target = _logged_name(conn, name)
             audit.append(
                 conn,
                 actor=actor,
@@ -410,6 +416,27 @@ def login(
             after={"source": source},
         )
         return LoginResult(_principal(row))
+
+
+def _logged_name(conn: Connection, name: str) -> tuple[str, str]:
+    """(actor, target id) for the audit entry of a failed login. A user's name (disabled or
+    not) as it is; any other name typed — perhaps a password in the wrong field — never in
+    plain text in the permanent log, only as unknown_name(name)."""
+    exists = conn.execute(select(USERS.c.id).where(USERS.c.name == name)).first()
+    shown = name if exists else unknown_name(name)
+    return shown[:80], shown[:40]
+
+
+def unknown_name(name: str) -> str:
+    """What the audit log keeps of a name no user has: "unknown(LENGTH) FINGERPRINT", a keyed
+    hash, so that an auditor sees the same name tried again and again while nothing of it can
+    be recovered without the secret key. The space keeps it apart from every user's name."""
+    from publishing.settings import get_settings
+
+    key = ("login-name:" + get_settings().secret_key).encode()
+    typed = name.encode("utf-8", "surrogatepass")
+    digest = hmac.new(key, typed, hashlib.sha256).hexdigest()[:NAME_FINGERPRINT]
+    return f"unknown({len(name)}) {digest}"
 
 
 def forget_logins(engine: Engine, now: datetime | None = None) -> int:

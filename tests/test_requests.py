@@ -476,9 +476,9 @@ def test_a_missing_type_is_explained_in_chinese_only(engine, client, cases):
 
 
 def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
-    """Six threads submit an objection about the same record at the same moment: the check of
-    validate() runs before any of them commits, so only the re-check under the lock inside the
-    committing transaction can stop the others."""
+    """Six threads submit an objection about the same record at the same moment: only the check
+    under the lock inside the committing transaction can stop the others (validate() does not
+    look for a duplicate: its answer must not tell whose request is open)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
