@@ -225,8 +225,8 @@ class Planner:
         if current is not None and self._stored_decides(row, current):
             return
         status = target_status(row, self.rules, self.today)
-        if status == ACTIVE and row["kind"] == "credit_mark":
-            status = self._supersede(row, rivals)
+        if status in CURRENT and row["kind"] == "credit_mark":
+            status = self._supersede(row, rivals, status)
         if current is None:
             row.update(status=status, version=1,
                        status_reason="superseded" if status == SUPERSEDED else None)
@@ -325,8 +325,10 @@ class Planner:
         query = select(RECORDS).where(RECORDS.c.id == record_id)
         return dict(self.conn.execute(query).mappings().one())
 
-    def _supersede(self, row: dict[str, Any], rivals: list[Any]) -> str:
-        """A newer mark of the same scheme and domain supersedes the older one."""
+    def _supersede(self, row: dict[str, Any], rivals: list[Any], status: str = ACTIVE) -> str:
+        """A newer mark of the same scheme and domain supersedes the older one: `status` (the
+        row's current state: published, or counted in the statistics, which count an entity's
+        current mark only) unless a newer one supersedes it."""
         if superseded_by_newer(row, rivals):
             return SUPERSEDED
         for other in older_rivals(row, rivals):
@@ -334,7 +336,7 @@ class Planner:
             self.writer.set_status(other, SUPERSEDED, op, "superseded",
                                    kept_reason=kept_reason(other))
             self.counts["superseded"] += 1
-        return ACTIVE
+        return status
 
     # -- lookups -------------------------------------------------------------------------
     def _any_stored(self, kind: str) -> bool:

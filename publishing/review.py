@@ -4,7 +4,8 @@ An approval changes what the public sees, so it goes through the one writer (pub
 in the same transaction as the request's new status, its step and its audit entry:
 
 - an approved credit repair withdraws the records (status withdrawn, reason "repair");
-- an upheld objection withdraws them (reason "objection") or corrects them (a new version with
+- an upheld objection withdraws them (reason "objection"; a withdrawn credit mark gives way to
+  the newest mark it had superseded: _with_restored) or corrects them (a new version with
   the corrected fields, op change; op expire when the corrected dates end its publicity). A
   corrected credit mark takes the place among its scheme's marks that the planner gives a
   file's mark (_settle_mark): its corrected date, scheme or domain may supersede it, supersede
@@ -322,14 +323,13 @@ def _apply_one(
         return {"id": rid, "before": state, "after": {**state, "note": NOTE_HELD}}
     settles = outcome == "correct" and row.kind == "credit_mark" and row.status in _MARK_STATES
     if row.status != ACTIVE and not settles:
-        return _hold_unpublished(writer, row, outcome, reason, correction)
+        held = _hold_unpublished(writer, row, outcome, reason, correction)
+        return _with_restored(writer, row, today, held)
     if outcome == "withdraw":
         writer.set_status(row, WITHDRAWN, OP_WITHDRAW, reason)
-        return {
-            "id": rid,
-            "before": {"status": row.status, "version": row.version},
-            "after": {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1},
-        }
+        after = {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1}
+        return _with_restored(writer, row, today, {
+            "id": rid, "before": {"status": row.status, "version": row.version}, "after": after})
     new, before, after = _corrected(row, correction)
     # The corrected dates may end its publicity: it leaves publication now, not at the next
     # `disclosure expire`, and still corrected (expire.py keeps the reason so too).
@@ -346,6 +346,30 @@ def _apply_one(
         "before": {"status": row.status, "version": row.version, **before},
         "after": {"status": new["status"], "version": new["version"], **after},
     }
+
+
+NOTE_RESTORED = "此前被本信用标识取代的信用标识（{id}）恢复为现行标识"
+
+
+def _with_restored(writer: Writer, row: Any, today: date, change: dict[str, Any]) -> dict[str, Any]:
+    """After an upheld objection withdrew a group's current credit mark (credit marks are not
+    repaired online, publishing.requests): the newest mark it had superseded is current again,
+    as when a file withdraws it (plan.Planner._restore_superseded), for the withdrawn mark was
+    wrong and never should have superseded it."""
+    if (row.kind != "credit_mark" or row.status not in CURRENT
+            or change["after"].get("status") != WITHDRAWN):
+        return change
+    writer.flush()
+    back = restorable(load_groups(writer.conn, [row.group_key]).get(row.group_key, []))
+    if back is None:
+        return change
+    status = target_status(back._asdict(), load_rules(), today)
+    writer.set_status(back, status, *_event_of(False, status), kept_reason=kept_reason(back))
+    note = NOTE_RESTORED.format(id=back.id)
+    if change["after"].get("note"):
+        note = f"{change['after']['note']}；{note}"
+    change["after"].update(restored=back.id, note=note)
+    return change
 
 
 _MARK_STATES = (*CURRENT, SUPERSEDED)  # a credit mark's states that take part in supersession
@@ -385,9 +409,9 @@ def _settle_mark(
             marks[back.id] = back._replace(status=target_status(back._asdict(), rules, today))
     status = target_status(new, rules, today)
     rivals = [m for m in marks.values() if m.group_key == group]
-    if status == ACTIVE and superseded_by_newer(new, rivals):
+    if status in CURRENT and superseded_by_newer(new, rivals):
         status = SUPERSEDED
-    elif status == ACTIVE:
+    elif status in CURRENT:  # statistics count an entity's current mark only, too
         marks.update((o.id, o._replace(status=SUPERSEDED)) for o in older_rivals(new, rivals))
     for mark_id, mark in marks.items():
         was = stored[mark_id]

@@ -263,3 +263,75 @@ def test_a_corrected_mark_sent_again_returns_among_the_marks_of_its_corrected_gr
     assert _publish(engine, tmp_path, "b2.csv", general)["held"] == 1
     assert _public(client, mark) is None and _public(client, newer)["grade"] == "C"
     assert _head(engine) == head
+
+
+# -- a current mark withdrawn on request ----------------------------------------------------------
+
+
+def _decide_withdrawal(client, bearer, tracking: str) -> dict:
+    done = client.post(
+        f"/api/v1/review/requests/{tracking}/decision",
+        json={"decision": "approve", "outcome": "withdraw", "reason": "依申请撤下。"},
+        headers=bearer,
+    )
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_a_wrong_mark_withdrawn_on_an_objection_gives_way_to_the_mark_it_superseded(
+    engine, client, bearer, tmp_path
+):
+    """The objection says the newer mark was wrong: it never should have superseded the older
+    one, which is current again, as when a file withdraws the newer mark."""
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(80, 分类结果="B", 标注日期="2024-01-01"))
+    _publish(engine, tmp_path, "b.csv", credit_mark_row(80, 分类结果="D", 标注日期="2025-03-01"))
+    old, new = _mark(engine, 80, "2024-01-01"), _mark(engine, 80, "2025-03-01")
+    head = _head(engine)
+    done = _decide_withdrawal(client, bearer, submit_request(engine, "objection", new, uscc(80)))
+    after = done["records"][0]["after"]
+    assert after["status"] == "withdrawn" and after["restored"] == old and old in after["note"]
+    assert _public(client, new) is None and _public(client, old)["grade"] == "B"
+    assert sorted(_changes(client, head)) == sorted([(new, "withdraw"), (old, "add")])
+    profile = client.get(f"/api/v1/entities/{uscc(80)}").json()
+    assert [r["id"] for r in profile["records"]["credit_mark"]] == [old]
+
+
+def test_a_statistics_only_mark_withdrawn_on_an_objection_is_replaced_in_the_statistics(
+    engine, client, bearer, tmp_path, monkeypatch, reset_rules
+):
+    """Filed while the mark was published; the bureau then publishes the scheme only as
+    statistics: the older mark is counted in place of the withdrawn one, quietly."""
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(82, 分类结果="B", 标注日期="2024-01-01"))
+    _publish(engine, tmp_path, "b.csv", credit_mark_row(82, 分类结果="D", 标注日期="2025-03-01"))
+    old, new = _mark(engine, 82, "2024-01-01"), _mark(engine, 82, "2025-03-01")
+    tracking = submit_request(engine, "objection", new, uscc(82))
+    _hide_risk_classes(tmp_path, monkeypatch)
+    assert expire(engine)["aggregate"] == 1
+    assert _statistics(engine) == {HIDDEN: 1}
+    head = _head(engine)
+    done = _decide_withdrawal(client, bearer, tracking)
+    assert done["records"][0]["after"]["restored"] == old
+    assert _statistics(engine) == {HIDDEN: 1}  # the older mark is counted in its place
+    with engine.connect() as conn:
+        status = conn.execute(select(RECORDS.c.status).where(RECORDS.c.id == old)).scalar_one()
+    assert status == "aggregate" and _head(engine) == head  # nothing published one by one
+
+
+def test_statistics_count_an_entitys_current_mark_only(
+    engine, tmp_path, monkeypatch, reset_rules
+):
+    """Two marks of one scheme and domain, published only as statistics: the newer supersedes
+    the older there too (both were counted: one entity as B and as D)."""
+    _hide_risk_classes(tmp_path, monkeypatch)
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(83, 分类结果="B", 标注日期="2024-01-01"))
+    counts = _publish(engine, tmp_path, "b.csv",
+                      credit_mark_row(83, 分类结果="D", 标注日期="2025-03-01"))
+    assert counts["superseded"] == 1 and _statistics(engine) == {HIDDEN: 1}
+    # an older one arriving later is superseded on arrival
+    _publish(engine, tmp_path, "c.csv", credit_mark_row(83, 分类结果="C", 标注日期="2023-01-01"))
+    assert _statistics(engine) == {HIDDEN: 1}
+    with engine.connect() as conn:
+        rows = conn.execute(select(RECORDS.c.event_date, RECORDS.c.status)
+                            .where(RECORDS.c.entity_id == uscc(83))).all()
+    assert sorted((str(d), s) for d, s in rows) == [
+        ("2023-01-01", "superseded"), ("2024-01-01", "superseded"), ("2025-03-01", "aggregate")]
