@@ -346,9 +346,9 @@ def validate(
         errors["contact_name"] = "联系人姓名不超过50个字"
     if not mobile:
         errors["mobile"] = "请填写联系人手机号码"
-    elif not _MOBILE.match(mobile):
+    elif not _MOBILE.fullmatch(mobile):
         errors["mobile"] = "手机号码应为11位数字，以1开头（如 13912345678）"
-    if email and (len(email) > 254 or not _EMAIL.match(email)):
+    if email and (len(email) > 254 or not _EMAIL.fullmatch(email)):
         errors["email"] = "电子邮箱格式不正确（如 name@example.com）"
     reason = (sub.reason or "").strip()
     if len(reason) < 10:
@@ -390,7 +390,7 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
     # a given mobile and e-mail have an open request on the record.
     records = []
     for rid in ids:
-        rec = read.record(conn, rid) if _RECORD_ID.match(rid) else None
+        rec = read.record(conn, rid) if _RECORD_ID.fullmatch(rid) else None
         if rec is None or not read.is_visible(rec, today):
             problems[rid] = no_record(rid)
         elif code and rec["entity_id"] != code:
@@ -987,7 +987,7 @@ def supplement(
 
 
 def valid_tracking_no(value: str) -> bool:
-    return bool(_TRACKING.match(value or ""))
+    return bool(_TRACKING.fullmatch(value or ""))
 
 
 def find(conn: Connection, tracking_no: str) -> dict[str, Any] | None:
