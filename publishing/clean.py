@@ -848,13 +848,13 @@ class Cleaner:
             rejects = [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
             duplicate = self._claim_key(v, errors, row.row)
             if duplicate is not None:
-                rejects.append(Reject(file, row.row, self._key_header(v), *duplicate))
+                rejects.append(Reject(file, row.row, *self._key_cells(), duplicate))
             return rejects
         natural_key = self.spec.natural_key(v, entity.id if entity else "")
         first = self._seen.first_row(key_digest(natural_key), row.row)
         if first != row.row:
             reason = R_DUPLICATE.format(row=first)
-            return [Reject(file, row.row, self._key_header(v), " / ".join(natural_key), reason)]
+            return [Reject(file, row.row, *self._key_cells(), reason)]
         identity = natural_key
         for k in self.spec.identity_extra:
             identity += (v[k].isoformat(),)
@@ -880,16 +880,20 @@ class Cleaner:
             identity=identity,
         )
 
-    def _key_header(self, v: Values) -> str:
-        """The key's columns as the file names them, joined like the key's value."""
-        entity = "uscc" if v.get("uscc") else "reg_no"
-        return " / ".join(self.header(entity if k == "entity" else k) for k in self.spec.key_columns)
+    def _key_cells(self) -> tuple[str, str]:
+        """A duplicate's (column, value): the key's columns as the file names them, and their
+        cells as the file has them (the key itself is normalised: 〔2026〕 for [2026])."""
+        raw = self._raw
+        entity = "uscc" if raw.get("uscc") not in (None, "") else "reg_no"
+        keys = [entity if k == "entity" else k for k in self.spec.key_columns]
+        cells = ("" if raw.get(k) is None else str(raw.get(k)) for k in keys)
+        return " / ".join(self.header(k) for k in keys), " / ".join(cells)
 
     def _claim_key(self, v: Values, errors: list[tuple[str, Any, str]],
-                   row: int) -> tuple[str, str] | None:
+                   row: int) -> str | None:
         """A rejected row whose key columns are valid still claims its natural key: the first
         row of a key counts, so a later row with it is a duplicate even when this one is
-        rejected. (value, reason) of a duplicate reject when this row repeats a key itself."""
+        rejected. The reason of a duplicate reject when this row repeats a key itself."""
         entity_id: Any = ""
         if self.spec.entity:
             bad_id = any(k in ("uscc", "reg_no") for k, _, _ in errors)
@@ -900,7 +904,7 @@ class Cleaner:
         first = self._seen.first_row(key_digest(natural_key), row)
         if first == row:
             return None
-        return " / ".join(natural_key), R_DUPLICATE.format(row=first)
+        return R_DUPLICATE.format(row=first)
 
     def _entity(self, v: Values, errors: list[tuple[str, Any, str]]) -> EntityFields | None:
         uscc, reg_no = v["uscc"], v["reg_no"]

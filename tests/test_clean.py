@@ -844,6 +844,16 @@ def test_duplicate_natural_keys_are_rejected_after_the_first(kind, same_key, oth
     assert again[0].reason == "与第2行重复(自然键相同)"
 
 
+def test_a_duplicate_reject_shows_the_key_cells_as_the_file_has_them():
+    """The contract's reject value is the raw value: not the normalised key (〔2026〕), which
+    appears nowhere in the file."""
+    cleaner = Cleaner("penalty", TODAY, "f.csv")
+    assert isinstance(cleaner.clean(SourceRow("f.csv", 2, dict(BASE["penalty"]))), CleanRow)
+    written = {"decision_no": "烟芝市监罚[2026]1号", "uscc": uscc(2)}
+    [dup] = cleaner.clean(SourceRow("f.csv", 3, {**BASE["penalty"], **written}))
+    assert (dup.column, dup.value) == ("decision_no", "烟芝市监罚[2026]1号")
+
+
 def test_seen_keys_name_the_first_row_before_and_after_a_key_repeats():
     from publishing.clean import SeenKeys, key_digest
 
