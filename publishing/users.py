@@ -87,6 +87,9 @@ class LoginResult:
     locked_until: datetime | None = None  # set when this address is locked out of the name
 
 
+NAME_MAX = 40  # the audit log's target_id: a longer name failed to be audited on PostgreSQL
+
+
 def _principal(row) -> Principal:
     return Principal(row.id, row.name, row.role, row.session_epoch)
 
@@ -94,8 +97,8 @@ def _principal(row) -> Principal:
 def _check_new(name: str, role: str, password: str) -> None:
     if role not in ROLES:
         raise UserError(f"角色应为 {' | '.join(ROLES)} 之一")
-    if not name or len(name) > 64 or not name.isprintable() or " " in name:
-        raise UserError("用户名应为 1–64 个字符,不含空格")
+    if not name or len(name) > NAME_MAX or not name.isprintable() or " " in name:
+        raise UserError(f"用户名应为 1–{NAME_MAX} 个字符,不含空格")
     if len(password) < MIN_PASSWORD:
         raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
 

@@ -186,3 +186,14 @@ def test_a_token_is_revoked_by_any_start_of_its_hint(engine, client, staff):
             users.revoke_tokens(engine, "wang", hint=too_short)
     assert users.revoke_tokens(engine, "wang", hint=token[:7]) == [token[:10]]
     assert token_answer(client, token) == 401
+
+
+def test_a_user_name_fits_the_audit_log(engine):
+    """A 41–64 character name was accepted, then its audit entry (target_id, 40 characters)
+    failed on PostgreSQL: `users add` ended in a traceback."""
+    from publishing.users import NAME_MAX, UserError, add_user, login
+
+    with pytest.raises(UserError, match=f"1–{NAME_MAX} 个字符"):
+        add_user(engine, "a" * (NAME_MAX + 1), "reviewer", PASSWORD)
+    add_user(engine, "a" * NAME_MAX, "reviewer", PASSWORD)
+    assert login(engine, "a" * NAME_MAX, PASSWORD, source="127.0.0.1").user is not None
