@@ -1,7 +1,8 @@
 """Masking of personal data in published text (data contract, "Personal data").
 
-``mask_text`` replaces digits by ``*`` and changes nothing else (the length, separators and
-invisible characters stay). What it masks, in every digit run of at least 11 digits:
+``mask_text`` replaces digits (of any form, see Digits) by ``*`` and changes nothing else (the
+length, separators and invisible characters stay). What it masks, in every digit run of at
+least 11 digits:
 
 - resident ID numbers, first 6 and last 4 characters kept: 18 characters of which the first
   17 are digits, with the GB 11643 check character, or ending in X whatever the check
@@ -26,14 +27,27 @@ real 登记管理部门/机构类别 pair and province code (not 62, where every
 and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is more likely a mistyped
 ID or an account number, and is masked).
 
-Runs. Letters and other characters end a run. ASCII and full-width digits count (free text is
-not NFKC-normalised). Invisible characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen,
-bidi controls) are ignored wherever they stand: ``139\\u200b0022\\u200b1022`` is the 11 digits
-of one group. Digit groups are joined into one run by a separator: whitespace (space, tab,
-line break, NBSP, ideographic and other Unicode spaces; any number of them), or 1–2
-punctuation characters with any whitespace on either side: hyphens and dashes (- ‐ ‑ ‒ – — ―
-− ﹣ －), dots (. · ・ ．), slashes (/ \\ ／), parentheses (``(139)0027-1027``), underscores
-(_ ＿) and commas (, ， ﹐). An ID's X may follow the last digit.
+Digits. Free text is not NFKC-normalised; a number is read in two passes, each masking the
+same way (a character per digit, the same head and tail shown). First ASCII and full-width
+digits. Then every form of digit over what is left: Chinese numerals (〇 零 一 二 … 九, 壹 贰 叁
+… 玖, 幺), circled digits (⓪ ① … ⑨, ❶ ➀ ➊ ⓵ …) and the decimal digits of any script (𝟏,
+١), mixed too, in runs that hold at least one such digit: ``一三九****一〇一五``,
+``139****一〇15``. Two passes, as a numeral may end a name: 张三13900151015 is 张三 and a mobile.
+For the same reason a run of other forms is also read without one or two Chinese numerals at
+an end next to a letter (a word's numeral: 王五一三九〇〇一五一〇一五) or a circled digit at its
+head (a list mark: ①一三九…): the cheapest reading is taken, the characters left out counted
+as unexplained digits (so 当事人三七〇六… stays an ID, not 17 digits of a card).
+
+Runs. Letters and other characters end a run. Invisible characters (U+200B–U+200F,
+U+2060–U+2064, U+FEFF, soft hyphen, bidi controls) are ignored wherever they stand:
+``139\\u200b0022\\u200b1022`` is the 11 digits of one group. Digit groups are joined into one
+run by a separator: whitespace (space, tab, line break, NBSP, ideographic and other Unicode
+spaces; any number of them), or 1–2 punctuation characters with any whitespace on either side:
+hyphens and dashes (- ‐ ‑ ‒ – — ― − ﹣ －), dots (. · ・ ．), slashes (/ \\ ／), parentheses
+(``(139)0027-1027``), underscores (_ ＿) and list separators: commas (, ， ﹐), vertical bars
+(| ¦ ｜), tildes and wave dashes (~ ～ 〜), semicolons (; ；). An ID's X may follow the last
+digit. Not 、 (clean splits list columns there, and relies on it ending every number), nor
+: * + # and the like.
 
 Grouped runs. A run of several groups is cut into pieces, each a number, a date
 (``2023-10-01``: year 19xx/20xx, the same one punctuation character twice), an amount of money
@@ -58,28 +72,39 @@ Dates and lists. One group YYYYMMDD of 1900–2099 is a date, years 19xx/20xx jo
 comma a list: both explain their digits. Not a number, whatever its digits: a piece whose
 groups are all years or all dates YYYYMMDD (``2019 2020 2021 2022``, ``20230501-20240501``;
 16 digits without a separator are still masked). No card or account number starts with 19 or
-20: such a grouped piece is in an unusual grouping. A comma is a list separator first: a piece
-with one between its groups has the same separator throughout and a grouping numbers are
-written in with commas (mobiles 3-4-4, with prefixes 2-3-4-4, 4-4-4, 4-3-4-4, and not with two
-groups that are years; IDs and accounts in groups of 4, or 6 then 8-4, 4-4-4, 6-6, 4-2-2-4),
-or a card print, else it is no piece: ``142，26751230`` and ``101,102,103,104,105,106`` are
-lists, ``1,139,001,510.15`` is money.
+20: such a grouped piece is in an unusual grouping. A list separator separates items or the
+ends of a range first: a piece with one between its groups has the same separator throughout
+and a grouping numbers are written in with commas (mobiles 3-4-4, with prefixes 2-3-4-4,
+4-4-4, 4-3-4-4, and not with two groups that are years; IDs and accounts in groups of 4, or 6
+then 8-4, 4-4-4, 6-6, 4-2-2-4), or a card print, else it is no piece: ``142，26751230``,
+``101,102,103,104,105,106`` and ``2023.01.01~2023.12.31`` are lists or ranges,
+``1,139,001,510.15`` is money, ``139|0015|1015`` and ``139；0015；1015`` are mobiles.
 
-Broken numbers. Two groups that no grouping explains, whole tokens with only whitespace
-between and around them (a line break in a cell, a stray space: ``370602198001⏎181233``,
-``13 900151015``, ``62220212 34567890123``), are one piece when their digits together are an
-18-character ID with its check character, a province and a birth date (cost 0), or else an
-old 15-digit ID with a province, a mobile, or 16–19 digits not starting 19/20 (a card; cost 0
-when one group is 16 digits or more, a card by itself, else 11: only over both groups left
-unexplained). One break only: lists of small numbers would join into anything.
+Broken numbers. Groups that no grouping explains, whole tokens with only whitespace between
+and around them (line breaks in a cell, stray spaces: ``370602198001⏎181233``,
+``13 900151015``, ``139 00 15 1015``, ``62220212 34567890123``, ``1 3 9 0 0 1 5 1 0 1 5``),
+are one piece when their digits together are an 18-character ID with its check character, a
+province and a birth date (cost 0, unless a group is by itself a date YYYYMMDD after anything
+but the region code: ``5000 13 20230501 2025`` is a list), or else an old 15-digit ID with a
+province, a mobile, or 16–19 digits not starting 19/20 (a card; cost 0 when one group is 16
+digits or more, a card by itself, else 11: only over its groups left all unexplained). At
+most 4 groups, unless each is one digit (spaced out), and a card from 2 groups or spaced
+digits only: lists of small numbers join into anything (``第1 3 5 7 9 11 13 15 17条``,
+``12315 13 2024 20230501``). Only whitespace breaks a number at odd points: punctuation
+between short groups writes dates, decimals and clause numbers (``2025.1.2``, ``13.5``,
+``1-2``); a hyphen, dot, slash … joins groups of 3–8 digits (above).
 
-Fast path: a string shorter than 11 characters, or without 11 digits joined only by
-separator characters, is returned as is (the same object).
+Fast path: a string shorter than 11 characters, or without 11 digits of any form joined only
+by separator characters, is returned as is (the same object); so is one with nothing masked.
+Linear time: each group starts a bounded number of pieces (an amount of money or a list of
+years is read over at most 32 groups, a longer one in pieces).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -93,6 +118,26 @@ from publishing.codes import (
 )
 
 _D = "0-9\uff10-\uff19"  # ASCII and full-width digits
+# Other ways to write a digit, read in the second pass: Chinese numerals (幺 is a 1 read out in a
+# phone number), circled digits of every style, and (through \d) the decimal digits of any
+# script (mathematical bold 𝟏, Arabic-Indic ١ …). Not ⑴ ⒈ ¹ ₁: list marks and footnotes.
+_CHINESE_DIGITS = {
+    **dict.fromkeys("〇零", "0"),
+    **dict.fromkeys("一壹幺", "1"),
+    **dict.fromkeys("二贰貳", "2"),
+    **dict.fromkeys("三叁參叄", "3"),
+    **dict.fromkeys("四肆", "4"),
+    **dict.fromkeys("五伍", "5"),
+    **dict.fromkeys("六陆陸", "6"),
+    **dict.fromkeys("七柒", "7"),
+    **dict.fromkeys("八捌", "8"),
+    **dict.fromkeys("九玖", "9"),
+}
+_CIRCLED = (  # circled, negative circled, double circled, sans-serif circled digits 0-9
+    "\u24ea\u2460-\u2468\u24ff\u2776-\u277e\u24f5-\u24fd\u2780-\u2788\u278a-\u2792"
+)
+_OTHER_D = "".join(_CHINESE_DIGITS) + _CIRCLED
+_ANY_D = f"\\d{_OTHER_D}"  # \d: the decimal digits of every script, ASCII and full-width too
 _X = "Xx\uff38\uff58"  # an ID's check character X, ASCII or full-width
 # Invisible format characters: zero-width space/non-joiner/joiner, LRM/RLM, bidi embeddings and
 # isolates, word joiner and invisible operators, BOM/ZWNBSP, soft hyphen, Mongolian vowel sep.
@@ -100,41 +145,87 @@ _INV = INVISIBLE  # zero-width and bidi controls: ignored between digits
 _WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _COMMAS = ",\ufe50\uff0c"  # comma, small comma, full-width comma
+# List separators: commas, vertical bars, tildes and wave dashes, semicolons. They join groups
+# only in a number's usual grouping (139|0015|1015); else they separate items or a range.
+# Not 、: clean._split_masked relies on it ending every number (it splits list columns there).
+_LIST_SEPS = _COMMAS + "|\u00a6\uff5c~\u301c\uff5e;\uff1b"
 _PUNCT = (
     _DASH
     + ".\u00b7\u2027\u30fb\uff0e"
     + "/\\\\\u2044\u2215\uff0f\uff3c"
     + "()\uff08\uff09"
     + "_\uff3f"  # underscore, full-width low line
-    + _COMMAS
+    + _LIST_SEPS
 )
 
 _I = f"[{_INV}]*"
 _JOIN = (  # what may stand between two digits of one run (nothing at all, too)
     f"{_I}(?:(?:[{_WS}]{_I})+|(?:[{_WS}]{_I})*(?:[{_PUNCT}]{_I}){{1,2}}(?:[{_WS}]{_I})*)?"
 )
-# A run: digits joined as above, an optional trailing X. Greedy, so every match is a whole run.
-_RUN = re.compile(f"[{_D}](?:{_JOIN}[{_D}])*(?:{_I}[{_X}])?")
-# The fast path: a cheap superset of the runs of at least 11 digits, any separator characters
-# between the digits (the exact _JOIN is much slower to try at every digit of ordinary text).
-# The lookahead rejects most digits of ordinary text at once (2023年, 1234元): the 10
-# characters after the first digit of a run are digits or separator characters. A match only
-# ever starts at the first digit of such a stretch (a shorter tail of a failed stretch cannot
-# reach 11 digits); _RUN then splits it into runs.
 _SEP_CHARS = f"{_INV}{_WS}{_PUNCT}"
-_CANDIDATE = re.compile(
-    f"[{_D}](?=[{_D}{_SEP_CHARS}]{{10}})(?:[{_SEP_CHARS}]*+[{_D}]){{10,}}(?:{_I}[{_X}])?"
-)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The regular expressions of one pass over the text, for one set of digit characters.
+    run: a run, digits joined as _JOIN says, an optional trailing X; greedy, so every match is
+    a whole run. candidate: the fast path, a cheap superset of the runs of at least 11 digits,
+    any separator characters between the digits (the exact _JOIN is much slower to try at
+    every digit of ordinary text). Its lookahead rejects most digits of ordinary text at once
+    (2023年, 1234元): the 10 characters after the first digit of a run are digits or separator
+    characters. A match only ever starts at the first digit of such a stretch (a shorter tail of
+    a failed stretch cannot reach 11 digits); run then splits it into runs. other: when set, a
+    run is read only when it holds one of these (the second pass leaves the first one's runs)."""
+
+    candidate: re.Pattern[str]
+    run: re.Pattern[str]
+    group: re.Pattern[str]
+    other: re.Pattern[str] | None
+
+
+def _reading(digits: str, other: re.Pattern[str] | None) -> _Reading:
+    return _Reading(
+        candidate=re.compile(
+            f"[{digits}](?=[{digits}{_SEP_CHARS}]{{10}})"
+            f"(?:[{_SEP_CHARS}]*+[{digits}]){{10,}}(?:{_I}[{_X}])?"
+        ),
+        run=re.compile(f"[{digits}](?:{_JOIN}[{digits}])*(?:{_I}[{_X}])?"),
+        group=re.compile(f"[{digits}]+"),
+        other=other,
+    )
+
+
+# First ASCII and full-width digits; then every digit form over what is left, runs with a
+# digit of another form only (张三13900151015 is a name and a mobile: 三 is no digit of it).
+_OTHER_DIGIT = re.compile(f"[{_OTHER_D}]|(?![{_D}])\\d")
+_CIRCLED_DIGIT = re.compile(f"[{_CIRCLED}]")
+_PLAIN = _reading(_D, None)
+_ANY = _reading(_ANY_D, _OTHER_DIGIT)
 _INVISIBLE = re.compile(f"[{_INV}]")
-_GROUP = re.compile(f"[{_D}]+")
 # Spaces and/or a dash, an underscore or a comma.
 _PLAIN_SEP = re.compile(f"[{_WS}]*(?:[{_DASH}]{{0,2}}|[_\uff3f{_COMMAS}])[{_WS}]*")
 _LANDLINE = re.compile(r"(?:010|02\d|0[3-9]\d\d)[2-9]\d{6,7}")
 _AREA = re.compile(r"010|02\d|0[3-9]\d\d")
-_ASCII = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+class _DigitValues(dict[int, str]):
+    """A str.translate table from every digit form to its ASCII digit, filled as it is used."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        value = _CHINESE_DIGITS.get(ch)
+        if value is None:
+            digit = unicodedata.digit(ch, None)
+            value = ch if digit is None else str(digit)
+        self[code] = value
+        return value
+
+
+_ASCII = _DigitValues()
 _X_SET = frozenset(_X)
 _DATE_SEPS = frozenset("-./\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\uff0f")
 _COMMA_SET = frozenset(_COMMAS)
+_LIST_SET = frozenset(_LIST_SEPS)
 _DECIMAL_POINTS = frozenset(".\uff0e")
 # A label right before a 15-digit number saying it is a 注册号 (工商注册号, 注册号码, 登记号,
 # 登记证号, 营业执照号 …), then at most a colon, brackets, 为/是 and spaces.
@@ -153,6 +244,9 @@ _UNKNOWN = False  # explains nothing
 _MAX_GROUP = 8  # a digit group of a grouped number (6-8-4 ID, 4-4-4-4-3 card) is short
 _MAX_GROUPED = 21  # digits of a grouped number (the longest account numbers)
 _MAX_PIECE_GROUPS = 8  # 86 + 7 groups of 3
+# Groups of an amount of money or a list of years read as one piece (a longer one is read in
+# pieces): each start reads a bounded number of groups, so the masker stays linear-time.
+_MAX_LIST = 32
 _IRREGULAR = 10  # the cost of a piece in an unusual grouping, in unexplained digits
 _MIXED = 8  # the cost of a piece of 3 or more groups with different separators
 _CARD_PRINT = 4  # the cost of a card number printed 6+13 or 4+15
@@ -164,6 +258,8 @@ _LONG_ACCOUNT = 3  # the cost of a grouped account number of 20 or 21 digits (ra
 # by itself and the few digits beside it its end (6222021234567890⏎123).
 _BROKEN = _IRREGULAR + 1
 _BROKEN_SIZES = frozenset([11, 15, 16, 17, 18, 19])  # digits of a mobile, an ID, a card
+_BROKEN_LONGEST = max(_BROKEN_SIZES)
+_MAX_BROKEN = 4  # groups of a broken number, unless each is one digit
 # Usual groupings of mobiles (by kind), and of IDs and accounts besides equal groups with a
 # last one no longer (4-4-4-4-3, 6-6-3); an X counts in the last group.
 _MOBILE_SHAPES = {
@@ -282,12 +378,15 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
     return _UNKNOWN
 
 
-def _replace(match: re.Match[str]) -> str:
-    """Mask a stretch matched by _CANDIDATE."""
+def _replace(match: re.Match[str], reading: _Reading = _PLAIN) -> str:
+    """Mask a stretch matched by reading.candidate."""
     text = match.group()
+    if reading.other is not None and reading.other.search(text) is None:
+        return text  # digits only: the first pass has read them
     x = text[-1] in _X_SET
     body = text[:-1] if x else text
-    if body.isdigit():  # one group of digits: the usual case
+    # One group of digits: the usual case (in the first pass; the second may read it trimmed).
+    if reading.other is None and reading.group.fullmatch(body):
         reg = len(body) == 15 and _reg_label_before(match.string, match.start())
         kind = _classify(body.translate(_ASCII), x, True, reg)
         if not kind:
@@ -296,24 +395,35 @@ def _replace(match: re.Match[str]) -> str:
         head, tail = kind
         return text[:head] + "*" * (end - tail - head) + text[end - tail :]
     # Is the first group of the stretch 15 digits after a 注册号 label?
-    first = _GROUP.match(text)
-    if first is not None and first.end() == 15 and _reg_label_before(match.string, match.start()):
-        return _RUN.sub(lambda m: _replace_run(m, m.start() == 0), text)
-    return _RUN.sub(_replace_run, text)
+    first = reading.group.match(text)
+    reg = first is not None and first.end() == 15 and _reg_label_before(match.string, match.start())
+    string, offset = match.string, match.start()
+
+    def replace_run(m: re.Match[str]) -> str:
+        start, end = offset + m.start(), offset + m.end()
+        beside = (string[start - 1 : start], string[end : end + 1])
+        return _replace_run(m, reading, reg and m.start() == 0, beside)
+
+    return reading.run.sub(replace_run, text)
 
 
-def _replace_run(match: re.Match[str], reg: bool = False) -> str:
-    """Mask one run (as matched by _RUN) with at least 11 digits; reg: it starts with a
-    15-digit group right after a 注册号 label."""
+def _replace_run(
+    match: re.Match[str], reading: _Reading, reg: bool = False, beside: tuple[str, str] = ("", "")
+) -> str:
+    """Mask one run (as matched by reading.run) with at least 11 digits; reg: it starts with a
+    15-digit group right after a 注册号 label; beside: the characters before and after it."""
     text = match.group()
-    if len(text) < 11:
+    if len(text) < 11 or (reading.other is not None and reading.other.search(text) is None):
         return text
     if _INVISIBLE.search(text) is None:
-        positions = _positions(text, reg)
-        index = None
+        run, index = text, None
     else:  # analyse the run without invisible characters, mask the same digits in place
         index = [i for i, ch in enumerate(text) if not _INVISIBLE.match(ch)]
-        positions = _positions("".join(text[i] for i in index), reg)
+        run = "".join(text[i] for i in index)
+    if reading.other is None:
+        positions = _positions(run, reading, reg)
+    else:
+        positions = _trimmed_positions(run, reading, reg, beside)
     if not positions:
         return text
     chars = list(text)
@@ -322,25 +432,69 @@ def _replace_run(match: re.Match[str], reg: bool = False) -> str:
     return "".join(chars)
 
 
-def _positions(run: str, reg: bool = False) -> list[int]:
+def _trimmed_positions(
+    run: str, reading: _Reading, reg: bool, beside: tuple[str, str]
+) -> list[int]:
+    """The positions to mask in a run of the second pass, read as it stands and without one or
+    two characters at either end that may belong to what stands beside it (_trimmable:
+    王五一三九〇〇一五一〇一五 is 王五 and a mobile). The cheapest reading is taken, characters
+    left out counted as unexplained digits; on a tie the one masking the most, else as it
+    stands (三七〇六…一二三三 after 当事人 stays an ID, not 17 digits of a card)."""
+    cost, best = _cut(run, reading, reg)
+    groups = [m.span() for m in reading.group.finditer(run)]
+    x = run[-1] in _X_SET
+    for k in (1, 2):
+        readings = []
+        if groups[0][1] - groups[0][0] > k and _trimmable(run[:k], beside[0], head=True):
+            readings.append((k, len(run)))
+        last = groups[-1]
+        if (
+            not x
+            and last[1] == len(run)
+            and last[1] - last[0] > k
+            and _trimmable(run[-k:], beside[1])
+        ):
+            readings.append((0, len(run) - k))
+        for start, end in readings:
+            c, trimmed = _cut(run[start:end], reading)
+            if (c + k, -len(trimmed)) < (cost, -len(best)):
+                cost, best = c + k, [start + p for p in trimmed]
+    return best
+
+
+def _trimmable(chars: str, beside: str, head: bool = False) -> bool:
+    """May chars, at an end of a run, belong to what stands beside it rather than to a number?
+    Chinese numerals next to a letter (王五一三九…, …一〇一五一次: a numeral is a word's
+    character too), or a circled digit at the head (a list mark: ①一三九…)."""
+    if beside.isalpha() and all(ch in _CHINESE_DIGITS for ch in chars):
+        return True
+    return head and len(chars) == 1 and _CIRCLED_DIGIT.match(chars) is not None
+
+
+def _positions(run: str, reading: _Reading = _PLAIN, reg: bool = False) -> list[int]:
     """Indexes of the characters of a run (without invisible characters) to mask: the run is
     cut into pieces, each a number, a date or an unexplained group (see the module docstring).
     reg: the first group is a 15-digit one right after a 注册号 label."""
+    return _cut(run, reading, reg)[1]
+
+
+def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]]:
+    """_positions, and the cost of the cut (its unexplained digits + …, as below)."""
     x = run[-1] in _X_SET
     body = run[:-1] if x else run
-    groups = [(m.start(), m.end()) for m in _GROUP.finditer(body)]
+    groups = [(m.start(), m.end()) for m in reading.group.finditer(body)]
     digits = [body[s:e].translate(_ASCII) for s, e in groups]
     sizes = [e - s for s, e in groups]
     n = len(groups)
     if sum(sizes) < 11:
-        return []
+        return sum(sizes), []
     seps = [body[groups[k][1] : groups[k + 1][0]] for k in range(n - 1)]
-    commas = [not _COMMA_SET.isdisjoint(sep) for sep in seps]  # a comma in the separator
+    commas = [not _LIST_SET.isdisjoint(sep) for sep in seps]  # a list separator in it
     breaks = [sep.isspace() for sep in seps]  # whitespace only (a run holds no other spaces)
     if len(set(seps)) == 1:  # one separator throughout
         kind = _whole(x, digits, sizes, commas[0])
         if kind:  # one grouped number in a usual grouping: no other cut can be better
-            return _piece_positions(body, x, groups, 0, n, kind)
+            return 0, _piece_positions(body, x, groups, 0, n, kind)
     # cost[i]: the cost of the best cut of groups[i:]; cut[i]: its first piece (end group,
     # kind), kind _UNKNOWN for an unexplained group. A cost: unexplained digits + _IRREGULAR
     # per piece in an unusual grouping + _MIXED per piece with different separators + ...;
@@ -382,12 +536,11 @@ def _positions(run: str, reg: bool = False) -> list[int]:
                 )
                 if here <= best:
                     best, choice = here, (end, kind)
-        kind, extra, masked = _broken(digits, breaks, i, x)
-        if kind:  # a number broken at an odd point
-            c, v, k = cost[i + 2]
+        for end, kind, extra, masked in _broken(digits, breaks, i, x):
+            c, v, k = cost[end]  # a number broken at odd points
             here = (c + extra, v - masked, k + 1)
             if here <= best:
-                best, choice = here, (i + 2, kind)
+                best, choice = here, (end, kind)
         d = ""
         for j in range(i + 1, min(n, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
             last = j - 1
@@ -450,42 +603,59 @@ def _positions(run: str, reg: bool = False) -> list[int]:
         if kind:
             positions.extend(_piece_positions(body, x, groups, i, j, kind))
         i = j
-    return positions
+    return cost[0][0], positions
 
 
-def _broken(digits: list[str], breaks: list[bool], i: int, x: bool) -> tuple[Any, int, int]:
-    """A number broken once at an odd point by a line break or spaces (370602198001⏎181233,
-    13 900151015, 62220212 34567890123), which no grouping explains: groups i and i+1, whole
-    tokens with only whitespace between and around them (breaks: per separator; not the 00 of
-    1,200.00⏎…), whose digits together are an ID, a mobile or a card (_broken_kind). (kind,
-    cost, digits masked); kind _UNKNOWN when they are not. One break only: lists of small
-    numbers would join into anything."""
+def _broken(
+    digits: list[str], breaks: list[bool], i: int, x: bool
+) -> list[tuple[int, Any, int, int]]:
+    """Numbers broken at odd points by line breaks or spaces (370602198001⏎181233,
+    13 900151015, 139 00 15 1015, 1 3 9 0 0 1 5 1 0 1 5), which no grouping explains, from
+    group i on: whole tokens with only whitespace between and around them (breaks: per
+    separator; not the 00 of 1,200.00⏎…), whose digits together are an ID, a mobile or a card
+    (_broken_kind). Each as (end group, kind, cost, digits masked). At most _MAX_BROKEN groups
+    unless each is one digit (spaced out): lists of small numbers join into anything
+    (第1 3 5 7 9 11 13 15 17条). A card only from two groups or spaced digits: four tokens are
+    too often a list that makes one (12315 13 2024 20230501)."""
     n = len(digits)
-    if (
-        i + 1 >= n
-        or len(digits[i]) + len(digits[i + 1]) not in _BROKEN_SIZES
-        or not breaks[i]
-        or (i and not breaks[i - 1])
-        or (i + 2 < n and not breaks[i + 1])
-    ):
-        return _UNKNOWN, 0, 0
-    d = digits[i] + digits[i + 1]
-    x_here = x and i + 2 == n
-    kind = _broken_kind(d, x_here)
-    if not kind:
-        return _UNKNOWN, 0, 0
-    width = _width(d, x_here)
-    sure = (kind is _ID and width == 18) or (
-        kind is _BANK and max(map(len, digits[i : i + 2])) >= 16
-    )
-    return kind, 0 if sure else _BROKEN, width - sum(kind)
+    if i + 1 >= n or not breaks[i] or (i and not breaks[i - 1]):
+        return []
+    found = []
+    d, end = digits[i], i + 1
+    spaced = len(d) == 1  # every group so far one digit
+    while end < n and breaks[end - 1]:
+        spaced = spaced and len(digits[end]) == 1
+        d += digits[end]
+        end += 1
+        if len(d) > _BROKEN_LONGEST or (end - i > _MAX_BROKEN and not spaced):
+            break
+        if len(d) not in _BROKEN_SIZES or (end < n and not breaks[end - 1]):
+            continue
+        x_here = x and end == n
+        once = end == i + 2
+        kind = _broken_kind(d, x_here, card=once or spaced)
+        if not kind:
+            continue
+        width = _width(d, x_here)
+        sure = (kind is _ID and width == 18 and _birth_speaks(digits[i:end])) or (
+            once and kind is _BANK and max(map(len, digits[i:end])) >= 16
+        )
+        found.append((end, kind, 0 if sure else _BROKEN, width - sum(kind)))
+    return found
 
 
-def _broken_kind(d: str, x: bool) -> Any:
+def _birth_speaks(groups: list[str]) -> bool:
+    """Does the birth date of an 18-character ID broken into these groups speak for it? Not
+    when a group by itself is a date YYYYMMDD after anything but the 6-digit region code: in
+    5000 13 20230501 2025 it is a date in a list (370602 19800118 12 33 is an ID)."""
+    return len(groups[0]) == 6 or not any(len(g) == 8 and _plausible_birth(g) for g in groups)
+
+
+def _broken_kind(d: str, x: bool, card: bool) -> Any:
     """The kind of the digits d of a broken number (an X after them when x), judged strictly,
     as nothing in its grouping speaks for it: an 18-character ID with its check character, a
-    province and a birth date; an old 15-digit ID with a province; a mobile; 16–19 digits as a
-    card (not from a year 19xx/20xx on: no card starts so); else _UNKNOWN."""
+    province and a birth date; an old 15-digit ID with a province; a mobile; when card, 16–19
+    digits as a card (not from a year 19xx/20xx on: no card starts so); else _UNKNOWN."""
     if (
         len(d) + x == 18
         and d[:2] in _PROVINCES
@@ -497,7 +667,7 @@ def _broken_kind(d: str, x: bool) -> Any:
         return _ID
     if len(d) == 11 and d[0] == "1" and d[1] in "3456789":
         return _MOBILE
-    if 16 <= len(d) <= 19 and d[:2] not in ("19", "20"):
+    if card and 16 <= len(d) <= 19 and d[:2] not in ("19", "20"):
         return _BANK
     return _UNKNOWN
 
@@ -604,7 +774,7 @@ def _money_end(digits: list[str], sizes: list[int], seps: list[str], i: int) -> 
     if digits[i][0] == "0" and sizes[i] > 1:
         return 0
     j = i + 1
-    while j + 1 < n and sizes[j + 1] == 3 and seps[j] == seps[i]:
+    while j + 1 < min(n, i + _MAX_LIST) and sizes[j + 1] == 3 and seps[j] == seps[i]:
         j += 1
     if j + 1 < n and sizes[j + 1] <= 2 and seps[j] in _DECIMAL_POINTS:
         j += 1
@@ -627,8 +797,12 @@ def _years_end(digits: list[str], seps: list[str], i: int) -> int:
     """The end group of a list of years starting at group i (2019,2020,2021 or 2019， 2020:
     19xx/20xx joined by one and the same comma), else 0."""
     j = i
-    while j < len(digits) and len(digits[j]) == 4 and digits[j][:2] in ("19", "20"):
-        if j > i and (seps[j - 1] != seps[i] or seps[i].strip() not in _COMMA_SET):
+    while (
+        j < min(len(digits), i + _MAX_LIST)
+        and len(digits[j]) == 4
+        and digits[j][:2] in ("19", "20")
+    ):
+        if j > i and (seps[j - 1] != seps[i] or seps[i].strip() not in _LIST_SET):
             break
         j += 1
     return j if j >= i + 2 else 0
@@ -661,10 +835,20 @@ def _regular(kind: Any, shape: tuple[int, ...], first: str) -> bool:
 
 
 def mask_text(s: str) -> str:
-    """s with every ID number, mobile number and bank card number masked."""
-    if len(s) < 11 or _CANDIDATE.search(s) is None:
+    """s with every ID number, mobile number and bank card number masked (s itself when there
+    is nothing to mask)."""
+    # One scan of ordinary text: a stretch of 11 digits of any form is needed for either pass.
+    if len(s) < 11 or _ANY.candidate.search(s) is None:
         return s
-    return _CANDIDATE.sub(_replace, s)
+    masked = _mask(s, _PLAIN)
+    if _OTHER_DIGIT.search(masked) is not None:  # some digit of another form
+        masked = _mask(masked, _ANY)
+    return s if masked == s else masked
+
+
+def _mask(s: str, reading: _Reading) -> str:
+    """One pass of mask_text: the numbers written in reading's digits."""
+    return reading.candidate.sub(lambda m: _replace(m, reading), s)
 
 
 def mask_value(v: Any) -> Any:

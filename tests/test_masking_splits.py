@@ -5,7 +5,10 @@ and PostgreSQL, asserting on `disclosure export` and the --report JSON."""
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
+import time
 
 import pytest
 
@@ -91,6 +94,159 @@ def test_broken_numbers_next_to_others(text, masked):
 )
 def test_other_numbers_are_not_joined(text):
     assert mask_text(text) == text
+
+
+# -- the masker: a number broken more than once ------------------------------------------------
+
+
+def _insert(text: str, points: tuple[int, ...], sep: str) -> str:
+    """text with sep inserted at each of the points."""
+    cuts = (0, *points, len(text))
+    return sep.join(text[a:b] for a, b in itertools.pairwise(cuts))
+
+
+@pytest.mark.parametrize("number", [ID, ID_X, ID_15, MOBILE])
+@pytest.mark.parametrize("sep", ["\n", " "])
+@pytest.mark.parametrize("breaks", [2, 3])
+def test_a_number_broken_more_than_once_is_masked_as_the_whole_one(number, sep, breaks):
+    whole = mask_text(number)
+    for points in itertools.combinations(range(1, len(number) - (number[-1] == "X")), breaks):
+        if len(number) == 18 and {6, 14} <= set(points) and points[0] != 6:
+            continue  # 3706 02 19800118 1233: a date alone in a list of numbers (below)
+        if number == ID_15 and 2 in points:
+            continue  # 37 0602 8001181 23: a landline explains the digits of an old ID's pieces
+        text = f"当事人{_insert(number, points, sep)}，"
+        assert mask_text(text) == f"当事人{_insert(whole, points, sep)}，", points
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("139 00 15 1015", "139 ** ** 1015"),
+        ("手机13 9001 51015。", "手机13 9*** *1015。"),
+        ("139\n00\n15\n1015", "139\n**\n**\n1015"),
+        ("1 3 9 0 0 1 5 1 0 1 5", "1 3 9 * * * * 1 0 1 5"),  # spaced out
+        (" ".join(ID), "3 7 0 6 0 2 * * * * * * * * 1 2 3 3"),
+        (" ".join(CARD_16), "* * * * * * * * * * * * 7 8 9 0"),
+        (f"{ID[:6]} {ID[6:14]} {ID[14:16]} {ID[16:]}", "370602 ******** 12 33"),
+        (f"{ID[:3]}\n{ID[3:9]}\n{ID[9:]}", "370\n602***\n*****1233"),  # not an old ID + 370
+        ("2023-05-01 139 00 15 1015", "2023-05-01 139 ** ** 1015"),
+        ("0535-6612345 139 00 15 1015", "0535-6612345 139 ** ** 1015"),
+        ("罚款 1,200.00\n139 00 15 1015", "罚款 1,200.00\n139 ** ** 1015"),
+        ("6222 0212 3456 7890 123", "**** **** **** ***0 123"),  # a card print, as it was
+    ],
+)
+def test_numbers_broken_more_than_once(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "各项得分 13 25 36 48 120",  # five groups: a list, though 13253648120 reads as a mobile
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20",
+        "第1 3 5 7 9 11 13 15 17 19 21 23条",
+        "12315 13 2024 20230501",  # 19 digits: a card only from two groups
+        "5000 13 20230501 2025",  # an ID with its check character, but 20230501 is a date
+        "13 2024 20230501 2019",
+        "2025 1 2 13 45",
+        "139-00-15-1015 2025-1-2",  # punctuation between short groups: dates, not broken numbers
+        "13.900151015",
+    ],
+)
+def test_lists_of_small_numbers_are_not_joined(text):
+    assert mask_text(text) == text
+
+
+# -- the masker: list separators (| ~ ;) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("139|0015|1015", "139|****|1015"),
+        ("139 | 0015 | 1015", "139 | **** | 1015"),
+        ("139｜0015｜1015", "139｜****｜1015"),
+        ("139¦0015¦1015", "139¦****¦1015"),
+        ("139~0015~1015", "139~****~1015"),
+        ("139～0015～1015", "139～****～1015"),
+        ("139〜0015〜1015", "139〜****〜1015"),
+        ("139;0015;1015", "139;****;1015"),
+        ("139；0015；1015", "139；****；1015"),
+        ("6222|0212|3456|7890|123", "****|****|****|***0|123"),
+        (f"{ID[:6]}~{ID[6:14]}~{ID[14:]}", "370602~********~1233"),
+        ("0535-6612345|13900151015", "0535-6612345|139****1015"),
+        ("电话：0535-6612345；13900151015", "电话：0535-6612345；139****1015"),
+        ("13900151015~13900161016", "139****1015~139****1016"),
+        ("2023.01.01~2023.12.31 139~0015~1015", "2023.01.01~2023.12.31 139~****~1015"),
+    ],
+)
+def test_list_separators_inside_a_number_in_its_usual_grouping(text, masked):
+    assert mask_text(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2023.01.01~2023.12.31",
+        "2023-01-01～2023-12-31",
+        "20230101~20231231",
+        "2019~2022年",
+        "2019|2020|2021|2022",
+        "2019；2020；2021；2022",
+        "2025.01.02；2025/1/2",
+        "罚款1,000~5,000元",
+        "1,200,000.00|1,300,000.00",
+        "烟市监罚〔2025〕123号；烟市监罚〔2025〕124号",
+        "0535-1234567；0535-7654321",
+        "0535-6612345~6612350",
+        "举报电话12315|12345|110",
+        "1;2;3;4;5;6;7;8;9;10;11;12",
+        "142；26751230",  # a list, as with a comma
+        "10:30~11:30 13:00~17:30",
+        "2023-05-01 13:45:20~2023-05-01 14:45:20",
+        "130000~150000元",
+    ],
+)
+def test_list_separators_do_not_glue_other_numbers(text):
+    assert mask_text(text) == text
+
+
+# -- the masker stays linear-time -------------------------------------------------------------
+
+
+PATHOLOGICAL = {  # n times each piece, 、 between them (it ends every run)
+    "money and years, read from every group": ["139,", "2019,", "1，234，"],
+    "broken and spaced-out numbers": ["1 ", "139 00 ", "一 "],
+    "list separators and other digit forms": ["139|", "1;", "①", "一三九,"],
+}
+
+
+def _field(pieces: list[str], n: int) -> str:
+    return "、".join(piece * n for piece in pieces)
+
+
+def _fastest(text: str, repeat: int) -> float:
+    """The least CPU time of mask_text(text) over repeat runs (CPU time: the machine is shared)."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        mask_text(text)
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pieces", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_the_masker_is_linear_time_on_pathological_input(pieces):
+    small, large = _field(pieces, 60), _field(pieces, 960)
+    mask_text(small)  # warm up (the digit table fills as it is used)
+    gc.disable()  # collections grow with the live objects: noise on a per-character measure
+    try:
+        ratio = _fastest(large, 2) / _fastest(small, 5)
+    finally:
+        gc.enable()
+    assert ratio < 40, ratio  # 16 when linear, 256 when quadratic
 
 
 # -- the real publish path --------------------------------------------------------------------
