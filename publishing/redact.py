@@ -197,7 +197,9 @@ def _reading(digits: str, other: re.Pattern[str] | None) -> _Reading:
 
 # First ASCII and full-width digits; then every digit form over what is left, runs with a
 # digit of another form only (张三13900151015 is a name and a mobile: 三 is no digit of it).
-_OTHER_DIGIT = re.compile(f"[{_OTHER_D}]|(?![{_D}])\\d")
+# [^\D…]: a decimal digit but not ASCII or full-width, one class test (a lookahead before \d
+# at every position cost a third more).
+_OTHER_DIGIT = re.compile(f"[{_OTHER_D}]|[^\\D{_D}]")
 _CIRCLED_DIGIT = re.compile(f"[{_CIRCLED}]")
 _PLAIN = _reading(_D, None)
 _ANY = _reading(_ANY_D, _OTHER_DIGIT)
