@@ -204,13 +204,14 @@ def test_a_mark_corrected_out_of_a_statistics_only_scheme_is_published(
 # -- the same file published again --------------------------------------------------------------
 
 
-def _withdraw(client, bearer, tracking: str) -> None:
+def _withdraw(client, bearer, tracking: str) -> dict:
     done = client.post(
         f"/api/v1/review/requests/{tracking}/decision",
         json={"decision": "approve", "outcome": "withdraw", "reason": "异议成立，予以撤下。"},
         headers=bearer,
     )
     assert done.status_code == 200, done.text
+    return done.json()
 
 
 def test_a_corrected_mark_sent_again_supersedes_nothing(engine, client, bearer, tmp_path):
@@ -268,16 +269,6 @@ def test_a_corrected_mark_sent_again_returns_among_the_marks_of_its_corrected_gr
 # -- a current mark withdrawn on request ----------------------------------------------------------
 
 
-def _decide_withdrawal(client, bearer, tracking: str) -> dict:
-    done = client.post(
-        f"/api/v1/review/requests/{tracking}/decision",
-        json={"decision": "approve", "outcome": "withdraw", "reason": "依申请撤下。"},
-        headers=bearer,
-    )
-    assert done.status_code == 200, done.text
-    return done.json()
-
-
 def test_a_wrong_mark_withdrawn_on_an_objection_gives_way_to_the_mark_it_superseded(
     engine, client, bearer, tmp_path
 ):
@@ -287,7 +278,7 @@ def test_a_wrong_mark_withdrawn_on_an_objection_gives_way_to_the_mark_it_superse
     _publish(engine, tmp_path, "b.csv", credit_mark_row(80, 分类结果="D", 标注日期="2025-03-01"))
     old, new = _mark(engine, 80, "2024-01-01"), _mark(engine, 80, "2025-03-01")
     head = _head(engine)
-    done = _decide_withdrawal(client, bearer, submit_request(engine, "objection", new, uscc(80)))
+    done = _withdraw(client, bearer, submit_request(engine, "objection", new, uscc(80)))
     after = done["records"][0]["after"]
     assert after["status"] == "withdrawn" and after["restored"] == old and old in after["note"]
     assert _public(client, new) is None and _public(client, old)["grade"] == "B"
@@ -309,7 +300,7 @@ def test_a_statistics_only_mark_withdrawn_on_an_objection_is_replaced_in_the_sta
     assert expire(engine)["aggregate"] == 1
     assert _statistics(engine) == {HIDDEN: 1}
     head = _head(engine)
-    done = _decide_withdrawal(client, bearer, tracking)
+    done = _withdraw(client, bearer, tracking)
     assert done["records"][0]["after"]["restored"] == old
     assert _statistics(engine) == {HIDDEN: 1}  # the older mark is counted in its place
     with engine.connect() as conn:
