@@ -43,3 +43,30 @@ def test_a_licence_revoked_is_never_repairable_early():
     rules = load_rules(DEFAULT_RULES_FILE)
     fields = {"severity": "严重", "domain": "食品", "penalty_kinds": ["罚款", "吊销许可证件"]}
     assert rules.repairable_from("penalty", DECIDED, fields) is None
+
+
+def test_a_longer_period_reaches_a_record_when_its_row_is_published_again(engine, tmp_path):
+    """What publicity.toml and the README say: changed periods apply to a record when its row is
+    published again; a longer one brings an expired record back, announced as added."""
+    import copy
+
+    from sqlalchemy import select
+
+    from publishing.commit import EVENTS, RECORDS
+    from publishing.publish import publish
+    from publishing.rules import Rules
+    from tests.factories import penalty_row, write_csv
+
+    today = date(2026, 11, 28)
+    shorter = copy.deepcopy(load_rules(DEFAULT_RULES_FILE).raw)
+    shorter["penalty"]["domain_minimum"]["domains"] = []
+    row = penalty_row(1, 处罚决定日期="2026-06-01", 失信程度="轻微", 领域="食品")
+    path = write_csv(tmp_path / "p.csv", [row])
+    for rules in (Rules(shorter), load_rules(DEFAULT_RULES_FILE)):
+        result = publish([path], engine=engine, today=today, rules=rules, show_progress=False)
+        assert result.published
+    with engine.connect() as conn:
+        record = conn.execute(select(RECORDS)).one()
+        ops = list(conn.execute(select(EVENTS.c.op).order_by(EVENTS.c.seq)).scalars())
+    assert (record.status, record.publicity_until) == ("active", date(2027, 6, 1))
+    assert ops == ["add"]  # arrived expired (3 months), published with the longer period
