@@ -142,7 +142,8 @@ class User(SQLModel, table=True):
 
 
 class LoginSource(SQLModel, table=True):
-    """Logins by (name as typed, client address): wrong passwords in a row from one address lock
+    """Logins by (name as typed, client address; the name as a keyed hash, users.login_key:
+    a password typed into the name field is not kept): wrong passwords in a row from one address lock
     that address out of that name only, and a good login marks an address its owner uses
     (publishing.users.login). Kept for unknown names too, so that a lock says nothing about
     which names exist; the worker forgets old rows."""

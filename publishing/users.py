@@ -57,8 +57,8 @@ ACCOUNT_FAILURES = 50  # wrong passwords from all addresses, for one account
 ACCOUNT_LOCK_MAX = timedelta(days=1)
 KNOWN_DAYS = 90  # an address the owner logged in from within this is spared the account lock
 FAILURE_MEMORY = timedelta(days=1)  # wrong passwords further apart than this do not add up
-NAME_KEY = 80  # the typed name is kept to this length (a user's name has at most 64)
 NAME_FINGERPRINT = 16  # hex characters of the keyed hash the audit log keeps of an unknown name
+LOGIN_KEY = 32  # hex characters of the keyed hash that names a login_sources row
 PERMISSIONS = {
     "reviewer": {"accept", "more_info"},
     "approver": {"accept", "more_info", "approve", "reject"},
@@ -148,7 +148,7 @@ def add_user(
         )
         conn.execute(  # a reset also lifts the address locks on the name
             update(LOGIN_SOURCES)
-            .where(LOGIN_SOURCES.c.name == name)
+            .where(LOGIN_SOURCES.c.name == login_key(name))
             .values(failures=0, locked_until=None)
         )
         # a reset answers a leaked password or a departed holder: its tokens go with it
@@ -323,7 +323,7 @@ def login(
     for every name alike, whether it exists or not); otherwise neither, as for a wrong
     password."""
     now = clock.now()
-    key, address = name[:NAME_KEY], source_key(source)
+    key, address = login_key(name), source_key(source)
     with writer_connection(engine) as conn, conn.begin():
         pair = _source_row(conn, key, address)
         held = _aware(pair.locked_until)
@@ -434,12 +434,20 @@ def unknown_name(name: str) -> str:
     """What the audit log keeps of a name no user has: "unknown(LENGTH) FINGERPRINT", a keyed
     hash, so that an auditor sees the same name tried again and again while nothing of it can
     be recovered without the secret key. The space keeps it apart from every user's name."""
+    return f"unknown({len(name)}) {_keyed_hash('login-name:', name)[:NAME_FINGERPRINT]}"
+
+
+def login_key(name: str) -> str:
+    """The name of a login_sources row: a keyed hash of the name as typed (perhaps a password
+    in the wrong field), never the name itself; the same name, the same row."""
+    return _keyed_hash("login-source:", name)[:LOGIN_KEY]
+
+
+def _keyed_hash(purpose: str, name: str) -> str:
     from publishing.settings import get_settings
 
-    key = ("login-name:" + get_settings().secret_key).encode()
-    typed = name.encode("utf-8", "surrogatepass")
-    digest = hmac.new(key, typed, hashlib.sha256).hexdigest()[:NAME_FINGERPRINT]
-    return f"unknown({len(name)}) {digest}"
+    key = (purpose + get_settings().secret_key).encode()
+    return hmac.new(key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def forget_logins(engine: Engine, now: datetime | None = None) -> int:

@@ -22,6 +22,7 @@ from publishing import requests as rq
 from publishing.commit import EVENTS, RECORDS
 from publishing.publish import publish
 from publishing.request_models import AUDIT, LOGIN_SOURCES, REQUESTS, USERS
+from publishing.users import login_key
 from tests.factories import penalty_row, uscc, write_csv
 from tests.requests_support import (
     PDF,
@@ -119,18 +120,21 @@ def test_login_lockout_and_sessions(engine, client, staff):
     assert nobody.status_code == 423 and _same(nobody.text, still.text)
     with engine.connect() as conn:
         until = conn.execute(
-            select(LOGIN_SOURCES.c.locked_until).where(LOGIN_SOURCES.c.name == "wang")
+            select(LOGIN_SOURCES.c.locked_until).where(LOGIN_SOURCES.c.name == login_key("wang"))
         ).scalar()
         account = conn.execute(
             select(USERS.c.locked_until, USERS.c.failed_logins).where(USERS.c.name == "wang")
         ).one()
+        names = set(conn.execute(select(LOGIN_SOURCES.c.name)).scalars())
+    # the names as typed are not kept (a password typed into the name field would be)
+    assert names == {login_key("wang"), login_key("nobody")}
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
     assert timedelta(minutes=14) < until - clock.now() <= timedelta(minutes=15)
     assert account == (None, 5)  # the account itself is not locked: 5 is far from 50
     with engine.begin() as conn:  # 15 minutes later
         conn.execute(
             update(LOGIN_SOURCES)
-            .where(LOGIN_SOURCES.c.name == "wang")
+            .where(LOGIN_SOURCES.c.name == login_key("wang"))
             .values(locked_until=clock.now() - timedelta(seconds=1))
         )
     ok = login(client, "wang", PASSWORD)
