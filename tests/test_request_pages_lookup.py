@@ -6,8 +6,6 @@ one per-IP limit on guessing codes. Errors are tied to their fields (aria-descri
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from lxml import html as lhtml
 
@@ -22,7 +20,6 @@ from tests.requests_support import (
     objection_on_other,
 )
 
-TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 LOOKUP = "/requests/lookup"
 
 
@@ -31,12 +28,8 @@ def request_(engine, cases) -> rq.Receipt:
     return rq.submit(engine, objection_on_other(cases))
 
 
-def _token(page: str) -> str:
-    return TOKEN.search(page).group(1)
-
-
 def _lookup(client, number: str, code: str):
-    token = _token(client.get(LOOKUP).text)
+    token = form_token(client, LOOKUP)
     return client.post(LOOKUP, data={"form_token": token, "tracking_no": number, "code": code})
 
 
@@ -61,7 +54,8 @@ def test_the_lookup_page_is_linked_and_asks_for_number_and_code(client, cases):
     [form] = doc.xpath('//form[@class="request-form"]')
     assert (form.get("action"), form.get("method")) == (LOOKUP, "post")
     assert form.xpath('.//input[@id="f-tracking_no"][@name="tracking_no"]')
-    assert form.xpath('.//input[@id="f-code"][@name="code"]') and _token(page.text)
+    assert form.xpath('.//input[@id="f-code"][@name="code"]')
+    assert form.xpath('.//input[@name="form_token"]/@value')[0]
 
 
 def test_a_number_as_typed_finds_the_request(client, request_):
@@ -72,7 +66,7 @@ def test_a_number_as_typed_finds_the_request(client, request_):
         assert tracking in page.text and "code=" not in page.text
     # the lookup of one number, reached by typing a lower-case address by hand
     typed = tracking.lower()
-    token = _token(client.get(f"/requests/{typed}").text)
+    token = form_token(client, f"/requests/{typed}")
     page = client.post(f"/requests/{typed}", data={"form_token": token, "code": code})
     assert page.status_code == 200 and 'id="request-status"' in page.text
     # and the API, with the code in its header
@@ -99,7 +93,7 @@ def test_a_wrong_number_and_a_wrong_code_get_one_answer(client, request_):
 
 def test_the_lookup_of_one_number_ties_its_error_to_the_code_field(client, request_):
     tracking = request_.tracking_no
-    token = _token(client.get(f"/requests/{tracking}").text)
+    token = form_token(client, f"/requests/{tracking}")
     wrong = client.post(f"/requests/{tracking}", data={"form_token": token, "code": "AAAAA"})
     doc = lhtml.fromstring(wrong.text)
     assert wrong.status_code == 404 and doc.xpath('//*[@id="lookup-error"][@role="alert"]')
@@ -115,11 +109,11 @@ def test_the_lookup_needs_its_form_token(engine, client, request_):
     data = {"tracking_no": tracking, "code": code}
     assert client.post(LOOKUP, data=data).status_code == 403
     with make_client(engine) as other:  # a token of another browser
-        foreign = _token(other.get(LOOKUP).text)
+        foreign = form_token(other, LOOKUP)
     assert client.post(LOOKUP, data={**data, "form_token": foreign}).status_code == 403
-    of_one_number = _token(client.get(f"/requests/{tracking}").text)
+    of_one_number = form_token(client, f"/requests/{tracking}")
     assert client.post(LOOKUP, data={**data, "form_token": of_one_number}).status_code == 403
-    own = _token(client.get(LOOKUP).text)
+    own = form_token(client, LOOKUP)
     answer = client.post(LOOKUP, data={**data, "form_token": own})
     assert answer.status_code == 200 and 'id="request-status"' in answer.text
 
@@ -130,7 +124,7 @@ def test_both_lookups_share_the_limit_on_guessing_codes(engine, cases, tmp_path,
     tracking, code = receipt.tracking_no, receipt.access_code
     try:
         with make_client(engine) as client:
-            token = _token(client.get(f"/requests/{tracking}").text)
+            token = form_token(client, f"/requests/{tracking}")
             tries = [
                 client.post(f"/requests/{tracking}", data={"form_token": token, "code": "AAAAA"})
                 for _ in range(2)
