@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, select
 
 from publishing import bulk, entities, ids
 from publishing.clean import field_keys
@@ -363,11 +363,10 @@ class Planner:
     def published_counts(self) -> Counter:
         """Records of each kind in publication (active, publicity not ended). Counted before a
         snapshot's files change anything: what its withdrawals are weighed against."""
+        from publishing.read import in_publication  # snapshots only: kept off the CLI's start
+
         query = (select(RECORDS.c.kind, func.count())
-                 .where(RECORDS.c.status == ACTIVE,
-                        or_(RECORDS.c.publicity_until.is_(None),
-                            RECORDS.c.publicity_until >= self.today))
-                 .group_by(RECORDS.c.kind))
+                 .where(in_publication(self.today)).group_by(RECORDS.c.kind))
         return Counter(dict(self.conn.execute(query).all()))
 
     def unseen(self, kind: str) -> list[Any]:
