@@ -24,7 +24,7 @@ from litestar.concurrency import sync_to_thread
 from litestar.params import FromPath, HeaderParameter
 
 from portal import request_guard as guard
-from portal.requests_pages import MAX_BODY, form_submission, normalize_tracking_no, read_form
+from portal.requests_pages import MAX_BODY, form_submission, read_form
 from publishing import requests as rq
 from publishing import review, users
 
@@ -127,7 +127,7 @@ async def api_status(
     if access_code is None and "code" in request.query_params:
         access_code = request.query_params["code"]
         headers.update(CODE_IN_QUERY)
-    number = normalize_tracking_no(tracking_no)  # as typed: yx…, full-width, spaces
+    number = rq.normalize_tracking_no(tracking_no)  # as typed: yx…, full-width, spaces
     view = await sync_to_thread(_view, request.app.state.engine, number, access_code or "")
     if view is None:
         return errors(404, {"code": "受理编号或查询码不正确"}, headers)

@@ -14,7 +14,6 @@ again.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -44,7 +43,6 @@ LOOKUP_PATH = "/requests/lookup"
 LOOKUP_PURPOSE = "status-lookup"  # the token of the lookup form that asks for the number too
 # One answer for a wrong number and a wrong code: the form tells nobody which numbers exist.
 NOT_FOUND = "受理编号或查询码不正确，请核对后重新输入。"
-_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 TOO_LARGE = (
     "表单文字内容超过 64 KB（附件请以 multipart/form-data 方式作为文件上传），未保存任何内容。"
 )
@@ -410,13 +408,6 @@ def _status_page(
     return Template("request_status.html", context=context, status_code=status, headers=PRIVATE)
 
 
-def normalize_tracking_no(raw: str | None) -> str:
-    """A tracking number as people type it: full-width forms (Chinese input methods) and other
-    dashes made ASCII, spaces dropped, letters upper-case. The lookup compares it exactly."""
-    text = unicodedata.normalize("NFKC", raw or "").translate(_DASHES)
-    return "".join(text.split()).upper()
-
-
 def _lookup_purpose(tracking_no: str, ask_number: bool) -> str:
     return LOOKUP_PURPOSE if ask_number else f"status:{tracking_no}"
 
@@ -475,7 +466,7 @@ async def request_lookup_submit(request: Request) -> Template:
 async def request_status(request: Request, tracking_no: FromPath[str]) -> Template:
     """The lookup form. A `?code=` is not looked at: the code is sent by POST only."""
     cid, new = _client_id(request)
-    return _lookup_page(normalize_tracking_no(tracking_no), cid, None, 200, new_cookie=new)
+    return _lookup_page(rq.normalize_tracking_no(tracking_no), cid, None, 200, new_cookie=new)
 
 
 @post(
@@ -500,7 +491,7 @@ async def _answer_lookup(request: Request, tracking_no: str | None) -> Template:
     cid, new = _client_id(request)
     form = await read_form(request)
     ask_number = tracking_no is None
-    number = normalize_tracking_no(_text(form, "tracking_no") if ask_number else tracking_no)
+    number = rq.normalize_tracking_no(_text(form, "tracking_no") if ask_number else tracking_no)
     _, problem = guard.check_token(
         form.get(guard.TOKEN_FIELD),
         request.cookies.get(guard.CLIENT_COOKIE),
@@ -531,7 +522,7 @@ def _text(form: Any, name: str) -> str:
 )
 async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Template:
     engine = request.app.state.engine
-    tracking_no = normalize_tracking_no(tracking_no)
+    tracking_no = rq.normalize_tracking_no(tracking_no)
     wait = await guard.over_limit(request, "submit")
     if wait:
         return _plain_page(
@@ -578,7 +569,6 @@ __all__ = [
     "OBJECTION",
     "REPAIR",
     "form_submission",
-    "normalize_tracking_no",
     "route_handlers",
     "uploads_of",
 ]

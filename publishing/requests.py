@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import tomllib
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ _TRACKING = re.compile(r"^YX\d{8}-\d{6}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z0-9-]{2,}$")
 TRUE_VALUES = {"true", "on", "1", "yes"}
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -480,6 +482,13 @@ def new_access_code(idem_key: str | None = None) -> str:
 
 def format_code(code: str) -> str:
     return f"{code[:5]}-{code[5:]}"
+
+
+def normalize_tracking_no(raw: str | None) -> str:
+    """A tracking number as people type it: full-width forms (Chinese input methods) and other
+    dashes made ASCII, spaces dropped, letters upper-case. The lookup compares it exactly."""
+    text = unicodedata.normalize("NFKC", raw or "").translate(_DASHES)
+    return "".join(text.split()).upper()
 
 
 def normalize_access_code(raw: str | None) -> str:
