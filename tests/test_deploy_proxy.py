@@ -4,7 +4,8 @@ rate limits nor locks someone else out), /metrics is not served outside however 
 feeds carry the application's one Cache-Control, open-data downloads pass unchanged (strong
 ETag, Content-Length), nginx follows restarted portal containers (resolve), its feed cache
 holds public feeds only (never an answer that sets a cookie or is marked private / no-store, and
-never a back-office or request-form path ending in .rss/.atom), and made-up API keys count
+never a back-office or request-form path ending in .rss/.atom; and its feeds have the pages' flood
+guard), and made-up API keys count
 against the client's address instead of costing a database lookup each."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -289,6 +291,27 @@ def test_the_feed_cache_never_stores_private_answers(tmp_path):
                 assert second.headers["x-cache"] != "HIT" and second.text != first.text, path
             first, second = c.get("/feeds/public.atom"), c.get("/feeds/public.atom")
             assert second.headers["x-cache"] == "HIT" and second.text == first.text
+    finally:
+        origin.shutdown()
+        origin.server_close()
+
+
+def test_feeds_have_the_pages_flood_guard(tmp_path):
+    """Every search's feed is a URL of its own (`/search/feed.atom?q=…`), so the cache does not
+    stand between a flood and the application: the feed location had no limit_req at all."""
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), _FeedOrigin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        with (
+            _nginx(f"127.0.0.1:{origin.server_port}", tmp_path) as https,
+            httpx.Client(base_url=https, verify=False, timeout=10) as c,
+        ):
+            first = c.get("/search/feed.atom?q=q0")
+            with ThreadPoolExecutor(8) as pool:  # a flood, not one polite client
+                answers = list(pool.map(lambda i: c.get(f"/search/feed.atom?q=q{i}"), range(1, 160)))
+        refused = [r for r in answers if r.status_code == 429]
+        assert refused and all("nginx" in r.text for r in refused)
+        assert first.status_code == 200
     finally:
         origin.shutdown()
         origin.server_close()
