@@ -5,8 +5,8 @@ feeds carry the application's one Cache-Control, open-data downloads pass unchan
 ETag, Content-Length), nginx follows restarted portal containers (resolve), its feed cache
 holds public feeds only (never an answer that sets a cookie or is marked private / no-store, and
 never a back-office or request-form path ending in .rss/.atom; and its feeds have the pages' flood
-guard), and made-up API keys count
-against the client's address instead of costing a database lookup each."""
+guard), and made-up API keys count against the client's address instead of costing a database
+lookup each."""
 
 from __future__ import annotations
 
