@@ -74,7 +74,7 @@ DOWNLOAD_CACHE = "public, max-age=300"
 # Bounded like a 410 page (portal.errors.CACHE): a snapshot may be withdrawn any time.
 SNAPSHOT_CACHE = "public, max-age=3600"
 DELTA_CACHE = "public, max-age=300"  # rewritten when a record in it changes or is withdrawn
-NO_INDEX = "开放数据快照尚未生成（管理员运行 disclosure export 或后台任务后即可提供）。"
+NO_INDEX = "开放数据快照尚未生成（管理员运行 disclosure opendata，或后台任务每日 01:00 生成后即可提供）。"
 REBUILDING = "开放数据文件正在按当前数据重新生成，请稍后重新读取 /open-data/index.json。"
 LINE_BATCH = 1000  # delta lines rewritten per database lookup
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
