@@ -553,6 +553,19 @@ def _locked(out_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class EmptyChangeLog(RuntimeError):
+    """The database has never published anything, but the open-data files come from one that
+    has: most likely the wrong database (a mistyped path creates an empty SQLite file). A build
+    would empty every snapshot and tell mirrors to clear their copies."""
+
+    def __init__(self, files_seq: int) -> None:
+        super().__init__(
+            f"数据库的变更日志为空，而现有开放数据文件来自 seq {files_seq} 的数据库：请检查数据库地址"
+            "（DISCLOSURE_DATABASE_URL / DISCLOSURE_DATA_DIR）；开放数据文件未改动"
+        )
+        self.files_seq = files_seq
+
+
 def build(
     engine: Engine | None = None,
     out_dir: Path | None = None,
@@ -564,7 +577,9 @@ def build(
     record's publicity has ended since. Otherwise the new snapshot replaces the old one (deleted
     once index.json names the new one) and every delta line of a record that has changed or
     left publication since is rewritten. When the database no longer holds the event the last
-    build ended at (restored from a backup, seqs issued again), the delta history starts over."""
+    build ended at (restored from a backup, seqs issued again), the delta history starts over.
+    A database that has never published anything does not replace files built from one that
+    has (EmptyChangeLog)."""
     from publishing.db import get_engine
 
     engine = engine or get_engine()
@@ -573,6 +588,8 @@ def build(
         previous = load_index(out_dir)
         with engine.connect() as conn:
             seq = last_change_seq(conn)
+            if seq == 0 and previous is not None and _highest_seq(previous) > 0:
+                raise EmptyChangeLog(_highest_seq(previous))
             mark = event_mark(conn, seq)
             same_log = previous is not None and index_matches(conn, previous)
         current = same_log and previous.get("delta_lines") == DELTA_LINES

@@ -474,6 +474,24 @@ def test_index_is_linked_only_once_built(data, tmp_path):
         assert client.get("/api/v1/open-data").json()["index_url"] == "/open-data/index.json"
 
 
+def test_an_empty_database_does_not_replace_published_files(data, tmp_path):
+    """A mistyped database path makes an empty SQLite database: built from it, every snapshot
+    was emptied and index.json told mirrors to clear their copies (exit 0)."""
+    from publishing.db import make_engine, upgrade
+
+    out = tmp_path / "od"
+    opendata.build(data, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    wrong = make_engine(f"sqlite:///{tmp_path / 'typo.db'}")
+    upgrade(wrong)
+    with pytest.raises(opendata.EmptyChangeLog, match="请检查数据库地址"):
+        opendata.build(wrong, out)
+    wrong.dispose()
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # a database that has published nothing builds where no files are yet
+    assert opendata.build(make_engine(f"sqlite:///{tmp_path / 'typo.db'}"), tmp_path / "new")["seq"] == 0
+
+
 def test_a_name_with_a_final_newline_is_not_a_download(data):
     """"$" matched before a final newline: `penalty.csv%0A` was served with the name in its
     Content-Disposition, which the server refused mid-response (behind nginx, three such
