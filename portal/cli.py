@@ -212,11 +212,17 @@ def cmd_expire(args: argparse.Namespace) -> int:
     from publishing.expire import expire
 
     engine = _engine()
-    counts = expire(engine)
-    _after_publish(engine)
+    counts = expire(engine, recompute=args.recompute, dry_run=args.dry_run)
+    if args.recompute:
+        print(f"重算公示期：公示期变更 {counts['period_changed']:,} 条，其中因此到期撤下 "
+              f"{counts['period_expired']:,} 条、恢复公示 {counts['period_returned']:,} 条。")
     print(f"到期撤下 {counts['expired']:,} 条;转为仅统计公开 {counts['aggregate']:,} 条;"
           f"恢复公开 {counts['republished']:,} 条;仅统计公开的到期不再统计 "
           f"{counts['expired_statistics']:,} 条。")
+    if args.dry_run:
+        print("试运行(--dry-run):未写入任何数据。")
+    else:
+        _after_publish(engine)
     return EXIT_OK
 
 
@@ -413,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("expire", help="撤下公示期届满的记录")
+    p.add_argument("--recompute", action="store_true",
+                   help="先按现行公示规则重算已存储记录的公示截止日期和可修复日期"
+                        "(修改 publicity.toml 后运行)")
+    p.add_argument("--dry-run", action="store_true", help="只显示将处理的记录数,不写入")
     p.set_defaults(func=cmd_expire)
 
     p = sub.add_parser("reindex", help="从数据库重建搜索索引")

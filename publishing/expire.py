@@ -1,5 +1,7 @@
 """Expiry: records past their publicity end leave publication (op expire), and credit-mark
-schemes switched between public and statistics-only in the rules are applied."""
+schemes switched between public and statistics-only in the rules are applied. With recompute,
+the stored records' periods are first computed again under the current rules
+(publishing.recompute): an edited publicity.toml reaches what is already published."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from publishing.commit import (
 from publishing.db import get_engine, writer_connection
 from publishing.models import ACTIVE, AGGREGATE, EXPIRED, OP_ADD, OP_EXPIRE, OP_WITHDRAW
 from publishing.plan import _STATE_COLUMNS
+from publishing.recompute import recompute_periods
 from publishing.rules import Rules, load_rules
 
 
@@ -28,15 +31,25 @@ def expire(
     today: date | None = None,
     rules: Rules | None = None,
     actor: str = "expire",
+    *,
+    recompute: bool = False,
+    dry_run: bool = False,
 ) -> Counter:
+    """Expire what is due (after recomputing the periods, with recompute); with dry_run, the
+    same run is rolled back: the counts say what it would do, nothing is written."""
     engine = engine or get_engine()
     today = today or clock.today()
     rules = rules or load_rules()
     counts: Counter = Counter(expired=0, expired_statistics=0)  # both named, also when none
-    with writer_connection(engine) as conn, conn.begin():
+    if recompute:
+        counts.update(dict.fromkeys(("period_changed", "period_expired", "period_returned"), 0))
+    with writer_connection(engine) as conn, conn.begin() as tx:
         lock_writer(conn)
-        batch_id = start_batch(conn, kind=None, mode="expire", actor=actor, files=[])
+        batch_id = start_batch(conn, kind=None, mode="recompute" if recompute else "expire",
+                               actor=actor, files=[])
         writer = Writer(conn, batch_id)
+        if recompute:  # first: the expiry below reads the periods it stores
+            recompute_periods(conn, writer, rules, today, counts)
         # A statistics-only mark (aggregate) leaves the statistics without an event: it was
         # never published one by one; left aggregate, a scheme made public again would announce
         # it as added, past its end.
@@ -53,6 +66,9 @@ def expire(
         writer.flush()  # the visibility switch below reads the statuses just set
         _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
+        if dry_run:
+            tx.rollback()
+            return counts
         finish_batch(conn, batch_id, dict(counts))
     return counts
 
