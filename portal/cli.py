@@ -51,10 +51,25 @@ COUNT_LABELS = {
 ALWAYS_SHOWN = ("added", "changed", "withdrawn", "unchanged")
 
 
-def _engine():
-    from publishing.db import get_engine, upgrade
+class _NoDatabase(Exception):
+    """The SQLite database file named by the settings does not exist."""
 
-    engine = get_engine()
+
+def _engine(create: bool = True):
+    """The database, migrated. Commands that only work on what was published (create=False)
+    do not create a SQLite file that is not there: a mistyped path or data directory made an
+    empty database, and `export` wrote no records, `opendata` empty snapshots, with exit 0."""
+    from sqlalchemy.engine import make_url
+
+    from publishing.db import get_engine, upgrade
+    from publishing.settings import get_settings
+
+    url = get_settings().effective_database_url
+    parsed = make_url(url)
+    if (not create and parsed.get_backend_name() == "sqlite" and parsed.database
+            and parsed.database != ":memory:" and not Path(parsed.database).exists()):
+        raise _NoDatabase(parsed.database)
+    engine = get_engine(url)
     upgrade(engine)
     return engine
 
@@ -73,6 +88,11 @@ def _database_errors(consequence: str) -> Callable:
             except (OperationalError, InterfaceError) as err:
                 cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
                 print(f"错误：无法访问数据库（{cause}）：{consequence}。", file=sys.stderr)
+                return EXIT_DATABASE
+            except _NoDatabase as err:
+                print(f"错误：数据库文件 {err} 不存在（请检查 DISCLOSURE_DATABASE_URL 和 "
+                      f"DISCLOSURE_DATA_DIR；新数据库由 disclosure publish 创建）：{consequence}。",
+                      file=sys.stderr)
                 return EXIT_DATABASE
 
         return run
@@ -97,8 +117,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
                      dry_run=args.dry_run, engine=engine,
                      allow_mass_withdrawal=args.allow_mass_withdrawal)
+    # Counts of a run that publishes nothing are what it would have done: said so on the line.
+    hypothetical = "试运行" if args.dry_run else (None if result.published else "未发布")
     for rep in result.reports:
-        print(_file_summary(rep))
+        print(_file_summary(rep, hypothetical))
         _print_rejects(rep, args.report)
     if result.snapshot_skipped:
         print(f"警告:{result.snapshot_skipped}。", file=sys.stderr)
@@ -133,9 +155,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK if reported else EXIT_REPORT
 
 
-def _file_summary(rep: FileReport) -> str:
+def _file_summary(rep: FileReport, hypothetical: str | None = None) -> str:
     """One line a file: rejected rows (not reasons, a row may have several) so that
-    接受 + 拒绝 = 行数, then every count the report has."""
+    接受 + 拒绝 = 行数, then every count the report has; for a run that published nothing
+    (hypothetical: 试运行 / 未发布), the counts in brackets as what publishing would do."""
     head = f"{rep.file} [{rep.kind or '?'}]"
     if rep.unreadable:
         return f"{head} 无法读取"
@@ -143,6 +166,8 @@ def _file_summary(rep: FileReport) -> str:
     rejected = f"拒绝 {rep.rejected_rows:,}" + (
         f"（{reasons:,} 处问题）" if reasons != rep.rejected_rows else "")
     counts = [f"{COUNT_LABELS.get(k, k)} {n:,}" for k, n in _counts(rep.counts)]
+    if hypothetical:
+        counts = [f"{hypothetical}（若发布：{'  '.join(counts)}）"]
     return "  ".join([f"{head} 行数 {rep.rows:,}", f"接受 {rep.accepted:,}", rejected, *counts])
 
 
@@ -211,7 +236,7 @@ def _write_report(path: Path, report: object, outcome: str = "发布结果不受
 def cmd_expire(args: argparse.Namespace) -> int:
     from publishing.expire import expire
 
-    engine = _engine()
+    engine = _engine(create=False)
     counts = expire(engine, recompute=args.recompute, dry_run=args.dry_run)
     if args.recompute:
         print(f"重算公示期：公示期变更 {counts['period_changed']:,} 条，其中因此到期撤下 "
@@ -230,7 +255,7 @@ def cmd_expire(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from publishing.export import csv_lines, iter_public, ndjson_lines
 
-    records = iter_public(args.kind, _engine())
+    records = iter_public(args.kind, _engine(create=False))
     lines = ndjson_lines(records) if args.format == "ndjson" else csv_lines(args.kind, records)
     with contextlib.ExitStack() as stack:
         try:
@@ -340,7 +365,7 @@ def _after_publish(engine) -> None:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from publishing.search.sync import reindex
 
-    count = reindex(_engine())
+    count = reindex(_engine(create=False))
     print(f"搜索索引已重建:{count:,} 个文档。")
     return EXIT_OK
 
@@ -361,9 +386,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @_database_errors("开放数据文件未生成")
 def cmd_opendata(args: argparse.Namespace) -> int:
-    from publishing.opendata import build
+    from publishing.opendata import EmptyChangeLog, build
 
-    result = build(_engine())
+    try:
+        result = build(_engine(create=False))
+    except EmptyChangeLog as err:
+        print(f"错误：{err}。", file=sys.stderr)
+        return EXIT_DATABASE
     print(json.dumps(result, default=str, ensure_ascii=False))
     return EXIT_OK
 
@@ -377,7 +406,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     if args.report and (problem := _unwritable(args.report)):
         print(f"报告文件 {args.report} 无法写入({problem}):未处理任何数据。", file=sys.stderr)
         return EXIT_USAGE
-    engine = _engine()
+    engine = _engine(create=False)
     result = scrub(engine, dry_run=args.dry_run)
     items = [*result.attention, *result.items]  # ids, fields and reasons: never a value
     for item in items[:20]:

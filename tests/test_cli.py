@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from publishing.commit import EVENTS, RECORDS
+from publishing.db import make_engine, upgrade
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import credit_mark_row, penalty_row, pledge_row, write_csv, write_ndjson
 
@@ -44,6 +45,9 @@ def test_exit_codes_and_report(engine, database_url, tmp_path):
     assert data["rejected"][0]["row"] == 3 and data["rejected"][0]["column"] == "处罚决定日期"
     assert data["published"] is False
     assert "第3行" in rejected.stderr
+    # what it would have done, not "新增 1" as if it had
+    assert f"{bad} [penalty] 行数 2  接受 1  拒绝 1  未发布（若发布：新增 1  变更 0  撤回 0  未变 0）" \
+        in rejected.stdout.splitlines()
 
     partial = cli(database_url, "publish", str(bad), "--accept-partial", tmp_path=tmp_path)
     assert partial.returncode == 0
@@ -58,7 +62,7 @@ def test_exit_codes_and_report(engine, database_url, tmp_path):
 
     dry = cli(database_url, "publish", str(write_csv(tmp_path / "new.csv", [penalty_row(9)])), "--dry-run",
               tmp_path=tmp_path)
-    assert dry.returncode == 0 and "未写入" in dry.stdout
+    assert dry.returncode == 0 and "未写入" in dry.stdout and "试运行（若发布：新增 1  " in dry.stdout
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 3
 
@@ -353,6 +357,32 @@ def test_an_unreachable_database_is_one_line_and_exit_3(backend, tmp_path):
         assert "Traceback" not in run.stderr
         [line] = run.stderr.splitlines()
         assert line.startswith("错误：无法访问数据库")
+
+
+def test_commands_that_read_do_not_create_a_missing_sqlite_database(tmp_path):
+    """A mistyped path (or data directory) made a new empty database: export wrote no records
+    and opendata empty snapshots over the published ones, both with exit 0."""
+    typo = tmp_path / "typo" / "disclosure.db"
+    for args in (["export", "--kind", "penalty"], ["expire"], ["reindex"], ["opendata"], ["scrub"]):
+        run = cli(f"sqlite:///{typo}", *args, tmp_path=tmp_path)
+        assert run.returncode == 3, (args, run.stdout, run.stderr)
+        [line] = run.stderr.splitlines()
+        assert line.startswith(f"错误：数据库文件 {typo} 不存在"), line
+        assert not typo.exists() and not typo.parent.exists()
+
+
+def test_opendata_from_a_database_that_never_published_keeps_the_files(engine, database_url,
+                                                                       tmp_path):
+    good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
+    assert cli(database_url, "publish", str(good), tmp_path=tmp_path).returncode == 0
+    assert cli(database_url, "opendata", tmp_path=tmp_path).returncode == 0
+    index = tmp_path / "var" / "opendata" / "index.json"
+    before = index.read_bytes()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade(make_engine(empty))  # a database that exists and never published anything
+    run = cli(empty, "opendata", tmp_path=tmp_path)
+    assert run.returncode == 3 and "请检查数据库地址" in run.stderr, run.stderr
+    assert index.read_bytes() == before
 
 
 def test_sample_and_export_usage_errors_are_one_line(engine, database_url, tmp_path):
