@@ -442,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-partial", action="store_true", help="有拒绝行时仍发布有效行")
     p.add_argument("--dry-run", action="store_true", help="只显示计划,不写入")
     p.add_argument("--allow-mass-withdrawal", action="store_true",
-                   help="快照模式:确认撤回某类已公示记录的大部分(超过 25%% 且不少于 10 条;"
-                        "否则视为文件不完整,不发布任何数据,退出码 5)")
+                   help="快照模式:确认撤回某类已公示记录的大部分(超过 25%% 且不少于 10 条),"
+                        "或某区市的全部或几乎全部(至少 90%% 且不少于 10 条);"
+                        "否则视为文件不完整,不发布任何数据,退出码 5")
     p.add_argument("--report", type=Path, metavar="R.json")
     p.set_defaults(func=cmd_publish)
 

@@ -71,6 +71,7 @@ R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
 R_PERSONAL = "疑似个人信息(身份证号、手机号或银行卡号)，不予公示"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
+KEY_CELLS = "key_cells"  # CleanRow.extra of a withdrawal: the key's (columns, cells) in file terms
 
 RISK_SCHEME = "信用风险分类"
 DEFAULT_DOMAIN = {"credit_mark": "通用"}
@@ -867,17 +868,21 @@ class Cleaner:
         for k, to_json in self._fields:
             value = v[k]
             fields[k] = value if to_json is None or value is None else to_json(value)
+        op = v.get("op") or "upsert"
         return CleanRow(
             kind=self.kind,
             file=file,
             row=row.row,
-            op=v.get("op") or "upsert",
+            op=op,
             entity=entity,  # type: ignore[arg-type]  # None only for entity-less kinds
             fields=fields,
             event_date=v[self._event],
             publicity_until=publicity_until,
             natural_key=natural_key,
             identity=identity,
+            # a withdrawal of a record never published is rejected by the planner, naming the
+            # record as a duplicate's reject does (the raw cells are only here)
+            extra={KEY_CELLS: self._key_cells()} if op == "withdraw" else {},
         )
 
     def _key_cells(self) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, func, select
 
 from publishing import bulk, entities, ids
-from publishing.clean import field_keys
+from publishing.clean import KEY_CELLS, field_keys
 from publishing.commit import CORRECTED, HELD_REASONS, RECORDS, Writer, expired, kept_reason
 from publishing.contract import KIND_PREFIX
 from publishing.initial_load import Deferred, restore_constraints, restore_indexes
@@ -37,6 +37,8 @@ from publishing.rules import Rules
 # published record does is refused, never taken over (masked digits can make two numbers equal).
 R_OTHER_PARTY = ("该决定书文号已在另一主体（{entity}）名下公示，同一文号不能改属其他主体"
                  "（文号中的长数字串脱敏后可能与其他文号相同，请核对）；如原记录有误，请先撤销原记录")
+
+R_NEVER_PUBLISHED = "要撤销的记录未曾公示"
 
 _CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
 _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.status_reason,
@@ -104,10 +106,13 @@ class Prepared(NamedTuple):
     op: str  # upsert | withdraw
     entity: EntityFields
     record: dict[str, Any]  # record_row()
+    # A withdrawal's natural key as the file names and has it (column, value): what its reject
+    # names when the record was never published. None for an upsert.
+    key_cells: tuple[str, str] | None = None
 
 
 def prepare(cr: CleanRow, rules: Rules) -> Prepared:
-    return Prepared(cr.op, cr.entity, record_row(cr, rules))
+    return Prepared(cr.op, cr.entity, record_row(cr, rules), cr.extra.get(KEY_CELLS))
 
 
 def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
@@ -208,11 +213,11 @@ class Planner:
         stored = self._stored([r["id"] for r in known])
         rivals = self._rivals([r for r in known if r["kind"] == "credit_mark"])
         sightings = []
-        for op, entity, row in rows:
+        for op, entity, row, key_cells in rows:
             if self.track_seen:
                 self.seen.setdefault(row["kind"], set()).add(int(row["id"][3:], 16))
             if op == "withdraw":
-                self._withdraw(row, stored.get(row["id"]))
+                self._withdraw(row, stored.get(row["id"]), key_cells)
                 continue
             sightings.append((entity, row["event_date"]))
             self._upsert(row, stored.get(row["id"]), rivals.get(row["group_key"], []))
@@ -274,10 +279,13 @@ class Planner:
             return True
         return False
 
-    def _withdraw(self, row: dict[str, Any], current: Any) -> None:
+    def _withdraw(self, row: dict[str, Any], current: Any,
+                  key_cells: tuple[str, str] | None = None) -> None:
         if current is None:
-            self.rejects.append(Reject(row["source_file"], row["source_row"], "op", "撤销",
-                                       "要撤销的记录未曾公示"))
+            # Which record: its key as the file names and has it (the op column would not say).
+            column, value = key_cells or ("op", "撤销")
+            self.rejects.append(Reject(row["source_file"], row["source_row"], column, value,
+                                       R_NEVER_PUBLISHED))
             return
         if current.status != ACTIVE and current.status not in QUIETLY_WITHDRAWN:
             self.counts["unchanged"] += 1
@@ -360,14 +368,21 @@ class Planner:
             out.setdefault(r.group_key, []).append(r)
         return out
 
-    def published_counts(self) -> Counter:
-        """Records of each kind in publication (active, publicity not ended). Counted before a
-        snapshot's files change anything: what its withdrawals are weighed against."""
+    def published_counts(self) -> dict[str, Counter]:
+        """Records in publication (active, publicity not ended) of each kind, by district (None:
+        a record without one). Counted before a snapshot's files change anything: what its
+        withdrawals are weighed against, for the kind and for each district. One query, as
+        fast as by kind alone (a million records, SQLite: 1.4 s either way, a scan of
+        ix_records_kind_district_date that reads each end date from the table)."""
         from publishing.read import in_publication  # snapshots only: kept off the CLI's start
 
-        query = (select(RECORDS.c.kind, func.count())
-                 .where(in_publication(self.today)).group_by(RECORDS.c.kind))
-        return Counter(dict(self.conn.execute(query).all()))
+        query = (select(RECORDS.c.kind, RECORDS.c.district, func.count())
+                 .where(in_publication(self.today))
+                 .group_by(RECORDS.c.kind, RECORDS.c.district))
+        out: dict[str, Counter] = {}
+        for kind, district, n in self.conn.execute(query):
+            out.setdefault(kind, Counter())[district] = n
+        return out
 
     def unseen(self, kind: str) -> list[Any]:
         """Snapshot mode: the records of the kind that the files no longer contain and a

@@ -113,7 +113,9 @@ def test_withdrawing_an_unknown_record_is_a_reject(engine, tmp_path):
                                    header=[*penalty_row(9), "操作"]))
     assert not result.published
     reject = result.as_json()["rejected"][0]
-    assert (reject["column"], reject["reason"]) == ("操作", "要撤销的记录未曾公示")  # the file's header
+    # which record: the key's header and cell as the file has them
+    assert (reject["column"], reject["value"], reject["reason"]) == (
+        "行政处罚决定书文号", penalty_row(9)["行政处罚决定书文号"], "要撤销的记录未曾公示")
 
 
 def test_snapshot_withdraws_what_the_file_no_longer_has(engine, tmp_path):

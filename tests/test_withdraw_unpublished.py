@@ -3,17 +3,29 @@ or one of a scheme published only as statistics, `public = false`: status aggreg
 withdrawn, by a file's 撤销 row or by a snapshot that no longer holds it: quietly, since
 nothing public changes, yet for good. A withdrawal of the newer mark does not restore it, the
 statistics no longer count it, and a scheme made public again does not publish it. Checked in
-the stored statuses, the change log and the public outputs, on SQLite and PostgreSQL."""
+the stored statuses, the change log and the public outputs, on SQLite and PostgreSQL.
+
+A withdrawal of a record that was never published is rejected, naming the record: its key's
+columns and cells as the file has them, as a duplicate's reject does."""
 
 from __future__ import annotations
 
+import pickle
+from datetime import date
+
+import pytest
 from sqlalchemy import select
 
+import publishing.publish as publish_module
+from publishing.clean import Cleaner
 from publishing.commit import RECORDS
 from publishing.expire import expire
+from publishing.plan import prepare
 from publishing.publish import publish
+from publishing.rows import SourceRow
 from publishing.rules import DEFAULT_RULES_FILE, load_rules
-from tests.factories import credit_mark_row, write_csv
+from publishing.sources.headers import KeyMapper
+from tests.factories import credit_mark_row, penalty_row, pledge_row, uscc, write_csv, write_ndjson
 from tests.requests_support import wait_for
 from tests.test_review_supersession import (
     HIDDEN,
@@ -133,3 +145,61 @@ def test_a_running_portal_follows_statistics_changed_without_an_event(
     _publish(engine, tmp_path, "wd.csv", _withdrawal(rows[1]))
     assert _head(engine) == head  # no change event to go by
     assert wait_for(lambda: total() == 1, seconds=5.0)
+
+
+# -- a record never published ---------------------------------------------------------------------
+
+NEVER_PUBLISHED = "要撤销的记录未曾公示"
+
+
+def _rejected(engine, path, **kw) -> list[dict]:
+    result = publish([path], engine=engine, show_progress=False, **kw)
+    assert not result.published
+    return result.as_json()["rejected"]
+
+
+@pytest.mark.parametrize("in_a_process", [False, True])
+def test_withdrawing_a_penalty_never_published_names_its_decision(engine, tmp_path, monkeypatch,
+                                                                   in_a_process):
+    """The decision number as the file has it ([2026], not the stored 〔2026〕), also when a
+    cleaning process of its own reads the file."""
+    if in_a_process:
+        monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    rows = [penalty_row(1), penalty_row(2, 行政处罚决定书文号="烟芝市监罚[2026]2号", 操作="撤销")]
+    path = write_csv(tmp_path / "p.csv", rows, header=[*rows[0], "操作"])
+    assert _rejected(engine, path) == [{"row": 3, "column": "行政处罚决定书文号",
+                                        "value": "烟芝市监罚[2026]2号", "reason": NEVER_PUBLISHED}]
+
+
+def test_withdrawing_a_mark_never_published_names_its_key(engine, tmp_path):
+    row = _withdrawal(credit_mark_row(5, 监管领域="食品"))
+    path = write_csv(tmp_path / "c.csv", [row], header=list(row))
+    (reject,) = _rejected(engine, path)
+    assert reject["column"] == "统一社会信用代码 / 标注类型 / 监管领域"
+    assert reject["value"] == f"{uscc(5)} / 信用风险分类 / 食品"
+    assert reject["reason"] == NEVER_PUBLISHED
+
+
+def test_a_pledge_withdrawn_by_its_status_names_its_key(engine, tmp_path):
+    path = write_ndjson(tmp_path / "r.ndjson", [pledge_row(5, status="撤销")])
+    (reject,) = _rejected(engine, path)
+    assert (reject["column"], reject["value"], reject["reason"]) == \
+        ("uscc / address", f"{uscc(5)} / 烟台开发区长江路5号", NEVER_PUBLISHED)
+
+
+def test_a_withdrawals_key_crosses_the_pipe():
+    """A cleaning process that makes the stored form sends the key cells along."""
+    mapper = KeyMapper("penalty")
+    cleaner = Cleaner("penalty", date(2026, 11, 27), "p.csv",
+                      headers={"decision_no": "决定书文号", "op": "操作"})
+
+    def cleaned(row: dict[str, str]):
+        return cleaner.clean(SourceRow("p.csv", 2, {k: v for h, v in row.items()
+                                                    if (k := mapper.classify(h))}))
+
+    clean = cleaned(penalty_row(6, 行政处罚决定书文号="烟芝市监罚[2026]6号", 操作="撤销"))
+    prepared = prepare(clean, load_rules())
+    assert prepared.key_cells == ("决定书文号", "烟芝市监罚[2026]6号")
+    packed = pickle.loads(pickle.dumps(publish_module._pack(prepared), pickle.HIGHEST_PROTOCOL))
+    assert publish_module._unpack(packed) == prepared
+    assert prepare(cleaned(penalty_row(7)), load_rules()).key_cells is None  # an upsert's: none
