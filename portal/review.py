@@ -28,12 +28,10 @@ from litestar.response import File, Redirect, Template
 
 from portal import request_guard as guard
 from portal.requests_pages import FIELDS_MAX, read_form
-from portal.templating import field_label
 from publishing import audit, clock, read, review, users
 from publishing import requests as rq
 from publishing.db import writer_connection
 from publishing.request_models import DECIDED_STATUSES, OBJECTION, OPEN_STATUSES, REPAIR
-from publishing.shape import KIND_FIELDS
 
 COOKIE = "review_session"
 PAGE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
@@ -208,6 +206,8 @@ def queue_page(
             next_url=_queue_url(view, page + 1) if page < pages else None,
             today=clock.today(),
             figures=figures,
+            # the footnote explains a "*": only when a deadline on this page carries one
+            fallback=any(q["review_fallback"] or q["decision_fallback"] for q in items),
             csrf=_csrf(request),
             flash=request.session.pop("flash", None),
         ),
@@ -251,11 +251,14 @@ def _detail_context(
             open=req["status"] in OPEN_STATUSES,
             errors=errors or {},
             values=values or {},
-            fields={k: [(f, field_label(k, f)) for f in KIND_FIELDS.get(k, ())] for k in kinds},
+            fields={k: [(f, review.correction_label(k, f)) for f in review.correctable_fields(k)]
+                    for k in kinds},
+            fixed={k: [review.correction_label(k, f) for f in sorted(review.identity_fields(k))]
+                   for k in kinds},
             csrf=_csrf(request),
             flash=request.session.pop("flash", None),
             today=clock.today(),
-            actions=[a for a in review.ACTIONS if user.can(a)],
+            actions=valid_actions(user, req["status"]),
             action_labels=review.ACTION_LABELS,
             type_labels=rq.TYPE_LABELS,
             OBJECTION=OBJECTION,
@@ -263,6 +266,12 @@ def _detail_context(
             beijing=clock.BEIJING,
         )
     return context
+
+
+def valid_actions(user: users.Principal, status: str) -> list[str]:
+    """The actions the user may take on a request in `status` (review.TRANSITIONS): 受理 is not
+    offered on a request already accepted, where it would only be refused."""
+    return [a for a in review.ACTIONS if user.can(a) and status in review.TRANSITIONS[a][0]]
 
 
 @get("/requests/{tracking_no:str}", name="review_request")
@@ -298,7 +307,7 @@ def parse_corrections(text: str) -> dict[str, Any]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        key, sep, value = line.replace("=", "=").partition("=")
+        key, sep, value = line.replace("\uff1d", "=").partition("=")  # ＝ typed with an IME
         if not sep or not key.strip():
             raise ValueError(line)
         out[key.strip()] = value.strip()

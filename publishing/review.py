@@ -6,7 +6,9 @@ in the same transaction as the request's new status, its step and its audit entr
 - an approved credit repair withdraws the records (status withdrawn, reason "repair");
 - an upheld objection withdraws them (reason "objection"; a withdrawn credit mark gives way to
   the newest mark it had superseded: _with_restored) or corrects them (a new version with
-  the corrected fields, op change; op expire when the corrected dates end its publicity). A
+  the corrected fields, op change; op expire when the corrected dates end its publicity). Any
+  field of the record's public shape may be corrected but its identity (correctable_fields),
+  named by key or Chinese header, and cleaned and masked as a file's cell of that column. A
   corrected credit mark takes the place among its scheme's marks that the planner gives a
   file's mark (_settle_mark): its corrected date, scheme or domain may supersede it, supersede
   or restore another mark, or hold it back as statistics.
@@ -29,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from publishing import audit, clock, mail, workdays
+from publishing import audit, clock, entities, mail, workdays
 from publishing.bulk import dumps_utf8
 from publishing.clean import KINDS, Cleaner
 from publishing.commit import (
@@ -43,7 +45,13 @@ from publishing.commit import (
     lock_writer,
     start_batch,
 )
-from publishing.contract import EVENT_DATE, KIND_COLUMNS
+from publishing.contract import (
+    EVENT_DATE,
+    KIND_COLUMNS,
+    columns_for,
+    header_index,
+    normalize_header,
+)
 from publishing.models import (
     ACTIVE,
     EXPIRED,
@@ -85,7 +93,7 @@ from publishing.requests import (
 )
 from publishing.rows import SourceRow
 from publishing.rules import load_rules
-from publishing.shape import KIND_FIELDS
+from publishing.shape import ENTITY_KEYS, KIND_FIELDS
 from publishing.users import Principal
 
 log = logging.getLogger("publishing.review")
@@ -284,6 +292,9 @@ def _apply(
         row = _reread(writer, rid) if rid in rows else None
         changed.append(_apply_one(writer, rid, row, outcome, reason, cleaned.get(rid), today))
     writer.finish()
+    # A corrected name, address … is the entity's too, merged from its records as a file's is.
+    moved = {rows[rid].entity_id for rid, c in cleaned.items() if _ENTITY_SIDE & set(c.values)}
+    entities.recompute(conn, moved, now)
     key = "withdrawn" if outcome == "withdraw" else "changed"
     counts = Counter({key: 0})
     for c in changed:
@@ -481,6 +492,79 @@ def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str,
     return dict.fromkeys(record_ids, dict(corrections))
 
 
+# -- which fields a correction may change ------------------------------------------------------
+
+# The entity's fields every record stores (plan.record_row), and its district (a record column):
+# public fields of every kind. The pipeline's steering columns (公示截止日期, 罚款金额(万元), 操作, a
+# pledge's 状态) are not fields of the published record (shape.KIND_FIELDS) and not corrected.
+_ENTITY_SIDE = frozenset({*ENTITY_KEYS, "district"}) - {"uscc", "reg_no"}
+# A credit mark's scheme and domain (and date) are in its id, yet correctable: the correction
+# moves the mark among its groups' marks (_regroup, _settle_mark; test_review_supersession).
+# Caveat: a later file carrying the corrected values (same date) adds a second current mark
+# beside it (neither supersedes the other), as a corrected 决定书文号 would add a second penalty.
+_REGROUPED = {"credit_mark": frozenset({"scheme", "domain"})}
+R_IDENTITY = ("字段 {names} 是记录的标识，不能更正：记录编号由它得出，更正后报送正确值的数据文件会"
+              "另行公示一条记录；如有误，请选择“撤下公示”，由数据文件报送正确的记录")
+
+
+def identity_fields(kind: str) -> frozenset[str]:
+    """The fields a record's id is made of, which no correction changes: the entity's USCC or
+    注册号 and the kind's natural key (clean.KINDS: a penalty's 决定书文号; a blacklist entry's
+    发布单位, 期次 and 涉案产品; a pledge's 住所). A corrected record keeps its id, so a later file
+    with the corrected key would publish the record a second time beside it, and a corrected
+    USCC would move the record to another entity; such a record is withdrawn and sent again."""
+    if kind not in KINDS:  # a kind no file cleans (district boards): nothing is corrected
+        return frozenset()
+    keys = {k for k in KINDS[kind].key_columns if k != "entity"}
+    return frozenset({"uscc", "reg_no", *keys} - _REGROUPED.get(kind, frozenset()))
+
+
+def correctable_fields(kind: str) -> tuple[str, ...]:
+    """The fields of a record of `kind` a correction may change, in the contract's column order:
+    every field of its public shape but its identity."""
+    if kind not in KINDS:
+        return ()
+    public = {*_ENTITY_SIDE, *KIND_FIELDS.get(kind, ())}
+    fixed = identity_fields(kind)
+    return tuple(c.key for c in columns_for(kind) if c.key in public and c.key not in fixed)
+
+
+def correction_label(kind: str, key: str) -> str:
+    """A field's Chinese name: its column's header in the data contract."""
+    return next((c.label for c in columns_for(kind) if c.key == key), key)
+
+
+def correction_keys(kind: str, fields: dict[str, Any]) -> dict[str, Any] | str:
+    """The corrections keyed by column: a field is named by its key, its Chinese header or one
+    of the header's aliases (contract.header_index, which the file readers match headers by);
+    why they are refused when a name is unknown, an identity field or given twice."""
+    index = header_index(kind) if kind in KINDS else {}
+    fixed = identity_fields(kind)
+    allowed = set(correctable_fields(kind))
+    keyed: dict[str, Any] = {}
+    names: dict[str, str] = {}  # key -> the name it was given by
+    refused, identity, twice = [], [], []
+    for name, value in fields.items():
+        key = index.get(normalize_header(name)) if isinstance(name, str) else None
+        if key in fixed:
+            identity.append(str(name))
+        elif key not in allowed:
+            refused.append(str(name))
+        elif key in keyed:
+            twice.append(f"{correction_label(kind, key)}（{names[key]}、{name}）")
+        else:
+            keyed[key], names[key] = value, name
+    problems = []
+    if identity:
+        problems.append(R_IDENTITY.format(names="、".join(identity)))
+    if refused:
+        labels = "、".join(correction_label(kind, k) for k in correctable_fields(kind))
+        problems.append(f"字段 {'、'.join(refused)} 不能更正（可更正：{labels or '无'}）")
+    if twice:
+        problems.append(f"字段重复给出：{'；'.join(twice)}")
+    return "；".join(problems) if problems else keyed
+
+
 def _clean_corrections(
     conn: Connection,
     rows: dict[str, Any],
@@ -521,18 +605,17 @@ def _clean_one(
     row: Any, fields: dict[str, Any], entity_name: str | None, tracking_no: str, today: date
 ) -> Correction | str:
     """The cleaned, masked values of the corrected fields, or why they are refused."""
-    allowed = set(KIND_FIELDS.get(row.kind, ()))
-    wrong = [k for k in fields if k not in allowed]
-    if wrong:
-        return f"字段 {'、'.join(wrong)} 不能更正（可更正：{'、'.join(sorted(allowed))}）"
+    keyed = correction_keys(row.kind, fields)
+    if isinstance(keyed, str):
+        return keyed
     # The stored row with the corrections applied, as a source row: the whole row is cleaned,
     # so cross-field rules (a 信用风险分类 needs its grade, 期次 takes its year) hold too.
     raw = {
         **(row.data or {}),
-        **fields,
         "uscc": row.entity_id,
         "entity_name": entity_name or row.entity_id,
         "district": row.district,
+        **keyed,
     }
     result = Cleaner(row.kind, today, tracking_no).clean(SourceRow(tracking_no, 1, raw))
     if isinstance(result, list):
@@ -546,8 +629,13 @@ def _clean_one(
     # The dates a file row with this content is published with: its own end date (公示截止日期,
     # 有效期至) when it gives one, else the publicity rules (one rule: plan.record_row's).
     dates = record_row(result, load_rules())
+    # The entity's columns are cleaned into result.entity, the kind's into its fields.
+    ent = result.entity
+    side = {"entity_name": ent.name, "legal_rep": ent.legal_rep, "address": ent.address,
+            "district": ent.district}
     return Correction(
-        {k: result.fields.get(k) for k in fields},  # masked by the cleaner, as a file's are
+        # masked by the cleaner, as a file's are
+        {k: side[k] if k in side else result.fields.get(k) for k in keyed},
         dates["publicity_until"],
         dates["repairable_from"],
         # Only marks are grouped (supersession); other kinds' key is their id, never changed.
@@ -563,8 +651,11 @@ def _publicity_inputs(kind: str) -> set[str]:
 def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any], dict, dict]:
     """The record's next version with the cleaned corrections (see _clean_corrections)."""
     new_values = correction.values if correction else {}
-    data = in_stored_order(row.kind, {**(row.data or {}), **new_values})
-    before = {k: (row.data or {}).get(k) for k in new_values}
+    district = new_values.get("district", row.district)  # a column of its own, not in data
+    in_data = {k: v for k, v in new_values.items() if k != "district"}
+    data = in_stored_order(row.kind, {**(row.data or {}), **in_data})
+    before = {k: row.district if k == "district" else (row.data or {}).get(k)
+              for k in new_values}
     event_date = row.event_date
     date_key = EVENT_DATE.get(row.kind)
     if date_key in new_values and new_values[date_key]:
@@ -577,7 +668,7 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
         "id": row.id,
         "kind": row.kind,
         "entity_id": row.entity_id,
-        "district": row.district,
+        "district": district,
         "status": ACTIVE,
         "status_reason": CORRECTED,  # files no longer change its content (plan.Planner._upsert)
         "version": row.version + 1,
@@ -592,7 +683,7 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
         "source_row": row.source_row,
     }
     # The planner's hash: a later file with the corrected content is unchanged, not held.
-    new["content_hash"] = content_hash(row.entity_id, row.district, event_date, publicity_until,
+    new["content_hash"] = content_hash(row.entity_id, district, event_date, publicity_until,
                                        repairable_from, dumps_utf8(data))
     return new, before, new_values
 
