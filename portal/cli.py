@@ -44,7 +44,8 @@ SHOWN_REJECTS = 20
 # The first four are always shown, the others when not zero.
 COUNT_LABELS = {
     "added": "新增", "changed": "变更", "withdrawn": "撤回", "unchanged": "未变",
-    "held": "依申请处理保留", "expired": "到期撤下", "stored_expired": "已过公示期(不公示)",
+    "withdrawn_quietly": "撤回(未公示的记录)", "held": "依申请处理保留", "expired": "到期撤下",
+    "stored_expired": "已过公示期(不公示)",
     "stored_aggregate": "仅统计公开", "stored_superseded": "已被较新标注取代(不公示)",
     "superseded": "取代旧标注", "restored": "旧标注恢复公示",
 }

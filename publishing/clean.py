@@ -71,6 +71,10 @@ R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
 R_PERSONAL = "疑似个人信息(身份证号、手机号或银行卡号)，不予公示"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
+# Rejects that say the row is never published by rule, not that a value is wrong: such a row
+# cannot be a record still published (a snapshot's withdrawals go ahead). Not R_PERSONAL,
+# R_FUTURE or R_RETURN_DAYS: a mistyped cell of a published record reads the same.
+NEVER_PUBLISHED = frozenset({R_SIMPLE})
 KEY_CELLS = "key_cells"  # CleanRow.extra of a withdrawal: the key's (columns, cells) in file terms
 
 RISK_SCHEME = "信用风险分类"
@@ -846,7 +850,8 @@ class Cleaner:
         if self.spec.post is not None:
             self.spec.post(self, v, errors)
         if errors:
-            rejects = [Reject(file, row.row, self.header(k), val, why) for k, val, why in errors]
+            rejects = [Reject(file, row.row, self.header(k), val, why, why in NEVER_PUBLISHED)
+                       for k, val, why in errors]
             duplicate = self._claim_key(v, errors, row.row)
             if duplicate is not None:
                 rejects.append(Reject(file, row.row, *self._key_cells(), duplicate))

@@ -291,7 +291,6 @@ class Planner:
             self.counts["unchanged"] += 1
             return
         self._withdraw_one(current, "file")
-        self.counts["withdrawn"] += 1
         if current.status in CURRENT and current.kind == "credit_mark":
             self.writer.flush()  # the mark it superseded is current again
             self._restore_superseded([current.group_key])
@@ -301,10 +300,12 @@ class Planner:
         statistics-only or superseded mark quietly (nothing public changes), yet withdrawn, so
         that neither the statistics nor a restoration of its group bring it back. One corrected
         on an upheld objection keeps its mark, so that a file bringing it back publishes the
-        correction."""
+        correction. Counted as `withdrawn` only with its change event (what readers compare
+        the count with), else as `withdrawn_quietly`."""
         public = current.status == ACTIVE
         self.writer.set_status(current, WITHDRAWN, OP_WITHDRAW if public else None, reason,
                                bump=public, kept_reason=kept_reason(current))
+        self.counts["withdrawn" if public else "withdrawn_quietly"] += 1
 
     def _republish_corrected(self, current: Any, row: dict[str, Any]) -> None:
         """A file brings back a record that the bureau corrected on an upheld objection while
@@ -401,7 +402,6 @@ class Planner:
             gone = self.unseen(kind)
         for r in gone:
             self._withdraw_one(r, "snapshot")
-        self.counts["withdrawn"] += len(gone)
         self.writer.flush()
         lost = [r.group_key for r in gone if r.status in CURRENT]  # groups left with no mark
         if kind == "credit_mark" and lost:

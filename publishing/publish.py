@@ -93,7 +93,8 @@ R_MASS_REFUSED = ("：文件可能不完整（如只导出了部分区市，或�
                   "请核对文件；确需撤回这些记录时，加 --allow-mass-withdrawal 重新发布")
 R_MASS_ALLOWED = "已确认大批撤回（--allow-mass-withdrawal）："
 R_SNAPSHOT_SKIPPED = ("有被拒绝的行：快照模式本次未撤回任何记录（被拒绝的行可能正是仍应公示的记录）；"
-                      "修正后重新发布完整快照即可撤回")
+                      "修正后重新发布完整快照即可撤回"
+                      "（简易程序案件等按规定不予公示的行不影响撤回，无需删除）")
 
 
 @dataclass
@@ -302,9 +303,8 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
             reports.append(report)
             if report.kind:
                 kinds_seen[report.kind] = report
-        has_rejects = any(r.rejected for r in reports)
         publishable = _publishable(reports, accept_partial)
-        if mode == "snapshot" and not has_rejects:
+        if mode == "snapshot" and publishable and not _may_hide_published(reports):
             for k, report in kinds_seen.items():
                 _withdraw_unseen(planner, k, report, published_before.get(k, Counter()),
                                  allow_mass_withdrawal)
@@ -312,7 +312,8 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
                 r.mass_withdrawal and r.mass_withdrawal.refused for r in reports)
         elif mode == "snapshot" and publishable:  # else nothing is published anyway
             # A rejected row may be a record the bureau still publishes: withdrawing what the
-            # files "no longer hold" could withdraw it. Safe, but it must be said.
+            # files "no longer hold" could withdraw it. Safe, but it must be said. (Not
+            # publishable, nothing is withdrawn either: exit 1 stays exit 1, never 5.)
             for report in reports:
                 report.snapshot_skipped = R_SNAPSHOT_SKIPPED
         planner.restore_upkeep()  # first: the issue counts of finish() read the issue index
@@ -355,6 +356,17 @@ def _withdraw_unseen(planner: Planner, kind: str, report: FileReport, published:
     before = Counter(planner.counts)
     planner.withdraw_unseen(kind, gone)
     report.counts.update(planner.counts - before)
+
+
+def _may_hide_published(reports: list[FileReport]) -> bool:
+    """Whether a rejected row may be a record the bureau still publishes: any rejected row but
+    one that is never published by rule (a 简易程序 case, whatever else is wrong with it). Such
+    a row names no record a snapshot must keep: one published under its key is withdrawn."""
+    for report in reports:
+        never = {r.row for r in report.rejected if r.never_published}
+        if any(r.row not in never for r in report.rejected):
+            return True
+    return False
 
 
 def _publishable(reports: list[FileReport], accept_partial: bool) -> bool:

@@ -69,7 +69,7 @@ def test_a_superseded_mark_withdrawn_by_a_file_is_not_restored(engine, client, t
     head = _head(engine)
 
     counts = _publish(engine, tmp_path, "a_wd.csv", _withdrawal(older))
-    assert (counts["withdrawn"], counts["unchanged"]) == (1, 0)
+    assert (counts["withdrawn_quietly"], counts["withdrawn"], counts["unchanged"]) == (1, 0, 0)
     assert _status(engine, old) == "withdrawn" and _head(engine) == head  # nothing public changed
     assert _publish(engine, tmp_path, "a_wd2.csv", _withdrawal(older))["unchanged"] == 1
 
@@ -90,7 +90,7 @@ def test_a_superseded_mark_a_snapshot_leaves_out_is_not_restored(engine, client,
     head = _head(engine)
 
     counts = _publish(engine, tmp_path, "s.csv", newer, mode="snapshot")
-    assert (counts["withdrawn"], counts["unchanged"]) == (1, 1)
+    assert (counts["withdrawn_quietly"], counts["withdrawn"], counts["unchanged"]) == (1, 0, 1)
     assert _status(engine, old) == "withdrawn" and _head(engine) == head
 
     _publish(engine, tmp_path, "b_wd.csv", _withdrawal(newer))
@@ -113,10 +113,10 @@ def test_statistics_only_marks_are_withdrawn_by_a_file_and_a_snapshot(
     head = _head(engine)
 
     counts = _publish(engine, tmp_path, "wd.csv", _withdrawal(rows[2]))
-    assert (counts["withdrawn"], counts["unchanged"]) == (1, 0)
+    assert (counts["withdrawn_quietly"], counts["withdrawn"], counts["unchanged"]) == (1, 0, 0)
     assert _status(engine, withdrawn) == "withdrawn" and _statistics(engine) == {HIDDEN: 2}
     counts = _publish(engine, tmp_path, "s.csv", rows[1], mode="snapshot")
-    assert (counts["withdrawn"], counts["unchanged"]) == (1, 1)
+    assert (counts["withdrawn_quietly"], counts["withdrawn"], counts["unchanged"]) == (1, 0, 1)
     assert _status(engine, dropped) == "withdrawn" and _statistics(engine) == {HIDDEN: 1}
     assert _head(engine) == head  # never published one by one: no change event
 
