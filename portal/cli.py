@@ -387,14 +387,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @_database_errors("开放数据文件未生成")
 def cmd_opendata(args: argparse.Namespace) -> int:
-    from publishing.opendata import EmptyChangeLog, build
+    from collections import Counter
+
+    from publishing.opendata import INDEX_NAME, EmptyChangeLog, build, default_dir
 
     try:
         result = build(_engine(create=False))
     except EmptyChangeLog as err:
         print(f"错误：{err}。", file=sys.stderr)
         return EXIT_DATABASE
-    print(json.dumps(result, default=str, ensure_ascii=False))
+    kinds = Counter(f["type"] for f in result["files"])
+    print(f"开放数据已是最新：版本 {result['version']}，seq {result['seq']:,}，快照文件 "
+          f"{kinds['snapshot']} 个，每日增量文件 {kinds['delta']} 个（{default_dir() / INDEX_NAME}）。")
     return EXIT_OK
 
 

@@ -375,8 +375,12 @@ def test_opendata_from_a_database_that_never_published_keeps_the_files(engine, d
                                                                        tmp_path):
     good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
     assert cli(database_url, "publish", str(good), tmp_path=tmp_path).returncode == 0
-    assert cli(database_url, "opendata", tmp_path=tmp_path).returncode == 0
+    built = cli(database_url, "opendata", tmp_path=tmp_path)
     index = tmp_path / "var" / "opendata" / "index.json"
+    # one line, not the whole index.json
+    assert built.returncode == 0 and built.stdout.count("\n") == 1, built.stdout
+    version = json.loads(index.read_text(encoding="utf-8"))["version"]
+    assert built.stdout.startswith(f"开放数据已是最新：版本 {version}，seq ") and str(index) in built.stdout
     before = index.read_bytes()
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     upgrade(make_engine(empty))  # a database that exists and never published anything
