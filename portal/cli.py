@@ -441,16 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("publish", help="发布数据文件")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--kind", choices=KINDS)
-    p.add_argument("--mode", choices=("incremental", "snapshot"), default="incremental")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="CSV(UTF-8 或 GB18030/GBK)、XLSX、JSON 或 NDJSON 文件;同一命令的文件在一个事务中发布")
+    p.add_argument("--kind", choices=KINDS,
+                   help="数据类别(默认按表头识别):penalty 行政处罚,blacklist 黑榜,"
+                        "credit_mark 信用标注,return_pledge 无理由退货承诺")
+    p.add_argument("--mode", choices=("incremental", "snapshot"), default="incremental",
+                   help="incremental(默认):逐行新增、变更,操作列(退货承诺为状态列)为“撤销”的行撤回;"
+                        "snapshot:文件为该类别的全部记录,文件中没有的已公示记录撤回")
     p.add_argument("--accept-partial", action="store_true", help="有拒绝行时仍发布有效行")
     p.add_argument("--dry-run", action="store_true", help="只显示计划,不写入")
     p.add_argument("--allow-mass-withdrawal", action="store_true",
                    help="快照模式:确认撤回某类已公示记录的大部分(超过 25%% 且不少于 10 条),"
                         "或某区市的全部或几乎全部(至少 90%% 且不少于 10 条);"
                         "否则视为文件不完整,不发布任何数据,退出码 5")
-    p.add_argument("--report", type=Path, metavar="R.json")
+    p.add_argument("--report", type=Path, metavar="R.json",
+                   help="把发布报告(每个被拒绝的行:行、列、值、原因;各项计数)写入 JSON 文件")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("expire", help="撤下公示期届满的记录")
@@ -473,25 +479,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scrub", help="按现行规则遮蔽已存储数据中的个人信息")
     p.add_argument("--dry-run", action="store_true", help="只显示将处理的数据,不写入")
-    p.add_argument("--report", type=Path, metavar="R.json")
+    p.add_argument("--report", type=Path, metavar="R.json",
+                   help="把处理清单(记录编号、字段、原因、处理方式,不含原值)写入 JSON 文件")
     p.set_defaults(func=cmd_scrub)
 
     p = sub.add_parser("export", help="导出已公示记录")
-    p.add_argument("--kind", choices=KINDS, required=True)
-    p.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--kind", choices=KINDS, required=True, help="数据类别")
+    p.add_argument("--format", choices=("ndjson", "csv"), default="ndjson",
+                   help="ndjson(默认,与 API 相同的字段)或 csv(UTF-8 带 BOM)")
+    p.add_argument("--out", type=Path, help="输出文件(默认写到标准输出)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("sample", help="生成示例数据文件")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--entities", type=_at_least_one, default=10_000)
-    p.add_argument("--seed", type=int, default=20261127)
+    p.add_argument("--out", type=Path, required=True, help="输出目录(四类数据各一个文件)")
+    p.add_argument("--entities", type=_at_least_one, default=10_000,
+                   help="市场主体数(默认 10000;记录数约为其 1.7 倍)")
+    p.add_argument("--seed", type=int, default=20261127, help="随机种子(相同种子生成相同数据)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("serve", help="启动门户")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1", help="监听地址(默认 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="端口(默认 8000)")
+    p.add_argument("--workers", type=int, default=1, help="进程数(默认 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="生成并发布示例数据,然后启动门户")
