@@ -268,7 +268,7 @@ _LIST_SPLIT = re.compile(r"[、，,;；\n]")
 # Digit groups of masked text, and what may stand between two of one number (list separators
 # among them: line breaks and commas).
 _DIGIT_GROUP = re.compile(r"[0-9\uff10-\uff19*]+")
-_BETWEEN_GROUPS = re.compile(r"(?<=[0-9\uff10-\uff19*])[\s,，]+(?=[0-9\uff10-\uff19*])")
+_BETWEEN_GROUPS = re.compile(r"(?<=[0-9\uff10-\uff19*])[\s,，、]+(?=[0-9\uff10-\uff19*])")
 
 
 def _text(raw: Any) -> str:
@@ -350,7 +350,7 @@ def _split_masked(text: str) -> list[str]:
     masked = mask_text(text)
     if masked is text:  # nothing to mask (mask_text's fast path returns the same object)
         return _LIST_SPLIT.split(text)
-    alone = mask_text(_LIST_SPLIT.sub("、", text))  # 、 ends every number
+    alone = mask_text(_LIST_SPLIT.sub("。", text))  # 。 ends every number
     changed: dict[int, bool] = {}  # a digit group's start and end: masked otherwise alone?
     for m in _DIGIT_GROUP.finditer(masked):
         start, end = m.span()

@@ -38,16 +38,15 @@ an end next to a letter (a word's numeral: 王五一三九〇〇一五一〇一�
 head (a list mark: ①一三九…): the cheapest reading is taken, the characters left out counted
 as unexplained digits (so 当事人三七〇六… stays an ID, not 17 digits of a card).
 
-Runs. Letters and other characters end a run. Invisible characters (U+200B–U+200F,
-U+2060–U+2064, U+FEFF, soft hyphen, bidi controls) are ignored wherever they stand:
-``139\\u200b0022\\u200b1022`` is the 11 digits of one group. Digit groups are joined into one
-run by a separator: whitespace (space, tab, line break, NBSP, ideographic and other Unicode
-spaces; any number of them), or 1–2 punctuation characters with any whitespace on either side:
-hyphens and dashes (- ‐ ‑ ‒ – — ― − ﹣ －), dots (. · ・ ．), slashes (/ \\ ／), parentheses
-(``(139)0027-1027``), underscores (_ ＿) and list separators: commas (, ， ﹐), vertical bars
-(| ¦ ｜), tildes and wave dashes (~ ～ 〜), semicolons (; ；). An ID's X may follow the last
-digit. Not 、 (clean splits list columns there, and relies on it ending every number), nor
-: * + # and the like.
+Runs. Letters and other characters end a run; stars do not (see Masked before). Invisible
+characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen, bidi controls) are ignored
+wherever they stand: ``139\\u200b0022\\u200b1022`` is the 11 digits of one group. Digit
+groups are joined into one run by a separator: whitespace (space, tab, line break, NBSP,
+ideographic and other Unicode spaces; any number of them), or 1–2 punctuation characters with
+any whitespace on either side: hyphens and dashes (- ‐ ‑ ‒ – — ― − ﹣ －), dots (. · ・ ．),
+slashes (/ \\ ／), parentheses (``(139)0027-1027``), underscores (_ ＿) and list separators:
+commas (, ， ﹐), vertical bars (| ¦ ｜), tildes and wave dashes (~ ～ 〜), semicolons (; ；),
+、 (see below). An ID's X may follow the last digit. Not : + # and the like.
 
 Grouped runs. A run of several groups is cut into pieces, each a number, a date
 (``2023-10-01``: year 19xx/20xx, the same one punctuation character twice), an amount of money
@@ -57,42 +56,63 @@ taken. A cut costs its unexplained digits, plus 10 per piece in an unusual group
 kind (mobiles 3-4-4, 3-8, 7-4, 4-4-3, with prefixes 2-3-4-4, 4-4-4…; IDs and accounts in equal
 groups with a last one no longer, 6-8-4, 6-4-4-4, 3-3-4-4-4; an ID split 6-4-2-2-4 with a
 province code and a birth date, 6-2-2-2-3), 8 per piece of 3 or more groups with different
-separators, 4 per card printed 6+13 or 4+15, 3 per grouped number of 20–21 digits; ties go
-to the cut masking the most digits, then the fewest pieces, then the longest first piece. A
-piece of several groups has at most 21 digits, groups of 3–8 digits but the last (at most 8; a
+separators, 4 per card printed 6+13 or 4+15, 3 per grouped number of 20–21 digits; ties go to
+the cut masking the most digits, then the fewest pieces, then the longest first piece. A piece
+of several groups has at most 21 digits, groups of 3–8 digits but the last (at most 8; a
 leading ``86`` may have 2), except a card print: 6 or 4 digits (not 19xx/20xx) then 10–15,
-joined by spaces, a dash, an underscore or a comma (``621700 0912345678901``). A landline
-piece is an area code (010, 02x, 0xxx) group then 7–8 digits starting 2–9 (two groups after a
-3-digit area code); 400/800 numbers likewise. So ``0535-6612345 139 0015 1015`` is a landline
-kept and a mobile masked, two mobiles or a card and a mobile side by side are each masked on
-their own, and ``2022-03-05 2023-04-06`` is two dates: groups shorter than 3 digits never
-stand inside a number (but in an ID's birth date split into year, month and day).
+joined by spaces, a dash, an underscore or a comma (``621700 0912345678901``). A landline piece
+is an area code (010, 02x, 0xxx) group then 7–8 digits starting 2–9 (two groups after a 3-digit
+area code), not joined by a list separator (``027，20230501`` is a list); 400/800 numbers
+likewise. So ``0535-6612345 139 0015 1015`` is a landline kept and a mobile masked, two mobiles
+or a card and a mobile side by side are each masked on their own, and ``2022-03-05 2023-04-06``
+is two dates: groups shorter than 3 digits never stand inside a number (but in an ID's birth
+date split into year, month and day).
 
-Dates and lists. One group YYYYMMDD of 1900–2099 is a date, years 19xx/20xx joined by one
-comma a list: both explain their digits. Not a number, whatever its digits: a piece whose
-groups are all years or all dates YYYYMMDD (``2019 2020 2021 2022``, ``20230501-20240501``;
-16 digits without a separator are still masked). No card or account number starts with 19 or
-20: such a grouped piece is in an unusual grouping. A list separator separates items or the
-ends of a range first: a piece with one between its groups has the same separator throughout
-and a grouping numbers are written in with commas (mobiles 3-4-4, with prefixes 2-3-4-4,
-4-4-4, 4-3-4-4, and not with two groups that are years; IDs and accounts in groups of 4, or 6
-then 8-4, 4-4-4, 6-6, 4-2-2-4), or a card print, else it is no piece: ``142，26751230``,
+Dates and lists. One group YYYYMMDD of 1900–2099 is a date, years 19xx/20xx joined by one comma
+a list: both explain their digits. Not a number, whatever its digits: a piece whose groups are
+all years or all dates YYYYMMDD (``2019 2020 2021 2022``, ``20230501-20240501``; 16 digits
+without a separator are still masked). No card or account number starts with 19 or 20: such a
+grouped piece is in an unusual grouping. A list separator separates items or the ends of a
+range first: a piece with one between its groups has the same separator throughout and a
+grouping numbers are written in with commas (mobiles 3-4-4, with prefixes 2-3-4-4, 4-4-4,
+4-3-4-4, and not with two groups that are years; IDs and accounts in groups of 4, or 6 then
+8-4, 4-4-4, 6-6, 4-2-2-4), or a card print, else it is no piece: ``142，26751230``,
 ``101,102,103,104,105,106`` and ``2023.01.01~2023.12.31`` are lists or ranges,
-``1,139,001,510.15`` is money, ``139|0015|1015`` and ``139；0015；1015`` are mobiles.
+``1,139,001,510.15`` is money, ``139|0015|1015`` and ``139；0015；1015`` are mobiles. 、, the list
+separator of Chinese text, joins groups so only in a number whose digits speak for it: a mobile
+but not with a round hundred (``139、0015、1015``, not ``150、1000、2000件``), an 18-character ID
+with its check character (``370602、19800118、1233``), a UnionPay card (``6222、0212、3456、7890``;
+not ``房间1101、1102、1103、1104``).
 
 Broken numbers. Groups that no grouping explains, whole tokens with only whitespace between
-and around them (line breaks in a cell, stray spaces: ``370602198001⏎181233``,
-``13 900151015``, ``139 00 15 1015``, ``62220212 34567890123``, ``1 3 9 0 0 1 5 1 0 1 5``),
-are one piece when their digits together are an 18-character ID with its check character, a
-province and a birth date (cost 0, unless a group is by itself a date YYYYMMDD after anything
-but the region code: ``5000 13 20230501 2025`` is a list), or else an old 15-digit ID with a
-province, a mobile, or 16–19 digits not starting 19/20 (a card; cost 0 when one group is 16
-digits or more, a card by itself, else 11: only over its groups left all unexplained). At
-most 4 groups, unless each is one digit (spaced out), and a card from 2 groups or spaced
-digits only: lists of small numbers join into anything (``第1 3 5 7 9 11 13 15 17条``,
-``12315 13 2024 20230501``). Only whitespace breaks a number at odd points: punctuation
-between short groups writes dates, decimals and clause numbers (``2025.1.2``, ``13.5``,
-``1-2``); a hyphen, dot, slash … joins groups of 3–8 digits (above).
+them and whitespace or a list separator around them (line breaks in a cell, stray spaces:
+``370602198001⏎181233``, ``13 900151015``, ``139 00 15 1015``, ``62220212 34567890123``,
+``1 3 9 0 0 1 5 1 0 1 5``, ``13 900151015，2023-10-01``), are one piece when their digits
+together are an 18-character ID with its check character, a province and a birth date, an old
+15-digit ID with a province, a mobile, or 16–19 digits not starting 19/20 (a card). Such a
+piece costs 11, so it is taken only over its groups left all unexplained, unless its own
+structure speaks for it (cost 0, whatever its pieces read as): an 18-character ID, unless a
+group by itself is a date YYYYMMDD other than its birth date after a real area code (a
+province, then a prefecture other than 00) or a group is a year 1900–2039
+(``3706 02 19800118 1233`` is an ID, ``5000 13 20230501 2025`` and ``13 2024 20230501 2019``
+are lists); an old ID with a real area code and a piece that reads as a landline
+(``37 0602 8001181 23``); a card with a group of 16 digits or more, a card but no ID by itself,
+or a UnionPay card (62…) with a piece that reads as a landline or a 400/800 number
+(``62170 07064925440``). At most 4 groups, unless each is one digit (spaced out), and a card
+from 2 groups or spaced digits only: lists of small numbers join into anything
+(``第1 3 5 7 9 11 13 15 17条``, ``12315 13 2024 20230501``). Only whitespace breaks a number at
+odd points: punctuation between short groups writes dates, decimals and clause numbers
+(``2025.1.2``, ``13.5``, ``1-2``); a hyphen, dot, slash … joins groups of 3–8 digits (above).
+
+Masked before. Masking twice changes nothing (``disclosure scrub`` runs over what older
+releases masked): a run is read with the stars in it, each group of stars in a number
+masked before, its head digits, stars and 4 tail characters in a shape mask_text writes
+(``139****1015``, ``370602 ******** 1233``, ``****-****-****-5678``); such a number costs
+nothing and masks nothing, stars in no such number cost more than any reading, and no other
+number takes digits from it: ``370602********1233,2019,2020,2021`` is left as it is (1233
+2019 2020 2021 would read as a card). Stars written in the text (``**13900151015**``) stand
+alone in every reading. A run with stars beside a digit of another form is read in the
+second pass only (``张三62170_*****1838``: the first read 三62170_030921838, an old ID).
 
 Fast path: a string shorter than 11 characters, or without 11 digits of any form joined only
 by separator characters, is returned as is (the same object); so is one with nothing masked.
@@ -145,10 +165,11 @@ _INV = INVISIBLE  # zero-width and bidi controls: ignored between digits
 _WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _COMMAS = ",\ufe50\uff0c"  # comma, small comma, full-width comma
-# List separators: commas, vertical bars, tildes and wave dashes, semicolons. They join groups
-# only in a number's usual grouping (139|0015|1015); else they separate items or a range.
-# Not 、: clean._split_masked relies on it ending every number (it splits list columns there).
-_LIST_SEPS = _COMMAS + "|\u00a6\uff5c~\u301c\uff5e;\uff1b"
+_ENUMERATION = "\u3001\ufe51\uff64"  # 、 (and its small and half-width forms)
+# List separators: commas, vertical bars, tildes and wave dashes, semicolons, 、. They join
+# groups only in a number's usual grouping (139|0015|1015); else they separate items or a
+# range. 、 only in a number whose digits speak for it (_enumerated).
+_LIST_SEPS = _COMMAS + "|\u00a6\uff5c~\u301c\uff5e;\uff1b" + _ENUMERATION
 _PUNCT = (
     _DASH
     + ".\u00b7\u2027\u30fb\uff0e"
@@ -163,6 +184,7 @@ _JOIN = (  # what may stand between two digits of one run (nothing at all, too)
     f"{_I}(?:(?:[{_WS}]{_I})+|(?:[{_WS}]{_I})*(?:[{_PUNCT}]{_I}){{1,2}}(?:[{_WS}]{_I})*)?"
 )
 _SEP_CHARS = f"{_INV}{_WS}{_PUNCT}"
+_STAR_OR_SEP = re.compile(f"[*{_SEP_CHARS}]")
 
 
 @dataclass(frozen=True)
@@ -180,17 +202,19 @@ class _Reading:
     candidate: re.Pattern[str]
     run: re.Pattern[str]
     group: re.Pattern[str]
+    token: re.Pattern[str]
     other: re.Pattern[str] | None
 
 
 def _reading(digits: str, other: re.Pattern[str] | None) -> _Reading:
     return _Reading(
         candidate=re.compile(
-            f"[{digits}](?=[{digits}{_SEP_CHARS}]{{10}})"
-            f"(?:[{_SEP_CHARS}]*+[{digits}]){{10,}}(?:{_I}[{_X}])?"
+            f"[{digits}](?=[{digits}{_SEP_CHARS}*]{{10}})"
+            f"(?:[{_SEP_CHARS}*]*+[{digits}]){{10,}}(?:{_I}[{_X}])?"
         ),
-        run=re.compile(f"[{digits}](?:{_JOIN}[{digits}])*(?:{_I}[{_X}])?"),
+        run=re.compile(f"[{digits}*](?:{_JOIN}[{digits}*])*(?:{_I}[{_X}])?"),
         group=re.compile(f"[{digits}]+"),
+        token=re.compile(f"[{digits}]+|\\*+"),
         other=other,
     )
 
@@ -201,6 +225,10 @@ def _reading(digits: str, other: re.Pattern[str] | None) -> _Reading:
 # at every position cost a third more).
 _OTHER_DIGIT = re.compile(f"[{_OTHER_D}]|[^\\D{_D}]")
 _CIRCLED_DIGIT = re.compile(f"[{_CIRCLED}]")
+# A digit of another form after or before a run, joined to it as _JOIN says.
+_OTHER_AFTER = re.compile(f"{_JOIN}(?:[{_OTHER_D}]|[^\\D{_D}])")
+_OTHER_BEFORE = re.compile(f"(?:[{_OTHER_D}]|[^\\D{_D}]){_JOIN}\\Z")
+_OTHER_WINDOW = 40  # characters looked at before a run (a join is short but for whitespace)
 _PLAIN = _reading(_D, None)
 _ANY = _reading(_ANY_D, _OTHER_DIGIT)
 _INVISIBLE = re.compile(f"[{_INV}]")
@@ -228,6 +256,7 @@ _X_SET = frozenset(_X)
 _DATE_SEPS = frozenset("-./\u2010\u2011\u2012\u2013\u2212\uff0d\uff0e\uff0f")
 _COMMA_SET = frozenset(_COMMAS)
 _LIST_SET = frozenset(_LIST_SEPS)
+_ENUMERATION_SET = frozenset(_ENUMERATION)
 _DECIMAL_POINTS = frozenset(".\uff0e")
 # A label right before a 15-digit number saying it is a 注册号 (工商注册号, 注册号码, 登记号,
 # 登记证号, 营业执照号 …), then at most a colon, brackets, 为/是 and spaces.
@@ -262,6 +291,23 @@ _BROKEN = _IRREGULAR + 1
 _BROKEN_SIZES = frozenset([11, 15, 16, 17, 18, 19])  # digits of a mobile, an ID, a card
 _BROKEN_LONGEST = max(_BROKEN_SIZES)
 _MAX_BROKEN = 4  # groups of a broken number, unless each is one digit
+_FIRST_YEAR, _LAST_YEAR = 1900, 2039  # years in a list (5000 13 20230501 2025)
+# Stars that are no part of a number masked before (mask_text's own output, _masked_end):
+# they cost more than any reading of a number, so that a second run reads a masked number as
+# it was read the first time. Stars written in the text (3*5) stand alone in every reading.
+_STRAY_STARS = 1000
+# Numbers as mask_text leaves them, by the digits shown at the head: what the head is, and the
+# widths (none: an account's, 16 or more; an ID's X counted).
+_MASKED_SHAPES: dict[int, tuple[re.Pattern[str], frozenset[int]]] = {
+    0: (re.compile(""), frozenset()),
+    3: (re.compile("1[3-9]"), frozenset([11, 12])),
+    4: (re.compile("01[3-9]"), frozenset([12])),
+    5: (re.compile("861[3-9]"), frozenset([13])),
+    6: (re.compile(""), frozenset([15, 18])),
+    7: (re.compile("00861[3-9]"), frozenset([15])),
+}
+_MAX_MASK_HEAD = max(_MASKED_SHAPES)
+_MAX_MASK_STAR_GROUPS = _BROKEN_LONGEST  # a spaced-out card's: 19 digits, 4 shown
 # Usual groupings of mobiles (by kind), and of IDs and accounts besides equal groups with a
 # last one no longer (4-4-4-4-3, 6-6-3); an X counts in the last group.
 _MOBILE_SHAPES = {
@@ -380,16 +426,17 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
     return _UNKNOWN
 
 
-def _replace(match: re.Match[str], reading: _Reading = _PLAIN) -> str:
-    """Mask a stretch matched by reading.candidate."""
-    text = match.group()
+def _replace(string: str, offset: int, stop: int, reading: _Reading) -> str:
+    """Mask string[offset:stop], a stretch matched by reading.candidate (maybe from the stars
+    before it on: _masked_start)."""
+    text = string[offset:stop]
     if reading.other is not None and reading.other.search(text) is None:
         return text  # digits only: the first pass has read them
     x = text[-1] in _X_SET
     body = text[:-1] if x else text
     # One group of digits: the usual case (in the first pass; the second may read it trimmed).
     if reading.other is None and reading.group.fullmatch(body):
-        reg = len(body) == 15 and _reg_label_before(match.string, match.start())
+        reg = len(body) == 15 and _reg_label_before(string, offset)
         kind = _classify(body.translate(_ASCII), x, True, reg)
         if not kind:
             return text
@@ -398,15 +445,29 @@ def _replace(match: re.Match[str], reading: _Reading = _PLAIN) -> str:
         return text[:head] + "*" * (end - tail - head) + text[end - tail :]
     # Is the first group of the stretch 15 digits after a 注册号 label?
     first = reading.group.match(text)
-    reg = first is not None and first.end() == 15 and _reg_label_before(match.string, match.start())
-    string, offset = match.string, match.start()
+    reg = first is not None and first.end() == 15 and _reg_label_before(string, offset)
+
+    defer = reading.other is None and "*" in text  # maybe, to the second pass (below)
 
     def replace_run(m: re.Match[str]) -> str:
         start, end = offset + m.start(), offset + m.end()
+        if defer and "*" in m.group() and _other_digit_beside(string, start, end):
+            return m.group()  # left to the second pass, which reads it whole
         beside = (string[start - 1 : start], string[end : end + 1])
         return _replace_run(m, reading, reg and m.start() == 0, beside)
 
     return reading.run.sub(replace_run, text)
+
+
+def _other_digit_beside(s: str, start: int, end: int) -> bool:
+    """Is a digit of another form joined to the run s[start:end] (张三62170_*****1838)? Then the
+    first pass leaves a run with stars to the second one: the number masked before may have
+    been read there with that digit (三62170_030921838 an old ID), which the first one cannot
+    see, and taken its stars for stray ones."""
+    return (
+        _OTHER_AFTER.match(s, end) is not None
+        or _OTHER_BEFORE.search(s, max(0, start - _OTHER_WINDOW), start) is not None
+    )
 
 
 def _replace_run(
@@ -484,19 +545,33 @@ def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]
     """_positions, and the cost of the cut (its unexplained digits + …, as below)."""
     x = run[-1] in _X_SET
     body = run[:-1] if x else run
-    groups = [(m.start(), m.end()) for m in reading.group.finditer(body)]
+    # Groups of digits, and of stars (mask_text's own output: 139****1015 is three groups).
+    starred = "*" in body  # a number masked before in it, maybe
+    tokens = (reading.token if starred else reading.group).finditer(body)
+    groups = [(m.start(), m.end()) for m in tokens]
     digits = [body[s:e].translate(_ASCII) for s, e in groups]
     sizes = [e - s for s, e in groups]
     n = len(groups)
-    if sum(sizes) < 11:
-        return sum(sizes), []
+    stars = [d[0] == "*" for d in digits] if starred else [False] * n
+    count = (
+        sum(s for s, star in zip(sizes, stars, strict=True) if not star) if starred else sum(sizes)
+    )
+    if count < 11:
+        return count, []
     seps = [body[groups[k][1] : groups[k + 1][0]] for k in range(n - 1)]
     commas = [not _LIST_SET.isdisjoint(sep) for sep in seps]  # a list separator in it
-    breaks = [sep.isspace() for sep in seps]  # whitespace only (a run holds no other spaces)
-    if len(set(seps)) == 1:  # one separator throughout
-        kind = _whole(x, digits, sizes, commas[0])
+    enums = [not _ENUMERATION_SET.isdisjoint(sep) for sep in seps]  # a 、 in it
+    if len(set(seps)) == 1 and not starred:  # one separator throughout
+        kind = _whole(x, digits, sizes, commas[0], enums[0])
         if kind:  # one grouped number in a usual grouping: no other cut can be better
             return 0, _piece_positions(body, x, groups, 0, n, kind)
+    breaks = [sep.isspace() for sep in seps]  # whitespace only (a run holds no other spaces)
+    # Where a number broken at odd points may start or end: whitespace, or a list separator
+    # (13 900151015，2023-10-01: items of a list), not a dash or a dot (1,200.00⏎13 900151).
+    edges = [b or c for b, c in zip(breaks, commas, strict=True)] if True in breaks else breaks
+    limit = [n] * (n + 1)  # limit[i]: the first star group from group i on
+    for i in range(n - 1, -1, -1) if starred else ():
+        limit[i] = i if stars[i] else limit[i + 1]
     # cost[i]: the cost of the best cut of groups[i:]; cut[i]: its first piece (end group,
     # kind), kind _UNKNOWN for an unexplained group. A cost: unexplained digits + _IRREGULAR
     # per piece in an unusual grouping + _MIXED per piece with different separators + ...;
@@ -505,98 +580,118 @@ def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]
     cut: list[tuple[int, Any]] = [(n, _UNKNOWN)] * n
     for i in range(n - 1, -1, -1):
         c, v, k = cost[i + 1]
-        best, choice = (c + sizes[i], v, k + 1), (i + 1, _UNKNOWN)  # group i unexplained
-        end = (
-            _date_end(digits, sizes, seps, i)
-            or _money_end(digits, sizes, seps, i)
-            or _years_end(digits, seps, i)
-        )
-        if end:  # a date, an amount of money or a list of years explains its digits
-            c, v, k = cost[end]
-            if (c, v, k + 1) <= best:
-                best, choice = (c, v, k + 1), (end, _NOT_PERSONAL)
-        end = _split_id_end(sizes, i, x)
-        if (
-            end
-            and any(commas[i : end - 1])
-            and (sizes[i + 1] == 2 or len(set(seps[i : end - 1])) > 1)
-        ):
-            end = 0  # with commas only 6-4-2-2-4, one separator: else a list (227423, 2021-01-28)
-        if end:  # an ID with its birth date in year, month, day groups
-            d = "".join(digits[i:end])
-            x_here = x and end == n
-            kind = _classify(d, x_here, False)
-            if kind:
+        if stars[i]:  # stars of no number masked before (written so: 3*5, ***)
+            best, choice = (c + _STRAY_STARS, v, k + 1), (i + 1, _UNKNOWN)
+        else:
+            best, choice = (c + sizes[i], v, k + 1), (i + 1, _UNKNOWN)  # group i unexplained
+            top = limit[i]  # a piece of digits ends before the next star group
+            end = (
+                _date_end(digits, sizes, seps, i)
+                or _money_end(digits, sizes, seps, i)
+                or _years_end(digits, seps, i)
+            )
+            if end and end <= top:  # a date, an amount of money or a list of years
                 c, v, k = cost[end]
-                usual = d[:2] in _PROVINCES and (len(d) == 15 or _plausible_birth(d[6:14]))
-                here = (
-                    c
-                    + (0 if usual else _IRREGULAR)
-                    + (_MIXED if len(set(seps[i : end - 1])) > 1 else 0),
-                    v - (_width(d, x_here) - kind[0] - kind[1]),
-                    k + 1,
-                )
+                if (c, v, k + 1) <= best:
+                    best, choice = (c, v, k + 1), (end, _NOT_PERSONAL)
+            end = _split_id_end(sizes, i, x)
+            if (
+                end
+                and any(commas[i : end - 1])
+                and (sizes[i + 1] == 2 or len(set(seps[i : end - 1])) > 1)
+            ):  # with commas only 6-4-2-2-4, one separator: else a list (227423, 2021-01-28)
+                end = 0
+            if end and end <= top:  # an ID with its birth date in year, month, day groups
+                d = "".join(digits[i:end])
+                x_here = x and end == n
+                kind = _classify(d, x_here, False)
+                if any(enums[i : end - 1]) and not _enumerated(kind, d, x_here):
+                    kind = _UNKNOWN
+                if kind:
+                    c, v, k = cost[end]
+                    usual = d[:2] in _PROVINCES and (len(d) == 15 or _plausible_birth(d[6:14]))
+                    here = (
+                        c
+                        + (0 if usual else _IRREGULAR)
+                        + (_MIXED if len(set(seps[i : end - 1])) > 1 else 0),
+                        v - (_width(d, x_here) - kind[0] - kind[1]),
+                        k + 1,
+                    )
+                    if here <= best:
+                        best, choice = here, (end, kind)
+            for end, kind, extra, masked in _broken(digits, breaks, edges, i, x, top):
+                c, v, k = cost[end]  # a number broken at odd points
+                here = (c + extra, v - masked, k + 1)
                 if here <= best:
                     best, choice = here, (end, kind)
-        for end, kind, extra, masked in _broken(digits, breaks, i, x):
-            c, v, k = cost[end]  # a number broken at odd points
-            here = (c + extra, v - masked, k + 1)
-            if here <= best:
-                best, choice = here, (end, kind)
-        d = ""
-        for j in range(i + 1, min(n, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
-            last = j - 1
-            if last > i:  # the previous last group is now an inner one
-                inner = sizes[last - 1]
-                if not (3 <= inner <= _MAX_GROUP or (last - 1 == i and digits[i] == "86")):
-                    break
-            d += digits[last]
-            x_here = x and j == n
-            long_tail = False
-            if j == i + 1:
-                kind = _classify(d, x_here, True, reg and i == 0)
-                regular = True
-            else:
-                long_tail = sizes[last] > _MAX_GROUP
-                if (long_tail and not _card_print(body, groups, digits, i, j)) or (
-                    len(d) > _MAX_GROUPED
-                ):
-                    break
-                kind = _classify(d, x_here, False)
-                if (kind is _UNKNOWN and d[0] in "048" and _is_landline(digits[i:j])) or (
-                    kind is _BANK and d[0] in "12" and _dates_only(digits[i:j])
-                ):
-                    kind = _NOT_PERSONAL
-                regular = (
-                    long_tail
-                    or not kind
-                    or _regular(kind, _shape(sizes[i:j], x_here, d), digits[i])
-                )
-                if (
-                    kind
-                    and not long_tail
-                    and any(commas[i:last])
-                    and (
-                        len(set(seps[i:last])) > 1
-                        or not _comma_regular(kind, _shape(sizes[i:j], x_here, d), digits[i:j])
+            d = ""
+            for j in range(i + 1, min(top, i + _MAX_PIECE_GROUPS) + 1):  # the piece groups[i:j]
+                last = j - 1
+                if last > i:  # the previous last group is now an inner one
+                    inner = sizes[last - 1]
+                    if not (3 <= inner <= _MAX_GROUP or (last - 1 == i and digits[i] == "86")):
+                        break
+                d += digits[last]
+                x_here = x and j == n
+                long_tail = False
+                if j == i + 1:
+                    kind = _classify(d, x_here, True, reg and i == 0)
+                    regular = True
+                else:
+                    long_tail = sizes[last] > _MAX_GROUP
+                    if (long_tail and not _card_print(body, groups, digits, i, j)) or (
+                        len(d) > _MAX_GROUPED
+                    ):
+                        break
+                    kind = _classify(d, x_here, False)
+                    if (
+                        (
+                            kind is _UNKNOWN
+                            and d[0] in "048"
+                            and not any(commas[i:last])  # 027，20230501: a list, no landline
+                            and _is_landline(digits[i:j])
+                        )
+                        or (kind is _BANK and d[0] in "12" and _dates_only(digits[i:j]))
+                    ):
+                        kind = _NOT_PERSONAL
+                    regular = (
+                        long_tail
+                        or not kind
+                        or _regular(kind, _shape(sizes[i:j], x_here, d), digits[i])
                     )
-                ):
-                    continue  # a comma joins groups of a number only in its usual grouping,
-                    # the same separator throughout (2016 2017 2018，2001-05-28: a list)
-            if kind is _UNKNOWN:
-                continue
-            c, v, k = cost[j]
-            here = (
-                c
-                + (0 if regular else _IRREGULAR)
-                + (_MIXED if j > i + 2 and len(set(seps[i:last])) > 1 else 0)
-                + (_CARD_PRINT if long_tail else 0)
-                + (_LONG_ACCOUNT if len(d) > 19 else 0),
-                v - (_width(d, x_here) - kind[0] - kind[1] if kind else 0),
-                k + 1,
-            )
-            if here <= best:  # a tie goes to the longer piece
-                best, choice = here, (j, kind)
+                    if (
+                        kind
+                        and not long_tail
+                        and any(commas[i:last])
+                        and (
+                            len(set(seps[i:last])) > 1
+                            or not _comma_regular(kind, _shape(sizes[i:j], x_here, d), digits[i:j])
+                            or (any(enums[i:last]) and not _enumerated(kind, d, x_here))
+                        )
+                    ):
+                        continue  # a comma joins groups of a number only in its usual grouping,
+                        # the same separator throughout (2016 2017 2018，2001-05-28: a list)
+                if kind is _UNKNOWN:
+                    continue
+                c, v, k = cost[j]
+                here = (
+                    c
+                    + (0 if regular else _IRREGULAR)
+                    + (_MIXED if j > i + 2 and len(set(seps[i:last])) > 1 else 0)
+                    + (_CARD_PRINT if long_tail else 0)
+                    + (_LONG_ACCOUNT if len(d) > 19 else 0),
+                    v - (_width(d, x_here) - kind[0] - kind[1] if kind else 0),
+                    k + 1,
+                )
+                if here <= best:  # a tie goes to the longer piece
+                    best, choice = here, (j, kind)
+        if starred:  # a number masked before (mask_text's own output), read as it was then
+            end, hidden = _masked_end(digits, stars, i, x, limit[i])
+            if end:
+                c, v, k = cost[end]
+                here = (c, v - hidden, k + 1)
+                if here <= best:
+                    best, choice = here, (end, _NOT_PERSONAL)
         cost[i], cut[i] = best, choice
     positions: list[int] = []
     i = 0
@@ -609,7 +704,7 @@ def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]
 
 
 def _broken(
-    digits: list[str], breaks: list[bool], i: int, x: bool
+    digits: list[str], breaks: list[bool], edges: list[bool], i: int, x: bool, top: int
 ) -> list[tuple[int, Any, int, int]]:
     """Numbers broken at odd points by line breaks or spaces (370602198001⏎181233,
     13 900151015, 139 00 15 1015, 1 3 9 0 0 1 5 1 0 1 5), which no grouping explains, from
@@ -618,20 +713,20 @@ def _broken(
     (_broken_kind). Each as (end group, kind, cost, digits masked). At most _MAX_BROKEN groups
     unless each is one digit (spaced out): lists of small numbers join into anything
     (第1 3 5 7 9 11 13 15 17条). A card only from two groups or spaced digits: four tokens are
-    too often a list that makes one (12315 13 2024 20230501)."""
+    too often a list that makes one (12315 13 2024 20230501). Not into group top (stars)."""
     n = len(digits)
-    if i + 1 >= n or not breaks[i] or (i and not breaks[i - 1]):
+    if i + 1 >= n or not breaks[i] or (i and not edges[i - 1]):
         return []
     found = []
     d, end = digits[i], i + 1
     spaced = len(d) == 1  # every group so far one digit
-    while end < n and breaks[end - 1]:
+    while end < top and breaks[end - 1]:
         spaced = spaced and len(digits[end]) == 1
         d += digits[end]
         end += 1
         if len(d) > _BROKEN_LONGEST or (end - i > _MAX_BROKEN and not spaced):
             break
-        if len(d) not in _BROKEN_SIZES or (end < n and not breaks[end - 1]):
+        if len(d) not in _BROKEN_SIZES or (end < n and not edges[end - 1]):
             continue
         x_here = x and end == n
         once = end == i + 2
@@ -639,18 +734,104 @@ def _broken(
         if not kind:
             continue
         width = _width(d, x_here)
-        sure = (kind is _ID and width == 18 and _birth_speaks(digits[i:end])) or (
-            once and kind is _BANK and max(map(len, digits[i:end])) >= 16
-        )
+        sure = _speaks(kind, d, width, digits[i:end], once)
         found.append((end, kind, 0 if sure else _BROKEN, width - sum(kind)))
     return found
 
 
-def _birth_speaks(groups: list[str]) -> bool:
-    """Does the birth date of an 18-character ID broken into these groups speak for it? Not
-    when a group by itself is a date YYYYMMDD after anything but the 6-digit region code: in
-    5000 13 20230501 2025 it is a date in a list (370602 19800118 12 33 is an ID)."""
-    return len(groups[0]) == 6 or not any(len(g) == 8 and _plausible_birth(g) for g in groups)
+def _speaks(kind: Any, d: str, width: int, groups: list[str], once: bool) -> bool:
+    """Does a broken number's own structure speak for it, so that it costs nothing, whatever
+    its pieces read as? An 18-character ID whose birth date speaks (_birth_speaks); an old
+    15-digit ID with a real area code and a piece that reads as a landline (37 0602 8001181 23,
+    3 706 02351126508); a card from two groups, one a card by itself but no ID by itself
+    (6222021234567890⏎123; not 370602198001181233 1, an ID and a 1), or a UnionPay card with
+    a piece that reads as a landline (62170 07064925440)."""
+    if kind is _ID:
+        if width == 18:
+            return _birth_speaks(groups, d)
+        return _real_area(d) and _landline_inside(groups)
+    if kind is not _BANK or not once:
+        return False
+    longest = max(groups, key=len)
+    if len(longest) >= 16:
+        return _broken_kind(longest, False, card=False) is not _ID
+    return d[:2] == "62" and _landline_inside(groups)
+
+
+def _birth_speaks(groups: list[str], d: str) -> bool:
+    """Does the birth date of an 18-character ID d (check character, province and birth date
+    right), broken into these groups, speak for it? Not when a group by itself is a date
+    YYYYMMDD of a year in a list that is not its birth date after a real area code, or is
+    with a group that is a year: 5000 13 20230501 2025 and 13 2024 20230501 2019 are lists (500013 is no area code:
+    no prefecture 00), 3706 02 19800118 1233 is an ID, and so is 370602 19800118 12 33."""
+    if len(groups[0]) == 6:
+        return True
+    at = 0
+    for g in groups:
+        if len(g) == 8 and _is_year(g[:4]) and _plausible_birth(g):
+            return at == 6 and _real_area(d) and not any(map(_is_year, groups))
+        at += len(g)
+    return True
+
+
+def _is_year(group: str) -> bool:
+    """A group that reads as a year in a list, or of a date in one (an ID's last 4 digits may
+    be 2067, its pieces 20610215)."""
+    return len(group) == 4 and _FIRST_YEAR <= int(group) <= _LAST_YEAR
+
+
+def _real_area(d: str) -> bool:
+    """Do the digits d start with an area code an ID may have: a province (GB/T 2260), then
+    a prefecture other than 00 (a county code or a city's own, 370602, 370600, 441900)?"""
+    return d[:2] in _PROVINCES and d[2:4] != "00"
+
+
+def _landline_inside(groups: list[str]) -> bool:
+    """Does a group, or do 2–3 groups in a row, read as a landline or a 400/800 number
+    (_is_landline)?"""
+    n = len(groups)
+    return any(
+        _is_landline(groups[a:b]) if b > a + 1 else _is_service_number(groups[a])
+        for a in range(n)
+        for b in range(a + 1, min(n, a + 3) + 1)
+    )
+
+
+def _is_service_number(group: str) -> bool:
+    """One group that is a landline (05356612345) or a 400/800 number (4000370789)."""
+    if len(group) == 10:
+        return group[:3] in ("400", "800")
+    return _LANDLINE.fullmatch(group) is not None
+
+
+def _masked_end(digits: list[str], stars: list[bool], i: int, x: bool, k: int) -> tuple[int, int]:
+    """A number mask_text has masked, starting at group i: its head digits, its stars (in one
+    or more groups) and 4 tail characters (3 digits + X), of a width and head of a kind it
+    masks (139****1015, 370602 ******** 1233, ****-****-****-5678). As (end group, stars), or
+    (0, 0). A second run reads it as it was read the first time: its head and tail digits are
+    no part of another number (1233 2019 2020 2021 after an ID is no card). k: the first star
+    group from group i on."""
+    n = len(digits)
+    if k == n or k - i > _MAX_MASK_HEAD:
+        return 0, 0
+    head = "".join(digits[i:k])
+    hidden = tail = 0
+    start = k
+    while k < n and stars[k]:
+        if k - start == _MAX_MASK_STAR_GROUPS:
+            return 0, 0  # more groups of stars than a spaced-out card leaves: none masked so
+        hidden += len(digits[k])
+        k += 1
+    while k < n and not stars[k] and tail < 4:
+        tail += len(digits[k])
+        k += 1
+    if tail == 3 and x and k == n:
+        tail += 1  # the ID's X (after 4 digits, an X is a letter: tel138****5678x)
+    shape = _MASKED_SHAPES.get(len(head))
+    if not hidden or tail != 4 or shape is None or not shape[0].match(head):
+        return 0, 0
+    width, widths = len(head) + hidden + tail, shape[1]
+    return (k, hidden) if width in widths or (not widths and width >= 16) else (0, 0)
 
 
 def _broken_kind(d: str, x: bool, card: bool) -> Any:
@@ -698,7 +879,7 @@ def _card_print(body: str, groups: list, digits: list[str], i: int, j: int) -> b
     )
 
 
-def _whole(x: bool, digits: list[str], sizes: list[int], comma: bool) -> Any:
+def _whole(x: bool, digits: list[str], sizes: list[int], comma: bool, enum: bool) -> Any:
     """The kind of a whole run of several groups when it is one grouped number in a usual
     grouping, else None."""
     if not 3 <= sizes[0] <= _MAX_GROUP and digits[0] != "86":
@@ -714,6 +895,8 @@ def _whole(x: bool, digits: list[str], sizes: list[int], comma: bool) -> Any:
     if not kind:
         return None
     shape = _shape(sizes, x, d)
+    if enum and not _enumerated(kind, d, x):
+        return None
     if comma:
         return kind if _comma_regular(kind, shape, digits) else None
     return kind if _regular(kind, shape, digits[0]) else None
@@ -824,6 +1007,19 @@ def _comma_regular(kind: Any, shape: tuple[int, ...], groups: list[str]) -> bool
     return shape[0] in (4, 6) and _regular(kind, shape, groups[0])
 
 
+def _enumerated(kind: Any, d: str, x: bool) -> bool:
+    """May 、 join the groups of a number of this kind, d its digits (x: an X after them), in
+    a grouping a comma may join? 、 is first the list separator of Chinese text (1、2、3,
+    2023、2024, 房间1101、1102、1103、1104): only for a number whose digits speak for it: a
+    mobile (139、0015、1015; not with a round hundred: 150、1000、2000件), an 18-character ID
+    with its check character (370602、19800118、1233), a UnionPay card (6222、0212、3456、7890)."""
+    if kind in _MOBILE_SHAPES:
+        return not (d.endswith("00") or d[-8:-4].endswith("00"))
+    if kind is _ID:
+        return len(d) + x == 18 and resident_id_check_char(d[:17]) == ("X" if x else d[17])
+    return kind is _BANK and d[:2] == "62"
+
+
 def _regular(kind: Any, shape: tuple[int, ...], first: str) -> bool:
     """Is shape (the sizes of the groups) a usual grouping for a number of this kind, first
     its first group? No card starts with 19 or 20 (2019 2020 6217 0968 is no card, nor
@@ -850,7 +1046,28 @@ def mask_text(s: str) -> str:
 
 def _mask(s: str, reading: _Reading) -> str:
     """One pass of mask_text: the numbers written in reading's digits."""
-    return reading.candidate.sub(lambda m: _replace(m, reading), s)
+    if "*" not in s:  # the usual case: no number masked before
+        return reading.candidate.sub(lambda m: _replace(s, m.start(), m.end(), reading), s)
+    out: list[str] = []
+    done = 0
+    for m in reading.candidate.finditer(s):
+        start = _masked_start(s, m.start(), done)
+        out += (s[done:start], _replace(s, start, m.end(), reading))
+        done = m.end()
+    if not out:
+        return s
+    out.append(s[done:])
+    return "".join(out)
+
+
+def _masked_start(s: str, start: int, floor: int) -> int:
+    """start, or the first of the stars before it (and the separators between them) that
+    end at s[start]: the head of an account number masked before (****-****-****-5678)."""
+    at = start
+    while at > floor and _STAR_OR_SEP.match(s, at - 1):
+        at -= 1
+    first = s.find("*", at, start)
+    return start if first < 0 else first
 
 
 def mask_value(v: Any) -> Any:
