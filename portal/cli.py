@@ -67,9 +67,12 @@ def _engine(create: bool = True):
 
     url = get_settings().effective_database_url
     parsed = make_url(url)
-    if (not create and parsed.get_backend_name() == "sqlite" and parsed.database
-            and parsed.database != ":memory:" and not Path(parsed.database).exists()):
-        raise _NoDatabase(parsed.database)
+    path = parsed.database or ""
+    if parsed.query.get("uri") == "true":  # sqlite:///file:x.db?mode=ro&uri=true
+        path = path.removeprefix("file:")
+    if (not create and parsed.get_backend_name() == "sqlite" and path
+            and path != ":memory:" and not Path(path).exists()):
+        raise _NoDatabase(path)
     engine = get_engine(url)
     upgrade(engine)
     return engine
@@ -168,7 +171,9 @@ def _file_summary(rep: FileReport, hypothetical: str | None = None) -> str:
         f"（{reasons:,} 处问题）" if reasons != rep.rejected_rows else "")
     counts = [f"{COUNT_LABELS.get(k, k)} {n:,}" for k, n in _counts(rep.counts)]
     if hypothetical:
-        counts = [f"{hypothetical}（若发布：{'  '.join(counts)}）"]
+        refused = rep.mass_withdrawal is not None and rep.mass_withdrawal.refused
+        condition = "不含被拒绝的快照撤回，见下" if refused else "若发布"
+        counts = [f"{hypothetical}（{condition}：{'  '.join(counts)}）"]
     return "  ".join([f"{head} 行数 {rep.rows:,}", f"接受 {rep.accepted:,}", rejected, *counts])
 
 

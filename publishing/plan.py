@@ -127,9 +127,10 @@ def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
 CURRENT = (ACTIVE, AGGREGATE)  # a group's current mark: published, or counted in statistics
 # The status reason (and the change event's) of a record that leaves publication so.
 LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}
-# Marks out of publication that a withdrawal (a file's 撤销, a snapshot) must still reach,
-# quietly: one counted in the statistics, or one a withdrawal of the newer mark would restore.
-QUIETLY_WITHDRAWN = (AGGREGATE, SUPERSEDED)
+# Records out of publication that a withdrawal (a file's 撤销, a snapshot) must still reach,
+# quietly: a mark counted in the statistics, one a withdrawal of the newer mark would restore,
+# and an expired record, which a longer period (`expire --recompute`) would bring back.
+QUIETLY_WITHDRAWN = (AGGREGATE, SUPERSEDED, EXPIRED)
 
 
 def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
@@ -297,8 +298,9 @@ class Planner:
 
     def _withdraw_one(self, current: Any, reason: str) -> None:
         """A file (or a snapshot) withdraws a record: a published one with a change event; a
-        statistics-only or superseded mark quietly (nothing public changes), yet withdrawn, so
-        that neither the statistics nor a restoration of its group bring it back. One corrected
+        statistics-only or superseded mark, or an expired record, quietly (nothing public
+        changes), yet withdrawn, so that neither the statistics, a restoration of its group nor
+        a longer period bring it back. One corrected
         on an upheld objection keeps its mark, so that a file bringing it back publishes the
         correction. Counted as `withdrawn` only with its change event (what readers compare
         the count with), else as `withdrawn_quietly`."""

@@ -81,8 +81,9 @@ grouping numbers are written in with commas (mobiles 3-4-4, with prefixes 2-3-4-
 ``1,139,001,510.15`` is money, ``139|0015|1015`` and ``139；0015；1015`` are mobiles. 、, the list
 separator of Chinese text, joins groups so only in a number whose digits speak for it: a mobile
 but not with a round hundred (``139、0015、1015``, not ``150、1000、2000件``), an 18-character ID
-with its check character (``370602、19800118、1233``), a UnionPay card (``6222、0212、3456、7890``;
-not ``房间1101、1102、1103、1104``).
+with its check character, a province and a birth date (``370602、19800118、1233``; not
+``220314、220315、220316``), a UnionPay card passing the Luhn check whose groups do not count
+(``6222、0212、3456、7894``; not ``房间6201、6202、6203、6204``).
 
 Broken numbers. Groups that no grouping explains, whole tokens with only whitespace between
 them and whitespace or a list separator around them (line breaks in a cell, stray spaces:
@@ -1012,12 +1013,32 @@ def _enumerated(kind: Any, d: str, x: bool) -> bool:
     a grouping a comma may join? 、 is first the list separator of Chinese text (1、2、3,
     2023、2024, 房间1101、1102、1103、1104): only for a number whose digits speak for it: a
     mobile (139、0015、1015; not with a round hundred: 150、1000、2000件), an 18-character ID
-    with its check character (370602、19800118、1233), a UnionPay card (6222、0212、3456、7890)."""
+    with its check character, a province and a birth date (370602、19800118、1233; not batch
+    numbers 220314、220315、220316), a UnionPay card passing the Luhn check whose groups do not
+    count (6222、0212、3456、7890; not 房间6201、6202、6203、6204)."""
     if kind in _MOBILE_SHAPES:
         return not (d.endswith("00") or d[-8:-4].endswith("00"))
     if kind is _ID:
-        return len(d) + x == 18 and resident_id_check_char(d[:17]) == ("X" if x else d[17])
-    return kind is _BANK and d[:2] == "62"
+        return (len(d) + x == 18 and d[:2] in _PROVINCES and _plausible_birth(d[6:14])
+                and resident_id_check_char(d[:17]) == ("X" if x else d[17]))
+    return (kind is _BANK and d[:2] == "62" and 16 <= len(d) <= 19 and _luhn(d)
+            and not _counting(d))
+
+
+def _luhn(d: str) -> bool:
+    """The Luhn check every UnionPay card number passes."""
+    total = 0
+    for i, c in enumerate(reversed(d)):
+        n = int(c) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _counting(d: str) -> bool:
+    """Are d's groups of 4 a run of numbers that count up or down (6201 6202 6203 6204)?"""
+    groups = [int(d[i:i + 4]) for i in range(0, len(d) - len(d) % 4, 4)]
+    steps = {b - a for a, b in zip(groups, groups[1:], strict=False)}
+    return len(steps) == 1 and 0 < abs(next(iter(steps))) <= 10
 
 
 def _regular(kind: Any, shape: tuple[int, ...], first: str) -> bool:

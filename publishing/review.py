@@ -47,7 +47,6 @@ from publishing.commit import (
 )
 from publishing.contract import (
     EVENT_DATE,
-    KIND_COLUMNS,
     columns_for,
     header_index,
     normalize_header,
@@ -619,7 +618,7 @@ def _clean_one(
     }
     result = Cleaner(row.kind, today, tracking_no).clean(SourceRow(tracking_no, 1, raw))
     if isinstance(result, list):
-        labels = {c.key: c.label for c in KIND_COLUMNS.get(row.kind, ())}
+        labels = {c.key: c.label for c in columns_for(row.kind)}  # the entity's columns too
         return "；".join(
             f"{labels.get(r.column or '', r.column)}（{r.column}）：{r.reason}"
             if r.column

@@ -369,6 +369,12 @@ def test_commands_that_read_do_not_create_a_missing_sqlite_database(tmp_path):
         [line] = run.stderr.splitlines()
         assert line.startswith(f"错误：数据库文件 {typo} 不存在"), line
         assert not typo.exists() and not typo.parent.exists()
+    # a URI filename names the file after "file:"
+    existing = tmp_path / "ro.db"
+    upgrade(make_engine(f"sqlite:///{existing}"))
+    run = cli(f"sqlite:///file:{existing}?mode=ro&uri=true", "export", "--kind", "penalty",
+              tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
 
 
 def test_opendata_from_a_database_that_never_published_keeps_the_files(engine, database_url,

@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 
 from publishing.codes import resident_id_check_char
-from publishing.redact import mask_text
+from publishing.redact import _luhn, mask_text
 
 CASES = 4000
 NUMERALS = "〇一二三四五六七八九"
@@ -100,8 +100,10 @@ def _mobile(r: random.Random) -> str:
 
 
 def _card(r: random.Random) -> str:
+    """A card number with its Luhn check digit, as every real one has."""
     head = r.choice(["6217", "6222", "6228", "621700", "6225"])
-    return head + _digits(r, r.choice([16, 19]) - len(head))
+    body = head + _digits(r, r.choice([16, 19]) - len(head) - 1)
+    return next(body + c for c in "0123456789" if _luhn(body + c))
 
 
 def _write(r: random.Random, number: str, strict: bool = True) -> tuple[str, list[int], bool]:

@@ -267,7 +267,7 @@ def test_list_separators_do_not_glue_other_numbers(text):
         ("370602、19800118、1233", "370602、********、1233"),
         ("110105、19491231、002X", "110105、********、002X"),
         ("370602、1980、01、18、1233", "370602、****、**、**、1233"),
-        ("6222、0212、3456、7890", "****、****、****、7890"),
+        ("6222、0212、3456、7894", "****、****、****、7894"),  # passes the Luhn check
         ("一三九、〇〇一五、一〇一五", "一三九、****、一〇一五"),
         ("13900151015、13900161016", "139****1015、139****1016"),
         ("2023、2024、139、0015、1015", "2023、2024、139、****、1015"),
@@ -288,6 +288,9 @@ def test_an_enumeration_comma_inside_a_number_in_its_usual_grouping(text, masked
         "第1、3、5、7、9、11、13条",
         "12、13、14",
         "房间1101、1102、1103、1104",  # 4-4-4-4, but no card: it starts 11
+        "房间6201、6202、6203、6204",  # starts 62, but its groups count
+        "6222、0212、3456、7890",  # fails the Luhn check every UnionPay card passes
+        "生产批号220314、220315、220316的产品",  # 18 digits, a check digit, no birth date
         "编号101、102、103、104、105、106",
         "370602、1980、01、18、1230",  # the ID check fails: no ID, and an account not so
         "370602、800118、123",  # an old ID's digits: too weak to join a list

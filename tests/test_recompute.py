@@ -288,6 +288,42 @@ def test_withdrawn_records_stay_withdrawn_and_a_correction_keeps_its_mark(engine
     assert ops == []
 
 
+@pytest.mark.parametrize("how", ["file", "snapshot"])
+def test_a_record_withdrawn_after_its_publicity_ended_stays_withdrawn(engine, tmp_path, how):
+    """A file's 撤销 (or a snapshot no longer holding it) of an expired record counted it
+    unchanged and left it expired: a longer period then published it again."""
+    shorter = copy.deepcopy(NEW.raw)
+    shorter["penalty"]["domain_minimum"]["domains"] = []
+    ended = penalty_row(1, 处罚决定日期="2026-06-01", 失信程度="轻微", 领域="食品")  # 3 months
+    kept = penalty_row(2, 处罚决定日期="2026-10-01")
+    publish(
+        [write_csv(tmp_path / "p.csv", [ended, kept])], engine=engine, today=TODAY,
+        rules=Rules(shorter), show_progress=False,
+    )
+    if how == "file":
+        gone = write_csv(tmp_path / "w.csv", [{**ended, "操作": "撤销"}], header=[*ended, "操作"])
+        result = publish([gone], engine=engine, today=TODAY, rules=Rules(shorter),
+                         show_progress=False)
+    else:
+        result = publish([write_csv(tmp_path / "s.csv", [kept])], engine=engine, today=TODAY,
+                         rules=Rules(shorter), mode="snapshot", show_progress=False)
+    assert result.published
+    report = result.as_json()
+    # nothing public changed: no event, not counted as 撤回
+    assert (report["withdrawn"], report.get("withdrawn_quietly")) == (0, 1)
+    with engine.connect() as conn:
+        status = dict(conn.execute(select(RECORDS.c.entity_id, RECORDS.c.status)).all())
+    assert status == {uscc(1): "withdrawn", uscc(2): "active"}
+    counts = expire(engine, today=TODAY, rules=NEW, recompute=True)  # 轻微 食品: 12 months now
+    assert counts["period_returned"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(RECORDS.c.status)
+                            .where(RECORDS.c.entity_id == uscc(1))).scalar_one() == "withdrawn"
+        record = conn.execute(select(RECORDS.c.id).where(RECORDS.c.entity_id == uscc(1))).scalar_one()
+        # never announced: it arrived expired, left quietly and stays out
+        assert conn.execute(select(EVENTS.c.op).where(EVENTS.c.record_id == record)).all() == []
+
+
 def _decided(engine: Engine, record_id: str) -> str:
     with engine.connect() as conn:
         return conn.execute(select(RECORDS.c.event_date)

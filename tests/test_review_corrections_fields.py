@@ -168,8 +168,9 @@ def test_other_kinds_fields_are_corrected_by_their_chinese_names(
 @pytest.mark.parametrize(
     ("corrections", "message"),
     [
-        ({"所属区市": "火星区"}, "所属区市无法识别"),
-        ({"当事人名称": " "}, "必填项为空"),
+        # the entity's columns are named by their Chinese label too, not by key twice
+        ({"所属区市": "火星区"}, "所属区市（district）：所属区市无法识别"),
+        ({"当事人名称": " "}, "（entity_name）：必填项为空"),
         ({"处罚决定日期": "2026-02-30"}, "日期不存在"),
         ({"罚款金额(元)": "13812345678"}, "疑似个人信息"),
     ],

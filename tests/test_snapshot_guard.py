@@ -163,6 +163,8 @@ def test_the_cli_refuses_with_exit_5_and_says_how_to_confirm(engine, database_ur
         in refused.stderr
     assert "--allow-mass-withdrawal" in refused.stderr and "Traceback" not in refused.stderr
     assert "已发布" not in refused.stdout
+    # its counts leave the refused withdrawals out, and say so (not "若发布：… 撤回 0")
+    assert "未发布（不含被拒绝的快照撤回，见下：新增 0  变更 0  撤回 0  未变 4）" in refused.stdout
     data = json.loads(report.read_text(encoding="utf-8"))
     assert (data["published"], data["mass_withdrawal"]["refused"]) == (False, True)
     assert state(engine) == (PUBLISHED, PUBLISHED, 1)
