@@ -285,8 +285,9 @@ class Planner:
         if current is None:
             # Which record: its key as the file names and has it (the op column would not say).
             column, value = key_cells or ("op", "撤销")
+            # nor does it stop a snapshot's withdrawals: no published record hides behind it
             self.rejects.append(Reject(row["source_file"], row["source_row"], column, value,
-                                       R_NEVER_PUBLISHED))
+                                       R_NEVER_PUBLISHED, never_published=True))
             return
         if current.status != ACTIVE and current.status not in QUIETLY_WITHDRAWN:
             self.counts["unchanged"] += 1

@@ -56,8 +56,9 @@ class Reject:
     column: str | None  # the header as it appears in the file, or the key when not from a header
     value: Any
     reason: str  # Chinese, for the person who fixes the file
-    # The row is never published by rule (a 简易程序 case), whatever else it holds: it cannot
-    # be a record the bureau still publishes, so it does not stop a snapshot's withdrawals.
+    # The row is never published by rule (a 简易程序 case), whatever else it holds, or it is
+    # a 撤销 of a record never published: it cannot be a record the bureau still publishes,
+    # so it does not stop a snapshot's withdrawals.
     never_published: bool = False
 
     def __post_init__(self) -> None:

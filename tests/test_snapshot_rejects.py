@@ -116,6 +116,20 @@ def test_a_malformed_row_still_stops_them(engine, tmp_path):
     assert set(statuses(engine).values()) == {"active"}
 
 
+def test_a_withdrawal_of_a_record_never_published_does_not_stop_them(engine, tmp_path):
+    """Its reject says no published record has that key: none can hide behind it."""
+    published_penalties(engine, tmp_path)
+    withdraw = penalty_row(9, 操作="撤销")
+    rows = [penalty_row(1), penalty_row(2), penalty_row(3), withdraw]
+    result = run(engine, write_csv(tmp_path / "snap.csv", rows, header=[*withdraw]),
+                 mode="snapshot", accept_partial=True)
+    report = result.as_json()
+    assert [r["reason"] for r in report["rejected"]] == ["要撤销的记录未曾公示"]
+    assert result.published and report["withdrawn"] == 2
+    assert "snapshot_withdrawals_skipped" not in report
+    assert statuses(engine)[decision(4)] == "withdrawn"
+
+
 def test_without_accept_partial_nothing_is_published(engine, tmp_path):
     published_penalties(engine, tmp_path)
     rows = [penalty_row(1), penalty_row(9, **SIMPLE)]
