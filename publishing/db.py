@@ -7,6 +7,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -230,10 +231,20 @@ def in_models(obj, name: str | None, type_: str, reflected: bool, compare_to) ->
     return not (only_in_db and (name or "").startswith(MIGRATION_ONLY_TABLES))
 
 
-def analyze(engine: Engine) -> None:
+def analyze(engine: Engine, since: datetime | None = None) -> None:
     """Refresh the planner's statistics (after a large publish the old ones mislead it).
 
     Outside a transaction: PostgreSQL analyzes each table in a transaction of its own, SQLite
-    commits sqlite_stat1 with the statement (the full ANALYZE: 5 s at a million records)."""
+    commits sqlite_stat1 with the statement (the full ANALYZE: 5 s at a million records).
+    PostgreSQL, `since` given: only the tables not analyzed since then (an initial load has
+    analyzed its records and entities for its own queries: 0.4 of 0.5 s at 100k records)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
+        if since is None or conn.dialect.name != "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+            return
+        stale = conn.exec_driver_sql(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables"
+            " WHERE coalesce(greatest(last_analyze, last_autoanalyze), '-infinity') < %s"
+            " ORDER BY 1", (since,)).scalars().all()
+        if stale:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(stale))

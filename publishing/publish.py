@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
     engine = engine or get_engine()
     today = today or clock.today()
     rules = rules or load_rules()
+    started = datetime.now(UTC)  # tables analyzed since (by an initial load) are not again
     reports: list[FileReport] = []
     with gc_paused(), writer_connection(engine) as conn, sqlite_initial_load(conn), \
             conn.begin() as tx, ExitStack() as cleanup:
@@ -328,7 +329,7 @@ def publish(paths: list[Path], *, kind: str | None = None, mode: str = "incremen
         conn.info[ANALYZE_NEXT] = big  # the full ANALYZE below, not PRAGMA optimize before it
     if big:
         try:
-            analyze(engine)
+            analyze(engine, since=started)
         except SQLAlchemyError:  # the publication is committed: stale statistics only slow reads
             log.exception("ANALYZE after the publish failed; run it again (or the next large "
                           "publish will)")
