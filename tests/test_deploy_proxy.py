@@ -17,7 +17,9 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -276,45 +278,43 @@ class _FeedOrigin(BaseHTTPRequestHandler):
         pass
 
 
-def test_the_feed_cache_never_stores_private_answers(tmp_path):
-    """Whatever a feed URL answers: one that sets a cookie, or that the application marks
-    private / no-store, is each client's own, from the upstream every time."""
+@contextmanager
+def _nginx_before_feed_origin(tmp: Path) -> Iterator[httpx.Client]:
+    """A client of deploy/nginx.conf in front of _FeedOrigin."""
     origin = ThreadingHTTPServer(("127.0.0.1", 0), _FeedOrigin)
     threading.Thread(target=origin.serve_forever, daemon=True).start()
     try:
         with (
-            _nginx(f"127.0.0.1:{origin.server_port}", tmp_path) as https,
+            _nginx(f"127.0.0.1:{origin.server_port}", tmp) as https,
             httpx.Client(base_url=https, verify=False, timeout=10) as c,
         ):
-            for path in ("/feeds/cookie.atom", "/feeds/private.atom", "/feeds/no-store.atom"):
-                first, second = c.get(path), c.get(path)
-                assert second.headers["x-cache"] != "HIT" and second.text != first.text, path
-            first, second = c.get("/feeds/public.atom"), c.get("/feeds/public.atom")
-            assert second.headers["x-cache"] == "HIT" and second.text == first.text
+            yield c
     finally:
         origin.shutdown()
         origin.server_close()
+
+
+def test_the_feed_cache_never_stores_private_answers(tmp_path):
+    """Whatever a feed URL answers: one that sets a cookie, or that the application marks
+    private / no-store, is each client's own, from the upstream every time."""
+    with _nginx_before_feed_origin(tmp_path) as c:
+        for path in ("/feeds/cookie.atom", "/feeds/private.atom", "/feeds/no-store.atom"):
+            first, second = c.get(path), c.get(path)
+            assert second.headers["x-cache"] != "HIT" and second.text != first.text, path
+        first, second = c.get("/feeds/public.atom"), c.get("/feeds/public.atom")
+        assert second.headers["x-cache"] == "HIT" and second.text == first.text
 
 
 def test_feeds_have_the_pages_flood_guard(tmp_path):
     """Every search's feed is a URL of its own (`/search/feed.atom?q=…`), so the cache does not
     stand between a flood and the application: the feed location had no limit_req at all."""
-    origin = ThreadingHTTPServer(("127.0.0.1", 0), _FeedOrigin)
-    threading.Thread(target=origin.serve_forever, daemon=True).start()
-    try:
-        with (
-            _nginx(f"127.0.0.1:{origin.server_port}", tmp_path) as https,
-            httpx.Client(base_url=https, verify=False, timeout=10) as c,
-        ):
-            first = c.get("/search/feed.atom?q=q0")
-            with ThreadPoolExecutor(8) as pool:  # a flood, not one polite client
-                answers = list(pool.map(lambda i: c.get(f"/search/feed.atom?q=q{i}"), range(1, 160)))
-        refused = [r for r in answers if r.status_code == 429]
-        assert refused and all("nginx" in r.text for r in refused)
-        assert first.status_code == 200
-    finally:
-        origin.shutdown()
-        origin.server_close()
+    with _nginx_before_feed_origin(tmp_path) as c:
+        first = c.get("/search/feed.atom?q=q0")
+        with ThreadPoolExecutor(8) as pool:  # a flood, not one polite client
+            answers = list(pool.map(lambda i: c.get(f"/search/feed.atom?q=q{i}"), range(1, 160)))
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused and all("nginx" in r.text for r in refused)
+    assert first.status_code == 200
 
 
 def test_open_data_downloads_pass_unchanged(site):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import random
-import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -15,6 +14,7 @@ import pytest
 
 from publishing.codes import resident_id_check_char
 from publishing.redact import _luhn, mask_text
+from tests.test_masking_splits import _fastest
 
 CASES = 4000
 NUMERALS = "〇一二三四五六七八九"
@@ -289,16 +289,6 @@ def test_no_masked_text_shows_a_whole_personal_number(seed):
 def test_a_number_masked_before_is_read_as_it_was(text, masked):
     assert mask_text(text) == masked
     assert mask_text(masked) == masked
-
-
-def _fastest(text: str, repeat: int) -> float:
-    """The least CPU time of mask_text(text) over repeat runs (CPU time: the machine is shared)."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        mask_text(text)
-        times.append(time.process_time() - start)
-    return min(times)
 
 
 @pytest.mark.slow
