@@ -133,6 +133,15 @@ LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "supers
 QUIETLY_WITHDRAWN = (AGGREGATE, SUPERSEDED, EXPIRED)
 
 
+def _corrected_twin(row: dict[str, Any], rivals: list[Any]) -> Any:
+    """The current mark of the row's group and date that an upheld objection corrected into
+    them, if any. A mark's id is made of its scheme, domain and date, and a correction keeps
+    the id: the platform's export with the corrected values has another id, and would stand
+    beside the corrected mark as a second current mark of the same group and date."""
+    return next((r for r in rivals if r.status_reason == CORRECTED and r.id != row["id"]
+                 and r.event_date == row["event_date"]), None)
+
+
 def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
     """Whether a current mark of the row's group is newer than it (it is then superseded)."""
     return any(o.id != row["id"] and o.status in CURRENT and o.event_date > row["event_date"]
@@ -229,6 +238,9 @@ class Planner:
     # -- one row -------------------------------------------------------------------------
     def _upsert(self, row: dict[str, Any], current: Any, rivals: list[Any]) -> None:
         if current is not None and self._stored_decides(row, current):
+            return
+        if current is None and _corrected_twin(row, rivals) is not None:
+            self.counts["held"] += 1  # the corrected mark, as the platform now exports it
             return
         status = target_status(row, self.rules, self.today)
         if status in CURRENT and row["kind"] == "credit_mark":

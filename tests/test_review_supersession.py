@@ -231,6 +231,29 @@ def test_a_corrected_mark_sent_again_supersedes_nothing(engine, client, bearer, 
     assert _head(engine) == head
 
 
+@pytest.mark.parametrize("correction", [{"domain": "食品生产"}, {"marked_on": "2025-04-30"}],
+                         ids=["domain", "date"])
+def test_the_platforms_export_with_the_corrected_values_is_the_corrected_mark(
+    engine, client, bearer, tmp_path, correction
+):
+    """A mark's id is made of its scheme, domain and date, and a correction keeps the id: the
+    export with the corrected values (another id) was added as a second current mark of the
+    same group and date, beside the corrected one."""
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(78, 分类结果="B", 标注日期="2025-03-31"))
+    mark = _mark(engine, 78, "2025-03-31")
+    _correct(client, bearer, submit_request(engine, "objection", mark, uscc(78)), correction)
+    fixed = {"domain": {"监管领域": "食品生产"}, "marked_on": {"标注日期": "2025-04-30"}}
+    [column] = correction
+    head = _head(engine)
+    counts = _publish(engine, tmp_path, "b.csv",
+                      credit_mark_row(78, 分类结果="B", 标注日期="2025-03-31") | fixed[column])
+    assert (counts["held"], counts["added"]) == (1, 0)
+    with engine.connect() as conn:
+        assert conn.execute(select(RECORDS.c.id).where(RECORDS.c.entity_id == uscc(78))).scalars().all() \
+            == [mark]
+    assert _public(client, mark)["grade"] == "B" and _head(engine) == head
+
+
 def test_a_mark_withdrawn_on_request_sent_again_supersedes_nothing(
     engine, client, bearer, tmp_path
 ):
