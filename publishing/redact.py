@@ -437,6 +437,8 @@ def _replace(string: str, offset: int, stop: int, reading: _Reading) -> str:
     body = text[:-1] if x else text
     # One group of digits: the usual case (in the first pass; the second may read it trimmed).
     if reading.other is None and reading.group.fullmatch(body):
+        if len(body) == 17 and not x and _uscc_not_id(body.translate(_ASCII) + string[stop:stop + 1]):
+            return text  # a USCC whose check character is a letter (91370602000000004W)
         reg = len(body) == 15 and _reg_label_before(string, offset)
         kind = _classify(body.translate(_ASCII), x, True, reg)
         if not kind:

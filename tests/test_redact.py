@@ -324,6 +324,16 @@ def test_a_valid_uscc_is_left_alone_unless_it_is_also_an_id():
     assert mask_text(also_id) == also_id[:6] + "********" + also_id[-4:]
 
 
+def test_a_uscc_whose_check_character_is_a_letter_is_left_alone():
+    """Its 17 digits were masked as an account number (in free text and in reject values)."""
+    code = next(c for n in range(1, 1000) if not (c := _uscc(n))[-1].isdigit())
+    assert uscc_is_valid(code)
+    assert mask_text(f"统一社会信用代码：{code}，") == f"统一社会信用代码：{code}，"
+    # the same digits before a letter that makes no valid code: still an account number
+    other = next(ch for ch in "ABCDEFGHJKLMNPQRTUWXY" if ch not in (code[-1], "X"))
+    assert mask_text(code[:17] + other) == "*" * 13 + code[13:17] + other
+
+
 def _uscc(n: int) -> str:
     first17 = f"91370602{n:09d}"
     return first17 + uscc_check_char(first17)
