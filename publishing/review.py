@@ -499,8 +499,8 @@ def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str,
 _ENTITY_SIDE = frozenset({*ENTITY_KEYS, "district"}) - {"uscc", "reg_no"}
 # A credit mark's scheme and domain (and date) are in its id, yet correctable: the correction
 # moves the mark among its groups' marks (_regroup, _settle_mark; test_review_supersession).
-# Caveat: a later file carrying the corrected values (same date) adds a second current mark
-# beside it (neither supersedes the other), as a corrected 决定书文号 would add a second penalty.
+# A later file carrying the corrected values (another id, same group and date) is held against
+# the corrected mark (plan._corrected_twin), not added as a second current mark beside it.
 _REGROUPED = {"credit_mark": frozenset({"scheme", "domain"})}
 R_IDENTITY = ("字段 {names} 是记录的标识，不能更正：记录编号由它得出，更正后报送正确值的数据文件会"
               "另行公示一条记录；如有误，请选择“撤下公示”，由数据文件报送正确的记录")
