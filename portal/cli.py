@@ -335,6 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from publishing.opendata import build as build_opendata
     from publishing.publish import publish
     from publishing.sample import generate
 
@@ -347,6 +348,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = publish(paths, engine=engine)
     print(f"示例数据已发布:变更事件 {result.events:,} 条。")
     _after_publish(engine)
+    # the open-data downloads too, which a deployment's worker builds nightly
+    opendata_index = build_opendata(engine)
+    print(f"开放数据已生成:版本 {opendata_index['version']}。")
     print(f"门户: http://{args.host}:{args.port}/")
     return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from publishing.commit import EVENTS, RECORDS
 from publishing.db import make_engine, upgrade
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import credit_mark_row, penalty_row, pledge_row, write_csv, write_ndjson
+from tests.servers import free_port, stop, wait_up
 
 
 def cli(engine_url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -393,6 +395,27 @@ def test_opendata_from_a_database_that_never_published_keeps_the_files(engine, d
     run = cli(empty, "opendata", tmp_path=tmp_path)
     assert run.returncode == 3 and "请检查数据库地址" in run.stderr, run.stderr
     assert index.read_bytes() == before
+
+
+def test_demo_serves_the_sample_data_with_its_open_data(tmp_path):
+    """The README's first command: sample data published and served, the open-data downloads
+    built too (they said "not made yet" until a worker's nightly build)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCLOSURE_")}  # a laptop's
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--port", str(port),
+                             "--entities", "60"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_up(f"{base}/open-data/index.json", 120, proc)
+        with urllib.request.urlopen(f"{base}/open-data/index.json", timeout=10) as resp:
+            index = json.load(resp)
+        assert {f["type"] for f in index["files"]} >= {"snapshot"} and index["seq"] > 0
+        with urllib.request.urlopen(f"{base}/penalties", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        stop(proc, 15)
+    assert (tmp_path / "var" / "opendata" / "index.json").exists()
 
 
 def test_sample_and_export_usage_errors_are_one_line(engine, database_url, tmp_path):
