@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,24 +40,36 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_url():
-    """A database of this test worker's own on the running PostgreSQL, migrated once."""
-    admin = make_engine(PG_ADMIN_URL)
-    name = f"disclosure_test_{_worker()}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+@contextmanager
+def migrated_pg_database(name: str) -> Iterator[str]:
+    """A new PostgreSQL database `name` on the running server, migrated; its URL. Dropped
+    on the way out."""
+
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+    def admin(*statements: str) -> None:
+        engine = make_engine(PG_ADMIN_URL)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for sql in statements:
+                conn.execute(text(sql))
+        engine.dispose()
+
+    admin(drop, f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    yield url
-    admin = make_engine(PG_ADMIN_URL)
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url
+    finally:
+        admin(drop)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A database of this test worker's own on the running PostgreSQL, migrated once."""
+    with migrated_pg_database(f"disclosure_test_{_worker()}") as url:
+        yield url
 
 
 def _empty_pg(engine: Engine) -> None:

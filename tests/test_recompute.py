@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from portal.cli import main
 from publishing import review, users
 from publishing.commit import BATCHES, EVENTS, ISSUES, RECORDS
-from publishing.db import make_engine, upgrade
+from publishing.db import make_engine
 from publishing.expire import expire
 from publishing.publish import publish
 from publishing.recompute import RULED_KINDS
 from publishing.rules import DEFAULT_RULES_FILE, Rules, load_rules
 from publishing.settings import get_settings
-from tests.conftest import PG_ADMIN_URL, _empty_pg, _worker
+from tests.conftest import _empty_pg, _worker, migrated_pg_database
 from tests.factories import (
     PENALTY_HEADER,
     blacklist_row,
@@ -114,19 +114,8 @@ def record_ids(engine: Engine) -> dict[int, str]:
 @pytest.fixture(scope="module")
 def fresh_pg_url():
     """A second PostgreSQL database of this worker's, for the ground truth."""
-    admin = make_engine(PG_ADMIN_URL)
-    name = f"disclosure_test_{_worker()}_fresh"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with migrated_pg_database(f"disclosure_test_{_worker()}_fresh") as url:
+        yield url
 
 
 @pytest.fixture
