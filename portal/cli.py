@@ -60,18 +60,11 @@ def _engine(create: bool = True):
     """The database, migrated. Commands that only work on what was published (create=False)
     do not create a SQLite file that is not there: a mistyped path or data directory made an
     empty database, and `export` wrote no records, `opendata` empty snapshots, with exit 0."""
-    from sqlalchemy.engine import make_url
-
-    from publishing.db import get_engine, upgrade
+    from publishing.db import get_engine, sqlite_file, upgrade
     from publishing.settings import get_settings
 
     url = get_settings().effective_database_url
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if parsed.query.get("uri") == "true":  # sqlite:///file:x.db?mode=ro&uri=true
-        path = path.removeprefix("file:")
-    if (not create and parsed.get_backend_name() == "sqlite" and path
-            and path != ":memory:" and not Path(path).exists()):
+    if not create and (path := sqlite_file(url)) is not None and not path.exists():
         raise _NoDatabase(path)
     engine = get_engine(url)
     upgrade(engine)

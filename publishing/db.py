@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
@@ -51,11 +52,22 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (also a URI filename: sqlite:///file:x.db?mode=ro&uri=true);
+    None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    path = parsed.database
+    if parsed.query.get("uri") == "true":
+        path = path.removeprefix("file:")
+    return None if path == ":memory:" else Path(path)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         # LIFO: a quiet portal reuses one warm connection instead of cycling every cache.
         size, overflow = POOL["sqlite"]
         engine = create_engine(
