@@ -618,9 +618,8 @@ def _clean_one(
     }
     result = Cleaner(row.kind, today, tracking_no).clean(SourceRow(tracking_no, 1, raw))
     if isinstance(result, list):
-        labels = {c.key: c.label for c in columns_for(row.kind)}  # the entity's columns too
         return "；".join(
-            f"{labels.get(r.column or '', r.column)}（{r.column}）：{r.reason}"
+            f"{correction_label(row.kind, r.column)}（{r.column}）：{r.reason}"
             if r.column
             else r.reason
             for r in result
