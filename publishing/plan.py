@@ -66,6 +66,23 @@ def in_stored_order(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {**{k: data[k] for k in order if k in data}, **data}
 
 
+# A stored record's columns that a new version carries over unless it changes them.
+_CARRIED = ("id", "kind", "entity_id", "district", "status", "status_reason", "version",
+            "event_date", "publicity_until", "repairable_from", "issue_id", "category", "grade",
+            "source_file", "source_row")
+
+
+def next_version(stored: Any, data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A stored record's new content for Writer.update (a correction, recomputed periods): its
+    columns with `changes` over them, `data` serialised once in stored order, and the content
+    hash record_row would give it, so that a later file with the same row is unchanged."""
+    new = {c: getattr(stored, c) for c in _CARRIED} | changes
+    new["data"] = data_json = bulk.dumps_utf8(in_stored_order(stored.kind, data))
+    new["content_hash"] = content_hash(new["entity_id"], new["district"], new["event_date"],
+                                       new["publicity_until"], new["repairable_from"], data_json)
+    return new
+
+
 def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     """The stored form of a cleaned row (everything but status, version and times)."""
     kind, f, ent = cr.kind, cr.fields, cr.entity

@@ -25,12 +25,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from publishing.bulk import dumps_utf8
 from publishing.clean import KINDS as KIND_SPECS
 from publishing.commit import RECORDS, Writer, expired, kept_reason
 from publishing.contract import KIND_PREFIX
 from publishing.models import ACTIVE, EXPIRED, OP_ADD, OP_CHANGE, OP_EXPIRE
-from publishing.plan import LEAVE_REASONS, content_hash, in_stored_order
+from publishing.plan import LEAVE_REASONS, next_version
 from publishing.rules import Rules
 
 # The kinds whose periods the rules compute (Rules.publicity_until, Rules.repairable_from):
@@ -109,32 +108,7 @@ def _recompute_one(r: Any, writer: Writer, rules: Rules, today: date, counts: Co
         op = None  # expired and still expired: nothing public changes
     reason = LEAVE_REASONS.get(status) if op else None  # the event's: "expired" or none
     status_reason = (kept_reason(r) or reason) if op else r.status_reason
-    writer.update(_content(r, data, until, repairable, status, status_reason,
-                           r.version + (1 if op else 0)), op, reason)
+    writer.update(next_version(r, data, status=status, status_reason=status_reason,
+                               version=r.version + (1 if op else 0), publicity_until=until,
+                               repairable_from=repairable), op, reason)
 
-
-def _content(r: Any, data: dict[str, Any], until: date | None, repairable: date | None,
-             status: str, status_reason: str | None, version: int) -> dict[str, Any]:
-    """Every content column of the record with its new dates, and the planner's content hash
-    of them: a later file with the same row is then unchanged."""
-    data_json = dumps_utf8(in_stored_order(r.kind, data))  # stored as is, hashed once
-    return {
-        "id": r.id,
-        "kind": r.kind,
-        "entity_id": r.entity_id,
-        "district": r.district,
-        "status": status,
-        "status_reason": status_reason,
-        "version": version,
-        "event_date": r.event_date,
-        "publicity_until": until,
-        "repairable_from": repairable,
-        "issue_id": r.issue_id,
-        "category": r.category,
-        "grade": r.grade,
-        "data": data_json,
-        "source_file": r.source_file,
-        "source_row": r.source_row,
-        "content_hash": content_hash(r.entity_id, r.district, r.event_date, until, repairable,
-                                     data_json),
-    }

@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import audit, clock, entities, mail, workdays
-from publishing.bulk import dumps_utf8
 from publishing.clean import KINDS, Cleaner
 from publishing.commit import (
     CORRECTED,
@@ -64,9 +63,8 @@ from publishing.models import (
 from publishing.plan import (
     CURRENT,
     LEAVE_REASONS,
-    content_hash,
-    in_stored_order,
     load_groups,
+    next_version,
     older_rivals,
     record_row,
     restorable,
@@ -651,7 +649,7 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
     new_values = correction.values if correction else {}
     district = new_values.get("district", row.district)  # a column of its own, not in data
     in_data = {k: v for k, v in new_values.items() if k != "district"}
-    data = in_stored_order(row.kind, {**(row.data or {}), **in_data})
+    data = {**(row.data or {}), **in_data}
     before = {k: row.district if k == "district" else (row.data or {}).get(k)
               for k in new_values}
     event_date = row.event_date
@@ -662,27 +660,15 @@ def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any],
     if correction and _publicity_inputs(row.kind) & set(new_values):
         publicity_until, repairable_from = correction.publicity_until, correction.repairable_from
     category_key = _CATEGORY_FIELD.get(row.kind, "")
-    new = {
-        "id": row.id,
-        "kind": row.kind,
-        "entity_id": row.entity_id,
-        "district": district,
-        "status": ACTIVE,
-        "status_reason": CORRECTED,  # files no longer change its content (plan.Planner._upsert)
-        "version": row.version + 1,
-        "event_date": event_date,
-        "publicity_until": publicity_until,
-        "repairable_from": repairable_from,
-        "issue_id": row.issue_id,
-        "category": data.get(category_key, row.category),
-        "grade": data.get("grade") if row.kind == "credit_mark" else row.grade,
-        "data": data,
-        "source_file": row.source_file,
-        "source_row": row.source_row,
-    }
     # The planner's hash: a later file with the corrected content is unchanged, not held.
-    new["content_hash"] = content_hash(row.entity_id, district, event_date, publicity_until,
-                                       repairable_from, dumps_utf8(data))
+    new = next_version(
+        row, data, district=district, event_date=event_date, publicity_until=publicity_until,
+        repairable_from=repairable_from, status=ACTIVE,
+        status_reason=CORRECTED,  # files no longer change its content (plan.Planner._upsert)
+        version=row.version + 1,
+        category=data.get(category_key, row.category),
+        grade=data.get("grade") if row.kind == "credit_mark" else row.grade,
+    )
     return new, before, new_values
 
 
