@@ -256,7 +256,7 @@ class Planner:
     def _upsert(self, row: dict[str, Any], current: Any, rivals: list[Any]) -> None:
         if current is not None and self._stored_decides(row, current):
             return
-        if current is None and _corrected_twin(row, rivals) is not None:
+        if current is None and rivals and _corrected_twin(row, rivals) is not None:
             self.counts["held"] += 1  # the corrected mark, as the platform now exports it
             return
         status = target_status(row, self.rules, self.today)
