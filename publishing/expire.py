@@ -1,14 +1,16 @@
 """Expiry: records past their publicity end leave publication (op expire), and credit-mark
 schemes switched between public and statistics-only in the rules are applied. With recompute,
 the stored records' periods are first computed again under the current rules
-(publishing.recompute): an edited publicity.toml reaches what is already published."""
+(publishing.recompute): an edited publicity.toml reaches what is already published. The rules'
+fingerprint is recorded with it (sync_cursors, RULES_CURSOR), so that the worker's nightly run
+recomputes only when the rules changed since (publishing.worker)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from publishing import clock
 from publishing.commit import (
@@ -24,6 +26,11 @@ from publishing.models import ACTIVE, AGGREGATE, EXPIRED, OP_ADD, OP_EXPIRE, OP_
 from publishing.plan import _STATE_COLUMNS
 from publishing.recompute import recompute_periods
 from publishing.rules import Rules, load_rules
+from publishing.search.sync import read_cursor, write_cursor
+
+# The sync_cursors row holding the fingerprint (Rules.fingerprint) of the rules the stored
+# periods were last recomputed under; absent: never recomputed.
+RULES_CURSOR = "worker:rules"
 
 
 def expire(
@@ -50,6 +57,9 @@ def expire(
         writer = Writer(conn, batch_id)
         if recompute:  # first: the expiry below reads the periods it stores
             recompute_periods(conn, writer, rules, today, counts)
+            # in the same transaction: a run that fails (or a dry run) records nothing, and
+            # the worker's next run tries again; the CLI's run spares the worker a second one
+            write_cursor(conn, RULES_CURSOR, rules.fingerprint)
         # A statistics-only mark (aggregate) leaves the statistics without an event: it was
         # never published one by one; left aggregate, a scheme made public again would announce
         # it as added, past its end.
@@ -71,6 +81,12 @@ def expire(
             return counts
         finish_batch(conn, batch_id, dict(counts))
     return counts
+
+
+def recomputed_rules(conn: Connection) -> int | None:
+    """The fingerprint of the rules the stored periods were last recomputed under (None:
+    never, such as a database from before the worker recorded it)."""
+    return read_cursor(conn, RULES_CURSOR) or None
 
 
 def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +25,16 @@ def add_months(day: date, months: int) -> date:
 @dataclass(frozen=True)
 class Rules:
     raw: dict[str, Any]
+
+    @cached_property
+    def fingerprint(self) -> int:
+        """A stable hash of the rules' content, as a non-negative 63-bit int (it fits the
+        sync_cursors seq column): the parsed TOML in a canonical form, so an edit of comments,
+        whitespace, key order or quoting does not change it, an edit of any value does."""
+        canonical = json.dumps(self.raw, sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"), default=_tagged)
+        digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
 
     def scheme_is_public(self, scheme: str) -> bool:
         return bool(self.raw["credit_mark"]["schemes"].get(scheme, {}).get("public", True))
@@ -75,11 +87,26 @@ class Rules:
         return table.get(fields.get("severity") or "", table[self.raw["penalty"]["default_severity"]])
 
 
+def _tagged(value: Any) -> dict[str, str]:
+    """TOML's dates and times in the canonical form, tagged so "2026-01-01" the string and
+    2026-01-01 the date differ."""
+    return {type(value).__name__: value.isoformat()}
+
+
+def rules_path() -> Path:
+    from publishing.settings import get_settings
+
+    return get_settings().rules_file or DEFAULT_RULES_FILE
+
+
+def read_rules(path: Path | None = None) -> Rules:
+    """The rules as the file holds them now. load_rules keeps what it read first (a process's
+    rules do not change under it); the long-running worker reads the file again each night so
+    that an edit reaches the stored records without a restart."""
+    with open(path or rules_path(), "rb") as fh:
+        return Rules(tomllib.load(fh))
+
+
 @lru_cache
 def load_rules(path: Path | None = None) -> Rules:
-    if path is None:
-        from publishing.settings import get_settings
-
-        path = get_settings().rules_file or DEFAULT_RULES_FILE
-    with open(path, "rb") as fh:
-        return Rules(tomllib.load(fh))
+    return read_rules(path)

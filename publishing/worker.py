@@ -10,7 +10,12 @@ later; it never stops the others):
   expire         daily at 00:00 Beijing time: withdraw records whose publicity period ended
                  (publishing.expire), then sync search; right at midnight, because pages and
                  counts already leave such records out from then, and the search index would
-                 otherwise keep showing them until the job ran
+                 otherwise keep showing them until the job ran. The rules file
+                 (publicity.toml or DISCLOSURE_RULES_FILE) is read again each run: when its
+                 content (not its comments or layout) differs from the rules the stored periods
+                 were last recomputed under, or none is recorded, the stored periods are first
+                 recomputed (as `disclosure expire --recompute`, which records the rules too);
+                 a failed recompute records nothing and is tried again
   open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files
                  (publishing.opendata.build; nothing is rewritten when nothing changed)
   review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
@@ -28,8 +33,10 @@ later; it never stops the others):
 
 A daily job's last run (its Beijing date) is kept in the sync_cursors table ("worker:<job>"),
 so a restart does not repeat it and a worker that was down at the hour catches up when it
-comes back. Only one worker is active at a time: it holds a PostgreSQL advisory lock (SQLite:
-a file lock next to the database); a second worker waits as a hot standby.
+comes back; the fingerprint of the rules last recomputed under is kept there too
+("worker:rules", publishing.expire.RULES_CURSOR). Only one worker is active at a time: it holds
+a PostgreSQL advisory lock (SQLite: a file lock next to the database); a second worker waits as
+a hot standby.
 
 `run_worker(engine, once=True)` runs the due jobs once (and search-sync always) and returns
 what each did; the CLI verb `disclosure worker [--once]` is a thin call of it.
@@ -86,13 +93,23 @@ def job_search_sync(engine: Engine) -> int:
     return sync(engine)
 
 
-def job_expire(engine: Engine) -> dict[str, int]:
-    from publishing.expire import expire
+def job_expire(engine: Engine) -> dict[str, Any]:
+    """Expire what is due, first recomputing the stored periods when the rules file's content
+    differs from the rules last recomputed under (or none was recorded); then sync search.
+    {"recomputed": bool, **expire's counts}."""
+    from publishing.expire import expire, recomputed_rules
+    from publishing.rules import read_rules
 
-    counts = dict(expire(engine))
+    # the file as it is now, not as this process first read it: the bureau edits it in place
+    rules = read_rules()
+    with engine.connect() as conn:
+        recompute = rules.fingerprint != recomputed_rules(conn)
+    # expire records the fingerprint in its transaction: a failure raises here, records
+    # nothing, and the job (not marked done) is retried
+    counts = dict(expire(engine, rules=rules, recompute=recompute))
     if any(counts.values()):
         job_search_sync(engine)
-    return counts
+    return {"recomputed": recompute, **counts}
 
 
 def job_open_data(engine: Engine) -> dict[str, Any]:
