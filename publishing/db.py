@@ -54,20 +54,40 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (also a URI filename: sqlite:///file:x.db?mode=ro&uri=true);
-    None for another database or an in-memory one."""
+    None for another database or an in-memory one (sqlite://, sqlite:///:memory:, the URI
+    filenames file::memory: and file:NAME?mode=memory)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     path = parsed.database
-    if parsed.query.get("uri") == "true":
+    if parsed.query.get("uri") == "true" and path.startswith("file:"):
+        if parsed.query.get("mode") == "memory":
+            return None
         path = path.removeprefix("file:")
     return None if path == ":memory:" else Path(path)
 
 
+# An in-memory database lives in one connection of one process. Everything here relies on
+# several: the portal's pool serves requests side by side while the one writer commits (WAL),
+# a reindex reads pages on other connections while it writes, and publish, the worker and the
+# portal are separate processes. One shared connection (StaticPool) mixes the threads'
+# transactions (tried: "cannot start a transaction within a transaction", and a reader handing
+# the connection back rolled back a writer's open transaction); a pool of one connection made
+# the reindex wait for itself (its reads need a second connection while it writes).
+R_MEMORY = ("数据库地址 {url} 是 SQLite 内存数据库，不受支持：发布、门户和后台任务在各自的进程和连接上"
+            "读写同一个数据库，内存数据库只存在于一个连接中。请使用数据库文件，如 "
+            "sqlite:///var/disclosure.db")
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL this service cannot run on (the CLI says so in one line)."""
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        if (path := sqlite_file(url)) is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(url)) is None:
+            raise UnsupportedDatabase(R_MEMORY.format(url=url))
+        path.parent.mkdir(parents=True, exist_ok=True)
         # LIFO: a quiet portal reuses one warm connection instead of cycling every cache.
         size, overflow = POOL["sqlite"]
         engine = create_engine(

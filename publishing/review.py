@@ -7,11 +7,12 @@ in the same transaction as the request's new status, its step and its audit entr
 - an upheld objection withdraws them (reason "objection"; a withdrawn credit mark gives way to
   the newest mark it had superseded: _with_restored) or corrects them (a new version with
   the corrected fields, op change; op expire when the corrected dates end its publicity). Any
-  field of the record's public shape may be corrected but its identity (correctable_fields),
-  named by key or Chinese header, and cleaned and masked as a file's cell of that column. A
-  corrected credit mark takes the place among its scheme's marks that the planner gives a
-  file's mark (_settle_mark): its corrected date, scheme or domain may supersede it, supersede
-  or restore another mark, or hold it back as statistics.
+  field of the record's public shape may be corrected but its identity and a blacklist
+  entry's issue's fields (correctable_fields), named by key or Chinese header, and cleaned and
+  masked as a file's cell of that column. A corrected credit mark takes the place among its
+  scheme's marks that the planner gives a file's mark (_settle_mark): its corrected date,
+  scheme or domain may supersede it, supersede or restore another mark, or hold it back as
+  statistics.
 
 Both withdrawal reasons are held: later files do not bring such a record back, nor undo a
 correction; so is a decision on a record that left publication before it (_hold_unpublished).
@@ -502,6 +503,13 @@ _ENTITY_SIDE = frozenset({*ENTITY_KEYS, "district"}) - {"uscc", "reg_no"}
 _REGROUPED = {"credit_mark": frozenset({"scheme", "domain"})}
 R_IDENTITY = ("字段 {names} 是记录的标识，不能更正：记录编号由它得出，更正后报送正确值的数据文件会"
               "另行公示一条记录；如有误，请选择“撤下公示”，由数据文件报送正确的记录")
+# A blacklist issue's own fields (黑榜期次: the blacklist_issues row, which the writer sets from
+# each entry it writes, commit.Writer._note_issue). Its 期次 and 发布单位 are the entries' identity
+# too; its 发布日期 is not, and corrected on one entry it rewrote the issue's date while the
+# issue's other entries kept the old one. A file sends the issue again, every entry at once.
+_ISSUE_WIDE = {"blacklist": frozenset({"issue_no", "publisher", "issued_on"})}
+R_ISSUE_WIDE = ("字段 {names} 属于整期黑榜（同一期次的各条记录共用），不能只更正一条记录；"
+                "如有误，请由数据文件重新报送该期")
 
 
 def identity_fields(kind: str) -> frozenset[str]:
@@ -516,13 +524,19 @@ def identity_fields(kind: str) -> frozenset[str]:
     return frozenset({"uscc", "reg_no", *keys} - _REGROUPED.get(kind, frozenset()))
 
 
+def issue_fields(kind: str) -> frozenset[str]:
+    """The fields of a blacklist entry that are its whole issue's and not its identity (发布日期):
+    no correction of one entry changes them."""
+    return _ISSUE_WIDE.get(kind, frozenset()) - identity_fields(kind)
+
+
 def correctable_fields(kind: str) -> tuple[str, ...]:
     """The fields of a record of `kind` a correction may change, in the contract's column order:
-    every field of its public shape but its identity."""
+    every field of its public shape but its identity and its blacklist issue's fields."""
     if kind not in KINDS:
         return ()
     public = {*_ENTITY_SIDE, *KIND_FIELDS.get(kind, ())}
-    fixed = identity_fields(kind)
+    fixed = identity_fields(kind) | issue_fields(kind)
     return tuple(c.key for c in columns_for(kind) if c.key in public and c.key not in fixed)
 
 
@@ -534,17 +548,19 @@ def correction_label(kind: str, key: str) -> str:
 def correction_keys(kind: str, fields: dict[str, Any]) -> dict[str, Any] | str:
     """The corrections keyed by column: a field is named by its key, its Chinese header or one
     of the header's aliases (contract.header_index, which the file readers match headers by);
-    why they are refused when a name is unknown, an identity field or given twice."""
+    why they are refused when a name is unknown, an identity field, its issue's or given twice."""
     index = header_index(kind) if kind in KINDS else {}
-    fixed = identity_fields(kind)
+    fixed, whole_issue = identity_fields(kind), issue_fields(kind)
     allowed = set(correctable_fields(kind))
     keyed: dict[str, Any] = {}
     names: dict[str, str] = {}  # key -> the name it was given by
-    refused, identity, twice = [], [], []
+    refused, identity, issue, twice = [], [], [], []
     for name, value in fields.items():
         key = index.get(normalize_header(name)) if isinstance(name, str) else None
         if key in fixed:
             identity.append(str(name))
+        elif key in whole_issue:
+            issue.append(str(name))
         elif key not in allowed:
             refused.append(str(name))
         elif key in keyed:
@@ -554,6 +570,8 @@ def correction_keys(kind: str, fields: dict[str, Any]) -> dict[str, Any] | str:
     problems = []
     if identity:
         problems.append(R_IDENTITY.format(names="、".join(identity)))
+    if issue:
+        problems.append(R_ISSUE_WIDE.format(names="、".join(issue)))
     if refused:
         labels = "、".join(correction_label(kind, k) for k in correctable_fields(kind))
         problems.append(f"字段 {'、'.join(refused)} 不能更正（可更正：{labels or '无'}）")
