@@ -519,7 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code = args.func(args)
+    from publishing.db import UnsupportedDatabase  # after --help, which stays fast
+
+    try:
+        code = args.func(args)
+    except UnsupportedDatabase as err:  # every verb: one line, not a traceback
+        print(f"错误：{err}", file=sys.stderr)
+        return EXIT_DATABASE
     # What is left is the interpreter's teardown, whose collections walk every object the imports
     # made, module by module (0.15–0.3 s of a 20-row publish): spare them the walk.
     gc.freeze()

@@ -45,7 +45,12 @@ def held(engine: Engine, lock_id: int, name: str, wait: bool) -> Iterator[bool]:
                         conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_id})")
                         conn.commit()
         return
-    path = Path(engine.url.database or "disclosure.db").with_suffix(f".{name}.lock")
+    from publishing.db import sqlite_file  # db imports this module
+
+    # the database's file, also of a URI filename (file:x.db?mode=ro&uri=true); make_engine
+    # refuses in-memory databases
+    database = sqlite_file(engine.url.render_as_string(hide_password=False))
+    path = Path(database or "disclosure.db").with_suffix(f".{name}.lock")
     with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
