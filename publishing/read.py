@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, text
+from sqlalchemy import Connection, and_, exists, func, literal, or_, select, text
 
 from publishing import clock
 from publishing.commit import BATCHES, ENTITIES, EVENTS, ISSUES, RECORDS
@@ -37,6 +37,7 @@ _ENTITY_COLUMNS = (
     ENTITIES.c.updated_at,
 )
 PROFILE_LIMIT = 500  # records on one page of a profile (the rare larger entity pages on)
+COUNT_CAP = 10_000  # a filtered listing counts this many records at most (count_records)
 SERIOUS_LIST = "严重违法失信名单"
 GRADES = ("A", "B", "C", "D", "E")  # 信用风险分类
 UNGRADED = "未分级"  # a mark without a grade, in scheme_statistics
@@ -211,19 +212,7 @@ def list_records(
     Uses ix_records_kind_status_date (or ix_records_kind_district_date with a district;
     ix_records_kind_category_date or ix_records_kind_grade_date with a category or a grade,
     where the other filters are checked in the index), read backwards for `before`."""
-    today = today or clock.today()
-    conds = [RECORDS.c.kind == flt.kind, in_publication(today)]
-    if flt.district:
-        conds.append(_district(conn, flt) == flt.district)
-    if flt.date_from:
-        conds.append(RECORDS.c.event_date >= flt.date_from)
-    if flt.date_to:
-        conds.append(RECORDS.c.event_date <= flt.date_to)
-    if flt.category:
-        conds.append(RECORDS.c.category == flt.category)
-    if flt.grade:
-        conds.append(RECORDS.c.grade == flt.grade)
-    conds += _older_than(after)
+    conds = _listing_conditions(conn, flt, today or clock.today()) + _older_than(after)
     if before is None:
         order = (RECORDS.c.event_date.desc(), RECORDS.c.id.desc())
     else:
@@ -237,6 +226,41 @@ def list_records(
     if before is not None:
         rows.reverse()
     return [public_record(r) for r in rows]
+
+
+def count_records(
+    conn: Connection, flt: ListFilter, today: date | None = None, cap: int | None = None
+) -> tuple[int, bool]:
+    """How many records list_records would list for the filter, counted up to `cap`
+    (COUNT_CAP): (count, capped). Capped, the count is `cap` and there are more: a broad filter
+    over a million records must not be an unbounded count, so at most cap + 1 rows are read
+    (from the same index list_records seeks)."""
+    cap = COUNT_CAP if cap is None else cap
+    matching = (
+        select(literal(1))
+        .where(*_listing_conditions(conn, flt, today or clock.today()))
+        .limit(cap + 1)
+        .subquery()
+    )
+    found = conn.execute(select(func.count()).select_from(matching)).scalar_one()
+    return min(found, cap), found > cap
+
+
+def _listing_conditions(conn: Connection, flt: ListFilter, today: date) -> list[Any]:
+    """The conditions of a listing's records (list_records, count_records): the kind's
+    visible records that the filter selects."""
+    conds = [RECORDS.c.kind == flt.kind, in_publication(today)]
+    if flt.district:
+        conds.append(_district(conn, flt) == flt.district)
+    if flt.date_from:
+        conds.append(RECORDS.c.event_date >= flt.date_from)
+    if flt.date_to:
+        conds.append(RECORDS.c.event_date <= flt.date_to)
+    if flt.category:
+        conds.append(RECORDS.c.category == flt.category)
+    if flt.grade:
+        conds.append(RECORDS.c.grade == flt.grade)
+    return conds
 
 
 def _district(conn: Connection, flt: ListFilter) -> Any:

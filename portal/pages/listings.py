@@ -36,6 +36,12 @@ from publishing.contract import KIND_LABELS
 PER_PAGE = 50
 CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
 
+LISTING_DESCRIPTION = f"""按日期倒序；用返回的 next 令牌取下一页、prev 令牌（参数 before）取上一页（键集分页）。
+
+`total` 为符合筛选条件的公示中记录数。按日期、{"/".join(CATEGORY_LABELS.values())}或分类结果筛选时最多计数到
+{read.COUNT_CAP:,} 条：超过时 `total` 为 {read.COUNT_CAP:,}、`capped` 为 true（实际数量多于 `total`）；
+否则 `capped` 为 false，`total` 为准确数量。"""
+
 District = Annotated[str | None, QueryParameter(description="区市代码或名称，如 370602 或 芝罘区")]
 Before = Annotated[str | None, QueryParameter(description="返回的 prev 翻页令牌：取其之前（较新）的一页")]
 DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD（含）")]
@@ -129,17 +135,21 @@ def listing_data(
     }
     next_token = encode_token(rows[-1]["date"], rows[-1]["id"]) if more and rows else None
     prev_token = encode_token(rows[0]["date"], rows[0]["id"]) if newer and rows else None
-    total = None
-    if not any((flt.date_from, flt.date_to, flt.category, flt.grade)):
+    if any((flt.date_from, flt.date_to, flt.category, flt.grade)):
+        # no cached figure for these: counted, but only up to read.COUNT_CAP (a lower bound)
+        total, capped = read.count_records(conn, flt)
+    else:
         counts = stats.counts(cache, conn)
         total = (
             counts["by_district"][flt.district][kind] if flt.district else counts["by_kind"][kind]
         )
+        capped = False
     return {
         "kind": kind,
         "kind_label": KIND_LABELS[kind],
         "filters": filters,
         "total": total,
+        "capped": capped,  # total is a lower bound: counting stopped at read.COUNT_CAP
         "records": rows,
         "next": next_token,
         "next_url": _url(path, filters, next_token) if next_token else None,
@@ -160,6 +170,7 @@ def invalid_listing_data(
         "filters": entered,
         "errors": errors,
         "total": None,
+        "capped": False,
         "records": [],
         "next": None,
         "next_url": None,
@@ -278,7 +289,7 @@ def _listing(name: str, summary: str):
     return twin(
         name,
         summary=summary,
-        description="按日期倒序；用返回的 next 令牌取下一页、prev 令牌（参数 before）取上一页（键集分页）。",
+        description=LISTING_DESCRIPTION,
     )(listing)
 
 
