@@ -25,6 +25,7 @@ from litestar.params import FromPath, HeaderParameter
 
 from portal import request_guard as guard
 from portal.requests_pages import MAX_BODY, form_submission, read_form
+from portal.review import decision_problems
 from publishing import requests as rq
 from publishing import review, users
 
@@ -173,7 +174,7 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
         )
     try:
         data = await request.json()
-    except Exception:  # noqa: BLE001 - any unreadable body is the same error to the client
+    except Exception:  # noqa: BLE001 - any unreadable body (nested too deep too) is the same error
         data = None
     if not isinstance(data, dict):
         return errors(400, {"request": "请求体应为 JSON 对象"})
@@ -181,6 +182,8 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
     if decision not in ("approve", "reject"):
         return errors(422, {"decision": "decision 应为 approve 或 reject"})
     corrections = data.get("corrections")  # its type, like the reason's, review.act checks
+    if problems := decision_problems(data.get("reason"), corrections):
+        return errors(422, problems)
 
     def decide() -> Response:
         try:

@@ -33,6 +33,10 @@ from publishing import requests as rq
 from publishing.db import writer_connection
 from publishing.request_models import DECIDED_STATUSES, OBJECTION, OPEN_STATUSES, REPAIR
 
+# Corrections are {field: value} or {record id: {field: value}}: anything nested deeper is none,
+# and would reach the recursion limit of the code that cleans and masks them (a 500).
+CORRECTIONS_DEPTH = 4
+TOO_DEEP = "更正内容嵌套层数过多：应为 {字段: 值}，或 {记录编号: {字段: 值}}"
 COOKIE = "review_session"
 PAGE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 LOGIN_URL = "/review/login"
@@ -246,7 +250,8 @@ def _detail_context(
             records=records,
             files=rq.files(conn, req["id"]),
             history=audit.for_target(conn, "request", tracking_no),
-            # other applicants' requests on the same records (anyone may file about a record)
+            # the other requests on the same records (anyone may file about a record, the same
+            # applicant again too: those with this one's contact are marked)
             related=rq.related_requests(conn, req),
             open=req["status"] in OPEN_STATUSES,
             errors=errors or {},
@@ -299,9 +304,14 @@ def parse_corrections(text: str) -> dict[str, Any]:
     if not text:
         return {}
     if text.startswith("{"):
-        value = json.loads(text)
+        try:
+            value = json.loads(text)
+        except RecursionError:  # nested beyond the parser's depth: unreadable, not a crash
+            raise ValueError("nested too deeply") from None
         if not isinstance(value, dict):
             raise ValueError("not an object")
+        if nested_too_deep(value):
+            raise ValueError("nested too deeply")
         return value
     out = {}
     for line in text.splitlines():
@@ -328,12 +338,16 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
     status = 422
     if not _csrf_ok(request, form):
         errors["form"], status = "表单安全令牌无效或已过期，请刷新页面后重试。", 403
+    elif unusable := decision_problems(values["reason"], values["corrections"]):
+        errors = unusable
     else:
         try:
             corrections = parse_corrections(values["corrections"])
         except ValueError:
             corrections = None
             errors["corrections"] = "更正内容格式应为每行一个“字段=值”"
+        else:  # a control character written as JSON writes it (\u0000)
+            errors = decision_problems(None, corrections)
         if not errors:
             try:
                 result = await sync_to_thread(
@@ -362,6 +376,35 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
             ),
         )
     return Template("review_request.html", status_code=status, headers=PAGE, context=context)
+
+
+def nested_too_deep(value: Any, limit: int = CORRECTIONS_DEPTH) -> bool:
+    """Whether objects and arrays nest more than `limit` deep in a parsed JSON value (walked
+    without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def decision_problems(reason: Any, corrections: Any) -> dict[str, str]:
+    """What review.act cannot take in a decision's reason and corrections (the form's text, or
+    the API's JSON), by field: a character no stored text may hold (rq.UNUSABLE: NUL …), which
+    it would fail to store, or corrections nested too deep. Values of another type are left to
+    review.act, which says what type they should be."""
+    problems = {}
+    if isinstance(reason, str) and not rq.usable(reason):
+        problems["reason"] = rq.unusable_problem("理由")
+    if isinstance(corrections, str | dict) and not rq.usable(corrections):
+        problems["corrections"] = rq.unusable_problem("更正内容")
+    elif isinstance(corrections, dict) and nested_too_deep(corrections):
+        problems["corrections"] = TOO_DEEP
+    return problems
 
 
 def _notes(result: review.Outcome) -> str:

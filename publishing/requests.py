@@ -9,11 +9,13 @@ and its audit entry are committed in one transaction; only then does the caller 
 A tracking number (YX20261127-000123) and an access code (shown once; only a salted hash is
 stored) identify the request to the applicant. A submission repeated with the same idempotency
 key (the web form's one-time token, or the API's Idempotency-Key) creates nothing new and
-gets the first one's receipt back.
+gets the first one's receipt back. Anyone may file about any record, the same applicant again
+too: reviewers see the other requests on a request's records (related_requests).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -35,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from publishing import attachments, audit, clock, locks, read, workdays
+from publishing import attachments, audit, clock, read, workdays
 from publishing.attachments import Upload
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import KIND_LABELS
@@ -68,6 +70,22 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z0-9-]{2,}$")
 TRUE_VALUES = {"true", "on", "1", "yes"}
 _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
+# What no stored text may hold: C0 controls but tab and line breaks (NUL among them, which
+# PostgreSQL text cannot store), lone surrogates and U+FFFE/U+FFFF (XML 1.0, which the feeds
+# are, cannot carry them). Tab and line breaks are left to each field: a reason keeps them, a
+# name's are folded into spaces. portal.pages.common guards paths and queries with it too.
+UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The applicant's text fields, by the name the form and the API give them.
+FIELD_LABELS = {
+    "type": "申请类型",
+    "uscc": "统一社会信用代码",
+    "record_ids": "记录编号",
+    "contact_name": "联系人姓名",
+    "mobile": "手机号码",
+    "email": "电子邮箱",
+    "reason": "申请理由",
+    "commitment": "守信承诺",
+}
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -199,6 +217,29 @@ def status_label(type_: str, status: str) -> str:
 # -- checks ---------------------------------------------------------------------------------
 
 
+def usable(value: Any) -> bool:
+    """Whether a value sent as text (a string, or the strings of a parsed JSON value, keys
+    too) is free of UNUSABLE characters. Walked without recursion: a deeply nested value is
+    no crash either."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if UNUSABLE.search(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return True
+
+
+def unusable_problem(label: str) -> str:
+    """What a field with an UNUSABLE character is told (nothing is stored)."""
+    return f"{label}含有不允许的控制字符，请删除后重新填写"
+
+
 def check_code(raw: str) -> tuple[str, str | None]:
     """(normalised code, problem or None): a USCC with its check digit, or a 15-digit 注册号."""
     code = normalize_code(raw or "")
@@ -239,22 +280,15 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
 
 
 def open_requests_for(
-    conn: Connection,
-    record_ids: list[str],
-    type_: str | None = None,
-    applicant: tuple[str, str | None] | None = None,
+    conn: Connection, record_ids: list[str], type_: str | None = None
 ) -> set[str]:
-    """Those of the records that an open request (of the type; of the applicant, when given as
-    (mobile, email)) already concerns."""
+    """Those of the records that an open request (of the type) already concerns: the form
+    tells anyone this, as the record's page tells an objection is being handled."""
     if not record_ids:
         return set()
     conds = [REQUEST_RECORDS.c.record_id.in_(record_ids), REQUESTS.c.status.in_(OPEN_STATUSES)]
     if type_:
         conds.append(REQUESTS.c.type == type_)
-    if applicant:
-        mobile, email = applicant
-        conds.append(REQUESTS.c.mobile == mobile)
-        conds.append(func.lower(func.coalesce(REQUESTS.c.email, "")) == (email or "").lower())
     rows = conn.execute(
         select(REQUEST_RECORDS.c.record_id)
         .join(REQUESTS, REQUESTS.c.id == REQUEST_RECORDS.c.request_id)
@@ -308,6 +342,16 @@ def validate(
 ) -> _Clean:
     """Every check, every field: raises IntakeError listing all that is wrong."""
     config, rules = config or load_config(), rules or load_rules()
+    # A field with an UNUSABLE character is checked no further (nor looked up): it is blanked
+    # for the other checks, and its own problem replaces what they say of it at the end.
+    unusable = {
+        name: unusable_problem(label)
+        for name, label in FIELD_LABELS.items()
+        if not usable(getattr(sub, name))
+    }
+    if unusable:
+        blank = {name: [] if name == "record_ids" else "" for name in unusable}
+        sub = dataclasses.replace(sub, **blank)
     errors: dict[str, str] = {}
     record_problems: dict[str, str] = {}
     type_ = (sub.type or "").strip()
@@ -370,6 +414,7 @@ def validate(
         file_problems.append("申请信用修复须上传已纠正失信行为的证明材料（PDF、JPG 或 PNG）")
     if file_problems:
         errors["attachments"] = "；".join(file_problems)
+    errors.update(unusable)
     if errors:
         raise IntakeError(errors, record_problems)
     assert entity is not None
@@ -384,12 +429,12 @@ def _has_content(upload: Upload) -> bool:
 
 
 def _check_records(conn, ids, code, type_, today, rules, config, errors, problems):
-    # Only the same applicant's open request of the same type blocks a record: anyone may file
-    # about any record, so a stranger's (perhaps bogus) request must not shut the enterprise
-    # out. Reviewers see the other requests on the same records (related_requests). That check
-    # is not made here but only by _check_still_free, on a submission otherwise complete and
-    # valid: made here, the answer to any half-filled form (nothing stored) would tell whether
-    # a given mobile and e-mail have an open request on the record.
+    # No open request blocks a record, not even the same applicant's: anyone may file about any
+    # record, so a stranger's (perhaps bogus) request must not shut the enterprise out, and a
+    # refusal of "your own duplicate" told anyone whether a guessed mobile had filed about the
+    # record (and let them pre-file with it to block its owner). Reviewers see the other
+    # requests on the same records, those with the same contact marked (related_requests); a
+    # form sent twice is one request (its idempotency key).
     records = []
     for rid in ids:
         rec = read.record(conn, rid) if _RECORD_ID.fullmatch(rid) else None
@@ -421,44 +466,7 @@ def no_record(record_id: str) -> str:
     return f"没有编号为 {record_id} 的公示中的记录（已停止公示的记录无需申请）"
 
 
-def _busy_problem(record_id: str, type_: str) -> str:
-    """What a duplicate is told: nothing about who filed the open request."""
-    return (
-        f"记录 {record_id} 已有正在办理的{TYPE_LABELS[type_]}申请，请勿重复提交；"
-        "请凭收到的受理编号和查询码查询办理进度，或等待办理结果"
-    )
-
-
 # -- storing ----------------------------------------------------------------------------------
-
-# PostgreSQL advisory locks of submissions, one per record: (this namespace, a hash of the id).
-# Two-key locks never collide with the one-key writer and audit locks.
-RECORD_LOCK_NAMESPACE = locks.RECORD_NAMESPACE
-
-
-def _record_lock_key(record_id: str) -> int:
-    digest = hashlib.blake2b(record_id.encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _lock_records(conn: Connection, clean: _Clean) -> None:
-    """Make concurrent submissions about the same records wait for this transaction to end.
-
-    The check for one open request per applicant, record and type (_check_still_free) is made
-    inside the committing transaction, after this lock, so that a twin cannot commit between
-    check and insert. On SQLite the transaction's BEGIN IMMEDIATE is that lock already."""
-    if conn.dialect.name == "postgresql":
-        keys = sorted({_record_lock_key(r["id"]) for r in clean.records})  # one order: no deadlock
-        for key in keys:
-            conn.execute(select(func.pg_advisory_xact_lock(RECORD_LOCK_NAMESPACE, key)))
-
-
-def _check_still_free(conn: Connection, clean: _Clean) -> None:
-    ids = [r["id"] for r in clean.records]
-    busy = open_requests_for(conn, ids, clean.type, (clean.mobile, clean.email))
-    if busy:
-        problems = {rid: _busy_problem(rid, clean.type) for rid in ids if rid in busy}
-        raise IntakeError({"record_ids": "；".join(problems.values())}, problems)
 
 
 def _key_hash(idem_key: str) -> str:
@@ -528,7 +536,9 @@ def _payload_hash(sub: Submission, config: Config) -> str:
         "commitment": str(sub.commitment).strip().lower() in TRUE_VALUES,
         "files": sorted(shas),
     }
-    return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    # surrogatepass: a lone surrogate is refused by validate (UNUSABLE), not a crash here first
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @contextmanager
@@ -770,12 +780,12 @@ def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
     review_due, decision_due, fallback = deadlines(clean.type, today)
     code = new_access_code(sub.idem_key)
     with durable_transaction(engine) as conn:
-        _lock_records(conn, clean)
-        if sub.idem_key:  # the same submission, committed by a twin while we validated
+        # A twin with the same key committed while we validated: its receipt. One still
+        # committing now is stopped by the key's unique index (IntegrityError, see submit).
+        if sub.idem_key:
             earlier = _replay(conn, sub.idem_key, payload)
             if earlier:
                 return earlier
-        _check_still_free(conn, clean)
         # The day's counter and the audit chain serialise submissions: both come last, so the
         # locks are held only for the few statements before the commit.
         row = {
@@ -919,7 +929,9 @@ def supplement(
     note = (note or "").strip()
     if not uploads and not note:
         errors["attachments"] = "请上传补正材料或填写说明"
-    if len(note) > 5000:
+    if not usable(note):
+        errors["note"] = unusable_problem("说明")
+    elif len(note) > 5000:
         errors["note"] = "说明不超过5000字"
     if len(uploads) > config.max_files:
         errors["attachments"] = f"最多上传 {config.max_files} 个文件"
@@ -1139,9 +1151,22 @@ def queue_count(conn: Connection, statuses: tuple[str, ...] = OPEN_STATUSES) -> 
     return int(conn.execute(query).scalar_one())
 
 
+def same_contact(req: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
+    """What of the contact two requests share: "手机号码" and/or "电子邮箱" (none: another
+    applicant, as far as the contact tells). Stored mobiles are normalised; e-mail is compared
+    without case."""
+    shared = []
+    if req["mobile"] and req["mobile"] == other["mobile"]:
+        shared.append("手机号码")
+    if req["email"] and other["email"] and req["email"].lower() == other["email"].lower():
+        shared.append("电子邮箱")
+    return shared
+
+
 def related_requests(conn: Connection, req: dict[str, Any]) -> list[dict[str, Any]]:
     """The other requests about any of this request's records, open ones first (for reviewers:
-    anyone may file about a record, so several applicants' requests may concern one)."""
+    anyone may file about a record, the same applicant again too, so several requests may
+    concern one; `same_contact` says which share this one's mobile or e-mail)."""
     ids = list(req["record_ids"] or [])
     if not ids:
         return []
@@ -1167,6 +1192,7 @@ def related_requests(conn: Connection, req: dict[str, Any]) -> list[dict[str, An
                 "email": r["email"],
                 "submitted_at": r["submitted_at"],
                 "record_ids": [],
+                "same_contact": same_contact(req, r),
             },
         )
         other["record_ids"].append(r["shared_record"])

@@ -43,6 +43,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from publishing import audit, clock
 from publishing.db import writer_connection
 from publishing.request_models import LOGIN_SOURCES, TOKENS, USERS
+from publishing.requests import usable
 from publishing.roles import ROLES
 
 _hasher = PasswordHasher()
@@ -338,9 +339,13 @@ def login(
                 after={"source": source, "scope": "address", "locked_until": held},
             )
             return LoginResult(None, held)
-        row = conn.execute(
-            select(USERS).where(USERS.c.name == name, USERS.c.active).with_for_update()
-        ).first()
+        row = (
+            conn.execute(
+                select(USERS).where(USERS.c.name == name, USERS.c.active).with_for_update()
+            ).first()
+            if usable(name)  # NUL …: no user's name, and PostgreSQL cannot even compare it
+            else None
+        )
         if row is None:
             _verify(_DUMMY_HASH, password)  # the same time whether or not the name exists
             count, locked = _address_failure(conn, pair, now, failures, minutes)
@@ -425,7 +430,7 @@ def _logged_name(conn: Connection, name: str) -> tuple[str, str]:
     """(actor, target id) for the audit entry of a failed login. A user's name (disabled or
     not) as it is; any other name typed — perhaps a password in the wrong field — never in
     plain text in the permanent log, only as unknown_name(name)."""
-    exists = conn.execute(select(USERS.c.id).where(USERS.c.name == name)).first()
+    exists = usable(name) and conn.execute(select(USERS.c.id).where(USERS.c.name == name)).first()
     shown = name if exists else unknown_name(name)
     return shown[:80], shown[:40]
 

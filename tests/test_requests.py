@@ -150,14 +150,15 @@ def test_objection_marks_the_profile_and_the_record(engine, client, cases):
     assert "异议处理中" in client.get(f"/entities/{cases.other_uscc}").text
     assert "异议处理中" in client.get(f"/records/{cases.other}").text
     assert "异议处理中" not in client.get(f"/entities/{cases.repairable_uscc}").text
-    # a second objection on the same record while the first is open is refused
+    # a second objection on the same record while the first is open is accepted (the same
+    # applicant's too: reviewers see both, tests/test_review_applicants.py)
     again = submit_form(
         client,
         fields(type="objection", commitment=None, uscc=cases.other_uscc, record_ids=[cases.other]),
         files(),
     )
-    assert again.status_code == 422 and "已有正在办理的异议申请" in again.text
-    assert count_requests(engine) == 1
+    assert again.status_code == 201, again.text[:500]
+    assert count_requests(engine) == 2
 
 
 # -- bad inputs: each says what is wrong and stores nothing -----------------------------------
@@ -472,13 +473,13 @@ def test_a_missing_type_is_explained_in_chinese_only(engine, client, cases):
     assert_nothing_stored(engine)
 
 
-# -- one open request per record, under concurrency ---------------------------------------------
+# -- several requests on one record, under concurrency ------------------------------------------
 
 
-def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
-    """Six threads submit an objection about the same record at the same moment: only the check
-    under the lock inside the committing transaction can stop the others (validate() does not
-    look for a duplicate: its answer must not tell whose request is open)."""
+def test_concurrent_submissions_for_one_record_are_each_stored(engine, cases):
+    """Six threads submit an objection about the same record at the same moment (the same
+    applicant, different reasons): none is refused, each is stored once with its own tracking
+    number, and the audit chain holds."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -495,21 +496,18 @@ def test_concurrent_submissions_for_one_record_store_exactly_one(engine, cases):
 
     with ThreadPoolExecutor(n) as pool:
         results = list(pool.map(one, range(n)))
-    receipts = [r for r in results if isinstance(r, rq.Receipt)]
-    refused = [r for r in results if isinstance(r, rq.IntakeError)]
-    assert len(receipts) == 1 and len(refused) == n - 1, results
-    for err in refused:
-        assert "已有正在办理的异议申请" in err.errors["record_ids"]
-        assert set(err.records) == {cases.other}
+    assert all(isinstance(r, rq.Receipt) and not r.replayed for r in results), results
+    assert len({r.tracking_no for r in results}) == n
     with engine.connect() as conn:
         linked = conn.execute(select(REQUEST_RECORDS.c.record_id)).scalars().all()
-    assert count_requests(engine) == 1 and linked == [cases.other]
+    assert count_requests(engine) == n and linked == [cases.other] * n
     assert audit.verify(engine) == (True, None)
 
 
 def test_concurrent_twins_with_one_idempotency_key_get_one_receipt(engine, cases):
     """The same submission sent twice at once (a double click over a slow line) is one request:
-    the re-check under the lock answers the twin with the first receipt, not with an error."""
+    the twin that finds the key taken (its re-check, or the key's unique index) answers with the
+    first receipt, not with an error."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
