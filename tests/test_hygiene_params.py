@@ -1,6 +1,7 @@
 """Bad parameters are bad requests (400: a page, or the API's error object), never a server
 error: characters no XML document or PostgreSQL text can hold (NUL, other C0 controls,
-U+FFFE …) in any path or query, in a paging token, and an archive `before` beyond any seq."""
+U+FFFE …) in any path or query, in a paging token, an empty paging token's parts, and an
+archive `before` beyond any seq."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.factories import blacklist_row, credit_mark_row, penalty_row, uscc
 
 HUGE = "99999999999999999999999"
 NUL_TOKEN = encode_token("2026-06-01", "pe-\u0000")
+EMPTY_TOKEN = encode_token("", "")  # an empty date parsed as None, which reached the query
 CODE = uscc(1)
 BAD_URLS = [
     f"/feeds/penalty.atom?before={HUGE}",
@@ -39,6 +41,10 @@ BAD_URLS = [
     f"/api/v1/penalties?before={NUL_TOKEN}",
     f"/credit-marks?next={NUL_TOKEN}",
     f"/api/v1/entities/{CODE}?next={NUL_TOKEN}",
+    f"/penalties?next={EMPTY_TOKEN}",
+    f"/penalties?before={EMPTY_TOKEN}",
+    f"/api/v1/credit-marks?next={EMPTY_TOKEN}",
+    f"/entities/{CODE}?next={EMPTY_TOKEN}",
 ]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -20,13 +19,13 @@ from portal import routes
 from portal.api.schemas import GONE_RECORD, NO_ENTITY, TOO_MANY, problem
 from portal.errors import bad_request
 from publishing.contract import district_code
+from publishing.requests import usable
 
 API_TAGS = ["公示数据 (JSON)"]
 GRADES = ("A", "B", "C", "D", "E")  # 信用风险分类
 Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
-# What XML 1.0 cannot carry (C0 controls but tab and line breaks, surrogates, U+FFFE/U+FFFF),
-# NUL among them, which PostgreSQL text cannot store either: no query can hold them.
-UNUSABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# No path or query can hold what no stored text may (publishing.requests.UNUSABLE: what XML 1.0
+# cannot carry, NUL among them, which PostgreSQL text cannot store either).
 UNUSABLE_DETAIL = "请求中含有不允许的控制字符（如 %00），请检查链接或输入内容。"
 # The errors of the JSON twins, documented in the OpenAPI schema with the bodies they have
 # (portal.errors): 400 and 429 (the rate limit of /api/) of every twin, and those of ERRORS.
@@ -63,10 +62,6 @@ def twin(
         return [html, api]
 
     return register
-
-
-def usable(value: str) -> bool:
-    return UNUSABLE.search(value) is None
 
 
 async def reject_unusable_characters(request: Request) -> None:
@@ -109,7 +104,7 @@ def decode_token(token: str, size: int) -> list[Any]:
     if (
         not isinstance(parts, list)
         or len(parts) != size
-        or not all(isinstance(p, str) and usable(p) for p in parts)
+        or not all(isinstance(p, str) and p and usable(p) for p in parts)
     ):
         raise bad_request("翻页参数（next 或 before）无效，请从第一页重新浏览。")
     return parts
