@@ -60,9 +60,9 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     path = parsed.database
+    if parsed.query.get("mode") == "memory":  # SQLAlchemy takes any mode=memory as in memory
+        return None
     if parsed.query.get("uri") == "true" and path.startswith("file:"):
-        if parsed.query.get("mode") == "memory":
-            return None
         path = path.removeprefix("file:")
     return None if path == ":memory:" else Path(path)
 

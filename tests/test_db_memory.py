@@ -17,6 +17,9 @@ MEMORY_URLS = {
     "driver": "sqlite+pysqlite:///:memory:",
     "uri": "sqlite:///file::memory:?uri=true",
     "uri-named": "sqlite:///file:scratch?mode=memory&cache=shared&uri=true",
+    # SQLAlchemy's own reading: mode=memory makes any of these a memory database
+    "mode-no-uri": "sqlite:///file:x?mode=memory",
+    "mode-plain-name": "sqlite:///x.db?mode=memory&uri=true",
 }
 
 
