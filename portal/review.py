@@ -260,6 +260,8 @@ def _detail_context(
                     for k in kinds},
             fixed={k: [review.correction_label(k, f) for f in sorted(review.identity_fields(k))]
                    for k in kinds},
+            issue_wide={k: [review.correction_label(k, f) for f in sorted(review.issue_fields(k))]
+                        for k in kinds},
             csrf=_csrf(request),
             flash=request.session.pop("flash", None),
             today=clock.today(),

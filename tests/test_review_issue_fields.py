@@ -111,3 +111,5 @@ def test_the_form_does_not_offer_the_issue_date(engine, client, approver, issue)
     page = client.get(f"/review/requests/{tracking}").text
     [offered] = re.findall(r"食品安全黑榜可更正的字段：([^。]*)。", page)
     assert "违法事实（violation）" in offered and "发布日期" not in offered
+    # and the form says why it is not offered
+    assert "发布日期属于整期黑榜，不能只更正一条" in page
