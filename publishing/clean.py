@@ -203,7 +203,8 @@ def parse_money(v: Any, unit: str = "yuan") -> Decimal:
         if not math.isfinite(v):
             raise ValueError(R_MONEY_FORMAT)
         amount = Decimal(repr(v))
-        if amount.as_tuple().exponent < -6:  # 9.899999999999999 from spreadsheet arithmetic
+        exponent = amount.as_tuple().exponent  # an int for a finite number
+        if isinstance(exponent, int) and exponent < -6:  # 9.899999999999999 from spreadsheet arithmetic
             amount = amount.quantize(_FLOAT_NOISE)
     elif isinstance(v, str):
         text = _squash(v).upper()
@@ -693,8 +694,8 @@ def _not_personal(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return check
 
 
-def _not_after(parse: Callable[[Any], date], today: date) -> Callable[[Any], date]:
-    def check(raw: Any) -> date:
+def _not_after(parse: Callable[[Any], Any], today: date) -> Callable[[Any], Any]:
+    def check(raw: Any) -> Any:
         day = parse(raw)
         if day > today:
             raise ValueError(R_FUTURE)

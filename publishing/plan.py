@@ -91,7 +91,7 @@ def record_row(cr: CleanRow, rules: Rules) -> dict[str, Any]:
     record_id = ids.record_id(kind, cr.identity)
     # the same digest when the identity is the natural key (all kinds but credit marks)
     group_key = record_id if cr.identity == cr.natural_key else ids.group_key(kind, cr.natural_key)
-    row = {
+    row: dict[str, Any] = {
         "id": record_id,
         "group_key": group_key,
         "kind": kind,
@@ -395,9 +395,9 @@ class Planner:
         if not keys:
             return {}
         out: dict[str, list[Any]] = {}
-        rows = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "group_key", keys,
-                              where=f" AND status IN ('{ACTIVE}', '{AGGREGATE}')")
-        for r in rows:
+        stored = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "group_key", keys,
+                                where=f" AND status IN ('{ACTIVE}', '{AGGREGATE}')")
+        for r in stored:
             out.setdefault(r.group_key, []).append(r)
         return out
 

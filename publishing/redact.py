@@ -581,6 +581,8 @@ def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]
     # then the most digits masked; then the fewest pieces; then the longest first piece.
     cost: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
     cut: list[tuple[int, Any]] = [(n, _UNKNOWN)] * n
+    best: tuple[int, int, int]
+    choice: tuple[int, Any]  # (end group, kind): kind _NOT_PERSONAL (None) or a reading
     for i in range(n - 1, -1, -1):
         c, v, k = cost[i + 1]
         if stars[i]:  # stars of no number masked before (written so: 3*5, ***)
