@@ -3,9 +3,11 @@
 Exit codes of `disclosure publish`:
   0  published (with --accept-partial: the valid rows were published; the report lists rejects)
   1  rows were rejected: nothing was published (also with --accept-partial when every row was)
-  2  usage error, a report path that cannot be written, or a file that could not be read at
-     all (or holds no record): nothing was published (also with --accept-partial)
-  3  the database could not be reached (or failed midway): nothing was published
+  2  usage error, a report path that cannot be written, a file that could not be read at
+     all (or holds no record), or an invalid publicity rules file (any verb): nothing was
+     published (also with --accept-partial)
+  3  the database could not be reached (or failed midway), or its URL is one this service
+     cannot run on (an in-memory SQLite database; any verb): nothing was published
   4  published, but the --report file could not be written afterwards
   5  snapshot mode: the files would withdraw a large share of a kind's published records (a
      truncated export?): nothing was published; --allow-mass-withdrawal confirms it
@@ -520,12 +522,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from publishing.db import UnsupportedDatabase  # after --help, which stays fast
+    from publishing.rules import RulesError
 
     try:
         code = args.func(args)
     except UnsupportedDatabase as err:  # every verb: one line, not a traceback
         print(f"错误：{err}", file=sys.stderr)
         return EXIT_DATABASE
+    except RulesError as err:  # an unreadable or invalid rules file: the message names the key
+        print(f"错误：{err}", file=sys.stderr)
+        return EXIT_USAGE
     # What is left is the interpreter's teardown, whose collections walk every object the imports
     # made, module by module (0.15–0.3 s of a 20-row publish): spare them the walk.
     gc.freeze()

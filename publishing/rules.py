@@ -5,14 +5,28 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import logging
+import os
+import re
+import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "data" / "publicity.toml"
+# add_months must stay within date's years (9999) from any event date: 100 years is plenty
+MAX_MONTHS = 1200
+
+log = logging.getLogger("publishing.rules")
+
+
+class RulesError(ValueError):
+    """The rules file cannot be read, or holds a value the code cannot use. The message (for the
+    bureau, in Chinese) names the file, the key and the value."""
 
 
 @lru_cache(maxsize=65536)  # a file's rows share a few thousand dates
@@ -100,13 +114,158 @@ def rules_path() -> Path:
 
 
 def read_rules(path: Path | None = None) -> Rules:
-    """The rules as the file holds them now. load_rules keeps what it read first (a process's
-    rules do not change under it); the long-running worker reads the file again each night so
-    that an edit reaches the stored records without a restart."""
-    with open(path or rules_path(), "rb") as fh:
-        return Rules(tomllib.load(fh))
+    """The rules as the file holds them now, checked: RulesError when the file cannot be read or
+    a value is unusable. Strict, for the worker's nightly job (it fails loudly on a bad edit);
+    load_rules serves the last good rules instead."""
+    where = path or rules_path()
+    try:
+        with open(where, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as err:
+        raise RulesError(f"公示规则文件 {where} 无法读取：{err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise RulesError(f"公示规则文件 {where} 不是有效的 TOML：{err}") from err
+    _check(raw, where)
+    return Rules(raw)
 
 
-@lru_cache
-def load_rules(path: Path | None = None) -> Rules:
-    return read_rules(path)
+_MISSING: Any = object()
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _check(raw: dict[str, Any], where: Path) -> None:
+    """Every key the code reads (Rules' methods), of the type it uses it as: a bad edit is
+    refused here, not by a TypeError in the next publish that happens to read that key."""
+
+    def key(path: tuple[str, ...]) -> str:
+        return ".".join(k if _BARE_KEY.fullmatch(k) else json.dumps(k, ensure_ascii=False)
+                        for k in path)
+
+    def fail(path: tuple[str, ...], expected: str, value: Any = _MISSING) -> NoReturn:
+        if value is _MISSING:
+            raise RulesError(f"公示规则文件 {where}：缺少 {key(path)}（应为{expected}）")
+        raise RulesError(f"公示规则文件 {where}：{key(path)} 应为{expected}，现为 {_shown(value)}")
+
+    def get(path: tuple[str, ...], expected: str) -> Any:
+        node: Any = raw
+        for depth, k in enumerate(path):
+            if not isinstance(node, dict):
+                fail(path[:depth], "表", node)
+            node = node.get(k, _MISSING)
+            if node is _MISSING:
+                fail(path, expected)  # the whole path: the key to add
+        return node
+
+    def table(path: tuple[str, ...]) -> dict[str, Any]:
+        value = get(path, "表")
+        if not isinstance(value, dict):
+            fail(path, "表", value)
+        return value
+
+    def months(path: tuple[str, ...]) -> None:
+        value = get(path, "非负整数（月数）")
+        # bool is an int to Python: `true` months would publish for one month
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MONTHS:
+            fail(path, f"非负整数（月数，不超过 {MAX_MONTHS}）", value)
+
+    def names(path: tuple[str, ...]) -> None:
+        value = get(path, "字符串列表")
+        # an empty string would match every 领域 (startswith)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            fail(path, "非空字符串的列表", value)
+
+    severities = table(("penalty", "severity"))
+    for name in severities:
+        table(("penalty", "severity", name))
+        months(("penalty", "severity", name, "publicity_months"))
+        months(("penalty", "severity", name, "repairable_after_months"))
+    default = get(("penalty", "default_severity"), "等级名")
+    if not isinstance(default, str) or default not in severities:
+        fail(("penalty", "default_severity"),
+             f" penalty.severity 中的一个等级（{'、'.join(severities) or '无'}）", default)
+    table(("penalty", "domain_minimum"))
+    months(("penalty", "domain_minimum", "repairable_after_months"))
+    names(("penalty", "domain_minimum", "domains"))
+    table(("penalty", "never_repairable"))
+    names(("penalty", "never_repairable", "penalty_kinds"))
+    months(("blacklist", "publicity_months"))
+    for name in table(("credit_mark", "schemes")):
+        scheme = table(("credit_mark", "schemes", name))
+        for flag in ("public", "list"):
+            if flag in scheme and not isinstance(scheme[flag], bool):
+                fail(("credit_mark", "schemes", name, flag), " true 或 false", scheme[flag])
+    # [return_pledge] is not read: pledges stay public until withdrawn
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+_Stamp = tuple[int, int, int] | None  # (st_ino, st_mtime_ns, st_size); None: the file is gone
+# A file modified this recently may be modified again within the same timestamp tick (coarse
+# clocks, 1-2 s on some file systems) without its stamp changing: such a read is not trusted to
+# stand for the file until a later read finds it older.
+SETTLE_NS = 2_000_000_000
+
+
+def _stamp(path: Path) -> _Stamp:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class _FollowedRules:
+    """load_rules(path=None): the rules as the file holds them, read again when the file changed
+    (a stat per call), so that a long-running portal computes with what the worker recomputed
+    the stored records under. A changed file that cannot be read or is invalid (a half-saved
+    edit) leaves the last good rules of that path in use, logged once per change; with no good
+    rules yet it raises RulesError. cache_clear() forgets everything (tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._good: dict[Path, Rules] = {}
+        self._read: dict[Path, tuple[_Stamp, bool]] = {}  # the last read's stamp, and if settled
+        self._refused: dict[Path, _Stamp] = {}  # the change last refused (and logged)
+
+    def __call__(self, path: Path | None = None) -> Rules:
+        where = Path(path) if path is not None else rules_path()
+        # the stamp before the read: a change during the read makes the next call read again
+        stamp = _stamp(where)
+        good = self._good.get(where)
+        if good is not None and self._read.get(where) == (stamp, True):
+            return good
+        with self._lock:
+            good = self._good.get(where)
+            if good is not None and self._read.get(where) == (stamp, True):
+                return good
+            # (a stamp far in the future is settled too: a later write stamps it now)
+            settled = stamp is not None and abs(time.time_ns() - stamp[1]) > SETTLE_NS
+            try:
+                rules = read_rules(where)
+            except RulesError as err:
+                if good is None:
+                    raise
+                self._read[where] = (stamp, settled)
+                if self._refused.get(where, _MISSING) != stamp:
+                    self._refused[where] = stamp
+                    log.error("%s；继续使用此前读取的有效公示规则", err)
+                return good
+            if good is not None and rules.raw == good.raw:
+                rules = good  # read again unchanged: the same object (its fingerprint is cached)
+            self._good[where] = rules
+            self._read[where] = (stamp, settled)
+            self._refused.pop(where, None)
+            return rules
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._good.clear()
+            self._read.clear()
+            self._refused.clear()
+
+
+load_rules = _FollowedRules()

@@ -18,7 +18,14 @@ from publishing import clock, worker
 from publishing.commit import BATCHES, EVENTS, RECORDS
 from publishing.expire import RULES_CURSOR, recomputed_rules
 from publishing.publish import publish
-from publishing.rules import DEFAULT_RULES_FILE, Rules, add_months, load_rules, read_rules
+from publishing.rules import (
+    DEFAULT_RULES_FILE,
+    Rules,
+    RulesError,
+    add_months,
+    load_rules,
+    read_rules,
+)
 from publishing.search.embedded import EmbeddedSearch
 from publishing.settings import get_settings
 from tests.factories import penalty_row, uscc, write_csv
@@ -155,11 +162,11 @@ def test_a_failed_recompute_is_recorded_nowhere_and_tried_again(world, rules_fil
     assert rules_a == read_rules(rules_file).fingerprint
     before, events = records(world), written(world)
 
-    # an invalid value: the recompute fails in its transaction
+    # an invalid value: the rules are refused before anything is written
     rules_file.write_text(rules_text('"twelve months"'), encoding="utf-8")
     jobs = expire_jobs()
     done = worker.run_due(world, jobs, now=night(1))
-    assert isinstance(done["expire"], TypeError)
+    assert isinstance(done["expire"], RulesError)
     assert done["search-sync"] == 0  # the worker's other jobs keep running
     expire_job = next(j for j in jobs if j.name == "expire")
     assert expire_job.failures == 1
