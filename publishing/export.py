@@ -59,18 +59,32 @@ def ndjson_lines(records: Iterator[dict]) -> Iterator[str]:
         yield json.dumps(rec, ensure_ascii=False) + "\n"
 
 
-def _csv_value(value) -> str:
+# A spreadsheet runs a text cell starting with one of these as a formula (OWASP, CSV
+# injection); a leading ' makes it plain text. Full-width ＝＋－＠ are not formulas: left alone.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_value(value: object) -> str:
+    if isinstance(value, str):
+        return _text_cell(value)
     if value is None:
         return ""
     if isinstance(value, list):
-        return ";".join(str(v) for v in value)
+        return _text_cell(";".join(str(v) for v in value))
     if isinstance(value, bool):
         return "是" if value else "否"
+    # a number (int: version, days) stays a number; money is canonical text ("50000.00", never
+    # negative), so no figure gets the quote
     return str(value)
 
 
 def csv_lines(kind: str, records: Iterator[dict]) -> Iterator[str]:
-    """CSV in UTF-8 with a BOM so that Excel opens Chinese text correctly."""
+    """CSV in UTF-8 with a BOM so that Excel opens Chinese text correctly; text that a
+    spreadsheet would run as a formula is prefixed with ' (_text_cell)."""
     fields = public_fields(kind)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")

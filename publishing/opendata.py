@@ -82,6 +82,9 @@ KEEP_DELTA_DAYS = 90
 # index.json marker: delta lines are /api/v1/changes items as of the build. An index without it
 # was written when lines kept the record as first written: all its days are rewritten once.
 DELTA_LINES = "changes"
+# index.json marker: text cells of the CSV snapshots that a spreadsheet would run as a formula
+# carry a leading ' (publishing.export). Snapshots of an index without it are built again.
+CSV_CELLS = "formula-quoted"
 EVENT_BATCH = 10_000
 CHUNK_BYTES = 128 * 1024
 # The reasons of the change events that replace content which must not stay in the files: a
@@ -595,6 +598,7 @@ def build(
         current = same_log and previous.get("delta_lines") == DELTA_LINES
         if (
             current
+            and previous.get("csv_cells") == CSV_CELLS
             and previous["seq"] == seq
             and (out_dir / "snapshots" / str(previous["version"])).is_dir()
             and not ended_kinds(previous)
@@ -641,6 +645,7 @@ def build(
             "seq_event 标识 seq 对应的事件：seq 比上次读取时小，或 seq 相同而 seq_event 不同，"
             "说明数据库已从备份恢复，请清空副本，从新快照重新同步。",
             "delta_lines": DELTA_LINES,
+            "csv_cells": CSV_CELLS,
             "files": [*snapshot, *deltas],
         }
         _write_json(out_dir / INDEX_NAME, index)
@@ -707,12 +712,12 @@ def ended_kinds(index: dict[str, Any] | None, today: date | None = None) -> set[
 def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
     """Whether the files hold content that has left publication since the last build (a
     withdrawal, a correction, an ended publicity period), describe a change log the database
-    no longer has (restored from a backup), or do not exist: the worker should then build at
-    once rather than wait for its daily run."""
+    no longer has (restored from a backup), were written in an older CSV form, or do not exist:
+    the worker should then build at once rather than wait for its daily run."""
     from publishing.db import get_engine
 
     index = load_index(Path(out_dir) if out_dir is not None else default_dir())
-    if index is None or ended_kinds(index):
+    if index is None or ended_kinds(index) or index.get("csv_cells") != CSV_CELLS:
         return True
     with (engine or get_engine()).connect() as conn:
         if not index_matches(conn, index):
