@@ -14,6 +14,7 @@ again.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,7 +30,7 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 
 from portal import request_guard as guard
 from portal.errors import PageError
-from publishing import read
+from publishing import clock, read
 from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.request_models import MORE_INFO, OBJECTION, REPAIR
@@ -39,6 +40,10 @@ FIELDS_MAX = 64 * 1024  # a form's text: a 5,000-character reason is 45 KB URL-e
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}  # the page shows the access code
 FIELDS = ("type", "uscc", "contact_name", "mobile", "email", "reason", "commitment")
+# Step 2 carries the code of the entity it shows: a mistyped or changed code sent from it keeps
+# that entity (and so step 2, with everything typed and ticked) instead of falling back to step 1.
+STEP_ENTITY = "entity_uscc"
+STEP_ONE_FIELDS = ("type", "uscc")  # the only fields of step 1 an error summary can link to
 LOOKUP_PATH = "/requests/lookup"
 LOOKUP_PURPOSE = "status-lookup"  # the token of the lookup form that asks for the number too
 # One answer for a wrong number and a wrong code: the form tells nobody which numbers exist.
@@ -184,6 +189,22 @@ def _entity_step(conn, values: dict[str, Any], errors: dict[str, str]) -> dict[s
     return entity
 
 
+def _shown_entity(conn, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The entity of the step 2 the form was sent from (its STEP_ENTITY field), while published;
+    None for step 1, a GET, or a form without (or with a bad) STEP_ENTITY."""
+    code, problem = rq.check_code(values.get(STEP_ENTITY) or "")
+    return None if problem else read.published_entity(conn, code)
+
+
+def _code_problem(typed: str, entity: dict[str, Any]) -> str | None:
+    """What is wrong with the code sent from step 2 of `entity`; None when it is the entity's."""
+    code, problem = rq.check_code(typed)
+    if not problem and code == entity["id"]:
+        return None
+    what = problem or f"统一社会信用代码 {code} 与本页主体不一致"
+    return f"{what}（本页主体的代码为 {entity['id']}）；如需为其他主体申请，请点击“更换主体”。"
+
+
 def form_context(
     conn,
     values: dict[str, Any],
@@ -195,7 +216,17 @@ def form_context(
     banner: str | None = None,
 ) -> dict[str, Any]:
     errors = dict(errors or {})
-    entity = _entity_step(conn, values, errors)
+    shown = _shown_entity(conn, values)
+    problem = _code_problem(values["uscc"], shown) if shown else None
+    if shown and problem:
+        # Sent from step 2 with a mistyped or changed code: step 2 of the same entity again,
+        # the code's problem first (as on the page) and beside the field.
+        entity: dict[str, Any] | None = shown
+        errors = {"uscc": problem, **{k: v for k, v in errors.items() if k != "uscc"}}
+    else:
+        entity = _entity_step(conn, values, errors)
+    if entity is None:  # step 1: the summary links only to fields it has
+        errors = {k: v for k, v in errors.items() if k in STEP_ONE_FIELDS}
     choices = rq.record_choices(conn, entity["id"]) if entity else []
     config = rq.load_config()
     return {
@@ -279,7 +310,26 @@ def _entity_of(conn, record_id: str) -> str:
 def _values(form: Any) -> dict[str, Any]:
     values = {k: (form.get(k) if isinstance(form.get(k), str) else "") for k in FIELDS}
     values["record_ids"] = [i for i in getall(form, "record_ids") if isinstance(i, str)]
+    values[STEP_ENTITY] = _text(form, STEP_ENTITY)
     return values
+
+
+def _submit(engine: Any, sub: rq.Submission, values: dict[str, Any]) -> rq.Receipt:
+    """rq.submit, except for a form sent from step 2 with a mistyped or changed code: that one
+    is only checked, with the code of step 2's entity so that what is said of the records and
+    the other fields is right for it, and never stored (IntakeError, the code's problem
+    included)."""
+    with engine.connect() as conn:
+        shown = _shown_entity(conn, values)
+        problem = _code_problem(sub.uscc, shown) if shown else None
+        if shown and problem:
+            checked = dataclasses.replace(sub, uscc=shown["id"])
+            try:
+                rq.validate(conn, checked, clock.beijing_date(clock.now()))
+            except rq.IntakeError as err:
+                raise rq.IntakeError({"uscc": problem, **err.errors}, err.records) from None
+            raise rq.IntakeError({"uscc": problem})
+    return rq.submit(engine, sub)
 
 
 @post(
@@ -313,7 +363,7 @@ async def request_submit(request: Request) -> Response | Template:
         return await sync_to_thread(render, 403, banner=problem + "（本次提交未保存任何内容。）")
     sub = form_submission(form, "web", f"form:{nonce}")
     try:
-        receipt = await sync_to_thread(rq.submit, engine, sub)
+        receipt = await sync_to_thread(_submit, engine, sub, values)
     except rq.IntakeError as err:
         banner = "提交未成功，未保存任何内容。请按提示修改后重新提交" + (
             "，并重新选择附件。" if sub.attachments else "。"
