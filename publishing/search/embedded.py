@@ -16,6 +16,10 @@ GIN index (schema.py has the tables, text.py the tokens). Both answer a search t
 All three happen in one SQL statement (candidates, counts per combination of facet values, the
 page), so that Python never handles more than a page of rows; the page's documents are then
 read from the published data (publishing.search.documents) and highlighted.
+
+A query that finds nothing and starts with an administrative prefix (烟台市芝罘区鸿万兴冷饮店)
+is answered as the query without it (text.ParsedQuery.unprefixed): one more statement, for
+queries that found nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from publishing.search.text import (
     decision_key,
     initial_grams,
     name_key,
+    name_texts,
     normalize,
     parse_query,
     pinyin_grams,
@@ -161,7 +166,7 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
         key,
         len(key or ""),
     )
-    name_tokens = [t for n in names for t in tokens(n)]
+    name_tokens = [t for n in names for v in name_texts(n) for t in tokens(v)]
     name_tokens, py, pyi, body = _bounded([name_tokens, py, pyi, body])
     return IndexRow(_band(doc.get("date")), meta, name_tokens, py, pyi, body, tags)
 
@@ -833,6 +838,14 @@ class EmbeddedSearch:
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         pq = parse_query(query.q)
+        result = self._search(query, pq, started)
+        if result.total == 0 and pq.unprefixed:
+            # 烟台市芝罘区…: the name is 芝罘区…; searched only when the whole query finds
+            # nothing, so that a query that does find something keeps its answers and order
+            result = self._search(query, parse_query(pq.unprefixed), started)
+        return result
+
+    def _search(self, query: SearchQuery, pq: ParsedQuery, started: float) -> SearchResult:
         sql, params = self._search_sql(pq, query)
         with self._reading() as conn:
             self._store.session(conn)

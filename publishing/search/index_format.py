@@ -13,6 +13,8 @@ none, before it applies anything to it: a deploy that changes the format needs n
 History (what each version added):
   1  versions kept at all; the Meilisearch `code_prefix` filter, the embedded index's
      decision-number tags
+  2  names tokenised across their punctuation and without an inner bracketed part
+     (text.name_texts: 通百鑫（烟台）调味品 as 通百鑫烟台调味品 and 通百鑫调味品), both backends
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import Engine
 
 from publishing import locks
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REBUILD_LOCK_ID = locks.SEARCH_REBUILD  # PostgreSQL advisory lock: one rebuilding process
 
 

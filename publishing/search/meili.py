@@ -8,7 +8,9 @@ tokens we make ourselves, spelled in ASCII ("c" + five hex digits per character:
 c06a1f05b87): each run's overlapping bigrams, then each of its characters. A query is converted
 the same way: a Chinese run becomes the phrase of its bigram tokens ("c… c… c…"), so any 2+
 character part of a name matches across jieba's word boundaries, and a single character the
-phrase of its own token. Latin words and pinyin are plain words.
+phrase of its own token. Latin words and pinyin are plain words. Names are tokenised as in the
+embedded index (text.name_texts): across their brackets and without an inner bracketed part
+(通百鑫（烟台）调味品 as 通百鑫烟台调味品 and 通百鑫调味品).
 
 Meilisearch matches only the last word of a query as a prefix, and expands a prefix longer than
 4 bytes to at most 1,000 words of the index (milli's MAX_PREFIX_COUNT); it reads at most 10 query
@@ -94,6 +96,7 @@ from publishing.search.text import (
     ParsedQuery,
     Term,
     name_key,
+    name_texts,
     normalize,
     parse_query,
     runs,
@@ -212,6 +215,13 @@ def grams(text: str, chars: bool = True) -> str:
     return " ".join(encode(t) for t in index_tokens(normalize(text), chars))
 
 
+def name_grams(name: str) -> str:
+    """The tokens of a name as grams() makes them, of each of its text.name_texts (通百鑫（烟台）
+    调味品 as 通百鑫烟台调味品 and 通百鑫调味品): Meilisearch never sees the brackets, its own
+    tokenizer cannot bridge them."""
+    return " ".join(grams(t) for t in name_texts(normalize(name)))
+
+
 def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
     """Joined pinyin and initials of every run of consecutive characters of the names."""
     py: dict[str, None] = {}
@@ -280,8 +290,9 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
         {
             PRIMARY_KEY: doc_key(doc["id"]),
             "codes": [c for c in (doc.get("uscc"), doc.get("reg_no")) if c],
-            "name": grams(names[0]) if names else "",
-            "former": [grams(n) for n in names[1:]],
+            # names as the embedded index has them: across and without brackets (name_texts)
+            "name": name_grams(names[0]) if names else "",
+            "former": [name_grams(n) for n in names[1:]],
             "py": py,
             "pyi": pyi,
             "body": [grams(value) for _, value in doc.get("text") or () if value],
@@ -847,7 +858,7 @@ class MeiliSearch:
         started = time.perf_counter()
         pq = parse_query(query.q)
         try:
-            return self._search(query, pq, started)
+            result = self._search(query, pq, started)
         except IndexOutdated as err:
             if not pq.code:
                 raise
@@ -855,6 +866,10 @@ class MeiliSearch:
             # before that field existed (a code as a prefix word), instead of failing.
             log.info("meilisearch: %s; code searched as on the older index", err)
             return self._search(query, pq, started, legacy=True)
+        if result.total == 0 and pq.unprefixed:
+            # 烟台市芝罘区…: the name is 芝罘区… (as the embedded backend: text.ParsedQuery)
+            result = self._search(query, parse_query(pq.unprefixed), started)
+        return result
 
     def _search(
         self, query: SearchQuery, pq: ParsedQuery, started: float, legacy: bool = False

@@ -8,7 +8,9 @@ way it was indexed:
   themselves: 乾 stays 乾, not 干), lower case;
 - tokens: a run of Chinese characters becomes its overlapping bigrams plus its last character
   (烟台市 → 烟台 台市 市), a run of latin letters/digits stays one token (its first MAX_TOKEN
-  characters);
+  characters); a name (name_texts) is tokenised with its Chinese runs that only punctuation or
+  spaces separate joined (通百鑫（烟台）调味品 → 通百鑫烟台调味品) and, when a bracketed part
+  sits inside it, also without that part (通百鑫调味品), as people type names;
 - entity names also get pinyin tokens (pypinyin lazy_pinyin): joined syllable bigrams and the
   syllables (yantai taizhang … yan tai …), and initials trigrams and bigrams (ytz tzy … yt tz …);
 - a query is split into runs; each run must match (AND): a Chinese run as the phrase of its
@@ -16,6 +18,9 @@ way it was indexed:
   character as a prefix; a latin run as a token, and when it is letters only also as pinyin of
   an entity name: split into syllables every way it can be (yantaizhangyu → yan tai zhang yu;
   xian → xian | xi an; an unfinished last syllable is a prefix: yantaizh), or as initials (ytzy);
+- a query that starts with an administrative prefix (山东省, 烟台市, 山东省烟台市 …:
+  ADMIN_PREFIX) and finds nothing is searched again without it (ParsedQuery.unprefixed), as
+  people type 烟台市芝罘区鸿万兴冷饮店 for 芝罘区鸿万兴冷饮店;
 - the query as a code (USCC / 注册号, any case, spaces and hyphens dropped) is matched exactly
   and as a prefix of 8+ characters by the backends, on a plain index; as a decision number
   (decision_key: 〔2026〕, [2026] and (2026) alike) exactly.
@@ -200,6 +205,35 @@ def tokens(norm: str) -> list[str]:
     return out
 
 
+def name_text(norm: str) -> str:
+    """A normalised name with its Chinese runs that only punctuation or spaces separate joined
+    into one (通百鑫（烟台）调味品 → 通百鑫烟台调味品: 通百鑫烟台 finds it, as the bracketed form
+    and the pinyin, which never stopped at brackets, do); other runs kept apart (words stay
+    words: "xyz tech" is not one word)."""
+    out: list[str] = []
+    prev_cjk = False
+    for run, cjk in runs(norm):
+        if out and not (cjk and prev_cjk):
+            out.append(" ")
+        out.append(run)
+        prev_cjk = cjk
+    return "".join(out)
+
+
+# A bracketed part of a normalised name (NFKC made （） and ［］ ASCII, ﹝﹞ 〔〕).
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
+
+
+def name_texts(norm: str) -> list[str]:
+    """What a normalised name is tokenised as (index: tokens() of each): name_text, and, when a
+    bracketed part inside the name keeps apart what people type together (通百鑫（烟台）调味品有限
+    公司 → 通百鑫调味品), name_text of the name without it. Not when the rest is part of the
+    first already (芝罘区…批发部（个体工商户）): the index would only grow."""
+    joined = name_text(norm)
+    bare = name_text(_BRACKETED.sub(" ", norm))
+    return [joined, bare] if bare and bare not in joined else [joined]
+
+
 def syllables(norm: str) -> list[str]:
     """The pinyin of a normalised name, one item per Chinese character (words kept)."""
     out: list[str] = []
@@ -256,6 +290,8 @@ class ParsedQuery:
     name_key: str  # for the exact-name match
     code: str | None  # for the code (USCC / 注册号) match, exact or prefix
     decision: str | None = None  # decision_key of the query, for the exact decision-number match
+    # the query without its leading administrative prefix: searched when the query finds nothing
+    unprefixed: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -362,13 +398,35 @@ def parse_query(q: str) -> ParsedQuery:
     words = [run for run, cjk in parts if not cjk and _LETTERS.fullmatch(run)]
     joined = _pinyin_words(words) if len(words) >= 2 and len(words) == len(parts) else None
     terms = (joined,) if joined else tuple(_term(run, cjk) for run, cjk in parts)
+    code = code_key(q or "")
+    decision = _decision_query(q or "")
     return ParsedQuery(
         raw=q or "",
         terms=terms,
         name_key="".join(run for run, _ in parts),
-        code=code_key(q or ""),
-        decision=_decision_query(q or ""),
+        code=code,
+        decision=decision,
+        unprefixed=None if code or decision else _unprefixed(norm),
     )
+
+
+# Administrative divisions above the city's that people put before a name (山东省烟台市芝罘区…
+# for 芝罘区…; the portal is the city's: every entity is in them). 烟台 alone is not one: it
+# begins a good share of the names themselves (烟台樟宇商贸有限公司), so 烟台X… finding nothing
+# says more often that X… is not there than that 烟台 is in the way; and 山东 alone begins names
+# (山东…集团) too.
+ADMIN_PREFIX = re.compile(r"[\W_]*(?:山东省[\W_]*(?:烟台市?)?|烟台市)[\W_]*")
+_MIN_UNPREFIXED = 2  # characters of a name left after the prefix: one is anything's part
+
+
+def _unprefixed(norm: str) -> str | None:
+    """The normalised query without its leading administrative prefix; None when it has none or
+    too little is left (烟台市场 is not 烟台市 + 场; 山东省烟台市 alone is not a query for all)."""
+    m = ADMIN_PREFIX.match(norm)
+    if not m:
+        return None
+    rest = norm[m.end() :]
+    return rest if len(name_key(rest)) >= _MIN_UNPREFIXED else None
 
 
 # A query that is a decision number: a year, then its number and 号 at the end (烟芝市监罚〔2026〕
