@@ -12,9 +12,10 @@ archive page never gains items: it is cached for a day (not forever: a record wi
 must vanish from archives too).
 
 Each response carries an ETag (a digest of everything the document is made from) and a
-Last-Modified (the newest change behind it) and answers If-None-Match / If-Modified-Since with
-304; a rendered document is kept in memory under that digest, and a change-log feed's digest
-under the newest change seq, so a repeat costs one index lookup.
+Last-Modified (the newest instant it can have changed at: Page.modified) and answers
+If-None-Match / If-Modified-Since with 304; a rendered document is kept in memory under that
+digest, and a change-log feed's digest under the newest change seq, so a repeat costs one index
+lookup.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from publishing.feeds import (
     read_page,
     render_atom,
     render_rss,
+    search_changed,
     search_page,
     tag_authority,
 )
@@ -230,7 +232,7 @@ def _digest(fmt: str, meta: FeedMeta, page: Page) -> str:
 
 def respond(request: Request, fmt: str, meta: FeedMeta, page: Page, max_age: int) -> Response:
     key = _digest(fmt, meta, page)
-    return _answer(request, fmt, key, page.updated, max_age, lambda: RENDER[fmt](meta, page))
+    return _answer(request, fmt, key, page.modified, max_age, lambda: RENDER[fmt](meta, page))
 
 
 def _answer(
@@ -277,8 +279,8 @@ def _change_feed(
     max_age = ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
     page_meta = meta(page)
     key = _digest(fmt, page_meta, page)
-    ANSWERS.put(state, (key, page.updated, max_age))
-    return _answer(request, fmt, key, page.updated, max_age, lambda: RENDER[fmt](page_meta, page))
+    ANSWERS.put(state, (key, page.modified, max_age))
+    return _answer(request, fmt, key, page.modified, max_age, lambda: RENDER[fmt](page_meta, page))
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -352,6 +354,17 @@ def entity_feed(
     return _change_feed(request, conn, scope, fmt, before, meta)
 
 
+def _search_changed(request: Request, backend: Any, kind: str) -> datetime | None:
+    """publishing.feeds.search_changed, read before the search. The embedded index searches
+    on the request's connection, open already; for Meilisearch a connection checked out for
+    this read only, so that none is held while it searches (RequestConnection.get's reasoning:
+    briefly, without a slot)."""
+    if getattr(backend, "bound", None) is not None:
+        return search_changed(connection(request), backend, kind)
+    with request.app.state.engine.connect() as conn:
+        return search_changed(conn, backend, kind)
+
+
 def search_feed(
     request: Request,
     search_backend: NamedDependency[Any],
@@ -368,6 +381,7 @@ def search_feed(
         parse_kind(kind)
     types = (kind,) if kind and kind != ALL else KINDS
     code = parse_district(district) if district else None
+    changed = _search_changed(request, search_backend, kind if kind in KINDS else ALL)
     try:
         result = search_backend.search(
             SearchQuery(q=q, types=types, district=code, sort="date", limit=PAGE_SIZE, facets=False)
@@ -378,7 +392,7 @@ def search_feed(
             UNAVAILABLE, status_code=503, media_type="text/plain; charset=utf-8", headers=headers
         )
     ids = [h.id for h in result.hits if h.type in KINDS]
-    page = search_page(connection(request), ids, get_settings().base_url)
+    page = search_page(connection(request), ids, get_settings().base_url, changed=changed)
     params = {k: v for k, v in (("q", q), ("kind", kind), ("district", code)) if v}
     query = urlencode(params)
     what = " · ".join(

@@ -34,7 +34,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +46,8 @@ from publishing import clock
 from publishing.commit import EVENTS, RECORDS
 from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
+from publishing.search.base import SearchBackend
+from publishing.search.sync import CURSORS, cursor_name, pending_cursor_name
 from publishing.shape import RECORD_COLUMNS, public_record
 
 ALL = "all"
@@ -210,6 +212,10 @@ class Page:
     items: list[Item]
     newest_seq: int  # 0: no events
     updated: datetime  # the newest event (or record change) behind the items
+    # HTTP Last-Modified, never before `updated`: the newest instant at which the document can
+    # have changed, also by losing an item (see last_change). Not in the digest: it moves
+    # on changes that leave some documents as they were.
+    modified: datetime = EMPTY_UPDATED
     older: int | None = None  # `before` of the next older page (prev-archive)
     newer: int | None = None  # archive page: `before` of the next newer archive page
     key: str = ""  # digest of everything the documents are made from (ETag, cache key)
@@ -238,6 +244,54 @@ def record_url(base_url: str, record_id: str) -> str:
 def visible(row: Any, today: date) -> bool:
     """Published now: active and within its publicity (same rule as the pages)."""
     return row.status == ACTIVE and (row.publicity_until is None or row.publicity_until >= today)
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of a Beijing date, in UTC."""
+    return datetime.combine(day, time(), tzinfo=clock.BEIJING).astimezone(UTC)
+
+
+def ended_by_date(rows: Any, today: date) -> list[datetime]:
+    """When records among `rows` that are still active left publication by their date alone
+    (publicity_until passed): the start of the Beijing day after their last one. They leave
+    every page at read time that day; the nightly expire writes their event only later."""
+    return [
+        day_start(r.publicity_until + timedelta(days=1))
+        for r in rows
+        if r.status == ACTIVE and r.publicity_until is not None and r.publicity_until < today
+    ]
+
+
+def _newest_event(scope: Scope) -> Select:
+    """The time of the newest change event that can change a page of the scope (one index
+    probe): an entity's own events; else its kind's, not only its district's (a change that
+    moves a record out of a district is the district moved to's event); for all kinds, the log's."""
+    touching = scope if scope.entity_id else Scope(kind=scope.kind)
+    return select(EVENTS.c.at).where(EVENTS.c.seq.in_(scope_seqs(touching, 1)))
+
+
+def newest_event_at(conn: Connection, scope: Scope) -> datetime | None:
+    return utc(conn.execute(_newest_event(scope)).scalar())
+
+
+def search_changed(conn: Connection, backend: SearchBackend, kind: str) -> datetime | None:
+    """When the answer of a search of the kind (or ALL) last changed, but for its records'
+    own stamps (search_page): the newest change event of the kind (the embedded index leaves
+    out a record withdrawn a moment ago at once, so the next one comes onto a full page), and
+    the index's last sync write (every sync batch and rebuild writes its cursors once the
+    documents are in: a record added is found only then, after its event's time, so the event
+    alone would date the page before it changed). Read BEFORE the search, as RFC 9110 §8.8.2.1
+    asks: read after it, a change committed in between would date the old answer as the new."""
+    names = [cursor_name(backend), pending_cursor_name(backend)]
+    synced = select(func.max(CURSORS.c.updated_at)).where(CURSORS.c.name.in_(names))
+    row = conn.execute(
+        select(_newest_event(Scope(kind=kind)).scalar_subquery(), synced.scalar_subquery())
+    ).one()  # one round trip
+    return last_change(EMPTY_UPDATED, utc(row[0]), utc(row[1]))
+
+
+def last_change(updated: datetime, *more: datetime | None) -> datetime:
+    return max([updated, *(m for m in more if m is not None)])
 
 
 def _text(value: Any) -> str:
@@ -495,6 +549,11 @@ def read_page(
 ) -> Page:
     """The items of one feed page, newest first: `before` None is the current document."""
     today = today or clock.today()
+    # Last-Modified moves on any event that can change the page without showing on it (a
+    # record of an archive page withdrawn, a next-archive link appearing, a move out of a
+    # district), read before the page (search_changed says why); and when an entry leaves at
+    # read time (its publicity passed: ended_by_date).
+    event_at = newest_event_at(conn, scope)
     rows = conn.execute(
         select(*_RECORD_COLUMNS, *_EVENT_COLUMNS)
         .select_from(EVENTS.join(RECORDS, RECORDS.c.id == EVENTS.c.record_id))
@@ -530,10 +589,12 @@ def read_page(
         newer = ahead[limit] if len(ahead) > limit else None
     stamps = [utc(r.at) for r in rows] + [utc(r.updated_at) for r in rows]
     stamps += [utc(m.at) for m, _ in moved]
+    updated = max(stamps) if stamps else EMPTY_UPDATED
     page = Page(
         items=items,
         newest_seq=rows[0].seq if rows else 0,
-        updated=max(stamps) if stamps else EMPTY_UPDATED,
+        updated=updated,
+        modified=last_change(updated, event_at, *ended_by_date(rows, today)),
         older=older,
         newer=newer,
     )
@@ -542,9 +603,15 @@ def read_page(
 
 
 def search_page(
-    conn: Connection, record_ids: list[str], base_url: str, today: date | None = None
+    conn: Connection,
+    record_ids: list[str],
+    base_url: str,
+    today: date | None = None,
+    changed: datetime | None = None,
 ) -> Page:
-    """Records found by a search, in the given order, as entries (their current version)."""
+    """Records found by a search, in the given order, as entries (their current version).
+    changed: search_changed(), read before the search; the page's Last-Modified is also no
+    earlier than the day a found record left by its date (ended_by_date)."""
     today = today or clock.today()
     found: dict[str, Any] = {}
     if record_ids:
@@ -559,7 +626,13 @@ def search_page(
         replaces = tuple(v for v in shown if v < r.version)
         items.append(entry_item(r, base_url, 0, utc(r.updated_at), replaces=replaces))
     stamps = [utc(r.updated_at) for r in rows]
-    page = Page(items=items, newest_seq=0, updated=max(stamps) if stamps else EMPTY_UPDATED)
+    updated = max(stamps) if stamps else EMPTY_UPDATED
+    page = Page(
+        items=items,
+        newest_seq=0,
+        updated=updated,
+        modified=last_change(updated, changed, *ended_by_date(found.values(), today)),
+    )
     page.key = digest(tuple(record_ids), None, base_url, today, page)
     return page
 
