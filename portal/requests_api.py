@@ -16,15 +16,33 @@ makes a retried submission return the first one's receipt instead of a second re
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.concurrency import sync_to_thread
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.params import FromPath, HeaderParameter
 
 from portal import request_guard as guard
-from portal.requests_pages import MAX_BODY, form_submission, read_form
+from portal.api.schemas import (
+    DecisionResult,
+    FieldErrors,
+    Problem,
+    RequestReceipt,
+    RequestStatus,
+    documented,
+    field_errors,
+)
+from portal.requests_pages import MAX_BODY, TOO_LARGE, form_submission, read_form
 from portal.review import decision_problems
 from publishing import requests as rq
 from publishing import review, users
@@ -39,6 +57,94 @@ INTAKE_DOC = """multipart/form-data 字段：`type`(objection | repair)、`uscc`
 同一键重复提交返回首次的受理回执（200），不会重复受理。成功返回 201 与 `tracking_no`、`access_code`
 （只返回这一次）、状态和期限；有误返回 4xx 与 `{"errors": {字段: 说明}}`。文件以外的文字字段合计
 不超过 64 KB（否则 413）。"""
+
+
+# -- OpenAPI documentation: the handlers read their bodies themselves and answer dicts --------
+
+RATE_LIMITED = documented(
+    FieldErrors | Problem,
+    "请求过于频繁（见 Retry-After）：本接口自身的限额为 {\"errors\": …}，/api/ 的总限额为 {status_code, detail}",
+    [Example(value={"errors": {"request": "提交过于频繁，请在 30 秒后再试"}})],
+)
+BAD_API_KEY = {"status_code": 401, "detail": "X-API-Key 无效或已停用。"}
+
+
+def _string(description: str, **kw: Any) -> Schema:
+    return Schema(type=OpenAPIType.STRING, description=description, **kw)
+
+
+INTAKE_FORM = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["type", "uscc", "record_ids", "contact_name", "mobile", "reason"],
+    properties={
+        "type": _string("objection（异议）或 repair（信用修复）", enum=["objection", "repair"]),
+        "uscc": _string("统一社会信用代码或注册号", examples=["91370602MA3CFQ2W8P"]),
+        "record_ids": Schema(
+            type=OpenAPIType.ARRAY,
+            items=_string("记录编号", examples=["pn-3f9c0a1b2c4d5e6f"]),
+            description="申请涉及的公示记录（字段可重复）",
+        ),
+        "contact_name": _string("联系人姓名", examples=["王建国"]),
+        "mobile": _string("联系人手机号码", examples=["13912345678"]),
+        "email": _string("电子邮箱（可选）", examples=["wangjg@example.com"]),
+        "reason": _string("申请理由，10–5000 字"),
+        "commitment": _string('守信承诺：信用修复须为 "true"', examples=["true"]),
+        "attachments": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(type=OpenAPIType.STRING, content_media_type="application/octet-stream"),
+            description="PDF/JPG/PNG，单个 ≤ 10 MB，最多 5 个（字段可重复）",
+        ),
+    },
+)
+DECISION_BODY = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["decision", "reason"],
+    properties={
+        "decision": _string("approve（批准）或 reject（驳回）", enum=["approve", "reject"]),
+        "outcome": Schema(
+            type=[OpenAPIType.STRING, OpenAPIType.NULL],
+            enum=["withdraw", "correct", None],
+            description="批准异议时：撤下（withdraw）或更正（correct）记录",
+        ),
+        "reason": _string("理由，2–5000 字", examples=["已履行行政处罚决定，公示满三个月"]),
+        "corrections": Schema(
+            type=[OpenAPIType.OBJECT, OpenAPIType.NULL],
+            description="更正异议：记录编号 → {字段: 更正后的值}，或对全部所选记录的 {字段: 值}",
+        ),
+    },
+)
+
+
+@dataclass
+class IntakeOperation(Operation):
+    """The intake reads its form itself (portal.requests_pages.read_form bounds the text it
+    holds): the form is documented here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "multipart/form-data": OpenAPIMediaType(schema=INTAKE_FORM),
+                "application/x-www-form-urlencoded": OpenAPIMediaType(schema=INTAKE_FORM),
+            },
+        )
+
+
+@dataclass
+class DecisionOperation(Operation):
+    """The decision endpoint reads its JSON itself (its errors are {"errors": …}, not
+    Litestar's validation errors): the body is documented here."""
+
+    def __post_init__(self) -> None:
+        example = {"decision": "approve", "outcome": "withdraw", "reason": "已依法纠正失信行为"}
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=DECISION_BODY, examples={"approve": Example(value=example)}
+                )
+            },
+        )
 
 
 def errors(
@@ -57,6 +163,33 @@ def errors(
     summary="提交异议或信用修复申请",
     description=INTAKE_DOC,
     status_code=201,
+    operation_class=IntakeOperation,
+    responses={
+        201: documented(RequestReceipt, "已受理：受理回执（Location 响应头为状态查询接口）"),
+        200: documented(
+            RequestReceipt,
+            "同一 Idempotency-Key 重复提交：首次的受理回执（Idempotent-Replayed: true；"
+            "查询码无法再次给出时 access_code 为 null）",
+        ),
+        400: documented(
+            FieldErrors | Problem,
+            "Idempotency-Key 过长（{\"errors\": …}），或表单无法解析（{status_code, detail}）",
+        ),
+        409: field_errors(
+            "该 Idempotency-Key 已用于提交另一份申请",
+            {"errors": {"idempotency_key": "该表单（或 Idempotency-Key）已用于提交另一份申请"}, "records": {}},
+        ),
+        413: field_errors("文件以外的文字字段合计超过 64 KB", {"errors": {"request": TOO_LARGE}}),
+        415: field_errors("不是表单", {"errors": {"request": "请以 multipart/form-data 提交"}}),
+        422: field_errors(
+            "申请有误：errors 为各字段的问题，records 为所选各记录的问题",
+            {
+                "errors": {"uscc": "统一社会信用代码校验位错误", "reason": "请说明申请理由（至少10个字）"},
+                "records": {},
+            },
+        ),
+        429: RATE_LIMITED,
+    },
 )
 async def api_submit(request: Request) -> Response:
     # Forwarding systems hold an API key: portal.ratelimit applies its (higher) limit instead.
@@ -111,6 +244,11 @@ async def api_submit(request: Request) -> Response:
     summary="查询申请办理状态",
     description="请求头 `X-Access-Code` 提供受理时返回的查询码；编号或查询码不正确均返回 404。"
     "查询参数 `?code=` 已弃用（仍可用，响应带 `Deprecation` 头）：网址会被记入访问日志。",
+    responses={
+        200: documented(RequestStatus, "申请的办理状态与步骤"),
+        404: field_errors("受理编号或查询码不正确", {"errors": {"code": "受理编号或查询码不正确"}}),
+        429: RATE_LIMITED,
+    },
 )
 async def api_status(
     request: Request,
@@ -159,6 +297,34 @@ def bearer_user(request: Request) -> users.Principal | None:
     '`{"decision": "approve" | "reject", "outcome": "withdraw" | "correct", '
     '"reason": "…", "corrections": {字段: 值}}`。批准的信用修复撤下记录；成立的异议'
     "撤下（withdraw）或更正（correct）记录。",
+    operation_class=DecisionOperation,
+    security=[{"ReviewToken": []}],
+    responses={
+        200: documented(DecisionResult, "决定已记录：申请的新状态与各记录的变化"),
+        400: field_errors("请求体不是 JSON 对象", {"errors": {"request": "请求体应为 JSON 对象"}}),
+        401: documented(
+            FieldErrors | Problem,
+            "缺少或无效的 Bearer 令牌（WWW-Authenticate: Bearer），或无效的 X-API-Key（{status_code, detail}）",
+            [
+                Example(value={"errors": {"authorization": "缺少或无效的 Bearer 令牌"}}),
+                Example(value=BAD_API_KEY),
+            ],
+        ),
+        403: field_errors("该角色无权作出此决定", {"errors": {"decision": "角色 reviewer 无权批准"}}),
+        404: field_errors(
+            "没有该申请", {"errors": {"tracking_no": "没有受理编号为 YX20261127-000042 的申请"}}
+        ),
+        409: field_errors(
+            "申请当前的状态不能作此决定",
+            {"errors": {"status": "该申请当前状态为“异议不成立”，不能批准"}},
+        ),
+        422: field_errors(
+            "决定内容有误",
+            {"errors": {"decision": "decision 应为 approve 或 reject"}},
+            {"errors": {"reason": "请填写理由"}},
+        ),
+        429: RATE_LIMITED,
+    },
 )
 async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response:
     engine = request.app.state.engine

@@ -27,6 +27,12 @@ API_KEY_SCHEME = SecurityScheme(
     security_scheme_in="header",
     description="可选。持有 API 密钥可获得更高的请求频率限额；无效或已停用的密钥返回 401。",
 )
+# the back office's API (the decision endpoint): a reviewer's token, not a public key
+REVIEW_TOKEN_SCHEME = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="审核人员 API 令牌（disclosure users token NAME 生成）。",
+)
 RATE_NOTE = (
     "\n\n/api/ 下的接口按来源地址限制频率（订阅源和开放数据文件限额更宽）；每个响应带 "
     "RateLimit-Limit、RateLimit-Remaining、RateLimit-Reset，超出时返回 429 和 Retry-After。"
@@ -53,7 +59,8 @@ class ApiPlugin(InitPluginProtocol):
         oc = app_config.openapi_config
         if oc is not None:
             # a list of Components is merged by Litestar: add ours to it
-            extra = Components(security_schemes={"ApiKey": API_KEY_SCHEME})
+            extra = Components(security_schemes={"ApiKey": API_KEY_SCHEME,
+                                                 "ReviewToken": REVIEW_TOKEN_SCHEME})
             existing = oc.components
             oc.components = [*(existing if isinstance(existing, list) else [existing]), extra]
             oc.tags = [*(oc.tags or []), *TAGS]

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from sqlalchemy import Connection
 
-from portal.api.schemas import API_TAG, BAD_REQUEST, TOO_MANY, ChangesPage, Kind, Problem
+from portal.api.schemas import API_TAG, BAD_REQUEST, TOO_MANY, ChangesPage, CursorConflict, Kind
 from portal.errors import PageError
 from publishing import changes
 
@@ -42,7 +42,7 @@ DESCRIPTION = """变更日志：每一次公示记录的新增（add）、变更
 格式不正确的 `since` 返回 400。"""
 RESYNC = {"resync_from": 0, "snapshot_index": "/open-data/index.json"}
 CURSOR_CONFLICT = ResponseSpec(
-    data_container=Problem,
+    data_container=CursorConflict,
     description="游标与变更日志不符（数据库已从备份恢复）：请清空副本，从 since=0 或最新快照重新同步",
     examples=[
         Example(
@@ -69,6 +69,7 @@ CURSOR_CONFLICT = ResponseSpec(
             },
         ),
     ],
+    generate_examples=False,
 )
 SINCE_DESCRIPTION = (
     "游标：上一页返回的 next（形如 2602.3f9c0a1b2c4d5e6f，原样传回）；从头同步用 0。"

@@ -50,11 +50,11 @@ from sqlalchemy import Connection, Engine
 from portal import stats
 from portal.api.schemas import (
     API_TAG,
-    NOT_FOUND,
     TOO_MANY,
     OpenDataIndex,
     OpenDataPage,
-    problem,
+    documented,
+    html_error,
 )
 from portal.errors import PageError, not_found
 from portal.render import Page, etag_matches, respond
@@ -78,10 +78,9 @@ NO_INDEX = "开放数据快照尚未生成（管理员运行 disclosure opendata
 REBUILDING = "开放数据文件正在按当前数据重新生成，请稍后重新读取 /open-data/index.json。"
 LINE_BATCH = 1000  # delta lines rewritten per database lookup
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
-GONE = problem(
-    "快照已不再提供（Link 响应头指向最新快照或实时下载）",
-    {"status": "gone", "detail": "该快照已被更新的版本取代，不再提供。", "current": "…"},
-)
+# Outside /api/, errors are pages (portal.errors.handle_error); 429 alone is JSON everywhere.
+NOT_FOUND = html_error("没有该文件（错误页面）")
+GONE = html_error("快照已不再提供（错误页面；Link 响应头指向最新快照或实时下载）")
 DOWNLOAD_TAG = "开放数据下载"
 
 
@@ -369,7 +368,16 @@ def _snapshot_gone(detail: str, url: str) -> PageError:
     "最新快照；快照生成后有记录停止公示（撤销、期满、公示截止日期已过）或经异议更正的类别，"
     "在下次生成前也返回 410，指向实时下载。同一版本号的内容不会改变。"
     "缓存一小时（ETag 可用于条件请求）。",
-    responses={404: NOT_FOUND, 410: GONE, 429: TOO_MANY},
+    responses={
+        200: documented(
+            bytes,
+            "gzip 压缩的 CSV 或 NDJSON（index.json 给出其 SHA-256）",
+            media_type="application/gzip",
+        ),
+        404: NOT_FOUND,
+        410: GONE,
+        429: TOO_MANY,
+    },
 )
 def snapshot_file(
     request: Request,
@@ -452,7 +460,15 @@ def _current_lines(
     description="当日（北京时间）全部变更事件，按 seq 排列，每行与 /api/v1/changes 的一项相同："
     "已停止公示的记录 record 为 null，此前各日文件中该记录的行也是如此；异议成立后更正的记录，"
     "各行 record 为更正后的内容。缓存五分钟。",
-    responses={404: NOT_FOUND, 429: TOO_MANY},
+    responses={
+        200: documented(
+            str,
+            "每行一个变更事件（与 /api/v1/changes 的一项相同）",
+            media_type="application/x-ndjson",
+        ),
+        404: NOT_FOUND,
+        429: TOO_MANY,
+    },
 )
 def delta_file(
     request: Request,

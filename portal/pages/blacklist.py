@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.api.schemas import BlacklistIndex, BlacklistIssuePage
 from portal.errors import gone, not_found
 from portal.pages.common import twin
 from portal.render import Page, respond
@@ -18,7 +19,7 @@ from publishing import read
 FEED = [{"title": "食品安全黑榜（Atom）", "url": routes.feed_url("blacklist")}]
 
 
-@twin(routes.BLACKLIST, summary="食品安全黑榜各期列表")
+@twin(routes.BLACKLIST, model=BlacklistIndex, summary="食品安全黑榜各期列表")
 def blacklist_index(request: Request, conn: NamedDependency[Connection]) -> Response:
     data = {"issues": read.blacklist_issues(conn)}
     return respond(request, Page("blacklist.html", data, feeds=FEED))
@@ -34,7 +35,7 @@ def issue_data(conn: Connection, issue_id: str) -> dict[str, Any]:
     return {"issue": {**issue, "entry_count": len(entries)}, "entries": entries}
 
 
-@twin(routes.BLACKLIST_ISSUE, summary="一期食品安全黑榜及其条目")
+@twin(routes.BLACKLIST_ISSUE, model=BlacklistIssuePage, summary="一期食品安全黑榜及其条目")
 def blacklist_issue(
     request: Request, conn: NamedDependency[Connection], issue_id: FromPath[str]
 ) -> Response:

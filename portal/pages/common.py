@@ -16,7 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from portal import routes
-from portal.api.schemas import GONE_RECORD, NO_ENTITY, TOO_MANY, problem
+from portal.api.schemas import GONE_RECORD, NO_ENTITY, TOO_MANY, documented, problem
 from portal.errors import bad_request
 from publishing.contract import district_code
 from publishing.requests import usable
@@ -43,10 +43,17 @@ ERRORS: dict[str, dict[int, ResponseSpec]] = {
 
 
 def twin(
-    name: str, *, summary: str, description: str = ""
+    name: str,
+    *,
+    model: Any,
+    summary: str,
+    description: str = "",
+    responses: dict[int, ResponseSpec] | None = None,
 ) -> Callable[[Callable], list[HTTPRouteHandler]]:
     """Register one handler at the page's path (HTML) and at its /api/v1 twin (JSON, documented
-    in the OpenAPI schema). The handler returns render.respond(request, Page(...))."""
+    in the OpenAPI schema). The handler returns render.respond(request, Page(...)), untyped (it
+    is HTML or JSON): `model` (portal.api.schemas) documents the twin's 200, the page's data;
+    `responses` the page's errors beyond ERRORS."""
 
     def register(fn: Callable) -> list[HTTPRouteHandler]:
         html = get(routes.PATHS[name], name=name, include_in_schema=False, sync_to_thread=True)(fn)
@@ -56,7 +63,13 @@ def twin(
             summary=summary,
             description=description or None,
             tags=API_TAGS,
-            responses={400: BAD_PARAMETERS, **ERRORS.get(name, {}), 429: TOO_MANY},
+            responses={
+                200: documented(model, summary),
+                400: BAD_PARAMETERS,
+                **ERRORS.get(name, {}),
+                **(responses or {}),
+                429: TOO_MANY,
+            },
             sync_to_thread=True,
         )(fn)
         return [html, api]

@@ -7,11 +7,13 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Redirect
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.api.schemas import EntityProfile
 from portal.errors import bad_request, not_found
 from portal.pages.common import Next, decode_token, encode_token, parse_date, twin
 from portal.render import Page, respond
@@ -54,6 +56,10 @@ def badges(
 _SUMMARY_KINDS = ("blacklist", "credit_mark", "return_pledge")
 
 
+CANONICAL = ResponseSpec(
+    data_container=None,
+    description="代码不是规范写法（全角、小写、空格、连字符）：Location 为规范代码的网址",
+)
 NOT_PUBLISHED = "未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
 
 
@@ -94,8 +100,10 @@ def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[
 
 @twin(
     routes.ENTITY,
+    model=EntityProfile,
     summary="市场主体信用档案",
     description="按统一社会信用代码（或注册号）查询。代码格式或校验位错误返回 400 并说明原因。",
+    responses={301: CANONICAL},
 )
 def entity_page(
     request: Request, conn: NamedDependency[Connection], uscc: FromPath[str], token: Next = None

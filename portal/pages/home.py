@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import Connection, Engine
 
 from portal import routes, stats
+from portal.api.schemas import HomePage
 from portal.pages.common import twin
 from portal.render import Page, respond
 from publishing import read
@@ -90,7 +91,7 @@ def home_data(conn: Connection, cache: stats.PublishedCache) -> dict[str, Any]:
     }
 
 
-@twin(routes.HOME, summary="首页数据：各类公示数量、各区市分布、最新黑榜")
+@twin(routes.HOME, model=HomePage, summary="首页数据：各类公示数量、各区市分布、最新黑榜")
 def home(request: Request, conn: NamedDependency[Connection]) -> Response:
     data = home_data(conn, request.app.state.published_cache)
     feeds = [{"title": f"{KIND_LABELS[k]}（Atom）", "url": routes.feed_url(k)} for k in KINDS]

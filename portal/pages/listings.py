@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 from sqlalchemy import Connection
 
 from portal import routes, stats
-from portal.api.schemas import TOO_MANY
+from portal.api.schemas import LISTING_MODELS, TOO_MANY
 from portal.errors import PageError
 from portal.pages.common import (
     API_TAGS,
@@ -222,7 +222,10 @@ def _data_or_errors(
     before: str | None,
 ) -> tuple[dict[str, Any], int]:
     """The listing's data and status: 200, or on the HTML page 400 with the errors of bad
-    filter values (the JSON twin's 400 is the error alone, as before)."""
+    filter values (the JSON twin's 400 is the error alone, as before). `path` is the HTML
+    page's: the JSON twin's data links to its own pages (next_url …), as its Link header does."""
+    if is_api(request.url.path):
+        path = routes.json_twin(path)
     try:
         data = listing_data(conn, cache, kind, path, token=token, before=before, **filters)
     except FilterErrors as err:
@@ -275,12 +278,14 @@ def _listing(name: str, summary: str):
         if kind == "credit_mark":  # the schemes that are published only as these figures
             context["statistics"] = scheme_statistics(cache, conn)
             context["statistics_url"] = STATISTICS_PATH
+        # Page.next_url is the HTML page's (respond makes the twin's Link from it)
+        html_next = _url(path, data["filters"], data["next"]) if data["next"] else None
         page = Page(
             "listing.html",
             data,
             context=context,
             feeds=feeds,
-            next_url=data["next_url"],
+            next_url=html_next,
             status_code=status,
         )
         return respond(request, page)
@@ -288,6 +293,7 @@ def _listing(name: str, summary: str):
     listing.__name__ = f"{name}_listing"
     return twin(
         name,
+        model=LISTING_MODELS[kind],
         summary=summary,
         description=LISTING_DESCRIPTION,
     )(listing)

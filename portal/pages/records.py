@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.api.schemas import RecordPage
 from portal.errors import gone, not_found
 from portal.pages.common import twin
 from portal.render import Page, respond
@@ -31,6 +32,7 @@ def record_data(conn: Connection, record_id: str) -> dict[str, Any]:
 
 @twin(
     routes.RECORD,
+    model=RecordPage,
     summary="一条公示记录",
     description='已撤销、公示期满或已被更新的记录返回 410 和 {"id": …, "status": "gone"}。',
 )

@@ -26,6 +26,7 @@ from litestar.response import Template
 from sqlalchemy import Connection
 
 from portal import routes
+from portal.api.schemas import SearchPage, problem
 from portal.deps import connection
 from portal.errors import TITLES, bad_request
 from portal.pages.common import GRADES, parse_district, twin
@@ -47,6 +48,10 @@ _REG_NO_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9]{15}(?![0-9A-Z])")
 _CODE_PART = re.compile(r"^(?=.*[0-9])[0-9A-Z]{4,}$")  # letters and digits only: part of a code
 UNAVAILABLE = "搜索暂时不可用，请稍后再试。"
 RETRY_AFTER_S = 30  # seconds a client waits before asking again when the search is down
+UNAVAILABLE_SPEC = problem(
+    "搜索后端暂时不可用（见 Retry-After 响应头）",
+    {"status_code": 503, "detail": UNAVAILABLE},
+)
 
 log = logging.getLogger("portal")
 
@@ -276,8 +281,10 @@ PageNo = Annotated[int, QueryParameter(ge=1, description="页码，从 1 开始"
 
 @twin(
     routes.SEARCH,
+    model=SearchPage,
     summary="搜索市场主体与公示记录",
     description="q 形似统一社会信用代码但校验不通过时，返回 code_problem 说明原因。",
+    responses={503: UNAVAILABLE_SPEC},
 )
 def search_page(
     request: Request,
