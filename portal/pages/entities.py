@@ -63,7 +63,10 @@ CANONICAL = ResponseSpec(
 NOT_PUBLISHED = "未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
 
 
-def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[str, Any]:
+def profile_data(
+    conn: Connection, code: str, token: str | None = None, api: bool = False
+) -> dict[str, Any]:
+    """The profile's data; `api`: of its JSON twin, whose links (next_url …) are the twin's."""
     entity = read.entity(conn, code)
     if entity is None:
         raise not_found(NOT_PUBLISHED.format(code=code))
@@ -83,7 +86,7 @@ def profile_data(conn: Connection, code: str, token: str | None = None) -> dict[
     summary = groups if whole else read.group_by_kind(
         read.entity_records(conn, code, kinds=_SUMMARY_KINDS))
     next_token = encode_token(records[-1]["date"], records[-1]["id"]) if more else None
-    path = entity["url"]
+    path = routes.json_twin(entity["url"]) if api else entity["url"]
     return {
         "entity": entity,
         "badges": badges(conn, code, summary),
@@ -116,7 +119,7 @@ def entity_page(
             status_code=301,
             headers={"Cache-Control": "public, max-age=86400"},
         )
-    data = profile_data(conn, code, token)
+    data = profile_data(conn, code, token, api=routes.is_api(request.url.path))
     feeds = [{"title": f"{data['entity']['name']} 信用信息变更（Atom）", "url": data["feed_url"]}]
     return respond(request, Page("entity.html", data, feeds=feeds))
 
