@@ -814,14 +814,24 @@ class RequestStep(msgspec.Struct, kw_only=True):
     note: str | None
 
 
-class RequestStatus(msgspec.Struct, kw_only=True):
-    """What the holder of the access code sees (publishing.requests.public_view)."""
+class _RequestOutcome(msgspec.Struct, kw_only=True):
+    """What a request's status and the decision endpoint's answer share: the fields of
+    publishing.requests.public_view that publishing.review.decision_json answers with."""
 
     tracking_no: _TRACKING_NO
     type: RequestType
-    type_label: Annotated[str, msgspec.Meta(examples=["信用修复"])]
     status: RequestState
     status_label: str
+    decision: Literal["approve", "reject"] | None
+    outcome: Literal["withdraw", "correct"] | None
+    decision_reason: str | None
+    decided_at: datetime | None
+
+
+class RequestStatus(_RequestOutcome, kw_only=True):
+    """What the holder of the access code sees (publishing.requests.public_view)."""
+
+    type_label: Annotated[str, msgspec.Meta(examples=["信用修复"])]
     entity_id: Annotated[str, msgspec.Meta(examples=["91370602MA3CFQ2W8P"])]
     entity_name: Annotated[str, msgspec.Meta(examples=["烟台市芝罘区福顺食品有限公司"])]
     record_ids: Annotated[list[str], msgspec.Meta(examples=[["pn-3f9c0a1b2c4d5e6f"]])]
@@ -832,10 +842,6 @@ class RequestStatus(msgspec.Struct, kw_only=True):
     review_fallback: bool
     decision_fallback: bool
     overdue: bool
-    decision: Literal["approve", "reject"] | None
-    outcome: Literal["withdraw", "correct"] | None
-    decision_reason: str | None
-    decided_at: datetime | None
     steps: list[RequestStep]
     attachments: Annotated[int, msgspec.Meta(description="附件数")]
 
@@ -857,17 +863,9 @@ class DecisionRecord(msgspec.Struct, kw_only=True):
     ]
 
 
-class DecisionResult(msgspec.Struct, kw_only=True):
+class DecisionResult(_RequestOutcome, kw_only=True):
     """The decision endpoint's answer (publishing.review.decision_json and the records)."""
 
-    tracking_no: _TRACKING_NO
-    type: RequestType
-    status: RequestState
-    status_label: str
-    decision: Literal["approve", "reject"] | None
-    outcome: Literal["withdraw", "correct"] | None
-    decision_reason: str | None
-    decided_at: datetime | None
     records: list[DecisionRecord]
     search_synced: Annotated[
         bool | None, msgspec.Meta(description="搜索索引是否已同步；没有记录变化时为 null")
