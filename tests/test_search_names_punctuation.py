@@ -10,6 +10,7 @@ import pytest
 
 from publishing.search.base import SearchQuery
 from publishing.search.embedded import EmbeddedSearch, index_row
+from publishing.search.highlight import marked
 from publishing.search.meili import MeiliSearch, encode, index_doc, query_string
 from publishing.search.sync import sync
 from publishing.search.text import name_texts, normalize, parse_query, tokens
@@ -112,6 +113,26 @@ def test_each_reviewer_query_finds_its_entity(world, q):
     titles = entity_titles(world, q)
     assert FOUND[q] in titles, (q, titles)
     assert titles[0] == FOUND[q], (q, titles)  # (通百鑫: before its longer-named branch)
+
+
+# what the highlight of each bracket-free query marks in its entity's name
+MARKED = {
+    "通百鑫烟台": "<mark>通百鑫</mark>（<mark>烟台</mark>）调味品有限公司",
+    "通百鑫调味品": "<mark>通百鑫</mark>（烟台）<mark>调味品</mark>有限公司",
+    "润方水产": "<mark>润方</mark>(烟台)<mark>水产</mark>有限公司",
+    "鑫华烟台商贸": "曾用名：<mark>鑫华</mark>（<mark>烟台</mark>）<mark>商贸</mark>有限公司",
+}
+
+
+@pytest.mark.parametrize("q", list(MARKED))
+def test_a_bracket_free_query_is_marked_where_it_matched(world, q):
+    hit = next(h for h in search(world, q).hits if h.type == "entity")
+    assert hit.highlight == MARKED[q]
+
+
+def test_a_word_between_chinese_runs_is_not_jumped_by_a_highlight():
+    assert marked("烟台 XYZ 市场", parse_query("台市")) is None
+    assert marked("烟台，市场", parse_query("台市")) == "烟<mark>台</mark>，<mark>市</mark>场"
 
 
 def test_exact_full_names_still_come_first(world):

@@ -15,6 +15,7 @@ from publishing.search.text import (
     CJK_CLASS,
     MAX_TOKEN,
     ParsedQuery,
+    chinese_views,
     lazy_pinyin,
     normalize_with_map,
 )
@@ -63,13 +64,15 @@ def match_spans(text: str, pq: ParsedQuery, pinyin: bool = False) -> list[tuple[
         return []
     norm, origin = normalize_with_map(text)
     spans: list[tuple[int, int]] = []
-    words = None
+    words = views = None
     for term in pq.terms:
         if term.cjk:
-            start = norm.find(term.source)
-            while start >= 0:
-                spans.append((start, start + len(term.source)))
-                start = norm.find(term.source, start + 1)
+            views = chinese_views(norm) if views is None else views
+            for view, where in views:
+                start = view.find(term.source)
+                while start >= 0:
+                    spans.extend(_pieces(where[start : start + len(term.source)]))
+                    start = view.find(term.source, start + 1)
         else:
             if words is None:
                 words = [(m.start(), m.end(), m.group(0)) for m in _WORDS.finditer(norm)]
@@ -78,6 +81,18 @@ def match_spans(text: str, pq: ParsedQuery, pinyin: bool = False) -> list[tuple[
     if pinyin:
         spans.extend(_pinyin_spans(norm, pq))
     return sorted({(origin[s], origin[e - 1] + 1) for s, e in spans})
+
+
+def _pieces(indexes: list[int]) -> list[tuple[int, int]]:
+    """Spans of the consecutive runs of increasing indexes (a match across a bracket is marked
+    on each side of it)."""
+    out: list[tuple[int, int]] = []
+    for i in indexes:
+        if out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i + 1)
+        else:
+            out.append((i, i + 1))
+    return out
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -221,7 +221,7 @@ def name_text(norm: str) -> str:
 
 
 # A bracketed part of a normalised name (NFKC made （） and ［］ ASCII, ﹝﹞ 〔〕).
-_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
+BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|【[^【】]*】|〔[^〔〕]*〕")
 
 
 def name_texts(norm: str) -> list[str]:
@@ -230,8 +230,30 @@ def name_texts(norm: str) -> list[str]:
     公司 → 通百鑫调味品), name_text of the name without it. Not when the rest is part of the
     first already (芝罘区…批发部（个体工商户）): the index would only grow."""
     joined = name_text(norm)
-    bare = name_text(_BRACKETED.sub(" ", norm))
+    bare = name_text(BRACKETED.sub(" ", norm))
     return [joined, bare] if bare and bare not in joined else [joined]
+
+
+def chinese_views(norm: str) -> list[tuple[str, list[int]]]:
+    """The Chinese of a normalised text as name_texts joins it (runs that only punctuation or
+    spaces separate joined; a word keeps them apart; then without its bracketed parts), each
+    character with its index in norm (-1 for the word's place): highlighting finds a Chinese
+    term in these, so it marks what the index matched (通百鑫调味品 in 通百鑫（烟台）调味品)."""
+    blanked = BRACKETED.sub(lambda m: " " * len(m.group(0)), norm)
+    return [_chinese_view(t) for t in ((norm, blanked) if blanked != norm else (norm,))]
+
+
+def _chinese_view(text: str) -> tuple[str, list[int]]:
+    chars: list[str] = []
+    where: list[int] = []
+    for m in _RUNS.finditer(text):
+        if m.group(1) is None:
+            chars.append(" ")
+            where.append(-1)
+        else:
+            chars.append(m.group(1))
+            where.extend(range(m.start(), m.end()))
+    return "".join(chars), where
 
 
 def syllables(norm: str) -> list[str]:
