@@ -257,6 +257,30 @@ def test_compose_portals_trust_forwarded_addresses_from_nginx_only():
     assert "*" not in subnet
 
 
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}`, nested ones included."""
+    pattern = re.compile(r"\$\{(\w+)(?::([-?])([^${}]*))?\}")
+    while m := pattern.search(value):
+        name, op, arg = m.groups()
+        got = env.get(name) or ""
+        if not got and op == "?":
+            raise KeyError(arg)
+        value = value[: m.start()] + (got or (arg if op == "-" else "")) + value[m.end() :]
+    return value
+
+
+def test_compose_takes_the_meilisearch_key_and_index_from_env_file():
+    """`environment:` wins over `env_file:`: a dedicated Meilisearch key (RUNBOOK §3) or index
+    name put in deploy/.env must reach the portals through interpolation, not be pinned."""
+    env = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["x-app"]["environment"]
+    base = {"POSTGRES_PASSWORD": "pw", "MEILI_MASTER_KEY": "master"}
+    assert _interpolate(env["DISCLOSURE_MEILI_KEY"], base) == "master"
+    assert _interpolate(env["DISCLOSURE_MEILI_INDEX"], base) == "disclosure"
+    own = base | {"DISCLOSURE_MEILI_KEY": "search-key", "DISCLOSURE_MEILI_INDEX": "gs"}
+    assert _interpolate(env["DISCLOSURE_MEILI_KEY"], own) == "search-key"
+    assert _interpolate(env["DISCLOSURE_MEILI_INDEX"], own) == "gs"
+
+
 def test_compose_backup_service_runs_the_backup_inside():
     """`docker compose run --rm backup`: the image's backup.sh with the portals' environment,
     on the backend network (PostgreSQL), with the attachments and a backups volume."""

@@ -253,11 +253,6 @@ def test_logs_are_json_lines_with_request_ids(portals):
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
-def _nginx_version() -> tuple[int, ...]:
-    out = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr
-    return tuple(int(x) for x in re.search(r"nginx/([\d.]+)", out).group(1).split("."))
-
-
 def render_nginx_conf(upstreams: list[str], http_port: int, https_port: int, tmp: Path) -> str:
     """deploy/nginx.conf with this machine's ports, paths and a self-signed certificate."""
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -267,7 +262,8 @@ def render_nginx_conf(upstreams: list[str], http_port: int, https_port: int, tmp
         "listen 80 default_server;", f"listen 127.0.0.1:{http_port} default_server;"
     )
     conf = conf.replace(
-        "listen 443 ssl default_server;", f"listen 127.0.0.1:{https_port} ssl default_server;"
+        "listen 443 ssl http2 default_server;",
+        f"listen 127.0.0.1:{https_port} ssl http2 default_server;",
     )
     conf = re.sub(r"\n\s*listen \[::\]:\d+.*;", "", conf)
     conf = conf.replace("/var/cache/nginx", str(tmp / "cache"))
@@ -277,8 +273,6 @@ def render_nginx_conf(upstreams: list[str], http_port: int, https_port: int, tmp
     conf = conf.replace("error_log /dev/stderr warn;", f"error_log {tmp / 'error.log'} warn;")
     if os.geteuid() == 0:  # workers would drop to nobody, who cannot write into pytest's tmp
         conf = "user root;\n" + conf
-    if _nginx_version() < (1, 25, 1):  # `http2 on;` is newer than this nginx
-        conf = conf.replace("        http2 on;\n", "")
     return conf
 
 
