@@ -64,7 +64,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import func, select
 
 log = logging.getLogger("portal.access")
 REQUEST_ID = contextvars.ContextVar[dict[str, Any] | None]("request_context", default=None)
@@ -328,8 +327,7 @@ async def _wrap(app: Any) -> None:
 
 def _search_state(state: Any) -> tuple[str, bool, int | None]:
     """(backend name, reachable, lag in change events) of the app's search backend."""
-    from publishing.models import ChangeEvent, SyncCursor
-    from publishing.search.sync import cursor_name
+    from publishing.search.sync import backlog
 
     backend = state.get("search_backend")
     if backend is None:
@@ -341,15 +339,10 @@ def _search_state(state: Any) -> tuple[str, bool, int | None]:
         up = bool(ping()) if ping else backend.count() >= 0
     except Exception:  # noqa: BLE001 - an unreachable backend is the answer
         up = False
-    events, cursors = ChangeEvent.__table__, SyncCursor.__table__
     with state.engine.connect() as conn:
-        top = conn.execute(select(func.max(events.c.seq))).scalar() or 0
-        seen = conn.execute(
-            select(cursors.c.seq).where(cursors.c.name == cursor_name(backend))
-        ).scalar()
-    CHANGES_SEQ.set(top)
-    lag = max(0, top - (seen or 0))
-    return backend.name, up, lag
+        cursor, lag = backlog(conn, backend)
+    CHANGES_SEQ.set(cursor + lag)  # the newest seq
+    return backend.name, up, max(0, lag)
 
 
 @get("/healthz/live", sync_to_thread=False, include_in_schema=False)

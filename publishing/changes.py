@@ -36,11 +36,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Text, cast, func, select
+from sqlalchemy import Connection, Engine, Text, cast, select
 
 from publishing import clock
 from publishing.commit import EVENTS, RECORDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE
+from publishing.read import last_change_seq
 from publishing.shape import RECORD_COLUMNS, record_shape
 
 DEFAULT_LIMIT = 1000
@@ -158,10 +159,6 @@ def _event_at(conn: Connection, seq: int) -> Any:
     return conn.execute(select(*_EVENT_COLUMNS).where(EVENTS.c.seq == seq)).first()
 
 
-def _head(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
-
-
 def check_cursor(conn: Connection, cursor: Cursor) -> None:
     """CursorAhead / CursorUnknown unless the event `cursor` names is at its seq."""
     if cursor.mark is None or cursor.seq == 0:
@@ -169,7 +166,7 @@ def check_cursor(conn: Connection, cursor: Cursor) -> None:
     row = _event_at(conn, cursor.seq)
     if row is not None and cursor_of(row) == cursor:
         return
-    head = _head(conn)
+    head = last_change_seq(conn)
     if cursor.seq > head:
         raise CursorAhead(cursor.seq, head, str(cursor))
     raise CursorUnknown(cursor, head)
@@ -183,7 +180,7 @@ def _resting_cursor(conn: Connection, cursor: Cursor) -> Cursor:
     row = _event_at(conn, cursor.seq)
     if row is not None:
         return cursor_of(row)
-    head = _head(conn)
+    head = last_change_seq(conn)
     if cursor.seq > head:
         raise CursorAhead(cursor.seq, head)
     return cursor  # a seq no event took (a rolled-back insert): nothing to name

@@ -46,6 +46,7 @@ from publishing import clock
 from publishing.commit import EVENTS, RECORDS
 from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
+from publishing.read import last_change_seq
 from publishing.search.base import SearchBackend
 from publishing.search.sync import CURSORS, cursor_name, pending_cursor_name
 from publishing.shape import RECORD_COLUMNS, public_record
@@ -474,7 +475,7 @@ def moves_out(
         return []
     if lo == 0:
         ids: set[str] | None = page_records
-    elif (hi or _top(conn) + 1) - lo <= MOVE_WINDOW:
+    elif (hi or last_change_seq(conn) + 1) - lo <= MOVE_WINDOW:
         ids = None
     else:
         ids = _scope_records(conn, scope, hi)
@@ -511,10 +512,6 @@ def _moves_query(scope: Scope, lo: int, hi: int | None) -> Select:
         conds.append(EVENTS.c.kind == scope.kind)
     columns = (EVENTS.c.seq, EVENTS.c.record_id, EVENTS.c.version.label("ev_version"), EVENTS.c.at)
     return select(*columns).where(*conds)
-
-
-def _top(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0)
 
 
 def _scope_records(conn: Connection, scope: Scope, hi: int | None) -> set[str] | None:

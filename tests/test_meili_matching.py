@@ -14,7 +14,7 @@ import pytest
 
 from publishing.search.base import SearchQuery
 from publishing.search.embedded import EmbeddedSearch
-from publishing.search.meili import index_doc, query_string
+from publishing.search.meili_encoding import index_doc, query_string
 from publishing.search.sync import sync
 from publishing.search.text import parse_query
 from tests import test_search_meili as meili_suite

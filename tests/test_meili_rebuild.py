@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from publishing.models import ChangeEvent, Record
-from publishing.search import index_format
+from publishing.search import index_format, meili_encoding
 from publishing.search import meili as meili_mod
 from publishing.search.base import SearchQuery
 from publishing.search.index_format import FORMAT_VERSION
@@ -117,11 +117,11 @@ def test_an_index_built_by_an_older_version_is_rebuilt_by_the_next_sync(
     """The settings differ (here: a filterable attribute it lacks): its documents lack the
     field too, so new settings alone would not do. The next sync rebuilds it."""
     run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI), penalty_row(2)])
-    old_filterable = tuple(a for a in meili_mod.FILTERABLE if a != "code_prefix")
-    old_doc = meili_mod.index_doc
+    old_filterable = tuple(a for a in meili_encoding.FILTERABLE if a != "code_prefix")
+    old_doc = meili_encoding.index_doc
     with monkeypatch.context() as m:
-        m.setattr(meili_mod, "FILTERABLE", old_filterable)
-        m.setattr(meili_mod, "index_doc", lambda d: {**old_doc(d), "code_prefix": None})
+        m.setattr(meili_encoding, "FILTERABLE", old_filterable)
+        m.setattr(meili_encoding, "index_doc", lambda d: {**old_doc(d), "code_prefix": None})
         reindex(engine, index)
         assert not index.outdated()
     assert index.outdated()
@@ -158,9 +158,9 @@ def test_an_index_in_an_older_format_is_rebuilt_by_one_worker_run(
     from publishing.settings import get_settings
 
     run(engine, tmp_path, "a.csv", [penalty_row(1, 当事人名称=HAOYUNLAI), penalty_row(2)])
-    old_doc = meili_mod.index_doc
+    old_doc = meili_encoding.index_doc
     with monkeypatch.context() as m:
-        m.setattr(meili_mod, "index_doc", lambda d: {**old_doc(d), "code_prefix": []})
+        m.setattr(meili_encoding, "index_doc", lambda d: {**old_doc(d), "code_prefix": []})
         reindex(engine, index)
     if not stamped:  # built before versions were kept
         index._drop(index.meta_uid)

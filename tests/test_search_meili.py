@@ -21,13 +21,12 @@ import pytest
 from sqlalchemy import select, update
 
 from publishing.models import SyncCursor
-from publishing.search import get_backend
+from publishing.search import get_backend, meili_encoding
 from publishing.search import meili as meili_mod
 from publishing.search.base import SearchQuery, SearchUnavailable
 from publishing.search.embedded import EmbeddedSearch
-from publishing.search.meili import (
-    MeiliSearch,
-    MeiliTaskFailed,
+from publishing.search.meili import MeiliSearch, MeiliTaskFailed
+from publishing.search.meili_encoding import (
     encode,
     index_doc,
     pinyin_tokens,
@@ -190,7 +189,7 @@ def test_index_document_keeps_the_search_document():
         "data": {"id": "pn-0123456789abcdef", "amount": 5000},
     }
     out = index_doc(doc)
-    assert meili_mod.stored_doc(out) == doc
+    assert meili_encoding.stored_doc(out) == doc
     assert out["key"] == doc["id"] and out["codes"] == [uscc(2)] and out["type_rank"] == 1
     assert out["py"] == [] and out["day"] > 0
     assert any(encode("高新") in p for p in out["place"])
@@ -201,7 +200,7 @@ def test_settings_payload():
     assert s["searchableAttributes"][:3] == ["codes", "name", "former"]
     assert s["rankingRules"][0] == "sort" and "exactness" in s["rankingRules"]
     assert "codes" in s["typoTolerance"]["disableOnAttributes"]
-    assert s["pagination"]["maxTotalHits"] == meili_mod.MAX_TOTAL_HITS
+    assert s["pagination"]["maxTotalHits"] == meili_encoding.MAX_TOTAL_HITS
 
 
 # -- the index on the server -----------------------------------------------------------------
@@ -216,7 +215,7 @@ def test_index_settings_on_the_server(index):
     assert sorted(current["typoTolerance"]["disableOnAttributes"]) == sorted(
         want["typoTolerance"]["disableOnAttributes"]
     )
-    assert current["pagination"]["maxTotalHits"] == meili_mod.MAX_TOTAL_HITS
+    assert current["pagination"]["maxTotalHits"] == meili_encoding.MAX_TOTAL_HITS
     assert not meili_mod._differs(want, current)
     # Meilisearch returns set-like settings sorted: that is not a difference
     shuffled = {**current, "typoTolerance": {**current["typoTolerance"]}}
@@ -265,7 +264,7 @@ def test_paging_and_cap_meilisearch(world, meili, monkeypatch):
     assert ids(exact)[:8] == pages
     odd = search(world, HAOYUNLAI, limit=3, offset=1)
     assert ids(odd) == ids(exact)[1:4] and odd.total == exact.total
-    monkeypatch.setattr(meili_mod, "MAX_TOTAL_HITS", 4)
+    monkeypatch.setattr(meili_encoding, "MAX_TOTAL_HITS", 4)
     small = _backend(meili)
     try:
         reindex(world.engine, small)
@@ -398,9 +397,9 @@ def test_a_failed_task_fails_the_sync_and_keeps_the_cursor(engine, tmp_path, ind
     run(engine, tmp_path, "a.csv", [penalty_row(1)])
     sync(engine, index)
     run(engine, tmp_path, "b.csv", [penalty_row(2)])
-    real = meili_mod.index_doc
+    real = meili_encoding.index_doc
     with monkeypatch.context() as m:
-        m.setattr(meili_mod, "index_doc", lambda d: {**real(d), "key": "not a valid id!"})
+        m.setattr(meili_encoding, "index_doc", lambda d: {**real(d), "key": "not a valid id!"})
         with pytest.raises(MeiliTaskFailed, match="invalid_document_id"):
             sync(engine, index)
     assert _cursor(engine) == 1

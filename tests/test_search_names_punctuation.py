@@ -11,7 +11,8 @@ import pytest
 from publishing.search.base import SearchQuery
 from publishing.search.embedded import EmbeddedSearch, index_row
 from publishing.search.highlight import marked
-from publishing.search.meili import MeiliSearch, encode, index_doc, query_string
+from publishing.search.meili import MeiliSearch
+from publishing.search.meili_encoding import encode, index_doc, query_string
 from publishing.search.sync import sync
 from publishing.search.text import name_texts, normalize, parse_query, tokens
 from tests import test_search_meili as meili_suite

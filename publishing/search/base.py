@@ -6,9 +6,12 @@ sync from the change log (publishing/search/sync.py); the portal only queries it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class SearchUnavailable(Exception):
@@ -85,3 +88,10 @@ class SearchBackend(Protocol):
         ...
 
     def count(self) -> int: ...
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter): the backends' write batches."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

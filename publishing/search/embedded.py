@@ -33,7 +33,6 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from itertools import islice
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, text
@@ -41,7 +40,14 @@ from sqlalchemy import Connection, Engine, text
 from publishing import locks
 from publishing.db import writer_connection
 from publishing.search import documents, index_format, schema
-from publishing.search.base import FACETS, MATCH_CAP, Hit, SearchQuery, SearchResult
+from publishing.search.base import (
+    FACETS,
+    MATCH_CAP,
+    Hit,
+    SearchQuery,
+    SearchResult,
+    batched,
+)
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
     INITIALS,
@@ -192,12 +198,6 @@ def _bounded(columns: list[list[str]]) -> list[list[str]]:
     return out
 
 
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
 # -- dialects --------------------------------------------------------------------------------
 
 
@@ -302,7 +302,7 @@ class _Sqlite(_Store):
         )
 
     def delete(self, conn: Connection, ids: list[str]) -> None:
-        for chunk in _batched(ids, 500):
+        for chunk in batched(ids, 500):
             marks = ", ".join("?" * len(chunk))
             rids = [
                 r
@@ -692,7 +692,7 @@ class EmbeddedSearch:
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, docs: Iterable[dict[str, Any]]) -> None:
-        for chunk in _batched(docs, BATCH):
+        for chunk in batched(docs, BATCH):
             rows = [index_row(d) for d in {d["id"]: d for d in chunk}.values()]
             with self._writing() as conn:
                 self._store.delete(conn, [r.meta[0] for r in rows])
@@ -701,7 +701,7 @@ class EmbeddedSearch:
                 )
 
     def delete(self, doc_ids: Iterable[str]) -> None:
-        for chunk in _batched(doc_ids, BATCH):
+        for chunk in batched(doc_ids, BATCH):
             with self._writing() as conn:
                 self._store.delete(conn, chunk)
 
@@ -751,7 +751,7 @@ class EmbeddedSearch:
         counters: dict[int, int] = {}
         count = 0
         with writer_connection(self.engine) as conn, store.bulk(conn):
-            for chunk in _batched(prepared, BUILD_BATCH):
+            for chunk in batched(prepared, BUILD_BATCH):
                 rows = []
                 for band, values in chunk:
                     n = counters.get(band, 0)

@@ -55,11 +55,14 @@ and sync rebuilds an index with an older stamp, or none, or with settings other 
 (`outdated`): its documents lack what the searches use. Until then a code search on an index
 without `code_prefix` (IndexOutdated) is sent as it was before that field existed, not failed.
 `reconcile` compares counts and sampled documents with the database.
+
+The settings, documents and queries described above are made by
+publishing.search.meili_encoding; this module sends them: the client, its retries and circuit
+breaker, rebuilds and reconcile.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -68,8 +71,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
-from itertools import accumulate, islice
 from typing import Any, TypeVar
 
 import meilisearch
@@ -80,78 +81,24 @@ from meilisearch.errors import (
 )
 from sqlalchemy import Engine, func, select
 
-from publishing.contract import _DISTRICT_ALIASES, DISTRICT_SHORT, DISTRICTS
-from publishing.search import index_format
+from publishing.search import index_format, meili_encoding
 from publishing.search.base import (
     FACETS,
-    MATCH_CAP,
     Hit,
     SearchQuery,
     SearchResult,
     SearchUnavailable,
+    batched,
 )
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
-    CJK_CLASS,
     ParsedQuery,
-    Term,
-    name_key,
-    name_texts,
-    normalize,
     parse_query,
-    runs,
-    syllables,
 )
 
 log = logging.getLogger("publishing.search.meili")
 T = TypeVar("T")
 
-PRIMARY_KEY = "key"
-DOC_FIELDS = (
-    "id",
-    "type",
-    "title",
-    "url",
-    "entity_id",
-    "district",
-    "date",
-    "status",
-    "grade",
-    "uscc",
-    "reg_no",
-    "names",
-    "text",
-    "data",
-)
-SEARCHABLE = ("codes", "name", "former", "py", "pyi", "body", "place")
-FILTERABLE = (
-    "type",
-    "district",
-    "status",
-    "grade",
-    "entity_id",
-    "name_key",
-    "uscc",
-    "reg_no",
-    "code_prefix",
-)
-SORTABLE = ("day",)
-RANKING_RULES = (
-    "sort",
-    "words",
-    "typo",
-    "proximity",
-    "attribute",
-    "exactness",
-    "type_rank:asc",
-    "name_len:asc",
-    "day:desc",
-    "id:asc",  # ties: the same order after a rebuild as after incremental syncs
-)
-MAX_TOTAL_HITS = MATCH_CAP  # as the embedded backend: totals beyond it are lower bounds
-PINYIN_MAX = 6  # joined pinyin of up to this many characters is one token
-INITIALS_MAX = 10  # initials of up to this many characters
-CODE_PREFIX_MIN = 8  # the shortest code prefix searched for (publishing.search.text.code_key)
 META_SUFFIX = "_meta"  # `<index>_meta` holds the index's format stamp (index_format)
 FORMAT_KEY = "format"
 BATCH = 1000  # documents per write task
@@ -161,253 +108,6 @@ SEARCH_TIMEOUT = (1.0, 2.5)
 SEARCH_RETRIES = 2  # on connection errors, 429 and 5xx; never on a timeout
 BREAKER_FAILURES = 3  # failed searches in a row that open the circuit breaker …
 BREAKER_COOLDOWN = 10.0  # … for this many seconds
-_CJK = re.compile(f"[{CJK_CLASS}]")
-_VALID_KEY = re.compile(r"[A-Za-z0-9_-]{1,511}")
-
-
-def settings_payload() -> dict[str, Any]:
-    """The index settings (PATCH /indexes/{uid}/settings)."""
-    return {
-        "searchableAttributes": list(SEARCHABLE),
-        "filterableAttributes": list(FILTERABLE),
-        "sortableAttributes": list(SORTABLE),
-        "rankingRules": list(RANKING_RULES),
-        "displayedAttributes": ["*"],
-        # Typos only in pinyin: our Chinese tokens are hex spellings (one "typo" there is another
-        # character) and codes must match exactly.
-        "typoTolerance": {
-            "enabled": True,
-            "disableOnAttributes": [a for a in SEARCHABLE if a != "py"],
-        },
-        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
-        "faceting": {"maxValuesPerFacet": 100},
-    }
-
-
-# -- documents -------------------------------------------------------------------------------
-
-
-def encode(token: str) -> str:
-    """An index token as Meilisearch sees it: Chinese spelled in hex, anything else as is."""
-    if token and _CJK.match(token):
-        return "c" + "".join(f"{ord(ch):05x}" for ch in token)
-    return token
-
-
-def index_tokens(norm: str, chars: bool = True) -> list[str]:
-    """A normalised text's tokens: a Chinese run's bigrams, then each of its characters (a
-    single-character query is then a word, not a prefix that Meilisearch would expand to at
-    most 1,000 bigrams or match only as the query's last word; without `chars`, a run of one
-    character only); other runs as they are."""
-    out: list[str] = []
-    for run, cjk in runs(norm):
-        if cjk:
-            out.extend(run[i : i + 2] for i in range(len(run) - 1))
-            if chars or len(run) == 1:
-                out.extend(run)
-        else:
-            out.append(run)
-    return out
-
-
-def grams(text: str, chars: bool = True) -> str:
-    """The tokens of a text (index_tokens of its normalised form), encoded, space-separated."""
-    return " ".join(encode(t) for t in index_tokens(normalize(text), chars))
-
-
-def name_grams(name: str) -> str:
-    """The tokens of a name as grams() makes them, of each of its text.name_texts (通百鑫（烟台）
-    调味品 as 通百鑫烟台调味品 and 通百鑫调味品): Meilisearch never sees the brackets, its own
-    tokenizer cannot bridge them."""
-    return " ".join(grams(t) for t in name_texts(normalize(name)))
-
-
-def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Joined pinyin and initials of every run of consecutive characters of the names."""
-    py: dict[str, None] = {}
-    pyi: dict[str, None] = {}
-    for name in names:
-        items = syllables(normalize(name))
-        initials = [s[0] for s in items if s]
-        for i in range(len(items)):
-            for k in range(1, PINYIN_MAX + 1):
-                if i + k <= len(items):
-                    py["".join(items[i : i + k])] = None
-            for k in range(2, INITIALS_MAX + 1):
-                if i + k <= len(initials):
-                    pyi["".join(initials[i : i + k])] = None
-    return list(py), list(pyi)
-
-
-def code_prefixes(codes: Iterable[str | None]) -> list[str]:
-    """The prefixes of the codes that a code query may be (CODE_PREFIX_MIN characters up to
-    one short of the whole code, which is matched exactly)."""
-    out: dict[str, None] = {}
-    for code in filter(None, codes):
-        for n in range(CODE_PREFIX_MIN, len(code)):
-            out[code[:n]] = None
-    return list(out)
-
-
-def _place_names() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {
-        code: [name, DISTRICT_SHORT.get(code, name)] for code, name in DISTRICTS.items()
-    }
-    for alias, code in _DISTRICT_ALIASES.items():
-        out.setdefault(code, []).append(alias)
-    return {code: list(dict.fromkeys(names)) for code, names in out.items()}
-
-
-PLACES = _place_names()
-
-
-def doc_key(doc_id: str) -> str:
-    """The Meilisearch primary key of a document id (ids are URL-safe already: kept as is)."""
-    if _VALID_KEY.fullmatch(doc_id):
-        return doc_id
-    return "x" + doc_id.encode().hex()[:500]
-
-
-def _json_clean(doc: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(doc, ensure_ascii=False, default=str))
-
-
-def _day(iso: str | None) -> int | None:
-    try:
-        return date.fromisoformat(iso[:10]).toordinal() if iso else None
-    except ValueError:
-        return None
-
-
-def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    """The Meilisearch document of a search document: its fields plus what is searched,
-    filtered and ranked on."""
-    out = _json_clean({k: doc.get(k) for k in DOC_FIELDS})
-    names = [n for n in doc.get("names") or () if n]
-    key = name_key(names[0]) if names else ""
-    py, pyi = pinyin_tokens(names) if doc["type"] == "entity" else ([], [])
-    out.update(
-        {
-            PRIMARY_KEY: doc_key(doc["id"]),
-            "codes": [c for c in (doc.get("uscc"), doc.get("reg_no")) if c],
-            # names as the embedded index has them: across and without brackets (name_texts)
-            "name": name_grams(names[0]) if names else "",
-            "former": [name_grams(n) for n in names[1:]],
-            "py": py,
-            "pyi": pyi,
-            "body": [grams(value) for _, value in doc.get("text") or () if value],
-            # district aliases are for names of places (高新区), not for single characters
-            "place": [grams(n, chars=False) for n in PLACES.get(doc.get("district") or "", [])],
-            "name_key": key or None,
-            # entities only: a code prefix finds entities, as in the embedded backend
-            "code_prefix": code_prefixes((doc.get("uscc"), doc.get("reg_no")))
-            if doc["type"] == "entity"
-            else [],
-            "name_len": len(key),
-            "type_rank": 0 if doc["type"] == "entity" else 1,
-        }
-    )
-    # Every document has every custom-ranking field (Meilisearch leaves the order undefined
-    # otherwise): no date is day 0, last when newest come first.
-    out["day"] = _day(doc.get("date")) or 0
-    return out
-
-
-def stored_doc(hit: dict[str, Any]) -> dict[str, Any]:
-    """The search document back from a Meilisearch document."""
-    return {k: hit.get(k) for k in DOC_FIELDS}
-
-
-# -- queries ---------------------------------------------------------------------------------
-
-
-def phrase(parts: Iterable[str]) -> str:
-    """A quoted phrase of index tokens: matched as adjacent words, never as a prefix."""
-    return '"' + " ".join(encode(p) for p in parts) + '"'
-
-
-def query_string(pq: ParsedQuery, legacy: bool = False) -> str:
-    """The Meilisearch q of a parsed query (empty: a placeholder search). `legacy`: for an
-    index built before `code_prefix` (IndexOutdated), a code is one word, matched exactly or
-    as a prefix of a code, as searches were sent then."""
-    if legacy and pq.code:
-        return pq.code.lower()
-    words: list[str] = []
-    for term in pq.terms:
-        if term.cjk:  # the phrase of its bigrams, or of its one character
-            src = term.source
-            words.append(phrase([src[i : i + 2] for i in range(len(src) - 1)] or [src]))
-        elif pq.code:  # parts of a code are whole words: a code prefix is a filter (exact_tiers)
-            words.append(phrase([term.source]))
-        else:  # Meilisearch matches the last of these words as a prefix
-            words.extend(pinyin_words(term))
-    return " ".join(words)
-
-
-def pinyin_words(term: Term) -> list[str]:
-    """The words of a latin term: itself, unless a reading of it as pinyin has more syllables
-    than one indexed token holds (PINYIN_MAX); then overlapping pieces of at most PINYIN_MAX
-    syllables, cut where every reading has a syllable boundary (xian | xi an)."""
-    readings = [sylls for sylls, _ in term.pinyin]
-    if term.initials or not readings or max(map(len, readings)) <= PINYIN_MAX:
-        return [term.source]
-    ends = [set(accumulate(map(len, r))) for r in readings]
-    cuts = sorted(set.intersection(*ends) | {0})
-
-    def size(a: int, b: int) -> int:  # syllables between two cuts, in the longest reading
-        return max(sum(cuts[a] < e <= cuts[b] for e in r) for r in ends)
-
-    pieces: list[tuple[int, int]] = []
-    i = 0
-    while not pieces or pieces[-1][1] < len(cuts) - 1:
-        j = i + 1
-        while j + 1 < len(cuts) and size(i, j + 1) <= PINYIN_MAX:
-            j += 1
-        pieces.append((i, j))
-        i = j - 1 if j - 1 > i else j  # the next piece overlaps this one by a syllable
-    i, last = pieces[-1]
-    while i > 0 and size(i - 1, last) <= PINYIN_MAX:  # the last piece as long as it can be
-        i -= 1
-    pieces[-1] = (i, last)
-    return [term.source[cuts[a] : cuts[b]] for a, b in pieces]
-
-
-def literal(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def query_filters(q: SearchQuery) -> list[str]:
-    out: list[str] = []
-    if q.types:
-        out.append(f"type IN [{', '.join(literal(t) for t in q.types)}]")
-    for key in ("district", "status", "grade"):
-        value = getattr(q, key)
-        if value:
-            out.append(f"{key} = {literal(value)}")
-    return out
-
-
-def exact_tiers(pq: ParsedQuery, legacy: bool = False) -> list[str]:
-    """Filters of the exact tiers, best first: the code, a code prefix (not on a `legacy`
-    index, which lacks the field), then the name."""
-    tiers = []
-    if pq.code:
-        tiers.append(f"uscc = {literal(pq.code)} OR reg_no = {literal(pq.code)}")
-        if not legacy:  # entities only have code prefixes
-            tiers.append(f"code_prefix = {literal(pq.code)}")
-    if pq.name_key:
-        tiers.append(f"name_key = {literal(pq.name_key)}")
-    return tiers
-
-
-def _window(offset: int, limit: int) -> tuple[dict[str, int], int]:
-    """page/hitsPerPage (exact totals) covering [offset, offset + limit), and where the wanted
-    hits start in that page."""
-    if limit <= 0:
-        return {"hitsPerPage": 0, "page": 1}, 0
-    if offset % limit == 0:
-        return {"hitsPerPage": limit, "page": offset // limit + 1}, 0
-    return {"hitsPerPage": offset + limit, "page": 1}, offset
 
 
 # -- reconcile -------------------------------------------------------------------------------
@@ -636,7 +336,7 @@ class MeiliSearch:
 
     def _create(self, uid: str) -> None:
         """Create an index with our settings and wait until both are done."""
-        body = {"uid": uid, "primaryKey": PRIMARY_KEY}
+        body = {"uid": uid, "primaryKey": meili_encoding.PRIMARY_KEY}
         self._wait(
             self._enqueue_once(
                 lambda: self.client.http.post("indexes", body),
@@ -645,9 +345,9 @@ class MeiliSearch:
             )
         )
         self._wait(
-            self._call(self.client.http.patch, f"indexes/{uid}/settings", settings_payload())[
-                "taskUid"
-            ]
+            self._call(
+                self.client.http.patch, f"indexes/{uid}/settings", meili_encoding.settings_payload()
+            )["taskUid"]
         )
 
     def ensure_index(self) -> None:
@@ -658,30 +358,35 @@ class MeiliSearch:
             self._create(self.uid)
         else:
             current = self._call(self.client.http.get, f"indexes/{self.uid}/settings")
-            if _differs(settings_payload(), current):
+            if _differs(meili_encoding.settings_payload(), current):
                 log.warning("meilisearch: updating the settings of %s", self.uid)
                 self._wait(
                     self._call(
-                        self.client.http.patch, f"indexes/{self.uid}/settings", settings_payload()
+                        self.client.http.patch,
+                        f"indexes/{self.uid}/settings",
+                        meili_encoding.settings_payload(),
                     )["taskUid"]
                 )
         self._ready = True
 
     def _add(self, uid: str, docs: list[dict[str, Any]]) -> int:
-        return self._post(f"indexes/{uid}/documents", [index_doc(d) for d in docs])
+        return self._post(f"indexes/{uid}/documents", [meili_encoding.index_doc(d) for d in docs])
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, docs: Iterable[dict[str, Any]]) -> None:
         self.ensure_index()
-        tasks = [self._add(self.uid, chunk) for chunk in _batched(docs, self.batch)]
+        tasks = [self._add(self.uid, chunk) for chunk in batched(docs, self.batch)]
         for uid in tasks:
             self._wait(uid)
 
     def delete(self, doc_ids: Iterable[str]) -> None:
         self.ensure_index()
         tasks = [
-            self._post(f"indexes/{self.uid}/documents/delete-batch", [doc_key(i) for i in chunk])
-            for chunk in _batched(doc_ids, self.batch * 10)
+            self._post(
+                f"indexes/{self.uid}/documents/delete-batch",
+                [meili_encoding.doc_key(i) for i in chunk],
+            )
+            for chunk in batched(doc_ids, self.batch * 10)
         ]
         for uid in tasks:
             self._wait(uid)
@@ -694,7 +399,7 @@ class MeiliSearch:
         count = 0
         pending: list[int] = []
         try:
-            for chunk in _batched(docs, self.batch):
+            for chunk in batched(docs, self.batch):
                 pending.append(self._add(new, chunk))
                 count += len(chunk)
                 while len(pending) > PIPELINE:
@@ -785,7 +490,7 @@ class MeiliSearch:
         """Stamp the live index with this code's format version (after its rebuild's swap: a
         crash between the two costs one more rebuild, never a stamp on an old index)."""
         if not self._exists(self.meta_uid):
-            body = {"uid": self.meta_uid, "primaryKey": PRIMARY_KEY}
+            body = {"uid": self.meta_uid, "primaryKey": meili_encoding.PRIMARY_KEY}
             self._wait(
                 self._enqueue_once(
                     lambda: self.client.http.post("indexes", body),
@@ -793,7 +498,11 @@ class MeiliSearch:
                     lambda t: t.get("indexUid") == self.meta_uid,
                 )
             )
-        stamp = {PRIMARY_KEY: FORMAT_KEY, "index": self.uid, "version": index_format.FORMAT_VERSION}
+        stamp = {
+            meili_encoding.PRIMARY_KEY: FORMAT_KEY,
+            "index": self.uid,
+            "version": index_format.FORMAT_VERSION,
+        }
         self._wait(self._post(f"indexes/{self.meta_uid}/documents", [stamp]))
 
     def outdated(self) -> bool:
@@ -806,7 +515,7 @@ class MeiliSearch:
             if err.code == "index_not_found":
                 return False
             raise
-        if not _differs(settings_payload(), current):
+        if not _differs(meili_encoding.settings_payload(), current):
             return False
         log.warning("meilisearch: %s was built with other settings: it needs a rebuild", self.uid)
         return True
@@ -831,7 +540,11 @@ class MeiliSearch:
         """Every stored document (for checks and debugging)."""
         offset = 0
         while True:
-            body = {"offset": offset, "limit": self.batch, "fields": list(DOC_FIELDS)}
+            body = {
+                "offset": offset,
+                "limit": self.batch,
+                "fields": list(meili_encoding.DOC_FIELDS),
+            }
             try:
                 page = self._call(
                     self.client.http.post, f"indexes/{self.uid}/documents/fetch", body
@@ -840,15 +553,16 @@ class MeiliSearch:
                 if err.code == "index_not_found":
                     return
                 raise
-            yield from (stored_doc(d) for d in page["results"])
+            yield from (meili_encoding.stored_doc(d) for d in page["results"])
             offset += len(page["results"])
             if not page["results"] or offset >= page["total"]:
                 return
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
-        path = f"indexes/{self.uid}/documents/{doc_key(doc_id)}?fields={','.join(DOC_FIELDS)}"
+        key, fields = meili_encoding.doc_key(doc_id), ",".join(meili_encoding.DOC_FIELDS)
+        path = f"indexes/{self.uid}/documents/{key}?fields={fields}"
         try:
-            return stored_doc(self._call(self.client.http.get, path))
+            return meili_encoding.stored_doc(self._call(self.client.http.get, path))
         except MeilisearchApiError as err:
             if err.code in ("document_not_found", "index_not_found"):
                 return None
@@ -874,11 +588,14 @@ class MeiliSearch:
     def _search(
         self, query: SearchQuery, pq: ParsedQuery, started: float, legacy: bool = False
     ) -> SearchResult:
-        q = query_string(pq, legacy)
-        base = query_filters(query)
+        q = meili_encoding.query_string(pq, legacy)
+        base = meili_encoding.query_filters(query)
         relevance = bool(q) and query.sort != "date"
-        tiers = exact_tiers(pq, legacy) if relevance else []
-        common: dict[str, Any] = {"indexUid": self.uid, "attributesToRetrieve": list(DOC_FIELDS)}
+        tiers = meili_encoding.exact_tiers(pq, legacy) if relevance else []
+        common: dict[str, Any] = {
+            "indexUid": self.uid,
+            "attributesToRetrieve": list(meili_encoding.DOC_FIELDS),
+        }
         if query.facets:
             common["facets"] = list(FACETS)
         requests: list[dict[str, Any]] = []
@@ -900,7 +617,7 @@ class MeiliSearch:
             main["filter"] = [*base, *(f"NOT ({t})" for t in tiers)]
         if not relevance:
             main["sort"] = ["day:desc"]
-        paging, skip = _window(query.offset, query.limit)
+        paging, skip = meili_encoding.window(query.offset, query.limit)
         results = self._multi([*requests, {**main, **paging}])
         if results is None:
             return SearchResult(
@@ -917,18 +634,18 @@ class MeiliSearch:
             main_offset = max(0, query.offset - n_exact)
             main_limit = query.limit - len(page)
             if query.offset and main_limit > 0:
-                paging, skip = _window(main_offset, main_limit)
+                paging, skip = meili_encoding.window(main_offset, main_limit)
                 main_hits = self._multi([{**main, **paging, "facets": []}])[-1]["hits"][skip:]
             main_hits = main_hits[:main_limit]
         page += main_hits[: query.limit - len(page)]
         total = n_exact + results[-1]["totalHits"]
         facets = _merge_facets(results) if query.facets else {}
-        hits = [self._hit(stored_doc(h), pq) for h in page]
+        hits = [self._hit(meili_encoding.stored_doc(h), pq) for h in page]
         return SearchResult(
             total=total,
             hits=hits,
             facets=facets,
-            capped=any(r["totalHits"] >= MAX_TOTAL_HITS for r in results),
+            capped=any(r["totalHits"] >= meili_encoding.MAX_TOTAL_HITS for r in results),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             query=query,
         )
@@ -972,12 +689,11 @@ class MeiliSearch:
     ) -> ReconcileReport:
         """Counts, and about `sample` random documents, compared between the database and the
         index. Events not yet synced (`pending`) show up as differences: sync first."""
-        from publishing.models import ACTIVE, ChangeEvent, Entity, Record, SyncCursor
+        from publishing.models import ACTIVE, Entity, Record
         from publishing.search.documents import load_entity_docs, load_record_docs
-        from publishing.search.sync import cursor_name
+        from publishing.search.sync import backlog
 
         ents, recs = Entity.__table__, Record.__table__
-        events, cursors = ChangeEvent.__table__, SyncCursor.__table__
         rng = random.Random(seed)
         with engine.connect() as conn:
             n_ent = conn.execute(select(func.count()).select_from(ents)).scalar_one()
@@ -988,13 +704,7 @@ class MeiliSearch:
                     .group_by(recs.c.kind)
                 ).all()
             )
-            top = conn.execute(select(func.max(events.c.seq))).scalar() or 0
-            seen = (
-                conn.execute(
-                    select(cursors.c.seq).where(cursors.c.name == cursor_name(self))
-                ).scalar()
-                or 0
-            )
+            _, lag = backlog(conn, self)
             rec_ids = _sample_records(conn, kinds, sample, rng)
             docs = load_record_docs(conn, rec_ids)
             # entities: those of the sampled records (every entity has records), up to a share
@@ -1004,7 +714,7 @@ class MeiliSearch:
         report = ReconcileReport(
             database=n_ent + sum(kinds.values()),
             index=self.count(),
-            pending=max(0, top - seen),
+            pending=max(0, lag),
             sampled=len(docs),
         )
         for doc_id, doc in sorted(docs.items()):
@@ -1013,7 +723,7 @@ class MeiliSearch:
             got = self.get(doc_id)
             if got is None:
                 report.missing.append(doc_id)
-            elif got != stored_doc(_json_clean(doc)):
+            elif got != meili_encoding.stored_doc(meili_encoding.json_clean(doc)):
                 report.different.append(doc_id)
         return report
 
@@ -1085,9 +795,3 @@ def _differs(want: dict[str, Any], have: dict[str, Any]) -> bool:
         elif current != value:
             return True
     return False
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk

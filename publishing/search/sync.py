@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, up
 from publishing import clock, locks
 from publishing.db import get_engine, writer_connection
 from publishing.models import ChangeEvent, SearchPending, SyncCursor
+from publishing.read import last_change_seq
 from publishing.search import get_backend, index_format
 from publishing.search.base import SearchBackend
 from publishing.search.documents import iter_all_docs, load_entity_docs, load_record_docs
@@ -108,17 +109,17 @@ def apply_events(conn: Connection, backend: SearchBackend, events: list) -> None
     backend.upsert([doc for doc in docs.values() if doc is not None])
 
 
-def _backlog(engine: Engine, backend: SearchBackend) -> tuple[int, int]:
-    """(the cursor, how many events are after it)."""
-    with engine.connect() as conn:
-        top = conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0
-        cursor = read_cursor(conn, cursor_name(backend))
+def backlog(conn: Connection, backend: SearchBackend) -> tuple[int, int]:
+    """(the backend's cursor, how many events are after it: the newest seq minus the cursor,
+    negative when the cursor is beyond the log, as after a restore from an older backup)."""
+    top = last_change_seq(conn)
+    cursor = read_cursor(conn, cursor_name(backend))
     return cursor, top - cursor
 
 
-def _far_behind(backend: SearchBackend, backlog: int) -> bool:
+def _far_behind(backend: SearchBackend, lag: int) -> bool:
     # A first publish of a whole city, or an index far behind: a rebuild is much faster.
-    return backlog > REINDEX_BACKLOG and backlog > backend.count() // 2
+    return lag > REINDEX_BACKLOG and lag > backend.count() // 2
 
 
 CURRENT, EMPTY = "current", "empty"  # index_state's answers besides a reason to rebuild
@@ -160,8 +161,9 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
     process rebuilds; returns the events the rebuild covered (0: none), or None while another
     process rebuilds it (its old self keeps answering searches meanwhile) or when a rebuild is
     needed but not `rebuild` (left to the worker)."""
-    cursor, backlog = _backlog(engine, backend)
-    state, behind = index_state(backend, cursor), _far_behind(backend, backlog)
+    with engine.connect() as conn:
+        cursor, lag = backlog(conn, backend)
+    state, behind = index_state(backend, cursor), _far_behind(backend, lag)
     if state == CURRENT and not behind:
         return 0
     if not rebuild and (state != EMPTY or behind):
@@ -171,12 +173,13 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
         if not mine:
             log.debug("search: another process is rebuilding the %s index", backend.name)
             return None
-        cursor, backlog = _backlog(engine, backend)  # again: a rebuild may have just ended
+        with engine.connect() as conn:  # again: a rebuild may have just ended
+            cursor, lag = backlog(conn, backend)
         state = index_state(backend, cursor)
         if state == EMPTY:
             backend.stamp_format()  # type: ignore[attr-defined]
             state = CURRENT
-        if state == CURRENT and not _far_behind(backend, backlog):
+        if state == CURRENT and not _far_behind(backend, lag):
             return 0
         if state != CURRENT:  # logged by the one process that rebuilds, once per rebuild
             log.warning(
@@ -186,7 +189,7 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
                 state,
             )
         _rebuild(engine, backend)
-        return backlog
+        return lag
 
 
 def sync(
@@ -321,7 +324,7 @@ def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) 
 def _rebuild(engine: Engine, backend: SearchBackend) -> int:
     """The caller holds the rebuild lock."""
     with engine.connect() as conn:
-        top = conn.execute(select(func.max(EVENTS.c.seq))).scalar() or 0
+        top = last_change_seq(conn)
         # Ids are issued in commit order (the writer lock): every row up to the largest one
         # committed before the rebuild reads the database is covered by it.
         pending_top = conn.execute(select(func.max(PENDING.c.id))).scalar()
