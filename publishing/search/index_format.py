@@ -2,8 +2,8 @@
 
 FORMAT_VERSION names what this code writes into a search index: the documents
 (publishing.search.documents), their tokens and tags (text.py, embedded.index_row,
-meili_encoding.index_doc) and the index settings (meili_encoding.settings_payload, the embedded tables). Bump it
-with any change to those that a search relies on. A rebuild stamps the index with it (embedded:
+meili_encoding.index_doc) and the index settings (meili_encoding.settings_payload, the embedded
+tables). Bump it with any change to those that a search relies on. A rebuild stamps the index with it (embedded:
 a row of sync_cursors, "search-format:embedded", written in the transaction that swaps the new
 tables in; Meilisearch: a document in the index `<index>_meta`, written after the swap), and
 the search sync (publishing.search.sync) rebuilds an index stamped with an older version, or
