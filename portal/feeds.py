@@ -33,6 +33,7 @@ from litestar import HttpMethod, Request, Response, route
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
+from litestar.response import Template
 from sqlalchemy import Connection
 
 from portal import routes
@@ -411,12 +412,63 @@ def search_feed(
     return respond(request, fmt, meta, page, CURRENT_MAX_AGE)
 
 
+# -- /feeds: what can be subscribed to, in words (the feeds themselves are XML) ---------------
+
+HELP_MAX_AGE = 3600
+_HELP_KINDS = (*KINDS, ALL)
+
+
+def help_context() -> dict[str, Any]:
+    """The help page's feeds: each kind's (and all kinds') Atom and RSS URLs, absolute, as a
+    feed reader takes them; the patterns of the district, entity and search feeds."""
+    kinds = [
+        {
+            "kind": kind,
+            "label": "全部公示信息" if kind == ALL else KIND_LABELS[kind],
+            "atom": absolute(feed_path(kind, ATOM)),
+            "rss": absolute(feed_path(kind, RSS)),
+        }
+        for kind in _HELP_KINDS
+    ]
+    district, name = next(iter(DISTRICTS.items()))
+    return {
+        "kinds": kinds,
+        "district_example": absolute(feed_path("penalty", ATOM, district)),
+        "district_name": name,
+        "district_code": district,
+        "entity_pattern": absolute(routes.entity_feed_url("统一社会信用代码")),
+        "search_example": absolute(
+            routes.PATHS[routes.SEARCH] + "/feed.atom?" + urlencode({"q": "食品"})
+        ),
+        "site": absolute("/"),
+        "json_url": None,  # no JSON twin: the feeds are the data
+        "feeds": [{"title": f"{k['label']}（Atom）", "url": feed_path(k["kind"], ATOM)}
+                  for k in kinds],
+    }
+
+
+@route(
+    "/feeds",
+    name="feeds_help",
+    http_method=[HttpMethod.GET],
+    sync_to_thread=False,
+    include_in_schema=False,
+)
+def feeds_help() -> Template:
+    return Template(
+        "feeds.html",
+        context=help_context(),
+        headers={"Cache-Control": f"public, max-age={HELP_MAX_AGE}"},
+    )
+
+
 def _each_format(path: str, name: str, fn: Callable) -> list:
     """One handler per format (a handler with several paths breaks sync_to_thread here)."""
     return [route(f"{path}.{fmt}", name=f"{name}_{fmt}", **_OPTS)(fn) for fmt in RENDER]
 
 
 route_handlers: list = [
+    feeds_help,
     kind_feed,
     district_feed,
     *_each_format("/entities/{uscc:str}/feed", "entity_feed", entity_feed),

@@ -48,6 +48,8 @@ FIELD_LABELS: dict[str, str] = {
     "repairable_from": "可申请信用修复日期",
     "first_published_at": "首次公示时间",
     "updated_at": "最近更新时间",
+    # the site's one word for a domain: the penalty file's header says 领域, the marks' 监管领域
+    "penalty.domain": "监管领域",
 }
 FIELD_TYPES: dict[str, dict[str, str]] = {}
 for _kind, _cols in KIND_COLUMNS.items():
@@ -63,6 +65,30 @@ STATUS_LABELS = {
     "aggregate": "仅统计公开",
 }
 TYPE_LABELS = {"entity": "市场主体", **KIND_LABELS}
+# The site's one wording for a record published without an end date (no 公示截止日期), and for
+# a credit mark without an end of validity (no 有效期至): the two mean different things.
+OPEN_ENDED_PUBLICITY = "长期公示（至撤销或更新）"
+OPEN_ENDED_VALIDITY = "长期有效"
+
+# The back office's audit trail in words (review_request.html); an action or actor not listed
+# here is shown as it is stored.
+AUDIT_ACTIONS = {
+    "request.submit": "提交申请",
+    "request.supplement": "补正材料",
+    "request.accept": "受理",
+    "request.more_info": "要求补正材料",
+    "request.approve": "批准",
+    "request.reject": "驳回",
+    "request.deadlines": "重算办理期限",
+    "attachment.view": "查看附件",
+}
+AUDIT_ACTORS = {
+    "applicant": "申请人",
+    "applicant:web": "申请人（网上提交）",
+    "applicant:api": "申请人（接口提交）",
+    "worker": "系统（后台任务）",
+    "system": "系统",
+}
 
 
 def dir_version(directory: Path) -> str:
@@ -122,14 +148,33 @@ def record_title(rec: dict[str, Any]) -> str:
     elif kind == "blacklist":
         parts = [rec.get("issue_no"), rec.get("products") or rec.get("violation")]
     elif kind == "credit_mark":
-        grade = f"{rec['grade']}类" if rec.get("grade") else None
-        parts = [rec.get("scheme"), grade, rec.get("domain")]
+        # the grade is the scheme's result (信用风险分类 B类), not a part of its own
+        grade = f" {rec['grade']}类" if rec.get("grade") else ""
+        parts = [f"{rec.get('scheme') or ''}{grade}".strip(), rec.get("domain")]
     elif kind == "return_pledge":
         days = f"{rec['return_days']}天无理由退货" if rec.get("return_days") else None
         parts = [rec.get("category"), days]
     else:
         parts = [KIND_LABELS.get(kind, kind)]
     return " · ".join(str(p) for p in parts if p) or KIND_LABELS.get(kind, kind)
+
+
+def repair_moot(rec: dict[str, Any]) -> bool:
+    """Whether the earliest date to ask for credit repair is not before the end of publicity:
+    the record stops being published first, so there is nothing to repair early."""
+    start, end = rec.get("repairable_from"), rec.get("publicity_until")
+    return bool(start and end) and str(start)[:10] >= str(end)[:10]
+
+
+def audit_action(action: str) -> str:
+    return AUDIT_ACTIONS.get(action, action)
+
+
+def audit_actor(actor: str) -> str:
+    """A staff member by name; the applicant and the system's own jobs in words."""
+    if actor.startswith("review:"):
+        return actor.removeprefix("review:")
+    return AUDIT_ACTORS.get(actor, actor)
 
 
 def _beijing(value: Any) -> datetime | date | str | None:
@@ -199,6 +244,8 @@ def make_environment() -> Environment:
         local_minute=local_minute,
         time_attr=time_attr,
         district_name=lambda code: DISTRICTS.get(code or "", ""),
+        audit_action=audit_action,
+        audit_actor=audit_actor,
     )
     env.globals.update(
         static_url=static_url,
@@ -215,5 +262,8 @@ def make_environment() -> Environment:
         KIND_FIELDS=KIND_FIELDS,
         routes=routes,
         entity_url=entity_url,
+        repair_moot=repair_moot,
+        OPEN_ENDED_PUBLICITY=OPEN_ENDED_PUBLICITY,
+        OPEN_ENDED_VALIDITY=OPEN_ENDED_VALIDITY,
     )
     return env

@@ -204,7 +204,7 @@ def test_profile(site):
         "列入严重违法失信名单",
         "线下无理由退货承诺单位",
         "不可提前修复",
-        "起可申请信用修复",
+        "公示期满，停止公示",  # 食品: repairable after 12 months, the publicity's own length
         "曾用名",
         f'href="/entities/{site.entity}/feed.atom"',
         'type="application/atom+xml"',

@@ -46,14 +46,14 @@ def test_a_bad_date_range_gets_the_page_with_the_error_beside_the_field(engine, 
     assert _field(form, "f-from").get("value") == "2026-10-01"
     assert _field(form, "f-to").get("value") == "2026-01-01"
     error = _field(doc, "e-from")
-    assert "起始日期（2026-10-01）晚于截止日期（2026-01-01）" in error.text_content()
+    assert "起始日期（2026-10-01）晚于结束日期（2026-01-01）" in error.text_content()
     assert _field(doc, "f-from").get("aria-invalid") == "true"
     assert _field(doc, "f-from").get("aria-describedby") == "e-from"
     assert _field(doc, "f-to").get("aria-invalid") is None
     assert doc.xpath('//*[@role="alert"]//a[@href="#f-from"]')
     assert not doc.xpath("//table")  # nothing is listed for a filter that cannot be used
     # the JSON twin: the error alone, as before
-    assert api.status_code == 400 and "晚于截止日期" in api.json()["detail"]
+    assert api.status_code == 400 and "晚于结束日期" in api.json()["detail"]
 
 
 def test_every_bad_field_is_named(engine, marks):
@@ -63,7 +63,7 @@ def test_every_bad_field_is_named(engine, marks):
     doc = lhtml.fromstring(page.text)
     for name, message in (
         ("district", "未知的区市：火星"),
-        ("to", "截止日期格式"),
+        ("to", "结束日期格式"),
         ("grade", "分类结果应为"),
     ):
         assert message in _field(doc, f"e-{name}").text_content(), name

@@ -146,7 +146,7 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     review.wait_for_url(f"**/review/requests/{tracking}")
     assert "缴款凭证.pdf" in review.content()
     review.locator("#a-approve").check()
-    review.get_by_label("理由（必填，至少2个字，将告知申请人）").fill("已履行行政处罚决定并完成整改,准予信用修复。")
+    review.get_by_label("理由（必填，至少 2 个字，将告知申请人）").fill("已履行行政处罚决定并完成整改,准予信用修复。")
     review.screenshot(path=ARTIFACTS / "review-request.png", full_page=True)
     review.get_by_role("button", name="确认").click()
     review.wait_for_selector("text=已批准")

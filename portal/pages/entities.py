@@ -10,15 +10,16 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Redirect
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from portal import routes
 from portal.api.schemas import EntityProfile
 from portal.errors import bad_request, not_found
 from portal.pages.common import Next, decode_token, encode_token, parse_date, twin
 from portal.render import Page, respond
-from publishing import read
+from publishing import clock, read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
+from publishing.commit import RECORDS
 from publishing.rules import load_rules
 from publishing.shape import entity_url
 
@@ -101,6 +102,29 @@ def profile_data(
     }
 
 
+# The kinds the profile's header counts (行政处罚公示中 N 条 …): an entity with penalties in
+# publicity is not "无列入名单信息".
+_COUNTED_KINDS = ("blacklist", "penalty")
+
+
+def kind_counts(conn: Connection, code: str, data: dict[str, Any]) -> dict[str, int]:
+    """How many of the entity's visible records of each counted kind there are: read off the
+    page when it holds them all, else counted (a profile paged past its first page)."""
+    if data["next_url"] is None and data["first_url"] is None:
+        return {k: len(data["records"].get(k, [])) for k in _COUNTED_KINDS}
+    rows = conn.execute(
+        select(RECORDS.c.kind, func.count())
+        .where(
+            RECORDS.c.entity_id == code,
+            RECORDS.c.kind.in_(_COUNTED_KINDS),
+            read.in_publication(clock.today()),
+        )
+        .group_by(RECORDS.c.kind)
+    ).all()
+    found = {kind: n for kind, n in rows}
+    return {k: found.get(k, 0) for k in _COUNTED_KINDS}
+
+
 @twin(
     routes.ENTITY,
     model=EntityProfile,
@@ -119,9 +143,11 @@ def entity_page(
             status_code=301,
             headers={"Cache-Control": "public, max-age=86400"},
         )
-    data = profile_data(conn, code, token, api=routes.is_api(request.url.path))
+    api = routes.is_api(request.url.path)
+    data = profile_data(conn, code, token, api=api)
     feeds = [{"title": f"{data['entity']['name']} 信用信息变更（Atom）", "url": data["feed_url"]}]
-    return respond(request, Page("entity.html", data, feeds=feeds))
+    context = {} if api else {"counts": kind_counts(conn, code, data)}
+    return respond(request, Page("entity.html", data, context=context, feeds=feeds))
 
 
 route_handlers = [*entity_page]

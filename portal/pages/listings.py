@@ -34,7 +34,8 @@ from publishing import clock, read
 from publishing.contract import KIND_LABELS
 
 PER_PAGE = 50
-CATEGORY_LABELS = {"penalty": "领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
+# 监管领域: the site's one word for a domain (the penalty file's header says 领域)
+CATEGORY_LABELS = {"penalty": "监管领域", "credit_mark": "标注类型", "return_pledge": "经营类别"}
 
 LISTING_DESCRIPTION = f"""按日期倒序；用返回的 next 令牌取下一页、prev 令牌（参数 before）取上一页（键集分页）。
 
@@ -45,9 +46,9 @@ LISTING_DESCRIPTION = f"""按日期倒序；用返回的 next 令牌取下一页
 District = Annotated[str | None, QueryParameter(description="区市代码或名称，如 370602 或 芝罘区")]
 Before = Annotated[str | None, QueryParameter(description="返回的 prev 翻页令牌：取其之前（较新）的一页")]
 DateFrom = Annotated[str | None, QueryParameter(name="from", description="起始日期 YYYY-MM-DD（含）")]
-DateTo = Annotated[str | None, QueryParameter(name="to", description="截止日期 YYYY-MM-DD（含）")]
-Category = Annotated[str | None, QueryParameter(description="处罚领域 / 标注类型 / 经营类别")]
-Grade = Annotated[str | None, QueryParameter(description="信用风险分类结果 A–E（信用标注）")]
+DateTo = Annotated[str | None, QueryParameter(name="to", description="结束日期 YYYY-MM-DD（含）")]
+Category = Annotated[str | None, QueryParameter(description="监管领域（行政处罚）/ 标注类型 / 经营类别")]
+Grade = Annotated[str | None, QueryParameter(description="分类结果 A–E（信用标注的信用风险分类）")]
 
 
 class FilterErrors(PageError):
@@ -81,13 +82,13 @@ def parse_filters(
         kind=kind,
         district=parsed("district", parse_district, district),
         date_from=parsed("from", parse_date, date_from, "起始日期"),
-        date_to=parsed("to", parse_date, date_to, "截止日期"),
+        date_to=parsed("to", parse_date, date_to, "结束日期"),
         category=category or None,
         grade=(grade or "").upper() or None,
     )
     if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
         errors["from"] = (
-            f"起始日期（{flt.date_from}）晚于截止日期（{flt.date_to}），请检查日期范围。"
+            f"起始日期（{flt.date_from}）晚于结束日期（{flt.date_to}），请检查日期范围。"
         )
     if flt.grade and flt.grade not in GRADES:
         errors["grade"] = f"分类结果应为 A–E 之一，收到：{grade}"

@@ -162,7 +162,9 @@ def search_data(
         return data  # nothing asked yet: the page shows the form and what can be searched
     exact = code if code and not partial else None
     if exact:
-        data["code"] = exact
+        # a whole valid code that finds nothing has no record published (search.html says so),
+        # not a code to type differently
+        data.update(code=exact, code_hint=False)
     try:
         result = backend.search(
             SearchQuery(
@@ -319,6 +321,7 @@ def search_page(
         "first_url": search_url(query, page=1),
         "page_urls": [(n, search_url(query, page=n)) for n in _page_window(page, data["pages"])],
         "sorts": SORTS,
+        "facets": shown_facets(data["facets"]),
         # the form's options (HTML only), read once the backend has answered
         "grade_options": [] if is_api(request.url.path) else _grade_options(request),
     }
@@ -332,6 +335,16 @@ def search_page(
         request,
         Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=max_age),
     )
+
+
+def shown_facets(facets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The facets worth a click: one value alone narrows nothing (公示状态 counts the records
+    only, so its one value would drop the entities), unless it is the one selected (to undo)."""
+    return {
+        name: values
+        for name, values in facets.items()
+        if len(values) > 1 or any(v["selected"] for v in values)
+    }
 
 
 def _grade_options(request: Request) -> list[str]:
