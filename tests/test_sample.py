@@ -15,13 +15,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from publishing.contract import DISTRICTS, district_code
-from publishing.sample import (
-    FILES,
-    _reg_no_check,
-    generate,
-    resident_id_is_valid,
-    uscc_is_valid,
-)
+from publishing.sample import FILES, generate
+from publishing.sample.codes import _reg_no_check, resident_id_is_valid, uscc_is_valid
 
 TODAY = date(2026, 11, 27)
 N = 2000
