@@ -54,11 +54,11 @@ COUNT_LABELS = {
 ALWAYS_SHOWN = ("added", "changed", "withdrawn", "unchanged")
 
 
-class _NoDatabase(Exception):
+class NoDatabase(Exception):
     """The SQLite database file named by the settings does not exist."""
 
 
-def _engine(create: bool = True):
+def open_database(create: bool = True):
     """The database, migrated. Commands that only work on what was published (create=False)
     do not create a SQLite file that is not there: a mistyped path or data directory made an
     empty database, and `export` wrote no records, `opendata` empty snapshots, with exit 0."""
@@ -67,13 +67,13 @@ def _engine(create: bool = True):
 
     url = get_settings().effective_database_url
     if not create and (path := sqlite_file(url)) is not None and not path.exists():
-        raise _NoDatabase(path)
+        raise NoDatabase(path)
     engine = get_engine(url)
     upgrade(engine)
     return engine
 
 
-def _database_errors(consequence: str) -> Callable:
+def database_errors(consequence: str) -> Callable:
     """A database that cannot be reached (or fails midway) ends the command with one line and
     EXIT_DATABASE, not a traceback and the exit code of rejected rows."""
 
@@ -88,7 +88,7 @@ def _database_errors(consequence: str) -> Callable:
                 cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
                 print(f"错误：无法访问数据库（{cause}）：{consequence}。", file=sys.stderr)
                 return EXIT_DATABASE
-            except _NoDatabase as err:
+            except NoDatabase as err:
                 print(f"错误：数据库文件 {err} 不存在（请检查 DISCLOSURE_DATABASE_URL 和 "
                       f"DISCLOSURE_DATA_DIR；新数据库由 disclosure publish 创建）：{consequence}。",
                       file=sys.stderr)
@@ -99,7 +99,7 @@ def _database_errors(consequence: str) -> Callable:
     return wrap
 
 
-@_database_errors("未发布任何数据")
+@database_errors("未发布任何数据")
 def cmd_publish(args: argparse.Namespace) -> int:
     with gc_paused():  # a CLI run's imports: 60 ms less without collections between them
         from publishing.publish import publish
@@ -112,7 +112,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.report and (problem := _unwritable(args.report)):
         print(f"报告文件 {args.report} 无法写入({problem}):未发布任何数据。", file=sys.stderr)
         return EXIT_USAGE
-    engine = _engine()
+    engine = open_database()
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
                      dry_run=args.dry_run, engine=engine,
                      allow_mass_withdrawal=args.allow_mass_withdrawal)
@@ -233,11 +233,11 @@ def _write_report(path: Path, report: object, outcome: str = "发布结果不受
     return True
 
 
-@_database_errors("未处理任何记录")
+@database_errors("未处理任何记录")
 def cmd_expire(args: argparse.Namespace) -> int:
     from publishing.expire import expire
 
-    engine = _engine(create=False)
+    engine = open_database(create=False)
     counts = expire(engine, recompute=args.recompute, dry_run=args.dry_run)
     if args.recompute:
         print(f"重算公示期：公示期变更 {counts['period_changed']:,} 条，其中因此到期撤下 "
@@ -252,11 +252,11 @@ def cmd_expire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_database_errors("导出未完成")
+@database_errors("导出未完成")
 def cmd_export(args: argparse.Namespace) -> int:
     from publishing.export import csv_lines, iter_public, ndjson_lines
 
-    records = iter_public(args.kind, _engine(create=False))
+    records = iter_public(args.kind, open_database(create=False))
     lines = ndjson_lines(records) if args.format == "ndjson" else csv_lines(args.kind, records)
     with contextlib.ExitStack() as stack:
         try:
@@ -323,7 +323,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except WeakSecretError as err:
         print(f"无法启动:{err}", file=sys.stderr)
         return EXIT_USAGE
-    _engine()
+    open_database()
     uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")
     return EXIT_OK
@@ -334,7 +334,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from publishing.publish import publish
     from publishing.sample import generate
 
-    engine = _engine()
+    engine = open_database()
     sample_dir = Path("var/sample")
     if not (sample_dir / "penalty.csv").exists():
         print(f"生成示例数据({args.entities:,} 个主体)…")
@@ -366,11 +366,11 @@ def _after_publish(engine) -> None:
         print(f"搜索索引已同步 {applied:,} 条变更。")
 
 
-@_database_errors("搜索索引未重建")
+@database_errors("搜索索引未重建")
 def cmd_reindex(args: argparse.Namespace) -> int:
     from publishing.search.sync import reindex
 
-    count = reindex(_engine(create=False))
+    count = reindex(open_database(create=False))
     print(f"搜索索引已重建:{count:,} 个文档。")
     return EXIT_OK
 
@@ -380,7 +380,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from publishing.worker import run_worker
 
     configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json
-    result = run_worker(_engine(), once=args.once, metrics_port=args.metrics_port)
+    result = run_worker(open_database(), once=args.once, metrics_port=args.metrics_port)
     if args.once:
         print(json.dumps(result, default=str, ensure_ascii=False))
         # A failed job's result is its exception: a timer or cron running --once must see it.
@@ -389,24 +389,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_database_errors("开放数据文件未生成")
+@database_errors("开放数据文件未生成")
 def cmd_opendata(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from publishing.opendata import INDEX_NAME, EmptyChangeLog, build, default_dir
+    from publishing.opendata import INDEX_NAME, EmptyChangeLog, build, default_dir, load_index
 
+    engine = open_database(create=False)
+    before = (load_index(default_dir()) or {}).get("build")
     try:
-        result = build(_engine(create=False))
+        result = build(engine)
     except EmptyChangeLog as err:
         print(f"错误：{err}。", file=sys.stderr)
         return EXIT_DATABASE
     kinds = Counter(f["type"] for f in result["files"])
-    print(f"开放数据已是最新：版本 {result['version']}，seq {result['seq']:,}，快照文件 "
+    done = "已是最新（自上次生成以来没有变更，未改写文件）" if result.get("build") == before else "已生成"
+    print(f"开放数据{done}：版本 {result['version']}，seq {result['seq']:,}，快照文件 "
           f"{kinds['snapshot']} 个，每日增量文件 {kinds['delta']} 个（{default_dir() / INDEX_NAME}）。")
     return EXIT_OK
 
 
-@_database_errors("未处理任何数据")
+@database_errors("未处理任何数据")
 def cmd_scrub(args: argparse.Namespace) -> int:
     """Exit 0 when done (or a dry run), 1 when ID numbers remain that are entity keys (for the
     operator), 2 for a report path that cannot be written."""
@@ -415,7 +418,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     if args.report and (problem := _unwritable(args.report)):
         print(f"报告文件 {args.report} 无法写入({problem}):未处理任何数据。", file=sys.stderr)
         return EXIT_USAGE
-    engine = _engine(create=False)
+    engine = open_database(create=False)
     result = scrub(engine, dry_run=args.dry_run)
     items = [*result.attention, *result.items]  # ids, fields and reasons: never a value
     for item in items[:20]:
@@ -474,7 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("worker", help="后台任务:搜索同步、到期撤下、开放数据、提醒邮件")
-    p.add_argument("--once", action="store_true", help="每项任务运行一次后退出")
+    p.add_argument("--once", action="store_true",
+                   help="运行一次到期的任务(及一次搜索同步)后退出;有任务失败则退出码为 1")
     p.add_argument("--metrics-port", type=int, default=None, help="Prometheus 指标端口")
     p.set_defaults(func=cmd_worker)
 

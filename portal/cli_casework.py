@@ -19,17 +19,10 @@ import json
 import sys
 from pathlib import Path
 
+from portal.cli import database_errors, open_database
 from publishing.roles import ROLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _engine():
-    from publishing.db import get_engine, upgrade
-
-    engine = get_engine()
-    upgrade(engine)
-    return engine
 
 
 def _read_password() -> str | None:
@@ -49,7 +42,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     if password is None:
         return EXIT_FAILED
     try:
-        user, created = users.add_user(_engine(), args.name, args.role, password)
+        user, created = users.add_user(open_database(), args.name, args.role, password)
     except users.UserError as err:
         print(f"未能添加用户:{err}", file=sys.stderr)
         return EXIT_FAILED
@@ -62,7 +55,7 @@ def cmd_users_token(args: argparse.Namespace) -> int:
     from publishing import users
 
     try:
-        token = users.new_token(_engine(), args.name)
+        token = users.new_token(open_database(), args.name)
     except users.UserError as err:
         print(f"未能生成令牌:{err}", file=sys.stderr)
         return EXIT_FAILED
@@ -79,7 +72,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     from publishing import users
 
     try:
-        revoked = users.disable_user(_engine(), args.name)
+        revoked = users.disable_user(open_database(), args.name)
     except users.UserError as err:
         print(f"未能停用用户:{err}", file=sys.stderr)
         return EXIT_FAILED
@@ -94,7 +87,7 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
     from publishing import users
 
     try:
-        users.enable_user(_engine(), args.name)
+        users.enable_user(open_database(), args.name)
     except users.UserError as err:
         print(f"未能启用用户:{err}", file=sys.stderr)
         return EXIT_FAILED
@@ -106,7 +99,7 @@ def cmd_users_revoke(args: argparse.Namespace) -> int:
     from publishing import users
 
     try:
-        revoked = users.revoke_tokens(_engine(), args.name, args.hint)
+        revoked = users.revoke_tokens(open_database(), args.name, args.hint)
     except users.UserError as err:
         print(f"未能吊销令牌:{err}", file=sys.stderr)
         return EXIT_FAILED
@@ -128,14 +121,17 @@ def _anchors(path: Path | None) -> tuple[list | None, str | None]:
         return None, f"无法读取锚点文件:{err}"
 
 
+@database_errors("未核对审计日志")
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 intact, 1 tampered, 2 unreadable anchors, 3 no database: a check pointed at a
+    mistyped path or data directory must not verify a new, empty log and say all is well."""
     from publishing import audit
 
     anchors, problem = _anchors(args.anchor)
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
-    engine = _engine()
+    engine = open_database(create=False)
     ok, bad = audit.verify(engine)
     if not ok:
         entry = audit.entry(engine, bad) if bad is not None else None
@@ -168,7 +164,7 @@ def cmd_apikeys_add(args: argparse.Namespace) -> int:
     if not args.name.strip():
         print("持有者名称不能为空。", file=sys.stderr)
         return EXIT_USAGE
-    key = apikeys.create_key(_engine(), args.name.strip(), args.per_minute)
+    key = apikeys.create_key(open_database(), args.name.strip(), args.per_minute)
     print(key)
     limit = f"每分钟 {args.per_minute} 次" if args.per_minute else "API 密钥的默认限额"
     print(f"密钥只显示这一次;请求头:X-API-Key: <密钥>;限额:{limit}。", file=sys.stderr)
@@ -180,13 +176,13 @@ def cmd_apikeys_revoke(args: argparse.Namespace) -> int:
 
     if args.prefix is not None:
         try:
-            hint = apikeys.revoke_one(_engine(), args.name, args.prefix)
+            hint = apikeys.revoke_one(open_database(), args.name, args.prefix)
         except apikeys.ApiKeyError as err:
             print(f"未能吊销密钥:{err}。", file=sys.stderr)
             return EXIT_FAILED if isinstance(err, apikeys.NoSuchKey) else EXIT_USAGE
         print(f"已吊销 {args.name} 的 API 密钥 {hint}…;其其他密钥不受影响。")
         return EXIT_OK
-    count = apikeys.revoke(_engine(), args.name)
+    count = apikeys.revoke(open_database(), args.name)
     if not count:
         print(f"{args.name} 没有有效的 API 密钥。", file=sys.stderr)
         return EXIT_FAILED
@@ -197,7 +193,7 @@ def cmd_apikeys_revoke(args: argparse.Namespace) -> int:
 def cmd_apikeys_list(args: argparse.Namespace) -> int:
     from publishing import apikeys
 
-    for h in apikeys.holders(_engine()):
+    for h in apikeys.holders(open_database()):
         limits = "、".join(str(p) if p else "默认" for p in h["per_minute"])
         hints = "、".join(f"{k}…" if k else "(早期密钥,未记前缀)" for k in h["hints"])
         print(

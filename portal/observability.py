@@ -69,7 +69,6 @@ log = logging.getLogger("portal.access")
 REQUEST_ID = contextvars.ContextVar[dict[str, Any] | None]("request_context", default=None)
 NO_STORE = {"Cache-Control": "no-store"}
 LAG_DEGRADED = 10_000  # events behind before readiness says "degraded"
-LOG_FORMAT_ENV = "DISCLOSURE_LOG_FORMAT"
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REQUESTS = Counter("disclosure_http_requests", "HTTP requests", ("method", "route", "status"))
@@ -199,8 +198,16 @@ def _capture_request_context() -> None:
     logging.setLogRecordFactory(factory)
 
 
+def _log_level() -> str:
+    from publishing.settings import get_settings
+
+    return get_settings().log_level.upper()
+
+
 def json_logs_wanted(fmt: str | None = None) -> bool:
-    return (fmt or os.environ.get(LOG_FORMAT_ENV, "")) == "json"
+    from publishing.settings import get_settings
+
+    return (fmt or get_settings().log_format) == "json"
 
 
 def configure_logging(fmt: str | None = None) -> bool:
@@ -210,7 +217,7 @@ def configure_logging(fmt: str | None = None) -> bool:
         return False
     _capture_request_context()
     logging.config.dictConfig(
-        logging_config("json", os.environ.get("DISCLOSURE_LOG_LEVEL", "INFO"))
+        logging_config("json", _log_level())
     )
     return True
 
@@ -222,7 +229,7 @@ def litestar_logging_config(fmt: str = "json") -> Any:
     from litestar.logging.config import LoggingConfig
 
     _capture_request_context()
-    cfg = logging_config(fmt, os.environ.get("DISCLOSURE_LOG_LEVEL", "INFO"))
+    cfg = logging_config(fmt, _log_level())
     stdout = cfg["handlers"]["stdout"] | {"formatter": "standard"}
     return LoggingConfig(
         formatters={"standard": cfg["formatters"]["default"]},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -40,7 +39,9 @@ class Progress:
 @contextmanager
 def progress(label: str, enabled: bool = True) -> Iterator[Progress]:
     """Yield a Progress; draws a bar only when stderr is a terminal."""
-    p = Progress(label, every_rows=int(os.environ.get("DISCLOSURE_PROGRESS_EVERY", 100_000)))
+    from publishing.settings import get_settings
+
+    p = Progress(label, every_rows=get_settings().progress_every)
     if enabled and sys.stderr.isatty():
         from rich.progress import (
             BarColumn,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     requests_file: Path | None = None  # objections / credit repair: deadlines, limits, texts
     workdays_file: Path | None = None  # holidays for years chinese-calendar does not cover
+    log_format: str = "text"  # "json": one JSON object per log line (portal.observability)
+    log_level: str = "INFO"
+    progress_every: int = 100_000  # rows between plain progress lines when not on a terminal
 
     @property
     def effective_database_url(self) -> str:

@@ -353,7 +353,7 @@ def test_an_unreachable_database_is_one_line_and_exit_3(backend, tmp_path):
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/disclosure_no_such_database"
     good = write_csv(tmp_path / "good.csv", [penalty_row(1)])
     for args in (["publish", str(good)], ["export", "--kind", "penalty"], ["expire"],
-                 ["reindex"], ["opendata"], ["scrub"]):
+                 ["reindex"], ["opendata"], ["scrub"], ["audit", "verify"]):
         run = cli(url, *args, tmp_path=tmp_path)
         assert run.returncode == 3, run.stderr
         assert "Traceback" not in run.stderr
@@ -365,7 +365,8 @@ def test_commands_that_read_do_not_create_a_missing_sqlite_database(tmp_path):
     """A mistyped path (or data directory) made a new empty database: export wrote no records
     and opendata empty snapshots over the published ones, both with exit 0."""
     typo = tmp_path / "typo" / "disclosure.db"
-    for args in (["export", "--kind", "penalty"], ["expire"], ["reindex"], ["opendata"], ["scrub"]):
+    for args in (["export", "--kind", "penalty"], ["expire"], ["reindex"], ["opendata"], ["scrub"],
+                 ["audit", "verify"]):  # (a daily check of a new, empty log said all was well)
         run = cli(f"sqlite:///{typo}", *args, tmp_path=tmp_path)
         assert run.returncode == 3, (args, run.stdout, run.stderr)
         [line] = run.stderr.splitlines()
@@ -388,7 +389,9 @@ def test_opendata_from_a_database_that_never_published_keeps_the_files(engine, d
     # one line, not the whole index.json
     assert built.returncode == 0 and built.stdout.count("\n") == 1, built.stdout
     version = json.loads(index.read_text(encoding="utf-8"))["version"]
-    assert built.stdout.startswith(f"开放数据已是最新：版本 {version}，seq ") and str(index) in built.stdout
+    assert built.stdout.startswith(f"开放数据已生成：版本 {version}，seq ") and str(index) in built.stdout
+    again = cli(database_url, "opendata", tmp_path=tmp_path)  # nothing changed since
+    assert again.stdout.startswith(f"开放数据已是最新（自上次生成以来没有变更，未改写文件）：版本 {version}")
     before = index.read_bytes()
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     upgrade(make_engine(empty))  # a database that exists and never published anything

@@ -213,6 +213,24 @@ def test_logging_config_is_json():
     assert cfg["loggers"]["uvicorn.access"]["handlers"] == []
 
 
+def test_log_settings_are_read_from_dot_env_too(tmp_path, monkeypatch):
+    """README: settings come from the environment or .env; the log format and level were read
+    from the environment only, so DISCLOSURE_LOG_FORMAT=json in .env left logs as text."""
+    from publishing.settings import get_settings
+
+    for name in ("DISCLOSURE_LOG_FORMAT", "DISCLOSURE_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DISCLOSURE_LOG_FORMAT=json\nDISCLOSURE_LOG_LEVEL=warning\n")
+    get_settings.cache_clear()
+    try:
+        assert observability.json_logs_wanted()
+        cfg = observability.litestar_logging_config("json")
+        assert cfg.root["level"] == "WARNING"
+    finally:
+        get_settings.cache_clear()
+
+
 def _access_lines(client, *args, **kwargs) -> tuple[str, str, Any]:
     """The access line of one request, formatted as plain text and as JSON; the response."""
     plain = observability.TextFormatter()
