@@ -71,6 +71,7 @@ R_STATUS = "状态应为 有效/撤销"
 R_ISSUE_NO = "期次格式无法识别(应如 2022年第3期 或 第3期)"
 R_PERSONAL = "疑似个人信息(身份证号、手机号或银行卡号)，不予公示"
 R_DUPLICATE = "与第{row}行重复(自然键相同)"
+R_CODE_NUMBER = "代码被保存为数字，精度已丢失，请将该列设为文本格式"
 # Rejects that say the row is never published by rule, not that a value is wrong: such a row
 # cannot be a record still published (a snapshot's withdrawals go ahead). Not R_PERSONAL,
 # R_FUTURE or R_RETURN_DAYS: a mistyped cell of a published record reads the same.
@@ -586,6 +587,14 @@ _CACHED = frozenset({
     "issue_no", "publisher", "authority", "violation_type", "basis", "penalty_kinds", "category",
     "conditions", "exclusions", "action",
 })  # fmt: skip
+# Columns of codes and document numbers: a number in one is digits someone typed, not a figure.
+IDENTIFIERS = frozenset(
+    {col.key for col in ENTITY_COLUMNS if col.type == "code"} | {"decision_no"}
+)
+# Excel keeps 15 significant digits (a float of 16 or more integer digits has lost some) and
+# a double every integer below 2**53 (a bigger JSON integer may have passed through one).
+_EXACT_FLOAT = 1e15
+_EXACT_INT = 2**53
 # Columns of numbers, published as figures (not masked): digits that read as personal data reject.
 _NUMBER_TYPES = frozenset({"money", "int"})
 _NUMBER_KEYS = frozenset({"issue_no"})  # 期次: the issue's number
@@ -648,6 +657,8 @@ def _column_handler(kind: str, col: Column, today: date) -> Callable[[Any], Any]
         parse = _not_after(parse, today)
     if col.type in _NUMBER_TYPES or col.key in _NUMBER_KEYS:
         parse = _not_personal(parse)
+    if col.key in IDENTIFIERS:
+        parse = _exact_code(parse)
     required = col.required
     is_list = col.type == "list"
     default = _DEFAULTS.get((kind, col.key), _DEFAULTS.get(("*", col.key)))
@@ -689,6 +700,20 @@ def _not_personal(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
         masked = mask_value(raw)
         if masked is not raw and masked != raw:
             raise ValueError(R_PERSONAL)
+        return parse(raw)
+
+    return check
+
+
+def _exact_code(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """parse, but a number too long to hold every digit of a code is rejected: an 18-digit
+    code in a number cell became 923706025634311936, a valid code in 1 of 31 cases, another
+    entity's."""
+
+    def check(raw: Any) -> Any:
+        cls = raw.__class__
+        if (cls is float and abs(raw) >= _EXACT_FLOAT) or (cls is int and abs(raw) >= _EXACT_INT):
+            raise ValueError(R_CODE_NUMBER)
         return parse(raw)
 
     return check

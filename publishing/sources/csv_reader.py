@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TextIO
 
 from publishing.rows import SourceFile, SourceRow
-from publishing.sources.headers import RAW_LIMIT, raw_text, source_error
+from publishing.sources.headers import (
+    CELL_LIMIT,
+    R_CELL_TOO_LONG,
+    RAW_WINDOW,
+    raw_text,
+    source_error,
+)
 from publishing.sources.table import (
     CellError,
     Cells,
@@ -32,6 +38,8 @@ _NOT_CONTROL = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\r"
 _UNCLOSED = "unexpected end of data"
 _AFTER_QUOTE = "expected after '\"'"
 _TOO_LONG = "field larger than field limit"
+# The module's default: set all the same, as JSON values are held to CELL_LIMIT too.
+csv.field_size_limit(CELL_LIMIT)
 
 
 def open_csv(path: Path, kind: str | None, file: str) -> SourceFile:
@@ -87,15 +95,15 @@ def _decodes(path: Path, encoding: str) -> bool | None:
 
 def _header(path: Path, encoding: str, kind: str | None, file: str) -> tuple[Header, str]:
     delimiter = _delimiter(path, encoding, kind)
-    with path.open(encoding=encoding, newline="") as stream:
-        return read_header(_cells(stream, delimiter), kind, file), delimiter
+    with path.open(encoding=encoding, newline="") as stream, _RawLines(path, encoding) as raw:
+        return read_header(_cells(stream, delimiter, raw), kind, file), delimiter
 
 
 def _delimiter(path: Path, encoding: str, kind: str | None) -> str:
     """The first delimiter under which a header row shows up (comma when none does)."""
     for delimiter in _DELIMITERS:
-        with path.open(encoding=encoding, newline="") as stream:
-            if find_header_row(_cells(stream, delimiter), kind) is not None:
+        with path.open(encoding=encoding, newline="") as stream, _RawLines(path, encoding) as raw:
+            if find_header_row(_cells(stream, delimiter, raw), kind) is not None:
                 return delimiter
     return _DELIMITERS[0]
 
@@ -108,22 +116,33 @@ def _rows(
         yield from data_rows(_cells(stream, delimiter, raw), header, file, check=controls, wide=True)
 
 
-def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines | None = None) -> Iterator[Cells]:
+def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines) -> Iterator[Cells]:
     """One item per spreadsheet row (so numbering matches Excel); CellError for a broken row.
 
     Strict: a quote the csv module would silently drop or a quoted field that never closes
-    (which swallows every row after it) is an error, never a row that reads differently."""
-    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    (which swallows every row after it) is an error, never a row that reads differently.
+    After a field too long the csv module starts afresh on the next line, which may be inside
+    that (quoted) field: the rest of its row is passed over, so it is one broken row."""
+    lines = iter(stream)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    skipped = 0  # lines passed over outside the reader
     while True:
-        first = reader.line_num + 1
+        first = reader.line_num + skipped + 1
         try:
             yield next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            last = reader.line_num
-            text = raw.lines(first, last) if raw is not None else None
-            yield CellError(_csv_reason(str(error), first, last), text)
+            last = reader.line_num + skipped
+            message = str(error)
+            if _TOO_LONG in message:
+                text, end, closed = raw.record(first, last, delimiter)
+                skipped += sum(1 for _ in itertools.islice(lines, end - last))
+                if not closed:  # the field's quote never closes: as the csv module says it
+                    message, last = _UNCLOSED, end
+            else:
+                text = raw.lines(first, last)
+            yield CellError(_csv_reason(message, first, last), text)
 
 
 def _csv_reason(message: str, first: int, last: int) -> str:
@@ -134,7 +153,7 @@ def _csv_reason(message: str, first: int, last: int) -> str:
         return ("CSV 格式错误：引号用法错误：引号括起的字段在右引号之后还有其他字符"
                 "（字段内的引号应写作两个引号 \"\"）")
     if _TOO_LONG in message:
-        return f"CSV 格式错误：字段过长（超过 {csv.field_size_limit():,} 个字符）"
+        return f"CSV 格式错误：{R_CELL_TOO_LONG}"
     return f"CSV 格式错误：{message}"
 
 
@@ -148,19 +167,34 @@ class _RawLines:
         self._next = 1  # the line the stream is at
 
     def lines(self, first: int, last: int) -> str:
+        """The text of lines first to last (as much of it as a report shows)."""
+        raw = _Text()
+        for line in self._from(first, last - first + 1):
+            raw.add(line)
+        self._next = last + 1
+        return raw.text()
+
+    def record(self, first: int, last: int, delimiter: str) -> tuple[str, int, bool]:
+        """The text of the row that starts at line first and goes on at least to line last,
+        its last line, and whether it ends (False: a quoted field goes on to the end of the
+        file). Read as the csv module does, line by line (memory stays flat)."""
+        raw, quoted, number = _Text(), False, first - 1
+        for number, line in enumerate(self._from(first, None), start=first):
+            raw.add(line)
+            quoted = _ends_quoted(line, delimiter, quoted)
+            if number >= last and not quoted:
+                break
+        number = max(number, last)  # (nothing read: an earlier row's text went past first)
+        self._next = number + 1
+        return raw.text(), number, not quoted
+
+    def _from(self, first: int, count: int | None) -> Iterator[str]:
         if self._stream is None:
             self._stream = self._path.open(encoding=self._encoding, newline="")
         skip = first - self._next
         if skip < 0:
-            return ""
-        parts: list[str] = []
-        size = 0
-        for line in itertools.islice(self._stream, skip, skip + last - first + 1):
-            if size <= RAW_LIMIT:  # an unclosed quote may reach to the end of a large file
-                parts.append(line)
-                size += len(line)
-        self._next = last + 1
-        return raw_text("".join(parts))
+            return iter(())
+        return itertools.islice(self._stream, skip, None if count is None else skip + count)
 
     def __enter__(self) -> _RawLines:
         return self
@@ -168,3 +202,45 @@ class _RawLines:
     def __exit__(self, *exc: object) -> None:
         if self._stream is not None:
             self._stream.close()
+
+
+class _Text:
+    """Lines of a broken row, kept up to what raw_text masks (an unclosed quote may reach to
+    the end of a large file)."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+
+    def add(self, line: str) -> None:
+        if self._size <= RAW_WINDOW:
+            self._parts.append(line)
+            self._size += len(line)
+
+    def text(self) -> str:
+        return raw_text("".join(self._parts))
+
+
+def _ends_quoted(line: str, delimiter: str, quoted: bool) -> bool:
+    """Whether a line ends inside a quoted field (its row goes on), given whether it starts
+    in one; the csv module's reading, a field at a time (str.find, not a loop per character).
+    A stray character after a closing quote is taken as part of the field."""
+    i, end = 0, len(line)
+    while True:
+        if quoted:
+            close = line.find('"', i)
+            if close < 0:
+                return True
+            if line.startswith('"', close + 1):  # "" inside quotes
+                i = close + 2
+                continue
+            quoted, i = False, close + 1
+        elif line.startswith('"', i):  # a field opening with a quote
+            quoted, i = True, i + 1
+            continue
+        comma = line.find(delimiter, i)  # the field (or what follows its quote) ends
+        if comma < 0:
+            return False
+        i = comma + 1
+        if i >= end:
+            return False

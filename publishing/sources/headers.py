@@ -20,6 +20,7 @@ from publishing.contract import (
     header_index,
     normalize_header,
 )
+from publishing.redact import mask_text
 from publishing.rows import BadValue, Reject, SourceError
 
 # A SourceRow value under this key carries the reason a row could not be read at all
@@ -28,17 +29,35 @@ ERROR_KEY = "__error__"
 # ...and under this key the text of that row, as far as it could be read (the reject's value).
 RAW_KEY = "__raw__"
 RAW_LIMIT = 1000  # characters of such a text kept for the report
+# A text is masked before it is cut (a cut through a mobile leaves 10 digits, too few to mask),
+# but only this much of it (masking costs up to ~0.1 ms a character): a number reaching from
+# before the cut to beyond this is not one.
+RAW_WINDOW = 4 * RAW_LIMIT
+# The longest cell of any format: csv's default field_size_limit(), which the CSV reader keeps.
+CELL_LIMIT = 131_072
+R_CELL_TOO_LONG = f"字段过长（超过 {CELL_LIMIT:,} 个字符）"
+# Ignored column names listed for the report: a JSON file may have a new key in every record.
+IGNORED_LIMIT = 100
+IGNORED_NAME_LIMIT = 100  # characters of one
+IGNORED_MORE = f"…（被忽略的列名过多，只列出前 {IGNORED_LIMIT} 个）"
+_SEEN_LIMIT = 10_000  # header names whose column is remembered
 # A file without a single record is unreadable: even a --kind cannot make it publishable.
 R_NO_RECORDS = "文件中没有任何记录"
 # Control characters other than tab and line breaks: no text a person typed holds one, and
 # PostgreSQL refuses U+0000 in text and jsonb (one such value fails the whole publish).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
+# ...and lone surrogates (a JSON key "\ud800"), which neither UTF-8 nor PostgreSQL can take.
+_UNUSABLE = re.compile(f"[{_CONTROLS}\ud800-\udfff]")
 
 _FORBIDDEN = frozenset(normalize_header(h) for h in FORBIDDEN_HEADERS)
 _INDEXES = {kind: header_index(kind) for kind in KIND_COLUMNS}
 _ANY_KIND = {norm for index in _INDEXES.values() for norm in index}
-# Codes longer than this, read from a numeric spreadsheet cell, are returned as digit strings.
+# Codes longer than this, read from a numeric spreadsheet cell, are returned as digit strings,
+# up to 15 digits: Excel keeps no more, so a float of 16 or more has lost some (cleaning
+# rejects one in a code column rather than publish other digits).
 _LONG_CODE = 1e9
+_EXACT_DIGITS = 1e15
 _FOOTER_PREFIXES = ("合计", "备注")
 
 
@@ -73,16 +92,21 @@ def missing_required(keys: set[str], kind: str) -> list[str]:
     return missing
 
 
-def raw_text(text: str) -> str:
-    """Text of an unreadable row for the report, cut to RAW_LIMIT characters, visible."""
+def raw_text(text: str, limit: int = RAW_LIMIT) -> str:
+    """Text of an unreadable row for the report: masked, then cut to limit characters (masking
+    keeps the length), visible. Cut first, a mobile cut to 10 digits was shown unmasked."""
     text = text.strip()
-    return visible(text if len(text) <= RAW_LIMIT else text[:RAW_LIMIT] + "…")
+    masked = mask_text(text[:RAW_WINDOW])
+    if len(text) > limit:
+        masked = masked[:limit] + "…"
+    return visible(masked)
 
 
 def visible(text: str) -> str:
-    """text with its control characters written as escapes (\\u0000): a report shows them, and
-    PostgreSQL, which keeps the report with the batch, refuses a real U+0000."""
-    return _CONTROL.sub(_escape, text)
+    """text with its control characters and lone surrogates written as escapes (\\u0000,
+    \\ud800): a report shows them, UTF-8 cannot encode a lone surrogate, and PostgreSQL, which
+    keeps the report with the batch, refuses a real U+0000."""
+    return _UNUSABLE.sub(_escape, text)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -115,12 +139,28 @@ def checked_value(value: Any) -> Any:
 
 
 def clean_value(value: Any) -> Any:
-    """Trim strings (empty → None); long integral floats (codes typed as numbers) → digits."""
+    """Trim strings (empty → None); long integral floats (codes typed as numbers) → digits,
+    unless too long for Excel to have kept them all (cleaning judges those)."""
     if isinstance(value, str):
         return value.strip() or None
-    if isinstance(value, float) and value.is_integer() and value > _LONG_CODE:
+    if isinstance(value, float) and value.is_integer() and _LONG_CODE < value < _EXACT_DIGITS:
         return str(int(value))
     return value
+
+
+def too_long(value: Any) -> BadValue | None:
+    """A BadValue for text (or a list's text) longer than a CSV field may be, else None."""
+    if value.__class__ is str:
+        if len(value) <= CELL_LIMIT:
+            return None
+        text = value
+    elif value.__class__ is list:
+        if sum(len(item) for item in value if item.__class__ is str) <= CELL_LIMIT:
+            return None
+        text = "、".join(map(str, value))
+    else:
+        return None
+    return BadValue(raw_text(text), R_CELL_TOO_LONG)
 
 
 def is_footer(cells: Sequence[Any]) -> bool:
@@ -164,7 +204,8 @@ def check_required(keys: set[str], kind: str, file: str, row: int) -> None:
 
 
 class KeyMapper:
-    """Classifies header names for one kind, remembering every name it ignored (in order)."""
+    """Classifies header names for one kind, remembering the names it ignored (in order, as a
+    report shows them: masked, visible, at most IGNORED_LIMIT of them)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -172,21 +213,37 @@ class KeyMapper:
         self.ignored: list[str] = []
         self._index = _INDEXES[kind]
         self._seen: dict[str, str | None] = {}
+        self._listed: set[str] = set()  # self.ignored, for look-ups
+        self._ignored_names: set[str] = set()  # names as given, up to _SEEN_LIMIT
 
     def classify(self, name: str) -> str | None:
         """The column key a header names; None (and listed as ignored) if unknown or forbidden."""
-        if name not in self._seen:
-            norm = normalize_header(name)
-            key = None if norm in _FORBIDDEN else self._index.get(norm)
+        try:
+            return self._seen[name]
+        except KeyError:
+            pass
+        norm = normalize_header(name)
+        key = None if norm in _FORBIDDEN else self._index.get(norm)
+        if len(self._seen) < _SEEN_LIMIT:  # NDJSON may have a new key in every record
             self._seen[name] = key
-            if key is None and name:
-                self.ignore(name)
-        return self._seen[name]
+        if key is None and name:
+            self.ignore(name)
+        return key
 
     def ignore(self, name: str) -> None:
-        name = visible(name)  # a JSON key may hold one
-        if name not in self.ignored:
-            self.ignored.append(name)
+        if name in self._ignored_names:
+            return
+        if len(self._ignored_names) < _SEEN_LIMIT:
+            self._ignored_names.add(name)
+        # A JSON key may hold a mobile, a control character or a lone surrogate, and be long.
+        shown = raw_text(name, IGNORED_NAME_LIMIT)
+        if shown in self._listed:
+            return
+        if len(self._listed) < IGNORED_LIMIT:
+            self._listed.add(shown)
+            self.ignored.append(shown)
+        elif self.ignored[-1] != IGNORED_MORE:
+            self.ignored.append(IGNORED_MORE)
 
     def positions(self, headers: Sequence[Any]) -> dict[int, str]:
         """Cell position → column key for a header row; the first header of a key wins."""
@@ -216,7 +273,8 @@ class KeyMapper:
             if key in values:
                 self.ignore(name)
                 continue
-            values[key] = convert(value)
+            # A CSV field longer than CELL_LIMIT cannot be read: nor is such a JSON value.
+            values[key] = too_long(value) or convert(value)
             self.columns.setdefault(name, key)
         return values
 

@@ -8,7 +8,7 @@ an object becomes a row carrying ERROR_KEY; keys first seen after the sample are
 classified, and listed as ignored, as the rows stream by. A number too long for Python (over
 4300 digits) or nesting too deep for its parser makes the file (JSON) or the line (NDJSON)
 unreadable; NaN, Infinity and -Infinity (and 1e400, read as Infinity) become BadValues, which
-cleaning rejects.
+cleaning rejects, as does text longer than a CSV field may be (CELL_LIMIT).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from publishing.redact import mask_value
 from publishing.rows import BadValue, SourceFile, SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
@@ -165,7 +166,9 @@ def _array_rows(records: list[Any], mapper: KeyMapper, file: str, check_text: bo
                 controls: bool, non_finite: bool) -> Iterator[SourceRow]:
     for position, record in enumerate(records, start=1):
         if check_text and not _is_text(record):
-            raw = raw_text(json.dumps(record))  # escaped: a lone surrogate cannot be encoded
+            # Escaped (a lone surrogate cannot be encoded), so masked first: the mask cannot
+            # read a full-width digit written \uff11.
+            raw = raw_text(json.dumps(mask_value(record)))
             yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE, RAW_KEY: raw})
         else:
             yield _row(file, position, record, mapper, controls, non_finite)
