@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from publishing import opendata
+from publishing import opendata, opendata_catalog
 from publishing.commit import EVENTS
 from publishing.contract import KINDS
 from publishing.expire import expire
@@ -55,10 +55,10 @@ def test_data_dictionary_covers_every_field_of_every_kind(data):
     assert list(sets) == list(KINDS)
     for kind in KINDS:
         fields = sets[kind]["fields"]
-        assert fields == opendata.dictionary(kind)
+        assert fields == opendata_catalog.dictionary(kind)
         assert [f["key"] for f in fields] == list(dict.fromkeys(public_fields(kind)))
         for f in fields:
-            assert f["label"] and f["meaning"] and f["type"] in opendata.TYPE_LABELS, f
+            assert f["label"] and f["meaning"] and f["type"] in opendata_catalog.TYPE_LABELS, f
             assert any("\u4e00" <= ch <= "\u9fff" for ch in f["label"]), f
         # the declared JSON types hold for the published values
         for rec in iter_public(kind, data):
@@ -285,12 +285,12 @@ def test_open_data_page(data, tmp_path):
         assert '</api/v1/open-data>; rel="alternate"' in r.headers["link"]
         assert "access-control-allow-origin" not in r.headers  # a page, not the API
         html = r.text
-        assert opendata.LICENCE_TITLE in html and "个人信息" in html
+        assert opendata_catalog.LICENCE_TITLE in html and "个人信息" in html
         for kind in KINDS:
             assert f'href="/open-data/{kind}.csv"' in html and f'id="{kind}"' in html
         assert "行政处罚决定书文号" in html and "SHA-256" in html
         body = client.get("/api/v1/open-data").json()
-        assert body["licence"]["text"] == list(opendata.LICENCE_TEXT)
+        assert body["licence"]["text"] == list(opendata_catalog.LICENCE_TEXT)
         assert body["snapshot"]["version"] == body["datasets"][0]["snapshot_version"]
         assert {d["kind"]: d["row_count"] for d in body["datasets"]} == {
             "blacklist": 2,

@@ -58,7 +58,7 @@ from portal.api.schemas import (
 )
 from portal.errors import PageError, not_found
 from portal.render import Page, etag_matches, respond
-from publishing import changes, clock, opendata, read
+from publishing import changes, clock, opendata, opendata_catalog, read
 from publishing.contract import KINDS
 from publishing.settings import get_settings
 
@@ -151,9 +151,9 @@ def page_data(request: Request, conn: Connection) -> dict[str, Any]:
         }
     return {
         "title": "开放数据",
-        "publisher": opendata.PUBLISHER,
+        "publisher": opendata_catalog.PUBLISHER,
         "as_of": read.last_change_seq(conn),
-        "licence": opendata.licence(),
+        "licence": opendata_catalog.licence(),
         "datasets": sets,
         "snapshot": snapshot,
         "index_url": index_url,
@@ -221,7 +221,7 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
 def catalog(request: Request, conn: NamedDependency[Connection]) -> Response[dict[str, Any]]:
     data = page_data(request, conn)
     index = checked_index(request, conn)
-    body = opendata.catalog(get_settings().base_url, data["datasets"], index)
+    body = opendata_catalog.catalog(get_settings().base_url, data["datasets"], index)
     return Response(
         body, media_type="application/ld+json", headers={"Cache-Control": "public, max-age=300"}
     )

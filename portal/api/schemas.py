@@ -5,9 +5,9 @@ them: nothing is encoded or decoded through them. tests/test_openapi_shapes.py c
 JSON response has exactly the documented fields, and tests/test_api_hygiene.py (schemathesis)
 that generated requests to the read operations get conforming answers.
 
-A record's fields are generated from the data contract (publishing.opendata.dictionary, itself
-made from publishing.contract and publishing.shape), one model per kind, so a column added to
-the contract is documented without retyping it here.
+A record's fields are generated from the data contract (publishing.opendata_catalog.dictionary,
+itself made from publishing.contract and publishing.shape), one model per kind, so a column
+added to the contract is documented without retyping it here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from litestar.openapi.spec import Example
 
 from portal import routes
 from publishing.contract import KINDS
-from publishing.opendata import CSV_CELLS, DELTA_LINES, dictionary
+from publishing.opendata import CSV_CELLS, DELTA_LINES
+from publishing.opendata_catalog import dictionary
 from publishing.search.base import SORTS
 
 Kind = Literal["blacklist", "penalty", "credit_mark", "return_pledge"]
