@@ -63,6 +63,7 @@ from publishing.read import newest_change
 from publishing.search.base import SearchQuery, SearchUnavailable
 from publishing.settings import get_settings
 from publishing.shape import entity_url
+from publishing.site import SITE_NAME
 
 ATOM, RSS = "atom", "rss"
 MEDIA_TYPES = {
@@ -73,7 +74,6 @@ RENDER = {ATOM: render_atom, RSS: render_rss}
 CURRENT_MAX_AGE = 60
 MAX_SEQ = 2**63 - 1  # the change log's seq is a signed 64-bit integer on both databases
 ARCHIVE_MAX_AGE = 86_400
-SITE = "烟台市市场监管信用信息公示"
 _KIND_PAGES = {ALL: routes.HOME, "blacklist": routes.BLACKLIST, **routes.KIND_LISTING}
 
 
@@ -169,7 +169,7 @@ def kind_meta(scope: Scope, fmt: str, page: Page, before: int | None) -> FeedMet
     what = f"feeds/{scope.kind}" + (f"/{scope.district}" if scope.district else "")
     return _meta(
         _tag(base_url, what),
-        f"{label}{where} — {SITE}",
+        f"{label}{where} — {SITE_NAME}",
         f"烟台市市场监督管理局公示的{label}{where}：新增、更新与撤下（撤回、公示期满）。",
         path,
         html,
@@ -343,7 +343,7 @@ def entity_feed(
     def meta(page: Page) -> FeedMeta:
         return _meta(
             _tag(get_settings().base_url, f"entities/{code}/feed"),
-            f"{name} 信用信息变更 — {SITE}",
+            f"{name} 信用信息变更 — {SITE_NAME}",
             f"{name}（统一社会信用代码/注册号 {code}）的公示信息：新增、更新与撤下。",
             path,
             entity_url(code),
@@ -403,7 +403,7 @@ def search_feed(
     )
     meta = FeedMeta(
         id=_tag(get_settings().base_url, "search" + (f"?{query}" if query else "")),
-        title=f"搜索{what or '全部'} — {SITE}",
+        title=f"搜索{what or '全部'} — {SITE_NAME}",
         subtitle=f"烟台市市场监管信用信息公示中符合搜索条件{what}的最新公示记录。",
         self_url=absolute(request.url.path + (f"?{query}" if query else "")),
         html_url=absolute(routes.PATHS[routes.SEARCH] + (f"?{query}" if query else "")),

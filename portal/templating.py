@@ -20,6 +20,7 @@ from portal import routes
 from publishing.clock import BEIJING
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.shape import KIND_FIELDS, entity_url
+from publishing.site import AUTHORITY, SITE_NAME
 
 
 def _site_dir(name: str) -> Path:
@@ -32,8 +33,6 @@ def _site_dir(name: str) -> Path:
 
 TEMPLATES_DIR = _site_dir("templates")
 STATIC_DIR = _site_dir("static")
-SITE_NAME = "烟台市市场监管信用信息公示"
-AUTHORITY = "烟台市市场监督管理局"
 
 # Labels of the public shape's fields: the contract's Chinese headers, plus the shape's own.
 FIELD_LABELS: dict[str, str] = {

@@ -50,6 +50,7 @@ from publishing.read import last_change_seq
 from publishing.search.base import SearchBackend
 from publishing.search.sync import CURSORS, cursor_name, pending_cursor_name
 from publishing.shape import RECORD_COLUMNS, public_record
+from publishing.site import AUTHORITY
 
 ALL = "all"
 FEED_KINDS = (*KINDS, ALL)
@@ -59,7 +60,6 @@ AT_NS = "http://purl.org/atompub/tombstones/1.0"  # RFC 6721
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 LANG = "zh-CN"
-PUBLISHER = "烟台市市场监督管理局"
 TAG_YEAR = "2026"  # the tag URIs' date: keep it, or every id changes
 RENDER_VERSION = "3"  # bump when the documents change shape, so ETags change too
 EMPTY_UPDATED = datetime(2026, 1, 1, tzinfo=UTC)  # a feed with no items yet
@@ -680,7 +680,7 @@ def _generator(meta: FeedMeta, page: Page, self_type: str) -> FeedGenerator:
     fg.title(meta.title)
     fg.subtitle(meta.subtitle)
     fg.description(meta.subtitle)
-    fg.author({"name": PUBLISHER, "uri": meta.site_url})
+    fg.author({"name": AUTHORITY, "uri": meta.site_url})
     fg.language(LANG)
     fg.generator("disclosure")
     fg.updated(page.updated)  # also RSS lastBuildDate: never "now", or no two renders agree

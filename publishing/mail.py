@@ -18,9 +18,11 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from publishing.site import AUTHORITY
+
 log = logging.getLogger("publishing.mail")
 TIMEOUT = 15
-SENDER_NAME = "烟台市市场监督管理局信用信息公示"
+SENDER_NAME = f"{AUTHORITY}信用信息公示"
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,10 @@ from publishing.opendata_catalog import (
     LICENCE_ID,
     LICENCE_PATH,
     LICENCE_TITLE,
-    PUBLISHER,
     dictionary,
 )
 from publishing.read import last_change_seq
+from publishing.site import AUTHORITY
 
 FORMATS = ("csv", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
@@ -509,7 +509,7 @@ def build(
             "highest_seq": max(seq, _highest_seq(previous)),
             "build": build_no,
             "generated_at": _now_iso(),
-            "publisher": PUBLISHER,
+            "publisher": AUTHORITY,
             "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
             "usage": "先下载 type=snapshot 的文件（截至 seq 的全部公示记录），再按 seq 顺序应用 "
             "type=delta 文件中 seq 大于快照 seq 的事件：record 不为 null 的写入，"

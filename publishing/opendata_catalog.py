@@ -10,8 +10,7 @@ from typing import Any
 
 from publishing.contract import ENTITY_COLUMNS, KIND_COLUMNS, KIND_LABELS
 from publishing.shape import public_fields
-
-PUBLISHER = "烟台市市场监督管理局"
+from publishing.site import AUTHORITY
 
 # -- licence ------------------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ def catalog(base_url: str, sets: list[dict[str, Any]], index: dict[str, Any] | N
     publisher = {
         "@id": base + "/#publisher",
         "@type": "foaf:Agent",
-        "foaf:name": _literal(PUBLISHER),
+        "foaf:name": _literal(AUTHORITY),
     }
     licence_ref = {
         "@id": base + LICENCE_PATH,
@@ -236,7 +235,7 @@ def catalog(base_url: str, sets: list[dict[str, Any]], index: dict[str, Any] | N
             "dct:conformsTo": {"@id": f"{base}/api/v1/open-data"},
             "dcat:contactPoint": {
                 "@type": "vcard:Organization",
-                "vcard:fn": _literal(PUBLISHER),
+                "vcard:fn": _literal(AUTHORITY),
                 "vcard:hasURL": {"@id": base + "/"},
             },
             "dcat:distribution": [

@@ -61,6 +61,7 @@ from portal.render import Page, etag_matches, respond
 from publishing import changes, clock, opendata, opendata_catalog, read
 from publishing.contract import KINDS
 from publishing.settings import get_settings
+from publishing.site import AUTHORITY
 
 # \Z, not $: "$" also matches before a final newline, and a name ending in one went into a
 # header (Content-Disposition), which the server refused mid-response, dropping the connection.
@@ -151,7 +152,7 @@ def page_data(request: Request, conn: Connection) -> dict[str, Any]:
         }
     return {
         "title": "开放数据",
-        "publisher": opendata_catalog.PUBLISHER,
+        "publisher": AUTHORITY,
         "as_of": read.last_change_seq(conn),
         "licence": opendata_catalog.licence(),
         "datasets": sets,
