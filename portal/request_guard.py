@@ -112,7 +112,7 @@ def _limiter(request: Request) -> Any:
 async def over_limit(request: Request, name: str) -> int | None:
     """Count this request against the per-IP limit `name` of requests.toml; the seconds to
     wait when it is over the limit, else None."""
-    from publishing.requests import load_config
+    from publishing.request_config import load_config
 
     requests, window = load_config().limits[name]
     decision = await _limiter(request).hit(

@@ -44,8 +44,8 @@ from portal.api.schemas import (
 )
 from portal.requests_pages import MAX_BODY, TOO_LARGE, form_submission, read_form
 from portal.review import decision_problems
+from publishing import notices, request_codes, request_queries, review, users
 from publishing import requests as rq
-from publishing import review, users
 
 TAGS = ["异议与信用修复"]
 NO_STORE = {"Cache-Control": "no-store"}
@@ -223,7 +223,7 @@ async def api_submit(request: Request) -> Response:
         None
         if receipt.replayed
         else BackgroundTask(
-            sync_to_thread, rq.send_confirmation, request.app.state.engine, receipt.tracking_no
+            sync_to_thread, notices.send_confirmation, request.app.state.engine, receipt.tracking_no
         )
     )
     headers = {**NO_STORE, "Location": f"/api/v1/requests/{receipt.tracking_no}"}
@@ -266,7 +266,7 @@ async def api_status(
     if access_code is None and "code" in request.query_params:
         access_code = request.query_params["code"]
         headers.update(CODE_IN_QUERY)
-    number = rq.normalize_tracking_no(tracking_no)  # as typed: yx…, full-width, spaces
+    number = request_codes.normalize_tracking_no(tracking_no)  # as typed: yx…, full-width, spaces
     view = await sync_to_thread(_view, request.app.state.engine, number, access_code or "")
     if view is None:
         return errors(404, {"code": "受理编号或查询码不正确"}, headers)
@@ -275,7 +275,7 @@ async def api_status(
 
 def _view(engine: Any, tracking_no: str, code: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        return rq.applicant_view(conn, tracking_no, code)
+        return request_queries.applicant_view(conn, tracking_no, code)
 
 
 def bearer_user(request: Request) -> users.Principal | None:

@@ -30,7 +30,15 @@ from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMul
 
 from portal import request_guard as guard
 from portal.errors import PageError
-from publishing import clock, read
+from publishing import (
+    clock,
+    notices,
+    read,
+    request_codes,
+    request_config,
+    request_models,
+    request_queries,
+)
 from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.request_models import MORE_INFO, OBJECTION, REPAIR
@@ -228,7 +236,7 @@ def form_context(
     if entity is None:  # step 1: the summary links only to fields it has
         errors = {k: v for k, v in errors.items() if k in STEP_ONE_FIELDS}
     choices = rq.record_choices(conn, entity["id"]) if entity else []
-    config = rq.load_config()
+    config = request_config.load_config()
     return {
         "values": values,
         "errors": errors,
@@ -241,7 +249,7 @@ def form_context(
         "commitment_text": config.commitment,
         "max_files": config.max_files,
         "max_mb": config.max_bytes // 1048576,
-        "type_labels": rq.TYPE_LABELS,
+        "type_labels": request_models.TYPE_LABELS,
         "deadline_days": config.decision_days,
         "review_days": config.review_days,
         "token_field": guard.TOKEN_FIELD,
@@ -276,7 +284,7 @@ def request_form(
     engine = request.app.state.engine
     values: dict[str, Any] = {
         **dict.fromkeys(FIELDS, ""),
-        "type": type if type in rq.TYPE_LABELS else "",
+        "type": type if type in request_models.TYPE_LABELS else "",
         "uscc": uscc or "",
         "record_ids": list(record or []),
     }
@@ -376,15 +384,17 @@ async def request_submit(request: Request) -> Response | Template:
     context = {
         "receipt": receipt.as_json(),
         "replayed": receipt.replayed,
-        "access_code": rq.format_code(receipt.access_code) if receipt.access_code else None,
-        "type_label": rq.TYPE_LABELS[receipt.type],
+        "access_code": (
+            request_codes.format_code(receipt.access_code) if receipt.access_code else None
+        ),
+        "type_label": request_models.TYPE_LABELS[receipt.type],
         "json_url": None,
         "feeds": [],
     }
     background = (
         None
         if receipt.replayed
-        else BackgroundTask(sync_to_thread, rq.send_confirmation, engine, receipt.tracking_no)
+        else BackgroundTask(sync_to_thread, notices.send_confirmation, engine, receipt.tracking_no)
     )
     return Template(
         "request_receipt.html",
@@ -443,12 +453,12 @@ def _status_page(
 ) -> Template:
     """The request as its applicant sees it, or the lookup form when number or code is wrong."""
     with engine.connect() as conn:
-        view = rq.applicant_view(conn, tracking_no, code)
+        view = request_queries.applicant_view(conn, tracking_no, code)
         if view is None:
             return _lookup_page(
                 tracking_no, cid, NOT_FOUND, 404, invalid=True, ask_number=ask_number
             )
-        context = status_context(conn, view, rq.normalize_access_code(code))
+        context = status_context(conn, view, request_codes.normalize_access_code(code))
     context.update(
         token=guard.issue_token(cid, f"supplement:{tracking_no}"),
         token_field=guard.TOKEN_FIELD,
@@ -516,7 +526,8 @@ async def request_lookup_submit(request: Request) -> Template:
 async def request_status(request: Request, tracking_no: FromPath[str]) -> Template:
     """The lookup form. A `?code=` is not looked at: the code is sent by POST only."""
     cid, new = _client_id(request)
-    return _lookup_page(rq.normalize_tracking_no(tracking_no), cid, None, 200, new_cookie=new)
+    number = request_codes.normalize_tracking_no(tracking_no)
+    return _lookup_page(number, cid, None, 200, new_cookie=new)
 
 
 @post(
@@ -541,7 +552,9 @@ async def _answer_lookup(request: Request, tracking_no: str | None) -> Template:
     cid, new = _client_id(request)
     form = await read_form(request)
     ask_number = tracking_no is None
-    number = rq.normalize_tracking_no(_text(form, "tracking_no") if ask_number else tracking_no)
+    number = request_codes.normalize_tracking_no(
+        _text(form, "tracking_no") if ask_number else tracking_no
+    )
     _, problem = guard.check_token(
         form.get(guard.TOKEN_FIELD),
         request.cookies.get(guard.CLIENT_COOKIE),
@@ -572,7 +585,7 @@ def _text(form: Any, name: str) -> str:
 )
 async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Template:
     engine = request.app.state.engine
-    tracking_no = rq.normalize_tracking_no(tracking_no)
+    tracking_no = request_codes.normalize_tracking_no(tracking_no)
     wait = await guard.over_limit(request, "submit")
     if wait:
         return _plain_page(

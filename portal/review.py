@@ -28,8 +28,23 @@ from litestar.response import File, Redirect, Template
 
 from portal import request_guard as guard
 from portal.requests_pages import FIELDS_MAX, read_form
-from publishing import audit, clock, read, review, users
-from publishing import requests as rq
+from publishing import (
+    audit,
+    clock,
+    read,
+    request_config,
+    request_models,
+    request_queries,
+    review,
+    safetext,
+    users,
+)
+from publishing.corrections import (
+    correctable_fields,
+    correction_label,
+    identity_fields,
+    issue_fields,
+)
 from publishing.db import writer_connection
 from publishing.request_models import DECIDED_STATUSES, OBJECTION, OPEN_STATUSES, REPAIR
 
@@ -46,7 +61,7 @@ def session_config() -> CookieBackendConfig:
     from publishing.settings import get_settings
 
     secret = hashlib.sha256(("review-session:" + get_settings().secret_key).encode()).digest()
-    hours = rq.load_config().session_hours
+    hours = request_config.load_config().session_hours
     return CookieBackendConfig(
         secret=secret,
         key=COOKIE,
@@ -88,7 +103,7 @@ def current_user(request: Request) -> users.Principal | None:
     uid, epoch, started = s.get("uid"), s.get("epoch"), s.get("at")
     if not uid or started is None:
         return None
-    if time.time() - float(started) > rq.load_config().session_hours * 3600:
+    if time.time() - float(started) > request_config.load_config().session_hours * 3600:
         return None
     with request.app.state.engine.connect() as conn:
         return users.session_user(conn, int(uid), int(epoch or 0))
@@ -108,7 +123,9 @@ def _login_page(
         "review_login.html",
         status_code=status,
         headers=PAGE,
-        context=_base(csrf=_csrf(request), error=error, name=name, lockout=rq.load_config()),
+        context=_base(
+            csrf=_csrf(request), error=error, name=name, lockout=request_config.load_config()
+        ),
     )
 
 
@@ -130,7 +147,7 @@ async def login_submit(request: Request) -> Response | Template:
         return _login_page(request, 429, f"登录尝试过于频繁，请在 {wait} 秒后再试。")
     name = form.get("name") if isinstance(form.get("name"), str) else ""
     password = form.get("password") if isinstance(form.get("password"), str) else ""
-    config = rq.load_config()
+    config = request_config.load_config()
     result = await sync_to_thread(
         users.login,
         request.app.state.engine,
@@ -189,12 +206,12 @@ def queue_page(
     view = "decided" if view == "decided" else "open"
     statuses = DECIDED_STATUSES if view == "decided" else OPEN_STATUSES
     with request.app.state.engine.connect() as conn:
-        total = rq.queue_count(conn, statuses)
+        total = request_queries.queue_count(conn, statuses)
         pages = max(1, -(-total // QUEUE_PAGE_SIZE))
         page = min(max(page, 1), pages)
         offset = (page - 1) * QUEUE_PAGE_SIZE
-        items = rq.queue(conn, statuses, limit=QUEUE_PAGE_SIZE, offset=offset)
-        figures = rq.public_figures(conn)
+        items = request_queries.queue(conn, statuses, limit=QUEUE_PAGE_SIZE, offset=offset)
+        figures = request_queries.public_figures(conn)
     return Template(
         "review_queue.html",
         headers=PAGE,
@@ -233,7 +250,7 @@ def _detail_context(
     values: dict[str, Any] | None = None,
 ):
     with request.app.state.engine.connect() as conn:
-        req = rq.find(conn, tracking_no)
+        req = request_queries.find(conn, tracking_no)
         if req is None:
             return None
         records = []
@@ -246,28 +263,28 @@ def _detail_context(
         context = _base(
             user=user,
             req=req,
-            view=rq.public_view(conn, req),
+            view=request_queries.public_view(conn, req),
             records=records,
-            files=rq.files(conn, req["id"]),
+            files=request_queries.files(conn, req["id"]),
             history=audit.for_target(conn, "request", tracking_no),
             # the other requests on the same records (anyone may file about a record, the same
             # applicant again too: those with this one's contact are marked)
-            related=rq.related_requests(conn, req),
+            related=request_queries.related_requests(conn, req),
             open=req["status"] in OPEN_STATUSES,
             errors=errors or {},
             values=values or {},
-            fields={k: [(f, review.correction_label(k, f)) for f in review.correctable_fields(k)]
+            fields={k: [(f, correction_label(k, f)) for f in correctable_fields(k)]
                     for k in kinds},
-            fixed={k: [review.correction_label(k, f) for f in sorted(review.identity_fields(k))]
+            fixed={k: [correction_label(k, f) for f in sorted(identity_fields(k))]
                    for k in kinds},
-            issue_wide={k: [review.correction_label(k, f) for f in sorted(review.issue_fields(k))]
+            issue_wide={k: [correction_label(k, f) for f in sorted(issue_fields(k))]
                         for k in kinds},
             csrf=_csrf(request),
             flash=request.session.pop("flash", None),
             today=clock.today(),
             actions=valid_actions(user, req["status"]),
             action_labels=review.ACTION_LABELS,
-            type_labels=rq.TYPE_LABELS,
+            type_labels=request_models.TYPE_LABELS,
             OBJECTION=OBJECTION,
             REPAIR=REPAIR,
             beijing=clock.BEIJING,
@@ -289,15 +306,20 @@ def request_page(request: Request, tracking_no: FromPath[str]) -> Response | Tem
         return _to_login()
     context = _detail_context(request, user, tracking_no)
     if context is None:
-        return Template(
-            "error.html",
-            status_code=404,
-            headers=PAGE,
-            context=_base(
-                status=404, title="没有该申请", detail=f"没有受理编号为 {tracking_no} 的申请。"
-            ),
-        )
+        return _no_request(tracking_no)
     return Template("review_request.html", headers=PAGE, context=context)
+
+
+def _no_request(tracking_no: str) -> Template:
+    """The 404 page of a tracking number no request has."""
+    return Template(
+        "error.html",
+        status_code=404,
+        headers=PAGE,
+        context=_base(
+            status=404, title="没有该申请", detail=f"没有受理编号为 {tracking_no} 的申请。"
+        ),
+    )
 
 
 def parse_corrections(text: str) -> dict[str, Any]:
@@ -369,14 +391,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
                 errors, status = err.errors, err.status
     context = await sync_to_thread(_detail_context, request, user, tracking_no, errors, values)
     if context is None:
-        return Template(
-            "error.html",
-            status_code=404,
-            headers=PAGE,
-            context=_base(
-                status=404, title="没有该申请", detail=f"没有受理编号为 {tracking_no} 的申请。"
-            ),
-        )
+        return _no_request(tracking_no)
     return Template("review_request.html", status_code=status, headers=PAGE, context=context)
 
 
@@ -396,14 +411,14 @@ def nested_too_deep(value: Any, limit: int = CORRECTIONS_DEPTH) -> bool:
 
 def decision_problems(reason: Any, corrections: Any) -> dict[str, str]:
     """What review.act cannot take in a decision's reason and corrections (the form's text, or
-    the API's JSON), by field: a character no stored text may hold (rq.UNUSABLE: NUL …), which
+    the API's JSON), by field: a character no stored text may hold (safetext.UNUSABLE: NUL …), which
     it would fail to store, or corrections nested too deep. Values of another type are left to
     review.act, which says what type they should be."""
     problems = {}
-    if isinstance(reason, str) and not rq.usable(reason):
-        problems["reason"] = rq.unusable_problem("理由")
-    if isinstance(corrections, str | dict) and not rq.usable(corrections):
-        problems["corrections"] = rq.unusable_problem("更正内容")
+    if isinstance(reason, str) and not safetext.usable(reason):
+        problems["reason"] = safetext.unusable_problem("理由")
+    if isinstance(corrections, str | dict) and not safetext.usable(corrections):
+        problems["corrections"] = safetext.unusable_problem("更正内容")
     elif isinstance(corrections, dict) and nested_too_deep(corrections):
         problems["corrections"] = TOO_DEEP
     return problems
@@ -425,7 +440,7 @@ def attachment_file(request: Request, attachment_id: FromPath[int]) -> Response:
     if user is None:
         return Response({"detail": "请先登录审核后台"}, status_code=401, headers=PAGE)
     with request.app.state.engine.connect() as conn:
-        row = rq.attachment(conn, attachment_id)
+        row = request_queries.attachment(conn, attachment_id)
     path = path_of(get_settings().attachments_dir, row["stored_name"]) if row else None
     if row is None or path is None or not path.exists():
         return Response({"detail": "没有该附件"}, status_code=404, headers=PAGE)

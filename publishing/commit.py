@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from publishing import bulk, clock, entities, locks
+from publishing.db import writer_connection
 from publishing.models import (
     ACTIVE,
     WITHDRAWN,
@@ -73,6 +75,25 @@ def lock_writer(conn: Connection) -> None:
     SQLite serialises writers itself (the publish transaction begins IMMEDIATE)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_ID})")
+
+
+@contextmanager
+def durable_transaction(engine: Engine) -> Iterator[Connection]:
+    """The one writer's connection in a transaction whose commit is on disk when it returns.
+
+    PostgreSQL commits are synchronous already. SQLite runs in WAL mode with synchronous=NORMAL
+    (a commit reaches the disk at the next checkpoint); a request we say we received, and a
+    decision, must survive a power cut, so this transaction runs with synchronous=FULL."""
+    with writer_connection(engine) as conn:
+        raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA synchronous=FULL")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA synchronous=NORMAL")
 
 
 def start_batch(
@@ -186,6 +207,15 @@ class Writer:
                 op,
                 reason,
             )
+
+    def set_group_key(self, record_id: str, group_key: str) -> None:
+        """Move a known record to another supersession group (a credit mark whose scheme or
+        domain an upheld objection corrected). Written at once, not buffered: the other writes
+        leave group_key alone (the planner sets it at insert), and the caller reads the groups
+        back right after. No event: the group is not part of the public record."""
+        self.conn.execute(
+            update(RECORDS).where(RECORDS.c.id == record_id).values(group_key=group_key)
+        )
 
     def _event(self, row: dict[str, Any], op: str, reason: str | None) -> None:
         self._events.append(

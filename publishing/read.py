@@ -164,8 +164,8 @@ def objection_pending(
     conn: Connection, entity_id: str | None = None, record_id: str | None = None
 ) -> bool:
     """Whether an objection (异议) about this entity (or this record) is being handled: the
-    profile's and the record page's 异议处理中 mark (publishing.requests keeps the requests)."""
-    from publishing.requests import objection_pending as pending
+    profile's and the record page's 异议处理中 mark (publishing.request_queries reads the requests)."""
+    from publishing.request_queries import objection_pending as pending
 
     return pending(conn, entity_id=entity_id, record_id=record_id)
 

@@ -1,8 +1,9 @@
 """Tables of objections (异议) and credit repair (信用修复): requests, the records they concern,
-their attachments and steps, the back office's users and API tokens, and the audit log.
+their attachments and steps, the back office's users and API tokens, and the audit log; with the
+request types' and statuses' names and labels, and add_step, the one way a step is recorded.
 
 None of these is public data: the portal shows a request only to whoever holds its access code,
-and the public figures (publishing.requests.public_figures) are counts.
+and the public figures (publishing.request_queries.public_figures) are counts.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Column, Connection, ForeignKey, Index, Integer, String, Text, insert
 from sqlmodel import Field, SQLModel
 
 from publishing.models import JSONType, SeqType
@@ -27,6 +28,17 @@ RECEIVED, ACCEPTED, MORE_INFO, APPROVED, REJECTED = (
 )
 OPEN_STATUSES = (RECEIVED, ACCEPTED, MORE_INFO)
 DECIDED_STATUSES = (APPROVED, REJECTED)
+TYPE_LABELS = {OBJECTION: "异议", REPAIR: "信用修复"}
+
+
+def status_label(type_: str, status: str) -> str:
+    if status == APPROVED:
+        return "准予信用修复" if type_ == REPAIR else "异议成立，已更正或撤下"
+    if status == REJECTED:
+        return "不予信用修复" if type_ == REPAIR else "异议不成立"
+    return {RECEIVED: "已接收，待初审", "accepted": "已受理，审核中", MORE_INFO: "需补正材料"}.get(
+        status, status
+    )
 
 
 class ReviewRequest(SQLModel, table=True):
@@ -197,3 +209,18 @@ USERS = User.__table__
 LOGIN_SOURCES = LoginSource.__table__
 TOKENS = ApiToken.__table__
 AUDIT = AuditEntry.__table__
+
+
+def add_step(
+    conn: Connection,
+    request_id: int,
+    *,
+    at: datetime,
+    action: str,
+    status: str,
+    note: str | None = None,
+) -> None:
+    """Append a step to a request's history (RequestStep), in the caller's transaction."""
+    conn.execute(
+        insert(STEPS).values(request_id=request_id, at=at, action=action, status=status, note=note)
+    )

@@ -8,8 +8,8 @@ in the same transaction as the request's new status, its step and its audit entr
   the newest mark it had superseded: _with_restored) or corrects them (a new version with
   the corrected fields, op change; op expire when the corrected dates end its publicity). Any
   field of the record's public shape may be corrected but its identity and a blacklist
-  entry's issue's fields (correctable_fields), named by key or Chinese header, and cleaned and
-  masked as a file's cell of that column. A corrected credit mark takes the place among its
+  entry's issue's fields, named by key or Chinese header, and cleaned and masked as a file's
+  cell of that column (publishing.corrections). A corrected credit mark takes the place among its
   scheme's marks that the planner gives a file's mark (_settle_mark): its corrected date,
   scheme or domain may supersede it, supersede or restore another mark, or hold it back as
   statistics.
@@ -19,7 +19,7 @@ correction; so is a decision on a record that left publication before it (_hold_
 After the commit the search index is brought up to date (best-effort: `disclosure reindex` and
 the next sync catch up if it fails), also for the entities of records withdrawn without a
 change event (the writer notes them for the sync), and the applicant is told by e-mail when an
-address was given.
+address was given (publishing.notices).
 """
 
 from __future__ import annotations
@@ -30,26 +30,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
-from publishing import audit, clock, entities, mail, workdays
-from publishing.clean import KINDS, Cleaner
+from publishing import audit, clock, entities, notices, workdays
 from publishing.commit import (
     CORRECTED,
-    ENTITIES,
     HELD_REASONS,
     RECORDS,
     Writer,
+    durable_transaction,
     finish_batch,
     kept_reason,
     lock_writer,
     start_batch,
 )
-from publishing.contract import (
-    EVENT_DATE,
-    columns_for,
-    header_index,
-    normalize_header,
+from publishing.corrections import (
+    ENTITY_SIDE,
+    Correction,
+    clean_corrections,
+    corrected_version,
 )
 from publishing.models import (
     ACTIVE,
@@ -65,9 +64,7 @@ from publishing.plan import (
     CURRENT,
     LEAVE_REASONS,
     load_groups,
-    next_version,
     older_rivals,
-    record_row,
     restorable,
     superseded_by_newer,
     target_status,
@@ -80,18 +77,12 @@ from publishing.request_models import (
     REJECTED,
     REPAIR,
     REQUESTS,
-    STEPS,
-)
-from publishing.requests import (
-    TYPE_LABELS,
-    durable_transaction,
-    find,
-    public_view,
+    add_step,
     status_label,
 )
-from publishing.rows import SourceRow
+from publishing.request_queries import find, public_view
 from publishing.rules import load_rules
-from publishing.shape import ENTITY_KEYS, KIND_FIELDS
+from publishing.search.sync import sync
 from publishing.users import Principal
 
 log = logging.getLogger("publishing.review")
@@ -105,8 +96,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "approve": ((RECEIVED, ACCEPTED), APPROVED),
     "reject": ((RECEIVED, ACCEPTED, MORE_INFO), REJECTED),
 }
-_CATEGORY_FIELD = {"penalty": "domain", "credit_mark": "scheme", "return_pledge": "category"}
-_RULE_INPUTS = {"severity", "domain", "penalty_kinds"}  # what publishing/rules.py reads
 
 
 class ReviewError(ValueError):
@@ -114,16 +103,6 @@ class ReviewError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
         self.status = status
-
-
-@dataclass(frozen=True)
-class Correction:
-    """A record's cleaned corrections, and the dates its corrected row is published with."""
-
-    values: dict[str, Any]  # the corrected fields, cleaned and masked as a file's are
-    publicity_until: date | None
-    repairable_from: date | None
-    group_key: str | None  # a credit mark's group after the correction (scheme and domain)
 
 
 @dataclass(frozen=True)
@@ -171,11 +150,7 @@ def act(
             changed = _apply(conn, req, user, outcome, corrections or {}, now)
         values = _request_values(req, action, target, reason, outcome, user, now)
         conn.execute(update(REQUESTS).where(REQUESTS.c.id == req["id"]).values(values))
-        conn.execute(
-            insert(STEPS).values(
-                request_id=req["id"], at=now, action=_step(action), status=target, note=reason
-            )
-        )
+        add_step(conn, req["id"], at=now, action=_step(action), status=target, note=reason)
         audit.append(
             conn,
             actor=user.name,
@@ -191,7 +166,7 @@ def act(
             },
         )
     synced = _sync_search(engine) if changed and sync_search else None
-    notified = _notify(engine, tracking_no) if action != "accept" else False
+    notified = notices.send_decision(engine, tracking_no) if action != "accept" else False
     return Outcome(tracking_no, target, changed, synced, notified)
 
 
@@ -277,7 +252,9 @@ def _apply(
     rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
     per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
     # Checked before anything is written: an invalid correction changes nothing.
-    cleaned = _clean_corrections(conn, rows, per_record, req["tracking_no"], now)
+    cleaned = clean_corrections(conn, rows, per_record, req["tracking_no"], now)
+    if isinstance(cleaned, str):
+        raise ReviewError({"corrections": cleaned})
     batch_id = start_batch(
         conn, kind=None, mode=req["type"], actor=f"review:{user.name}", files=[req["tracking_no"]]
     )
@@ -291,7 +268,7 @@ def _apply(
         changed.append(_apply_one(writer, rid, row, outcome, reason, cleaned.get(rid), today))
     writer.finish()
     # A corrected name, address … is the entity's too, merged from its records as a file's is.
-    moved = {rows[rid].entity_id for rid, c in cleaned.items() if _ENTITY_SIDE & set(c.values)}
+    moved = {rows[rid].entity_id for rid, c in cleaned.items() if ENTITY_SIDE & set(c.values)}
     entities.recompute(conn, moved, now)
     key = "withdrawn" if outcome == "withdraw" else "changed"
     counts = Counter({key: 0})
@@ -339,7 +316,7 @@ def _apply_one(
         after = {"status": WITHDRAWN, "status_reason": reason, "version": row.version + 1}
         return _with_restored(writer, row, today, {
             "id": rid, "before": {"status": row.status, "version": row.version}, "after": after})
-    new, before, after = _corrected(row, correction)
+    new, before, after = corrected_version(row, correction)
     # The corrected dates may end its publicity: it leaves publication now, not at the next
     # `disclosure expire`, and still corrected (expire.py keeps the reason so too).
     new["status"] = (_settle_mark(writer, row, new, correction, today) if settles
@@ -407,7 +384,7 @@ def _settle_mark(
     the older ones). Worked out on the groups' marks before anything is written, so that only
     the net changes are: a mark restored and superseded again is neither announced nor touched.
     """
-    group = _regroup(writer.conn, row, correction)
+    group = _regroup(writer, row, correction)
     rules = load_rules()
     stored = {m.id: m for ms in load_groups(writer.conn, {row.group_key, group}).values()
               for m in ms if m.id != row.id}
@@ -430,12 +407,12 @@ def _settle_mark(
     return status
 
 
-def _regroup(conn: Connection, row: Any, correction: Correction | None) -> str:
+def _regroup(writer: Writer, row: Any, correction: Correction | None) -> str:
     """A credit mark's group after its correction (plan.record_row's key of its scheme and
-    domain), stored at once: the Writer writes no group key, the planner sets it at insert."""
+    domain), stored at once (Writer.set_group_key)."""
     group = (correction.group_key if correction else None) or row.group_key
     if group != row.group_key:
-        conn.execute(update(RECORDS).where(RECORDS.c.id == row.id).values(group_key=group))
+        writer.set_group_key(row.id, group)
     return group
 
 
@@ -460,10 +437,10 @@ def _hold_unpublished(
         writer.set_status(row, WITHDRAWN, None, reason, bump=False)
         after = {"status": WITHDRAWN, "status_reason": reason, "note": NOTE_HOLD_WITHDRAWN}
         return {"id": row.id, "before": before, "after": after}
-    new, old_values, new_values = _corrected(row, correction)
+    new, old_values, new_values = corrected_version(row, correction)
     new.update(status=row.status, version=row.version)  # status_reason: CORRECTED
     if row.kind == "credit_mark":
-        _regroup(writer.conn, row, correction)  # out of supersession: its group only follows
+        _regroup(writer, row, correction)  # out of supersession: its group only follows
     writer.update(new, None)
     return _held_correction(row, old_values, new_values)
 
@@ -490,242 +467,16 @@ def _per_record(corrections: dict[str, Any], record_ids: list[str]) -> dict[str,
     return dict.fromkeys(record_ids, dict(corrections))
 
 
-# -- which fields a correction may change ------------------------------------------------------
-
-# The entity's fields every record stores (plan.record_row), and its district (a record column):
-# public fields of every kind. The pipeline's steering columns (公示截止日期, 罚款金额(万元), 操作, a
-# pledge's 状态) are not fields of the published record (shape.KIND_FIELDS) and not corrected.
-_ENTITY_SIDE = frozenset({*ENTITY_KEYS, "district"}) - {"uscc", "reg_no"}
-# A credit mark's scheme and domain (and date) are in its id, yet correctable: the correction
-# moves the mark among its groups' marks (_regroup, _settle_mark; test_review_supersession).
-# A later file carrying the corrected values (another id, same group and date) is held against
-# the corrected mark (plan._corrected_twin), not added as a second current mark beside it.
-_REGROUPED = {"credit_mark": frozenset({"scheme", "domain"})}
-R_IDENTITY = ("字段 {names} 是记录的标识，不能更正：记录编号由它得出，更正后报送正确值的数据文件会"
-              "另行公示一条记录；如有误，请选择“撤下公示”，由数据文件报送正确的记录")
-# A blacklist issue's own fields (黑榜期次: the blacklist_issues row, which the writer sets from
-# each entry it writes, commit.Writer._note_issue). Its 期次 and 发布单位 are the entries' identity
-# too; its 发布日期 is not, and corrected on one entry it rewrote the issue's date while the
-# issue's other entries kept the old one. A file sends the issue again, every entry at once.
-_ISSUE_WIDE = {"blacklist": frozenset({"issue_no", "publisher", "issued_on"})}
-R_ISSUE_WIDE = ("字段 {names} 属于整期黑榜（同一期次的各条记录共用），不能只更正一条记录；"
-                "如有误，请由数据文件重新报送该期")
-
-
-def identity_fields(kind: str) -> frozenset[str]:
-    """The fields a record's id is made of, which no correction changes: the entity's USCC or
-    注册号 and the kind's natural key (clean.KINDS: a penalty's 决定书文号; a blacklist entry's
-    发布单位, 期次 and 涉案产品; a pledge's 住所). A corrected record keeps its id, so a later file
-    with the corrected key would publish the record a second time beside it, and a corrected
-    USCC would move the record to another entity; such a record is withdrawn and sent again."""
-    if kind not in KINDS:  # a kind no file cleans (district boards): nothing is corrected
-        return frozenset()
-    keys = {k for k in KINDS[kind].key_columns if k != "entity"}
-    return frozenset({"uscc", "reg_no", *keys} - _REGROUPED.get(kind, frozenset()))
-
-
-def issue_fields(kind: str) -> frozenset[str]:
-    """The fields of a blacklist entry that are its whole issue's and not its identity (发布日期):
-    no correction of one entry changes them."""
-    return _ISSUE_WIDE.get(kind, frozenset()) - identity_fields(kind)
-
-
-def correctable_fields(kind: str) -> tuple[str, ...]:
-    """The fields of a record of `kind` a correction may change, in the contract's column order:
-    every field of its public shape but its identity and its blacklist issue's fields."""
-    if kind not in KINDS:
-        return ()
-    public = {*_ENTITY_SIDE, *KIND_FIELDS.get(kind, ())}
-    fixed = identity_fields(kind) | issue_fields(kind)
-    return tuple(c.key for c in columns_for(kind) if c.key in public and c.key not in fixed)
-
-
-def correction_label(kind: str, key: str) -> str:
-    """A field's Chinese name: its column's header in the data contract."""
-    return next((c.label for c in columns_for(kind) if c.key == key), key)
-
-
-def correction_keys(kind: str, fields: dict[str, Any]) -> dict[str, Any] | str:
-    """The corrections keyed by column: a field is named by its key, its Chinese header or one
-    of the header's aliases (contract.header_index, which the file readers match headers by);
-    why they are refused when a name is unknown, an identity field, its issue's or given twice."""
-    index = header_index(kind) if kind in KINDS else {}
-    fixed, whole_issue = identity_fields(kind), issue_fields(kind)
-    allowed = set(correctable_fields(kind))
-    keyed: dict[str, Any] = {}
-    names: dict[str, str] = {}  # key -> the name it was given by
-    refused, identity, issue, twice = [], [], [], []
-    for name, value in fields.items():
-        key = index.get(normalize_header(name)) if isinstance(name, str) else None
-        if key in fixed:
-            identity.append(str(name))
-        elif key in whole_issue:
-            issue.append(str(name))
-        elif key not in allowed:
-            refused.append(str(name))
-        elif key in keyed:
-            twice.append(f"{correction_label(kind, key)}（{names[key]}、{name}）")
-        else:
-            keyed[key], names[key] = value, name
-    problems = []
-    if identity:
-        problems.append(R_IDENTITY.format(names="、".join(identity)))
-    if issue:
-        problems.append(R_ISSUE_WIDE.format(names="、".join(issue)))
-    if refused:
-        labels = "、".join(correction_label(kind, k) for k in correctable_fields(kind))
-        problems.append(f"字段 {'、'.join(refused)} 不能更正（可更正：{labels or '无'}）")
-    if twice:
-        problems.append(f"字段重复给出：{'；'.join(twice)}")
-    return "；".join(problems) if problems else keyed
-
-
-def _clean_corrections(
-    conn: Connection,
-    rows: dict[str, Any],
-    per_record: dict[str, dict[str, Any]],
-    tracking_no: str,
-    now: datetime,
-) -> dict[str, Correction]:
-    """Each record's corrected fields, cleaned exactly as a file row of its kind would be
-    (publishing.clean: formats, enumerations, 简易 refused, no future event date, masking),
-    by cleaning the stored row with the corrections applied. ReviewError (422) listing every
-    problem when any correction is invalid."""
-    today = clock.beijing_date(now)
-    names = _entity_names(conn, {rows[rid].entity_id for rid in per_record if rid in rows})
-    cleaned: dict[str, Correction] = {}
-    problems: list[str] = []
-    for rid, fields in per_record.items():
-        row = rows.get(rid)
-        if row is None or (row.status == WITHDRAWN and row.status_reason in HELD_REASONS):
-            continue  # nothing to correct: it left publication for good on a request
-        result = _clean_one(row, fields, names.get(row.entity_id), tracking_no, today)
-        if isinstance(result, str):
-            problems.append(f"{rid}：{result}" if len(per_record) > 1 else result)
-        else:
-            cleaned[rid] = result
-    if problems:
-        raise ReviewError({"corrections": "；".join(problems)})
-    return cleaned
-
-
-def _entity_names(conn: Connection, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    query = select(ENTITIES.c.id, ENTITIES.c.name).where(ENTITIES.c.id.in_(sorted(ids)))
-    return {i: n for i, n in conn.execute(query)}
-
-
-def _clean_one(
-    row: Any, fields: dict[str, Any], entity_name: str | None, tracking_no: str, today: date
-) -> Correction | str:
-    """The cleaned, masked values of the corrected fields, or why they are refused."""
-    keyed = correction_keys(row.kind, fields)
-    if isinstance(keyed, str):
-        return keyed
-    # The stored row with the corrections applied, as a source row: the whole row is cleaned,
-    # so cross-field rules (a 信用风险分类 needs its grade, 期次 takes its year) hold too.
-    raw = {
-        **(row.data or {}),
-        "uscc": row.entity_id,
-        "entity_name": entity_name or row.entity_id,
-        "district": row.district,
-        **keyed,
-    }
-    result = Cleaner(row.kind, today, tracking_no).clean(SourceRow(tracking_no, 1, raw))
-    if isinstance(result, list):
-        return "；".join(
-            f"{correction_label(row.kind, r.column)}（{r.column}）：{r.reason}"
-            if r.column
-            else r.reason
-            for r in result
-        )
-    # The dates a file row with this content is published with: its own end date (公示截止日期,
-    # 有效期至) when it gives one, else the publicity rules (one rule: plan.record_row's).
-    dates = record_row(result, load_rules())
-    # The entity's columns are cleaned into result.entity, the kind's into its fields.
-    ent = result.entity
-    side = {"entity_name": ent.name, "legal_rep": ent.legal_rep, "address": ent.address,
-            "district": ent.district}
-    return Correction(
-        # masked by the cleaner, as a file's are
-        {k: side[k] if k in side else result.fields.get(k) for k in keyed},
-        dates["publicity_until"],
-        dates["repairable_from"],
-        # Only marks are grouped (supersession); other kinds' key is their id, never changed.
-        dates["group_key"] if row.kind == "credit_mark" else None,
-    )
-
-
-def _publicity_inputs(kind: str) -> set[str]:
-    """The fields a record's end of publicity and repair date are computed from."""
-    return {EVENT_DATE[kind], *KINDS[kind].publicity, *_RULE_INPUTS}
-
-
-def _corrected(row: Any, correction: Correction | None) -> tuple[dict[str, Any], dict, dict]:
-    """The record's next version with the cleaned corrections (see _clean_corrections)."""
-    new_values = correction.values if correction else {}
-    district = new_values.get("district", row.district)  # a column of its own, not in data
-    in_data = {k: v for k, v in new_values.items() if k != "district"}
-    data = {**(row.data or {}), **in_data}
-    before = {k: row.district if k == "district" else (row.data or {}).get(k)
-              for k in new_values}
-    event_date = row.event_date
-    date_key = EVENT_DATE.get(row.kind)
-    if date_key in new_values and new_values[date_key]:
-        event_date = date.fromisoformat(new_values[date_key])
-    publicity_until, repairable_from = row.publicity_until, row.repairable_from
-    if correction and _publicity_inputs(row.kind) & set(new_values):
-        publicity_until, repairable_from = correction.publicity_until, correction.repairable_from
-    category_key = _CATEGORY_FIELD.get(row.kind, "")
-    # The planner's hash: a later file with the corrected content is unchanged, not held.
-    new = next_version(
-        row, data, district=district, event_date=event_date, publicity_until=publicity_until,
-        repairable_from=repairable_from, status=ACTIVE,
-        status_reason=CORRECTED,  # files no longer change its content (plan.Planner._upsert)
-        version=row.version + 1,
-        category=data.get(category_key, row.category),
-        grade=data.get("grade") if row.kind == "credit_mark" else row.grade,
-    )
-    return new, before, new_values
-
-
 # -- after the commit ------------------------------------------------------------------------
 
 
 def _sync_search(engine: Engine) -> bool:
-    try:
-        from publishing.search.sync import sync
-    except ImportError:
-        return False
     try:
         sync(engine, rebuild=False)  # in a reviewer's request: a rebuild is the worker's
         return True
     except Exception:  # noqa: BLE001 - the decision is committed; the next sync catches up
         log.exception("search sync after a review decision failed")
         return False
-
-
-def _notify(engine: Engine, tracking_no: str) -> bool:
-    from publishing.settings import get_settings
-
-    if not get_settings().smtp_url:
-        return False
-    with engine.connect() as conn:
-        req = find(conn, tracking_no)
-    if not req or not req.get("email"):
-        return False
-    view_url = f"{get_settings().base_url.rstrip('/')}/requests/{tracking_no}"
-    label = status_label(req["type"], req["status"])
-    reason_title = "需补正的材料" if req["status"] == MORE_INFO else "理由"
-    # A fixed greeting: nothing the applicant typed goes into the bureau's mail (else anyone
-    # could have it send their text to any address).
-    body = (
-        f"您好：\n\n您提交的{TYPE_LABELS[req['type']]}申请（受理编号 {tracking_no}，"
-        f"主体：{req['entity_name']}）处理结果：{label}。\n\n{reason_title}：{req['decision_reason']}\n\n"
-        f"凭受理编号和查询码查看详情：{view_url}\n\n烟台市市场监督管理局"
-    )
-    return mail.send(req["email"], f"【信用信息公示】申请 {tracking_no}：{label}", body)
 
 
 def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:

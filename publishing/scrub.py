@@ -236,7 +236,7 @@ def _pages(conn: Connection, table: Any):
 
 def _content(row: Any, data: dict[str, Any], status: str, status_reason: str | None,
              version: int) -> dict[str, Any]:
-    """Every content column of the record with the masked data (review._corrected's way: the
+    """Every content column of the record with the masked data (corrections.corrected_version's way: the
     planner's stored order and content hash, so that a later file with the same, now masked,
     content is unchanged)."""
     data = in_stored_order(row.kind, data)

@@ -33,6 +33,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,8 +44,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from publishing import audit, clock
 from publishing.db import writer_connection
 from publishing.request_models import LOGIN_SOURCES, TOKENS, USERS
-from publishing.requests import usable
 from publishing.roles import ROLES
+from publishing.safetext import usable
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
@@ -329,14 +330,11 @@ def login(
         pair = _source_row(conn, key, address)
         held = _aware(pair.locked_until)
         if held and held > now:
-            actor, target = _logged_name(conn, name)
-            audit.append(
+            _audit_login(
                 conn,
-                actor=actor,
-                action="login.locked",
-                target_type="user",
-                target_id=target,
-                after={"source": source, "scope": "address", "locked_until": held},
+                "login.locked",
+                *_logged_name(conn, name),
+                {"source": source, "scope": "address", "locked_until": held},
             )
             return LoginResult(None, held)
         row = (
@@ -349,14 +347,11 @@ def login(
         if row is None:
             _verify(_DUMMY_HASH, password)  # the same time whether or not the name exists
             count, locked = _address_failure(conn, pair, now, failures, minutes)
-            actor, target = _logged_name(conn, name)
-            audit.append(
+            _audit_login(
                 conn,
-                actor=actor,
-                action="login.unknown",
-                target_type="user",
-                target_id=target,
-                after={"source": source, "failures": count, "locked_until": locked},
+                "login.unknown",
+                *_logged_name(conn, name),
+                {"source": source, "failures": count, "locked_until": locked},
             )
             return LoginResult(None)
         account_locked = _aware(row.locked_until)
@@ -367,13 +362,12 @@ def login(
             # Answered, timed and counted as for an unknown name; the password is not checked.
             _verify(_DUMMY_HASH, password)
             count, locked = _address_failure(conn, pair, now, failures, minutes)
-            audit.append(
+            _audit_login(
                 conn,
-                actor=name,
-                action="login.locked",
-                target_type="user",
-                target_id=name,
-                after={
+                "login.locked",
+                name,
+                name,
+                {
                     "source": source,
                     "scope": "account",
                     "locked_until": account_locked,
@@ -389,13 +383,12 @@ def login(
             if lock:
                 values["locked_until"] = now + lock
             conn.execute(update(USERS).where(USERS.c.id == row.id).values(values))
-            audit.append(
+            _audit_login(
                 conn,
-                actor=name,
-                action="login.failed",
-                target_type="user",
-                target_id=name,
-                after={
+                "login.failed",
+                name,
+                name,
+                {
                     "failures": count,
                     "locked_until": locked,
                     "account_failures": total,
@@ -415,15 +408,18 @@ def login(
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         conn.execute(update(USERS).where(USERS.c.id == row.id).values(values))
-        audit.append(
-            conn,
-            actor=name,
-            action="login",
-            target_type="user",
-            target_id=name,
-            after={"source": source},
-        )
+        _audit_login(conn, "login", name, name, {"source": source})
         return LoginResult(_principal(row))
+
+
+def _audit_login(
+    conn: Connection, action: str, actor: str, target: str, after: dict[str, Any]
+) -> None:
+    """The audit entry of a login attempt on the user `target` (for a failed one by a name
+    no user has: _logged_name's actor and target)."""
+    audit.append(
+        conn, actor=actor, action=action, target_type="user", target_id=target, after=after
+    )
 
 
 def _logged_name(conn: Connection, name: str) -> tuple[str, str]:
@@ -537,9 +533,4 @@ def token_user(conn: Connection, token: str) -> Principal | None:
             TOKENS.c.token_hash == _token_hash(token), TOKENS.c.revoked_at.is_(None), USERS.c.active
         )
     ).first()
-    return _principal(row) if row else None
-
-
-def user_by_name(conn: Connection, name: str) -> Principal | None:
-    row = conn.execute(select(USERS).where(USERS.c.name == name)).first()
     return _principal(row) if row else None

@@ -8,7 +8,7 @@ Nothing here raises for a date outside the data.
 
 The data file is read again when it changes (its modification time and size), so a year added
 to it reaches a running portal and the worker without a restart; the worker then recomputes
-the provisional deadlines of open requests (publishing.requests.recompute_provisional).
+the provisional deadlines of open requests (publishing.request_deadlines.recompute_provisional).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ later; it never stops the others):
                  DIGEST_DAYS days or overdue
   deadlines      every DEADLINES_EVERY seconds: open requests whose deadlines were counted
                  Monday–Friday (their year's holidays unknown then) are counted again once the
-                 holiday data covers them (publishing.requests.recompute_provisional; the data
+                 holiday data covers them (publishing.request_deadlines.recompute_provisional; the data
                  file is read again when it changes, so no restart is needed)
   logins         daily at 03:30: forget the login rows per (name, address) that no longer
                  matter (publishing.users.forget_logins)
@@ -127,7 +127,8 @@ def job_open_data_if_needed(engine: Engine) -> dict[str, Any] | None:
 
 def job_review_digest(engine: Engine) -> int:
     """Mail the reviewers a list of open requests due soon or overdue; returns how many."""
-    from publishing import mail, requests
+    from publishing import mail
+    from publishing.request_queries import queue
     from publishing.settings import get_settings
 
     settings = get_settings()
@@ -138,7 +139,7 @@ def job_review_digest(engine: Engine) -> int:
     with engine.connect() as conn:
         due = [
             r
-            for r in requests.queue(conn, today=today)
+            for r in queue(conn, today=today)
             if r["due"] <= today + timedelta(days=DIGEST_DAYS)
         ]
     if not due:
@@ -162,9 +163,9 @@ def job_review_digest(engine: Engine) -> int:
 
 def job_deadlines(engine: Engine) -> int:
     """Count again the provisional deadlines the holiday data now covers; returns how many."""
-    from publishing import requests
+    from publishing.request_deadlines import recompute_provisional
 
-    return requests.recompute_provisional(engine)
+    return recompute_provisional(engine)
 
 
 def job_forget_logins(engine: Engine) -> int:

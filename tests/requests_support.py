@@ -16,7 +16,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from publishing import clock
+from publishing import clock, request_config
 from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.commit import RECORDS
@@ -67,16 +67,16 @@ def publish_cases(engine, tmp_path: Path) -> Published:
 
 def limit_requests(tmp_path: Path, monkeypatch, name: str, limit: tuple[int, int]) -> None:
     """Requests settings (DISCLOSURE_REQUESTS_FILE) with the rate limit `name` set to (requests,
-    seconds); the caller clears rq.load_config's cache when done."""
+    seconds); the caller clears request_config.load_config's cache when done."""
     from publishing.settings import get_settings
 
-    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
+    source = request_config.DEFAULT_FILE.read_text(encoding="utf-8")
     limited = tmp_path / "requests.toml"
     new = f"{name} = [{limit[0]}, {limit[1]}]"
     limited.write_text(re.sub(rf"{name} = \[\d+, \d+\]", new, source), encoding="utf-8")
     monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(limited))
     get_settings.cache_clear()
-    rq.load_config.cache_clear()
+    request_config.load_config.cache_clear()
 
 
 def make_client(engine) -> TestClient:

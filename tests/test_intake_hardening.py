@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from portal.api.creditcheck import DEEP_JSON_DETAIL
 from portal.review import TOO_DEEP
+from publishing import request_queries, review, safetext, users
 from publishing import requests as rq
-from publishing import review, users
 from publishing.request_models import AUDIT, REQUESTS, STEPS
 from tests.requests_support import (
     PDF,
@@ -76,7 +76,7 @@ def _csrf(html: str) -> str:
 def test_a_control_character_in_a_field_is_named_and_nothing_is_stored(
     engine, client, cases, field
 ):
-    message = rq.unusable_problem(rq.FIELD_LABELS[field])
+    message = safetext.unusable_problem(rq.FIELD_LABELS[field])
     for char in CONTROLS:
         data = _with_control(cases, field, char)
         if field == "email":
@@ -104,8 +104,8 @@ def test_tabs_and_line_breaks_are_text_where_they_belong(engine, client, cases):
                        files=files(("证\x1b明\x7f.pdf", PDF, "application/pdf")))
     assert made.status_code == 201, made.text
     with engine.connect() as conn:
-        req = rq.find(conn, made.json()["tracking_no"])
-        names = [f["file_name"] for f in rq.files(conn, req["id"])]
+        req = request_queries.find(conn, made.json()["tracking_no"])
+        names = [f["file_name"] for f in request_queries.files(conn, req["id"])]
     assert req["reason"] == reason and req["contact_name"] == "张 三"
     # a file's name loses its control characters (attachments.display_name); httpx writes a NUL
     # in a file name as %00, ESC and DEL as they are
@@ -128,12 +128,12 @@ def test_a_control_character_in_a_supplement_note_is_refused(engine, client, cas
             files=files(("决定书.png", PNG, "image/png")),
         )
         assert sent.status_code == 422, sent.text[:300]
-        assert rq.unusable_problem("说明") in sent.text
+        assert safetext.unusable_problem("说明") in sent.text
     with engine.connect() as conn:
-        req = rq.find(conn, tracking)
-        actions = [s["action"] for s in rq.steps(conn, req["id"])]
+        req = request_queries.find(conn, tracking)
+        actions = [s["action"] for s in request_queries.steps(conn, req["id"])]
         assert req["status"] == "more_info" and actions == ["submitted", "more_info"]
-        assert rq.files(conn, req["id"]) == []
+        assert request_queries.files(conn, req["id"]) == []
 
 
 # -- control characters in the back office ----------------------------------------------------
@@ -163,7 +163,7 @@ def _objection_in_review(engine, client, cases):
 
 def _unchanged(engine, tracking):
     with engine.connect() as conn:
-        req = rq.find(conn, tracking)
+        req = request_queries.find(conn, tracking)
         steps = conn.execute(
             select(func.count()).select_from(STEPS).where(STEPS.c.request_id == req["id"])
         ).scalar_one()
@@ -191,7 +191,7 @@ def test_a_control_character_in_a_review_action_is_named(engine, client, cases, 
         done = client.post(f"/review/requests/{tracking}",
                            data={"csrf": _csrf(page.text), **sent})
         assert done.status_code == 422, done.text[:300]
-        assert rq.unusable_problem(label) in done.text
+        assert safetext.unusable_problem(label) in done.text
     assert _unchanged(engine, tracking)
 
 
@@ -202,12 +202,12 @@ def test_a_control_character_in_a_decision_through_the_api_is_named(engine, clie
     for char in CONTROLS:
         reason = client.post(url, headers=auth, json={"decision": "reject", "reason": f"不{char}成立"})
         assert reason.status_code == 422, reason.text
-        assert reason.json() == {"errors": {"reason": rq.unusable_problem("理由")}}
+        assert reason.json() == {"errors": {"reason": safetext.unusable_problem("理由")}}
         fixed = client.post(url, headers=auth, json={
             "decision": "approve", "outcome": "correct", "reason": "异议成立。",
             "corrections": {"fine_yuan": ["3000", {f"k{char}": "v"}]}})
         assert fixed.status_code == 422, fixed.text
-        assert fixed.json() == {"errors": {"corrections": rq.unusable_problem("更正内容")}}
+        assert fixed.json() == {"errors": {"corrections": safetext.unusable_problem("更正内容")}}
     assert _unchanged(engine, tracking)
 
 
@@ -310,8 +310,8 @@ def test_the_same_applicant_may_file_again_and_reviewers_see_it(engine, client, 
     assert "同一联系方式（手机号码、电子邮箱相同）" in items[by_form]
     assert "同一联系方式" not in items[stranger.json()["tracking_no"]]
     with engine.connect() as conn:
-        mine = rq.find(conn, again.json()["tracking_no"])
-        same = {r["tracking_no"]: r["same_contact"] for r in rq.related_requests(conn, mine)}
+        mine = request_queries.find(conn, again.json()["tracking_no"])
+        same = {r["tracking_no"]: r["same_contact"] for r in request_queries.related_requests(conn, mine)}
     assert same[first.json()["tracking_no"]] == ["手机号码", "电子邮箱"]
     assert same[stranger.json()["tracking_no"]] == []
 
@@ -320,7 +320,7 @@ def test_the_same_mobile_alone_is_the_same_contact(engine, cases):
     first = rq.submit(engine, objection_on_other(cases))
     other = rq.submit(engine, objection_on_other(cases, email="new@example.com"))
     with engine.connect() as conn:
-        related = rq.related_requests(conn, rq.find(conn, other.tracking_no))
+        related = request_queries.related_requests(conn, request_queries.find(conn, other.tracking_no))
         stored = conn.execute(select(func.count()).select_from(REQUESTS)).scalar_one()
     assert stored == 2
     assert [(r["tracking_no"], r["same_contact"]) for r in related] == [

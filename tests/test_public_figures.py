@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from portal.pages import home
-from publishing import clock, review, users, workdays
+from publishing import clock, request_queries, review, users, workdays
 from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.commit import RECORDS
@@ -127,7 +127,7 @@ def _act(engine, approver, tracking, type_, action, at, submitted_at, records, e
 
 def _figures(engine) -> dict:
     with engine.connect() as conn:
-        return rq.public_figures(conn)
+        return request_queries.public_figures(conn)
 
 
 def same(figures: dict, expected: Expected) -> bool:

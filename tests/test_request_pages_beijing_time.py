@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from portal.templating import local_date, local_minute, time_attr
+from publishing import request_queries, review, users
 from publishing import requests as rq
-from publishing import review, users
 from publishing.attachments import Upload
 from tests.requests_support import (
     MOBILE,
@@ -85,7 +85,7 @@ def test_status_and_review_pages_in_beijing_time(engine, client, cases):
         ("2026-12-01T01:10:00+08:00", "2026-12-01 01:10"),
     ]
     with engine.connect() as conn:
-        req = rq.find(conn, receipt.tracking_no)
+        req = request_queries.find(conn, receipt.tracking_no)
     assert _row(html, "办理期限").startswith(req["decision_due"].isoformat())  # a date, as is
     assert "2026-11-29" not in html
 

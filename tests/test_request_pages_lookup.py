@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from lxml import html as lhtml
 
+from publishing import request_config
 from publishing import requests as rq
 from tests.requests_support import (
     PDF,
@@ -133,7 +134,7 @@ def test_both_lookups_share_the_limit_on_guessing_codes(engine, cases, tmp_path,
             assert [t.status_code for t in tries] == [404, 404, 200, 429]
             assert "查询过于频繁" in tries[-1].text and int(tries[-1].headers["retry-after"])
     finally:
-        rq.load_config.cache_clear()
+        request_config.load_config.cache_clear()
 
 
 def test_step_one_sent_empty_says_what_is_missing(client, cases):

@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from publishing import audit
+from publishing import audit, request_codes, request_config, request_queries
 from publishing import requests as rq
 from publishing.request_models import ATTACHMENTS, REQUEST_RECORDS, REQUESTS
 from tests.requests_support import (
@@ -92,7 +92,7 @@ def test_repair_request_through_the_form(engine, client, cases):
     assert req["entity_id"] == cases.repairable_uscc and linked == [cases.repairable]
     assert req["commitment"] is True and req["mobile"] == MOBILE
     assert code.replace("-", "") not in req["access_hash"]
-    assert rq.code_matches(req["access_hash"], code) and rq.code_matches(
+    assert request_codes.code_matches(req["access_hash"], code) and request_codes.code_matches(
         req["access_hash"], code.lower()
     )
     assert req["review_due"] > req["submitted_on"] and req["decision_due"] > req["review_due"]
@@ -144,9 +144,9 @@ def test_objection_marks_the_profile_and_the_record(engine, client, cases):
     )
     assert response.status_code == 201, response.text
     with engine.connect() as conn:
-        assert rq.objection_pending(conn, entity_id=cases.other_uscc)
-        assert rq.objection_pending(conn, record_id=cases.other)
-        assert not rq.objection_pending(conn, entity_id=cases.repairable_uscc)
+        assert request_queries.objection_pending(conn, entity_id=cases.other_uscc)
+        assert request_queries.objection_pending(conn, record_id=cases.other)
+        assert not request_queries.objection_pending(conn, entity_id=cases.repairable_uscc)
     assert "异议处理中" in client.get(f"/entities/{cases.other_uscc}").text
     assert "异议处理中" in client.get(f"/records/{cases.other}").text
     assert "异议处理中" not in client.get(f"/entities/{cases.repairable_uscc}").text
@@ -402,7 +402,7 @@ def test_per_ip_rate_limit(engine, cases, tmp_path, monkeypatch):
             assert page.status_code == 429 and "过于频繁" in page.text
             assert int(page.headers["retry-after"]) > 0
     finally:
-        rq.load_config.cache_clear()
+        request_config.load_config.cache_clear()
     assert_nothing_stored(engine)
 
 
@@ -431,7 +431,7 @@ def test_confirmation_email(engine, client, cases, smtp):  # noqa: F811 - fixtur
 
 def test_public_figures(engine, cases):
     with engine.connect() as conn:
-        assert rq.public_figures(conn) == {
+        assert request_queries.public_figures(conn) == {
             "received": 0,
             "received_repair": 0,
             "received_objection": 0,
@@ -563,7 +563,7 @@ def test_provisional_deadlines_are_counted_again_once_the_holidays_are_known(
 
     def row(tracking):
         with engine.connect() as conn:
-            return rq.find(conn, tracking)
+            return request_queries.find(conn, tracking)
 
     before = {r.tracking_no: row(r.tracking_no) for r in (plain, decided, again)}
     assert all(r["calendar_fallback"] for r in before.values())
@@ -582,7 +582,7 @@ def test_provisional_deadlines_are_counted_again_once_the_holidays_are_known(
     assert 2027 in years
     jobs = [j for j in worker.default_jobs() if j.name == "deadlines"]
     assert worker.run_due(engine, jobs) == {"deadlines": 2}
-    config = rq.load_config()
+    config = request_config.load_config()
     for receipt, start in ((plain, date(2026, 12, 28)), (again, date(2026, 12, 30))):
         now = row(receipt.tracking_no)
         assert now["calendar_fallback"] is False

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from publishing import audit, clock, users
+from publishing import audit, clock, request_config, request_queries, users
 from publishing import requests as rq
 from publishing.commit import EVENTS, RECORDS
 from publishing.publish import publish
@@ -274,7 +274,7 @@ def test_queue_sorted_by_due_date_with_overdue_highlighted(engine, client, cases
     assert rows[0][0] == "is-overdue" and rows[1][0] == ""
     assert page.text.count("已逾期") == 1
     with engine.connect() as conn:
-        queue = rq.queue(conn)
+        queue = request_queries.queue(conn)
     assert [q["tracking_no"] for q in queue] == [late.tracking_no, fresh.tracking_no]
     assert queue[0]["overdue"] and not queue[1]["overdue"]
 
@@ -313,9 +313,9 @@ def test_accept_ask_for_material_and_supplement(engine, client, cases, staff):
     )
     assert sent.status_code == 200 and "补正材料已收到" in sent.text
     with engine.connect() as conn:
-        req = rq.find(conn, tracking)
-        steps = [s["action"] for s in rq.steps(conn, req["id"])]
-        stages = [f["stage"] for f in rq.files(conn, req["id"])]
+        req = request_queries.find(conn, tracking)
+        steps = [s["action"] for s in request_queries.steps(conn, req["id"])]
+        stages = [f["stage"] for f in request_queries.files(conn, req["id"])]
     assert req["status"] == "received"
     assert steps == ["submitted", "accepted", "more_info", "supplemented"]
     assert stages == ["submission", "supplement"]
@@ -378,7 +378,7 @@ def test_approved_repair_leaves_every_public_output(engine, client, cases, staff
     # audited, in one chain with the submission
     with engine.connect() as conn:
         entries = audit.for_target(conn, "request", tracking)
-        figures = rq.public_figures(conn)
+        figures = request_queries.public_figures(conn)
     assert [e["action"] for e in entries] == ["request.submit", "request.approve"]
     decision = entries[-1]
     assert decision["actor"] == "wang"
@@ -545,8 +545,8 @@ def test_decision_api_with_bearer_tokens(engine, client, cases, staff):
 def test_attachments_only_for_logged_in_reviewers(engine, client, cases, staff):
     receipt = api_submit(client, cases)
     with engine.connect() as conn:
-        req = rq.find(conn, receipt["tracking_no"])
-        attachment = rq.files(conn, req["id"])[0]
+        req = request_queries.find(conn, receipt["tracking_no"])
+        attachment = request_queries.files(conn, req["id"])[0]
     url = f"/review/attachments/{attachment['id']}"
     anonymous = client.get(url)
     assert anonymous.status_code == 401 and PDF not in anonymous.content
@@ -755,7 +755,7 @@ def test_invalid_corrections_are_refused_before_anything_is_written(
     with engine.connect() as conn:
         after = conn.execute(select(RECORDS).where(RECORDS.c.id == cases.other)).mappings().one()
         assert conn.execute(select(EVENTS.c.seq)).all() == events
-        assert rq.find(conn, tracking)["status"] == "received"
+        assert request_queries.find(conn, tracking)["status"] == "received"
     assert dict(after) == dict(before)
 
 
@@ -789,16 +789,16 @@ def test_a_repaired_record_is_not_named_in_any_feed(engine, client, cases, staff
 def test_login_hint_states_the_configured_lockout(engine, tmp_path, monkeypatch):
     from publishing.settings import get_settings
 
-    source = rq.DEFAULT_FILE.read_text(encoding="utf-8")
+    source = request_config.DEFAULT_FILE.read_text(encoding="utf-8")
     configured = re.sub(r"lockout_minutes = \d+", "lockout_minutes = 7",
                         re.sub(r"lockout_failures = \d+", "lockout_failures = 3", source))
     (tmp_path / "requests.toml").write_text(configured, encoding="utf-8")
     monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(tmp_path / "requests.toml"))
     get_settings.cache_clear()
-    rq.load_config.cache_clear()
+    request_config.load_config.cache_clear()
     try:
         with make_client(engine) as client:
             hint = client.get("/review/login").text
-        assert "连续3次输入错误" in hint and "暂停登录7分钟" in hint
+        assert "连续 3 次输入错误" in hint and "暂停登录 7 分钟" in hint
     finally:
-        rq.load_config.cache_clear()
+        request_config.load_config.cache_clear()

@@ -11,8 +11,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from publishing import requests as rq
-from publishing import review, users
+from publishing import request_queries, review, users
 from publishing.commit import EVENTS, RECORDS
 from tests.requests_support import (
     PDF,
@@ -66,9 +65,9 @@ def test_a_strangers_request_does_not_block_the_enterprise(engine, client, cases
     assert count_requests(engine) == 3
     # reviewers see the other requests on each, the same contact's marked as such
     with engine.connect() as conn:
-        mine = rq.find(conn, own.json()["tracking_no"])
-        related = rq.related_requests(conn, mine)
-        theirs = rq.related_requests(conn, rq.find(conn, first.json()["tracking_no"]))
+        mine = request_queries.find(conn, own.json()["tracking_no"])
+        related = request_queries.related_requests(conn, mine)
+        theirs = request_queries.related_requests(conn, request_queries.find(conn, first.json()["tracking_no"]))
     assert [(r["tracking_no"], r["open"], r["mobile"], r["record_ids"], r["same_contact"])
             for r in related] == [
         (first.json()["tracking_no"], True, STRANGER["mobile"], [cases.repairable], []),
@@ -96,7 +95,7 @@ def test_once_one_is_approved_the_others_are_decided_with_nothing_to_do(
     assert client.get(f"/records/{cases.repairable}").status_code == 410
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(EVENTS)).scalar_one()
-        related = rq.related_requests(conn, rq.find(conn, stranger))
+        related = request_queries.related_requests(conn, request_queries.find(conn, stranger))
     assert {(r["tracking_no"], r["status_label"], r["open"]) for r in related} == {
         (own, "准予信用修复", False), (objection, "已接收，待初审", True)}
     # the reviewer approves the stranger's repair too: the page says there was nothing to do

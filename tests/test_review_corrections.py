@@ -12,8 +12,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from publishing import clock, read, review, users
-from publishing import requests as rq
+from publishing import clock, read, request_queries, review, users
 from publishing.commit import EVENTS, RECORDS
 from publishing.expire import expire
 from publishing.publish import publish
@@ -230,7 +229,7 @@ def test_per_record_corrections_that_are_not_objects_are_refused(
     assert err.value.status == 422 and "更正内容应为对象" in err.value.errors["corrections"]
     assert dict(_row(engine, record)) == dict(before)
     with engine.connect() as conn:
-        assert rq.find(conn, tracking)["status"] == "received"
+        assert request_queries.find(conn, tracking)["status"] == "received"
 
 
 def test_a_reason_that_is_not_text_is_refused(engine, client, bearer, cases, approver):
@@ -243,5 +242,5 @@ def test_a_reason_that_is_not_text_is_refused(engine, client, bearer, cases, app
                           json={"decision": "reject", "reason": ["a"]}, headers=bearer)
     assert refused.status_code == 422 and refused.json()["errors"] == {"reason": "理由应为文字"}
     with engine.connect() as conn:
-        req = rq.find(conn, tracking)
+        req = request_queries.find(conn, tracking)
     assert (req["status"], req["decision_reason"]) == ("received", None)

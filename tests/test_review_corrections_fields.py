@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
-from publishing import requests as rq
-from publishing import review, users
+from publishing import request_queries, users
 from publishing.commit import EVENTS, RECORDS
+from publishing.corrections import correctable_fields
 from publishing.publish import publish
 from publishing.request_models import REQUESTS
 from tests.factories import (
@@ -79,28 +79,28 @@ def _event_count(engine) -> int:
 
 def _status(engine, tracking: str) -> str:
     with engine.connect() as conn:
-        return rq.find(conn, tracking)["status"]
+        return request_queries.find(conn, tracking)["status"]
 
 
 # -- which fields -------------------------------------------------------------------------------
 
 
 def test_every_public_field_but_the_identity_is_correctable():
-    penalty = review.correctable_fields("penalty")
+    penalty = correctable_fields("penalty")
     for key in ("entity_name", "legal_rep", "address", "district", "fine_yuan", "facts"):
         assert key in penalty
     # the record id is the digest of the decision number (and the entity's code)
     for key in ("decision_no", "uscc", "reg_no", "publicity_until", "fine_wan", "op"):
         assert key not in penalty
-    blacklist = review.correctable_fields("blacklist")
+    blacklist = correctable_fields("blacklist")
     assert {"violation", "action", "address", "responsible_persons"} <= set(blacklist)
     assert not {"publisher", "issue_no", "products"} & set(blacklist)
-    pledge = review.correctable_fields("return_pledge")
+    pledge = correctable_fields("return_pledge")
     assert {"conditions", "exclusions", "category", "entity_name"} <= set(pledge)
     assert "address" not in pledge and "status" not in pledge  # a pledge's key; the withdrawal
     # a mark's scheme and domain move it among its group's marks (test_review_supersession)
     assert {"scheme", "domain", "marked_on", "reason", "address"} <= set(
-        review.correctable_fields("credit_mark"))
+        correctable_fields("credit_mark"))
 
 
 # -- a non-penalty field reaches every public output ----------------------------------------------

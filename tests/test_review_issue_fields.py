@@ -12,9 +12,9 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from publishing import requests as rq
-from publishing import review, users
+from publishing import request_queries, review, users
 from publishing.commit import EVENTS, ISSUES, RECORDS
+from publishing.corrections import R_IDENTITY, correctable_fields
 from publishing.publish import publish
 from tests.factories import blacklist_row, write_csv
 from tests.requests_support import submit_request
@@ -74,7 +74,7 @@ def test_one_entrys_issue_date_is_refused_and_nothing_changes(
     assert _issue_row(engine, first["issue_id"]) == before_issue
     assert _entries(engine) == issue and _events(engine) == events
     with engine.connect() as conn:
-        assert rq.find(conn, tracking)["status"] == "received"
+        assert request_queries.find(conn, tracking)["status"] == "received"
 
 
 def test_the_identitys_refusal_stays_and_the_entrys_own_fields_are_corrected(
@@ -88,7 +88,7 @@ def test_the_identitys_refusal_stays_and_the_entrys_own_fields_are_corrected(
                    sync_search=False)
     message = refused.value.errors["corrections"]
     # the identity's refusal as before, then the issue's field
-    assert review.R_IDENTITY.format(names="期次") in message
+    assert R_IDENTITY.format(names="期次") in message
     assert "字段 发布日期 属于整期黑榜" in message
     assert _entries(engine) == issue
     # the same request then corrects what is the entry's own
@@ -101,8 +101,8 @@ def test_the_identitys_refusal_stays_and_the_entrys_own_fields_are_corrected(
 
 
 def test_the_form_does_not_offer_the_issue_date(engine, client, approver, issue):
-    assert "issued_on" not in review.correctable_fields("blacklist")
-    assert {"violation", "action", "address"} <= set(review.correctable_fields("blacklist"))
+    assert "issued_on" not in correctable_fields("blacklist")
+    assert {"violation", "action", "address"} <= set(correctable_fields("blacklist"))
     first, _ = issue
     tracking = submit_request(engine, "objection", first["id"], first["entity_id"])
     page = client.get("/review/login")

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import insert
 
 from portal.review import QUEUE_PAGE_SIZE
-from publishing import requests as rq
-from publishing import users
+from publishing import request_queries, users
 from publishing.request_models import REQUESTS
 from tests.factories import uscc
 from tests.requests_support import make_client
@@ -106,5 +105,5 @@ def test_open_view_pages_through_all_the_most_urgent_first(engine, client, store
     assert f"（共 {OPEN} 件，第 1/" in captions[0]
     # the worker's digest reads the whole open queue, in the same order
     with engine.connect() as conn:
-        everything = rq.queue(conn)
+        everything = request_queries.queue(conn)
     assert [q["tracking_no"] for q in everything] == numbers

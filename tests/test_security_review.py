@@ -14,8 +14,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from publishing import audit, users
-from publishing import requests as rq
+from publishing import audit, request_queries, users
 from publishing.attachments import download_name
 from publishing.request_models import AUDIT
 from tests.requests_support import count_requests, fields, files, make_client
@@ -64,8 +63,8 @@ def test_a_pdf_named_html_is_downloaded_as_a_pdf(engine, client, cases):
     )
     assert receipt.status_code == 201, receipt.text
     with engine.connect() as conn:
-        req = rq.find(conn, receipt.json()["tracking_no"])
-        attachment = rq.files(conn, req["id"])[0]
+        req = request_queries.find(conn, receipt.json()["tracking_no"])
+        attachment = request_queries.files(conn, req["id"])[0]
     assert attachment["media_type"] == "application/pdf"
     page = client.get("/review/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

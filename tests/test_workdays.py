@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 
 from publishing import workdays
-from publishing.requests import deadlines, load_config
+from publishing.request_config import load_config
+from publishing.request_deadlines import deadlines
 from publishing.workdays import add_workdays, is_workday, load_years, workdays_between
 
 

@@ -595,7 +595,7 @@ class BlacklistIssue(msgspec.Struct, kw_only=True):
 
 
 class RequestFigures(msgspec.Struct, kw_only=True):
-    """Objections and credit repair, counts only (publishing.requests.public_figures)."""
+    """Objections and credit repair, counts only (publishing.request_queries.public_figures)."""
 
     received: int
     received_repair: int
@@ -817,7 +817,7 @@ class RequestStep(msgspec.Struct, kw_only=True):
 
 class _RequestOutcome(msgspec.Struct, kw_only=True):
     """What a request's status and the decision endpoint's answer share: the fields of
-    publishing.requests.public_view that publishing.review.decision_json answers with."""
+    publishing.request_queries.public_view that publishing.review.decision_json answers with."""
 
     tracking_no: _TRACKING_NO
     type: RequestType
@@ -830,7 +830,7 @@ class _RequestOutcome(msgspec.Struct, kw_only=True):
 
 
 class RequestStatus(_RequestOutcome, kw_only=True):
-    """What the holder of the access code sees (publishing.requests.public_view)."""
+    """What the holder of the access code sees (publishing.request_queries.public_view)."""
 
     type_label: Annotated[str, msgspec.Meta(examples=["信用修复"])]
     entity_id: Annotated[str, msgspec.Meta(examples=["91370602MA3CFQ2W8P"])]

@@ -19,12 +19,12 @@ from portal import routes
 from portal.api.schemas import GONE_RECORD, NO_ENTITY, TOO_MANY, documented, problem
 from portal.errors import bad_request
 from publishing.contract import district_code
-from publishing.requests import usable
+from publishing.safetext import usable
 
 API_TAGS = ["公示数据 (JSON)"]
 GRADES = ("A", "B", "C", "D", "E")  # 信用风险分类
 Next = Annotated[str | None, QueryParameter(name="next", description="上一页返回的 next 翻页令牌")]
-# No path or query can hold what no stored text may (publishing.requests.UNUSABLE: what XML 1.0
+# No path or query can hold what no stored text may (publishing.safetext.UNUSABLE: what XML 1.0
 # cannot carry, NUL among them, which PostgreSQL text cannot store either).
 UNUSABLE_DETAIL = "请求中含有不允许的控制字符（如 %00），请检查链接或输入内容。"
 # The errors of the JSON twins, documented in the OpenAPI schema with the bodies they have

@@ -18,7 +18,7 @@ from portal.pages.common import twin
 from portal.render import Page, respond
 from publishing import read
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS
-from publishing.requests import public_figures
+from publishing.request_queries import public_figures
 
 KIND_URLS = {
     "blacklist": "/blacklist",
@@ -31,7 +31,7 @@ FIGURES_SECONDS = 60.0
 
 
 class TimedFigures:
-    """The requests' public figures (publishing.requests.public_figures) per database, computed
+    """The requests' public figures (publishing.request_queries.public_figures) per database, computed
     at most once every `seconds` in a process.
 
     Requests are not in the change log, so stats.PublishedCache's stamp cannot tell when they

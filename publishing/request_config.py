@@ -1,0 +1,69 @@
+"""The settings of objections and credit repair, read from data/requests.toml (or the file
+settings.requests_file names): the deadlines, which records credit repair may concern, the
+attachment and text limits, and the back office's lockout and session length. Read once per
+process: load_config is cached (tests that change the file clear its cache).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from publishing.request_models import TYPES
+
+DEFAULT_FILE = Path(__file__).parent / "data" / "requests.toml"
+
+
+@dataclass(frozen=True)
+class Config:
+    review_days: int
+    decision_days: dict[str, int]
+    repair_kinds: tuple[str, ...]
+    repair_requires_attachment: bool
+    commitment: str
+    max_files: int
+    max_bytes: int
+    max_records: int
+    limits: dict[str, tuple[int, int]]
+    lockout_failures: int  # wrong passwords in a row that lock one address out of a name
+    lockout_minutes: int
+    session_hours: int
+    # wrong passwords from all addresses that lock the account for addresses its owner has not
+    # used lately (publishing.users.login); [review] lockout_account_failures, default 10 × the above
+    lockout_account_failures: int = 50
+
+
+@lru_cache
+def load_config(path: Path | None = None) -> Config:
+    if path is None:
+        from publishing.settings import get_settings
+
+        path = get_settings().requests_file or DEFAULT_FILE
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    dl, rp, at, lim, rv = (
+        raw["deadlines"],
+        raw["repair"],
+        raw["attachments"],
+        raw["limits"],
+        raw["review"],
+    )
+    return Config(
+        review_days=int(dl["preliminary_review"]),
+        decision_days={t: int(dl["decision"][t]) for t in TYPES},
+        repair_kinds=tuple(rp["kinds"]),
+        repair_requires_attachment=bool(rp.get("requires_attachment", True)),
+        commitment=" ".join(rp["commitment"].split()),
+        max_files=int(at["max_files"]),
+        max_bytes=int(at["max_bytes"]),
+        max_records=int(lim.get("max_records", 20)),
+        limits={k: (int(v[0]), int(v[1])) for k, v in lim.items() if isinstance(v, list)},
+        lockout_failures=int(rv["lockout_failures"]),
+        lockout_minutes=int(rv["lockout_minutes"]),
+        session_hours=int(rv["session_hours"]),
+        lockout_account_failures=int(
+            rv.get("lockout_account_failures", 10 * int(rv["lockout_failures"]))
+        ),
+    )

@@ -1,0 +1,150 @@
+"""A request's deadlines in working days (publishing.workdays): the preliminary review's and
+the decision's, counted from the day of submission or of the last supplement; whether they were
+counted Monday–Friday for want of holiday data (review_fallback, the stored calendar_fallback),
+and counting such provisional deadlines again once the data covers them (recompute_provisional,
+run by the worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from publishing import audit, clock, workdays
+from publishing.commit import durable_transaction
+from publishing.request_config import Config, load_config
+from publishing.request_models import OPEN_STATUSES, RECEIVED, REQUESTS, STEPS
+
+
+def deadlines(type_: str, on: date, config: Config | None = None) -> tuple[date, date, bool]:
+    """(review due, decision due, calendar_fallback). The decision's count runs through the
+    review's (more working days from the same day), so the flag, "a deadline was counted
+    Monday–Friday", is the decision's own; the review's is told by review_fallback."""
+    config = config or load_config()
+    review = workdays.add_workdays(on, config.review_days)
+    decision = workdays.add_workdays(on, config.decision_days[type_])
+    return review.due, decision.due, review.fallback or decision.fallback
+
+
+def review_counted_weekdays(req: Mapping[str, Any], start: date) -> bool:
+    """The preliminary review's deadline was counted Monday–Friday: a deadline was (the stored
+    flag), and the review's few days from `start` still reach a day without holiday data."""
+    return bool(req["calendar_fallback"]) and workdays.workdays_between(start, req["review_due"])[1]
+
+
+def review_fallback(conn: Connection, req: Mapping[str, Any]) -> bool:
+    """Whether a request's preliminary-review deadline was counted Monday–Friday (the decision's:
+    req["calendar_fallback"]). Reads the day they count from only for a flagged request."""
+    if not req["calendar_fallback"]:
+        return False
+    return review_counted_weekdays(req, count_starts(conn, [req])[req["id"]])
+
+
+def count_starts(conn: Connection, reqs: Sequence[Mapping[str, Any]]) -> dict[int, date]:
+    """The day each request's deadlines count from: that of its last supplement (they were
+    counted again then), else that of its submission."""
+    supplemented = dict(
+        conn.execute(
+            select(STEPS.c.request_id, func.max(STEPS.c.at))
+            .where(
+                STEPS.c.request_id.in_([r["id"] for r in reqs]),
+                STEPS.c.action == "supplemented",
+            )
+            .group_by(STEPS.c.request_id)
+        ).all()
+    )
+    return {
+        r["id"]: clock.beijing_date(supplemented[r["id"]])
+        if r["id"] in supplemented
+        else r["submitted_on"]
+        for r in reqs
+    }
+
+
+def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int:
+    """Count again the deadlines of open requests that were counted Monday–Friday (their year's
+    holiday arrangement not yet known), as the holiday data says now; returns how many changed.
+
+    Run by the worker: once the bureau adds a year to workdays.toml (or chinese-calendar is
+    upgraded), such deadlines become definitive without anyone touching the requests. Only the
+    open, provisional ones are read (usually none); a deadline counts from the day of
+    submission, or of the last supplement (when the deadlines were counted again)."""
+    now = now or clock.now()
+    config = load_config()
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(
+                    REQUESTS.c.id,
+                    REQUESTS.c.tracking_no,
+                    REQUESTS.c.type,
+                    REQUESTS.c.submitted_on,
+                    REQUESTS.c.review_due,
+                    REQUESTS.c.decision_due,
+                ).where(
+                    REQUESTS.c.status.in_(OPEN_STATUSES), REQUESTS.c.calendar_fallback.is_(True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            return 0
+        starts = count_starts(conn, rows)
+    changes = []
+    for r in rows:
+        review_due, decision_due, fallback = deadlines(r["type"], starts[r["id"]], config)
+        if (review_due, decision_due, fallback) != (r["review_due"], r["decision_due"], True):
+            changes.append((r, review_due, decision_due, fallback))
+    if not changes:
+        return 0
+    changed = 0
+    with durable_transaction(engine) as conn:
+        for r, review_due, decision_due, fallback in changes:
+            # only if nothing else changed the deadlines meanwhile (a supplement, a decision)
+            done = conn.execute(
+                update(REQUESTS)
+                .where(
+                    REQUESTS.c.id == r["id"],
+                    REQUESTS.c.status.in_(OPEN_STATUSES),
+                    REQUESTS.c.calendar_fallback.is_(True),
+                    REQUESTS.c.review_due == r["review_due"],
+                    REQUESTS.c.decision_due == r["decision_due"],
+                )
+                .values(
+                    review_due=review_due,
+                    decision_due=decision_due,
+                    calendar_fallback=fallback,
+                    updated_at=now,
+                )
+            ).rowcount
+            if not done:
+                continue
+            changed += 1
+            audit.append(
+                conn,
+                actor="worker",
+                action="request.deadlines",
+                target_type="request",
+                target_id=r["tracking_no"],
+                at=now,
+                before={
+                    "review_due": r["review_due"],
+                    "decision_due": r["decision_due"],
+                    "calendar_fallback": True,
+                },
+                after={
+                    "review_due": review_due,
+                    "decision_due": decision_due,
+                    "calendar_fallback": fallback,
+                },
+            )
+    return changed
+
+
+def due_date(req: dict[str, Any]) -> date:
+    """The next deadline: preliminary review while received, else the decision."""
+    return req["review_due"] if req["status"] == RECEIVED else req["decision_due"]
