@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from publishing.contract import KIND_LABELS
 from publishing.rows import SourceRow
@@ -22,6 +22,7 @@ from publishing.sources.headers import (
     known_header_count,
     resolve_kind,
     source_error,
+    too_long,
 )
 
 # Title rows above the header are few; give up looking for the header after this many rows.
@@ -39,6 +40,9 @@ class CellError:
 
 
 Cells = Sequence[Any] | CellError
+# Why a row with values beyond the header's last column is rejected, and the text reported:
+# (row number, cells, header width) -> (reason, raw text).
+WideReason = Callable[[int, Sequence[Any], int], tuple[str, str]]
 
 
 @dataclass
@@ -79,12 +83,16 @@ def read_header(rows: Iterable[Cells], kind: str | None, file: str) -> Header:
     return Header(row=number, kind=kind, mapper=mapper, positions=positions, width=width)
 
 
-def data_rows(rows: Iterable[Cells], header: Header, file: str,
-              check: bool = False, wide: bool = False) -> Iterator[SourceRow]:
+def data_rows(rows: Iterable[Cells], header: Header, file: str, check: bool = False,
+              wide: bool | WideReason = False, limited: bool = False,
+              numbered: bool = False) -> Iterator[SourceRow]:
     """Rows below the header: blank rows skipped, trailing 合计/备注 rows dropped. check: text
     with control characters becomes a BadValue (for files that may hold some). wide: a row with
     values beyond the header's last column cannot be read (in a CSV file: an unquoted comma or
-    a stray quote shifted its fields, and which value belongs where is unknown).
+    a stray quote shifted its fields, and which value belongs where is unknown); True gives the
+    CSV reason, a function another. limited: text longer than a CSV field may be becomes a
+    BadValue (headers.too_long). numbered: rows come
+    as (row number, cells) pairs, for a reader that skips some (else they are counted from 1).
 
     A row is blank when every cell under a known column is empty: cells of ignored columns
     are never read, so a row holding only those has nothing to publish or reject.
@@ -93,18 +101,21 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str,
     yielded after all (cleaning rejects it) rather than silently lost.
     """
     held: list[SourceRow] = []
-    data = itertools.islice(enumerate(rows, start=1), header.row, None)
+    pairs = cast(Iterable[tuple[int, Cells]], rows) if numbered else enumerate(rows, start=1)
+    data = itertools.dropwhile(lambda pair: pair[0] <= header.row, pairs)
     convert = checked_value if check else clean_value
+    if limited:
+        convert = _limited(convert)
+    beyond = _csv_wide if wide is True else wide
     for number, cells in data:
         if isinstance(cells, CellError):
             error = {ERROR_KEY: cells.reason}
             if cells.raw is not None:
                 error[RAW_KEY] = cells.raw
             row = SourceRow(file, number, error)
-        elif wide and len(cells) > header.width and any(clean_value(c) is not None for c in cells[header.width:]):
-            reason = (f"本行有 {len(cells)} 个字段，多于表头的 {header.width} 列：可能是字段中的逗号"
-                      "未加引号或引号错位，各值所属的列无法确定")
-            row = SourceRow(file, number, {ERROR_KEY: reason, RAW_KEY: ",".join(map(str, cells))})
+        elif beyond and len(cells) > header.width and has_value(cells[header.width:]):
+            reason, raw = beyond(number, cells, header.width)
+            row = SourceRow(file, number, {ERROR_KEY: reason, RAW_KEY: raw})
         else:
             values = _values(cells, header.positions, convert)
             if all(value is None for value in values.values()):
@@ -116,6 +127,26 @@ def data_rows(rows: Iterable[Cells], header: Header, file: str,
         yield from held
         held.clear()
         yield row
+
+
+def has_value(cells: Sequence[Any]) -> bool:
+    """Whether any cell holds a value (blank text counts as none)."""
+    if cells.count("") == len(cells):  # the common case, checked at C speed
+        return False
+    return any(clean_value(cell) is not None for cell in cells)
+
+
+def _csv_wide(number: int, cells: Sequence[Any], width: int) -> tuple[str, str]:
+    reason = (f"本行有 {len(cells)} 个字段，多于表头的 {width} 列：可能是字段中的逗号"
+              "未加引号或引号错位，各值所属的列无法确定")
+    return reason, ",".join(map(str, cells))
+
+
+def _limited(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """convert, but too long a text becomes a BadValue (its text cut for the report)."""
+    def check(value: Any) -> Any:
+        return too_long(value) or convert(value)
+    return check
 
 
 def _values(cells: Sequence[Any], positions: dict[int, str],
