@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import tracemalloc
-from datetime import date
 from pathlib import Path
 
 import openpyxl
@@ -16,8 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from publishing.clean import R_CODE_NUMBER, Cleaner
-from publishing.commit import ENTITIES, RECORDS
-from publishing.publish import publish
+from publishing.commit import RECORDS
 from publishing.redact import mask_text
 from publishing.rows import SourceRow
 from publishing.sources import open_source
@@ -31,26 +29,11 @@ from publishing.sources.headers import (
 )
 from tests.factories import pledge_row, resident_id, uscc, write_ndjson
 from tests.test_cli import cli
+from tests.test_input_edges import TODAY, entity_ids, rejects, run
 
-TODAY = date(2026, 11, 27)
 MOBILE = "13912345678"
 ID_NUMBER = resident_id("19800116", "123")  # 370602198001161232
 CARD = "6222021234567890123"
-
-
-def run(engine, paths, **kw):
-    kw.setdefault("today", TODAY)
-    paths = paths if isinstance(paths, list) else [paths]
-    return publish(paths, engine=engine, show_progress=False, **kw)
-
-
-def rejects(result) -> list[tuple]:
-    return [(r.row, r.column, r.value, r.reason) for rep in result.reports for r in rep.rejected]
-
-
-def published_ids(engine) -> set[str]:
-    with engine.connect() as conn:
-        return set(conn.execute(select(ENTITIES.c.id)).scalars())
 
 
 def record_count(engine) -> int:
@@ -128,7 +111,7 @@ def test_a_code_saved_as_a_number_too_long_to_keep_it_is_rejected(engine, tmp_pa
     assert [(row, column, reason) for row, column, _, reason in rejects(result)] == [
         (2, "统一社会信用代码", R_CODE_NUMBER), (4, "注册号", R_CODE_NUMBER)]
     assert result.published
-    assert published_ids(engine) == {REG_NO}
+    assert entity_ids(engine) == {REG_NO}
 
 
 def test_a_json_integer_code_beyond_a_doubles_precision_is_rejected(engine, tmp_path):
@@ -136,7 +119,7 @@ def test_a_json_integer_code_beyond_a_doubles_precision_is_rejected(engine, tmp_
     result = run(engine, path, accept_partial=True)
     assert [(row, column, reason) for row, column, _, reason in rejects(result)] == [
         (2, "uscc", R_CODE_NUMBER)]
-    assert str(ROUNDED) not in published_ids(engine)
+    assert str(ROUNDED) not in entity_ids(engine)
 
 
 def test_a_decision_number_saved_as_a_long_number_is_rejected():
@@ -240,7 +223,7 @@ def test_publishing_a_file_with_a_field_too_long_across_lines(engine, tmp_path):
         (4, "处罚决定日期", "日期不存在(2026年2月30日)"),
     ]
     assert result.reports[0].rows == 3
-    assert published_ids(engine) == {uscc(2)}
+    assert entity_ids(engine) == {uscc(2)}
 
 
 # -- 5. JSON values held to the CSV field limit ---------------------------------------------
