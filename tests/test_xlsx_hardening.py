@@ -33,8 +33,10 @@ TODAY = date(2026, 11, 27)
 BEYOND = "表头之外的单元格 {cell} 有值：表头只到 {last} 列，这个值不属于任何一列（请删除它，或为它所在的列加上列名）"
 # The CLI in a child process that reports its peak resident memory (calamine's allocations are
 # invisible to tracemalloc).
-PEAK_CLI = ("import atexit, resource, runpy, sys; atexit.register(lambda: print('PEAK_KB', "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+# The CLI's own peak: VmHWM of its memory map, which exec made new (ru_maxrss is carried over
+# exec, and so counts the forking pytest worker's size, 550–690 MB late in a full run).
+PEAK_CLI = ("import atexit, re, runpy, sys; atexit.register(lambda: print('PEAK_KB', "
+            "re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())[1], file=sys.stderr)); "
             "runpy.run_module('portal.cli', run_name='__main__', alter_sys=True)")
 
 
