@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gc
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from portal.cli_database import EXIT_DATABASE, database_errors, open_database
 from publishing.contract import KINDS
 from publishing.gcpause import gc_paused
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:  # imported when a verb runs: `disclosure --help` stays fast
     from publishing.publish import FileReport
     from publishing.rows import Reject
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_DATABASE, EXIT_REPORT = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_REPORT = 0, 1, 2, 4
 EXIT_MASS_WITHDRAWAL = 5  # publish: a snapshot's withdrawals over the guard, not allowed
 EXIT_CUT_SHORT = 1  # export: the output ended before the last record
 # Rejects listed on stderr when --report lists them all (without one, stderr lists every one).
@@ -52,51 +51,6 @@ COUNT_LABELS = {
     "superseded": "取代旧标注", "restored": "旧标注恢复公示",
 }
 ALWAYS_SHOWN = ("added", "changed", "withdrawn", "unchanged")
-
-
-class NoDatabase(Exception):
-    """The SQLite database file named by the settings does not exist."""
-
-
-def open_database(create: bool = True):
-    """The database, migrated. Commands that only work on what was published (create=False)
-    do not create a SQLite file that is not there: a mistyped path or data directory made an
-    empty database, and `export` wrote no records, `opendata` empty snapshots, with exit 0."""
-    from publishing.db import get_engine, sqlite_file, upgrade
-    from publishing.settings import get_settings
-
-    url = get_settings().effective_database_url
-    if not create and (path := sqlite_file(url)) is not None and not path.exists():
-        raise NoDatabase(path)
-    engine = get_engine(url)
-    upgrade(engine)
-    return engine
-
-
-def database_errors(consequence: str) -> Callable:
-    """A database that cannot be reached (or fails midway) ends the command with one line and
-    EXIT_DATABASE, not a traceback and the exit code of rejected rows."""
-
-    def wrap(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        @functools.wraps(cmd)
-        def run(args: argparse.Namespace) -> int:
-            from sqlalchemy.exc import InterfaceError, OperationalError
-
-            try:
-                return cmd(args)
-            except (OperationalError, InterfaceError) as err:
-                cause = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-                print(f"错误：无法访问数据库（{cause}）：{consequence}。", file=sys.stderr)
-                return EXIT_DATABASE
-            except NoDatabase as err:
-                print(f"错误：数据库文件 {err} 不存在（请检查 DISCLOSURE_DATABASE_URL 和 "
-                      f"DISCLOSURE_DATA_DIR；新数据库由 disclosure publish 创建）：{consequence}。",
-                      file=sys.stderr)
-                return EXIT_DATABASE
-
-        return run
-
-    return wrap
 
 
 @database_errors("未发布任何数据")

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from portal.cli import database_errors, open_database
+from portal.cli_database import database_errors, open_database
 from publishing.roles import ROLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
