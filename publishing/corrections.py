@@ -126,17 +126,21 @@ def correction_keys(kind: str, fields: dict[str, Any]) -> dict[str, Any] | str:
     return "；".join(problems) if problems else keyed
 
 
+class InvalidCorrections(ValueError):
+    """Corrections a decision cannot apply; the message lists every problem, in Chinese."""
+
+
 def clean_corrections(
     conn: Connection,
     rows: dict[str, Any],
     per_record: dict[str, dict[str, Any]],
     tracking_no: str,
     now: datetime,
-) -> dict[str, Correction] | str:
+) -> dict[str, Correction]:
     """Each record's corrected fields, cleaned exactly as a file row of its kind would be
     (publishing.clean: formats, enumerations, 简易 refused, no future event date, masking),
-    by cleaning the stored row with the corrections applied; or, when any correction is
-    invalid, every problem (the decision is refused with them, and nothing is written)."""
+    by cleaning the stored row with the corrections applied. When any correction is invalid,
+    InvalidCorrections names every problem (the decision is refused, nothing is written)."""
     today = clock.beijing_date(now)
     names = _entity_names(conn, {rows[rid].entity_id for rid in per_record if rid in rows})
     cleaned: dict[str, Correction] = {}
@@ -150,7 +154,9 @@ def clean_corrections(
             problems.append(f"{rid}：{result}" if len(per_record) > 1 else result)
         else:
             cleaned[rid] = result
-    return "；".join(problems) if problems else cleaned
+    if problems:
+        raise InvalidCorrections("；".join(problems))
+    return cleaned
 
 
 def _entity_names(conn: Connection, ids: set[str]) -> dict[str, str]:

@@ -47,6 +47,7 @@ from publishing.commit import (
 from publishing.corrections import (
     ENTITY_SIDE,
     Correction,
+    InvalidCorrections,
     clean_corrections,
     corrected_version,
 )
@@ -252,9 +253,10 @@ def _apply(
     rows = {r.id: r for r in conn.execute(select(RECORDS).where(RECORDS.c.id.in_(record_ids)))}
     per_record = _per_record(corrections, record_ids) if outcome == "correct" else {}
     # Checked before anything is written: an invalid correction changes nothing.
-    cleaned = clean_corrections(conn, rows, per_record, req["tracking_no"], now)
-    if isinstance(cleaned, str):
-        raise ReviewError({"corrections": cleaned})
+    try:
+        cleaned = clean_corrections(conn, rows, per_record, req["tracking_no"], now)
+    except InvalidCorrections as err:
+        raise ReviewError({"corrections": str(err)}) from None
     batch_id = start_batch(
         conn, kind=None, mode=req["type"], actor=f"review:{user.name}", files=[req["tracking_no"]]
     )
