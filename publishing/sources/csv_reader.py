@@ -121,8 +121,10 @@ def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines) -> Iterator[Ce
 
     Strict: a quote the csv module would silently drop or a quoted field that never closes
     (which swallows every row after it) is an error, never a row that reads differently.
-    After a field too long the csv module starts afresh on the next line, which may be inside
-    that (quoted) field: the rest of its row is passed over, so it is one broken row."""
+    After any error the csv module drops the rest of the line and starts afresh on the next,
+    which may be inside a quoted field of the broken row (a field too long, or one opened
+    after a stray character: "甲"x,"多行…): the row is read to its end as a spreadsheet reads
+    it and passed over, so it is one broken row and the rows after it keep their numbers."""
     lines = iter(stream)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     skipped = 0  # lines passed over outside the reader
@@ -134,24 +136,21 @@ def _cells(stream: Iterable[str], delimiter: str, raw: _RawLines) -> Iterator[Ce
             return
         except csv.Error as error:
             last = reader.line_num + skipped
-            message = str(error)
-            if _TOO_LONG in message:
-                text, end, closed = raw.record(first, last, delimiter)
-                skipped += sum(1 for _ in itertools.islice(lines, end - last))
-                if not closed:  # the field's quote never closes: as the csv module says it
-                    message, last = _UNCLOSED, end
-            else:
-                text = raw.lines(first, last)
-            yield CellError(_csv_reason(message, first, last), text)
+            text, end, closed = raw.record(first, last, delimiter)
+            skipped += sum(1 for _ in itertools.islice(lines, end - last))
+            yield CellError(_csv_reason(str(error), first, end, closed), text)
 
 
-def _csv_reason(message: str, first: int, last: int) -> str:
-    if _UNCLOSED in message:
-        return (f"CSV 格式错误：引号未闭合：从本行（文件第{first}行）起到文件末尾（第{last}行）"
-                "都被读成了同一个字段，这些行都无法读取；请检查本行的引号")
+def _csv_reason(message: str, first: int, last: int, closed: bool) -> str:
+    """closed: whether the row ends (else a quoted field in it goes on to the end, line last)."""
+    unclosed = (f"从本行（文件第{first}行）起到文件末尾（第{last}行）都被读成了同一个字段，"
+                "这些行都无法读取；请检查本行的引号")
     if _AFTER_QUOTE in message:
-        return ("CSV 格式错误：引号用法错误：引号括起的字段在右引号之后还有其他字符"
-                "（字段内的引号应写作两个引号 \"\"）")
+        reason = ("CSV 格式错误：引号用法错误：引号括起的字段在右引号之后还有其他字符"
+                  "（字段内的引号应写作两个引号 \"\"）")
+        return reason if closed else f"{reason}；其后又有引号未闭合：{unclosed}"
+    if _UNCLOSED in message or not closed:
+        return f"CSV 格式错误：引号未闭合：{unclosed}"
     if _TOO_LONG in message:
         return f"CSV 格式错误：{R_CELL_TOO_LONG}"
     return f"CSV 格式错误：{message}"
@@ -166,20 +165,12 @@ class _RawLines:
         self._stream: TextIO | None = None
         self._next = 1  # the line the stream is at
 
-    def lines(self, first: int, last: int) -> str:
-        """The text of lines first to last (as much of it as a report shows)."""
-        raw = _Text()
-        for line in self._from(first, last - first + 1):
-            raw.add(line)
-        self._next = last + 1
-        return raw.text()
-
     def record(self, first: int, last: int, delimiter: str) -> tuple[str, int, bool]:
         """The text of the row that starts at line first and goes on at least to line last,
         its last line, and whether it ends (False: a quoted field goes on to the end of the
         file). Read as the csv module does, line by line (memory stays flat)."""
         raw, quoted, number = _Text(), False, first - 1
-        for number, line in enumerate(self._from(first, None), start=first):
+        for number, line in enumerate(self._from(first), start=first):
             raw.add(line)
             quoted = _ends_quoted(line, delimiter, quoted)
             if number >= last and not quoted:
@@ -188,13 +179,13 @@ class _RawLines:
         self._next = number + 1
         return raw.text(), number, not quoted
 
-    def _from(self, first: int, count: int | None) -> Iterator[str]:
+    def _from(self, first: int) -> Iterator[str]:
         if self._stream is None:
             self._stream = self._path.open(encoding=self._encoding, newline="")
         skip = first - self._next
         if skip < 0:
             return iter(())
-        return itertools.islice(self._stream, skip, None if count is None else skip + count)
+        return itertools.islice(self._stream, skip, None)
 
     def __enter__(self) -> _RawLines:
         return self
