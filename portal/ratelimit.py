@@ -243,6 +243,7 @@ class KeyCache:
     _generation: Any = None
     _read_started: float = -math.inf  # when the query of the generation in use began
     _due: float = -math.inf
+    _lookups: dict[str, asyncio.Future] = field(default_factory=dict)  # key hash -> its lookup
 
     async def generation(self, engine: Any) -> Any:
         now = time.monotonic()
@@ -269,17 +270,39 @@ class KeyCache:
             return True, hit[2]
         return False, None
 
+    def looking_up(self, key: str) -> bool:
+        """A database lookup of `key` is under way: a request for it waits for that one."""
+        return apikeys.hash_key(key) in self._lookups
+
     async def get(self, engine: Any, key: str) -> apikeys.ApiKey | None:
         known, found = await self.peek(engine, key)
         if known:
             return found
+        # One lookup per key at a time: a burst with a key the cache does not know yet (a
+        # forwarding system right after a restart) makes one query, not one per request.
+        digest = apikeys.hash_key(key)
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(engine, key, digest))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(lambda done: self._forget(digest, done))
+        # shielded: a client that disconnects does not cancel the others' lookup
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, engine: Any, key: str, digest: str) -> apikeys.ApiKey | None:
         # the generation read before the lookup: a revocation after it makes the entry stale
-        digest, now, generation = apikeys.hash_key(key), time.monotonic(), self._generation
+        now, generation = time.monotonic(), self._generation
         found = await sync_to_thread(apikeys.lookup, engine, key)
         if len(self.entries) > 10_000:
             self.entries.clear()
         self.entries[digest] = (now + KEY_CACHE_SECONDS, generation, found)
         return found
+
+    def _forget(self, digest: str, done: asyncio.Future) -> None:
+        if self._lookups.get(digest) is done:
+            del self._lookups[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter got it already, or none is left
 
 
 def _client_ip(scope: Scope) -> str:
@@ -375,11 +398,12 @@ class RateLimitMiddleware(ASGIMiddleware):
         address's limit."""
         ip = _client_ip(scope)
         known, key = await state.api_key_cache.peek(state.engine, raw)
-        if not known:
+        if not known and not state.api_key_cache.looking_up(raw):
             decision = await state.rate_limiter.hit(f"key-lookup:ip:{ip}", config.api)
             if not decision.allowed:
                 await _too_many(send, decision, _headers(decision, config.api), keyed=False)
                 return None
+        if not known:
             key = await state.api_key_cache.get(state.engine, raw)
         if key is not None:
             return key

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
 import redis
 import schemathesis
@@ -132,6 +133,29 @@ def test_an_api_key_raises_the_limit(data):
         client.app.state.rate_limiter = MemoryLimiter()  # a new minute for the address
         revoked = client.get("/api/v1/changes", headers={"X-API-Key": key})
         assert revoked.status_code == 401 and "X-API-Key" in revoked.json()["detail"]
+
+
+def test_a_burst_with_a_key_the_cache_does_not_know_yet_is_not_limited(data):
+    """A forwarding system's burst right after a restart: the requests that arrive while its
+    key is being looked up wait for that lookup instead of each counting as a new one against
+    the address's limit (which answered most of them 429, as if they had no key)."""
+    key = apikeys.create_key(data, "烟台市行政审批服务局")
+    app = create_app(data)
+    app.state.rate_limits = TIGHT  # 3 lookups a minute per address; 30 requests with a key
+
+    async def burst() -> list:
+        # httpx's ASGI transport runs the requests concurrently in this loop (the test
+        # clients hand the app one request at a time)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            get = client.get
+            return await asyncio.gather(
+                *(get("/api/v1/changes", headers={"X-API-Key": key}) for _ in range(12))
+            )
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 12
+    assert {r.headers["ratelimit-limit"] for r in responses} == {"30"}
 
 
 @pytest.fixture
