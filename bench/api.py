@@ -72,9 +72,9 @@ def prepare(backend: str, entities: int, reuse: bool) -> str:
     if url is None:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
         url = fresh_database(backend, entities)
-        seconds, _, _, report = run_publish(url, files, OUT / f"report-api-{backend}-{entities}.json")
-        accepted = sum(f["accepted"] for f in report["files"])
-        print(f"  published {accepted:,} rows in {seconds:.0f} s")
+        run = run_publish(url, files, OUT / f"report-api-{backend}-{entities}.json")
+        accepted = sum(f["accepted"] for f in run.report["files"])
+        print(f"  published {accepted:,} rows in {run.seconds:.0f} s")
     engine = make_engine(url)
     upgrade(engine)  # migrations added since the database was made (api_keys …)
     if engine.dialect.name == "postgresql":

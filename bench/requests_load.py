@@ -20,6 +20,8 @@ import argparse
 import asyncio
 import csv
 import hashlib
+import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from publishing.settings import get_settings  # noqa: E402
 from tests.servers import portal_server  # noqa: E402
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -142,7 +145,7 @@ async def submit_all(
         return await asyncio.gather(*tasks)
 
 
-def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]]) -> dict:
+def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]], secret: str) -> dict:
     """What the database and the disk hold after the load, against the receipts."""
     from sqlalchemy import func, select
 
@@ -155,7 +158,7 @@ def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]]) -> d
         stored = dict(conn.execute(select(REQUESTS.c.tracking_no, REQUESTS.c.id)).all())
         files = conn.execute(select(ATTACHMENTS.c.stored_name, ATTACHMENTS.c.sha256)).all()
         count = conn.execute(select(func.count()).select_from(REQUESTS)).scalar_one()
-    chain_ok, bad = audit.verify(engine)
+    chain_ok, bad = audit.verify(engine, key=audit.chain_key(secret))  # the server's key
     engine.dispose()
     receipts = [body.get("tracking_no") for status, _, body in results if status == 201]
     folder = data_dir / "attachments"
@@ -185,6 +188,11 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def run(url: str, workdir: Path, n: int, concurrency: int) -> dict:
+    # One audit key for this process (which adds the API key: the chain's first entry) and
+    # the server, so that the chain verifies.
+    secret = secrets.token_urlsafe(32)
+    os.environ["DISCLOSURE_SECRET_KEY"] = secret
+    get_settings.cache_clear()
     targets, key = prepare(url, workdir, n)
     data_dir = workdir / "var"
     env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(data_dir)}
@@ -192,7 +200,7 @@ def run(url: str, workdir: Path, n: int, concurrency: int) -> dict:
         began = time.perf_counter()
         results = asyncio.run(submit_all(base, targets, concurrency, key))
         wall = time.perf_counter() - began
-    summary = check(url, data_dir, results)
+    summary = check(url, data_dir, results, secret)
     summary.update(
         concurrency=concurrency,
         wall_seconds=wall,

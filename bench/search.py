@@ -45,8 +45,8 @@ def prepare_database(entities: int, backend: str) -> str:
     else:
         files = sorted(p for p in sample_dir(entities).iterdir() if p.is_file())
         url = fresh_database(backend, entities)
-        seconds, rss, _, _ = run_publish(url, files, OUT / f"search-report-{backend}-{entities}.json")
-        print(f"  published in {seconds:.0f} s (peak RSS {rss / 2**20:.0f} MB)")
+        run = run_publish(url, files, OUT / f"search-report-{backend}-{entities}.json")
+        print(f"  published in {run.seconds:.0f} s (peak RSS {run.peak_rss / 2**20:.0f} MB)")
     t = time.perf_counter()
     env = {**os.environ, "DISCLOSURE_DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "portal.cli", "reindex"], env=env, cwd=ROOT, check=True)
