@@ -21,7 +21,6 @@ import asyncio
 import csv
 import hashlib
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -145,7 +144,7 @@ async def submit_all(
         return await asyncio.gather(*tasks)
 
 
-def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]], secret: str) -> dict:
+def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]]) -> dict:
     """What the database and the disk hold after the load, against the receipts."""
     from sqlalchemy import func, select
 
@@ -158,7 +157,7 @@ def check(url: str, data_dir: Path, results: list[tuple[int, float, dict]], secr
         stored = dict(conn.execute(select(REQUESTS.c.tracking_no, REQUESTS.c.id)).all())
         files = conn.execute(select(ATTACHMENTS.c.stored_name, ATTACHMENTS.c.sha256)).all()
         count = conn.execute(select(func.count()).select_from(REQUESTS)).scalar_one()
-    chain_ok, bad = audit.verify(engine, key=audit.chain_key(secret))  # the server's key
+    chain_ok, bad = audit.verify(engine)
     engine.dispose()
     receipts = [body.get("tracking_no") for status, _, body in results if status == 201]
     folder = data_dir / "attachments"
@@ -188,11 +187,6 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def run(url: str, workdir: Path, n: int, concurrency: int) -> dict:
-    # One audit key for this process (which adds the API key: the chain's first entry) and
-    # the server, so that the chain verifies.
-    secret = secrets.token_urlsafe(32)
-    os.environ["DISCLOSURE_SECRET_KEY"] = secret
-    get_settings.cache_clear()
     targets, key = prepare(url, workdir, n)
     data_dir = workdir / "var"
     env = {"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(data_dir)}
@@ -200,7 +194,7 @@ def run(url: str, workdir: Path, n: int, concurrency: int) -> dict:
         began = time.perf_counter()
         results = asyncio.run(submit_all(base, targets, concurrency, key))
         wall = time.perf_counter() - began
-    summary = check(url, data_dir, results, secret)
+    summary = check(url, data_dir, results)
     summary.update(
         concurrency=concurrency,
         wall_seconds=wall,
@@ -229,6 +223,10 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="requests-load-") as tmp:
         workdir = Path(tmp)
+        # This process adds the API key (the audit chain's first entry) and checks the chain:
+        # with the server's data directory, so with its kept secret key (as the tests run it).
+        os.environ["DISCLOSURE_DATA_DIR"] = str(workdir / "var")
+        get_settings.cache_clear()
         url = args.database_url or f"sqlite:///{workdir / 'load.db'}"
         s = run(url, workdir, args.n, args.concurrency or args.n)
     lat = s["latency"]
