@@ -24,7 +24,8 @@ from typing import NamedTuple
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
+# DISCLOSURE_BENCH_OUT: elsewhere (the smoke test of the scripts runs them in a temporary folder)
+OUT = Path(os.environ.get("DISCLOSURE_BENCH_OUT") or ROOT / "bench" / "out")
 PG_ADMIN = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

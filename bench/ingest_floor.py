@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import pickle
 import sqlite3
 import sys
@@ -31,7 +32,8 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
+# DISCLOSURE_BENCH_OUT: elsewhere (the smoke test of the scripts runs them in a temporary folder)
+OUT = Path(os.environ.get("DISCLOSURE_BENCH_OUT") or ROOT / "bench" / "out")
 CHUNK = 2500
 
 

@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--no-datasette", action="store_true")
+    parser.add_argument("--wrk-seconds", type=int, default=15, help="0: no throughput runs")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"search benchmark: {args.entities:,} entities on {args.backend}, {args.workers} worker(s)")
@@ -238,11 +239,14 @@ def main() -> None:
                 print(f"  {kind:<18} (n={len(values):>4}): {pct(values)}")
         print(f"search page (n={len(html)}): {pct(html)}")
         print(f"profile     (n={len(profiles)}): {pct(profiles)}")
-        ours_rps = wrk(base, search_paths[:500], headers=headers)
-        profile_rps = wrk(base, [f"/entities/{i}" for i in ids], headers=headers)
-        print(f"throughput: search {ours_rps:,.0f} req/s, profile {profile_rps:,.0f} req/s (wrk, 8 connections)")
+        ours_rps = None
+        if args.wrk_seconds:
+            ours_rps = wrk(base, search_paths[:500], args.wrk_seconds, headers=headers)
+            profile_rps = wrk(base, [f"/entities/{i}" for i in ids], args.wrk_seconds, headers=headers)
+            print(f"throughput: search {ours_rps:,.0f} req/s, profile {profile_rps:,.0f} req/s "
+                  "(wrk, 8 connections)")
         print(f"peak RSS per worker: {peak_rss_mb(portal.pid):.0f} MB")
-        if not args.no_datasette and args.backend == "sqlite":
+        if not args.no_datasette and args.backend == "sqlite" and ours_rps is not None:
             compare_with_datasette(url, args.entities, mix, ours_rps)
 
 
