@@ -2,7 +2,8 @@
 
     /feeds/{kind}.atom|.rss                kind: blacklist, penalty, credit_mark, return_pledge, all
     /feeds/{kind}/{district}.atom|.rss     district: 6-digit code or its name
-    /entities/{uscc}/feed.atom|.rss        one entity's changes
+    /entities/{uscc}/feed.atom|.rss        one entity's changes (empty, never 404, for a
+                                           well-formed code with nothing published)
     /search/feed.atom|.rss?q=&kind=&district=   any search, newest records first
 
 A change-log feed is paged by RFC 5005 archives: the current document links `prev-archive` to
@@ -43,12 +44,14 @@ from portal.pages.entities import NOT_PUBLISHED
 from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE
 from portal.render import etag_matches
 from publishing import clock, read
-from publishing.codes import normalize_code
+from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import DISTRICTS, KIND_LABELS, KINDS, district_code
 from publishing.feeds import (
     ALL,
+    EMPTY_UPDATED,
     FEED_KINDS,
     PAGE_SIZE,
+    RENDER_VERSION,
     FeedMeta,
     Page,
     Scope,
@@ -210,13 +213,14 @@ def _http_date(value: datetime) -> str:
     return format_datetime(value.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def not_modified(request: Request, etag: str, updated: datetime) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when present, else If-Modified-Since."""
+def not_modified(request: Request, etag: str, updated: datetime | None) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present, else If-Modified-Since (ignored
+    for a document without a modification date, §13.1.3)."""
     inm = request.headers.get("if-none-match")
     if inm is not None:
         return etag_matches(inm, etag)
     ims = request.headers.get("if-modified-since")
-    if not ims:
+    if not ims or updated is None:
         return False
     try:
         since = parsedate_to_datetime(ims)
@@ -240,19 +244,26 @@ def _answer(
     request: Request,
     fmt: str,
     key: str,
-    updated: datetime,
+    updated: datetime | None,
     max_age: int,
     build: Callable[[], bytes],
 ) -> Response:
-    headers = {
-        "ETag": f'W/"{key}"',
-        "Last-Modified": _http_date(updated),
-        "Cache-Control": f"public, max-age={max_age}",
-    }
+    """The document (or 304); `updated` None: no Last-Modified, so only an ETag validates."""
+    headers = {"ETag": f'W/"{key}"', "Cache-Control": f"public, max-age={max_age}"}
+    if updated is not None:
+        headers["Last-Modified"] = _http_date(updated)
     if not_modified(request, headers["ETag"], updated):
         return Response(b"", status_code=304, headers=headers)
     body = CACHE.get(key, build)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def check_before(before: int | None) -> None:
+    """An archive page's `before`: 404 below 1 (no such page), 400 beyond any seq."""
+    if before is not None and before < 1:
+        raise _not_found("没有这一页归档。")
+    if before is not None and before > MAX_SEQ:
+        raise bad_request(f"翻页参数 before 应为不大于 {MAX_SEQ} 的正整数，收到：{before}")
 
 
 def _change_feed(
@@ -263,10 +274,7 @@ def _change_feed(
     before: int | None,
     meta: Callable[[Page], FeedMeta],
 ) -> Response:
-    if before is not None and before < 1:
-        raise _not_found("没有这一页归档。")
-    if before is not None and before > MAX_SEQ:
-        raise bad_request(f"翻页参数 before 应为不大于 {MAX_SEQ} 的正整数，收到：{before}")
+    check_before(before)
     base_url = get_settings().base_url
     state = (fmt, scope, before, newest_change(conn), clock.today(), base_url)
     known = ANSWERS.peek(state)
@@ -331,28 +339,76 @@ def entity_feed(
 ) -> Response:
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     code = normalize_code(uscc)
-    # Like the profile (portal.pages.entities): an entity with no visible record left has no
-    # feed, or it would say that the company was once on record.
     entity = read.published_entity(conn, code)
     if entity is None:
-        raise _not_found(NOT_PUBLISHED.format(code=code))
+        return _nothing_published_feed(request, code, fmt, before)
     name = entity["name"]
     scope = Scope(entity_id=code)
-    path = routes.entity_feed_url(code).removesuffix(".atom") + f".{fmt}"
 
     def meta(page: Page) -> FeedMeta:
-        return _meta(
-            _tag(get_settings().base_url, f"entities/{code}/feed"),
-            f"{name} 信用信息变更 — {SITE_NAME}",
-            f"{name}（统一社会信用代码/注册号 {code}）的公示信息：新增、更新与撤下。",
-            path,
-            entity_url(code),
+        return _entity_meta(
+            code,
             fmt,
             page,
             before,
+            f"{name} 信用信息变更 — {SITE_NAME}",
+            f"{name}（统一社会信用代码/注册号 {code}）的公示信息：新增、更新与撤下。",
         )
 
     return _change_feed(request, conn, scope, fmt, before, meta)
+
+
+def _entity_meta(
+    code: str, fmt: str, page: Page, before: int | None, title: str, subtitle: str
+) -> FeedMeta:
+    """One feed id and one set of URLs per entity, whatever its feed holds now."""
+    return _meta(
+        _tag(get_settings().base_url, f"entities/{code}/feed"),
+        title,
+        subtitle,
+        routes.entity_feed_url(code).removesuffix(".atom") + f".{fmt}",
+        entity_url(code),
+        fmt,
+        page,
+        before,
+    )
+
+
+def well_formed(code: str) -> bool:
+    """A normalised code that can be an entity's: a valid USCC or a 15-digit 注册号."""
+    return reg_no_is_valid(code) or uscc_problem(code) is None
+
+
+# Bump when the empty document changes shape (its ETag is made of this, the code and the URLs).
+_NOTHING_PUBLISHED_VERSION = f"nothing-published-{RENDER_VERSION}"
+
+
+def _nothing_published_feed(request: Request, code: str, fmt: str, before: int | None) -> Response:
+    """The feed of a well-formed code with no visible record: valid, with no items and no name.
+
+    A subscriber's reader keeps a working feed once the entity's last record is withdrawn or
+    expires (a 404 reads as a broken subscription). The document is the same whether the code
+    was ever on record or not, with no tombstones: the profile is gone "as if never published"
+    (portal.pages.entities), and a feed that differed for a once-listed entity (a repaired one)
+    would still tell that it was. No Last-Modified either: the instant its last record left
+    would tell the same; the ETag validates. A malformed code has no feed (404, as before)."""
+    if not well_formed(code):
+        raise _not_found(NOT_PUBLISHED.format(code=code))
+    check_before(before)
+    if before is not None:  # an empty feed has no archives
+        raise _not_found("没有这一页归档。")
+    page = Page(items=[], newest_seq=0, updated=EMPTY_UPDATED, key=_NOTHING_PUBLISHED_VERSION)
+    meta = _entity_meta(
+        code,
+        fmt,
+        page,
+        None,
+        f"统一社会信用代码/注册号 {code} 信用信息变更 — {SITE_NAME}",
+        f"统一社会信用代码/注册号为 {code} 的市场主体的公示信息：新增、更新与撤下。"
+        "目前没有该主体公示中的信息。",
+    )
+    key = _digest(fmt, meta, page)
+    return _answer(request, fmt, key, None, CURRENT_MAX_AGE, lambda: RENDER[fmt](meta, page))
 
 
 def _search_changed(request: Request, backend: Any, kind: str) -> datetime | None:
@@ -442,8 +498,9 @@ def help_context() -> dict[str, Any]:
         ),
         "site": absolute("/"),
         "json_url": None,  # no JSON twin: the feeds are the data
-        "feeds": [{"title": f"{k['label']}（Atom）", "url": feed_path(k["kind"], ATOM)}
-                  for k in kinds],
+        "feeds": [
+            {"title": f"{k['label']}（Atom）", "url": feed_path(k["kind"], ATOM)} for k in kinds
+        ],
     }
 
 

@@ -99,6 +99,14 @@ META_FIELDS: dict[str, tuple[str, str, str]] = {
 }
 # Where the public shape's value type differs from the source column's.
 TYPE_OVERRIDES = {("return_pledge", "model_unit"): "bool"}
+# The pages' labels where the source file's header (the contract's label) says less: the
+# dictionary names a field as every page does (portal.templating.FIELD_LABELS, which publishing
+# cannot import; tests/test_portal_small_fixes.py keeps the two the same). Keys stay as they are.
+PAGE_LABELS = {
+    "legal_rep": "法定代表人（负责人）",
+    "address": "住所（经营场所）",
+    "penalty.domain": "监管领域",  # the penalty file's header says 领域, the pages 监管领域
+}
 
 DATASET_DESCRIPTIONS = {
     "blacklist": "各级市场监督管理部门按期发布的食品安全“黑榜”条目：上榜主体、期次、涉案产品、"
@@ -139,6 +147,7 @@ def dictionary(kind: str) -> list[dict[str, Any]]:
             if col is None:
                 raise KeyError(f"{kind}.{key} has no data-contract column")
             label, type_, meaning = col.label, col.type, col.meaning or col.label
+            label = PAGE_LABELS.get(f"{kind}.{key}") or PAGE_LABELS.get(key) or label
         type_ = TYPE_OVERRIDES.get((kind, key), type_)
         out.append(
             {

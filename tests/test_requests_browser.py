@@ -168,9 +168,10 @@ def test_repair_request_filed_reviewed_and_gone_everywhere(site, browser):
     assert re.search(rf'"{record}".*"withdraw"|"withdraw".*"{record}"', json.dumps(changes)), (
         changes
     )
-    # its only record gone, the entity has no feed (as if never published); the kind's feed
-    # carries the deletion, and nothing in it tells of the repair
-    assert visitor.request.get(f"{base}/entities/{site['uscc']}/feed.atom").status == 404
+    # its only record gone, the entity's feed is empty, as for a code never on record; the
+    # kind's feed carries the deletion, and nothing in it tells of the repair
+    own = visitor.request.get(f"{base}/entities/{site['uscc']}/feed.atom")
+    assert own.status == 200 and "entry" not in own.text() and site["name"] not in own.text()
     feed = visitor.request.get(f"{base}/feeds/penalty.atom")
     assert feed.status == 200
     deleted = re.search(rf"<at:deleted-entry[^>]*{record}[^>]*>.*?</at:deleted-entry>",
