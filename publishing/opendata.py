@@ -12,6 +12,9 @@ Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /ope
     deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
                                         each line the /api/v1/changes item of that event as of
                                         the build (index.json "delta_lines": "changes")
+    retired/retired.json                the files the index before this one listed and this one
+    retired/snapshots/{version}/...     does not, kept for RETIRED_GRACE after the build (the
+    retired/deltas/{YYYY-MM-DD}.ndjson  previous snapshot, delta days past KEEP_DELTA_DAYS)
 
 A mirror loads the snapshot, then applies the delta events with seq > the snapshot's seq
 (add/change with a record → put, otherwise delete the record id).
@@ -28,9 +31,13 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   every kept day with an event of a record that has a newer event since the last build, not
   only the days with new events. Applying the events in seq order still ends in the published
   state: the event that took the record out comes after its earlier lines.
-- only the newest snapshot is kept: older snapshot directories are deleted as soon as the
-  index naming a newer one is written (an open download keeps its file until it ends), and the
-  portal answers 410 for them.
+- only the newest snapshot is listed. The files the replaced index listed stay downloadable
+  for RETIRED_GRACE after the build (moved under retired/): that index may still be served
+  from a cache for INDEX_MAX_AGE, and its clients must find the URLs it lists. Only the one
+  generation the current index replaced is kept (disk: snapshots are large), and not its files
+  of a kind that has lost or corrected records since it was built (deleted at once, 410 as
+  before the build). After the grace the portal answers 410, and the next build (which
+  `needs_build` then asks for) deletes them; an open download keeps its file until it ends.
 - between a withdrawal (or correction) and the next build, `left_since` names the records
   concerned: the portal answers 410 for the snapshot of their kind and serves delta files with
   their lines' record as /api/v1/changes gives it now (portal.api.opendata); `needs_build` tells
@@ -58,7 +65,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,6 +91,15 @@ from publishing.site import AUTHORITY
 FORMATS = ("csv", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 INDEX_NAME = "index.json"
+# Seconds index.json may be cached (its Cache-Control, portal.api.opendata): a client or a cache
+# in front may hold an index that long after a build has replaced it.
+INDEX_MAX_AGE = 60
+# How long the files of a replaced index stay downloadable: its last copy may be served up to
+# INDEX_MAX_AGE after the build, and a client then needs time to reach the URLs it lists (as
+# long again). Then 410, and the next build deletes them.
+RETIRED_GRACE = timedelta(seconds=2 * INDEX_MAX_AGE)
+RETIRED_DIR = "retired"
+RETIRED_NAME = "retired.json"
 KEEP_DELTA_DAYS = 90
 # index.json marker: delta lines are /api/v1/changes items as of the build. An index without it
 # was written when lines kept the record as first written: all its days are rewritten once.
@@ -286,6 +302,102 @@ def _prune_snapshots(out_dir: Path, current: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+# -- the files a replaced index listed -----------------------------------------------------
+
+
+def load_retired(out_dir: Path) -> dict[str, Any] | None:
+    """The retired generation: version, seq, seq_event, replaced_by (the version of the index
+    that replaced it), until (the end of its grace) and the files kept."""
+    try:
+        return json.loads((out_dir / RETIRED_DIR / RETIRED_NAME).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def retired_file(
+    out_dir: Path, index: dict[str, Any], path: str, now: datetime | None = None
+) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
+    """(generation, file entry, file) of `path` ("snapshots/V/KIND.FMT.gz", "deltas/DAY.ndjson")
+    when the index that `index` replaced listed it and it is kept; None for a file never
+    listed, not kept, or once the grace has run out (the portal answers 410)."""
+    retired = load_retired(out_dir)
+    if (
+        retired is None
+        or retired.get("replaced_by") != index["version"]  # left by an interrupted build
+        or (now or clock.now()) >= datetime.fromisoformat(retired["until"])
+    ):
+        return None
+    entry = next((f for f in retired["files"] if f["path"] == path), None)
+    if entry is None:
+        return None
+    # moved under retired/ just after the new index is written: it may be at either place
+    for file in (out_dir / RETIRED_DIR / path, out_dir / path):
+        if file.is_file():
+            return retired, entry, file
+    return None
+
+
+def _retired_due(out_dir: Path) -> bool:
+    """Whether retired files are on disk past their grace (or without a readable manifest)."""
+    if not (out_dir / RETIRED_DIR).exists():
+        return False
+    retired = load_retired(out_dir)
+    return retired is None or clock.now() >= datetime.fromisoformat(retired["until"])
+
+
+def _left_kinds(conn: Connection, seq: int) -> set[str]:
+    """The kinds with a record that left publication (or was corrected) after change `seq`."""
+    left = _left_after(seq).subquery()
+    return set(conn.execute(select(left.c.kind).distinct()).scalars())
+
+
+def _retiring(
+    engine: Engine, previous: dict[str, Any], version: str, dropped: list[dict], snapshot: bool
+) -> dict[str, Any]:
+    """What is kept of the files `previous` listed that the index of `version` does not: the
+    delta days dropped (written by this build, so as current as its index), and the snapshot
+    (when `snapshot`) less its kinds that lost or corrected records since it was built: their
+    files must not be served again (the portal answered 410 for them before this build)."""
+    files = list(dropped)
+    if snapshot:
+        with engine.connect() as conn:
+            gone = _left_kinds(conn, int(previous["seq"])) | ended_kinds(previous)
+        files = [f for f in snapshot_files(previous).values() if f["kind"] not in gone] + files
+    return {
+        "version": previous["version"],
+        "seq": previous["seq"],
+        "seq_event": previous.get("seq_event"),
+        "replaced_by": version,
+        "until": (clock.now() + RETIRED_GRACE).isoformat(),
+        "files": files,
+    }
+
+
+def _start_retiring(out_dir: Path, retiring: dict[str, Any] | None) -> None:
+    """Replace the generation retired before (at most one is kept: snapshots are large) by the
+    manifest of `retiring`, written before the index that replaces it so that none of its
+    URLs answers 410 in between."""
+    root = out_dir / RETIRED_DIR
+    shutil.rmtree(root, ignore_errors=True)
+    if retiring is not None:
+        root.mkdir(parents=True)
+        _write_json(root / RETIRED_NAME, retiring)
+
+
+def _finish_retiring(out_dir: Path, retiring: dict[str, Any] | None, dropped: list[dict]) -> None:
+    """Move the kept files under retired/ and delete the dropped delta days not kept (the
+    snapshot files not kept go with the old snapshot directory: _prune_snapshots)."""
+    kept = [f["path"] for f in retiring["files"]] if retiring else []
+    for path in kept:
+        target = out_dir / RETIRED_DIR / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(out_dir / path, target)
+    for f in dropped:
+        if f["path"] not in kept:
+            (out_dir / f["path"]).unlink(missing_ok=True)
+
+
 def _event_days(engine: Engine, since: int, until: int) -> dict[str, list[int]]:
     """day -> [first seq, last seq] of the events in (since, until], read in keyset pages."""
     days: dict[str, list[int]] = {}
@@ -376,9 +488,11 @@ def _update_deltas(
     keep_days: int | None,
     rewrite_all: bool = False,
     built_on: date | None = None,
-) -> list[dict]:
+) -> tuple[list[dict], list[dict]]:
     """Bring the day files up to date with the events up to `until`: the days with events
-    after `since`, and the kept days whose lines /api/v1/changes now gives otherwise."""
+    after `since`, and the kept days whose lines /api/v1/changes now gives otherwise. Returns
+    the kept days' entries and those of the days dropped past `keep_days`, whose files (up to
+    date too) are left for the caller to retire or delete."""
     deltas_dir = out_dir / "deltas"
     deltas_dir.mkdir(parents=True, exist_ok=True)
     for leftover in deltas_dir.glob("*.tmp"):  # of an interrupted build (we hold the lock)
@@ -396,13 +510,13 @@ def _update_deltas(
     for day in sorted(spans):
         entries[day] = _write_delta(engine, deltas_dir, day, *spans[day])
     days = sorted(entries)
+    dropped = []
     if keep_days is not None and days:
         newest = date.fromisoformat(days[-1])
         for day in days:
             if (newest - date.fromisoformat(day)).days > keep_days:
-                (deltas_dir / f"{day}.ndjson").unlink(missing_ok=True)
-                del entries[day]
-    return [entries[d] for d in sorted(entries)]
+                dropped.append(entries.pop(day))
+    return [entries[d] for d in sorted(entries)], dropped
 
 
 def load_index(out_dir: Path | None = None) -> dict[str, Any] | None:
@@ -452,8 +566,9 @@ def build(
     """Bring snapshot, deltas and index.json up to date with the change log; returns the index.
 
     Nothing is rewritten when the change log has not moved since the last build and no
-    record's publicity has ended since. Otherwise the new snapshot replaces the old one (deleted
-    once index.json names the new one) and every delta line of a record that has changed or
+    record's publicity has ended since. Otherwise the new snapshot replaces the old one (kept
+    under retired/ for RETIRED_GRACE once index.json names the new one, deleted by the first
+    build after that) and every delta line of a record that has changed or
     left publication since is rewritten. When the database no longer holds the event the last
     build ended at (restored from a backup, seqs issued again), the delta history starts over.
     A database that has never published anything does not replace files built from one that
@@ -463,6 +578,8 @@ def build(
     engine = engine or get_engine()
     out_dir = Path(out_dir) if out_dir is not None else default_dir()
     with _locked(out_dir):
+        if _retired_due(out_dir):  # grace over: the portal answers 410 for them by now
+            shutil.rmtree(out_dir / RETIRED_DIR, ignore_errors=True)
         previous = load_index(out_dir)
         with engine.connect() as conn:
             seq = last_change_seq(conn)
@@ -491,7 +608,7 @@ def build(
             # the database was rebuilt or restored: its history is not the files' any more
             since, prev_deltas = 0, []
             shutil.rmtree(out_dir / "deltas", ignore_errors=True)
-        deltas = _update_deltas(
+        deltas, dropped = _update_deltas(
             engine,
             out_dir,
             prev_deltas,
@@ -516,14 +633,22 @@ def build(
             "为 null 的按 record_id 删除。之后以 cursor 为 since 请求 /api/v1/changes，"
             "再以每次返回的 next 持续同步（cursor 同时标识 seq 对应的事件，数据库从备份恢复后"
             "接口会返回 409 提示重新同步）。"
-            "只保留最新快照；已停止公示的记录在各增量文件中 record 为 null。"
+            f"只保留最新快照：被取代的快照文件在新 index.json 生成后仍可下载 "
+            f"{int(RETIRED_GRACE.total_seconds())} 秒（其后有记录停止公示或被更正的类别除外），"
+            "之后返回 410，请重新读取 index.json。已停止公示的记录在各增量文件中 record 为 null。"
             "seq_event 标识 seq 对应的事件：seq 比上次读取时小，或 seq 相同而 seq_event 不同，"
             "说明数据库已从备份恢复，请清空副本，从新快照重新同步。",
             "delta_lines": DELTA_LINES,
             "csv_cells": CSV_CELLS,
             "files": [*snapshot, *deltas],
         }
+        retiring = None
+        if previous is not None and same_log:  # another change log's files are never served
+            snapshot = previous.get("csv_cells") == CSV_CELLS  # else unquoted: not again
+            retiring = _retiring(engine, previous, version, dropped, snapshot)
+        _start_retiring(out_dir, retiring)
         _write_json(out_dir / INDEX_NAME, index)
+        _finish_retiring(out_dir, retiring, dropped)
         _prune_snapshots(out_dir, version)
         return index
 
@@ -587,12 +712,16 @@ def ended_kinds(index: dict[str, Any] | None, today: date | None = None) -> set[
 def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
     """Whether the files hold content that has left publication since the last build (a
     withdrawal, a correction, an ended publicity period), describe a change log the database
-    no longer has (restored from a backup), were written in an older CSV form, or do not exist:
-    the worker should then build at once rather than wait for its daily run."""
+    no longer has (restored from a backup), were written in an older CSV form, or do not exist,
+    or whether retired files have outlived their grace: the worker should then build at once
+    rather than wait for its daily run (a build with nothing new only deletes those)."""
     from publishing.db import get_engine
 
-    index = load_index(Path(out_dir) if out_dir is not None else default_dir())
+    out = Path(out_dir) if out_dir is not None else default_dir()
+    index = load_index(out)
     if index is None or ended_kinds(index) or index.get("csv_cells") != CSV_CELLS:
+        return True
+    if _retired_due(out):
         return True
     with (engine or get_engine()).connect() as conn:
         if not index_matches(conn, index):

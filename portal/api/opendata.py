@@ -9,10 +9,12 @@ ETag and Repr-Digest. Either way memory stays flat.
 
 Nothing served here may carry a record that has left publication (withdrawn, expired, its
 publicity period ended) or content corrected on an upheld objection: only the newest snapshot
-is served (an older version answers 410 Gone with a Link to the newest, and
-publishing.opendata.build deletes it), and not even that one for a kind that has lost or
-corrected records since it was built (410 too, until the next build); delta files are served
-with the lines of those records as /api/v1/changes gives them now. Snapshot and delta files are
+is listed, and not even that one served for a kind that has lost or corrected records since it
+was built (410 until the next build); delta files are served with the lines of those records as
+/api/v1/changes gives them now. The files the replaced index.json listed (kept by
+publishing.opendata.build for RETIRED_GRACE, longer than index.json may be cached) are served
+on the same terms until then, so that an index a client or cache still holds resolves; then an
+older snapshot answers 410 Gone with a Link to the newest. Snapshot and delta files are
 cached for a bounded time (SNAPSHOT_CACHE, DELTA_CACHE) with an ETag, never `immutable`: their
 content may have to be withdrawn.
 
@@ -205,9 +207,9 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
     with request.app.state.engine.connect() as conn:
         if not opendata.index_matches(conn, json.loads(body)):
             raise not_found(REBUILDING)
-    return Response(
-        body, media_type="application/json", headers={"Cache-Control": "public, max-age=60"}
-    )
+    # the files a replaced index lists stay downloadable longer (opendata.RETIRED_GRACE)
+    cache = f"public, max-age={opendata.INDEX_MAX_AGE}"
+    return Response(body, media_type="application/json", headers={"Cache-Control": cache})
 
 
 @get(
@@ -365,7 +367,8 @@ def _snapshot_gone(detail: str, url: str) -> PageError:
     media_type="application/gzip",
     tags=[DOWNLOAD_TAG],
     summary="快照文件（gzip）",
-    description="只提供最新快照（index.json 中的 version）。较早的快照返回 410，Link 响应头指向"
+    description="提供最新快照（index.json 中的 version）；被取代的快照在新 index.json 生成后仍可"
+    f"下载 {int(opendata.RETIRED_GRACE.total_seconds())} 秒，之后返回 410，Link 响应头指向"
     "最新快照；快照生成后有记录停止公示（撤销、期满、公示截止日期已过）或经异议更正的类别，"
     "在下次生成前也返回 410，指向实时下载。同一版本号的内容不会改变。"
     "缓存一小时（ETag 可用于条件请求）。",
@@ -394,8 +397,9 @@ def snapshot_file(
         ),
     ],
 ) -> Response:
-    """The newest snapshot's file; an older version is gone (deleted, it may hold records that
-    have left publication since), and so is the newest for a kind that lost records since."""
+    """The newest snapshot's file, or the replaced one's during its grace; an older version is
+    gone (deleted, it may hold records that have left publication since), and so is any kind
+    that lost records since the version was built."""
     match = SNAPSHOT_FILE.match(name)
     if not VERSION.match(version) or not match:
         raise not_found("没有该快照文件。")
@@ -411,9 +415,7 @@ def snapshot_file(
     if not snap:
         raise not_found("没有该快照文件。")
     if version != index["version"]:
-        if opendata.superseded(index, version):
-            raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", snap["url"])
-        raise not_found("没有该快照文件。")
+        return _replaced_snapshot(request, index, version, name, snap["url"])
     if kind in withheld:
         raise _snapshot_gone(
             "快照生成后该类别已有信息停止公示或被更正，新快照生成前暂停提供。",
@@ -424,6 +426,25 @@ def snapshot_file(
         raise not_found("没有该快照文件（可能正在更新，请重新读取 /open-data/index.json）。")
     etag = f'"sha256-{snap["sha256"]}"'
     return _file(request, path, "application/gzip", SNAPSHOT_CACHE, etag)
+
+
+def _replaced_snapshot(
+    request: Request, index: dict, version: str, name: str, newest: str
+) -> Response:
+    """A file of the snapshot the current index replaced, while it is kept (an index listing
+    it may still be cached); gone after that, and for a kind that lost records since."""
+    out_dir = _out_dir(request)
+    kept = opendata.retired_file(out_dir, index, f"snapshots/{version}/{name}")
+    if kept is None:
+        if opendata.superseded(index, version):
+            raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", newest)
+        raise not_found("没有该快照文件。")
+    retired, entry, path = kept
+    with request.app.state.engine.connect() as conn:
+        withheld = _withheld(request, conn, retired)  # as of the replaced snapshot's seq
+    if entry["kind"] in withheld:
+        raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", newest)
+    return _file(request, path, "application/gzip", SNAPSHOT_CACHE, f'"sha256-{entry["sha256"]}"')
 
 
 def _current_lines(
@@ -480,16 +501,24 @@ def delta_file(
 ) -> Response:
     """The day's file as built; between a withdrawal or correction (or the end of a record's
     publicity) and the next build (which rewrites the file) its lines for those records are
-    rewritten on the fly."""
-    path = _out_dir(request) / "deltas" / name
-    if not DELTA_FILE.match(name) or not path.is_file():
+    rewritten on the fly. A day the current index no longer lists is served while the one it
+    replaced is kept (that build wrote it: it is as current as the index)."""
+    out_dir = _out_dir(request)
+    path = out_dir / "deltas" / name
+    retired = out_dir / opendata.RETIRED_DIR / "deltas" / name
+    if not DELTA_FILE.match(name) or not (path.is_file() or retired.is_file()):
         raise not_found("没有该增量文件。")
     engine = request.app.state.engine
     with engine.connect() as conn:
         index = checked_index(request, conn)
         left = _left(request, conn, index) if index else {}
     if index is None:
-        raise not_found(REBUILDING if current_index(_out_dir(request)) else "没有该增量文件。")
+        raise not_found(REBUILDING if current_index(out_dir) else "没有该增量文件。")
+    if not path.is_file():
+        kept = opendata.retired_file(out_dir, index, f"deltas/{name}")
+        if kept is None:
+            raise not_found("没有该增量文件。")
+        path = kept[2]
     today = clock.today()
     if not left and not opendata.ended_kinds(index, today):
         st = path.stat()
