@@ -4,6 +4,9 @@ value is a 400: the JSON twin's error, or the page itself with the error beside 
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -137,8 +140,8 @@ def listing_data(
     next_token = encode_token(rows[-1]["date"], rows[-1]["id"]) if more and rows else None
     prev_token = encode_token(rows[0]["date"], rows[0]["id"]) if newer and rows else None
     if any((flt.date_from, flt.date_to, flt.category, flt.grade)):
-        # no cached figure for these: counted, but only up to read.COUNT_CAP (a lower bound)
-        total, capped = read.count_records(conn, flt)
+        # not in the statistics: counted up to read.COUNT_CAP (a lower bound), once per change
+        total, capped = filtered_counts(cache).get(conn, cache, flt)
     else:
         counts = stats.counts(cache, conn)
         total = (
@@ -158,6 +161,53 @@ def listing_data(
         "prev_url": _url(path, filters, prev_token, "before") if prev_token else None,
         "first_url": _url(path, filters, None) if newer else None,
     }
+
+
+COUNTS_KEPT = 512  # filtered counts kept per process: a few hundred bytes each
+Counted = tuple[int, bool]  # read.count_records: (count, capped)
+
+
+class FilteredCounts:
+    """read.count_records of the filters last asked for (at most `size`, least recently used
+    dropped), each valid at the publication stamp it was counted at (change seq, batch, day):
+    paging through a filter counts once, and any publish counts again. At a million records
+    (SQLite) the count was most of a filtered page: 20–30 ms of 25–35 ms (p50)."""
+
+    def __init__(self, size: int = COUNTS_KEPT) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[read.ListFilter, tuple[stats.Stamp, Counted]] = OrderedDict()
+
+    def get(self, conn: Connection, cache: stats.PublishedCache, flt: read.ListFilter) -> Counted:
+        # the stamp before the count: a count is never older than the stamp it is kept under
+        stamp = cache.stamp(conn)
+        with self._lock:
+            entry = self._entries.get(flt)
+            if entry is not None and entry[0] == stamp:
+                self._entries.move_to_end(flt)
+                return entry[1]
+        counted = read.count_records(conn, flt)
+        with self._lock:
+            self._entries[flt] = (stamp, counted)
+            self._entries.move_to_end(flt)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return counted
+
+
+# one per app (its PublishedCache): apps on other databases (tests) share no counts
+_filtered_counts: weakref.WeakKeyDictionary[stats.PublishedCache, FilteredCounts] = (
+    weakref.WeakKeyDictionary()
+)
+_filtered_counts_lock = threading.Lock()
+
+
+def filtered_counts(cache: stats.PublishedCache) -> FilteredCounts:
+    with _filtered_counts_lock:
+        counts = _filtered_counts.get(cache)
+        if counts is None:
+            counts = _filtered_counts[cache] = FilteredCounts()
+        return counts
 
 
 def invalid_listing_data(
