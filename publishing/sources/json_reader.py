@@ -1,14 +1,16 @@
-"""JSON (an array of objects, loaded whole) and NDJSON (one object a line, streamed) sources.
+"""JSON (an array of objects) and NDJSON (one object a line) sources, both streamed.
 
 Keys are matched like spreadsheet headers, so English keys and Chinese headers both work.
-There is no header row: the kind and the required keys are judged from the keys of the
-records (all of them for JSON, the first SAMPLE_RECORDS for NDJSON). File-level rejects
-carry row 0, except a JSON syntax error, which carries its line. A line or element that is not
-an object becomes a row carrying ERROR_KEY; keys first seen after the sample are still
-classified, and listed as ignored, as the rows stream by. A number too long for Python (over
-4300 digits) or nesting too deep for its parser makes the file (JSON) or the line (NDJSON)
-unreadable; NaN, Infinity and -Infinity (and 1e400, read as Infinity) become BadValues, which
-cleaning rejects, as does text longer than a CSV field may be (CELL_LIMIT).
+There is no header row: the kind and the required keys are judged from the keys of the first
+SAMPLE_RECORDS object records; keys first seen after them are still classified, and listed as
+ignored, as the rows stream by. A JSON array is read CHUNK bytes, one element, at a time, twice:
+at open, to check the whole file (a file that is not an array of JSON values is unreadable before
+any row is read, as when it was loaded whole), then for the rows. File-level rejects carry row 0,
+except a JSON syntax error, which carries its line. A line or element that is not an object
+becomes a row carrying ERROR_KEY. A number too long for Python (over 4300 digits) or nesting too
+deep for its parser makes the file (JSON) or the line (NDJSON) unreadable; NaN, Infinity and
+-Infinity (and 1e400, read as Infinity) become BadValues, which cleaning rejects, as does text
+longer than a CSV field may be (CELL_LIMIT).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from publishing.redact import mask_value
-from publishing.rows import BadValue, SourceFile, SourceRow
+from publishing.rows import BadValue, SourceError, SourceFile, SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
     R_NO_RECORDS,
@@ -37,24 +39,44 @@ from publishing.sources.headers import (
 )
 
 SAMPLE_RECORDS = 100
+# Bytes of a JSON array read at a time: its text is held a chunk (or one element) at a time.
+CHUNK = 1 << 20
+# How far past the place it names in an error the JSON scanner may have looked ("-Infinity"),
+# or short of the end of the text a number may stop ("1" of "1.5e3"): an error or a value that
+# near the end of the text read so far is read again with more text.
+_LOOKAHEAD = 16
+_NOT_SPACE = re.compile(r"[^ \t\n\r]")  # JSON's whitespace is these four
+# The check at open reads the elements this many calls deeper in the stack than the rows are
+# read later (in publish's cleaning, deeper than open_source): an element nested too deep for
+# the parser there is found by the check, not halfway through the rows.
+_CHECK_DEPTH = 100
 # A \uD800–\uDFFF escape: json.loads leaves one that is not half of a pair as a lone
 # surrogate, which no database or hash can take as text.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+_SURROGATE_ESCAPE = re.compile(_SURROGATE.encode())  # in an NDJSON line
+_SURROGATE_IN_TEXT = re.compile(_SURROGATE)  # in a JSON element's text
 R_SURROGATE = "含不成对的 Unicode 代理项转义（如 \\ud800），不是有效文本"
-# Where a control character can hide in JSON text: an escape \u0000–\u001f (a loose test, it
-# also matches \u00e9 …) or a raw DEL. Only records with one have their values checked.
-_CONTROL_HINTS = (b"\\u00", b"\x7f")
+# Where a control character can hide in JSON text: an escape \u0000–\u001f, \b or \f (a loose
+# test, it also matches \u00e9 or an escaped backslash before a b …) or a raw DEL. Only records
+# with one have their values checked.
+_CONTROL_HINTS = (b"\\u00", b"\\b", b"\\f", b"\x7f")
+_CONTROL_HINTS_IN_TEXT = tuple(hint.decode() for hint in _CONTROL_HINTS)
 _TYPE_NAMES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值"}
+R_NOT_ARRAY = "JSON 文件应为对象数组（[{…}, {…}]）"
 R_NOT_FINITE = "不是有效数值（NaN、Infinity 或超出范围的数字）"
 R_TOO_DEEP = "数组或对象嵌套层数过多，无法读取"
 R_TOO_LONG = f"数字位数过多（超过{sys.get_int_max_str_digits()}位），无法读取"
+R_CHANGED = "文件在读取期间被改动，此处起无法读取："
+
+# json.JSONDecoder.raw_decode: (the value at a position of a text, where it ends).
+RawDecode = Callable[[str, int], tuple[Any, int]]
+# An element of a JSON array, the text it was read from, and where in that text it starts, ends.
+Element = tuple[Any, str, int, int]
 
 
 def open_json(path: Path, kind: str | None, file: str) -> SourceFile:
-    records, check_text, controls, non_finite = _load_array(path, file)
-    mapper = _mapper(_names(records), kind, file)
-    rows = _array_rows(records, mapper, file, check_text, controls, non_finite)
-    return _source(path, "json", mapper, rows)
+    mapper = _mapper(_names(_deeper(_CHECK_DEPTH, _checked_sample, path, file)), kind, file)
+    return _source(path, "json", mapper, _array_rows(path, mapper, file))
 
 
 def open_ndjson(path: Path, kind: str | None, file: str) -> SourceFile:
@@ -74,36 +96,149 @@ def _source(path: Path, fmt: str, mapper: KeyMapper, rows: Iterator[SourceRow]) 
     )
 
 
-def _load_array(path: Path, file: str) -> tuple[list[Any], bool, bool, bool]:
-    """The records, and whether they may hold lone surrogates, control characters, or NaN and
-    other numbers that are not finite."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise source_error(
-            file, 0, f"JSON 文件不是 UTF-8 编码（第{error.start + 1}字节）"
-        ) from error
-    decoder = _Decoder()
-    try:
-        data = decoder.decode(text)
-    except json.JSONDecodeError as error:
-        reason = f"JSON 格式错误：{error.msg}（第{error.lineno}行第{error.colno}列）"
-        raise source_error(file, error.lineno, reason) from error
-    except ValueError as error:  # an integer beyond sys.get_int_max_str_digits()
-        raise source_error(file, 0, f"JSON {R_TOO_LONG}") from error
-    except RecursionError as error:
-        raise source_error(file, 0, f"JSON {R_TOO_DEEP}") from error
-    if not isinstance(data, list):
-        raise source_error(file, 0, "JSON 文件应为对象数组（[{…}, {…}]）")
-    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
-    return data, surrogates, _may_hold_controls(raw), decoder.non_finite > 0
+def _deeper(calls: int, function: Callable[..., Any], *args: Any) -> Any:
+    """function(*args), called that many calls deeper in the stack."""
+    return _deeper(calls - 1, function, *args) if calls > 0 else function(*args)
+
+
+def _checked_sample(path: Path, file: str) -> list[dict[str, Any]]:
+    """The first SAMPLE_RECORDS object elements, once the whole file has been read as an array
+    of JSON values (SourceError if it is not one)."""
+    sample: list[dict[str, Any]] = []
+    # No hooks: the values are thrown away, only whether they can be read counts here.
+    for value, *_ in _elements(path, file, json.JSONDecoder().raw_decode):
+        if len(sample) < SAMPLE_RECORDS and isinstance(value, dict):
+            sample.append(value)
+    return sample
+
+
+def _elements(path: Path, file: str, raw_decode: RawDecode) -> Iterator[Element]:
+    """The elements of the file's array, streamed; SourceError as JSONDecoder.decode would
+    have failed on the whole text (the same message, line and column)."""
+    with path.open("rb") as stream:
+        text = _Text(stream, file, raw_decode)
+        if text.skip_space() != "[":
+            text.value()  # the error it is, if it is not JSON at all
+            if text.skip_space():
+                raise text.syntax_error("Extra data")
+            raise text.fail(0, R_NOT_ARRAY)
+        text.pos += 1
+        if text.skip_space() != "]":
+            while True:
+                yield text.value()
+                separator = text.skip_space()
+                if separator == "]":
+                    break
+                if separator != ",":
+                    raise text.syntax_error("Expecting ',' delimiter")
+                text.pos += 1
+        text.pos += 1
+        if text.skip_space():
+            raise text.syntax_error("Extra data")
+
+
+class _Text:
+    """A JSON file's text, decoded CHUNK bytes at a time (a BOM dropped): `text` from `pos` on
+    is still to be read, what is before `pos` is dropped when more is read. Where text[0] is in
+    the file is kept, so that an error names its line and column in the whole text."""
+
+    def __init__(self, stream: BinaryIO, file: str, raw_decode: RawDecode) -> None:
+        self.text = ""
+        self.pos = 0
+        self._stream, self._file, self._raw_decode = stream, file, raw_decode
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._bytes = 0  # decoded so far, after the BOM
+        self._line, self._column = 1, 0  # of text[0], the column counted from 0
+        self._end = False
+        self._start = True  # nothing read yet: a BOM may come
+
+    def read(self, size: int) -> bool:
+        """Drop the text before pos and add that of (up to) size more bytes; False at the end."""
+        if self._end:
+            return False
+        data = self._stream.read(max(size, len(codecs.BOM_UTF8)) if self._start else size)
+        self._end = not data
+        if self._start:
+            data, self._start = data.removeprefix(codecs.BOM_UTF8), False
+        pending = len(self._decoder.getstate()[0])  # bytes of a character cut by the last read
+        try:
+            added = self._decoder.decode(data, final=self._end)
+        except UnicodeDecodeError as error:
+            at = self._bytes - pending + error.start  # counted after the BOM, as it always was
+            raise source_error(
+                self._file, 0, f"JSON 文件不是 UTF-8 编码（第{at + 1}字节）"
+            ) from error
+        self._bytes += len(data)
+        self._drop_read()
+        self.text += added
+        return not self._end
+
+    def _drop_read(self) -> None:
+        lines = self.text.count("\n", 0, self.pos)
+        if lines:
+            self._line += lines
+            self._column = self.pos - self.text.rfind("\n", 0, self.pos) - 1
+        else:
+            self._column += self.pos
+        self.text = self.text[self.pos :]
+        self.pos = 0
+
+    def skip_space(self) -> str:
+        """The character at pos once whitespace is skipped, "" at the end of the file."""
+        while (found := _NOT_SPACE.search(self.text, self.pos)) is None:
+            self.pos = len(self.text)
+            if not self.read(CHUNK):
+                return ""
+        self.pos = found.start()
+        return found[0]
+
+    def value(self) -> Element:
+        """The JSON value after pos, pos moved past it."""
+        self.skip_space()
+        while True:
+            try:
+                value, end = self._raw_decode(self.text, self.pos)
+            except json.JSONDecodeError as error:
+                if self._end or not self._cut_short(error):
+                    raise self.syntax_error(error.msg, error.pos) from error
+            except RecursionError as error:
+                raise self.fail(0, f"JSON {R_TOO_DEEP}") from error
+            except ValueError as error:  # an integer beyond sys.get_int_max_str_digits()
+                raise self.fail(0, f"JSON {R_TOO_LONG}") from error
+            else:
+                # A number ending near the end may go on ("1" of "1.5"), the rest cannot.
+                if self._end or end + _LOOKAHEAD < len(self.text):
+                    start, self.pos = self.pos, end
+                    return value, self.text, start, end
+            # Read as much again as the value has so far: a large one is read in a few tries
+            # (each from its start), not in one a chunk.
+            self.read(max(CHUNK, len(self.text) - self.pos))
+
+    def _cut_short(self, error: json.JSONDecodeError) -> bool:
+        """Whether the error may be the end of the text read so far rather than the file's: a
+        string that does not end (the error names where it starts) or an error near the end."""
+        unterminated = error.msg.startswith("Unterminated string")
+        return unterminated or error.pos + _LOOKAHEAD >= len(self.text)
+
+    def syntax_error(self, message: str, at: int | None = None) -> SourceError:
+        at = self.pos if at is None else at
+        line = self._line + self.text.count("\n", 0, at)
+        column = self._column + at + 1 if line == self._line else at - self.text.rfind("\n", 0, at)
+        return self.fail(line, f"JSON 格式错误：{message}（第{line}行第{column}列）")
+
+    def fail(self, row: int, reason: str) -> SourceError:
+        """The file's reject, once the rest of the file is known to be UTF-8: else that is the
+        reject, as when the file was decoded whole before it was parsed."""
+        self.pos = len(self.text)
+        while self.read(CHUNK):
+            self.pos = len(self.text)
+        return source_error(self._file, row, reason)
 
 
 class _Decoder:
     """json.loads that counts the numbers that are not finite: NaN, Infinity, -Infinity, and
-    floats too large (1e400, read as Infinity). Only a file (JSON) or a line (NDJSON) with one
-    has its values looked at again."""
+    floats too large (1e400, read as Infinity). Only an element (JSON) or a line (NDJSON) with
+    one has its values looked at again."""
 
     def __init__(self) -> None:
         self.non_finite = 0
@@ -111,6 +246,9 @@ class _Decoder:
 
     def decode(self, text: str) -> Any:
         return self._decoder.decode(text)
+
+    def raw_decode(self, text: str, pos: int) -> tuple[Any, int]:
+        return self._decoder.raw_decode(text, pos)
 
     def _constant(self, name: str) -> float:
         self.non_finite += 1
@@ -162,15 +300,32 @@ def _sample(path: Path) -> list[dict[str, Any]]:
         lines.close()
 
 
-def _array_rows(records: list[Any], mapper: KeyMapper, file: str, check_text: bool,
-                controls: bool, non_finite: bool) -> Iterator[SourceRow]:
-    for position, record in enumerate(records, start=1):
-        if check_text and not _is_text(record):
+def _array_rows(path: Path, mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
+    # A generator: the file is opened on the first next() and closed when exhausted or closed.
+    # It was checked at open. Changed since, what can no longer be read is a rejected row: an
+    # error raised here would end publish's cleaning process, not the publish.
+    read = 0
+    try:
+        for row in _array_elements(path, mapper, file):
+            read = row.row
+            yield row
+    except SourceError as error:
+        yield SourceRow(file, read + 1, {ERROR_KEY: R_CHANGED + error.reject.reason})
+
+
+def _array_elements(path: Path, mapper: KeyMapper, file: str) -> Iterator[SourceRow]:
+    decoder = _Decoder()
+    counted = 0
+    elements = _elements(path, file, decoder.raw_decode)
+    for position, (record, text, start, end) in enumerate(elements, start=1):
+        non_finite, counted = decoder.non_finite != counted, decoder.non_finite
+        if _SURROGATE_IN_TEXT.search(text, start, end) and not _is_text(record):
             # Escaped (a lone surrogate cannot be encoded), so masked first: the mask cannot
             # read a full-width digit written \uff11.
             raw = raw_text(json.dumps(mask_value(record)))
             yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE, RAW_KEY: raw})
         else:
+            controls = any(text.find(hint, start, end) >= 0 for hint in _CONTROL_HINTS_IN_TEXT)
             yield _row(file, position, record, mapper, controls, non_finite)
 
 
@@ -230,8 +385,9 @@ def _is_text(value: Any) -> bool:
     return True
 
 
-def _row(file: str, number: int, record: Any, mapper: KeyMapper, controls: bool,
-         non_finite: bool) -> SourceRow:
+def _row(
+    file: str, number: int, record: Any, mapper: KeyMapper, controls: bool, non_finite: bool
+) -> SourceRow:
     if not isinstance(record, dict):
         kind = "null" if record is None else _TYPE_NAMES.get(type(record), type(record).__name__)
         raw = raw_text(json.dumps(record, ensure_ascii=False))
