@@ -412,12 +412,12 @@ def _open_file(path: Path, kind: str | None, today: date, rules: Rules, size: in
         report.unreadable = True
         return _Feed(report, None)
     report.kind, report.format, report.encoding = source.kind, source.format, source.encoding
-    report.ignored_columns = list(source.ignored_columns)
+    report.ignored_columns = source.ignored_columns  # not a copy: later JSON keys join it
     headers = _headers_by_key(source)
     cleaner = Cleaner(source.kind, today, str(path), headers=headers)
     if path.stat().st_size >= PARALLEL_MIN_BYTES:
         chunks: Iterable[Chunk] = _CleaningProcess(_cleaned_chunks(source, cleaner, None, size),
-                                                   rules, after)
+                                                   rules, report.ignored_columns, after)
     else:
         chunks = _cleaned_chunks(source, cleaner, rules, size)
     return _Feed(report, chunks, headers)
@@ -493,7 +493,7 @@ class _CleaningProcess:
     child holds the write end of a pipe (`_done`) until then, the second reads the other end
     until it closes (also when the first dies)."""
 
-    def __init__(self, chunks: Iterator[Chunk], rules: Rules,
+    def __init__(self, chunks: Iterator[Chunk], rules: Rules, ignored: list[str],
                  after: _CleaningProcess | None = None) -> None:
         self._spool = tempfile.TemporaryFile(prefix="disclosure-spool-")  # noqa: SIM115 (closed by close())
         ctx = multiprocessing.get_context("fork")
@@ -502,8 +502,9 @@ class _CleaningProcess:
         wait_for = after.hand_over() if after is not None else None
         self._done, done = os.pipe()  # the read end is for the process after this one
         self._child = ctx.Process(target=_produce, daemon=True,
-                                  args=(chunks, rules, sender, self._receiver, self._spool.fileno(),
-                                        self._taken, wait_for, done, self._done))
+                                  args=(chunks, rules, ignored, sender, self._receiver,
+                                        self._spool.fileno(), self._taken, wait_for, done,
+                                        self._done))
         self._child.start()
         sender.close()
         os.close(done)  # the child's alone: it closes when the child has cleaned its file
@@ -512,11 +513,12 @@ class _CleaningProcess:
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         self._ahead: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+        self._ignored = ignored
 
     def __iter__(self) -> Iterator[Chunk]:
         self._reader = threading.Thread(target=_receive, daemon=True,
                                         args=(self._receiver, self._spool.fileno(), self._taken,
-                                              self._ahead, self._stop))
+                                              self._ahead, self._stop, self._ignored))
         self._reader.start()
         while True:
             item = self._ahead.get()
@@ -552,22 +554,30 @@ class _CleaningProcess:
         self._child = None
 
 
-def _receive(receiver, spool: int, taken: Any, ahead: queue.Queue, stop: threading.Event) -> None:
+def _receive(receiver, spool: int, taken: Any, ahead: queue.Queue, stop: threading.Event,
+             ignored: list[str]) -> None:
     """Read and unpack chunks in a thread: it runs while the publisher waits for the
-    database (which releases the GIL)."""
+    database (which releases the GIL). The end comes as the file's ignored columns as the
+    child saw them (JSON keys first met after the sample join them as the rows stream by)."""
     offset = 0
     while not stop.is_set():
         try:
             item = receiver.recv()
+            if isinstance(item, list):
+                ignored[:] = item  # before the end is queued: the report is read after it
+                item = None
+            elif isinstance(item, int):
+                taken.value += 1  # this thread alone writes it
+                data = _read_exactly(spool, item, offset)
+                offset += item
+                prepared, packed, rejects, read = pickle.loads(data)
+                unpack = _unpack if prepared else _unpack_clean
+                item = ([unpack(t) for t in packed], rejects, read)
         except (EOFError, OSError):
             item = RuntimeError("the cleaning process ended unexpectedly")
-        if isinstance(item, int):
-            taken.value += 1  # this thread alone writes it
-            data = _read_exactly(spool, item, offset)
-            offset += item
-            prepared, packed, rejects, read = pickle.loads(data)
-            unpack = _unpack if prepared else _unpack_clean
-            item = ([unpack(t) for t in packed], rejects, read)
+        except Exception as err:  # noqa: BLE001 - handed to the publisher, which raises it
+            # a failure here must reach the publisher: a dead thread left it waiting forever
+            item = RuntimeError(f"reading the cleaning process's output failed: {err!r}")
         ahead.put(item)
         if not isinstance(item, tuple):
             return
@@ -617,8 +627,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def _produce(chunks: Iterator[Chunk], rules: Rules, sender, receiver, spool: int, taken: Any,
-             wait_for: int | None, done: int, next_waits_on: int | None) -> None:
+def _produce(chunks: Iterator[Chunk], rules: Rules, ignored: list[str], sender, receiver,
+             spool: int, taken: Any, wait_for: int | None, done: int,
+             next_waits_on: int | None) -> None:
     _die_with_parent()
     receiver.close()  # our copy of the read end would keep a dead publisher's pipe open
     if next_waits_on is not None:
@@ -642,7 +653,7 @@ def _produce(chunks: Iterator[Chunk], rules: Rules, sender, receiver, spool: int
             while view:  # appends: the spool is this process's alone to write
                 view = view[os.write(spool, view):]
             sender.send(len(data))
-        sender.send(None)
+        sender.send(list(ignored))  # the end
     except (BrokenPipeError, EOFError):
         pass  # the publisher is gone
     except BaseException as err:  # hand any failure to the publisher, which raises it

@@ -79,6 +79,11 @@ class SourceError(Exception):
         super().__init__(f"{reject.file}: {reject.reason}")
         self.reject = reject
 
+    def __reduce__(self) -> tuple[type, tuple[Reject]]:
+        # Raised in a cleaning process, it crosses the pipe pickled: by default as its message,
+        # which __init__ cannot take (the publisher's reader thread died, the publish hung).
+        return SourceError, (self.reject,)
+
 
 @dataclass(slots=True)
 class EntityFields:

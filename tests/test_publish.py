@@ -270,14 +270,35 @@ def test_cleaning_in_a_child_process_stores_exactly_what_cleaning_in_process_doe
 
 def test_a_failure_in_the_cleaning_process_fails_the_publish(engine, tmp_path, monkeypatch):
     import publishing.publish as publish_module
+    from publishing.clean import Cleaner
 
-    def broken(cr, rules):
+    def broken(self, row):  # cleaning runs in the child (the stored form may not)
         raise RuntimeError("boom in the child")
 
     monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(publish_module, "prepare", broken)
+    monkeypatch.setattr(Cleaner, "clean", broken)
     with pytest.raises(RuntimeError, match="boom in the child"):
         run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
+    assert count(engine, RECORDS) == 0
+
+
+def test_a_file_level_error_in_the_cleaning_process_reaches_the_publisher(
+    engine, tmp_path, monkeypatch
+):
+    # A SourceError crosses the pipe pickled; it could not be unpickled (its __init__ takes a
+    # Reject), which killed the reader thread and left the publish waiting forever.
+    import publishing.publish as publish_module
+    from publishing.clean import Cleaner
+    from publishing.rows import Reject, SourceError
+
+    def broken(self, row):  # cleaning runs in the child (the stored form may not)
+        raise SourceError(Reject("p.csv", 0, None, None, "文件在读取时被改动"))
+
+    monkeypatch.setattr(publish_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(Cleaner, "clean", broken)
+    with pytest.raises(SourceError) as raised:
+        run(engine, write_csv(tmp_path / "p.csv", [penalty_row(1)]))
+    assert raised.value.reject.reason == "文件在读取时被改动"
     assert count(engine, RECORDS) == 0
 
 
@@ -691,7 +712,7 @@ def test_the_stored_form_is_made_by_whichever_side_has_time(slower):
                 time.sleep(0.1)
             yield [row], [], 1
 
-    process = _CleaningProcess(chunks(), rules)
+    process = _CleaningProcess(chunks(), rules, [])
     received = []
     try:
         time.sleep(0.5 if slower == "publisher" else 0)
@@ -750,8 +771,8 @@ def test_the_next_file_is_cleaned_while_the_one_before_it_is_published(engine, t
     apply_chunk = Planner.apply_chunk
 
     class Watched(publish_module._CleaningProcess):
-        def __init__(self, chunks, rules, after):
-            super().__init__(chunks, rules, after)
+        def __init__(self, chunks, rules, ignored, after):
+            super().__init__(chunks, rules, ignored, after)
             events.append("cleaning started")
 
     def watching(self, rows):
