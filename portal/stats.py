@@ -2,15 +2,18 @@
 per process against the change log's newest sequence number, the newest batch (statistics-only
 marks change without a change event) and the day.
 
-Counts are served stale-while-revalidate: once they exist, a request never waits for their
-recomputation (a fraction of a second at a million records); when the change log has moved on,
-the old value is served while one background thread computes the new one. Other keys
+Counts are served stale-while-revalidate on a busy portal: when the change log has moved on,
+the old value is served while one background thread computes the new one (a fraction of a
+second at a million records), but only while it is known to have been current a moment ago
+(STALE_FOR). A process that has not looked for a while computes at once: its value may be from
+before any number of publishes (0 records, shown beside the 50 listed). Other keys
 (stale_ok=False), the categories among them (a few index seeks), are always current."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +25,9 @@ from publishing.contract import KINDS
 
 log = logging.getLogger("portal")
 Stamp = tuple[int, int, str]
+# Seconds since a value was last seen current within which it may still be served, stale, while
+# it is recomputed: how out of date a busy portal's counts can be, plus one recomputation.
+STALE_FOR = 10.0
 
 
 class PublishedCache:
@@ -29,6 +35,7 @@ class PublishedCache:
         self.engine = engine
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[Stamp, Any]] = {}
+        self._seen_current: dict[str, float] = {}  # key -> when its value last matched the stamp
         self._refreshing: set[str] = set()
 
     @staticmethod
@@ -45,11 +52,14 @@ class PublishedCache:
         """The value for the current change-log position. stale_ok: an older value may be
         returned at once while a background thread computes the current one."""
         stamp = self.stamp(conn)
+        now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and (entry[0] == stamp or stale_ok):
-                if entry[0] != stamp:
-                    self._refresh_in_background(key, compute)
+            if entry is not None and entry[0] == stamp:
+                self._seen_current[key] = now
+                return entry[1]
+            if entry is not None and stale_ok and now - self._seen_current[key] <= STALE_FOR:
+                self._refresh_in_background(key, compute)
                 return entry[1]
         value = compute(conn)
         self._store(key, stamp, value)
@@ -65,10 +75,12 @@ class PublishedCache:
         ).start()
 
     def _store(self, key: str, stamp: Stamp, value: Any) -> None:
+        """Keep value, computed at stamp (read before it was computed), unless a newer one is kept."""
         with self._lock:
             current = self._entries.get(key)
             if current is None or current[0] <= stamp:
                 self._entries[key] = (stamp, value)
+                self._seen_current[key] = time.monotonic()
 
     def _refresh(self, key: str, compute: Callable[[Connection], Any]) -> None:
         try:

@@ -620,6 +620,19 @@ def test_counts_are_served_stale_while_they_are_recomputed(engine, tmp_path):
         )
 
 
+def test_counts_not_seen_current_lately_are_recomputed_at_once(engine, tmp_path, monkeypatch):
+    """A process that has not looked for a while must not serve a count from before any number
+    of publishes (it showed 0 records beside the 50 listed, on its first request after them)."""
+    run(engine, write_csv(tmp_path / "a.csv", [penalty_row(1, 处罚决定日期=day(-5))]))
+    cache = PublishedCache(engine)
+    with engine.connect() as conn:
+        assert stats.counts(cache, conn)["by_kind"]["penalty"] == 1
+    run(engine, write_csv(tmp_path / "b.csv", [penalty_row(2, 处罚决定日期=day(-5))]))
+    monkeypatch.setattr(stats, "STALE_FOR", 0.0)  # last seen current longer ago than that
+    with engine.connect() as conn:
+        assert stats.counts(cache, conn)["by_kind"]["penalty"] == 2
+
+
 def test_blacklist_issue_district_is_the_one_its_entries_share(engine, tmp_path):
     """A city-level issue names firms of several districts: the listing says none, not the
     last row's; once only one district's entries are left in publication, that one."""
