@@ -61,7 +61,7 @@ from publishing.search.text import (
     normalize,
     parse_query,
     pinyin_grams,
-    syllables,
+    pinyin_items,
     tokens,
 )
 
@@ -140,13 +140,11 @@ def _band(iso: str | None) -> int:
 def index_row(doc: dict[str, Any]) -> IndexRow:
     """What the index stores for a document: its tokens per column and its filter values."""
     names = [normalize(n) for n in doc.get("names") or () if n]
+    views = [name_texts(n) for n in names]
     py: list[str] = []
     pyi: list[str] = []
     if doc["type"] == "entity":
-        for n in names:
-            items = syllables(n)
-            py.extend(pinyin_grams(items))
-            pyi.extend(initial_grams(items))
+        py, pyi = pinyin_columns([pinyin_items(n, v) for n, v in zip(names, views, strict=True)])
     body = [t for _, value in doc.get("text") or () for t in tokens(normalize(value))]
     tags = ["xall", _tag("xt", doc["type"])]
     tags += [
@@ -172,9 +170,38 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
         key,
         len(key or ""),
     )
-    name_tokens = [t for n in names for v in name_texts(n) for t in tokens(v)]
+    name_tokens = [t for texts in views for v in texts for t in tokens(v)]
     name_tokens, py, pyi, body = _bounded([name_tokens, py, pyi, body])
     return IndexRow(_band(doc.get("date")), meta, name_tokens, py, pyi, body, tags)
+
+
+def pinyin_columns(forms: list[list[list[str]]]) -> tuple[list[str], list[str]]:
+    """The py and pyi tokens of an entity's names, from each name's text.pinyin_items: every
+    name's grams as before, then those of each bracket-free form that no name's syllables hold
+    already. Of such a form, the joined-syllable bigrams and initials trigrams go in whole (a
+    query is a phrase of them: they must stand next to each other); its syllables and initials
+    bigrams only where new (each is matched alone, and the name has nearly all of them)."""
+    py: list[str] = []
+    pyi: list[str] = []
+    for items in (f[0] for f in forms):
+        py.extend(pinyin_grams(items))
+        pyi.extend(initial_grams(items))
+    known = [f" {' '.join(f[0])} " for f in forms]
+    for items in (items for f in forms for items in f[1:]):
+        chain = f" {' '.join(items)} "
+        if any(chain in k for k in known):  # (a 曾用名 that is this form, or two names' same)
+            continue
+        known.append(chain)
+        _extend_new(py, pinyin_grams(items), len(items) - 1)
+        _extend_new(pyi, initial_grams(items), sum(1 for i in items if i) - 2)
+    return py, pyi
+
+
+def _extend_new(column: list[str], grams: list[str], phrase: int) -> None:
+    """Append the first `phrase` grams, then those of the rest that the column lacks."""
+    have = set(column)
+    column.extend(grams[: max(phrase, 0)])
+    column.extend(g for g in dict.fromkeys(grams[max(phrase, 0) :]) if g not in have)
 
 
 def _bounded(columns: list[list[str]]) -> list[list[str]]:

@@ -15,6 +15,8 @@ History (what each version added):
      decision-number tags
   2  names tokenised across their punctuation and without an inner bracketed part
      (text.name_texts: 通百鑫（烟台）调味品 as 通百鑫烟台调味品 and 通百鑫调味品), both backends
+  3  the pinyin and initials of a name without its inner bracketed part too (text.pinyin_items:
+     tongbaixintiaoweipin, tbxtwp find 通百鑫（烟台）调味品), both backends
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import Engine
 
 from publishing import locks
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 REBUILD_LOCK_ID = locks.SEARCH_REBUILD  # PostgreSQL advisory lock: one rebuilding process
 
 

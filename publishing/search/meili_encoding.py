@@ -22,8 +22,8 @@ from publishing.search.text import (
     name_key,
     name_texts,
     normalize,
+    pinyin_items,
     runs,
-    syllables,
 )
 
 PRIMARY_KEY = "key"
@@ -134,11 +134,12 @@ def name_grams(name: str) -> str:
 
 
 def pinyin_tokens(names: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Joined pinyin and initials of every run of consecutive characters of the names."""
+    """Joined pinyin and initials of every run of consecutive characters of the names, and of
+    their forms without a bracketed part where name_texts has those (text.pinyin_items:
+    tongbaixintiaoweipin, tbxtwp of 通百鑫（烟台）调味品); each token once."""
     py: dict[str, None] = {}
     pyi: dict[str, None] = {}
-    for name in names:
-        items = syllables(normalize(name))
+    for items in (f for name in names for f in pinyin_items(normalize(name))):
         initials = [s[0] for s in items if s]
         for i in range(len(items)):
             for k in range(1, PINYIN_MAX + 1):

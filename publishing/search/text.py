@@ -12,7 +12,9 @@ way it was indexed:
   spaces separate joined (通百鑫（烟台）调味品 → 通百鑫烟台调味品) and, when a bracketed part
   sits inside it, also without that part (通百鑫调味品), as people type names;
 - entity names also get pinyin tokens (pypinyin lazy_pinyin): joined syllable bigrams and the
-  syllables (yantai taizhang … yan tai …), and initials trigrams and bigrams (ytz tzy … yt tz …);
+  syllables (yantai taizhang … yan tai …), and initials trigrams and bigrams (ytz tzy … yt tz …),
+  of the name and, when name_texts has it without a bracketed part, of that form too
+  (pinyin_items: tongbaixintiaoweipin and tbxtwp find 通百鑫（烟台）调味品);
 - a query is split into runs; each run must match (AND): a Chinese run as the phrase of its
   bigrams (so any 2+ character part of a name matches, across word boundaries), a single
   character as a prefix; a latin run as a token, and when it is letters only also as pinyin of
@@ -262,6 +264,15 @@ def syllables(norm: str) -> list[str]:
     for run, cjk in runs(norm):
         out.extend(lazy_pinyin(run) if cjk else [run[:MAX_TOKEN]])
     return out
+
+
+def pinyin_items(norm: str, texts: list[str] | None = None) -> list[list[str]]:
+    """The syllables a normalised name's pinyin and initials are indexed from: the name's, then
+    the form without its bracketed part exactly when name_texts (`texts`, if computed already)
+    tokenises that form too, as people type it: 通百鑫（烟台）调味品 → tong bai xin yan tai tiao
+    wei pin, tong bai xin tiao wei pin. A name without one gets its one list, as before."""
+    texts = name_texts(norm) if texts is None else texts
+    return [syllables(norm), *(syllables(t) for t in texts[1:])]
 
 
 def pinyin_grams(items: list[str]) -> list[str]:
