@@ -270,6 +270,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from portal.observability import configure_logging
     from publishing.settings import WeakSecretError, get_settings
 
     try:  # before any worker starts: one clear message instead of a traceback per worker
@@ -277,10 +278,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except WeakSecretError as err:
         print(f"无法启动:{err}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json, migration's warnings too
     open_database()
     uvicorn.run("portal.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
+                workers=args.workers, **_uvicorn_logging())
     return EXIT_OK
+
+
+def _uvicorn_logging() -> dict[str, Any]:
+    """uvicorn's logging: the app's JSON lines when DISCLOSURE_LOG_FORMAT=json. The app sets
+    them when it is made, but with --workers N uvicorn's parent process never makes it, and
+    its lines ("Started parent process") were text in a JSON log."""
+    from portal.observability import _log_level, json_logs_wanted, logging_config
+
+    if not json_logs_wanted():
+        return {"log_level": "info"}
+    # DISCLOSURE_LOG_LEVEL's level, as the app's (None: uvicorn does not override it)
+    return {"log_config": logging_config("json", _log_level()), "log_level": None}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -713,8 +713,9 @@ def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bo
     """Whether the files hold content that has left publication since the last build (a
     withdrawal, a correction, an ended publicity period), describe a change log the database
     no longer has (restored from a backup), were written in an older CSV form, or do not exist,
-    or whether retired files have outlived their grace: the worker should then build at once
-    rather than wait for its daily run (a build with nothing new only deletes those)."""
+    are the empty files of a database that has published since (its first publish), or whether
+    retired files have outlived their grace: the worker should then build at once rather than
+    wait for its daily run (a build with nothing new only deletes those)."""
     from publishing.db import get_engine
 
     out = Path(out_dir) if out_dir is not None else default_dir()
@@ -726,6 +727,8 @@ def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bo
     with (engine or get_engine()).connect() as conn:
         if not index_matches(conn, index):
             return True
+        if int(index["seq"]) == 0:  # empty files: a first publish does not wait for the night
+            return last_change_seq(conn) > 0
         return conn.execute(_left_after(int(index["seq"])).limit(1)).first() is not None
 
 

@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
@@ -328,6 +328,43 @@ def _metric_failure(name: str) -> None:
     _metrics()["failed"].labels(name).inc()
 
 
+def last_successes(engine: Engine, jobs: list[Job]) -> dict[str, datetime]:
+    """job -> when each daily job last succeeded, as its cursor ("worker:<job>") records it."""
+    daily = {_cursor_name(j): j for j in jobs if j.daily_at is not None}
+    if not daily:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(CURSORS.c.name, CURSORS.c.seq, CURSORS.c.updated_at).where(
+                CURSORS.c.name.in_(daily)
+            )
+        ).all()
+    return {daily[name].name: _success_time(daily[name], seq, at) for name, seq, at in rows if seq}
+
+
+def _success_time(job: Job, day: int, at: datetime | None) -> datetime:
+    if at is None:  # a row without its time: the hour the job was due on its day
+        assert job.daily_at is not None
+        return datetime.combine(date.fromordinal(day), job.daily_at, clock.BEIJING)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)  # stored in UTC
+
+
+def _metrics_at_start(engine: Engine, jobs: list[Job]) -> None:
+    """Every series from the first scrape on: a daily job's last success from its cursor (not
+    only once it runs again, up to a day later: the 26 h alert could not fire meanwhile), and
+    each job's failure count at 0 (a rate needs a first sample)."""
+    m = _metrics()
+    for job in jobs:
+        m["failed"].labels(job.name)
+    try:
+        done = last_successes(engine, jobs)
+    except Exception as err:  # noqa: BLE001 - the jobs set them as they run
+        log.warning("worker: last successes not read (%s); the jobs' runs will set them", err)
+        return
+    for name, at in done.items():
+        m["ok"].labels(name).set(at.timestamp())
+
+
 # -- the loop --------------------------------------------------------------------------------
 
 
@@ -360,6 +397,7 @@ def run_worker(
         if not leader:
             return {"standby": True}
         log.info("worker: active (%s)", ", ".join(j.name for j in jobs))
+        _metrics_at_start(engine, jobs)
         while not stop.is_set():
             results.update(run_due(engine, jobs))
             stop.wait(TICK)
