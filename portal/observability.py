@@ -347,8 +347,8 @@ def _search_state(state: Any) -> tuple[str, bool, int | None]:
     except Exception:  # noqa: BLE001 - an unreachable backend is the answer
         up = False
     with state.engine.connect() as conn:
-        cursor, lag = backlog(conn, backend)
-    CHANGES_SEQ.set(cursor + lag)  # the newest seq
+        _, lag, newest = backlog(conn, backend, LAG_DEGRADED)
+    CHANGES_SEQ.set(newest)
     return backend.name, up, max(0, lag)
 
 

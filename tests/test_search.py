@@ -691,6 +691,29 @@ def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkey
     assert index.count() == 10 and sync(engine, index) == 0
 
 
+def test_a_gap_in_the_seqs_is_not_a_backlog(engine, tmp_path, index, monkeypatch):
+    """A dry run uses up PostgreSQL sequence values: the one event published after a large one
+    must be applied, not taken for a backlog worth a full rebuild (seqs minus the cursor)."""
+    from publishing.search import sync as sync_mod
+
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
+    assert sync(engine, index) == 5
+    dry = write_csv(tmp_path / "dry.csv", [penalty_row(i) for i in range(10, 40)])
+    publish([dry], engine=engine, show_progress=False, dry_run=True)
+    run(engine, tmp_path, "b.csv", [penalty_row(6)])
+    monkeypatch.setattr(sync_mod, "REINDEX_BACKLOG", 3)
+    rebuilt = []
+    original = EmbeddedSearch.rebuild_from_database
+    monkeypatch.setattr(
+        EmbeddedSearch,
+        "rebuild_from_database",
+        lambda self, workers=None: rebuilt.append(1) or original(self, workers),
+    )
+    with engine.connect() as conn:
+        assert sync_mod.backlog(conn, index).behind == 1
+    assert sync(engine, index) == 1 and not rebuilt
+
+
 # -- the index's format version (publishing.search.index_format) -----------------------------
 
 DECISION_NO = "招市监罚〔2026〕9号"

@@ -704,7 +704,7 @@ class MeiliSearch:
                     .group_by(recs.c.kind)
                 ).all()
             )
-            _, lag = backlog(conn, self)
+            lag = backlog(conn, self).behind
             rec_ids = _sample_records(conn, kinds, sample, rng)
             docs = load_record_docs(conn, rec_ids)
             # entities: those of the sampled records (every entity has records), up to a share

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
@@ -109,17 +110,39 @@ def apply_events(conn: Connection, backend: SearchBackend, events: list) -> None
     backend.upsert([doc for doc in docs.values() if doc is not None])
 
 
-def backlog(conn: Connection, backend: SearchBackend) -> tuple[int, int]:
-    """(the backend's cursor, how many events are after it: the newest seq minus the cursor,
-    negative when the cursor is beyond the log, as after a restore from an older backup)."""
+class Backlog(NamedTuple):
+    cursor: int  # the backend's
+    behind: int  # events after the cursor (up to the count asked for); negative: see backlog
+    newest: int  # the change log's newest seq
+
+
+def backlog(conn: Connection, backend: SearchBackend, up_to: int | None = None) -> Backlog:
+    """Where the backend's index stands: its cursor, how many events are after it (counted up
+    to up_to + 1), and the newest seq. Counted, not the newest seq minus the cursor: seqs have
+    gaps (a dry run or a rolled-back publish uses some up), and a gap of a large dry run made
+    one new event look like a backlog worth a full rebuild. up_to: REINDEX_BACKLOG by default.
+    Negative (the newest seq minus the
+    cursor) when the cursor is beyond the log, as after a restore from an older backup."""
     top = last_change_seq(conn)
     cursor = read_cursor(conn, cursor_name(backend))
-    return cursor, top - cursor
+    if top <= cursor:
+        return Backlog(cursor, top - cursor, top)
+    limit = (REINDEX_BACKLOG if up_to is None else up_to) + 1
+    after = select(ChangeEvent.seq).where(ChangeEvent.seq > cursor).limit(limit).subquery()
+    return Backlog(cursor, conn.execute(select(func.count()).select_from(after)).scalar_one(), top)
 
 
 def _far_behind(backend: SearchBackend, lag: int) -> bool:
     # A first publish of a whole city, or an index far behind: a rebuild is much faster.
     return lag > REINDEX_BACKLOG and lag > backend.count() // 2
+
+
+def _lag(conn: Connection, backend: SearchBackend) -> tuple[int, int]:
+    """(cursor, events behind) counted far enough for _far_behind to judge."""
+    cursor, behind, _ = backlog(conn, backend)
+    if behind > REINDEX_BACKLOG:  # counted on only when the index's size may matter
+        cursor, behind, _ = backlog(conn, backend, max(REINDEX_BACKLOG, backend.count() // 2))
+    return cursor, behind
 
 
 CURRENT, EMPTY = "current", "empty"  # index_state's answers besides a reason to rebuild
@@ -162,7 +185,7 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
     process rebuilds it (its old self keeps answering searches meanwhile) or when a rebuild is
     needed but not `rebuild` (left to the worker)."""
     with engine.connect() as conn:
-        cursor, lag = backlog(conn, backend)
+        cursor, lag = _lag(conn, backend)
     state, behind = index_state(backend, cursor), _far_behind(backend, lag)
     if state == CURRENT and not behind:
         return 0
@@ -174,7 +197,7 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
             log.debug("search: another process is rebuilding the %s index", backend.name)
             return None
         with engine.connect() as conn:  # again: a rebuild may have just ended
-            cursor, lag = backlog(conn, backend)
+            cursor, lag = _lag(conn, backend)
         state = index_state(backend, cursor)
         if state == EMPTY:
             backend.stamp_format()  # type: ignore[attr-defined]
@@ -188,6 +211,8 @@ def _bring_up_to_date(engine: Engine, backend: SearchBackend, rebuild: bool) -> 
                 backend.name,
                 state,
             )
+        with engine.connect() as conn:  # the events it covers, all counted (it is rare)
+            lag = backlog(conn, backend, up_to=last_change_seq(conn)).behind
         _rebuild(engine, backend)
         return lag
 
