@@ -19,7 +19,8 @@ from publishing import changes
 
 PATH = "/api/v1/changes"
 DESCRIPTION = """变更日志：每一次公示记录的新增（add）、变更（change）、撤销（withdraw）和公示期满（expire），
-按 seq 递增排列。
+按 seq 递增排列。seq 递增但不保证连续（试运行或未成功的发布会占用序号；按 kind 过滤时也会跳过其他类别），
+出现间隔不代表漏掉了事件，请只按 `next` 继续。
 
 同步方法：从 `since=0` 开始，把返回的 `next` 作为下一次请求的 `since`，直到 `has_more` 为 false；
 之后定期用最新的 `next` 轮询。按顺序应用事件：`record` 不为 null 的事件写入（以 `record_id` 为键），
