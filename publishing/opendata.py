@@ -49,7 +49,8 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   event), and gives `cursor` ("SEQ.seq_event"), the /api/v1/changes cursor to continue from.
   A database restored from a backup issues seqs again for other events: the files then
   describe a history the database no longer has, `index_matches` is false, the portal serves
-  none of them, `needs_build` is true and the build starts the delta history again.
+  none of them, `needs_build` is true and the build starts the delta history again, under a
+  new `lineage` (kept from build to build otherwise), by which a mirror of the files sees it.
 
 `build(engine, out_dir)` makes a new snapshot when the change log has moved on and brings the
 delta files up to date (only the affected days are rewritten).
@@ -64,6 +65,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -623,6 +625,7 @@ def build(
             "seq": seq,
             "seq_event": mark,
             "cursor": snapshot_cursor(seq, mark),
+            "lineage": _lineage(previous, same_log),
             "highest_seq": max(seq, _highest_seq(previous)),
             "build": build_no,
             "generated_at": _now_iso(),
@@ -636,8 +639,9 @@ def build(
             f"只保留最新快照：被取代的快照文件在新 index.json 生成后仍可下载 "
             f"{int(RETIRED_GRACE.total_seconds())} 秒（其后有记录停止公示或被更正的类别除外），"
             "之后返回 410，请重新读取 index.json。已停止公示的记录在各增量文件中 record 为 null。"
-            "seq_event 标识 seq 对应的事件：seq 比上次读取时小，或 seq 相同而 seq_event 不同，"
-            "说明数据库已从备份恢复，请清空副本，从新快照重新同步。",
+            "lineage 标识变更日志的这段历史：与上次读取时不同（数据库已从备份恢复，此后的 seq "
+            "可能已分配给其他事件），或 seq 比上次读取时小、seq 相同而 seq_event 不同，"
+            "都说明副本可能含有已不存在的记录，请清空副本，从新快照重新同步。",
             "delta_lines": DELTA_LINES,
             "csv_cells": CSV_CELLS,
             "files": [*snapshot, *deltas],
@@ -651,6 +655,16 @@ def build(
         _finish_retiring(out_dir, retiring, dropped)
         _prune_snapshots(out_dir, version)
         return index
+
+
+def _lineage(previous: dict[str, Any] | None, same_log: bool) -> str:
+    """The id of the change-log history the files describe: kept while the database's log
+    goes on from the previous build's, new when it does not (restored from a backup, rebuilt).
+    A mirror fed by the delta files cannot tell otherwise: after a restore and more publishes
+    the seq it holds is below the new one, yet its events from there on were another history."""
+    if same_log and previous is not None and previous.get("lineage"):
+        return str(previous["lineage"])
+    return uuid.uuid4().hex
 
 
 def _left_after(seq: int) -> Any:

@@ -192,10 +192,10 @@ def open_data_api(request: Request, conn: NamedDependency[Connection]) -> Respon
     sync_to_thread=True,
     tags=[DOWNLOAD_TAG],
     summary="快照与每日增量文件索引",
-    description="镜像站点轮询此文件：version、seq、seq_event、generated_at，以及每个文件的路径、"
-    "字节数、SHA-256、行数（快照）或 seq 范围与事件数（增量）。seq 比上次读取时小，或 seq 相同而 "
-    "seq_event 不同，说明数据库已从备份恢复：请清空副本，从新快照重新同步。数据库恢复后、文件重新"
-    "生成前返回 404。",
+    description="镜像站点轮询此文件：version、seq、seq_event、lineage、generated_at，以及每个文件的"
+    "路径、字节数、SHA-256、行数（快照）或 seq 范围与事件数（增量）。lineage 与上次读取时不同，"
+    "或 seq 比上次读取时小、seq 相同而 seq_event 不同，说明数据库已从备份恢复：请清空副本，"
+    "从新快照重新同步。数据库恢复后、文件重新生成前返回 404。",
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def index_json(request: Request) -> Response[OpenDataIndex]:

@@ -291,9 +291,23 @@ class CreditCheckResult(msgspec.Struct, kw_only=True):
     code: str
     valid: bool
     code_type: Literal["uscc", "reg_no"] | None
-    problem: str | None
+    problem: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="代码的问题：valid 为 false 时为不能查询的原因；15 位注册号疑似身份证号"
+            "或校验位不符时仍照常查询（valid 为 true），此处提示",
+            examples=["统一社会信用代码校验位错误"],
+        ),
+    ]
     known: bool
     entity: EntityRef | None
+    matched: Annotated[
+        list[EntityRef],
+        msgspec.Meta(
+            description="答复所汇总的市场主体：同一主体先以注册号、后又以统一社会信用代码公示时为"
+            "两个（统一社会信用代码的在前，即 entity），各条记录合并计入；未查到时为空"
+        ),
+    ]
     listed: bool
     blacklist: list[BlacklistEntry]
     lists: list[ListMark]
@@ -422,6 +436,7 @@ class OpenDataIndex(msgspec.Struct, kw_only=True):
     seq: int
     seq_event: str | None = None  # identifies the event at seq: differs after a restore
     cursor: str | None = None  # "SEQ.seq_event": /api/v1/changes?since= to continue from here
+    lineage: str | None = None  # the change log's history: new after a restore from a backup
     highest_seq: int | None = None
     build: int | None = None
     generated_at: str
@@ -711,6 +726,13 @@ RecordsByKind = msgspec.defstruct(
 
 class EntityProfile(msgspec.Struct, kw_only=True):
     entity: Entity
+    linked_entities: Annotated[
+        list[Entity],
+        msgspec.Meta(
+            description="同一主体在有统一社会信用代码之前仅以注册号公示的档案：其记录已并入本档案"
+            "（/entities/{注册号} 重定向到这里）"
+        ),
+    ]
     badges: Badges
     credit_marks: list[CreditMarkRecord]  # type: ignore[valid-type]
     records: RecordsByKind  # type: ignore[valid-type]
