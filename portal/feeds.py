@@ -9,8 +9,8 @@
 A change-log feed is paged by RFC 5005 archives: the current document links `prev-archive` to
 `?before=SEQ`, the oldest seq it shows; an archive page holds the PAGE_SIZE events below SEQ
 (fh:archive, `current`, `prev-archive`, `next-archive`). Events only ever get higher seqs, so an
-archive page never gains items: it is cached for a day (not forever: a record withdrawn later
-must vanish from archives too).
+archive page never gains items, but loses one when its record is withdrawn later: it is
+cached for minutes only (ARCHIVE_MAX_AGE).
 
 Each response carries an ETag (a digest of everything the document is made from) and a
 Last-Modified (the newest instant it can have changed at: Page.modified) and answers
@@ -76,7 +76,12 @@ MEDIA_TYPES = {
 RENDER = {ATOM: render_atom, RSS: render_rss}
 CURRENT_MAX_AGE = 60
 MAX_SEQ = 2**63 - 1  # the change log's seq is a signed 64-bit integer on both databases
-ARCHIVE_MAX_AGE = 86_400
+# A finished archive page: minutes, not a day. Its content still changes (a record withdrawn
+# later, e.g. on a credit repair, must leave every public output, downstream caches too), while
+# a long life buys little: readers reach archives through the current document, whose
+# prev-archive link moves to a new `?before=` with new events, so an archive URL is seldom
+# asked for twice.
+ARCHIVE_MAX_AGE = 5 * CURRENT_MAX_AGE
 _KIND_PAGES = {ALL: routes.HOME, "blacklist": routes.BLACKLIST, **routes.KIND_LISTING}
 
 

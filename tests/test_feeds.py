@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 
 from portal import routes
 from portal.app import create_app
+from portal.feeds import ARCHIVE_MAX_AGE
 from publishing import clock
 from publishing.commit import RECORDS
 from publishing.contract import KINDS
@@ -337,7 +338,7 @@ def test_newest_first_at_most_50_and_archives_reach_every_older_item(engine, cli
     assert numbers(archive2) == list(range(20, 0, -1))
     assert link(archive2, "prev-archive") is None
     assert local(link(archive2, "next-archive")) == archive1_url
-    assert client.get(archive2_url).headers["cache-control"] == "public, max-age=86400"
+    assert client.get(archive2_url).headers["cache-control"] == f"public, max-age={ARCHIVE_MAX_AGE}"
 
     # the same chain in RSS, through atom:link
     channel = get_rss(client, "/feeds/penalty.rss").find("channel")
