@@ -65,6 +65,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from portal.errors import undecodable
+
 log = logging.getLogger("portal.access")
 REQUEST_ID = contextvars.ContextVar[dict[str, Any] | None]("request_context", default=None)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -250,8 +252,11 @@ def _log_server_errors(logger: Any, scope: Any, tb: list[str]) -> None:
     """Litestar's exception logging: server errors only, by path. A client error (4xx) is in
     the access line already; its message names the URL, query string and all ("Validation
     failed for GET /api/v1/search?q=<ID number>"), or the value of a bad filter."""
-    status = getattr(sys.exc_info()[1], "status_code", 500)
+    exc = sys.exc_info()[1]
+    status = getattr(exc, "status_code", 500)
     if isinstance(status, int) and status < 500:
+        return
+    if exc is not None and undecodable(exc) is not None:  # a body not in UTF-8: answered 400
         return
     logger.exception("Uncaught exception (path=%s):", log_safe(scope.get("path", "")))
 

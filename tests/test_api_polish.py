@@ -6,6 +6,7 @@ feed archive pages cached for minutes and free of a record withdrawn on a credit
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -47,9 +48,13 @@ def problem(r, status: int) -> str:
 # -- error details ----------------------------------------------------------------------------
 
 
-def test_a_malformed_json_body_is_said_in_chinese_with_where_it_breaks(engine):
+def test_a_malformed_json_body_is_said_in_chinese_with_where_it_breaks(
+    engine, caplog, monkeypatch
+):
     url = "/api/v1/credit-check"
     with api_client(engine) as client:
+        # set up by the app: Litestar's logger does not propagate to the root, where caplog is
+        monkeypatch.setattr(logging.getLogger("litestar"), "handlers", [caplog.handler])
         detail = problem(client.post(url, content=b"not json", headers=JSON), 400)
         assert detail == "请求体不是有效的 JSON：第 5 个字节处有误。"
         detail = problem(client.post(url, content=b'{"uscc": [', headers=JSON), 400)
@@ -57,6 +62,8 @@ def test_a_malformed_json_body_is_said_in_chinese_with_where_it_breaks(engine):
         # bytes that are not UTF-8: the client's error, not a server error (was a 500)
         detail = problem(client.post(url, content=b'{"uscc": ["\xff"]}', headers=JSON), 400)
         assert detail == "请求体不是有效的 JSON：含有不是 UTF-8 编码的字节。"
+        # and not logged as an uncaught server error (anyone could fill the log with them)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         # valid JSON of the wrong shape: the field named
         assert problem(client.post(url, content=b"{}", headers=JSON), 400) == (
             "请求体缺少必填字段：uscc"
