@@ -28,6 +28,7 @@ from typing import Any
 
 from publishing.codes import (
     INVISIBLE_RE,
+    R_REG_NO_ID,
     normalize_code,
     reg_no_is_id_like,
     reg_no_is_valid,
@@ -45,7 +46,6 @@ R_REQUIRED = "必填项为空"
 R_TYPE = "值的类型不正确"
 R_NO_ID = "统一社会信用代码和注册号均为空"
 R_REG_NO = "注册号应为15位数字"
-R_REG_NO_ID = "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)"
 R_REG_NO_CONFLICT = "统一社会信用代码列中的15位注册号与注册号列不一致"
 R_DISTRICT = "所属区市无法识别"
 R_OP = "操作应为 新增/更新/撤销"

@@ -135,6 +135,20 @@ def reg_no_is_id_like(code: str) -> bool:
     return resident_id_is_valid(code) and not reg_no_check_ok(code)
 
 
+# The reasons of reg_no_problem; R_REG_NO_ID is also publishing.clean's reject reason.
+R_REG_NO_ID = "注册号疑似身份证号(第7—12位为出生日期且不符合注册号校验规则 GS 15)"
+R_REG_NO_CHECK = "注册号校验位错误(不符合注册号校验规则 GS 15)"
+
+
+def reg_no_problem(code: str) -> str | None:
+    """What is doubtful about a 15-digit 注册号, for a reader checking it (publishing.creditcheck),
+    or None: an old resident ID number (what publishing rejects), or a failed GS 15 check digit
+    (which publishing accepts: older 注册号 may fail it, so it only warns)."""
+    if reg_no_is_id_like(code):
+        return R_REG_NO_ID
+    return None if reg_no_check_ok(code) else R_REG_NO_CHECK
+
+
 def resident_id_check_char(first17: str) -> str:
     """The 18th (check) character of a resident ID number (ISO 7064 MOD 11-2)."""
     if len(first17) != 17 or not _is_digits(first17):

@@ -12,6 +12,7 @@ the next `disclosure expire` run a record is already treated as gone.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -121,18 +122,62 @@ def published_entity(conn: Connection, entity_id: str, today: date | None = None
     return found if conn.execute(visible.limit(1)).first() else None
 
 
+# -- one company under two entity ids ------------------------------------------------------
+# An entity published first with only its 注册号 (entity id = the 注册号) and later with its USCC
+# too (id = the USCC, reg_no = the 注册号) is one company under two ids. Its records are not
+# re-keyed: the reads put them together. The link counts only while the entity with the USCC is
+# published (a visible record): it is its records that say the two codes are one company, and
+# one whose records are all withdrawn or ended is as if never published. ix_entities_reg_no.
+
+
+def _published(entity_id: Any, today: date) -> Any:
+    """The entity (an id or a column) has a visible record (ix_records_entity_status)."""
+    return exists().where(RECORDS.c.entity_id == entity_id, in_publication(today))
+
+
+def uscc_entity_of(conn: Connection, reg_no: str, today: date | None = None) -> str | None:
+    """The id (USCC) of the published entity that carries this 注册号 beside its USCC, or None;
+    the first by id if, against the rules, several do. /entities/{注册号} redirects to it."""
+    today = today or clock.today()
+    query = (
+        select(ENTITIES.c.id)
+        .where(ENTITIES.c.reg_no == reg_no, ENTITIES.c.id != reg_no, _published(ENTITIES.c.id, today))
+        .order_by(ENTITIES.c.id)
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
+
+
+def profile_entities(
+    conn: Connection, ent: dict[str, Any], today: date | None = None
+) -> list[dict[str, Any]]:
+    """The published entities whose records belong on ent's profile besides its own: the one
+    published under ent's 注册号 alone, before ent had a USCC (none, or that one)."""
+    reg_no = ent["reg_no"]
+    if not reg_no or reg_no == ent["id"]:
+        return []
+    today = today or clock.today()
+    query = select(*_ENTITY_COLUMNS).where(
+        ENTITIES.c.id == reg_no,
+        _published(ENTITIES.c.id, today),
+        _published(ent["id"], today),
+    )
+    return [public_entity(row) for row in conn.execute(query)]
+
+
 def entity_records(
     conn: Connection,
-    entity_id: str,
+    entity_id: str | Sequence[str],
     today: date | None = None,
     limit: int | None = PROFILE_LIMIT,
     after: tuple[date, str] | None = None,
     kinds: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """The entity's visible records (of the kinds), newest first, after a keyset position
-    (event_date, id) (index ix_records_entity_status)."""
+    (event_date, id) (index ix_records_entity_status). entity_id: one, or the ids of one
+    company (profile_entities)."""
     today = today or clock.today()
-    conds = [RECORDS.c.entity_id == entity_id, in_publication(today), *_older_than(after)]
+    conds = [_of_entity(entity_id), in_publication(today), *_older_than(after)]
     if kinds is not None:
         conds.append(RECORDS.c.kind.in_(kinds))
     rows = conn.execute(
@@ -144,10 +189,19 @@ def entity_records(
     return [public_record(r) for r in rows]
 
 
-def entity_record_count(conn: Connection, entity_id: str, today: date | None = None) -> int:
+def entity_record_count(
+    conn: Connection, entity_id: str | Sequence[str], today: date | None = None
+) -> int:
     today = today or clock.today()
-    query = select(func.count()).where(RECORDS.c.entity_id == entity_id, in_publication(today))
+    query = select(func.count()).where(_of_entity(entity_id), in_publication(today))
     return conn.execute(query).scalar_one()
+
+
+def _of_entity(entity_id: str | Sequence[str]) -> Any:
+    """The records of an entity, or of several (an IN over ix_records_entity_status)."""
+    if isinstance(entity_id, str):
+        return RECORDS.c.entity_id == entity_id
+    return RECORDS.c.entity_id.in_(list(entity_id))
 
 
 def _older_than(after: tuple[date, str] | None) -> list[Any]:

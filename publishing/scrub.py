@@ -32,8 +32,7 @@ from sqlalchemy import Connection, Engine, select
 
 from publishing import bulk
 from publishing.bulk import dumps_utf8
-from publishing.clean import R_REG_NO_ID
-from publishing.codes import R_USCC_HEAD_ID, reg_no_is_id_like, uscc_problem
+from publishing.codes import R_REG_NO_ID, R_USCC_HEAD_ID, reg_no_is_id_like, uscc_problem
 from publishing.commit import (
     ENTITIES,
     RECORDS,

@@ -13,7 +13,6 @@ from sqlalchemy import Connection
 
 from portal.api.schemas import (
     API_TAG,
-    BAD_REQUEST,
     TOO_MANY,
     CreditCheckRequest,
     CreditCheckResponse,
@@ -27,8 +26,13 @@ DESCRIPTION = f"""查询市场主体**当前**是否在公示名单上：食品�
 列入名单类的信用标注，以及公示中的行政处罚（数量和决定书文号）。
 
 每个代码先规范化（全角转半角、大写、去掉空格和连字符），再校验统一社会信用代码的校验位
-（或 15 位注册号）。`as_of` 是答复所依据的公示版本（变更日志的 seq），可与 /api/v1/changes 对照。
-批量查询一次最多 {creditcheck.MAX_BATCH} 个代码。"""
+（或 15 位注册号）。15 位注册号疑似身份证号或不符合 GS 15 校验规则时，`problem` 给出提示，
+但仍照常查询。`as_of` 是答复所依据的公示版本（变更日志的 seq），可与 /api/v1/changes 对照。
+批量查询一次最多 {creditcheck.MAX_BATCH} 个代码。
+
+同一主体先以注册号、后又以统一社会信用代码（同时列明注册号）公示的，按任一代码查询，答复都
+汇总两者的公示信息：任一列入名单即为 `listed`，行政处罚数量合计；`matched` 列出所汇总的主体，
+`entity` 为其中有统一社会信用代码的一个。"""
 DEEP_JSON_DETAIL = "请求体的 JSON 嵌套层数过多，无法读取。"
 TOO_LARGE = problem(
     f"一次超过 {creditcheck.MAX_BATCH} 个代码",
@@ -36,6 +40,14 @@ TOO_LARGE = problem(
         "status_code": 413,
         "detail": f"一次最多查询 {creditcheck.MAX_BATCH} 个代码，收到 1500 个；请分批提交。",
     },
+)
+# The credit check's own 400s (portal.errors words them): no uscc; a body that is not JSON.
+NO_CODE = problem(
+    "缺少 uscc 参数，或其超过 64 个字符", {"status_code": 400, "detail": "缺少必填参数：uscc"}
+)
+NOT_JSON = problem(
+    "请求体不是有效的 JSON，或缺少、不符合格式的字段",
+    {"status_code": 400, "detail": "请求体不是有效的 JSON：第 5 个字节处有误。"},
 )
 
 
@@ -45,7 +57,7 @@ TOO_LARGE = problem(
     tags=[API_TAG],
     summary="信用核查（单个代码）",
     description=DESCRIPTION,
-    responses={400: BAD_REQUEST, 429: TOO_MANY},
+    responses={400: NO_CODE, 429: TOO_MANY},
 )
 async def credit_check_one(
     conn: NamedDependency[Connection],
@@ -81,7 +93,7 @@ def too_deep(request: Request, exc: RecursionError) -> Response:
     tags=[API_TAG],
     summary=f"信用核查（批量，最多 {creditcheck.MAX_BATCH} 个）",
     description=DESCRIPTION,
-    responses={400: BAD_REQUEST, 413: TOO_LARGE, 429: TOO_MANY},
+    responses={400: NOT_JSON, 413: TOO_LARGE, 429: TOO_MANY},
     exception_handlers={RecursionError: too_deep},  # a body nested too deep: 400, not 500
 )
 async def credit_check_batch(
@@ -92,7 +104,7 @@ async def credit_check_batch(
             description=f"要核查的代码，最多 {creditcheck.MAX_BATCH} 个",
             examples=[
                 Example(
-                    value={"uscc": ["913706021630401277", "91370602MA3C00000X", "370602600123456"]}
+                    value={"uscc": ["913706021630401277", "91370602MA3C00000X", "370602600123459"]}
                 )
             ],
         ),

@@ -16,7 +16,7 @@ from portal import routes
 from portal.api.schemas import EntityProfile
 from portal.errors import bad_request, not_found
 from portal.pages.common import Next, decode_token, encode_token, parse_date, twin
-from portal.render import Page, respond
+from portal.render import PAGE_MAX_AGE, Page, respond
 from publishing import clock, read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.commit import RECORDS
@@ -38,7 +38,7 @@ def check_code(raw: str) -> str:
 
 
 def badges(
-    conn: Connection, entity_id: str, groups: dict[str, list[dict[str, Any]]]
+    conn: Connection, entity_ids: list[str], groups: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
     list_schemes = set(load_rules().list_schemes())
     marks = groups.get("credit_mark", [])
@@ -47,7 +47,7 @@ def badges(
         "on_blacklist": bool(groups.get("blacklist")),
         "serious_dishonest": read.SERIOUS_LIST in lists,
         "lists": lists,
-        "objection_pending": read.objection_pending(conn, entity_id=entity_id),
+        "objection_pending": any(read.objection_pending(conn, entity_id=i) for i in entity_ids),
         "return_pledge": bool(groups.get("return_pledge")),
     }
 
@@ -59,7 +59,8 @@ _SUMMARY_KINDS = ("blacklist", "credit_mark", "return_pledge")
 
 CANONICAL = ResponseSpec(
     data_container=None,
-    description="代码不是规范写法（全角、小写、空格、连字符）：Location 为规范代码的网址",
+    description="代码不是规范写法（全角、小写、空格、连字符）：Location 为规范代码的网址；"
+    "或为已同时以统一社会信用代码公示的主体的注册号：Location 为该统一社会信用代码的档案",
 )
 NOT_PUBLISHED = "未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
 
@@ -71,11 +72,14 @@ def profile_data(
     entity = read.entity(conn, code)
     if entity is None:
         raise not_found(NOT_PUBLISHED.format(code=code))
+    # The company's records published under its 注册号 alone, before it had a USCC, too.
+    linked = read.profile_entities(conn, entity)
+    ids = [code, *(e["id"] for e in linked)]
     after = None
     if token:
         last_date, last_id = decode_token(token, 2)
         after = (parse_date(last_date, "翻页参数"), last_id)
-    records = read.entity_records(conn, code, after=after, limit=read.PROFILE_LIMIT + 1)
+    records = read.entity_records(conn, ids, after=after, limit=read.PROFILE_LIMIT + 1)
     if not records and after is None:
         # Every record withdrawn (repaired, objected to), expired or superseded: a profile page
         # would still say the entity was once on record, and the portal only shows those that are.
@@ -85,15 +89,16 @@ def profile_data(
     groups = read.group_by_kind(records)
     whole = after is None and not more  # the usual profile: every record on one page
     summary = groups if whole else read.group_by_kind(
-        read.entity_records(conn, code, kinds=_SUMMARY_KINDS))
+        read.entity_records(conn, ids, kinds=_SUMMARY_KINDS))
     next_token = encode_token(records[-1]["date"], records[-1]["id"]) if more else None
     path = routes.json_twin(entity["url"]) if api else entity["url"]
     return {
         "entity": entity,
-        "badges": badges(conn, code, summary),
+        "linked_entities": linked,
+        "badges": badges(conn, ids, summary),
         "credit_marks": summary.get("credit_mark", []),
         "records": groups,
-        "record_count": len(records) if whole else read.entity_record_count(conn, code),
+        "record_count": len(records) if whole else read.entity_record_count(conn, ids),
         "page_count": len(records),
         "feed_url": routes.entity_feed_url(code),
         "next": next_token,
@@ -102,12 +107,17 @@ def profile_data(
     }
 
 
+def profile_ids(data: dict[str, Any]) -> list[str]:
+    """The entity ids whose records the profile shows: its own, and its linked entities'."""
+    return [data["entity"]["id"], *(e["id"] for e in data["linked_entities"])]
+
+
 # The kinds the profile's header counts (行政处罚公示中 N 条 …): an entity with penalties in
 # publicity is not "无列入名单信息".
 _COUNTED_KINDS = ("blacklist", "penalty")
 
 
-def kind_counts(conn: Connection, code: str, data: dict[str, Any]) -> dict[str, int]:
+def kind_counts(conn: Connection, data: dict[str, Any]) -> dict[str, int]:
     """How many of the entity's visible records of each counted kind there are: read off the
     page when it holds them all, else counted (a profile paged past its first page)."""
     if data["next_url"] is None and data["first_url"] is None:
@@ -115,7 +125,7 @@ def kind_counts(conn: Connection, code: str, data: dict[str, Any]) -> dict[str, 
     rows = conn.execute(
         select(RECORDS.c.kind, func.count())
         .where(
-            RECORDS.c.entity_id == code,
+            RECORDS.c.entity_id.in_(profile_ids(data)),
             RECORDS.c.kind.in_(_COUNTED_KINDS),
             read.in_publication(clock.today()),
         )
@@ -136,17 +146,21 @@ def entity_page(
     request: Request, conn: NamedDependency[Connection], uscc: FromPath[str], token: Next = None
 ) -> Response:
     code = check_code(uscc)
-    if code != uscc:  # 全角、小写、空格、连字符: one canonical URL
+    # The 注册号 of a company published with its USCC too: its profile is the USCC's, which
+    # holds the records of both (while that link is published: not for a day, as the spelling).
+    owner = read.uscc_entity_of(conn, code) if reg_no_is_valid(code) else None
+    if code != uscc or owner:  # 全角、小写、空格、连字符: one canonical URL
         base = routes.API_PREFIX if routes.is_api(request.url.path) else ""
+        keep = f"?next={token}" if token and not owner else ""  # a position in this list only
         return Redirect(
-            base + entity_url(code) + (f"?next={token}" if token else ""),
+            base + entity_url(owner or code) + keep,
             status_code=301,
-            headers={"Cache-Control": "public, max-age=86400"},
+            headers={"Cache-Control": f"public, max-age={PAGE_MAX_AGE if owner else 86400}"},
         )
     api = routes.is_api(request.url.path)
     data = profile_data(conn, code, token, api=api)
     feeds = [{"title": f"{data['entity']['name']} 信用信息变更（Atom）", "url": data["feed_url"]}]
-    context = {} if api else {"counts": kind_counts(conn, code, data)}
+    context = {} if api else {"counts": kind_counts(conn, data)}
     return respond(request, Page("entity.html", data, context=context, feeds=feeds))
 
 
