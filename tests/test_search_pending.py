@@ -260,6 +260,7 @@ def test_the_queue_gets_cursors_on_a_database_with_notes_in_it(fresh):
             conn.execute(insert(PENDING).values(record_id=f"cm-{n}", entity_id=uscc(n)))
         conn.execute(insert(CURSORS).values(name="search:embedded", seq=7, updated_at=clock.now()))
     migrations.migrate(fresh, "0011_search_pending_cursor")
+    migrations.migrate(fresh, "head")  # the schema the models describe (later ones add indexes)
     assert migrations._model_diffs(fresh) == []
     with fresh.begin() as conn:
         rows = conn.execute(select(PENDING).order_by(PENDING.c.id)).all()
