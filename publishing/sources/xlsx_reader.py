@@ -15,6 +15,10 @@ the scan cannot place, is read from a rewritten copy (_Rewriter): empty row gaps
 keep their numbers), and in each data row the first value beyond the header's last column moved
 just past it, so the row is rejected naming the cell, the rest of them dropped.
 
+A sheet whose rectangle (that of the rewritten copy, for one) has more than CHUNKED_CELLS cells
+is read in chunks of a few thousand rows, each a workbook of its own (xlsx_chunks): a million
+rows of 16 columns took 1.5 GB whole (calamine's rectangle, and every shared string).
+
 python-calamine (0.9) reads an error cell (#N/A, #VALUE!, #DIV/0! …) as "", like a blank one,
 and offers no way to tell them apart. The same scan looks for error cells (t="e"); the XML is
 parsed for them only when it finds one. Their cells become BadValues, which cleaning rejects.
@@ -47,6 +51,7 @@ from publishing.sources.table import (
     has_value,
     read_header,
 )
+from publishing.sources.xlsx_chunks import CHUNKED_CELLS, ChunkedSheet, Unsplittable, split
 
 _CHUNK = 1 << 22
 _TAG_MAX = 4096  # kept back from a piece without a tag end (inside a long text)
@@ -54,6 +59,7 @@ _ERROR_ATTRS = (b't="e"', b"t='e'")
 _ERROR_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*\bt=[\"']e[\"'][^>]*)>(.*?)</(?:\w+:)?c>", re.S)
 _CELL_REF = re.compile(rb"\br=[\"']([A-Z]+)([0-9]+)[\"']")
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _SHEET = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}sheet"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -86,21 +92,32 @@ Numbered = Iterator[tuple[int, Sequence[Any]]]  # (row number in the file, cells
 
 @dataclass
 class _Grid:
-    """The sheet calamine loaded, and how its rows map back to the file's."""
+    """The sheet calamine loaded (or a large one in chunks), and how its rows map back to the
+    file's."""
 
-    sheet: CalamineSheet
+    sheet: CalamineSheet | ChunkedSheet
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (row read, row in the file)
     moved: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> cell
 
-    def rows(self) -> Numbered:
-        numbered = enumerate(self.sheet.iter_rows(), start=1)
+    def rows(self, last: bool = False) -> Numbered:
+        """The rows; last: the pass over them all (a chunked sheet reads ahead in a thread)."""
+        if isinstance(self.sheet, ChunkedSheet):
+            numbered: Numbered = self.sheet.numbered(ahead=last)
+        else:
+            numbered = enumerate(self.sheet.iter_rows(), start=1)
         return _renumbered(numbered, self.gaps) if self.gaps else numbered
+
+    def close(self) -> None:
+        if isinstance(self.sheet, ChunkedSheet):
+            self.sheet.close()
 
 
 def open_xlsx(path: Path, kind: str | None, file: str) -> SourceFile:
     scan = _scan(path)
     if scan is not None and scan.needs_copy():
         grid = _copied(path, scan.part, kind, file)
+    elif scan is not None and scan.cells() > CHUNKED_CELLS:
+        grid = _Grid(_chunked(path, scan.part, scan.right + 1, file))
     else:
         grid = _Grid(_first_sheet(path, file))
     header = read_header(_padded(grid.rows()), kind, file)
@@ -116,9 +133,12 @@ def open_xlsx(path: Path, kind: str | None, file: str) -> SourceFile:
     )
 
 
-def _first_sheet(path: Path, file: str, empty: bool = False) -> CalamineSheet:
+def _first_sheet(path: Path | IO[bytes], file: str, empty: bool = False) -> CalamineSheet:
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
+        if isinstance(path, Path):
+            workbook = CalamineWorkbook.from_path(str(path))
+        else:  # a chunk of a large sheet (xlsx_chunks)
+            workbook = CalamineWorkbook.from_filelike(path)
     except (CalamineError, OSError, ValueError) as error:
         raise source_error(file, 0, f"不是有效的 XLSX 文件：{error}") from error
     try:
@@ -134,18 +154,36 @@ def _first_sheet(path: Path, file: str, empty: bool = False) -> CalamineSheet:
     return sheet
 
 
+def _chunked(path: Path, part: str, width: int, file: str) -> CalamineSheet | ChunkedSheet:
+    """A large sheet in chunks (xlsx_chunks), or whole when its XML cannot be cut safely."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = _workbook_part(archive)
+        sheet = split(path, workbook, part, width, _pieces,
+                      lambda chunk: _first_sheet(chunk, file, empty=True))
+    except Unsplittable:
+        return _first_sheet(path, file)
+    if sheet.start is None:
+        sheet.close()
+        raise source_error(file, 0, f"第一个工作表“{sheet.name}”是空的")
+    return sheet
+
+
 def _rows(grid: _Grid, header: Header, file: str, errors: ErrorCells) -> Iterator[SourceRow]:
-    first = grid.sheet.start[1] if grid.sheet.start else 0
-    rows = grid.rows()
-    if errors:
-        rows = _with_errors(rows, errors, first)
-    merged = _merged_ranges(grid.sheet, header, first)
-    if merged:
-        rows = _with_merges(rows, merged, sorted(header.positions))
-    # XLSX text may hold control characters (_x0000_ escapes): every value is checked. A cell
-    # has no length limit of its own: the CSV reader's (headers.CELL_LIMIT) applies.
-    yield from data_rows(rows, header, file, check=True, wide=_beyond(first, grid.moved),
-                         limited=True, numbered=True)
+    try:
+        first = grid.sheet.start[1] if grid.sheet.start else 0
+        rows = grid.rows(last=True)
+        if errors:
+            rows = _with_errors(rows, errors, first)
+        merged = _merged_ranges(grid.sheet, header, first)
+        if merged:
+            rows = _with_merges(rows, merged, sorted(header.positions))
+        # XLSX text may hold control characters (_x0000_ escapes): every value is checked. A
+        # cell has no length limit of its own: the CSV reader's (headers.CELL_LIMIT) applies.
+        yield from data_rows(rows, header, file, check=True, wide=_beyond(first, grid.moved),
+                             limited=True, numbered=True)
+    finally:
+        grid.close()
 
 
 def _renumbered(rows: Iterable[tuple[int, Sequence[Any]]], gaps: list[tuple[int, int]]) -> Numbered:
@@ -201,7 +239,7 @@ def _with_errors(rows: Numbered, errors: ErrorCells, first_column: int) -> Numbe
 # --- merged cells ------------------------------------------------------------------------------
 
 
-def _merged_ranges(sheet: CalamineSheet, header: Header,
+def _merged_ranges(sheet: CalamineSheet | ChunkedSheet, header: Header,
                    first: int) -> list[tuple[int, int, int, int]]:
     """Merged ranges that start below the header, as (top, bottom, left, right): rows numbered
     from 1, columns as positions in a row, cut at the header's last column."""
@@ -286,6 +324,12 @@ class _Scan:
         if self._exact >= _EXACT_BYTES and self.bottom > HEADER_SCAN_ROWS:  # the header is in
             self._outside = _outside(self.right)
 
+    def cells(self) -> int:
+        """The cells of calamine's rectangle for the sheet, as far as the scan tells."""
+        if self.right < 0:
+            return 0
+        return (self.bottom - self.top + 1) * (self.right - self.left + 1)
+
     def needs_copy(self) -> bool:
         if self.odd:
             return True
@@ -369,7 +413,10 @@ def _copied(path: Path, part: str, kind: str | None, file: str) -> _Grid:
             raise source_error(file, 0, f"第一个工作表太大，无法读取：表头行最后一个有值的单元格是 {cell}，"
                                         f"按此宽度去掉空行后仍有 {copy.last_copy_row:,} 行 × {width:,} 列；"
                                         "请删除远离数据的单元格后重新导出")
-        return _Grid(_first_sheet(Path(folder, "sheet.xlsx"), file), copy.gaps, copy.moved)
+        sheet_copy = Path(folder, "sheet.xlsx")
+        if copy.last_copy_row * width > CHUNKED_CELLS:
+            return _Grid(_chunked(sheet_copy, part, copy.right + 1, file), copy.gaps, copy.moved)
+        return _Grid(_first_sheet(sheet_copy, file), copy.gaps, copy.moved)
 
 
 def _write_copy(path: Path, part: str, target: Path, rewriter: _Rewriter) -> None:
@@ -530,13 +577,34 @@ class _Rewriter:
 
 
 def error_cells(path: Path, part: str) -> ErrorCells:
-    """The error cells of the first sheet (t="e" in its XML), which calamine reads as blank."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            xml = archive.read(part)
-    except (OSError, zipfile.BadZipFile, KeyError):
-        return {}
+    """The error cells of the first sheet (t="e" in its XML), which calamine reads as blank.
+    Streamed: the XML is searched a piece at a time, each cut after a cell's end tag."""
     cells: ErrorCells = {}
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+            carry = b""
+            for piece in _pieces(stream):
+                text = carry + piece
+                cut = _after_last_cell(text)
+                _add_error_cells(text[:cut], cells)
+                carry = text[cut:]
+            _add_error_cells(carry, cells)
+    except (OSError, zipfile.BadZipFile, KeyError, EOFError):
+        return {}
+    return cells
+
+
+def _after_last_cell(text: bytes) -> int:
+    """The position after the last cell end tag in text (0 if none)."""
+    at = len(text)
+    while (at := text.rfind(b"c>", 0, at)) > 0:
+        end = _CELL_END.match(text, text.rfind(b"<", 0, at))
+        if end is not None and end.end() == at + 2:
+            return at + 2
+    return 0
+
+
+def _add_error_cells(xml: bytes, cells: ErrorCells) -> None:
     for match in _ERROR_CELL.finditer(xml):
         attrs, content = match.groups()
         ref = _CELL_REF.search(attrs)
@@ -545,13 +613,11 @@ def error_cells(path: Path, part: str) -> ErrorCells:
             continue
         text = value[1].decode("utf-8", errors="replace") if value else "#错误"
         cells[(int(ref[2]) - 1, _column_index(ref[1]))] = text
-    return cells
 
 
 def _first_sheet_part(archive: zipfile.ZipFile) -> str | None:
     """The zip member of the first sheet in the workbook's order (the one calamine reads)."""
-    workbook = _target(archive, "_rels/.rels", "", lambda rel: rel.get("Type", "").endswith(
-        _OFFICE_DOCUMENT)) or "xl/workbook.xml"
+    workbook = _workbook_part(archive)
     sheets = ElementTree.fromstring(archive.read(workbook)).iter(_SHEET)
     first = next(sheets, None)
     if first is None:
@@ -559,6 +625,11 @@ def _first_sheet_part(archive: zipfile.ZipFile) -> str | None:
     folder, name = posixpath.split(workbook)
     rels = posixpath.join(folder, "_rels", name + ".rels")
     return _target(archive, rels, folder, lambda rel: rel.get("Id") == first.get(_R_ID))
+
+
+def _workbook_part(archive: zipfile.ZipFile) -> str:
+    return _target(archive, "_rels/.rels", "", lambda rel: rel.get("Type", "").endswith(
+        _OFFICE_DOCUMENT)) or "xl/workbook.xml"
 
 
 def _target(archive: zipfile.ZipFile, rels: str, folder: str, wanted: Any) -> str | None:
