@@ -4,10 +4,8 @@ to, and the empty open-data files built before a first publish are rebuilt right
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,25 +25,7 @@ from publishing.publish import publish
 from publishing.search.embedded import EmbeddedSearch
 from publishing.search.sync import write_cursor
 from tests.factories import penalty_row, write_csv
-from tests.servers import ROOT, stop, wait_up
-
-PORTS = range(8351, 8360)  # this task's ports
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            # as the servers do: a port whose connections are in TIME_WAIT is free to them
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError as err:
-                if err.errno != errno.EADDRINUSE:
-                    raise
-                continue
-            return port
-    raise RuntimeError("no free port in 8351-8359")
-
+from tests.servers import ROOT, free_port, stop, wait_up
 
 # -- 1. the worker's metrics after a restart ---------------------------------------------------
 
@@ -103,7 +83,7 @@ def test_a_restarted_worker_exposes_last_successes_and_zero_failures(engine):
     _mark_done_today(engine, "logins", None)
     for metric in worker._metrics().values():  # a new process: no series yet
         metric.clear()
-    port = _free_port()
+    port = free_port()  # the OS's: fixed ports collided with the other xdist worker's servers
     with _running_worker(engine, port):
         deadline = time.monotonic() + 20
         while "search-sync" not in (got := _scrape(port)).get(
@@ -146,7 +126,7 @@ def test_serve_with_workers_logs_only_json_lines(tmp_path, schema):
         "DISCLOSURE_LOG_FORMAT": "json",
     }
     env.pop("DISCLOSURE_MEILI_URL", None)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
