@@ -675,18 +675,24 @@ def test_sync_is_idempotent_resumable_and_counts_events(engine, tmp_path, index)
     assert _dump(engine) == before
 
 
-def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkeypatch):
+def _rebuilds_at_backlog_3(monkeypatch) -> list[int]:
+    """REINDEX_BACKLOG lowered to 3; the list grows by one per full rebuild of the index."""
     from publishing.search import sync as sync_mod
 
-    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
     monkeypatch.setattr(sync_mod, "REINDEX_BACKLOG", 3)
-    rebuilt = []
+    rebuilt: list[int] = []
     original = EmbeddedSearch.rebuild_from_database
     monkeypatch.setattr(
         EmbeddedSearch,
         "rebuild_from_database",
         lambda self, workers=None: rebuilt.append(1) or original(self, workers),
     )
+    return rebuilt
+
+
+def test_a_large_backlog_is_applied_by_a_rebuild(engine, tmp_path, index, monkeypatch):
+    run(engine, tmp_path, "a.csv", [penalty_row(i) for i in range(1, 6)])
+    rebuilt = _rebuilds_at_backlog_3(monkeypatch)
     assert sync(engine, index) == 5 and rebuilt
     assert index.count() == 10 and sync(engine, index) == 0
 
@@ -701,14 +707,7 @@ def test_a_gap_in_the_seqs_is_not_a_backlog(engine, tmp_path, index, monkeypatch
     dry = write_csv(tmp_path / "dry.csv", [penalty_row(i) for i in range(10, 40)])
     publish([dry], engine=engine, show_progress=False, dry_run=True)
     run(engine, tmp_path, "b.csv", [penalty_row(6)])
-    monkeypatch.setattr(sync_mod, "REINDEX_BACKLOG", 3)
-    rebuilt = []
-    original = EmbeddedSearch.rebuild_from_database
-    monkeypatch.setattr(
-        EmbeddedSearch,
-        "rebuild_from_database",
-        lambda self, workers=None: rebuilt.append(1) or original(self, workers),
-    )
+    rebuilt = _rebuilds_at_backlog_3(monkeypatch)
     with engine.connect() as conn:
         assert sync_mod.backlog(conn, index).behind == 1
     assert sync(engine, index) == 1 and not rebuilt
