@@ -3,7 +3,8 @@
     /feeds/{kind}.atom|.rss                kind: blacklist, penalty, credit_mark, return_pledge, all
     /feeds/{kind}/{district}.atom|.rss     district: 6-digit code or its name
     /entities/{uscc}/feed.atom|.rss        one entity's changes (empty, never 404, for a
-                                           well-formed code with nothing published)
+                                           well-formed code with nothing published); with
+                                           those under its 注册号 alone, whose feed 301s here
     /search/feed.atom|.rss?q=&kind=&district=   any search, newest records first
 
 A change-log feed is paged by RFC 5005 archives: the current document links `prev-archive` to
@@ -34,7 +35,7 @@ from litestar import HttpMethod, Request, Response, route
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from sqlalchemy import Connection
 
 from portal import routes
@@ -344,11 +345,20 @@ def entity_feed(
 ) -> Response:
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     code = normalize_code(uscc)
-    entity = read.published_entity(conn, code)
-    if entity is None:
+    company = read.company_of(conn, code)
+    if company is None:
         return _nothing_published_feed(request, code, fmt, before)
+    entity, ids = company
+    if entity["id"] != code:
+        # The 注册号 of a company published with its USCC too: its feed is the USCC's, as its
+        # profile is (portal.pages.entities); an archive position is of this feed only.
+        return Redirect(
+            routes.entity_feed_url(entity["id"]).removesuffix(".atom") + f".{fmt}",
+            status_code=301,
+            headers={"Cache-Control": f"public, max-age={CURRENT_MAX_AGE}"},
+        )
     name = entity["name"]
-    scope = Scope(entity_id=code)
+    scope = Scope(entity_id=code, linked=tuple(ids[1:]))
 
     def meta(page: Page) -> FeedMeta:
         return _entity_meta(

@@ -182,7 +182,10 @@ def form_submission(form: Any, channel: str, idem_key: str | None) -> rq.Submiss
 # -- the form -------------------------------------------------------------------------------
 
 
-def _entity_step(conn, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any] | None:
+Company = tuple[dict[str, Any], list[str]]  # read.company_of: the entity, its records' ids
+
+
+def _entity_step(conn, values: dict[str, Any], errors: dict[str, str]) -> Company | None:
     if not values.get("uscc"):
         return None
     code, problem = rq.check_code(values["uscc"])
@@ -190,24 +193,27 @@ def _entity_step(conn, values: dict[str, Any], errors: dict[str, str]) -> dict[s
         errors.setdefault("uscc", problem)
         return None
     values["uscc"] = code
-    # An entity none of whose records is visible is, here as on its profile, never published.
-    entity = read.published_entity(conn, code)
-    if entity is None:
+    # An entity none of whose records is visible is, here as on its profile, never published;
+    # a 注册号 linked to a USCC stands for that company, as on its profile.
+    company = read.company_of(conn, code)
+    if company is None:
         errors.setdefault("uscc", rq.no_entity(code))
-    return entity
+    return company
 
 
-def _shown_entity(conn, values: dict[str, Any]) -> dict[str, Any] | None:
+def _shown_entity(conn, values: dict[str, Any]) -> Company | None:
     """The entity of the step 2 the form was sent from (its STEP_ENTITY field), while published;
     None for step 1, a GET, or a form without (or with a bad) STEP_ENTITY."""
     code, problem = rq.check_code(values.get(STEP_ENTITY) or "")
-    return None if problem else read.published_entity(conn, code)
+    return None if problem else read.company_of(conn, code)
 
 
-def _code_problem(typed: str, entity: dict[str, Any]) -> str | None:
-    """What is wrong with the code sent from step 2 of `entity`; None when it is the entity's."""
+def _code_problem(conn, typed: str, entity: dict[str, Any]) -> str | None:
+    """What is wrong with the code sent from step 2 of `entity`; None when it is the entity's
+    (or the other code of its company)."""
     code, problem = rq.check_code(typed)
-    if not problem and code == entity["id"]:
+    company = None if problem else read.company_of(conn, code)
+    if company and company[0]["id"] == entity["id"]:
         return None
     what = problem or f"统一社会信用代码 {code} 与本页主体不一致"
     return f"{what}（本页主体的代码为 {entity['id']}）；如需为其他主体申请，请点击“更换主体”。"
@@ -225,17 +231,18 @@ def form_context(
 ) -> dict[str, Any]:
     errors = dict(errors or {})
     shown = _shown_entity(conn, values)
-    problem = _code_problem(values["uscc"], shown) if shown else None
+    problem = _code_problem(conn, values["uscc"], shown[0]) if shown else None
     if shown and problem:
         # Sent from step 2 with a mistyped or changed code: step 2 of the same entity again,
         # the code's problem first (as on the page) and beside the field.
-        entity: dict[str, Any] | None = shown
+        company: Company | None = shown
         errors = {"uscc": problem, **{k: v for k, v in errors.items() if k != "uscc"}}
     else:
-        entity = _entity_step(conn, values, errors)
-    if entity is None:  # step 1: the summary links only to fields it has
+        company = _entity_step(conn, values, errors)
+    if company is None:  # step 1: the summary links only to fields it has
         errors = {k: v for k, v in errors.items() if k in STEP_ONE_FIELDS}
-    choices = rq.record_choices(conn, entity["id"]) if entity else []
+    entity, ids = company or (None, [])
+    choices = rq.record_choices(conn, ids) if ids else []
     config = request_config.load_config()
     return {
         "values": values,
@@ -329,9 +336,9 @@ def _submit(engine: Any, sub: rq.Submission, values: dict[str, Any]) -> rq.Recei
     included)."""
     with engine.connect() as conn:
         shown = _shown_entity(conn, values)
-        problem = _code_problem(sub.uscc, shown) if shown else None
+        problem = _code_problem(conn, sub.uscc, shown[0]) if shown else None
         if shown and problem:
-            checked = dataclasses.replace(sub, uscc=shown["id"])
+            checked = dataclasses.replace(sub, uscc=shown[0]["id"])
             try:
                 rq.validate(conn, checked, clock.beijing_date(clock.now()))
             except rq.IntakeError as err:

@@ -129,16 +129,24 @@ _EVENT_COLUMNS = (
 
 @dataclass(frozen=True)
 class Scope:
-    """What a feed follows: a kind (or ALL), maybe one district; or one entity."""
+    """What a feed follows: a kind (or ALL), maybe one district; or one entity (with the
+    other ids of its company)."""
 
     kind: str = ALL
     district: str | None = None  # district code
     entity_id: str | None = None
+    # The other ids of the entity's company (publishing.read.company_of): its feed is the
+    # company's, as its profile is.
+    linked: tuple[str, ...] = ()
+
+    @property
+    def entity_ids(self) -> tuple[str, ...]:
+        return (self.entity_id, *self.linked) if self.entity_id else ()
 
     def _parts(self) -> list[list[Any]]:
         """Conditions of one or more index range scans whose union is the scope."""
-        if self.entity_id:
-            return [[EVENTS.c.entity_id == self.entity_id]]  # ix_changes_entity_seq
+        if self.entity_id:  # ix_changes_entity_seq, one range per id
+            return [[EVENTS.c.entity_id == entity_id] for entity_id in self.entity_ids]
         if self.kind != ALL:
             conds = [EVENTS.c.kind == self.kind]
             if self.district:
@@ -151,7 +159,7 @@ class Scope:
     def holds(self, event: Any) -> bool:
         """Whether a change event (its kind, district and entity_id) is in the scope."""
         if self.entity_id:
-            return event.entity_id == self.entity_id
+            return event.entity_id in self.entity_ids
         return self.kind in (ALL, event.kind) and self.district in (None, event.district)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, literal, or_, select, text
 
 from publishing import clock
+from publishing.codes import reg_no_is_valid
 from publishing.commit import BATCHES, ENTITIES, EVENTS, ISSUES, RECORDS
 from publishing.contract import DISTRICTS, KINDS
 from publishing.models import ACTIVE, AGGREGATE
@@ -163,6 +164,21 @@ def profile_entities(
         _published(ent["id"], today),
     )
     return [public_entity(row) for row in conn.execute(query)]
+
+
+def company_of(
+    conn: Connection, code: str, today: date | None = None
+) -> tuple[dict[str, Any], list[str]] | None:
+    """The published entity a code stands for and the ids of its records, as the profile takes
+    them: a 注册号 linked to a USCC stands for the USCC's entity (uscc_entity_of), whose
+    records include those published under the 注册号 alone (profile_entities). None: nothing
+    published under the code."""
+    today = today or clock.today()
+    owner = uscc_entity_of(conn, code, today) if reg_no_is_valid(code) else None
+    ent = published_entity(conn, owner or code, today)
+    if ent is None:
+        return None
+    return ent, [ent["id"], *(e["id"] for e in profile_entities(conn, ent, today))]
 
 
 def entity_records(

@@ -199,13 +199,14 @@ def open_requests_for(
 
 
 def record_choices(
-    conn: Connection, entity_id: str, today: date | None = None
+    conn: Connection, entity_ids: str | list[str], today: date | None = None
 ) -> list[dict[str, Any]]:
-    """The entity's published records, each with what repair and objection would say (the form
-    shows this before anything is submitted)."""
+    """The published records of the entity (or of the ids of its company: read.company_of),
+    each with what repair and objection would say (the form shows this before anything is
+    submitted)."""
     today = today or clock.today()
     rules, config = load_rules(), load_config()
-    recs = read.entity_records(conn, entity_id, today, limit=None)  # every record is choosable
+    recs = read.entity_records(conn, entity_ids, today, limit=None)  # every record is choosable
     busy = {t: open_requests_for(conn, [r["id"] for r in recs], t) for t in TYPES}
     out = []
     for rec in recs:
@@ -260,12 +261,16 @@ def validate(
         errors["type"] = "请选择申请类型：异议或信用修复"
     code, problem = check_code(sub.uscc)
     entity = None
+    company_ids: list[str] = []
     if problem:
         errors["uscc"] = problem
     else:
-        entity = read.published_entity(conn, code, today)
-        if entity is None:
+        # Either code of a company published under two ids: its records under both are its own.
+        company = read.company_of(conn, code, today)
+        if company is None:
             errors["uscc"] = no_entity(code)
+        else:
+            entity, company_ids = company
     ids = list(dict.fromkeys(r.strip() for r in sub.record_ids if r and r.strip()))
     mobile = normalize_mobile(sub.mobile)
     email = (sub.email or "").strip() or None
@@ -279,6 +284,7 @@ def validate(
             conn,
             ids,
             code if entity else None,
+            company_ids,
             type_,
             today,
             rules,
@@ -329,7 +335,7 @@ def _has_content(upload: Upload) -> bool:
     return size > 0
 
 
-def _check_records(conn, ids, code, type_, today, rules, config, errors, problems):
+def _check_records(conn, ids, code, company_ids, type_, today, rules, config, errors, problems):
     # No open request blocks a record, not even the same applicant's: anyone may file about any
     # record, so a stranger's (perhaps bogus) request must not shut the enterprise out, and a
     # refusal of "your own duplicate" told anyone whether a guessed mobile had filed about the
@@ -341,7 +347,7 @@ def _check_records(conn, ids, code, type_, today, rules, config, errors, problem
         rec = read.record(conn, rid) if _RECORD_ID.fullmatch(rid) else None
         if rec is None or not read.is_visible(rec, today):
             problems[rid] = no_record(rid)
-        elif code and rec["entity_id"] != code:
+        elif code and rec["entity_id"] not in company_ids:
             errors["uscc"] = (
                 f"统一社会信用代码 {code} 与所选记录的当事主体不一致："
                 f"记录 {rid} 属于{rec.get('entity_name') or '其他主体'}"
