@@ -302,6 +302,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from publishing.publish import publish
     from publishing.sample import generate
 
+    _demo_base_url(args.host, args.port)
     engine = open_database()
     sample_dir = Path("var/sample")
     if not (sample_dir / "penalty.csv").exists():
@@ -316,6 +317,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"开放数据已生成:版本 {opendata_index['version']}。")
     print(f"门户: http://{args.host}:{args.port}/")
     return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
+
+
+def _demo_base_url(host: str, port: int) -> None:
+    """Absolute links (feeds, e-mails) point at the demo's own address unless
+    DISCLOSURE_BASE_URL says otherwise: the default names port 8000, wrong with --port."""
+    from publishing.settings import get_settings
+
+    if "base_url" not in get_settings().model_fields_set:
+        os.environ["DISCLOSURE_BASE_URL"] = f"http://{host}:{port}"
+        get_settings.cache_clear()
 
 
 def _after_publish(engine) -> None:

@@ -416,6 +416,10 @@ def test_demo_serves_the_sample_data_with_its_open_data(tmp_path):
         assert {f["type"] for f in index["files"]} >= {"snapshot"} and index["seq"] > 0
         with urllib.request.urlopen(f"{base}/penalties", timeout=10) as resp:
             assert resp.status == 200
+        # absolute links name the demo's own port (the default base URL says 8000)
+        with urllib.request.urlopen(f"{base}/feeds/penalty.atom", timeout=10) as resp:
+            feed = resp.read().decode()
+        assert f'href="{base}/' in feed and "127.0.0.1:8000" not in feed
     finally:
         stop(proc, 15)
     assert (tmp_path / "var" / "opendata" / "index.json").exists()
