@@ -45,9 +45,9 @@ SHOWN_REJECTS = 20
 # The first four are always shown, the others when not zero.
 COUNT_LABELS = {
     "added": "新增", "changed": "变更", "withdrawn": "撤回", "unchanged": "未变",
-    "withdrawn_quietly": "撤回(未公示的记录)", "held": "依申请处理保留", "expired": "到期撤下",
-    "stored_expired": "已过公示期(不公示)",
-    "stored_aggregate": "仅统计公开", "stored_superseded": "已被较新标注取代(不公示)",
+    "withdrawn_quietly": "撤回（未公示的记录）", "held": "依申请处理保留", "expired": "到期撤下",
+    "stored_expired": "已过公示期（不公示）",
+    "stored_aggregate": "仅统计公开", "stored_superseded": "已被较新标注取代（不公示）",
     "superseded": "取代旧标注", "restored": "旧标注恢复公示",
 }
 ALWAYS_SHOWN = ("added", "changed", "withdrawn", "unchanged")
@@ -61,10 +61,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     missing = [p for p in args.files if not p.exists()]
     if missing:
-        print(f"文件不存在: {', '.join(map(str, missing))}", file=sys.stderr)
+        print(f"文件不存在：{'、'.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
     if args.report and (problem := _unwritable(args.report)):
-        print(f"报告文件 {args.report} 无法写入({problem}):未发布任何数据。", file=sys.stderr)
+        print(f"报告文件 {args.report} 无法写入（{problem}）：未发布任何数据。", file=sys.stderr)
         return EXIT_USAGE
     engine = open_database()
     result = publish(args.files, kind=args.kind, mode=args.mode, accept_partial=args.accept_partial,
@@ -76,7 +76,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(_file_summary(rep, hypothetical))
         _print_rejects(rep, args.report)
     if result.snapshot_skipped:
-        print(f"警告:{result.snapshot_skipped}。", file=sys.stderr)
+        print(f"警告：{result.snapshot_skipped}。", file=sys.stderr)
     for mass in result.mass_withdrawals:
         print(f"{'警告' if mass.allowed else '错误'}：{mass.message()}。", file=sys.stderr)
     reported = True
@@ -84,21 +84,21 @@ def cmd_publish(args: argparse.Namespace) -> int:
         outcome = "已发布的数据不受影响" if result.published else "本次未发布任何数据"
         reported = _write_report(args.report, result.as_json(), outcome)
     if args.dry_run:
-        print("试运行(--dry-run):未写入任何数据。")
+        print("试运行（--dry-run）：未写入任何数据。")
         if result.refused:
             print("试运行：正式发布将被拒绝（退出码 5），原因见上。", file=sys.stderr)
     elif result.published:
-        print(f"已发布:批次 {result.batch_id},变更事件 {result.events:,} 条。")
+        print(f"已发布：批次 {result.batch_id}，变更事件 {result.events:,} 条。")
         _after_publish(engine)  # also without events: records withdrawn quietly (search_pending)
     elif result.unreadable:
-        print("有无法读取的文件:未发布任何数据(--accept-partial 只对被拒绝的行有效)。",
+        print("有无法读取的文件：未发布任何数据（--accept-partial 只对被拒绝的行有效）。",
               file=sys.stderr)
     elif result.refused:
         pass  # said above, kind by kind, with how to confirm it
     elif args.accept_partial:
         print("所有行都被拒绝：未发布任何数据。", file=sys.stderr)
     else:
-        print("有被拒绝的行:未发布任何数据(可用 --accept-partial 仅发布有效行)。", file=sys.stderr)
+        print("有被拒绝的行：未发布任何数据（可用 --accept-partial 仅发布有效行）。", file=sys.stderr)
     if result.unreadable:
         return EXIT_USAGE
     if result.refused:
@@ -182,7 +182,7 @@ def _write_report(path: Path, report: object, outcome: str = "发布结果不受
     try:
         path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     except OSError as err:
-        print(f"错误:报告文件 {path} 写入失败({err.strerror or err});{outcome}。", file=sys.stderr)
+        print(f"错误：报告文件 {path} 写入失败（{err.strerror or err}）；{outcome}。", file=sys.stderr)
         return False
     return True
 
@@ -196,11 +196,11 @@ def cmd_expire(args: argparse.Namespace) -> int:
     if args.recompute:
         print(f"重算公示期：公示期变更 {counts['period_changed']:,} 条，其中因此到期撤下 "
               f"{counts['period_expired']:,} 条、恢复公示 {counts['period_returned']:,} 条。")
-    print(f"到期撤下 {counts['expired']:,} 条;转为仅统计公开 {counts['aggregate']:,} 条;"
-          f"恢复公开 {counts['republished']:,} 条;仅统计公开的到期不再统计 "
+    print(f"到期撤下 {counts['expired']:,} 条；转为仅统计公开 {counts['aggregate']:,} 条；"
+          f"恢复公开 {counts['republished']:,} 条；仅统计公开的到期不再统计 "
           f"{counts['expired_statistics']:,} 条。")
     if args.dry_run:
-        print("试运行(--dry-run):未写入任何数据。")
+        print("试运行（--dry-run）：未写入任何数据。")
     else:
         _after_publish(engine)
     return EXIT_OK
@@ -276,7 +276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:  # before any worker starts: one clear message instead of a traceback per worker
         _ = get_settings().secret_key
     except WeakSecretError as err:
-        print(f"无法启动:{err}", file=sys.stderr)
+        print(f"无法启动：{err}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json, migration's warnings too
     open_database()
@@ -306,16 +306,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     engine = open_database()
     sample_dir = Path("var/sample")
     if not (sample_dir / "penalty.csv").exists():
-        print(f"生成示例数据({args.entities:,} 个主体)…")
+        print(f"生成示例数据（{args.entities:,} 个主体）…")
         generate(sample_dir, args.entities)
     paths = sorted(p for p in sample_dir.iterdir() if p.is_file())
     result = publish(paths, engine=engine)
-    print(f"示例数据已发布:变更事件 {result.events:,} 条。")
+    print(f"示例数据已发布：变更事件 {result.events:,} 条。")
     _after_publish(engine)
     # the open-data downloads too, which a deployment's worker builds nightly
     opendata_index = build_opendata(engine)
-    print(f"开放数据已生成:版本 {opendata_index['version']}。")
-    print(f"门户: http://{args.host}:{args.port}/")
+    print(f"开放数据已生成：版本 {opendata_index['version']}。")
+    print(f"门户：http://{args.host}:{args.port}/")
     return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
 
 
@@ -339,7 +339,7 @@ def _after_publish(engine) -> None:
     try:
         applied = sync(engine)
     except Exception as err:  # noqa: BLE001 - reported, never fatal to a committed publish
-        print(f"警告:搜索索引同步失败({err});稍后运行 disclosure reindex。", file=sys.stderr)
+        print(f"警告：搜索索引同步失败（{err}）；稍后运行 disclosure reindex。", file=sys.stderr)
         return
     if applied:
         print(f"搜索索引已同步 {applied:,} 条变更。")
@@ -350,7 +350,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from publishing.search.sync import reindex
 
     count = reindex(open_database(create=False))
-    print(f"搜索索引已重建:{count:,} 个文档。")
+    print(f"搜索索引已重建：{count:,} 个文档。")
     return EXIT_OK
 
 
@@ -395,28 +395,28 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     from publishing.scrub import LABELS, refresh_outputs, scrub
 
     if args.report and (problem := _unwritable(args.report)):
-        print(f"报告文件 {args.report} 无法写入({problem}):未处理任何数据。", file=sys.stderr)
+        print(f"报告文件 {args.report} 无法写入（{problem}）：未处理任何数据。", file=sys.stderr)
         return EXIT_USAGE
     engine = open_database(create=False)
     result = scrub(engine, dry_run=args.dry_run)
     items = [*result.attention, *result.items]  # ids, fields and reasons: never a value
     for item in items[:20]:
-        print(f"  {item['type']} {item['id']} [{item['field']}] {item['reason']}:"
+        print(f"  {item['type']} {item['id']} [{item['field']}] {item['reason']}："
               f"{LABELS[item['action']]}")
     if len(items) > 20:
-        print(f"  …另有 {len(items) - 20} 项,见 --report")
+        print(f"  …另有 {len(items) - 20} 项，见 --report")
     print("  ".join(f"{LABELS[k]} {v:,}" for k, v in sorted(result.counts.items()))
           or "未发现需要遮蔽的个人信息。")
     if args.report:
         _write_report(args.report, result.as_json())
     if args.dry_run:
-        print("试运行(--dry-run):未写入任何数据。")
+        print("试运行（--dry-run）：未写入任何数据。")
     elif result.wrote:
-        print(f"已处理:批次 {result.batch_id},变更事件 {result.events:,} 条。")
+        print(f"已处理：批次 {result.batch_id}，变更事件 {result.events:,} 条。")
         for warning in refresh_outputs(engine):
-            print(f"警告:{warning}", file=sys.stderr)
+            print(f"警告：{warning}", file=sys.stderr)
     if result.attention:
-        print(f"有 {len(result.attention)} 个主体以疑似身份证号为标识,需人工处理(见 --report)。",
+        print(f"有 {len(result.attention)} 个主体以疑似身份证号为标识，需人工处理（见 --report）。",
               file=sys.stderr)
         return EXIT_REJECTED
     return EXIT_OK
@@ -428,36 +428,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", help="发布数据文件")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                   help="CSV(UTF-8 或 GB18030/GBK)、XLSX、JSON 或 NDJSON 文件;同一命令的文件在一个事务中发布")
+                   help="CSV（UTF-8 或 GB18030/GBK）、XLSX、JSON 或 NDJSON 文件；同一命令的文件在一个事务中发布")
     p.add_argument("--kind", choices=KINDS,
-                   help="数据类别(默认按表头识别):penalty 行政处罚,blacklist 黑榜,"
-                        "credit_mark 信用标注,return_pledge 无理由退货承诺")
+                   help="数据类别（默认按表头识别）：penalty 行政处罚，blacklist 黑榜，"
+                        "credit_mark 信用标注，return_pledge 无理由退货承诺")
     p.add_argument("--mode", choices=("incremental", "snapshot"), default="incremental",
-                   help="incremental(默认):逐行新增、变更,操作列(退货承诺为状态列)为“撤销”的行撤回;"
-                        "snapshot:文件为该类别的全部记录,文件中没有的已公示记录撤回")
+                   help="incremental（默认）：逐行新增、变更，操作列（退货承诺为状态列）为“撤销”的行撤回；"
+                        "snapshot：文件为该类别的全部记录，文件中没有的已公示记录撤回")
     p.add_argument("--accept-partial", action="store_true", help="有拒绝行时仍发布有效行")
-    p.add_argument("--dry-run", action="store_true", help="只显示计划,不写入")
+    p.add_argument("--dry-run", action="store_true", help="只显示计划，不写入")
     p.add_argument("--allow-mass-withdrawal", action="store_true",
-                   help="快照模式:确认撤回某类已公示记录的大部分(超过 25%% 且不少于 10 条),"
-                        "或某区市的全部或几乎全部(至少 90%% 且不少于 10 条);"
-                        "否则视为文件不完整,不发布任何数据,退出码 5")
+                   help="快照模式：确认撤回某类已公示记录的大部分（超过 25%% 且不少于 10 条），"
+                        "或某区市的全部或几乎全部（至少 90%% 且不少于 10 条）；"
+                        "否则视为文件不完整，不发布任何数据，退出码 5")
     p.add_argument("--report", type=Path, metavar="R.json",
-                   help="把发布报告(每个被拒绝的行:行、列、值、原因;各项计数)写入 JSON 文件")
+                   help="把发布报告（每个被拒绝的行：行、列、值、原因；各项计数）写入 JSON 文件")
     p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("expire", help="撤下公示期届满的记录")
     p.add_argument("--recompute", action="store_true",
                    help="先按现行公示规则重算已存储记录的公示截止日期和可修复日期"
-                        "(修改 publicity.toml 后运行)")
-    p.add_argument("--dry-run", action="store_true", help="只显示将处理的记录数,不写入")
+                        "（修改 publicity.toml 后运行）")
+    p.add_argument("--dry-run", action="store_true", help="只显示将处理的记录数，不写入")
     p.set_defaults(func=cmd_expire)
 
     p = sub.add_parser("reindex", help="从数据库重建搜索索引")
     p.set_defaults(func=cmd_reindex)
 
-    p = sub.add_parser("worker", help="后台任务:搜索同步、到期撤下、开放数据、提醒邮件")
+    p = sub.add_parser("worker", help="后台任务：搜索同步、到期撤下、开放数据、提醒邮件")
     p.add_argument("--once", action="store_true",
-                   help="运行一次到期的任务(及一次搜索同步)后退出;有任务失败则退出码为 1")
+                   help="运行一次到期的任务（及一次搜索同步）后退出；有任务失败则退出码为 1")
     p.add_argument("--metrics-port", type=int, default=None, help="Prometheus 指标端口")
     p.set_defaults(func=cmd_worker)
 
@@ -465,32 +465,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_opendata)
 
     p = sub.add_parser("scrub", help="按现行规则遮蔽已存储数据中的个人信息")
-    p.add_argument("--dry-run", action="store_true", help="只显示将处理的数据,不写入")
+    p.add_argument("--dry-run", action="store_true", help="只显示将处理的数据，不写入")
     p.add_argument("--report", type=Path, metavar="R.json",
-                   help="把处理清单(记录编号、字段、原因、处理方式,不含原值)写入 JSON 文件")
+                   help="把处理清单（记录编号、字段、原因、处理方式，不含原值）写入 JSON 文件")
     p.set_defaults(func=cmd_scrub)
 
     p = sub.add_parser("export", help="导出已公示记录")
     p.add_argument("--kind", choices=KINDS, required=True, help="数据类别")
     p.add_argument("--format", choices=("ndjson", "csv"), default="ndjson",
-                   help="ndjson(默认,与 API 相同的字段)或 csv(UTF-8 带 BOM)")
-    p.add_argument("--out", type=Path, help="输出文件(默认写到标准输出)")
+                   help="ndjson（默认，与 API 相同的字段）或 csv（UTF-8 带 BOM）")
+    p.add_argument("--out", type=Path, help="输出文件（默认写到标准输出）")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("sample", help="生成示例数据文件")
-    p.add_argument("--out", type=Path, required=True, help="输出目录(四类数据各一个文件)")
+    p.add_argument("--out", type=Path, required=True, help="输出目录（四类数据各一个文件）")
     p.add_argument("--entities", type=_at_least_one, default=10_000,
-                   help="市场主体数(默认 10000;记录数约为其 1.7 倍)")
-    p.add_argument("--seed", type=int, default=20261127, help="随机种子(相同种子生成相同数据)")
+                   help="市场主体数（默认 10000；记录数约为其 1.7 倍）")
+    p.add_argument("--seed", type=int, default=20261127, help="随机种子（相同种子生成相同数据）")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("serve", help="启动门户")
-    p.add_argument("--host", default="127.0.0.1", help="监听地址(默认 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="端口(默认 8000)")
-    p.add_argument("--workers", type=int, default=1, help="进程数(默认 1)")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1）")
+    p.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
+    p.add_argument("--workers", type=int, default=1, help="进程数（默认 1）")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="生成并发布示例数据,然后启动门户")
+    p = sub.add_parser("demo", help="生成并发布示例数据，然后启动门户")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--entities", type=int, default=5000)

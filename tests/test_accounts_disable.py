@@ -142,7 +142,7 @@ def test_cli_disable_enable_revoke(engine, database_url, client, tmp_path):
         assert missing.returncode == 1 and "没有用户 nobody" in missing.stderr
     disabled = cli("disable", "zhao")
     assert disabled.returncode == 0, disabled.stderr
-    assert "已停用用户 zhao" in disabled.stdout and f"令牌 1 个({token[:10]}…)" in disabled.stdout
+    assert "已停用用户 zhao" in disabled.stdout and f"令牌 1 个（{token[:10]}…）" in disabled.stdout
     assert token_answer(client, token) == 401 and login(client, "zhao").status_code == 401
     assert cli("token", "zhao").returncode == 1
     enabled = cli("enable", "zhao")
@@ -150,7 +150,7 @@ def test_cli_disable_enable_revoke(engine, database_url, client, tmp_path):
     assert login(client, "zhao").status_code == 303
     kept, dropped = cli("token", "zhao").stdout.strip(), cli("token", "zhao").stdout.strip()
     one = cli("revoke", "zhao", "--hint", dropped[:10])
-    assert one.returncode == 0 and f"令牌 1 个({dropped[:10]}…)" in one.stdout
+    assert one.returncode == 0 and f"令牌 1 个（{dropped[:10]}…）" in one.stdout
     assert token_answer(client, dropped) == 401 and token_answer(client, kept) == 422
     assert cli("revoke", "zhao", "--hint", "dsk_nothere").returncode == 1
     reset = cli("add", "zhao", "--role", "approver", stdin=PASSWORD + "\n")

@@ -109,7 +109,7 @@ def test_a_key_made_before_hints_were_kept_is_revoked_by_the_whole_key(engine, c
             .values(hint=None)
         )
     run_cli("apikeys", "list")
-    assert "早期密钥,未记前缀" in capsys.readouterr().out
+    assert "早期密钥，未记前缀" in capsys.readouterr().out
     assert run_cli("apikeys", "revoke", HOLDER, "--prefix", old[:10]) == 1  # no hint to match
     assert run_cli("apikeys", "revoke", HOLDER, "--prefix", old) == 0
     assert apikeys.lookup(engine, old) is None and apikeys.lookup(engine, new) is not None

@@ -280,7 +280,7 @@ def test_cli_audit_verify(engine, database_url, tmp_path):
     worker.job_audit_anchor(engine)  # in the data directory, where verify looks by default
     anchored = verify()
     assert anchored.returncode == 0, anchored.stderr
-    assert "1 个锚点(至第 3 条)均相符" in anchored.stdout
+    assert "1 个锚点（至第 3 条）均相符" in anchored.stdout
     _raw(engine, "DELETE FROM audit_log WHERE n = 3")
     cut = verify()
     assert cut.returncode == 1

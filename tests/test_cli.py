@@ -294,7 +294,7 @@ def test_the_summary_shows_every_count_and_adds_up(engine, database_url, tmp_pat
     run = cli(database_url, "publish", str(path), tmp_path=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (f"{path} [penalty] 行数 2  接受 2  拒绝 0  新增 1  变更 0  撤回 0  未变 0  "
-            "已过公示期(不公示) 1\n") in run.stdout
+            "已过公示期（不公示） 1\n") in run.stdout
 
 
 def test_accept_partial_with_every_row_rejected_publishes_nothing_and_exits_1(engine, database_url,

@@ -117,7 +117,7 @@ def test_the_publish_command_syncs_a_withdrawal_without_an_event(
         tmp_path=tmp_path,
     )
     assert run.returncode == 0, run.stderr
-    assert "撤回 0" in run.stdout and "撤回(未公示的记录) 1" in run.stdout, run.stdout
+    assert "撤回 0" in run.stdout and "撤回（未公示的记录） 1" in run.stdout, run.stdout
     assert _count(engine, PENDING) == 0
     assert not _found(client, FORMER) and _found(client, CURRENT)
 

@@ -232,7 +232,7 @@ def test_the_cli_labels_the_quiet_withdrawals(engine, database_url, tmp_path):
     snap = str(write_csv(tmp_path / "snap.csv", [credit_mark_row(2, 分类结果="D")]))
     out = cli(database_url, tmp_path, "--mode", "snapshot", snap)
     assert out.returncode == 0, out.stderr
-    assert "撤回 1" in out.stdout and "撤回(未公示的记录) 1" in out.stdout
+    assert "撤回 1" in out.stdout and "撤回（未公示的记录） 1" in out.stdout
     assert "变更事件 1 条" in out.stdout
 
 
