@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portal.cli_database import EXIT_DATABASE, database_errors, open_database
+from portal.cli_help import Parser
 from publishing.contract import KINDS
 from publishing.gcpause import gc_paused
 
@@ -423,7 +424,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="disclosure", description="烟台市市场监管信用信息公示与开放数据服务")
+    parser = Parser(prog="disclosure", description="烟台市市场监管信用信息公示与开放数据服务")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("publish", help="发布数据文件")
