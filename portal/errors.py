@@ -29,6 +29,7 @@ TITLES = {
     404: "页面不存在",
     405: "不支持的请求方法",
     410: "该信息已停止公示",
+    413: "提交内容过大",
     500: "服务器内部错误",
     503: "服务暂不可用",
 }
@@ -68,10 +69,12 @@ class PageError(HTTPException):
         status_code: int,
         payload: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
+        template: str = "error.html",
     ) -> None:
         super().__init__(detail=detail, status_code=status_code)
         self.payload = payload
         self.context = context or {}
+        self.template = template  # the page's own (an error.html with more to say)
 
 
 def not_found(detail: str = "您访问的页面不存在。") -> NotFoundException:
@@ -200,4 +203,5 @@ def handle_error(request: Request, exc: Exception) -> Response:
         "feeds": [],
         **getattr(exc, "context", {}),
     }
-    return Template("error.html", context=context, status_code=status, headers=headers)
+    template = getattr(exc, "template", "error.html")
+    return Template(template, context=context, status_code=status, headers=headers)

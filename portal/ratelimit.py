@@ -118,6 +118,24 @@ def decide(cur: int, prev: int, limit: Limit, now: float, counted: bool) -> Deci
     return Decision(False, n, 0, reset, max(1, math.floor(wait) + 1))
 
 
+def retry_in(seconds: int) -> str:
+    """When to try again, as people say it, to follow "请" ("在 30 秒后", "约 53 分钟后",
+    "约 3 小时后"): a count of seconds past a minute is hard to read."""
+    if seconds <= 60:
+        return f"在 {seconds} 秒后"
+    minutes = math.ceil(seconds / 60)
+    return f"约 {minutes} 分钟后" if minutes < 120 else f"约 {math.ceil(minutes / 60)} 小时后"
+
+
+def per_window(window: int) -> str:
+    """A limit's window in words: "每小时", "每 10 分钟", "每分钟", "每天"."""
+    for unit, name in ((86400, "天"), (3600, "小时"), (60, "分钟")):
+        if window % unit == 0:
+            n = window // unit
+            return f"每{name}" if n == 1 else f"每 {n} {name}"
+    return f"每 {window} 秒"
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: Limit, now: float | None = None) -> Decision: ...
@@ -422,7 +440,7 @@ class RateLimitMiddleware(ASGIMiddleware):
 async def _too_many(
     send: Send, decision: Decision, extra: list[tuple[bytes, bytes]], keyed: bool
 ) -> None:
-    detail = f"请求过于频繁，请在 {decision.retry_after} 秒后重试。" + (
+    detail = f"请求过于频繁，请{retry_in(decision.retry_after)}重试。" + (
         "" if keyed else "需要更高频率的单位可申请 API 密钥（请求头 X-API-Key）。"
     )
     await _send_json(send, 429, {"status_code": 429, "detail": detail}, extra)

@@ -42,6 +42,7 @@ from portal.api.schemas import (
     documented,
     field_errors,
 )
+from portal.ratelimit import retry_in
 from portal.requests_pages import MAX_BODY, TOO_LARGE, form_submission, read_form
 from portal.review import decision_problems
 from publishing import notices, request_codes, request_queries, review, users
@@ -198,7 +199,7 @@ async def api_submit(request: Request) -> Response:
     )
     if wait:
         return errors(
-            429, {"request": f"提交过于频繁，请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+            429, {"request": f"提交过于频繁，请{retry_in(wait)}再试"}, {"Retry-After": str(wait)}
         )
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
@@ -260,7 +261,7 @@ async def api_status(
     wait = await guard.over_limit(request, "status")
     if wait:
         return errors(
-            429, {"request": f"查询过于频繁，请在 {wait} 秒后再试"}, {"Retry-After": str(wait)}
+            429, {"request": f"查询过于频繁，请{retry_in(wait)}再试"}, {"Retry-After": str(wait)}
         )
     headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
     if access_code is None and "code" in request.query_params:

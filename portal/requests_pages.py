@@ -24,12 +24,14 @@ from litestar.concurrency import sync_to_thread
 from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
 from portal import request_guard as guard
 from portal.errors import PageError
+from portal.ratelimit import per_window, retry_in
 from publishing import (
     clock,
     notices,
@@ -69,6 +71,48 @@ def too_large() -> PageError:
     return PageError(TOO_LARGE, status_code=413, payload={"errors": {"request": TOO_LARGE}})
 
 
+def upload_limits() -> str:
+    """The limits of a form's files, in words (from requests.toml and MAX_BODY)."""
+    config = request_config.load_config()
+    return (
+        f"每个文件不超过 {config.max_bytes // 1048576} MB，最多 {config.max_files} 个，"
+        f"一次提交合计不超过 {MAX_BODY // 1048576} MB"
+    )
+
+
+def _back_link(request: Request) -> tuple[str, str] | None:
+    """The page an oversize form was sent from, built from the route (never the Referer):
+    (url, label); None for the API."""
+    name = request.route_handler.name
+    if name == "request_submit":
+        return "/requests/new", "返回申请表"
+    if name == "request_supplement":
+        number = request_codes.normalize_tracking_no(request.path_params.get("tracking_no"))
+        if request_codes.valid_tracking_no(number):
+            return f"/requests/{number}", "返回办理进度查询"
+        return LOOKUP_PATH, "返回办理进度查询"
+    return None
+
+
+def body_too_large(request: Request) -> PageError:
+    """A body over the route's limit (Litestar's 413): with files, what the limits are and a
+    way back to the form; a form of text only, as too_large."""
+    if request.route_handler.resolve_request_max_body_size() != MAX_BODY:
+        return too_large()
+    detail = (
+        f"上传内容过大，未保存任何内容。附件要求：{upload_limits()}。请压缩或减少文件后重新提交。"
+    )
+    back = _back_link(request)
+    context = {"back_url": back[0], "back_label": back[1]} if back else {}
+    return PageError(
+        detail,
+        status_code=413,
+        payload={"errors": {"request": detail}},
+        context=context,
+        template="request_too_large.html",
+    )
+
+
 def _decoded(data: bytes | bytearray, charset: str | None) -> str:
     """A text part in its declared charset; an unknown one is read as UTF-8 (not a 500)."""
     try:
@@ -83,6 +127,13 @@ async def read_form(request: Request) -> FormMultiDict:
     Litestar's request.form() reads a URL-encoded body whole, and keeps a multipart text part
     in memory however long it is (only file parts spool to disk), both up to the route's 55 MB
     limit. Here files stream to disk as before and text beyond FIELDS_MAX is refused."""
+    try:
+        return await _read_form(request)
+    except RequestEntityTooLarge:
+        raise body_too_large(request) from None
+
+
+async def _read_form(request: Request) -> FormMultiDict:
     content_type, options = request.content_type
     if content_type == RequestEncodingType.URL_ENCODED:
         if (request.content_length or 0) > FIELDS_MAX:
@@ -355,12 +406,7 @@ async def request_submit(request: Request) -> Response | Template:
     cid, new = _client_id(request)
     wait = await guard.over_limit(request, "submit")
     if wait:
-        return _plain_page(
-            "提交过于频繁",
-            f"同一网络地址提交申请过于频繁，请在 {wait} 秒后再试。",
-            429,
-            {"Retry-After": str(wait)},
-        )
+        return _too_often("submit", wait)
     form = await read_form(request)
     values = _values(form)
 
@@ -395,6 +441,7 @@ async def request_submit(request: Request) -> Response | Template:
             request_codes.format_code(receipt.access_code) if receipt.access_code else None
         ),
         "type_label": request_models.TYPE_LABELS[receipt.type],
+        "attachments": receipt.attachments,
         "json_url": None,
         "feeds": [],
     }
@@ -410,6 +457,25 @@ async def request_submit(request: Request) -> Response | Template:
         headers=PRIVATE,
         background=background,
     )
+
+
+# What each per-IP limit of requests.toml counts, for its 429 page.
+LIMITED = {
+    "submit": ("提交过于频繁", "提交", "（提交未成功的也计入）"),
+    "status": ("查询过于频繁", "查询", ""),
+}
+
+
+def _too_often(name: str, wait: int) -> Template:
+    """The 429 page of the limit `name`: what the limit is, and when to try again in minutes
+    when that is over a minute away."""
+    title, verb, counted = LIMITED[name]
+    requests, window = request_config.load_config().limits[name]
+    detail = (
+        f"同一网络地址{per_window(window)}最多{verb} {requests} 次{counted}，"
+        f"请{retry_in(wait)}再试。"
+    )
+    return _plain_page(title, detail, 429, {"Retry-After": str(wait)})
 
 
 def _plain_page(
@@ -433,6 +499,7 @@ def _plain_page(
 
 
 def status_context(conn, view: dict[str, Any], code: str) -> dict[str, Any]:
+    config = request_config.load_config()
     records = []
     for rid in view["record_ids"]:
         rec = read.record(conn, rid)
@@ -444,6 +511,8 @@ def status_context(conn, view: dict[str, Any], code: str) -> dict[str, Any]:
         "json_url": None,
         "feeds": [],
         "more_info": view["status"] == MORE_INFO,
+        "max_files": config.max_files,
+        "max_mb": config.max_bytes // 1048576,
     }
 
 
@@ -457,8 +526,10 @@ def _status_page(
     notice: str | None = None,
     status: int = 200,
     ask_number: bool = False,
+    note: str = "",
 ) -> Template:
-    """The request as its applicant sees it, or the lookup form when number or code is wrong."""
+    """The request as its applicant sees it, or the lookup form when number or code is wrong.
+    note: the supplement's 说明 as typed, when sending it failed."""
     with engine.connect() as conn:
         view = request_queries.applicant_view(conn, tracking_no, code)
         if view is None:
@@ -471,6 +542,7 @@ def _status_page(
         token_field=guard.TOKEN_FIELD,
         errors=errors or {},
         notice=notice,
+        note=note,
     )
     return Template("request_status.html", context=context, status_code=status, headers=PRIVATE)
 
@@ -553,9 +625,7 @@ async def _answer_lookup(request: Request, tracking_no: str | None) -> Template:
     into the form. Both count against the same per-IP limit on guessing codes."""
     wait = await guard.over_limit(request, "status")
     if wait:
-        return _plain_page(
-            "查询过于频繁", f"查询过于频繁，请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
-        )
+        return _too_often("status", wait)
     cid, new = _client_id(request)
     form = await read_form(request)
     ask_number = tracking_no is None
@@ -595,20 +665,18 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
     tracking_no = request_codes.normalize_tracking_no(tracking_no)
     wait = await guard.over_limit(request, "submit")
     if wait:
-        return _plain_page(
-            "提交过于频繁", f"请在 {wait} 秒后再试。", 429, {"Retry-After": str(wait)}
-        )
+        return _too_often("submit", wait)
     form = await read_form(request)
     code = form.get("code") if isinstance(form.get("code"), str) else ""
     cid = request.cookies.get(guard.CLIENT_COOKIE)
     _, problem = guard.check_token(form.get(guard.TOKEN_FIELD), cid, f"supplement:{tracking_no}")
+    note = _text(form, "note")
     errors: dict[str, str] = {}
     notice = None
     status = 200
     if problem:
         errors["form"], status = problem, 403
     else:
-        note = form.get("note") if isinstance(form.get("note"), str) else ""
         try:
             await sync_to_thread(rq.supplement, engine, tracking_no, code, note, uploads_of(form))
             notice = "补正材料已收到，办理期限自今日起重新计算。"
@@ -623,6 +691,7 @@ async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Te
         errors=errors,
         notice=notice,
         status=status,
+        note=note if errors else "",  # typed again only when it was not received
     )
 
 

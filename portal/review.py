@@ -27,6 +27,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
 
 from portal import request_guard as guard
+from portal.ratelimit import retry_in
 from portal.requests_pages import FIELDS_MAX, read_form
 from publishing import (
     audit,
@@ -144,7 +145,7 @@ async def login_submit(request: Request) -> Response | Template:
         return _login_page(request, 403, "表单安全令牌无效或已过期，请重新登录。")
     wait = await guard.over_limit(request, "login")
     if wait:
-        return _login_page(request, 429, f"登录尝试过于频繁，请在 {wait} 秒后再试。")
+        return _login_page(request, 429, f"登录尝试过于频繁，请{retry_in(wait)}再试。")
     name = form.get("name") if isinstance(form.get("name"), str) else ""
     password = form.get("password") if isinstance(form.get("password"), str) else ""
     config = request_config.load_config()

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from portal import routes
 from publishing.clock import BEIJING
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
+from publishing.requests import repair_moot
 from publishing.shape import KIND_FIELDS, entity_url
 from publishing.site import AUTHORITY, SITE_NAME
 
@@ -156,13 +157,6 @@ def record_title(rec: dict[str, Any]) -> str:
     else:
         parts = [KIND_LABELS.get(kind, kind)]
     return " · ".join(str(p) for p in parts if p) or KIND_LABELS.get(kind, kind)
-
-
-def repair_moot(rec: dict[str, Any]) -> bool:
-    """Whether the earliest date to ask for credit repair is not before the end of publicity:
-    the record stops being published first, so there is nothing to repair early."""
-    start, end = rec.get("repairable_from"), rec.get("publicity_until")
-    return bool(start and end) and str(start)[:10] >= str(end)[:10]
 
 
 def audit_action(action: str) -> str:

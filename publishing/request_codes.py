@@ -52,7 +52,11 @@ def normalize_tracking_no(raw: str | None) -> str:
 
 
 def normalize_access_code(raw: str | None) -> str:
-    return re.sub(r"[^0-9A-Z]", "", (raw or "").upper())
+    """An access code as people type it: full-width forms (Chinese input methods) made ASCII
+    first, as for the tracking number; then upper-case, and dashes, spaces and any other
+    separator dropped."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    return re.sub(r"[^0-9A-Z]", "", text.upper())
 
 
 def hash_code(code: str) -> str:

@@ -27,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publishing import attachments, audit, clock, read
@@ -120,6 +120,7 @@ class Receipt:
     calendar_fallback: bool  # a deadline was counted Monday–Friday: the decision's (see deadlines)
     replayed: bool = False
     review_fallback: bool = False  # the preliminary review's was too
+    attachments: int = 0  # files stored with the submission (the receipt page says how many)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +140,12 @@ class Receipt:
 
 
 # -- checks ---------------------------------------------------------------------------------
+
+
+def join_problems(problems: list[str]) -> str:
+    """Several problems of one field as one text: "；" between them, not after a "。" that
+    one of them ends with ("。；")."""
+    return "；".join(p.rstrip("。；;") for p in problems)
 
 
 def check_code(raw: str) -> tuple[str, str | None]:
@@ -173,11 +180,21 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
     if not rec.get("repairable_from"):
         return "该记录不可提前信用修复，将于公示期满后停止公示。"
     if date.fromisoformat(rec["repairable_from"]) > today:
+        until = rec.get("publicity_until")
+        if repair_moot(rec):  # as the form says of such a record
+            return f"该记录将于 {until} 公示期满并自动停止公示，无需申请信用修复。"
         return (
             f"最短公示期未满：{rec['repairable_from']} 起方可申请信用修复"
-            f"（公示截止 {rec.get('publicity_until') or '—'}）。"
+            f"（公示截止 {until or '—'}）。"
         )
     return None
+
+
+def repair_moot(rec: dict[str, Any]) -> bool:
+    """Whether the earliest date to ask for credit repair is not before the end of publicity:
+    the record stops being published first, so there is nothing to repair early."""
+    start, end = rec.get("repairable_from"), rec.get("publicity_until")
+    return bool(start and end) and str(start)[:10] >= str(end)[:10]
 
 
 def open_requests_for(
@@ -320,7 +337,7 @@ def validate(
     if not uploads and type_ == REPAIR and config.repair_requires_attachment:
         file_problems.append("申请信用修复须上传已纠正失信行为的证明材料（PDF、JPG 或 PNG）")
     if file_problems:
-        errors["attachments"] = "；".join(file_problems)
+        errors["attachments"] = join_problems(file_problems)
     errors.update(unusable)
     if errors:
         raise IntakeError(errors, record_problems)
@@ -358,7 +375,7 @@ def _check_records(conn, ids, code, company_ids, type_, today, rules, config, er
         else:
             records.append(rec)
     if problems:
-        errors.setdefault("record_ids", "；".join(problems.values()))
+        errors.setdefault("record_ids", join_problems(list(problems.values())))
     return records
 
 
@@ -476,7 +493,15 @@ def _replay(conn: Connection, idem_key: str, payload: str) -> Receipt | None:
         row.calendar_fallback,
         replayed=True,
         review_fallback=review_fallback(conn, row._mapping),
+        attachments=_submitted_files(conn, row.id),
     )
+
+
+def _submitted_files(conn: Connection, request_id: int) -> int:
+    query = select(func.count()).where(
+        ATTACHMENTS.c.request_id == request_id, ATTACHMENTS.c.stage == "submission"
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
@@ -559,7 +584,7 @@ def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
         )
     return Receipt(
         tracking, code, clean.type, RECEIVED, now, review_due, decision_due, fallback,
-        review_fallback=review_counted_weekdays(row, today),
+        review_fallback=review_counted_weekdays(row, today), attachments=len(files),
     )  # fmt: skip
 
 
@@ -613,7 +638,7 @@ def supplement(
     if len(uploads) > config.max_files:
         errors["attachments"] = f"最多上传 {config.max_files} 个文件"
     elif problems := [p for u in uploads if (p := attachments.inspect(u, config.max_bytes))]:
-        errors["attachments"] = ";".join(problems)
+        errors["attachments"] = join_problems(problems)
     with engine.connect() as conn:
         req = find(conn, tracking_no)
     if req is None or not code_matches(req["access_hash"], access_code):
@@ -633,6 +658,8 @@ def supplement(
                 raise IntakeError({"status": "该申请当前不需要补正材料"}, status=409)
             values = {
                 "status": RECEIVED,
+                # what was asked for is answered: it stays in the steps, no longer the status's
+                "decision_reason": None,
                 "review_due": review_due,
                 "decision_due": decision_due,
                 "calendar_fallback": fallback,

@@ -41,12 +41,15 @@ def months_ago(n: int, today: date | None = None) -> str:
 class Published:
     repairable: str  # record id: repair allowed now (一般, 广告, decided 6 months ago)
     repairable_uscc: str
-    too_early: str  # food penalty decided a month ago: repairable only after 12 months
+    too_early: str  # food penalty decided a month ago: repairable only after its 12 months
+    # of publicity (SAMR's minimum), when it ends anyway: repair is moot
     too_early_uscc: str
     never: str  # includes 吊销营业执照: never repairable early
     never_uscc: str
     other: str  # a second entity's record (for USCC mismatches and objections)
     other_uscc: str
+    soon: str  # 一般 price penalty decided a month ago: repairable after 3 of its 12 months
+    soon_uscc: str
 
 
 def publish_cases(engine, tmp_path: Path) -> Published:
@@ -55,13 +58,15 @@ def publish_cases(engine, tmp_path: Path) -> Published:
         penalty_row(2, 处罚决定日期=months_ago(1), 领域="食品"),
         penalty_row(3, 处罚决定日期=months_ago(6), 领域="广告", 处罚种类="罚款;吊销营业执照"),
         penalty_row(4, 处罚决定日期=months_ago(5), 领域="价格"),
+        penalty_row(5, 处罚决定日期=months_ago(1), 领域="价格"),
     ]
     result = publish([write_csv(tmp_path / "cases.csv", rows)], engine=engine, show_progress=False)
     assert result.published, result.as_json()
     with engine.connect() as conn:
         ids = dict(conn.execute(select(RECORDS.c.entity_id, RECORDS.c.id)).all())
     return Published(
-        ids[uscc(1)], uscc(1), ids[uscc(2)], uscc(2), ids[uscc(3)], uscc(3), ids[uscc(4)], uscc(4)
+        ids[uscc(1)], uscc(1), ids[uscc(2)], uscc(2), ids[uscc(3)], uscc(3), ids[uscc(4)], uscc(4),
+        ids[uscc(5)], uscc(5),
     )
 
 

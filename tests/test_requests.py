@@ -181,10 +181,16 @@ def _bad_cases(c):
             "与所选记录的当事主体不一致",
         ),
         "repair before repairable_from": (
-            fields(uscc=c.too_early_uscc, record_ids=[c.too_early]),
+            fields(uscc=c.soon_uscc, record_ids=[c.soon]),
             ok_file,
             "record_ids",
             "起方可申请信用修复",
+        ),
+        "repair when publicity ends first": (
+            fields(uscc=c.too_early_uscc, record_ids=[c.too_early]),
+            ok_file,
+            "record_ids",
+            "公示期满并自动停止公示，无需申请信用修复",
         ),
         "never-repairable penalty": (
             fields(uscc=c.never_uscc, record_ids=[c.never]),
@@ -391,11 +397,10 @@ def test_per_ip_rate_limit(engine, cases, tmp_path, monkeypatch):
     limit_requests(tmp_path, monkeypatch, "submit", (2, 3600))
     try:
         with make_client(engine) as client:
-            codes = [
-                client.post("/api/v1/requests", data={"type": "repair"}).status_code
-                for _ in range(3)
-            ]
-            assert codes == [422, 422, 429]
+            answers = [client.post("/api/v1/requests", data={"type": "repair"}) for _ in range(3)]
+            assert [a.status_code for a in answers] == [422, 422, 429]
+            # an hour's wait said in minutes, not as "3599 秒"
+            assert "分钟后再试" in answers[-1].json()["errors"]["request"]
             page = submit_form(
                 client, fields(uscc=cases.repairable_uscc, record_ids=[cases.repairable])
             )
