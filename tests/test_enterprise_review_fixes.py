@@ -405,3 +405,28 @@ def test_repair_at_the_end_of_publicity_is_not_needed(engine, client, tmp_path):
     assert "最短公示期未满" in error  # the price penalty: its own date, before the publicity ends
     assert "。；" not in error and "；" in error
     assert f"{food['repairable_from']} 起方可申请信用修复" not in page.text
+
+
+# -- codes read as one token are never broken on a phone (a11y review) --------------------------
+
+# A USCC, a record id or a district code inside a <span class="code…">.
+_CODE_SPAN = re.compile(r'<span class="(code[^"]*)">([0-9A-Z]{18}|[a-z]{2}-[0-9a-f]{16}|\d{6})</span>')
+
+
+def _code_classes(html: str) -> list[str]:
+    return [cls for cls, _ in _CODE_SPAN.findall(html)]
+
+
+def test_codes_are_kept_whole_on_status_review_form_and_feeds_pages(engine, client, cases, staff):
+    receipt = api_submit(client, cases)
+    pages = {
+        "status": _status(client, receipt["tracking_no"], receipt["access_code"]).text,
+        "form": client.get(f"/requests/new?uscc={cases.repairable_uscc}").text,
+        "feeds": client.get("/feeds").text,
+    }
+    assert login(client, "wang").status_code == 303
+    pages["review"] = client.get(f"/review/requests/{receipt['tracking_no']}").text
+    for name, html in pages.items():
+        classes = _code_classes(html)
+        assert classes, name  # the page shows such codes
+        assert all("code--id" in c.split() for c in classes), (name, classes)
