@@ -42,7 +42,7 @@ from portal import routes
 from portal.deps import connection
 from portal.errors import bad_request
 from portal.pages.entities import NOT_PUBLISHED
-from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE
+from portal.pages.search import RETRY_AFTER_S, UNAVAILABLE, read_query
 from portal.render import etag_matches
 from publishing import clock, read
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
@@ -437,6 +437,27 @@ def _search_changed(request: Request, backend: Any, kind: str) -> datetime | Non
         return search_changed(conn, backend, kind)
 
 
+def _found_records(backend: Any, q: str, types: tuple[str, ...], district: str | None) -> list[str]:
+    """The ids of the newest records that the search page finds for q (read_query: the code in
+    统一社会信用代码：…, no words in punctuation alone); none for a typed q the page searches
+    nothing for (a wrong code, punctuation only without a filter), not every record of the
+    site. SearchUnavailable: the backend cannot answer."""
+    meaning = read_query(q)
+    if meaning.typed and not meaning.searches(types != KINDS or district is not None):
+        return []
+    result = backend.search(
+        SearchQuery(
+            q=meaning.search_q,
+            types=types,
+            district=district,
+            sort="date",
+            limit=PAGE_SIZE,
+            facets=False,
+        )
+    )
+    return [h.id for h in result.hits if h.type in KINDS]
+
+
 def search_feed(
     request: Request,
     search_backend: NamedDependency[Any],
@@ -446,7 +467,8 @@ def search_feed(
 ) -> Response:
     """A search as a feed: the newest matching published records (no archives). No `conn`:
     the records are read after the backend answered (connection(request)), so a slow
-    Meilisearch holds no pooled connection (portal.pages.search)."""
+    Meilisearch holds no pooled connection (portal.pages.search). q means what it means to
+    the search page (_found_records); no q at all: every record (of the kind and district)."""
     fmt = RSS if request.url.path.endswith(".rss") else ATOM
     q = q.strip()
     if kind and kind != ALL:
@@ -455,15 +477,12 @@ def search_feed(
     code = parse_district(district) if district else None
     changed = _search_changed(request, search_backend, kind if kind in KINDS else ALL)
     try:
-        result = search_backend.search(
-            SearchQuery(q=q, types=types, district=code, sort="date", limit=PAGE_SIZE, facets=False)
-        )
+        ids = _found_records(search_backend, q, types, code)
     except SearchUnavailable:  # a feed reader retries later; not a server error
         headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
         return Response(
             UNAVAILABLE, status_code=503, media_type="text/plain; charset=utf-8", headers=headers
         )
-    ids = [h.id for h in result.hits if h.type in KINDS]
     page = search_page(connection(request), ids, get_settings().base_url, changed=changed)
     params = {k: v for k, v in (("q", q), ("kind", kind), ("district", code)) if v}
     query = urlencode(params)

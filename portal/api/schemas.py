@@ -698,6 +698,13 @@ class SearchPage(msgspec.Struct, kw_only=True):
     beyond_last_page: bool
     last_page_url: str | None
     search_unavailable: bool
+    relaxed: Annotated[
+        bool,
+        msgspec.Meta(
+            description="查询词原样没有结果，结果来自放宽后的查询：忽略了“有限公司”等组织形式、"
+            "拆开了开头的地名"
+        ),
+    ]
     per_page: int
     hits: list[SearchHit]
     facets: Annotated[

@@ -16,6 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -35,6 +36,7 @@ from portal.render import Page, respond
 from portal.routes import is_api
 from portal.templating import STATUS_LABELS, TYPE_LABELS
 from publishing import read
+from publishing.clean import drop_invisible
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import DISTRICTS
 from publishing.search.base import SORTS, SearchQuery, SearchUnavailable
@@ -84,6 +86,44 @@ def _has_words(q: str) -> bool:
     return any(ch.isalnum() for ch in q)
 
 
+@dataclass(frozen=True)
+class QueryMeaning:
+    """What a typed q means to a search: the page and its feed (portal.feeds.search_feed) read
+    it with read_query, so that the feed holds what the page finds."""
+
+    q: str  # as shown and searched: trimmed, without invisible characters; "" if no words
+    typed: bool  # something was typed (a q of punctuation only means nothing, yet was typed)
+    code: str | None  # the USCC / 注册号 in it (code_in_query)
+    problem: str | None  # what is wrong with it as a code
+    partial: bool  # shorter than a USCC: searched as the start of one, its problem said after
+
+    @property
+    def wrong_code(self) -> bool:
+        """A whole code that is not valid: nothing is searched, the page says what is wrong."""
+        return self.problem is not None and not self.partial
+
+    def searches(self, filtered: bool) -> bool:
+        """Whether the page searches: not for a wrong code, nor with nothing asked (no words
+        in q and no filter: the page shows the form alone)."""
+        return not self.wrong_code and bool(self.q or filtered)
+
+    @property
+    def search_q(self) -> str:
+        """What the backend is asked: the code in the query, else the query."""
+        return self.code or self.q
+
+
+def read_query(q: str) -> QueryMeaning:
+    """The meaning of a q as typed (the page's and the search feed's one reading of it)."""
+    typed = drop_invisible(q).strip()  # as the import drops them from the data
+    clean = typed if _has_words(typed) else ""
+    code, problem = code_in_query(clean) if clean else (None, None)
+    # Shorter than a USCC, the query may be the start of one (searched for as such); what is
+    # wrong with it as a whole code is said only when no code starts so.
+    partial = problem is not None and len(code or "") < _CODE_LENGTH
+    return QueryMeaning(clean, bool(typed), code, problem, partial)
+
+
 def facet_labels(name: str, value: str) -> str:
     if name == "type":
         return TYPE_LABELS.get(value, value)
@@ -108,9 +148,8 @@ def search_data(
     sort: str,
     page: int,
 ) -> dict[str, Any]:
-    q = q.strip()
-    if not _has_words(q):
-        q = ""
+    meaning = read_query(q)
+    q = meaning.q
     if sort not in SORTS:
         raise bad_request(f"排序方式应为 {' / '.join(SORTS)} 之一")
     if page > MAX_PAGE:
@@ -147,18 +186,16 @@ def search_data(
         "beyond_last_page": False,  # page is past the last one: no hits, though total is not 0
         "last_page_url": None,
         "search_unavailable": False,  # the index could not answer: only the exact code's profile
+        "relaxed": False,  # nothing matched q as typed: these are its relaxed form's matches
         "per_page": PER_PAGE,
         "hits": [],
         "facets": {},
     }
-    code, problem = code_in_query(q) if q else (None, None)
-    # Shorter than a USCC, the query may be the start of one (searched for as such below);
-    # what is wrong with it as a whole code is said only when no code starts so.
-    partial = problem is not None and len(code or "") < _CODE_LENGTH
-    if problem and not partial:  # say what is wrong with the code instead of "no results"
+    code, problem, partial = meaning.code, meaning.problem, meaning.partial
+    if meaning.wrong_code:  # say what is wrong with the code instead of "no results"
         data.update(code=code, code_problem=problem)
         return data
-    if not (q or kinds or district or query["status"] or query["grade"]):
+    if not meaning.searches(bool(kinds or district or query["status"] or query["grade"])):
         return data  # nothing asked yet: the page shows the form and what can be searched
     exact = code if code and not partial else None
     if exact:
@@ -168,7 +205,7 @@ def search_data(
     try:
         result = backend.search(
             SearchQuery(
-                q=code or q,
+                q=meaning.search_q,
                 types=tuple(kinds),
                 district=district,
                 status=query["status"],
@@ -190,6 +227,7 @@ def search_data(
         data.update(code=code, code_problem=problem)
         return data
     data["total"] = result.total
+    data["relaxed"] = result.relaxed
     data["capped"] = result.capped
     data["facets_capped"] = result.facets_capped
     data["truncated"] = result.total > MAX_PAGE * PER_PAGE
@@ -219,10 +257,12 @@ def _profile(
     conn: Connection | Callable[[], Connection], code: str | None
 ) -> dict[str, Any] | None:
     """The published profile of an exact code, read once the backend has answered: `conn` is
-    a connection or what takes one (the request's, portal.deps.connection)."""
+    a connection or what takes one (the request's, portal.deps.connection). A 注册号 linked
+    to a USCC stands for the company: the USCC's entity (read.company_of), as its profile."""
     if code is None:
         return None
-    return read.published_entity(conn() if callable(conn) else conn, code)
+    company = read.company_of(conn() if callable(conn) else conn, code)
+    return company[0] if company else None
 
 
 def _hit(hit: Any) -> dict[str, Any]:
@@ -325,11 +365,9 @@ def search_page(
         # the form's options (HTML only), read once the backend has answered
         "grade_options": [] if is_api(request.url.path) else _grade_options(request),
     }
-    feeds = (
-        [{"title": "此搜索的更新（Atom）", "url": "/search/feed.atom?" + urlencode({"q": q})}]
-        if q
-        else []
-    )
+    # a query that means nothing (punctuation only) has no feed worth offering
+    feed_url = "/search/feed.atom?" + urlencode({"q": query["q"]})
+    feeds = [{"title": "此搜索的更新（Atom）", "url": feed_url}] if query["q"] else []
     max_age = 0 if data["search_unavailable"] else 30
     return respond(
         request,

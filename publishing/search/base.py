@@ -6,10 +6,12 @@ sync from the change log (publishing/search/sync.py); the portal only queries it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Protocol, TypeVar
+
+from publishing.search.text import ParsedQuery, parse_query, relaxed_query
 
 T = TypeVar("T")
 
@@ -72,6 +74,9 @@ class SearchResult:
     # True when the facet counts, too, cover only those first matches (the embedded backend;
     # Meilisearch counts facets over every match).
     facets_capped: bool = False
+    # True when the query as typed found nothing and these are the matches of its relaxed form
+    # (text.relaxed_query: without a legal form such as 有限公司, its place name apart).
+    relaxed: bool = False
 
 
 class SearchBackend(Protocol):
@@ -88,6 +93,24 @@ class SearchBackend(Protocol):
         ...
 
     def count(self) -> int: ...
+
+
+def when_unfound(
+    pq: ParsedQuery, result: SearchResult, search: Callable[[ParsedQuery], SearchResult]
+) -> SearchResult:
+    """A backend's answer to a query whose own search gave `result`: when that found nothing,
+    the query without its administrative prefix (烟台市芝罘区… for 芝罘区…), then, when that
+    finds nothing either, its relaxed form (marked `relaxed`). Only then: a query that finds
+    something keeps its answers and their order, and pays for no second search."""
+    if result.total == 0 and pq.unprefixed:
+        result = search(parse_query(pq.unprefixed))
+    relaxed = relaxed_query(pq) if result.total == 0 else None
+    if relaxed is not None:
+        found = search(relaxed)
+        if found.total:
+            found.relaxed = True
+            return found
+    return result
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -11,9 +11,12 @@ backend indexes in its own way:
     text   -- [label, value] pairs searched as text
     data   -- the public shape (entities: plus counts of active records per kind and grade)
 
-Personal names (legal_rep, 责任人员) are shown in `data` but are not searchable: the portal finds
-businesses, not people. A record's address and district are searchable on its entity's document
-(and the district is a filter), not repeated on each record's.
+The fields that name people (legal_rep, 责任人员) are shown in `data` but not indexed: the portal
+finds businesses by their names, not people by theirs. Published free text is searchable as it
+stands, though (BODY_FIELDS): a person named in a penalty's 违法事实 (facts) is found by that
+name, a product decision: it is text the page publishes. A record's address and district are
+searchable on its entity's document (and the district is a filter), not repeated on each
+record's.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ ENTITIES = Entity.__table__
 RISK_SCHEME = "信用风险分类"  # the credit mark whose grade an entity document carries
 PAGE = 5000
 
-# Fields of each kind searched as text, in the order snippets prefer them.
+# Fields of each kind searched as text, in the order snippets prefer them: published text, so
+# the names of people that a field's text holds (facts) are found too; none is a field of names.
 BODY_FIELDS: dict[str, tuple[str, ...]] = {
     "penalty": (
         "decision_no",

@@ -7,9 +7,12 @@ GIN index (schema.py has the tables, text.py the tokens). Both answer a search t
    stop there), plus the documents whose code (USCC / 注册号) equals or starts with the query,
    those whose decision number is the query (a tag of the document: text.decision_key) and
    those whose name equals it;
-2. order: exact code · exact decision number · code prefix · exact name · match in a name
-   (name, 曾用名, pinyin, initials) · match in text only; within a tier entities before
-   records, then the shorter name (the query covers more of it), then the newest;
+2. order: exact code · exact decision number · code prefix · exact name (then an exact 曾用名,
+   among the first CAP matches: a tag of the document, former_tag) · match in a name or 曾用名
+   · match in a name's pinyin or initials only · match in text only; within a tier entities
+   before records (an exact 曾用名 counts with the exact names for that: the company comes
+   before the old records under the name it had), then the shorter name (the query covers more
+   of it), then the newest;
 3. total and facet counts are over the candidates: exact up to CAP matches, beyond that a lower
    bound over the newest CAP (SearchResult.capped says so).
 
@@ -18,8 +21,9 @@ page), so that Python never handles more than a page of rows; the page's documen
 read from the published data (publishing.search.documents) and highlighted.
 
 A query that finds nothing and starts with an administrative prefix (烟台市芝罘区鸿万兴冷饮店)
-is answered as the query without it (text.ParsedQuery.unprefixed): one more statement, for
-queries that found nothing.
+is answered as the query without it (text.ParsedQuery.unprefixed), and one that still finds
+nothing as its relaxed form (text.relaxed_query; base.when_unfound): one or two more
+statements, for queries that found nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, NamedTuple
@@ -47,6 +51,7 @@ from publishing.search.base import (
     SearchQuery,
     SearchResult,
     batched,
+    when_unfound,
 )
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
@@ -73,7 +78,8 @@ CHECKPOINT_EVERY = 200_000  # documents of a rebuild between WAL checkpoints (SQ
 PARALLEL_MIN = 50_000  # documents from which a rebuild prepares them in worker processes
 DAY_SHIFT = 24  # rid = (MAX_DAY - day ordinal) << 24 | n
 MAX_DAY = date.max.toordinal()
-CODE, DECISION, CODE_PREFIX, NAME_EXACT, NAME, TEXT_ONLY = range(6)  # tiers, best first
+# tiers, best first
+CODE, DECISION, CODE_PREFIX, NAME_EXACT, FORMER_EXACT, NAME, NAME_PINYIN, TEXT_ONLY = range(8)
 SEARCH_LOCK_ID = locks.SEARCH_INDEX  # PostgreSQL advisory lock: one writer of the index at a time
 SCAN_MIN_SHARE = 0.07  # PostgreSQL: a query matching ≥ 7 % of documents scans in rid order …
 SCAN_BUDGET_MS = 50  # … for at most this long before the bitmap plan answers it
@@ -100,9 +106,12 @@ _FTS_COLUMNS = ("rowid", "name", "py", "pyi", "body", "tags")
 # Every candidate: rid and what counting and ordering need; `tier` is computed per dialect.
 _CANDIDATE = "rid, type, district, status, grade, name_len"
 _ENTITY_FIRST = "CASE WHEN type = 'entity' THEN 0 ELSE 1 END"
+# An exact 曾用名 ranks with the exact names, entities first, after an exact current name.
+_EXACT_GROUP = f"CASE WHEN tier = {FORMER_EXACT} THEN {NAME_EXACT} ELSE tier END"
 _ORDER = {
     "relevance": (
-        f"tier, {_ENTITY_FIRST}, CASE WHEN tier < {TEXT_ONLY} THEN name_len ELSE 0 END, rid"
+        f"{_EXACT_GROUP}, {_ENTITY_FIRST}, tier, "
+        f"CASE WHEN tier < {TEXT_ONLY} THEN name_len ELSE 0 END, rid"
     ),
     "date": f"rid >> {DAY_SHIFT}, tier, {_ENTITY_FIRST}, name_len, rid",
 }
@@ -126,6 +135,11 @@ def _tag(prefix: str, value: str) -> str:
 def decision_tag(key: str) -> str:
     """The filter tag of a decision number (its decision_key): one short ASCII word."""
     return "xn" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+def former_tag(key: str) -> str:
+    """The tag of an entity's 曾用名 (its name_key), for the exact-name tier: one ASCII word."""
+    return "xf" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def _band(iso: str | None) -> int:
@@ -157,6 +171,9 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
     if number_key:
         tags.append(decision_tag(number_key))
     key = name_key(doc["names"][0]) if doc.get("names") else None
+    # an exact 曾用名 ranks as an exact name (the current name's key is the column name_key)
+    formers = dict.fromkeys(name_key(n) for n in (doc.get("names") or ())[1:] if n)
+    tags += [former_tag(k) for k in formers if len(k) >= 2 and k != key]
     meta = (
         doc["id"],
         doc["type"],
@@ -367,6 +384,7 @@ class _Sqlite(_Store):
     def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         expr = self._expr(pq, q)
         params: dict[str, Any] = {"m": expr, "key": pq.name_key}
+        tier = str(TEXT_ONLY)
         if pq.terms:
             # Among the first CAP matches, those matching in a name are among the first CAP
             # matches of (query AND a term in a name).
@@ -379,12 +397,15 @@ class _Sqlite(_Store):
                 f"{schema.FTS}.rowid IN (SELECT rowid FROM {schema.FTS} WHERE {schema.FTS} "
                 f"MATCH :nm ORDER BY rowid LIMIT :cap)"
             )
-            tier = (
-                f"CASE WHEN name_key = :key THEN {NAME_EXACT} WHEN {in_name} THEN {NAME} "
-                f"ELSE {TEXT_ONLY} END"
-            )
-        else:
-            tier = str(TEXT_ONLY)
+            former = None
+            if _former_exact(pq):
+                params["fm"] = f'{{tags}} : "{former_tag(pq.name_key)}"'
+                former = (
+                    f"{schema.FTS}.rowid IN (SELECT rowid FROM {schema.FTS} WHERE {schema.FTS} "
+                    "MATCH :fm)"
+                )
+            literal = _literal(pq, params, lambda p: f"instr(name_key, :{p}) > 0")
+            tier = _tier_case("name_key = :key", former, literal, in_name)
         # (no column name of search_docs is also one of the FTS table's)
         sql = (
             f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.FTS} JOIN {schema.DOCS} "
@@ -496,7 +517,7 @@ class _Postgres(_Store):
 
     def tsquery(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, str]:
         """The query with its filters (as tags: intersected in the GIN index), and the query
-        restricted to names (any term matching in a name)."""
+        restricted to names (any term matching in a name, its pinyin or initials)."""
         parts = [
             "(" + " | ".join(self._phrase(p, False) for p in t.alternatives) + ")" for t in pq.terms
         ]
@@ -523,10 +544,12 @@ class _Postgres(_Store):
             )
             return sql, params
         params["q"], params["nq"] = self.tsquery(pq, q)
-        tier = (
-            f"CASE WHEN name_key = %(key)s THEN {NAME_EXACT} WHEN tsv @@ "
-            f"CAST(%(nq)s AS tsquery) THEN {NAME} ELSE {TEXT_ONLY} END"
-        )
+        former = None
+        if _former_exact(pq):  # checked on each candidate: a GIN lookup needs a bitmap scan
+            params["fq"] = f"'{former_tag(pq.name_key)}'"
+            former = "tsv @@ CAST(%(fq)s AS tsquery)"
+        literal = _literal(pq, params, lambda p: f"strpos(name_key, %({p})s) > 0")
+        tier = _tier_case("name_key = %(key)s", former, literal, "tsv @@ CAST(%(nq)s AS tsquery)")
         sql = (
             f"SELECT {_CANDIDATE}, {tier} AS tier FROM {schema.DOCS} "
             f"WHERE tsv @@ CAST(%(q)s AS tsquery) LIMIT %(cap)s"
@@ -597,6 +620,35 @@ class _Postgres(_Store):
         cols = ", ".join(_DOC_COLUMNS[1:])
         sql = f"SELECT {cols}, tsv::text FROM {schema.DOCS}"
         return {r[0]: tuple(r) for r in conn.exec_driver_sql(sql)}
+
+
+def _literal(pq: ParsedQuery, params: dict[str, Any], contains: Callable[[str], str]) -> str | None:
+    """When each term of the query is a latin word that may be pinyin or initials (xyz): the
+    condition that the name holds one (its name_key, on the row at hand: no second index
+    lookup), so that 烟台XYZ科技 ranks above 星烨装饰 (x y z); None for any other query.
+    `contains(param)`: the dialect's SQL of "name_key contains the parameter's value"."""
+    if not pq.terms or any(len(t.alternatives) == 1 for t in pq.terms):
+        return None
+    conds = []
+    for i, term in enumerate(pq.terms):
+        params[f"lw{i}"] = term.source  # (a word of several: as name_key joins them)
+        conds.append(contains(f"lw{i}"))
+    return "(" + " OR ".join(conds) + ")"
+
+
+def _former_exact(pq: ParsedQuery) -> bool:
+    """Whether the query may be an exact 曾用名 (as the exact-name tier: 2+ characters)."""
+    return len(pq.name_key) >= 2
+
+
+def _tier_case(exact: str, former: str | None, literal: str | None, in_name: str) -> str:
+    """A candidate's tier, from the conditions of an exact name, an exact 曾用名 (None: not
+    looked for), a match in a name (its text, pinyin or initials) and, for a latin word, the
+    name holding it (None: any match in a name is one of its text)."""
+    in_name_tier = f"CASE WHEN {literal} THEN {NAME} ELSE {NAME_PINYIN} END" if literal else NAME
+    whens = [(exact, NAME_EXACT), (former, FORMER_EXACT), (in_name, in_name_tier)]
+    cases = " ".join(f"WHEN {cond} THEN {tier}" for cond, tier in whens if cond)
+    return f"CASE {cases} ELSE {TEXT_ONLY} END"
 
 
 def _raw_execute(conn: Connection, sql: str) -> None:
@@ -866,11 +918,7 @@ class EmbeddedSearch:
         started = time.perf_counter()
         pq = parse_query(query.q)
         result = self._search(query, pq, started)
-        if result.total == 0 and pq.unprefixed:
-            # 烟台市芝罘区…: the name is 芝罘区…; searched only when the whole query finds
-            # nothing, so that a query that does find something keeps its answers and order
-            result = self._search(query, parse_query(pq.unprefixed), started)
-        return result
+        return when_unfound(pq, result, lambda other: self._search(query, other, started))
 
     def _search(self, query: SearchQuery, pq: ParsedQuery, started: float) -> SearchResult:
         sql, params = self._search_sql(pq, query)
@@ -951,8 +999,8 @@ JOIN {schema.DOCS} d ON d.rid = p.rid"""
 
     @staticmethod
     def _hit(doc: dict[str, Any], pq: ParsedQuery, tier: int) -> Hit:
-        # score: 5 code · 4 decision number · 3 code prefix · 2 exact name · 1 in a name ·
-        # 0 text only
+        # score: 7 code · 6 decision number · 5 code prefix · 4 exact name · 3 exact 曾用名 ·
+        # 2 in a name · 1 in a name's pinyin or initials only · 0 text only
         return doc_hit(doc, pq, score=float(TEXT_ONLY - tier))
 
 
@@ -997,7 +1045,8 @@ def _ordered(pool, func, items: Iterable[Any], ahead: int) -> Iterator[Any]:
 
 
 def _relevance_key(r: tuple) -> tuple:  # a page row, ordered as _ORDER["relevance"]
-    return (r[7], r[1] != "entity", r[5] if r[7] < TEXT_ONLY else 0, r[6])
+    group = NAME_EXACT if r[7] == FORMER_EXACT else r[7]
+    return (group, r[1] != "entity", r[7], r[5] if r[7] < TEXT_ONLY else 0, r[6])
 
 
 def _date_key(r: tuple) -> tuple:  # as _ORDER["date"]

@@ -17,6 +17,8 @@ History (what each version added):
      (text.name_texts: 通百鑫（烟台）调味品 as 通百鑫烟台调味品 and 通百鑫调味品), both backends
   3  the pinyin and initials of a name without its inner bracketed part too (text.pinyin_items:
      tongbaixintiaoweipin, tbxtwp find 通百鑫（烟台）调味品), both backends
+  4  an entity's 曾用名 as exact-name keys (embedded: a tag, embedded.former_tag; Meilisearch:
+     the filterable `former_key`), so that a full 曾用名 ranks as an exact name
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sqlalchemy import Engine
 
 from publishing import locks
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 REBUILD_LOCK_ID = locks.SEARCH_REBUILD  # PostgreSQL advisory lock: one rebuilding process
 
 

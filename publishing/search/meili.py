@@ -29,10 +29,14 @@ boundary (yantaihaoyunlaichaoshi → yantaihaoyunlai yunlaichaoshi: hao may be h
 Ranking: ranking rules are sort (only when a sort is asked for, so "newest first" is strict),
 words, typo, proximity, attribute (searchable attributes in the order codes, name, former names,
 pinyin, initials, text, place), exactness, then custom: entities before records, shorter name,
-newer, id (ties keep their order across rebuilds). Exact hits come first and are found by
-filter, not by ranking: the documents whose code equals the query, the entities whose code
-starts with it, then those whose name (its name_key) equals it; they are fetched in the same
-multi-search request and excluded from the ranked query, so totals, facets and pages stay exact.
+newer, id (ties keep their order across rebuilds): a name that holds a latin word ranks above
+one whose pinyin or initials only spell it (attribute), as in the embedded backend. Exact hits
+come first and are found by filter, not by ranking: the documents whose code equals the query,
+the entities whose code starts with it, then the entities whose name (its name_key) equals it,
+those whose 曾用名 does (`former_key`), and the records published under that name; they are
+fetched in the same multi-search request and excluded from the ranked query, so totals, facets
+and pages stay exact. A query that finds nothing is searched again as the embedded backend
+does (base.when_unfound: without its administrative prefix, then relaxed).
 
 District short names (芝罘 → 芝罘区, 开发区 → 烟台经济技术开发区) already match as parts of the full
 name; the other aliases (高新区, 烟台开发区, 市本级 …) are indexed with each document in the
@@ -52,8 +56,9 @@ live one (swap-indexes), so searches never see a half-built index; the new index
 is dropped only once the task list shows that exactly one swap took place. A rebuild stamps the
 index with this code's format version (index_format; the document "format" of `<index>_meta`),
 and sync rebuilds an index with an older stamp, or none, or with settings other than ours
-(`outdated`): its documents lack what the searches use. Until then a code search on an index
-without `code_prefix` (IndexOutdated) is sent as it was before that field existed, not failed.
+(`outdated`): its documents lack what the searches use. Until then a search on an index
+without `code_prefix` or `former_key` (IndexOutdated) is sent as it was before those fields
+existed, not failed.
 `reconcile` compares counts and sampled documents with the database.
 
 The settings, documents and queries described above are made by
@@ -89,6 +94,7 @@ from publishing.search.base import (
     SearchResult,
     SearchUnavailable,
     batched,
+    when_unfound,
 )
 from publishing.search.highlight import doc_hit
 from publishing.search.text import (
@@ -571,19 +577,20 @@ class MeiliSearch:
     def search(self, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         pq = parse_query(query.q)
+        legacy = False
         try:
             result = self._search(query, pq, started)
         except IndexOutdated as err:
-            if not pq.code:
+            if meili_encoding.exact_tiers(pq) == meili_encoding.exact_tiers(pq, legacy=True):
                 raise
-            # Until the sync has rebuilt it, an index without `code_prefix` is asked as it was
-            # before that field existed (a code as a prefix word), instead of failing.
-            log.info("meilisearch: %s; code searched as on the older index", err)
-            return self._search(query, pq, started, legacy=True)
-        if result.total == 0 and pq.unprefixed:
-            # 烟台市芝罘区…: the name is 芝罘区… (as the embedded backend: text.ParsedQuery)
-            result = self._search(query, parse_query(pq.unprefixed), started)
-        return result
+            # Until the sync has rebuilt it, an index without `code_prefix` or `former_key` is
+            # asked as it was before those fields existed (a code as a prefix word, the name
+            # alone as the exact name), instead of failing.
+            log.info("meilisearch: %s; searched as on the older index", err)
+            legacy = True
+            result = self._search(query, pq, started, legacy=True)
+        # found nothing: unprefixed, then relaxed (as the embedded backend: base.when_unfound)
+        return when_unfound(pq, result, lambda other: self._search(query, other, started, legacy))
 
     def _search(
         self, query: SearchQuery, pq: ParsedQuery, started: float, legacy: bool = False

@@ -51,6 +51,7 @@ FILTERABLE = (
     "grade",
     "entity_id",
     "name_key",
+    "former_key",
     "uscc",
     "reg_no",
     "code_prefix",
@@ -199,6 +200,8 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
     out = json_clean({k: doc.get(k) for k in DOC_FIELDS})
     names = [n for n in doc.get("names") or () if n]
     key = name_key(names[0]) if names else ""
+    # the 曾用名 as exact-name keys (as the embedded index's former_tag: 2+ characters)
+    formers = dict.fromkeys(name_key(n) for n in names[1:])
     py, pyi = pinyin_tokens(names) if doc["type"] == "entity" else ([], [])
     out.update(
         {
@@ -213,6 +216,7 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
             # district aliases are for names of places (高新区), not for single characters
             "place": [grams(n, chars=False) for n in PLACES.get(doc.get("district") or "", [])],
             "name_key": key or None,
+            "former_key": [k for k in formers if len(k) >= 2 and k != key],
             # entities only: a code prefix finds entities, as in the embedded backend
             "code_prefix": code_prefixes((doc.get("uscc"), doc.get("reg_no")))
             if doc["type"] == "entity"
@@ -302,15 +306,19 @@ def query_filters(q: SearchQuery) -> list[str]:
 
 
 def exact_tiers(pq: ParsedQuery, legacy: bool = False) -> list[str]:
-    """Filters of the exact tiers, best first: the code, a code prefix (not on a `legacy`
-    index, which lacks the field), then the name."""
+    """Filters of the exact tiers, best first: the code, a code prefix, then the name: the
+    entities of that name, those that had it (曾用名), the records under it, as the embedded
+    backend orders them. A `legacy` index lacks code_prefix and former_key: the name alone."""
     tiers = []
     if pq.code:
         tiers.append(f"uscc = {literal(pq.code)} OR reg_no = {literal(pq.code)}")
         if not legacy:  # entities only have code prefixes
             tiers.append(f"code_prefix = {literal(pq.code)}")
+    key = literal(pq.name_key)
+    if len(pq.name_key) >= 2 and not legacy:
+        tiers += [f'name_key = {key} AND type = "entity"', f"former_key = {key}"]
     if pq.name_key:
-        tiers.append(f"name_key = {literal(pq.name_key)}")
+        tiers.append(f"name_key = {key}")
     return tiers
 
 

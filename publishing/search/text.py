@@ -23,6 +23,12 @@ way it was indexed:
 - a query that starts with an administrative prefix (山东省, 烟台市, 山东省烟台市 …:
   ADMIN_PREFIX) and finds nothing is searched again without it (ParsedQuery.unprefixed), as
   people type 烟台市芝罘区鸿万兴冷饮店 for 芝罘区鸿万兴冷饮店;
+- a query that still finds nothing is searched once more relaxed (relaxed_query): each Chinese
+  term without a trailing legal form (品烨热力有限责任公司 for 烟台品烨热力有限公司) and with a
+  leading place name as a term of its own (烟台福山区鲁聚酒馆 → 烟台 福山区 鲁聚酒馆); the
+  backends say so (SearchResult.relaxed);
+- invisible characters (zero-width, bidi controls) are dropped from a query as the import
+  drops them from the data (publishing.clean.drop_invisible): 海 U+200B 鲜 is 海鲜;
 - the query as a code (USCC / 注册号, any case, spaces and hyphens dropped) is matched exactly
   and as a prefix of 8+ characters by the backends, on a plain index; as a decision number
   (decision_key: 〔2026〕, [2026] and (2026) alike) exactly.
@@ -40,7 +46,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from publishing.clean import drop_invisible
 from publishing.codes import normalize_code
+from publishing.contract import DISTRICTS
 from publishing.search.pinyin import lazy_pinyin
 
 CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3007"
@@ -426,21 +434,26 @@ def _pinyin_words(words: list[str]) -> Term | None:
 
 
 def parse_query(q: str) -> ParsedQuery:
-    norm = normalize((q or "")[:MAX_QUERY])
+    q = drop_invisible(q or "")  # as the import cleans the data: 海\u200b鲜 is 海鲜
+    norm = normalize(q[:MAX_QUERY])
     parts = runs(norm)[:MAX_TERMS]
-    words = [run for run, cjk in parts if not cjk and _LETTERS.fullmatch(run)]
-    joined = _pinyin_words(words) if len(words) >= 2 and len(words) == len(parts) else None
-    terms = (joined,) if joined else tuple(_term(run, cjk) for run, cjk in parts)
-    code = code_key(q or "")
-    decision = _decision_query(q or "")
+    code = code_key(q)
+    decision = _decision_query(q)
     return ParsedQuery(
-        raw=q or "",
-        terms=terms,
+        raw=q,
+        terms=_terms(parts),
         name_key="".join(run for run, _ in parts),
         code=code,
         decision=decision,
         unprefixed=None if code or decision else _unprefixed(norm),
     )
+
+
+def _terms(parts: list[tuple[str, bool]]) -> tuple[Term, ...]:
+    """The terms of a query's runs: several letters-only words alone are one (pinyin) term."""
+    words = [run for run, cjk in parts if not cjk and _LETTERS.fullmatch(run)]
+    joined = _pinyin_words(words) if len(words) >= 2 and len(words) == len(parts) else None
+    return (joined,) if joined else tuple(_term(run, cjk) for run, cjk in parts)
 
 
 # Administrative divisions above the city's that people put before a name (山东省烟台市芝罘区…
@@ -471,3 +484,79 @@ _DECISION_QUERY = re.compile(r"(?:19|20)\d\d\D+\d+\s*号\s*$")
 def _decision_query(q: str) -> str | None:
     q = q[:MAX_QUERY]
     return decision_key(q) if _DECISION_QUERY.search(normalize(q)) else None
+
+
+# -- the relaxed query -----------------------------------------------------------------------
+
+# Legal forms that people type other than the name has them (有限公司 for 有限责任公司) or add
+# to a name that has none (品烨热力公司): a relaxed term goes without one at its end. Longest
+# first, so that 有限责任公司 is not read as …有限责任 + 公司.
+LEGAL_FORMS = (
+    "股份有限公司",
+    "有限责任公司",
+    "个体工商户",
+    "股份公司",
+    "有限公司",
+    "合伙企业",
+    "分公司",
+    "公司",
+)
+_MIN_RELAXED = 2  # characters a relaxed term keeps at least: one is a part of anything
+_CJK_ONLY = re.compile(f"[{CJK_CLASS}]+")
+
+
+def _place_names() -> tuple[str, ...]:
+    """The place names a relaxed term splits off its start, longest first: the city's and its
+    districts' (publishing.contract.DISTRICTS), a two-character one also without its 市/区/县
+    (福山区, 福山)."""
+    names = {"烟台市", "烟台"}
+    for name in DISTRICTS.values():
+        if not _CJK_ONLY.fullmatch(name):
+            continue  # 烟台市(市级): no place anyone types
+        names.add(name)
+        if len(name) == 3 and name[-1] in "市区县":
+            names.add(name[:-1])
+    return tuple(sorted((normalize(n) for n in names), key=len, reverse=True))
+
+
+PLACE_NAMES = _place_names()
+
+
+def _relaxed_run(run: str) -> list[str]:
+    """A Chinese run of a query as relaxed terms: without a trailing legal form, its leading
+    place names split off (each only where _MIN_RELAXED characters are left after it)."""
+    form = next((f for f in LEGAL_FORMS if run.endswith(f)), "")
+    if len(run) - len(form) >= _MIN_RELAXED:
+        run = run[: len(run) - len(form)]
+    out: list[str] = []
+    while place := _leading_place(run):
+        out.append(place)
+        run = run[len(place) :]
+    return [*out, run]
+
+
+def _leading_place(run: str) -> str | None:
+    """The longest place name that begins the run, if _MIN_RELAXED characters follow it: 烟台市场
+    is not 烟台 + 市场 (烟台市 would leave 场 alone)."""
+    place = next((p for p in PLACE_NAMES if run.startswith(p)), None)
+    return place if place and len(run) - len(place) >= _MIN_RELAXED else None
+
+
+def relaxed_query(pq: ParsedQuery) -> ParsedQuery | None:
+    """The query searched once when the query (and its unprefixed form) found nothing: each
+    Chinese term relaxed (_relaxed_run: 烟台福山区鲁聚酒馆有限公司 → 烟台 福山区 鲁聚酒馆), the
+    terms AND-ed as usual; None for a code or decision number, or when nothing would change.
+    The one definition both backends use, so that they relax a query alike."""
+    if pq.code or pq.decision:
+        return None
+    parts = runs(pq.unprefixed or normalize(pq.raw[:MAX_QUERY]))[:MAX_TERMS]
+    relaxed = [(t, cjk) for run, cjk in parts for t in (_relaxed_run(run) if cjk else [run])]
+    if relaxed == parts:
+        return None
+    relaxed = relaxed[:MAX_TERMS]
+    return ParsedQuery(
+        raw=pq.raw,
+        terms=_terms(relaxed),
+        name_key="".join(run for run, _ in relaxed),
+        code=None,
+    )
