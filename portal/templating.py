@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from portal import routes
 from publishing.clock import BEIJING
 from publishing.contract import DISTRICT_SHORT, DISTRICTS, KIND_COLUMNS, KIND_LABELS, KINDS
+from publishing.request_deadlines import calendar_gap
 from publishing.requests import repair_moot
 from publishing.shape import KIND_FIELDS, entity_url
 from publishing.site import AUTHORITY, SITE_NAME
@@ -256,6 +257,8 @@ def make_environment() -> Environment:
         routes=routes,
         entity_url=entity_url,
         repair_moot=repair_moot,
+        # the back office's banner: years without holiday data that deadlines reach
+        calendar_gap=calendar_gap,
         OPEN_ENDED_PUBLICITY=OPEN_ENDED_PUBLICITY,
         OPEN_ENDED_VALIDITY=OPEN_ENDED_VALIDITY,
     )

@@ -49,7 +49,7 @@ def send_confirmation(engine: Engine, tracking_no: str) -> bool:
     """E-mail the applicant that the request was received (when SMTP and an address exist)."""
 
     def letter(conn: Connection, req: dict[str, Any], url: str) -> tuple[str, str]:
-        note = "（按周一至周五推算，以实际节假日安排为准）"
+        note = "（按周一至周五推算，已扣除元旦、劳动节、国庆节，以实际节假日安排为准）"
         review_note = note if review_fallback(conn, req) else ""
         decision_note = note if req["calendar_fallback"] else ""
         body = (

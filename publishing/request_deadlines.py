@@ -2,13 +2,16 @@
 the decision's, counted from the day of submission or of the last supplement; whether they were
 counted Monday–Friday for want of holiday data (review_fallback, the stored calendar_fallback),
 and counting such provisional deadlines again once the data covers them (recompute_provisional,
-run by the worker).
+run by the worker); the years without data that deadlines counted now reach (calendar_gap: the
+worker warns of them, the back office's queue shows them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -27,6 +30,39 @@ def deadlines(type_: str, on: date, config: Config | None = None) -> tuple[date,
     review = workdays.add_workdays(on, config.review_days)
     decision = workdays.add_workdays(on, config.decision_days[type_])
     return review.due, decision.due, review.fallback or decision.fallback
+
+
+# The next year's holidays are asked for from this many days before it (from 1 December; the
+# State Council's notice usually comes in November), or earlier when a deadline reaches it.
+NOTICE_DAYS = 31
+
+
+@dataclass(frozen=True)
+class CalendarGap:
+    years: tuple[int, ...]  # without holiday data, reached by deadlines counted from now
+    file: Path  # where to add them (publishing.workdays.data_file)
+
+
+def calendar_gap(today: date | None = None, config: Config | None = None) -> CalendarGap | None:
+    """The years without holiday data that a deadline counted today reaches, or that begin
+    within NOTICE_DAYS; None when every such year is known."""
+    today = today or clock.today()
+    config = config or load_config()
+    longest = max(config.review_days, *config.decision_days.values())
+    horizon = max(today + timedelta(days=NOTICE_DAYS), workdays.add_workdays(today, longest).due)
+    missing = workdays.years_unknown(today, horizon)
+    return CalendarGap(tuple(missing), workdays.data_file()) if missing else None
+
+
+def provisional_open(conn: Connection) -> int:
+    """How many open requests have a deadline counted without holiday data."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(REQUESTS)
+            .where(REQUESTS.c.status.in_(OPEN_STATUSES), REQUESTS.c.calendar_fallback.is_(True))
+        ).scalar_one()
+    )
 
 
 def review_counted_weekdays(req: Mapping[str, Any], start: date) -> bool:

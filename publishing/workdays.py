@@ -2,9 +2,12 @@
 
 Sources, in order: the `chinese-calendar` package (2004–2026 as installed), then
 publishing/data/workdays.toml (or DISCLOSURE_WORKDAYS_FILE) for the years it does not cover.
-A date neither covers is counted Monday–Friday; every answer says whether that fallback was
-used, so a deadline computed without the year's holiday arrangement is shown as provisional.
-Nothing here raises for a date outside the data.
+A date neither covers is counted Monday–Friday, less the holidays whose dates the law fixes
+every year (元旦, 劳动节, 国庆节: FIXED_HOLIDAYS); 春节, 清明, 端午, 中秋 and the make-up
+working days (调休) are only known from the year's notice. Every answer says whether that
+fallback was used, so a deadline computed without the year's holiday arrangement is shown as
+provisional. Nothing here raises for a date outside the data; years_unknown lists the years
+without data (the worker warns of them, the back office shows a banner).
 
 The data file is read again when it changes (its modification time and size), so a year added
 to it reaches a running portal and the worker without a restart; the worker then recomputes
@@ -26,6 +29,11 @@ import chinese_calendar
 log = logging.getLogger("publishing.workdays")
 DEFAULT_FILE = Path(__file__).parent / "data" / "workdays.toml"
 SOURCE_PACKAGE, SOURCE_FILE, SOURCE_WEEKDAYS = "chinese-calendar", "workdays.toml", "weekdays"
+# 全国年节及纪念日放假办法 (as in force since 2025): the days off on the same Gregorian date every
+# year, (month, day). Only these are known for a year without its notice; the lunar ones and the
+# 调休 are not, so a deadline counted with them alone stays provisional.
+FIXED_HOLIDAYS = frozenset({(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)})
+FIXED_HOLIDAYS_SINCE = 2025  # 劳动节 has had two days since then (before: one, earlier three)
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,29 @@ def is_workday(day: date, years: dict[int, YearData] | None = None) -> tuple[boo
         if day in data.holidays:
             return False, SOURCE_FILE
         return day.weekday() < 5, SOURCE_FILE
-    return day.weekday() < 5, SOURCE_WEEKDAYS
+    return day.weekday() < 5 and not fixed_holiday(day), SOURCE_WEEKDAYS
+
+
+def fixed_holiday(day: date) -> bool:
+    """A statutory holiday whose date the law fixes (FIXED_HOLIDAYS), in the years it does."""
+    return day.year >= FIXED_HOLIDAYS_SINCE and (day.month, day.day) in FIXED_HOLIDAYS
+
+
+def year_known(year: int, years: dict[int, YearData] | None = None) -> bool:
+    """Whether the year's holiday arrangement is known: chinese-calendar or the data file."""
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+        return True
+    except NotImplementedError:
+        return year in (load_years() if years is None else years)
+
+
+def years_unknown(
+    start: date, end: date, years: dict[int, YearData] | None = None
+) -> list[int]:
+    """The years from start's to end's whose holiday arrangement is not known."""
+    years = load_years() if years is None else years
+    return [y for y in range(start.year, end.year + 1) if not year_known(y, years)]
 
 
 def add_workdays(start: date, n: int, years: dict[int, YearData] | None = None) -> Deadline:

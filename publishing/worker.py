@@ -20,11 +20,16 @@ later; it never stops the others):
                  (publishing.opendata.build; nothing is rewritten when nothing changed)
   review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
                  one mail listing the open objection / credit-repair requests due within
-                 DIGEST_DAYS days or overdue
+                 DIGEST_DAYS days or overdue, each with its preliminary-review and decision
+                 deadlines (either may be the overdue one)
   deadlines      every DEADLINES_EVERY seconds: open requests whose deadlines were counted
                  Monday–Friday (their year's holidays unknown then) are counted again once the
                  holiday data covers them (publishing.request_deadlines.recompute_provisional; the data
                  file is read again when it changes, so no restart is needed)
+  calendar       at start, then every CALENDAR_EVERY seconds: a WARNING naming the years without
+                 holiday data that deadlines counted now reach (request_deadlines.calendar_gap)
+                 and what to add where; its result (printed by `disclosure worker --once`) is
+                 that warning, or None
   logins         daily at 03:30: forget the login rows per (name, address) that no longer
                  matter (publishing.users.forget_logins)
   audit-anchor   every AUDIT_ANCHOR_EVERY seconds: when the audit log has grown, append its head
@@ -66,6 +71,7 @@ CURSORS = SyncCursor.__table__
 SYNC_EVERY = 5.0  # seconds between search syncs
 OPEN_DATA_EVERY = 60.0  # seconds between checks for records that left publication
 DEADLINES_EVERY = 600.0  # seconds between looks for provisional deadlines to count again
+CALENDAR_EVERY = 86400.0  # seconds between warnings of a year without holiday data
 AUDIT_ANCHOR_EVERY = 60.0  # seconds between anchors of the audit log's head
 TICK = 1.0  # seconds between looks at the schedule
 DIGEST_DAYS = 2
@@ -144,11 +150,7 @@ def job_review_digest(engine: Engine) -> int:
         ]
     if not due:
         return 0
-    lines = [
-        f"{'【已超期】' if r['overdue'] else ''}{r['tracking_no']} {r['type_label']} "
-        f"{r['entity_name']} {r['status_label']} 期限 {r['due'].isoformat()}"
-        for r in due
-    ]
+    lines = [digest_line(r, today) for r in due]
     base = settings.base_url.rstrip("/")
     body = (
         f"以下 {len(due)} 件申请将在 {DIGEST_DAYS} 日内到期或已超期:\n\n"
@@ -161,11 +163,66 @@ def job_review_digest(engine: Engine) -> int:
     return len(due)
 
 
+def digest_line(req: dict[str, Any], today: date) -> str:
+    """One request of the digest (a row of request_queries.queue): both deadlines, as the queue
+    shows them, so that an overdue decision is not hidden behind the preliminary review's."""
+    from publishing.request_models import RECEIVED
+
+    # the preliminary review's deadline binds only until the review is done, as in the queue
+    review_late = req["status"] == RECEIVED and req["review_due"] < today
+    deadlines = "，".join(
+        (
+            _deadline_text("初审期限", req["review_due"], review_late, req["review_fallback"], today),
+            _deadline_text(
+                "办结期限", req["decision_due"], req["decision_overdue"], req["decision_fallback"], today
+            ),
+        )
+    )
+    flag = "【已超期】" if review_late or req["decision_overdue"] else ""
+    return (
+        f"{flag}{req['tracking_no']} {req['type_label']} {req['entity_name']} "
+        f"{req['status_label']} {deadlines}"
+    )
+
+
+def _deadline_text(label: str, due: date, overdue: bool, provisional: bool, today: date) -> str:
+    text = f"{label} {due.isoformat()}"
+    if provisional:
+        text += "（暂定）"
+    if overdue:
+        text += f"（已超期 {(today - due).days} 日）"
+    return text
+
+
 def job_deadlines(engine: Engine) -> int:
     """Count again the provisional deadlines the holiday data now covers; returns how many."""
     from publishing.request_deadlines import recompute_provisional
 
     return recompute_provisional(engine)
+
+
+def job_calendar(engine: Engine) -> str | None:
+    """Warn when deadlines counted now reach a year without holiday data (once at start, then
+    daily: not per request); the warning, or None."""
+    from publishing.request_deadlines import calendar_gap, provisional_open
+
+    gap = calendar_gap()
+    if gap is None:
+        return None
+    with engine.connect() as conn:
+        provisional = provisional_open(conn)
+    years = ", ".join(str(y) for y in gap.years)
+    tables = " ".join(f"[years.{y}]" for y in gap.years)
+    warning = (
+        f"working days: no holiday data for {years}, so deadlines falling in {years} are provisional "
+        f"(Monday–Friday less 元旦/劳动节/国庆节; 春节, 清明, 端午, 中秋 and 调休 unknown), "
+        f"{provisional} open request(s) so far. Add {tables} (holidays, workdays) from the "
+        f"State Council's notice (国务院办公厅关于部分节假日安排的通知) to {gap.file} "
+        f"(DISCLOSURE_WORKDAYS_FILE names the file in use); no restart needed, the deadlines "
+        f"job then counts them again (RUNBOOK: Next year's holidays)"
+    )
+    log.warning("worker: %s", warning)
+    return warning
 
 
 def job_forget_logins(engine: Engine) -> int:
@@ -205,6 +262,7 @@ def default_jobs() -> list[Job]:
         Job("open-data-now", job_open_data_if_needed, every=OPEN_DATA_EVERY),
         # before the digest, which lists requests by their deadlines
         Job("deadlines", job_deadlines, every=DEADLINES_EVERY),
+        Job("calendar", job_calendar, every=CALENDAR_EVERY),
         Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
         Job("logins", job_forget_logins, daily_at=dtime(3, 30)),
         Job("audit-anchor", job_audit_anchor, every=AUDIT_ANCHOR_EVERY),

@@ -44,10 +44,12 @@ def test_decision_deadlines_across_national_day():
 
 def test_years_without_data_fall_back_to_weekdays_and_say_so():
     # 2027: not in chinese-calendar 1.11, not in the bundled data file
-    assert is_workday(date(2027, 1, 1)) == (True, "weekdays")  # a Friday, counted as a workday
+    # 元旦, a Friday: a holiday by law whatever the year's schedule (so are 5-1, 5-2, 10-1..3)
+    assert is_workday(date(2027, 1, 1)) == (False, "weekdays")
     assert is_workday(date(2027, 1, 2)) == (False, "weekdays")
+    assert is_workday(date(2027, 1, 4)) == (True, "weekdays")
     deadline = add_workdays(date(2026, 12, 28), 5)
-    assert deadline == workdays.Deadline(date(2027, 1, 4), True)
+    assert deadline == workdays.Deadline(date(2027, 1, 5), True)
     assert add_workdays(date(2026, 12, 1), 5).fallback is False
     # far outside any data: still an answer, never an exception
     assert add_workdays(date(2100, 2, 26), 3) == workdays.Deadline(date(2100, 3, 3), True)
@@ -101,7 +103,7 @@ def test_an_edited_data_file_is_read_again_without_a_restart(tmp_path, caplog):
     data.write_text("[years]\n", encoding="utf-8")
     assert load_years(data) == {}
     assert add_workdays(date(2026, 12, 31), 1, load_years(data)) == workdays.Deadline(
-        date(2027, 1, 1), True
+        date(2027, 1, 4), True
     )
     data.write_text('[years.2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
     _touch_later(data)

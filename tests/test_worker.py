@@ -80,6 +80,7 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
         "open-data-now",
         "deadlines",
         "audit-anchor",
+        "calendar",
     }
     assert done["open-data-now"] is None  # open-data has just built: nothing left to do
     assert done["deadlines"] == 0  # no request with a provisional deadline
@@ -90,7 +91,7 @@ def test_run_due_syncs_search_and_runs_the_daily_jobs_once(world):
         assert read_cursor(conn, "worker:expire") == TODAY.toordinal()
     # a restarted worker (fresh jobs) does not repeat today's daily jobs
     again = worker.run_due(world, _jobs(), now=NOW)
-    assert set(again) == {"search-sync", "open-data-now", "deadlines", "audit-anchor"}
+    assert set(again) == {"search-sync", "open-data-now", "deadlines", "audit-anchor", "calendar"}
     assert again["search-sync"] == 0
     # the next day they are due again
     tomorrow = worker.run_due(world, _jobs(), now=NOW.replace(day=27))
