@@ -112,6 +112,17 @@ DECISION_BODY = Schema(
             type=[OpenAPIType.OBJECT, OpenAPIType.NULL],
             description="更正异议：记录编号 → {字段: 更正后的值}，或对全部所选记录的 {字段: 值}",
         ),
+        "expected_status": Schema(
+            type=[OpenAPIType.STRING, OpenAPIType.NULL],
+            enum=[*review.STATUSES, None],
+            description="可选的前提条件：作出决定所依据的申请状态；申请已不在该状态时不作决定，返回 409",
+        ),
+        "expected_version": Schema(
+            type=[OpenAPIType.INTEGER, OpenAPIType.NULL],
+            minimum=0,
+            description="可选的前提条件：作出决定所依据的申请版本（办理步骤的条数，即审核页面表单的"
+            " expected_version）；其后有新的办理步骤（如申请人补正材料）时不作决定，返回 409",
+        ),
     },
 )
 
@@ -296,8 +307,11 @@ def bearer_user(request: Request) -> users.Principal | None:
     status_code=200,
     description="请求头 `Authorization: Bearer TOKEN`（`disclosure users token NAME` 生成）；JSON "
     '`{"decision": "approve" | "reject", "outcome": "withdraw" | "correct", '
-    '"reason": "…", "corrections": {字段: 值}}`。批准的信用修复撤下记录；成立的异议'
-    "撤下（withdraw）或更正（correct）记录。",
+    '"reason": "…", "corrections": {字段: 值}, "expected_status": "…", "expected_version": N}`。'
+    "批准的信用修复撤下记录；成立的异议撤下（withdraw）或更正（correct）记录。"
+    "可选的 `expected_status`（如 `accepted`）与 `expected_version`（办理步骤的条数）是前提条件："
+    "申请在此之后已有变化（他人已办理、申请人已补正材料）时不作任何决定，返回 409，"
+    "请重新查看申请后再决定。",
     operation_class=DecisionOperation,
     security=[{"ReviewToken": []}],
     responses={
@@ -316,8 +330,14 @@ def bearer_user(request: Request) -> users.Principal | None:
             "没有该申请", {"errors": {"tracking_no": "没有受理编号为 YX20261127-000042 的申请"}}
         ),
         409: field_errors(
-            "申请当前的状态不能作此决定",
+            "申请当前的状态不能作此决定，或申请已不是 expected_status / expected_version 所示的状态",
             {"errors": {"status": "该申请当前状态为“异议不成立”，不能批准"}},
+            {
+                "errors": {
+                    "status": "该申请在您打开页面后已有变化（申请人已补正材料、"
+                    "当前状态：“已接收，待初审”），请刷新页面查看后再办理。"
+                }
+            },
         ),
         422: field_errors(
             "决定内容有误",
@@ -362,6 +382,9 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
                 "" if data.get("reason") is None else data["reason"],  # review.act checks its type
                 outcome=data.get("outcome") or None,
                 corrections=corrections,
+                # optional preconditions: the request as the caller last saw it
+                expected_status=data.get("expected_status"),
+                expected_version=data.get("expected_version"),
             )
         except review.ReviewError as err:
             return errors(err.status, err.errors)

@@ -272,6 +272,8 @@ def _detail_context(
             # applicant again too: those with this one's contact are marked)
             related=request_queries.related_requests(conn, req),
             open=req["status"] in OPEN_STATUSES,
+            # the request as this page shows it, carried by its form (review.act's precondition)
+            version=review.request_version(conn, req["id"]),
             errors=errors or {},
             values=values or {},
             fields={k: [(f, correction_label(k, f)) for f in correctable_fields(k)]
@@ -357,7 +359,7 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
     form = await read_form(request)
     values = {
         k: form.get(k) if isinstance(form.get(k), str) else ""
-        for k in ("action", "reason", "outcome", "corrections")
+        for k in ("action", "reason", "outcome", "corrections", "expected_status", "expected_version")
     }
     errors: dict[str, str] = {}
     status = 422
@@ -384,6 +386,9 @@ async def action_submit(request: Request, tracking_no: FromPath[str]) -> Respons
                     values["reason"],
                     outcome=values["outcome"] or None,
                     corrections=corrections or None,
+                    # a page shown before someone else's action or a supplement: refused (409)
+                    expected_status=values["expected_status"],
+                    expected_version=values["expected_version"],
                 )
                 label = review.ACTION_LABELS.get(values["action"], values["action"])
                 request.session["flash"] = f"已{label}：{tracking_no}" + _notes(result)

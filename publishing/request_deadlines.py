@@ -139,6 +139,15 @@ def recompute_provisional(engine: Engine, *, now: datetime | None = None) -> int
         return 0
     changed = 0
     with durable_transaction(engine) as conn:
+        # Every row locked first, in one order, before the first audit entry takes the audit's
+        # lock: a decision or supplement holding one of the rows (review.act locks it, then
+        # audits) is waited for here, never waited on while holding the audit (a deadlock).
+        conn.execute(
+            select(REQUESTS.c.id)
+            .where(REQUESTS.c.id.in_([r["id"] for r, *_ in changes]))
+            .order_by(REQUESTS.c.id)
+            .with_for_update()
+        )
         for r, review_due, decision_due, fallback in changes:
             # only if nothing else changed the deadlines meanwhile (a supplement, a decision)
             done = conn.execute(

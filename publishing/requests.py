@@ -610,6 +610,19 @@ def _attachment_rows(
 # -- supplementing material (status more_info) ------------------------------------------------
 
 
+def changed_meanwhile(type_: str, status: str | None) -> IntakeError:
+    """The answer (409) to a supplement for a request no longer waiting for one: it was decided
+    or otherwise handled after the applicant's page was shown. Nothing of it is kept."""
+    now = f"（当前状态：“{status_label(type_, status)}”）" if status else ""
+    return IntakeError(
+        {
+            "status": f"该申请在您打开本页后已有变化{now}，本次补正材料未保存；"
+            "请以本页显示的最新办理进度为准，如需补正请重新查询办理进度后再提交。"
+        },
+        status=409,
+    )
+
+
 def supplement(
     engine: Engine,
     tracking_no: str,
@@ -644,18 +657,21 @@ def supplement(
     if req is None or not code_matches(req["access_hash"], access_code):
         raise IntakeError({"code": "受理编号或查询码不正确"}, status=403)
     if req["status"] != MORE_INFO:
-        raise IntakeError({"status": "该申请当前不需要补正材料"}, status=409)
+        raise changed_meanwhile(req["type"], req["status"])
     if errors:
         raise IntakeError(errors)
     stored = [attachments.store(u, folder) for u in uploads]
     try:
         review_due, decision_due, fallback = deadlines(req["type"], today, config)
         with durable_transaction(engine) as conn:
+            # The row stays locked to the commit: a decision (review.act locks it too) made
+            # at the same moment waits and then sees the supplement, or comes first and the
+            # supplement sees the decision here. (SQLite: the transaction is IMMEDIATE.)
             current = conn.execute(
-                select(REQUESTS.c.status).where(REQUESTS.c.id == req["id"])
+                select(REQUESTS.c.status).where(REQUESTS.c.id == req["id"]).with_for_update()
             ).scalar()
             if current != MORE_INFO:
-                raise IntakeError({"status": "该申请当前不需要补正材料"}, status=409)
+                raise changed_meanwhile(req["type"], current)
             values = {
                 "status": RECEIVED,
                 # what was asked for is answered: it stays in the steps, no longer the status's
@@ -665,7 +681,14 @@ def supplement(
                 "calendar_fallback": fallback,
                 "updated_at": now,
             }
-            conn.execute(REQUESTS.update().where(REQUESTS.c.id == req["id"]).values(values))
+            # Only from the status read above: never over a decision made in between.
+            done = conn.execute(
+                update(REQUESTS)
+                .where(REQUESTS.c.id == req["id"], REQUESTS.c.status == MORE_INFO)
+                .values(values)
+            ).rowcount
+            if done != 1:
+                raise changed_meanwhile(req["type"], None)
             if stored:
                 conn.execute(
                     insert(ATTACHMENTS),

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from publishing import audit, clock, entities, notices, workdays
 from publishing.commit import (
@@ -73,15 +73,18 @@ from publishing.plan import (
 from publishing.request_models import (
     ACCEPTED,
     APPROVED,
+    DECIDED_STATUSES,
     MORE_INFO,
+    OPEN_STATUSES,
     RECEIVED,
     REJECTED,
     REPAIR,
     REQUESTS,
+    STEPS,
     add_step,
     status_label,
 )
-from publishing.request_queries import find, public_view
+from publishing.request_queries import find, public_view, steps
 from publishing.rules import load_rules
 from publishing.search.sync import sync
 from publishing.users import Principal
@@ -90,6 +93,7 @@ log = logging.getLogger("publishing.review")
 ACTIONS = ("accept", "more_info", "approve", "reject")
 ACTION_LABELS = {"accept": "受理", "more_info": "要求补正材料", "approve": "批准", "reject": "驳回"}
 OUTCOMES = ("withdraw", "correct")
+STATUSES = (*OPEN_STATUSES, *DECIDED_STATUSES)
 # Which statuses each action may start from, and the status it leads to.
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "accept": ((RECEIVED,), ACCEPTED),
@@ -126,16 +130,28 @@ def act(
     corrections: dict[str, Any] | None = None,
     now: datetime | None = None,
     sync_search: bool = True,
+    expected_status: Any = None,
+    expected_version: Any = None,
 ) -> Outcome:
+    """Decide on a request. expected_status / expected_version: the request as the decision's
+    maker saw it (the review page's form carries both; the API may send either): when it has
+    changed since, nothing is done (409), so that no decision is made on an out-of-date page."""
     now = now or clock.now()
     _check_types(reason, corrections)
+    seen = expected(expected_status, expected_version)
     reason = (reason or "").strip()
     _check_input(user, action, reason, outcome)
     with durable_transaction(engine) as conn:
         lock_writer(conn)
+        # The request's row stays locked to the commit: an applicant's supplement at the same
+        # moment (publishing.requests.supplement locks it too) waits, or came first and is seen.
+        conn.execute(
+            select(REQUESTS.c.id).where(REQUESTS.c.tracking_no == tracking_no).with_for_update()
+        )
         req = find(conn, tracking_no)
         if req is None:
             raise ReviewError({"tracking_no": f"没有受理编号为 {tracking_no} 的申请"}, status=404)
+        _check_seen(conn, req, seen)
         starts, target = TRANSITIONS[action]
         if req["status"] not in starts:
             raise ReviewError(
@@ -150,7 +166,14 @@ def act(
             outcome = _outcome(req, outcome, corrections)
             changed = _apply(conn, req, user, outcome, corrections or {}, now)
         values = _request_values(req, action, target, reason, outcome, user, now)
-        conn.execute(update(REQUESTS).where(REQUESTS.c.id == req["id"]).values(values))
+        # Only from the status read above (the lock makes it so; this says it where it counts).
+        done = conn.execute(
+            update(REQUESTS)
+            .where(REQUESTS.c.id == req["id"], REQUESTS.c.status == req["status"])
+            .values(values)
+        ).rowcount
+        if done != 1:
+            raise ReviewError({"status": CHANGED.format(what="")}, status=409)
         add_step(conn, req["id"], at=now, action=_step(action), status=target, note=reason)
         audit.append(
             conn,
@@ -169,6 +192,67 @@ def act(
     synced = _sync_search(engine) if changed and sync_search else None
     notified = notices.send_decision(engine, tracking_no) if action != "accept" else False
     return Outcome(tracking_no, target, changed, synced, notified)
+
+
+# -- the request as the decision's maker saw it ------------------------------------------------
+
+CHANGED = "该申请在您打开页面后已有变化{what}，请刷新页面查看后再办理。"
+# What each later step did, as the refusal of an out-of-date decision tells it.
+STEP_NEWS = {
+    "accepted": "已受理",
+    "more_info": "已要求补正材料",
+    "supplemented": "申请人已补正材料",
+    "approved": "已批准",
+    "rejected": "已驳回",
+}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The request as the decision's maker saw it: its status, its version (request_version)."""
+
+    status: str | None
+    version: int | None
+
+
+def request_version(conn: Connection, request_id: int) -> int:
+    """The request's version as the review page's form carries it: the number of its steps.
+    Every change a decision's maker must have seen (a decision, a request for material, the
+    applicant's supplement, even one leading back to the same status) adds a step."""
+    query = select(func.count()).select_from(STEPS).where(STEPS.c.request_id == request_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def expected(status: Any, stamp: Any) -> Seen | None:
+    """The precondition as the form (text) or the API (JSON) gives it; None when neither is.
+    A value of another shape is the caller's error (422)."""
+    status = None if status in (None, "") else status
+    stamp = None if stamp in (None, "") else stamp
+    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit():
+        stamp = int(stamp)  # the form's hidden field
+    errors = {}
+    if status is not None and status not in STATUSES:
+        errors["expected_status"] = f"expected_status 应为 {' | '.join(STATUSES)} 之一"
+    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0):
+        errors["expected_version"] = "expected_version 应为非负整数"
+    if errors:
+        raise ReviewError(errors)
+    return None if status is None and stamp is None else Seen(status, stamp)
+
+
+def _check_seen(conn: Connection, req: dict[str, Any], seen: Seen | None) -> None:
+    """Refuse (409) a decision made on the request as it no longer is, saying what changed."""
+    if seen is None:
+        return
+    actions = [s["action"] for s in steps(conn, req["id"])]
+    moved = seen.version is not None and seen.version != len(actions)
+    if not moved and seen.status in (None, req["status"]):
+        return
+    later = actions[seen.version :] if moved and seen.version is not None else []
+    news = [STEP_NEWS.get(a, a) for a in later]
+    now = f"当前状态：“{status_label(req['type'], req['status'])}”"
+    what = f"（{'、'.join([*news, now])}）"
+    raise ReviewError({"status": CHANGED.format(what=what)}, status=409)
 
 
 def _check_types(reason: Any, corrections: Any) -> None:
