@@ -259,13 +259,13 @@ def test_withdrawn_records_stay_withdrawn_and_a_correction_keeps_its_mark(engine
         severity["publicity_months"] = 0
     brief["penalty"]["domain_minimum"]["domains"] = []
     counts = expire(engine, rules=Rules(brief), recompute=True)
-    assert counts["period_expired"] == 2  # the food case and the corrected one
+    assert counts["period_expired"] == 3  # the food case, the recent price case, the corrected one
     assert _rows(engine, withdrawn) == held
     corrected = _rows(engine, [cases.other])[cases.other]
     assert (corrected["status"], corrected["status_reason"]) == ("expired", "corrected")
 
     counts = expire(engine, rules=NEW, recompute=True)
-    assert counts["period_returned"] == 2
+    assert counts["period_returned"] == 3
     assert _rows(engine, withdrawn) == held
     corrected = _rows(engine, [cases.other])[cases.other]
     assert (corrected["status"], corrected["status_reason"]) == ("active", "corrected")
