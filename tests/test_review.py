@@ -273,6 +273,10 @@ def test_queue_sorted_by_due_date_with_overdue_highlighted(engine, client, cases
     assert [t for _, t in rows] == [late.tracking_no, fresh.tracking_no]
     assert rows[0][0] == "is-overdue" and rows[1][0] == ""
     assert page.text.count("已逾期") == 1
+    # on a phone the rows are cards (.stack), each value under its column's name
+    table = page.text.split('<table class="data-table queue stack">', 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td[^>]*>", table.split("<tbody>", 1)[1])
+    assert len(cells) == 12 and all("data-label=" in c for c in cells), cells
     with engine.connect() as conn:
         queue = request_queries.queue(conn)
     assert [q["tracking_no"] for q in queue] == [late.tracking_no, fresh.tracking_no]
