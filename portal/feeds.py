@@ -4,7 +4,8 @@
     /feeds/{kind}/{district}.atom|.rss     district: 6-digit code or its name
     /entities/{uscc}/feed.atom|.rss        one entity's changes (empty, never 404, for a
                                            well-formed code with nothing published); with
-                                           those under its 注册号 alone, whose feed 301s here
+                                           those under its 注册号 alone, whose feed redirects
+                                           here (302: only while the link is published)
     /search/feed.atom|.rss?q=&kind=&district=   any search, newest records first
 
 A change-log feed is paged by RFC 5005 archives: the current document links `prev-archive` to
@@ -354,7 +355,7 @@ def entity_feed(
         # profile is (portal.pages.entities); an archive position is of this feed only.
         return Redirect(
             routes.entity_feed_url(entity["id"]).removesuffix(".atom") + f".{fmt}",
-            status_code=301,
+            status_code=302,  # not 301: a reader keeps a 301 for good, the link can end
             headers={"Cache-Control": f"public, max-age={CURRENT_MAX_AGE}"},
         )
     name = entity["name"]

@@ -228,8 +228,8 @@ def expected(status: Any, stamp: Any) -> Seen | None:
     A value of another shape is the caller's error (422)."""
     status = None if status in (None, "") else status
     stamp = None if stamp in (None, "") else stamp
-    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit():
-        stamp = int(stamp)  # the form's hidden field
+    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) <= 18:
+        stamp = int(stamp)  # the form's hidden field (longer: not a count of steps, 422)
     errors = {}
     if status is not None and status not in STATUSES:
         errors["expected_status"] = f"expected_status 应为 {' | '.join(STATUSES)} 之一"

@@ -75,7 +75,7 @@ def test_the_company_has_one_feed_under_either_code(engine, tmp_path):
         # archive position is of the 注册号's own feed: dropped, as the profile drops `next`).
         for fmt in ("atom", "rss"):
             r = client.get(f"/entities/{REG}/feed.{fmt}", follow_redirects=False)
-            assert r.status_code == 301, (fmt, r.status_code)
+            assert r.status_code == 302, (fmt, r.status_code)  # temporary: the link can end
             assert r.headers["location"] == f"/entities/{USCC}/feed.{fmt}"
         wide = "".join(chr(ord(c) + 0xFEE0) for c in REG)
         r = client.get(f"/entities/{wide}/feed.atom?before=99", follow_redirects=False)

@@ -326,6 +326,10 @@ def test_a_reject_from_a_page_shown_before_more_info_is_refused(engine, cases, s
     assert CHANGED in refused.text and "已要求补正材料" in refused.text
     assert "请刷新页面查看后再办理" in refused.text
     assert state(engine, other) == before  # nothing written
+    # a tampered version of thousands of digits is the form's error, not a 500 (int() refuses
+    # strings of over 4,300 digits)
+    huge = client.post(f"/review/requests/{other}", data={**stale, "expected_version": "9" * 5000})
+    assert huge.status_code == 422 and "expected_version" in huge.text, huge.text[:300]
     fresh = client.post(f"/review/requests/{other}", data=review_form(client, other))
     assert fresh.status_code == 303 and state(engine, other)["status"] == "rejected"
 

@@ -59,8 +59,12 @@ _SUMMARY_KINDS = ("blacklist", "credit_mark", "return_pledge")
 
 CANONICAL = ResponseSpec(
     data_container=None,
-    description="代码不是规范写法（全角、小写、空格、连字符）：Location 为规范代码的网址；"
-    "或为已同时以统一社会信用代码公示的主体的注册号：Location 为该统一社会信用代码的档案",
+    description="代码不是规范写法（全角、小写、空格、连字符）：Location 为规范代码的网址",
+)
+LINKED = ResponseSpec(
+    data_container=None,
+    description="已同时以统一社会信用代码公示的主体的注册号：Location 为该统一社会信用代码的档案"
+    "（临时重定向：该关联只在统一社会信用代码的记录公示期间成立）",
 )
 NOT_PUBLISHED = "未查询到代码为 {code} 的市场主体的公示信息。本系统只收录有公示记录的主体。"
 
@@ -140,7 +144,7 @@ def kind_counts(conn: Connection, data: dict[str, Any]) -> dict[str, int]:
     model=EntityProfile,
     summary="市场主体信用档案",
     description="按统一社会信用代码（或注册号）查询。代码格式或校验位错误返回 400 并说明原因。",
-    responses={301: CANONICAL},
+    responses={301: CANONICAL, 302: LINKED},
 )
 def entity_page(
     request: Request, conn: NamedDependency[Connection], uscc: FromPath[str], token: Next = None
@@ -154,7 +158,8 @@ def entity_page(
         keep = f"?next={token}" if token and not owner else ""  # a position in this list only
         return Redirect(
             base + entity_url(owner or code) + keep,
-            status_code=301,
+            # a spelling is for good (301); the link to the USCC only while it is published
+            status_code=302 if owner else 301,
             headers={"Cache-Control": f"public, max-age={PAGE_MAX_AGE if owner else 86400}"},
         )
     api = routes.is_api(request.url.path)
