@@ -359,7 +359,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from portal.observability import configure_logging
     from publishing.worker import run_worker
 
-    configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json
+    configure_logging(text=True)  # JSON lines when DISCLOSURE_LOG_FORMAT=json, else text
     result = run_worker(open_database(), once=args.once, metrics_port=args.metrics_port)
     if args.once:
         print(json.dumps(result, default=str, ensure_ascii=False))

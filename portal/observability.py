@@ -212,15 +212,15 @@ def json_logs_wanted(fmt: str | None = None) -> bool:
     return (fmt or get_settings().log_format) == "json"
 
 
-def configure_logging(fmt: str | None = None) -> bool:
-    """Apply logging_config when DISCLOSURE_LOG_FORMAT (or fmt) is "json"; True if applied.
-    (For processes without the app, e.g. the worker; the app does it through Litestar.)"""
-    if not json_logs_wanted(fmt):
+def configure_logging(fmt: str | None = None, *, text: bool = False) -> bool:
+    """Apply logging_config when DISCLOSURE_LOG_FORMAT (or fmt) is "json", and in text too when
+    `text` (a process the app's own logging does not cover: the worker, whose INFO lines were
+    otherwise dropped); True if applied. The portal's app configures itself through Litestar."""
+    json_lines = json_logs_wanted(fmt)
+    if not (json_lines or text):
         return False
     _capture_request_context()
-    logging.config.dictConfig(
-        logging_config("json", _log_level())
-    )
+    logging.config.dictConfig(logging_config("json" if json_lines else "text", _log_level()))
     return True
 
 

@@ -207,6 +207,8 @@ def test_worker_once_exits_non_zero_when_a_job_fails(engine, database_url, tmp_p
     (tmp_path / "var" / "opendata").unlink()
     ok = cli(database_url, "worker", "--once", tmp_path=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    # the default log format (text) logs the worker's INFO lines too (RUNBOOK ships them)
+    assert "INFO publishing.worker: worker: job open-data done" in ok.stdout, ok.stdout
 
 
 def test_apikeys_add_list_revoke(engine, database_url, tmp_path):
