@@ -338,12 +338,16 @@ def _aged_top(conn: Connection, before: datetime) -> int:
 
 def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) -> int:
     """Rebuild the whole index from the database (swapped in when complete); returns the
-    number of documents. Events committed meanwhile are applied by the next sync. Waits for
-    a rebuild by another process to end first (two would drop each other's new tables)."""
+    number of documents. Waits for a rebuild by another process to end first (two would drop
+    each other's new tables). Then the events committed during the rebuild are applied: a
+    publish meanwhile synced them into the index the rebuild replaced (and said so), and
+    without a worker they would wait for the next write."""
     engine = engine or get_engine()
     backend = backend or get_backend(engine)
     with rebuild_lock(engine, wait=True):
-        return _rebuild(engine, backend)
+        count = _rebuild(engine, backend)
+    sync(engine, backend, rebuild=False)
+    return count
 
 
 def _rebuild(engine: Engine, backend: SearchBackend) -> int:
