@@ -151,6 +151,8 @@ def queue(
             and review_counted_weekdays(req, starts[req["id"]]),
             decision_fallback=req["calendar_fallback"],
             overdue=req["status"] in OPEN_STATUSES and due < today,
+            # the preliminary review's deadline binds only until the review is done
+            review_overdue=req["status"] == RECEIVED and req["review_due"] < today,
             decision_overdue=req["status"] in OPEN_STATUSES and req["decision_due"] < today,
             status_label=status_label(req["type"], req["status"]),
             type_label=TYPE_LABELS[req["type"]],

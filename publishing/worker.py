@@ -166,10 +166,7 @@ def job_review_digest(engine: Engine) -> int:
 def digest_line(req: dict[str, Any], today: date) -> str:
     """One request of the digest (a row of request_queries.queue): both deadlines, as the queue
     shows them, so that an overdue decision is not hidden behind the preliminary review's."""
-    from publishing.request_models import RECEIVED
-
-    # the preliminary review's deadline binds only until the review is done, as in the queue
-    review_late = req["status"] == RECEIVED and req["review_due"] < today
+    review_late = req["review_overdue"]
     deadlines = "，".join(
         (
             _deadline_text("初审期限", req["review_due"], review_late, req["review_fallback"], today),
