@@ -75,7 +75,7 @@ def upload_limits() -> str:
     """The limits of a form's files, in words (from requests.toml and MAX_BODY)."""
     config = request_config.load_config()
     return (
-        f"每个文件不超过 {config.max_bytes // 1048576} MB，最多 {config.max_files} 个，"
+        f"每个文件不超过 {config.max_mb} MB，最多 {config.max_files} 个，"
         f"一次提交合计不超过 {MAX_BODY // 1048576} MB"
     )
 
@@ -306,7 +306,7 @@ def form_context(
         "banner": banner,
         "commitment_text": config.commitment,
         "max_files": config.max_files,
-        "max_mb": config.max_bytes // 1048576,
+        "max_mb": config.max_mb,
         "type_labels": request_models.TYPE_LABELS,
         "deadline_days": config.decision_days,
         "review_days": config.review_days,
@@ -512,7 +512,7 @@ def status_context(conn, view: dict[str, Any], code: str) -> dict[str, Any]:
         "feeds": [],
         "more_info": view["status"] == MORE_INFO,
         "max_files": config.max_files,
-        "max_mb": config.max_bytes // 1048576,
+        "max_mb": config.max_mb,
     }
 
 

@@ -34,6 +34,11 @@ class Config:
     # used lately (publishing.users.login); [review] lockout_account_failures, default 10 × the above
     lockout_account_failures: int = 50
 
+    @property
+    def max_mb(self) -> int:
+        """A file's size limit in MB, as the forms and messages state it."""
+        return self.max_bytes // 1048576
+
 
 @lru_cache
 def load_config(path: Path | None = None) -> Config:
