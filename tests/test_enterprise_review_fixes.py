@@ -9,7 +9,6 @@ problems of several records joined without a doubled "。；". Over HTTP, on SQL
 
 from __future__ import annotations
 
-import math
 import re
 
 import pytest
@@ -321,10 +320,6 @@ def test_a_receipt_without_files_says_so(engine, client, cases):
 # -- 7. the rate limit in minutes, with what it is ------------------------------------------------
 
 
-def _expected_wait(seconds: int) -> str:
-    return f"在 {seconds} 秒后" if seconds <= 60 else f"约 {math.ceil(seconds / 60)} 分钟后"
-
-
 def test_wait_in_words():
     assert retry_in(3162) == "约 53 分钟后" and retry_in(61) == "约 2 分钟后"
     assert retry_in(30) == "在 30 秒后" and retry_in(60) == "在 60 秒后"
@@ -347,7 +342,7 @@ def test_the_rate_limit_page_says_the_limit_and_the_wait(engine, cases, tmp_path
             page = tries[-1]
             wait = int(page.headers["retry-after"])
             assert "同一网络地址每小时最多提交 2 次（提交未成功的也计入）" in page.text
-            assert f"请{_expected_wait(wait)}再试。" in page.text
+            assert f"请{retry_in(wait)}再试。" in page.text
             if wait > 60:
                 assert f"{wait} 秒" not in page.text
             supplement = client.post("/requests/YX20261128-000001/supplement", data={"note": "x"})
@@ -370,7 +365,7 @@ def test_the_lookup_limit_says_the_limit(engine, cases, tmp_path, monkeypatch):
             assert tries[-1].status_code == 429
             wait = int(tries[-1].headers["retry-after"])
             assert "同一网络地址每 10 分钟最多查询 1 次" in tries[-1].text
-            assert f"请{_expected_wait(wait)}再试。" in tries[-1].text
+            assert f"请{retry_in(wait)}再试。" in tries[-1].text
     finally:
         request_config.load_config.cache_clear()
 
