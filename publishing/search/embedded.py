@@ -60,6 +60,7 @@ from publishing.search.text import (
     TEXT,
     ParsedQuery,
     decision_key,
+    former_keys,
     initial_grams,
     name_key,
     name_texts,
@@ -172,8 +173,7 @@ def index_row(doc: dict[str, Any]) -> IndexRow:
         tags.append(decision_tag(number_key))
     key = name_key(doc["names"][0]) if doc.get("names") else None
     # an exact 曾用名 ranks as an exact name (the current name's key is the column name_key)
-    formers = dict.fromkeys(name_key(n) for n in (doc.get("names") or ())[1:] if n)
-    tags += [former_tag(k) for k in formers if len(k) >= 2 and k != key]
+    tags += [former_tag(k) for k in former_keys(key, (doc.get("names") or ())[1:])]
     meta = (
         doc["id"],
         doc["type"],

@@ -19,6 +19,7 @@ from publishing.search.text import (
     CJK_CLASS,
     ParsedQuery,
     Term,
+    former_keys,
     name_key,
     name_texts,
     normalize,
@@ -200,8 +201,6 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
     out = json_clean({k: doc.get(k) for k in DOC_FIELDS})
     names = [n for n in doc.get("names") or () if n]
     key = name_key(names[0]) if names else ""
-    # the 曾用名 as exact-name keys (as the embedded index's former_tag: 2+ characters)
-    formers = dict.fromkeys(name_key(n) for n in names[1:])
     py, pyi = pinyin_tokens(names) if doc["type"] == "entity" else ([], [])
     out.update(
         {
@@ -216,7 +215,8 @@ def index_doc(doc: dict[str, Any]) -> dict[str, Any]:
             # district aliases are for names of places (高新区), not for single characters
             "place": [grams(n, chars=False) for n in PLACES.get(doc.get("district") or "", [])],
             "name_key": key or None,
-            "former_key": [k for k in formers if len(k) >= 2 and k != key],
+            # the 曾用名 as exact-name keys (as the embedded index's former_tag)
+            "former_key": former_keys(key, names[1:]),
             # entities only: a code prefix finds entities, as in the embedded backend
             "code_prefix": code_prefixes((doc.get("uscc"), doc.get("reg_no")))
             if doc["type"] == "entity"

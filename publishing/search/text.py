@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -174,6 +175,13 @@ def name_key(text: str) -> str:
     """What two names share when they are "the same name": normalised, without spaces and
     punctuation ('烟台市(芝罘区)好运来' and '烟台市芝罘区好运来' have the same key)."""
     return "".join(m.group(0) for m in _RUNS.finditer(normalize(text)))
+
+
+def former_keys(key: str | None, formers: Iterable[str]) -> list[str]:
+    """The name keys of a document's 曾用名 that a query may match as an exact name, each once:
+    2+ characters (as an exact name), and not the current name's `key`."""
+    keys = dict.fromkeys(name_key(n) for n in formers if n)
+    return [k for k in keys if len(k) >= 2 and k != key]
 
 
 def code_key(text: str) -> str | None:
