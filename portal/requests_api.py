@@ -39,6 +39,7 @@ from portal.api.schemas import (
     Problem,
     RequestReceipt,
     RequestStatus,
+    ReviewedRequest,
     documented,
     field_errors,
 )
@@ -299,6 +300,64 @@ def bearer_user(request: Request) -> users.Principal | None:
         return users.token_user(conn, token.strip())
 
 
+async def refused_bearer(request: Request) -> Response:
+    """401 for a missing or unknown token; only failed attempts count against the limit."""
+    wait = await guard.over_limit(request, "login")
+    if wait:
+        return errors(429, {"authorization": "请求过于频繁"}, {"Retry-After": str(wait)})
+    return errors(
+        401,
+        {"authorization": "缺少或无效的 Bearer 令牌"},
+        {"WWW-Authenticate": 'Bearer realm="review"'},
+    )
+
+
+UNAUTHORIZED = documented(
+    FieldErrors | Problem,
+    "缺少或无效的 Bearer 令牌（WWW-Authenticate: Bearer），或无效的 X-API-Key（{status_code, detail}）",
+    [
+        Example(value={"errors": {"authorization": "缺少或无效的 Bearer 令牌"}}),
+        Example(value=BAD_API_KEY),
+    ],
+)
+NO_SUCH_REQUEST = field_errors(
+    "没有该申请", {"errors": {"tracking_no": "没有受理编号为 YX20261127-000042 的申请"}}
+)
+
+
+@get(
+    "/api/v1/review/requests/{tracking_no:str}",
+    name="api_review_request",
+    tags=TAGS,
+    summary="审核人员查看申请（含 version）",
+    description="请求头 `Authorization: Bearer TOKEN`。返回申请的办理状态与步骤（不含申请人联系方式）"
+    "及 `version`（办理步骤的条数）：作决定时以 `expected_status` 与 `expected_version` 提交，"
+    "申请其后有变化则不作决定（409）。",
+    security=[{"ReviewToken": []}],
+    responses={
+        200: documented(ReviewedRequest, "申请的办理状态、步骤与 version"),
+        401: UNAUTHORIZED,
+        404: NO_SUCH_REQUEST,
+        429: RATE_LIMITED,
+    },
+)
+async def api_review_request(request: Request, tracking_no: FromPath[str]) -> Response:
+    engine = request.app.state.engine
+    user = await sync_to_thread(bearer_user, request)
+    if user is None:
+        return await refused_bearer(request)
+    number = request_codes.normalize_tracking_no(tracking_no)
+
+    def read() -> dict[str, Any] | None:
+        with engine.connect() as conn:
+            return review.reviewer_view(conn, number)
+
+    view = await sync_to_thread(read)
+    if view is None:
+        return errors(404, {"tracking_no": f"没有受理编号为 {number} 的申请"})
+    return Response(view, headers=NO_STORE)
+
+
 @post(
     "/api/v1/review/requests/{tracking_no:str}/decision",
     name="api_review_decision",
@@ -317,18 +376,9 @@ def bearer_user(request: Request) -> users.Principal | None:
     responses={
         200: documented(DecisionResult, "决定已记录：申请的新状态与各记录的变化"),
         400: field_errors("请求体不是 JSON 对象", {"errors": {"request": "请求体应为 JSON 对象"}}),
-        401: documented(
-            FieldErrors | Problem,
-            "缺少或无效的 Bearer 令牌（WWW-Authenticate: Bearer），或无效的 X-API-Key（{status_code, detail}）",
-            [
-                Example(value={"errors": {"authorization": "缺少或无效的 Bearer 令牌"}}),
-                Example(value=BAD_API_KEY),
-            ],
-        ),
+        401: UNAUTHORIZED,
         403: field_errors("该角色无权作出此决定", {"errors": {"decision": "角色 reviewer 无权批准"}}),
-        404: field_errors(
-            "没有该申请", {"errors": {"tracking_no": "没有受理编号为 YX20261127-000042 的申请"}}
-        ),
+        404: NO_SUCH_REQUEST,
         409: field_errors(
             "申请当前的状态不能作此决定，或申请已不是 expected_status / expected_version 所示的状态",
             {"errors": {"status": "该申请当前状态为“异议不成立”，不能批准"}},
@@ -350,15 +400,8 @@ def bearer_user(request: Request) -> users.Principal | None:
 async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response:
     engine = request.app.state.engine
     user = await sync_to_thread(bearer_user, request)
-    if user is None:  # only failed attempts count against the limit
-        wait = await guard.over_limit(request, "login")
-        if wait:
-            return errors(429, {"authorization": "请求过于频繁"}, {"Retry-After": str(wait)})
-        return errors(
-            401,
-            {"authorization": "缺少或无效的 Bearer 令牌"},
-            {"WWW-Authenticate": 'Bearer realm="review"'},
-        )
+    if user is None:
+        return await refused_bearer(request)
     try:
         data = await request.json()
     except Exception:  # noqa: BLE001 - any unreadable body (nested too deep too) is the same error
@@ -396,4 +439,4 @@ async def api_decision(request: Request, tracking_no: FromPath[str]) -> Response
     return await sync_to_thread(decide)
 
 
-route_handlers = [api_submit, api_status, api_decision]
+route_handlers = [api_submit, api_status, api_review_request, api_decision]

@@ -565,10 +565,19 @@ def _sync_search(engine: Engine) -> bool:
         return False
 
 
-def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:
+def reviewer_view(conn: Connection, tracking_no: str) -> dict[str, Any] | None:
+    """A request as the decision API's clients read it: the applicant's view (no contact
+    details) and its version, the count of steps that expected_version names."""
     req = find(conn, tracking_no)
-    assert req is not None
+    if req is None:
+        return None
     view = public_view(conn, req)
+    return {**view, "version": len(view["steps"])}
+
+
+def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:
+    view = reviewer_view(conn, tracking_no)
+    assert view is not None
     return {
         k: view[k]
         for k in (
@@ -580,5 +589,6 @@ def decision_json(conn: Connection, tracking_no: str) -> dict[str, Any]:
             "outcome",
             "decision_reason",
             "decided_at",
+            "version",
         )
     }

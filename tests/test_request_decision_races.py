@@ -413,3 +413,30 @@ def test_the_deadline_recount_waits_for_a_decision_without_deadlocking(
     assert state(engine, first.tracking_no)["audit"][-1][0] == "request.deadlines"
     assert audit.verify(engine) == (True, None)
 
+
+
+def test_the_decision_api_reads_the_version_it_sends_back(engine, cases, staff, client):
+    """An API client reads the request's state and version, decides on them, and is refused
+    once the applicant has supplied material since its read."""
+    tracking, code = more_info_request(engine, cases, staff)
+    bearer = {"Authorization": f"Bearer {users.new_token(engine, 'wang')}"}
+    url = f"/api/v1/review/requests/{tracking}"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get(url + "0", headers=bearer).status_code == 404
+    seen = client.get(url.lower(), headers=bearer)  # typed as people type it
+    assert seen.status_code == 200, seen.text
+    read = seen.json()
+    assert (read["status"], read["version"]) == ("more_info", len(read["steps"])) == ("more_info", 2)
+    assert "mobile" not in read and "contact_name" not in read and "13912345678" not in seen.text
+    rq.supplement(engine, tracking, code, NOTE, [])  # the applicant answers after the read
+    body = {"decision": "reject", "reason": REJECT,
+            "expected_status": read["status"], "expected_version": read["version"]}
+    refused = client.post(url + "/decision", json=body, headers=bearer)
+    assert refused.status_code == 409, refused.text
+    again = client.get(url, headers=bearer).json()
+    assert (again["status"], again["version"]) == ("received", 3)
+    body.update(expected_status=again["status"], expected_version=again["version"])
+    done = client.post(url + "/decision", json=body, headers=bearer)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["version"]) == ("rejected", 4)

@@ -876,6 +876,21 @@ class RequestStatus(_RequestOutcome, kw_only=True):
     attachments: Annotated[int, msgspec.Meta(description="附件数")]
 
 
+_VERSION = Annotated[
+    int,
+    msgspec.Meta(
+        description="办理步骤的条数：作为决定接口的 expected_version，申请其后有变化时不作决定",
+        examples=[3],
+    ),
+]
+
+
+class ReviewedRequest(RequestStatus, kw_only=True):
+    """A request as the decision API's clients read it (publishing.review.reviewer_view)."""
+
+    version: _VERSION
+
+
 class DecisionRecord(msgspec.Struct, kw_only=True):
     id: Annotated[str, msgspec.Meta(examples=["pn-3f9c0a1b2c4d5e6f"])]
     before: Annotated[
@@ -896,6 +911,7 @@ class DecisionRecord(msgspec.Struct, kw_only=True):
 class DecisionResult(_RequestOutcome, kw_only=True):
     """The decision endpoint's answer (publishing.review.decision_json and the records)."""
 
+    version: _VERSION
     records: list[DecisionRecord]
     search_synced: Annotated[
         bool | None, msgspec.Meta(description="搜索索引是否已同步；没有记录变化时为 null")
