@@ -9,4 +9,5 @@ from typing import Any
 def route_handlers() -> list[Any]:
     from portal import requests_api, requests_pages, review
 
-    return [*requests_pages.route_handlers, *requests_api.route_handlers, review.router()]
+    handlers = [*requests_pages.route_handlers, *requests_api.route_handlers]
+    return [*requests_pages.upload_routes(handlers), review.router()]

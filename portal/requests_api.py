@@ -44,7 +44,7 @@ from portal.api.schemas import (
     field_errors,
 )
 from portal.ratelimit import retry_in
-from portal.requests_pages import MAX_BODY, TOO_LARGE, form_submission, read_form
+from portal.requests_pages import TOO_LARGE, UPLOADS, form_submission, read_form
 from portal.review import decision_problems
 from publishing import notices, request_codes, request_queries, review, users
 from publishing import requests as rq
@@ -171,7 +171,7 @@ def errors(
 @post(
     "/api/v1/requests",
     name="api_request_submit",
-    request_max_body_size=MAX_BODY,
+    opt=UPLOADS,
     tags=TAGS,
     summary="提交异议或信用修复申请",
     description=INTAKE_DOC,

@@ -45,8 +45,10 @@ from publishing import requests as rq
 from publishing.attachments import Upload
 from publishing.request_models import MORE_INFO, OBJECTION, REPAIR
 
-MAX_BODY = 55 * 1024 * 1024  # 5 files of 10 MB and the fields
 FIELDS_MAX = 64 * 1024  # a form's text: a 5,000-character reason is 45 KB URL-encoded
+# The routes that take files (opt): their body limit follows requests.toml, set by upload_routes.
+UPLOADS = {"uploads": True}
+FRAMING = 1024 * 1024  # room for the multipart boundaries and part headers beside files and text
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 PRIVATE = {**NO_STORE, "Referrer-Policy": "no-referrer"}  # the page shows the access code
 FIELDS = ("type", "uscc", "contact_name", "mobile", "email", "reason", "commitment")
@@ -71,13 +73,28 @@ def too_large() -> PageError:
     return PageError(TOO_LARGE, status_code=413, payload={"errors": {"request": TOO_LARGE}})
 
 
-def upload_limits() -> str:
-    """The limits of a form's files, in words (from requests.toml and MAX_BODY)."""
+def max_body() -> int:
+    """The largest body a form with files may send: every file at its limit (requests.toml),
+    the text, and the framing. Beyond it Litestar stops reading (413)."""
     config = request_config.load_config()
-    return (
-        f"每个文件不超过 {config.max_mb} MB，最多 {config.max_files} 个，"
-        f"一次提交合计不超过 {MAX_BODY // 1048576} MB"
-    )
+    return config.max_files * config.max_bytes + FIELDS_MAX + FRAMING
+
+
+def upload_routes(handlers: list[Any]) -> list[Any]:
+    """The handlers, those that take files given the body limit of today's requests.toml (read
+    once per process, as the rest of it). Called when an app is made, before Litestar copies
+    the handlers into its routes."""
+    limit = max_body()
+    for handler in handlers:
+        if getattr(handler, "opt", {}).get("uploads"):
+            handler.request_max_body_size = limit
+    return handlers
+
+
+def upload_limits() -> str:
+    """The limits of a form's files, in words (from requests.toml)."""
+    config = request_config.load_config()
+    return f"每个文件不超过 {config.max_mb} MB，最多 {config.max_files} 个"
 
 
 def _back_link(request: Request) -> tuple[str, str] | None:
@@ -97,7 +114,7 @@ def _back_link(request: Request) -> tuple[str, str] | None:
 def body_too_large(request: Request) -> PageError:
     """A body over the route's limit (Litestar's 413): with files, what the limits are and a
     way back to the form; a form of text only, as too_large."""
-    if request.route_handler.resolve_request_max_body_size() != MAX_BODY:
+    if not request.route_handler.opt.get("uploads"):
         return too_large()
     detail = (
         f"上传内容过大，未保存任何内容。附件要求：{upload_limits()}。请压缩或减少文件后重新提交。"
@@ -125,8 +142,8 @@ async def read_form(request: Request) -> FormMultiDict:
     """The request's form, with at most FIELDS_MAX of text held in memory.
 
     Litestar's request.form() reads a URL-encoded body whole, and keeps a multipart text part
-    in memory however long it is (only file parts spool to disk), both up to the route's 55 MB
-    limit. Here files stream to disk as before and text beyond FIELDS_MAX is refused."""
+    in memory however long it is (only file parts spool to disk), both up to the route's limit
+    (max_body). Here files stream to disk as before and text beyond FIELDS_MAX is refused."""
     try:
         return await _read_form(request)
     except RequestEntityTooLarge:
@@ -398,9 +415,7 @@ def _submit(engine: Any, sub: rq.Submission, values: dict[str, Any]) -> rq.Recei
     return rq.submit(engine, sub)
 
 
-@post(
-    "/requests/new", name="request_submit", request_max_body_size=MAX_BODY, include_in_schema=False
-)
+@post("/requests/new", name="request_submit", opt=UPLOADS, include_in_schema=False)
 async def request_submit(request: Request) -> Response | Template:
     engine = request.app.state.engine
     cid, new = _client_id(request)
@@ -657,7 +672,7 @@ def _text(form: Any, name: str) -> str:
 @post(
     "/requests/{tracking_no:str}/supplement",
     name="request_supplement",
-    request_max_body_size=MAX_BODY,
+    opt=UPLOADS,
     include_in_schema=False,
 )
 async def request_supplement(request: Request, tracking_no: FromPath[str]) -> Template:

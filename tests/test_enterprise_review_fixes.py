@@ -101,26 +101,52 @@ def test_the_reviewer_sees_the_supplement_note_escaped(engine, client, cases, st
 # -- 2. an oversize upload says the limits and links back ---------------------------------------
 
 
-@pytest.fixture
-def small_files(tmp_path, monkeypatch):
-    """requests.toml with other file limits (3 files of 8 MB): the 413 page says these."""
+def _file_limits(tmp_path, monkeypatch, max_files: int, max_bytes: int) -> None:
+    """requests.toml with other file limits, read from here on."""
     from publishing.settings import get_settings
 
     source = request_config.DEFAULT_FILE.read_text(encoding="utf-8")
-    edited = source.replace("max_files = 5", "max_files = 3").replace(
-        "max_bytes = 10_485_760", "max_bytes = 8_388_608"
+    edited = source.replace("max_files = 5", f"max_files = {max_files}").replace(
+        "max_bytes = 10_485_760", f"max_bytes = {max_bytes}"
     )
-    assert edited.count("max_files = 3") == 1 and "8_388_608" in edited
-    path = tmp_path / "requests-small.toml"
+    assert f"max_files = {max_files}\n" in edited and f"max_bytes = {max_bytes} " in edited
+    path = tmp_path / "requests-limits.toml"
     path.write_text(edited, encoding="utf-8")
     monkeypatch.setenv("DISCLOSURE_REQUESTS_FILE", str(path))
     get_settings.cache_clear()
     request_config.load_config.cache_clear()
+
+
+@pytest.fixture
+def small_files(tmp_path, monkeypatch):
+    """requests.toml with other file limits (3 files of 8 MB): the 413 page says these."""
+    _file_limits(tmp_path, monkeypatch, 3, 8 * MB)
     yield
     request_config.load_config.cache_clear()
 
 
-LIMITS = "每个文件不超过 8 MB，最多 3 个，一次提交合计不超过 55 MB"
+LIMITS = "每个文件不超过 8 MB，最多 3 个"
+
+
+def test_the_body_limit_follows_the_file_limits(engine, cases, tmp_path, monkeypatch):
+    """Six files of 9.8 MB (59 MB) go through once requests.toml allows 6 files of 10 MB; the
+    body limit was a fixed 55 MB. With 3 files of 8 MB, a 27 MB body is refused unread."""
+    nearly_ten = PDF + b"0" * (9_800_000 - len(PDF))
+    six = [(f"p{i}.pdf", nearly_ten, "application/pdf") for i in range(6)]
+    data = fields(uscc=cases.other_uscc, record_ids=[cases.other], type="objection")
+    try:
+        _file_limits(tmp_path, monkeypatch, 6, 10 * MB)
+        taken = make_client(engine).post("/api/v1/requests", data=data, files=files(*six))
+        assert taken.status_code == 201, taken.text[:300]
+        assert len(stored_files(engine)) == 6
+        _file_limits(tmp_path, monkeypatch, 3, 8 * MB)
+        small = make_client(engine)
+        refused = small.post("/api/v1/requests", data=data, files=files(*six[:3]))
+        assert refused.status_code == 413, refused.text[:300]
+        assert LIMITS in refused.json()["errors"]["request"]
+    finally:
+        request_config.load_config.cache_clear()
+    assert count_requests(engine) == 1
 
 
 def _chunks(body: bytes, size: int = 4 * MB):
