@@ -61,6 +61,7 @@ R_FINE_CONFLICT = "罚款金额(元)与罚款金额(万元)不一致"
 R_INT = "应为整数"
 R_SIMPLE = "简易程序案件不予公示"
 R_PROCEDURE = "程序类型应为 普通/一般/简易"
+R_ENDS_BEFORE = "{end}早于{start}"  # an explicit end of publicity before the record's date
 R_SEVERITY = "失信程度应为 轻微/一般/严重"
 R_GRADE = "分类结果应为 A/B/C/D/E"
 R_GRADE_REQUIRED = "信用风险分类的分类结果为空"
@@ -374,7 +375,7 @@ def _split_masked(text: str) -> list[str]:
 _OPS = {"新增": "upsert", "更新": "upsert", "新增或更新": "upsert", "add": "upsert",
         "update": "upsert", "upsert": "upsert", "撤销": "withdraw", "withdraw": "withdraw"}  # fmt: skip
 _PROCEDURES = {"普通": "普通", "一般": "普通", "普通程序": "普通", "一般程序": "普通"}
-_SIMPLE = ("简易", "简易程序")
+_SIMPLE = "简易"  # a 程序类型 that mentions it is the simplified procedure
 _SEVERITIES = ("轻微", "一般", "严重")
 _SCHEME_ALIASES = {
     "企业信用风险分类": RISK_SCHEME,
@@ -466,7 +467,7 @@ def _issue_no(raw: Any) -> tuple[int | None, int]:
 
 def _procedure(raw: Any) -> str:
     text = _squash(_text(raw))
-    if text in _SIMPLE:
+    if _SIMPLE in text:  # 简易程序, 适用简易程序, 简易(当场处罚) …: never published
         raise ValueError(R_SIMPLE)
     try:
         return _PROCEDURES[text]
@@ -600,6 +601,9 @@ _NUMBER_TYPES = frozenset({"money", "int"})
 _NUMBER_KEYS = frozenset({"issue_no"})  # 期次: the issue's number
 # Event dates may not lie in the future.
 _NOT_FUTURE = frozenset(EVENT_DATE.values())
+# Date columns as the contract names them (reasons of the cross-field date check).
+_LABELS = {col.key: col.label for cols in KIND_COLUMNS.values() for col in cols
+           if col.type == "date"}
 # Kind columns that are not fields: fine_wan is folded into fine_yuan, status into op.
 _NOT_FIELDS = frozenset({"fine_wan", "status"})
 
@@ -875,6 +879,7 @@ class Cleaner:
         entity = self._entity(v, errors) if self.spec.entity else None
         if self.spec.post is not None:
             self.spec.post(self, v, errors)
+        self._check_end(v, errors)
         if errors:
             rejects = [Reject(file, row.row, self.header(k), val, why, why in NEVER_PUBLISHED)
                        for k, val, why in errors]
@@ -915,6 +920,16 @@ class Cleaner:
             # record as a duplicate's reject does (the raw cells are only here)
             extra={KEY_CELLS: self._key_cells()} if op == "withdraw" else {},
         )
+
+    def _check_end(self, v: Values, errors: list[tuple[str, Any, str]]) -> None:
+        """An explicit end of publicity (公示截止日期; 有效期至) before the record's own date is a
+        mistyped date, not a record to store as already expired: the row is rejected."""
+        start = v[self._event]
+        for key in self.spec.publicity:
+            end = v[key]
+            if end.__class__ is date and start.__class__ is date and end < start:
+                reason = R_ENDS_BEFORE.format(end=_LABELS[key], start=_LABELS[self._event])
+                errors.append((key, self._raw.get(key), reason))
 
     def _key_cells(self) -> tuple[str, str]:
         """A duplicate's (column, value): the key's columns as the file names them, and their

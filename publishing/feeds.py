@@ -86,6 +86,8 @@ KIND_TAGS = {
 }
 # Why a record left publication (change event reason → at:comment). A credit repair is said
 # as a plain withdrawal: a repaired record leaves every output, with no trace that it was repaired.
+# So is a scheme switched to statistics only: saying so would tell that the entity had a mark of
+# a scheme that is no longer published per entity (the change log keeps the reason).
 REASON_COMMENTS = {
     "file": "已撤回",
     "snapshot": "已撤回",
@@ -93,7 +95,7 @@ REASON_COMMENTS = {
     "repair": "已撤回",
     "expired": "公示期满",
     "superseded": "已被更新的记录取代",
-    "aggregate": "转为仅统计公布",
+    "aggregate": "已撤回",
     "correction": "已更正撤回",
 }
 # What a summary says per kind, in order (keys of the public shape; labels from the contract).

@@ -144,6 +144,12 @@ def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
 CURRENT = (ACTIVE, AGGREGATE)  # a group's current mark: published, or counted in statistics
 # The status reason (and the change event's) of a record that leaves publication so.
 LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}
+# A group's marks that supersede its older marks: the current ones, and one whose 有效期至 has
+# passed, whether it ended after it arrived or had ended already (an ended newer mark still
+# replaced the older; the result must not depend on the order the files came in). A withdrawn
+# mark (a file, a snapshot, an upheld objection) supersedes nothing: it should never have been
+# published, and the newest mark it superseded is current again (restorable).
+SUPERSEDING = (*CURRENT, EXPIRED)
 # Records out of publication that a withdrawal (a file's 撤销, a snapshot) must still reach,
 # quietly: a mark counted in the statistics, one a withdrawal of the newer mark would restore,
 # and an expired record, which a longer period (`expire --recompute`) would bring back.
@@ -156,12 +162,13 @@ def _corrected_twin(row: dict[str, Any], rivals: list[Any]) -> Any:
     the id: the platform's export with the corrected values has another id, and would stand
     beside the corrected mark as a second current mark of the same group and date."""
     return next((r for r in rivals if r.status_reason == CORRECTED and r.id != row["id"]
-                 and r.event_date == row["event_date"]), None)
+                 and r.status in CURRENT and r.event_date == row["event_date"]), None)
 
 
 def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
-    """Whether a current mark of the row's group is newer than it (it is then superseded)."""
-    return any(o.id != row["id"] and o.status in CURRENT and o.event_date > row["event_date"]
+    """Whether a mark of the row's group that supersedes (current or ended) is newer than it
+    (it is then superseded)."""
+    return any(o.id != row["id"] and o.status in SUPERSEDING and o.event_date > row["event_date"]
                for o in rivals)
 
 
@@ -172,13 +179,16 @@ def older_rivals(row: dict[str, Any], rivals: list[Any]) -> list[Any]:
 
 
 def restorable(members: list[Any], seen: set[int] | None = None) -> Any | None:
-    """The mark that is current again in a group that lost its current one: the newest it
-    superseded (of those the snapshot holds, `seen`); None while the group has a current mark."""
+    """The mark that is current again in a group that lost its newest mark: the newest it
+    superseded (of those the snapshot holds, `seen`); None while the group has a current mark,
+    or when its newest mark left is an ended one (that one still supersedes the older)."""
     if any(r.status in CURRENT for r in members):
         return None
-    held = [r for r in members
-            if r.status == SUPERSEDED and (seen is None or int(r.id[3:], 16) in seen)]
-    return max(held, key=lambda r: r.event_date) if held else None
+    left = [r for r in members if r.status in (SUPERSEDED, EXPIRED)
+            and (seen is None or int(r.id[3:], 16) in seen)]
+    # on a tie of dates (a mark corrected into another's date) the superseded one returns
+    newest = max(left, key=lambda r: (r.event_date, r.status == SUPERSEDED), default=None)
+    return newest if newest is not None and newest.status == SUPERSEDED else None
 
 
 def load_groups(conn: Connection, group_keys: Iterable[str]) -> dict[str, list[Any]]:
@@ -260,7 +270,10 @@ class Planner:
             self.counts["held"] += 1  # the corrected mark, as the platform now exports it
             return
         status = target_status(row, self.rules, self.today)
-        if status in CURRENT and row["kind"] == "credit_mark":
+        if current is not None and current.status == WITHDRAWN and status != ACTIVE:
+            self.counts["unchanged"] += 1  # withdrawn and still not publishable: it stays
+            return  # out of supersession too (a withdrawn mark supersedes nothing)
+        if status in SUPERSEDING and row["kind"] == "credit_mark":
             status = self._supersede(row, rivals, status)
         if current is None:
             row.update(status=status, version=1,
@@ -322,7 +335,7 @@ class Planner:
             self.counts["unchanged"] += 1
             return
         self._withdraw_one(current, "file")
-        if current.status in CURRENT and current.kind == "credit_mark":
+        if current.status in SUPERSEDING and current.kind == "credit_mark":
             self.writer.flush()  # the mark it superseded is current again
             self._restore_superseded([current.group_key])
 
@@ -368,10 +381,11 @@ class Planner:
 
     def _supersede(self, row: dict[str, Any], rivals: list[Any], status: str = ACTIVE) -> str:
         """A newer mark of the same scheme and domain supersedes the older one: `status` (the
-        row's current state: published, or counted in the statistics, which count an entity's
-        current mark only) unless a newer one supersedes it."""
+        row's own state: published, counted in the statistics, which count an entity's
+        current mark only, or ended) unless a newer one supersedes it. An ended row stays
+        expired either way, and still supersedes the older marks (SUPERSEDING)."""
         if superseded_by_newer(row, rivals):
-            return SUPERSEDED
+            return SUPERSEDED if status in CURRENT else status
         for other in older_rivals(row, rivals):
             op = OP_WITHDRAW if other.status == ACTIVE else None
             self.writer.set_status(other, SUPERSEDED, op, "superseded",
@@ -395,8 +409,9 @@ class Planner:
         if not keys:
             return {}
         out: dict[str, list[Any]] = {}
+        states = ", ".join(f"'{s}'" for s in SUPERSEDING)
         stored = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "group_key", keys,
-                                where=f" AND status IN ('{ACTIVE}', '{AGGREGATE}')")
+                                where=f" AND status IN ({states})")
         for r in stored:
             out.setdefault(r.group_key, []).append(r)
         return out
@@ -435,7 +450,8 @@ class Planner:
         for r in gone:
             self._withdraw_one(r, "snapshot")
         self.writer.flush()
-        lost = [r.group_key for r in gone if r.status in CURRENT]  # groups left with no mark
+        # groups that lost their newest mark (a current or an ended one)
+        lost = [r.group_key for r in gone if r.status in SUPERSEDING]
         if kind == "credit_mark" and lost:
             self._restore_superseded(lost, seen)
 

@@ -170,7 +170,7 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
             f"{KIND_LABELS.get(rec['kind'], rec['kind'])}信息不适用在线信用修复；"
             "如认为信息有误，请提出异议。"
         )
-    never = [k for k in rec.get("penalty_kinds") or () if k in set(rules.never_repairable_kinds())]
+    never = rules.never_repairable_in(rec.get("penalty_kinds"))
     if never:
         until = rec.get("publicity_until") or "公示期满"
         return (

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
@@ -58,11 +59,22 @@ class Rules:
         return [name for name, s in self.raw["credit_mark"]["schemes"].items() if s.get("list")]
 
     def never_repairable_kinds(self) -> list[str]:
+        """The listed terms (a penalty kind that contains one is never repaired early)."""
         return list(self.raw["penalty"]["never_repairable"]["penalty_kinds"])
 
+    def never_repairable_in(self, penalty_kinds: Any) -> list[str]:
+        """The penalty kinds (items of 处罚种类) that bar early repair: those containing a listed
+        term (吊销 covers 吊销食品经营许可证, 吊销营业执照; 暂扣许可证件 is not covered)."""
+        never = self._never_repairable
+        return [kind for kind in penalty_kinds or () if _mentions(kind, never)]
+
     @cached_property
-    def _never_repairable(self) -> frozenset[str]:
-        return frozenset(self.never_repairable_kinds())
+    def _never_repairable(self) -> tuple[str, ...]:
+        return _folded_terms(self.never_repairable_kinds())
+
+    @cached_property
+    def _minimum_domains(self) -> tuple[str, ...]:
+        return _folded_terms(self.raw["penalty"]["domain_minimum"]["domains"])
 
     def publicity_until(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
         """Default end of publicity when the file gives none; None = until withdrawn."""
@@ -80,25 +92,40 @@ class Rules:
         """First day a credit repair may be requested; None when it can never be repaired early."""
         if kind != "penalty":
             return None
-        never = self._never_repairable
-        if any(k in never for k in fields.get("penalty_kinds") or ()):
+        if self.never_repairable_in(fields.get("penalty_kinds")):
             return None
         months = max(self._severity(fields)["repairable_after_months"],
                      self._domain_minimum(fields))
         return add_months(event_date, months)
 
     def _domain_minimum(self, fields: dict[str, Any]) -> int:
-        """SAMR's minimum in months for the case's 领域 (0 for other domains): a listed domain
-        covers those that start with it (食品 covers 食品经营, 食品安全; 药品 covers 药品生产)."""
-        minimum = self.raw["penalty"]["domain_minimum"]
+        """SAMR's minimum in months for the case's 领域 (0 for other domains): a domain that
+        contains a listed term is covered (食品 covers 保健食品, 网络食品; 电梯 covers 电梯安全)."""
         domain = fields.get("domain") or ""
-        if domain and any(domain.startswith(d) for d in minimum["domains"]):
-            return int(minimum["repairable_after_months"])
+        if domain and _mentions(domain, self._minimum_domains):
+            return int(self.raw["penalty"]["domain_minimum"]["repairable_after_months"])
         return 0
 
     def _severity(self, fields: dict[str, Any]) -> dict[str, Any]:
         table = self.raw["penalty"]["severity"]
         return table.get(fields.get("severity") or "", table[self.raw["penalty"]["default_severity"]])
+
+
+def _fold(text: str) -> str:
+    """Text as the cleaner stores a 领域 (NFKC, no spaces): 场（厂） in the rules file matches
+    场(厂) in a record."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _folded_terms(terms: list[str]) -> tuple[str, ...]:
+    return tuple(_fold(t) for t in terms)
+
+
+@lru_cache(maxsize=4096)  # a file's rows share a few hundred domains and penalty kinds
+def _mentions(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether the text contains one of the (folded) terms."""
+    folded = _fold(text)
+    return any(t in folded for t in terms)
 
 
 def _tagged(value: Any) -> dict[str, str]:
@@ -170,8 +197,8 @@ def _check(raw: dict[str, Any], where: Path) -> None:
 
     def names(path: tuple[str, ...]) -> None:
         value = get(path, "字符串列表")
-        # an empty string would match every 领域 (startswith)
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        # an empty term (or one of spaces) is contained in every 领域 and penalty kind
+        if not isinstance(value, list) or not all(isinstance(v, str) and _fold(v) for v in value):
             fail(path, "非空字符串的列表", value)
 
     severities = table(("penalty", "severity"))

@@ -478,9 +478,10 @@ def test_publicity_until_may_be_in_the_future_and_ends_publicity():
 
 
 def test_publicity_ends_in_the_past_are_kept_as_given():
-    # not an error of the row: the record arrives already expired (the planner's business)
-    assert ok("penalty", publicity_until="2026-02-01").publicity_until == date(2026, 2, 1)
-    assert ok("credit_mark", valid_until="2025-12-31").publicity_until == date(2025, 12, 31)
+    # not an error of the row: the record arrives already expired (the planner's business);
+    # an end before the record's own date is (test_legal_review_fixes)
+    assert ok("penalty", publicity_until="2026-07-01").publicity_until == date(2026, 7, 1)
+    assert ok("credit_mark", valid_until="2026-02-28").publicity_until == date(2026, 2, 28)
 
 
 # -- money ---------------------------------------------------------------------------------------

@@ -214,12 +214,12 @@ def test_expire_withdraws_records_past_publicity(engine, tmp_path):
 
 def test_explicit_publicity_end_wins_and_past_ones_arrive_expired(engine, tmp_path):
     header = [*penalty_row(1), "公示截止日期"]
-    rows = [penalty_row(1, 公示截止日期="2030-01-01"), penalty_row(2, 公示截止日期="2026-02-01")]
+    rows = [penalty_row(1, 公示截止日期="2030-01-01"), penalty_row(2, 公示截止日期="2026-07-01")]
     result = run(engine, write_csv(tmp_path / "a.csv", rows, header=header))
     assert result.as_json()["added"] == 1 and result.as_json()["stored_expired"] == 1
     with engine.connect() as conn:
         ends = sorted(conn.execute(select(RECORDS.c.publicity_until)).scalars())
-    assert ends == [date(2026, 2, 1), date(2030, 1, 1)]
+    assert ends == [date(2026, 7, 1), date(2030, 1, 1)]
 
 
 def test_latest_name_wins_and_former_names_are_kept(engine, tmp_path):

@@ -166,7 +166,7 @@ def _active(engine, kind: str) -> int:
 
 @pytest.mark.parametrize(
     ("kind", "corrections"),
-    [("penalty", {"decided_on": "2020-01-10"}), ("credit_mark", {"valid_until": "2025-06-01"})],
+    [("penalty", {"decided_on": "2020-01-10"}), ("credit_mark", {"valid_until": "2026-02-01"})],
     ids=["penalty-decided-on", "mark-valid-until"],
 )
 def test_a_correction_that_ends_publicity_expires_the_record_at_once(

@@ -153,6 +153,26 @@ def test_a_superseded_mark_corrected_to_a_newer_date_supersedes_the_other(
     assert sorted(_changes(client, head)) == sorted([(old, "add"), (new, "withdraw")])
 
 
+def test_a_mark_corrected_to_have_ended_still_supersedes_the_older_one(
+    engine, client, bearer, tmp_path
+):
+    """A corrected 有效期至 in the past ends the newer mark; the older one it superseded stays
+    superseded, as when a file brings the newer mark already ended (plan.SUPERSEDING)."""
+    listing = {"标注类型": "经营异常名录", "分类结果": ""}
+    _publish(engine, tmp_path, "a.csv", credit_mark_row(74, 标注日期="2025-03-01", **listing))
+    _publish(engine, tmp_path, "b.csv",
+             credit_mark_row(74, 标注日期="2026-01-01", 有效期至="2027-06-30", **listing))
+    old, new = _mark(engine, 74, "2025-03-01"), _mark(engine, 74, "2026-01-01")
+    assert _public(client, old) is None
+    head = _head(engine)
+    done = _correct(client, bearer, submit_request(engine, "objection", new, uscc(74)),
+                    {"valid_until": "2026-06-30"})
+    assert done["records"][0]["after"]["status"] == "expired"
+    assert _public(client, new) is None and _public(client, old) is None
+    assert _changes(client, head) == [(new, "expire")]
+    assert _events(engine, old) == [("add", None), ("withdraw", "superseded")]
+
+
 # -- a corrected 标注类型 -------------------------------------------------------------------------
 
 
