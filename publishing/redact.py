@@ -13,8 +13,10 @@ least 11 digits:
   date in year, month, day groups (``370602 ****-**-** 1233``, 6-4-2-2-4, old ones 6-2-2-2-3);
 - mobile numbers ``1[3-9]`` + 9 digits, ``138****5678``; with a ``86`` or ``0086`` prefix
   (``86138****5678``) or a trunk ``0`` (``0139****1018``), the prefix is kept too; one group
-  of 12 digits starting ``1[3-9]``, a mobile with a digit too many (``139*****0151``), unless
-  it is a time stamp YYYYMMDDhhmm;
+  of 12–15 digits holding a mobile with something glued to it: at its head or after a trunk
+  ``0``, ``86``, ``086`` or an area code (``0535139****1016``), with up to 4 digits after it
+  (``139******1712``), unless it is a time stamp YYYYMMDDhhmm[ss] or a 注册号 after a 注册号
+  label with its GS 15 check digit right (``130102000000001``);
 - bank card and account numbers of 16–21 digits, all but the last 4 masked; so are 18 digits
   failing the ID check, and any run of 16 or more digits without separators that is not one of
   the above (an ID glued to a mobile, ``37060219800122123113900451045``).
@@ -22,10 +24,10 @@ least 11 digits:
 Left alone: other numbers (money, also with thousands separators ``1,200,000.00``; lists
 ``12,13,14``; dates, also date ranges ``20230501-20240501`` and lists of years
 ``2019,2020,2021,2022``; landlines ``0535-6612345``, 400/800 numbers, 15 digits that are not a
-date), and an 18-character valid USCC (GB 32100 check) that fails the GB 11643 check, has a
-real 登记管理部门/机构类别 pair and province code (not 62, where every UnionPay card starts),
-and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is more likely a mistyped
-ID or an account number, and is masked).
+date nor hold a mobile as above), and an 18-character valid USCC (GB 32100 check) that fails
+the GB 11643 check, has a real 登记管理部门/机构类别 pair and province code (not 62, where every
+UnionPay card starts), and no birth date YYYYMMDD of 1900–2099 at positions 7–14 (else it is
+more likely a mistyped ID or an account number, and is masked).
 
 Digits. Free text is not NFKC-normalised; a number is read in two passes, each masking the
 same way (a character per digit, the same head and tail shown). First ASCII and full-width
@@ -41,12 +43,19 @@ as unexplained digits (so 当事人三七〇六… stays an ID, not 17 digits of
 Runs. Letters and other characters end a run; stars do not (see Masked before). Invisible
 characters (U+200B–U+200F, U+2060–U+2064, U+FEFF, soft hyphen, bidi controls) are ignored
 wherever they stand: ``139\\u200b0022\\u200b1022`` is the 11 digits of one group. Digit
-groups are joined into one run by a separator: whitespace (space, tab, line break, NBSP,
-ideographic and other Unicode spaces; any number of them), or 1–2 punctuation characters with
-any whitespace on either side: hyphens and dashes (- ‐ ‑ ‒ – — ― − ﹣ －), dots (. · ・ ．),
-slashes (/ \\ ／), parentheses (``(139)0027-1027``), underscores (_ ＿) and list separators:
-commas (, ， ﹐), vertical bars (| ¦ ｜), tildes and wave dashes (~ ～ 〜), semicolons (; ；),
-、 (see below). An ID's X may follow the last digit. Not : + # and the like.
+groups are joined into one run by a separator: whitespace (what str.isspace() is: space, tab,
+line breaks of every kind (VT, FF, NEL, U+2028, U+2029 …), NBSP, ideographic and other Unicode
+spaces; any number of them), or 1–2 punctuation characters with any whitespace on either
+side: hyphens and dashes (- ‐ ‑ ‒ – — ― − ﹣ －), dots (. · ・ ．), slashes (/ \\ ／),
+parentheses (``(139)0027-1027``), underscores (_ ＿) and list separators: commas (, ， ﹐),
+vertical bars (| ¦ ｜), tildes and wave dashes (~ ～ 〜), semicolons (; ；), 、 (see below). An
+ID's X may follow the last digit. Not : + # and the like.
+
+Odd separators. Before all that, groups of ASCII or full-width digits joined by a colon
+(: ： ∶ ﹕) or by 一 typed as a dash, maybe with whitespace around it, are masked where a piece
+of them is a mobile in groups 3-4-4 (``139:****:1015``, ``139一****一1015``) or an 18-character
+ID with its check character, a province and a birth date (``370602：********1233``); nothing
+else is joined so: times (``12:30:45``), ratios and numerals in words are left alone.
 
 Grouped runs. A run of several groups is cut into pieces, each a number, a date
 (``2023-10-01``: year 19xx/20xx, the same one punctuation character twice), an amount of money
@@ -116,7 +125,8 @@ alone in every reading. A run with stars beside a digit of another form is read 
 second pass only (``张三62170_*****1838``: the first read 三62170_030921838, an old ID).
 
 Fast path: a string shorter than 11 characters, or without 11 digits of any form joined only
-by separator characters, is returned as is (the same object); so is one with nothing masked.
+by separator characters (or odd separators), is returned as is (the same object); so is one with
+nothing masked.
 Linear time: each group starts a bounded number of pieces (an amount of money or a list of
 years is read over at most 32 groups, a longer one in pieces).
 """
@@ -163,7 +173,10 @@ _X = "Xx\uff38\uff58"  # an ID's check character X, ASCII or full-width
 # Invisible format characters: zero-width space/non-joiner/joiner, LRM/RLM, bidi embeddings and
 # isolates, word joiner and invisible operators, BOM/ZWNBSP, soft hyphen, Mongolian vowel sep.
 _INV = INVISIBLE  # zero-width and bidi controls: ignored between digits
-_WS = " \t\r\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+# Whitespace: exactly what str.isspace() is (the run analysis tells a break by it): space, tab,
+# line breaks (VT, FF, the file/group/record/unit separators, NEL, U+2028, U+2029), NBSP and
+# the other Unicode spaces.
+_WS = " \t\n\x0b\x0c\r\x1c-\x1f\x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _DASH = "\\-\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _COMMAS = ",\ufe50\uff0c"  # comma, small comma, full-width comma
 _ENUMERATION = "\u3001\ufe51\uff64"  # 、 (and its small and half-width forms)
@@ -231,6 +244,16 @@ _OTHER_AFTER = re.compile(f"{_JOIN}(?:[{_OTHER_D}]|[^\\D{_D}])")
 _OTHER_BEFORE = re.compile(f"(?:[{_OTHER_D}]|[^\\D{_D}]){_JOIN}\\Z")
 _OTHER_WINDOW = 40  # characters looked at before a run (a join is short but for whitespace)
 _PLAIN = _reading(_D, None)
+# Odd separators: colons (ASCII, full-width, ratio, small) and 一 typed as a dash. They join
+# digit groups only into a mobile 3-4-4 or a valid ID (_odd_number): else a time (12:30), a
+# ratio (1:1000) or a numeral in a word.
+_ODD_SEPS = ":\uff1a\u2236\ufe55\u4e00"
+_ODD_SEP = re.compile(f"[{_ODD_SEPS}][{_WS}]*[{_D}]")  # the cheap test first
+_ODD_JOINED = re.compile(  # the lookahead: 11 digits and 2 separators at least (a mobile)
+    f"(?<![{_D}])(?=[{_D}{_WS}{_ODD_SEPS}]{{13}})"
+    f"[{_D}]+(?:[{_WS}]*[{_ODD_SEPS}][{_WS}]*[{_D}]+)+(?:[{_X}](?![A-Za-z]))?"
+)
+_MOBILE_HEADS = frozenset(f"1{k}" for k in range(3, 10))
 _ANY = _reading(_ANY_D, _OTHER_DIGIT)
 _INVISIBLE = re.compile(f"[{_INV}]")
 # Spaces and/or a dash, an underscore or a comma.
@@ -269,6 +292,10 @@ _REG_LABEL_WINDOW = 12  # characters looked at before the number
 # Kinds of number: (digits kept at the head, at the tail), or not masked.
 _ID = (6, 4)
 _MOBILE, _MOBILE86, _MOBILE0, _MOBILE0086 = (3, 4), (5, 4), (4, 4), (7, 4)
+# A mobile in one group of 12–15 digits (_glued_mobile): a prefix (trunk 0, 86, 086, an area
+# code) maybe, the mobile, maybe up to 4 digits more. Masked with the prefix and 3 digits shown.
+_GLUED_MOBILE = re.compile(r"(0|86|086|010|02\d|0[3-9]\d\d)?1[3-9]\d{9}")
+_MOBILE_WITH_PREFIX = {0: _MOBILE, 1: _MOBILE0, 2: _MOBILE86, 3: (6, 4), 4: (7, 4)}
 _BANK = (0, 4)
 _NOT_PERSONAL = None  # a landline, 400/800 number or USCC: explains its digits, kept as is
 _UNKNOWN = False  # explains nothing
@@ -298,14 +325,18 @@ _FIRST_YEAR, _LAST_YEAR = 1900, 2039  # years in a list (5000 13 20230501 2025)
 # it was read the first time. Stars written in the text (3*5) stand alone in every reading.
 _STRAY_STARS = 1000
 # Numbers as mask_text leaves them, by the digits shown at the head: what the head is, and the
-# widths (none: an account's, 16 or more; an ID's X counted).
-_MASKED_SHAPES: dict[int, tuple[re.Pattern[str], frozenset[int]]] = {
-    0: (re.compile(""), frozenset()),
-    3: (re.compile("1[3-9]"), frozenset([11, 12])),
-    4: (re.compile("01[3-9]"), frozenset([12])),
-    5: (re.compile("861[3-9]"), frozenset([13])),
-    6: (re.compile(""), frozenset([15, 18])),
-    7: (re.compile("00861[3-9]"), frozenset([15])),
+# widths (none: an account's, 16 or more; an ID's X counted). Mobiles glued to a prefix or to
+# digits after them (_glued_mobile) are 12–15 digits wide.
+_MASKED_SHAPES: dict[int, tuple[tuple[re.Pattern[str], frozenset[int]], ...]] = {
+    0: ((re.compile(""), frozenset()),),
+    3: ((re.compile("1[3-9]"), frozenset(range(11, 16))),),
+    4: ((re.compile("01[3-9]"), frozenset(range(12, 16))),),
+    5: ((re.compile("861[3-9]"), frozenset(range(13, 16))),),
+    6: (
+        (re.compile(""), frozenset([15, 18])),
+        (re.compile(r"(?:010|02\d|086)1[3-9]"), frozenset([14, 15])),
+    ),
+    7: ((re.compile(r"(?:0086|0[3-9]\d\d)1[3-9]"), frozenset([15])),),
 }
 _MAX_MASK_HEAD = max(_MASKED_SHAPES)
 _MAX_MASK_STAR_GROUPS = _BROKEN_LONGEST  # a spaced-out card's: 19 digits, 4 shown
@@ -360,8 +391,31 @@ def _reg_label_before(s: str, at: int) -> bool:
 
 
 def _compact_datetime(d: str) -> bool:
-    """12 digits YYYYMMDDhhmm of 1900–2099: a time stamp, not a mistyped mobile."""
-    return _plausible_birth(d[:8]) and int(d[8:10]) < 24 and int(d[10:12]) < 60
+    """12 or 14 digits YYYYMMDDhhmm[ss] of 1900–2099: a time stamp, not a mistyped mobile."""
+    return (
+        len(d) in (12, 14)
+        and _plausible_birth(d[:8])
+        and int(d[8:10]) < 24
+        and all(int(d[k : k + 2]) < 60 for k in range(10, len(d), 2))
+    )
+
+
+def _glued_mobile(d: str, reg: bool) -> Any:
+    """The kind of one group d of 12–15 digits holding a mobile with something glued to it,
+    or _UNKNOWN. The mobile starts the group, or follows a prefix that cannot start anything
+    else: a trunk 0, 86/086, or an area code (053513900151016: 0535 and a mobile; no landline
+    after an area code starts with 1); up to 4 digits may follow it (an extension, a digit
+    typed twice: 1390015101712). Masked as a mobile with that prefix: the prefix and 3 digits
+    shown, and the last 4 of the group. Left alone: a time stamp YYYYMMDDhhmm[ss], and a
+    15-digit 注册号 of 河北/山西/内蒙古 (13…, 14…, 15…) after a 注册号 label with a right GS 15
+    check digit. Lost without a label (a 注册号, an old 15-character 税号 of those provinces), a
+    13-digit bar code or time in ms: little; a mobile shown is a leak."""
+    glued = _GLUED_MOBILE.match(d)
+    if glued is None or _compact_datetime(d):
+        return _UNKNOWN
+    if reg and len(d) == 15 and reg_no_check_ok(d):
+        return _NOT_PERSONAL
+    return _MOBILE_WITH_PREFIX[len(glued.group(1) or "")]
 
 
 def _dates_only(digits: list[str]) -> bool:
@@ -411,12 +465,11 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
         if single and _LANDLINE.fullmatch(d):
             return _NOT_PERSONAL
         # One group of 12 digits starting like a mobile: most likely a mobile with a digit typed
-        # twice (139001510151), masked as one, 3 + 4 shown. Nothing public has this form here:
-        # decision numbers carry 〔2024〕 and 号, dates start 19/20 (a time stamp YYYYMMDDhhmm of
-        # the 1900s is left alone). What is masked wrongly (a 河北 区划 code 130102001001, an
-        # invoice code 137001900111) loses little; a mobile shown would be a leak.
-        if single and d[0] == "1" and d[1] in "3456789" and not _compact_datetime(d):
-            return _MOBILE
+        # twice (139001510151), masked as one, 3 + 4 shown (_glued_mobile, below). Nothing
+        # public has this form here: decision numbers carry 〔2024〕 and 号, dates start 19/20
+        # (a time stamp YYYYMMDDhhmm of the 1900s is left alone). What is masked wrongly (a 河北
+        # 区划 code 130102001001, an invoice code 137001900111) loses little; a mobile shown
+        # would be a leak.
     elif n == 13:
         if d[:3] == "861" and d[3] in "3456789":
             return _MOBILE86
@@ -424,6 +477,8 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
         return _BANK if single or n <= _MAX_GROUPED else _UNKNOWN
     elif n == 10 and single and d[:3] in ("400", "800"):
         return _NOT_PERSONAL
+    if single and 12 <= n <= 15:
+        return _glued_mobile(d, reg)
     return _UNKNOWN
 
 
@@ -832,11 +887,13 @@ def _masked_end(digits: list[str], stars: list[bool], i: int, x: bool, k: int) -
         k += 1
     if tail == 3 and x and k == n:
         tail += 1  # the ID's X (after 4 digits, an X is a letter: tel138****5678x)
-    shape = _MASKED_SHAPES.get(len(head))
-    if not hidden or tail != 4 or shape is None or not shape[0].match(head):
+    if not hidden or tail != 4:
         return 0, 0
-    width, widths = len(head) + hidden + tail, shape[1]
-    return (k, hidden) if width in widths or (not widths and width >= 16) else (0, 0)
+    width = len(head) + hidden + tail
+    for pattern, widths in _MASKED_SHAPES.get(len(head), ()):
+        if pattern.match(head) and (width in widths or (not widths and width >= 16)):
+            return k, hidden
+    return 0, 0
 
 
 def _broken_kind(d: str, x: bool, card: bool) -> Any:
@@ -1060,13 +1117,63 @@ def _regular(kind: Any, shape: tuple[int, ...], first: str) -> bool:
 def mask_text(s: str) -> str:
     """s with every ID number, mobile number and bank card number masked (s itself when there
     is nothing to mask)."""
-    # One scan of ordinary text: a stretch of 11 digits of any form is needed for either pass.
-    if len(s) < 11 or _ANY.candidate.search(s) is None:
+    if len(s) < 11:
         return s
-    masked = _mask(s, _PLAIN)
+    masked = _mask_odd_joins(s)
+    # One scan of ordinary text: a stretch of 11 digits of any form is needed for either pass.
+    if _ANY.candidate.search(masked) is None:
+        return s if masked == s else masked
+    masked = _mask(masked, _PLAIN)
     if _OTHER_DIGIT.search(masked) is not None:  # some digit of another form
         masked = _mask(masked, _ANY)
     return s if masked == s else masked
+
+
+def _mask_odd_joins(s: str) -> str:
+    """s with the IDs and mobiles masked whose digit groups a colon or 一 joins (see Odd
+    separators in the module docstring), else s."""
+    return _ODD_JOINED.sub(_mask_odd_joined, s) if _ODD_SEP.search(s) else s
+
+
+def _mask_odd_joined(match: re.Match[str]) -> str:
+    """One stretch of digit groups joined by colons or 一, with its IDs and mobiles masked."""
+    text = match.group()
+    x = text[-1] in _X_SET
+    body = text[:-1] if x else text
+    groups = [m.span() for m in _PLAIN.group.finditer(body)]
+    digits = [body[a:b].translate(_ASCII) for a, b in groups]
+    chars = list(text)
+    i = 0
+    while i < len(groups):
+        end, kind = _odd_number(digits, i, x)
+        if kind:
+            for p in _piece_positions(body, x, groups, i, end, kind):
+                chars[p] = "*"
+        i = end
+    return "".join(chars)
+
+
+def _odd_number(digits: list[str], i: int, x: bool) -> tuple[int, Any]:
+    """The number of several groups starting at group i of a stretch joined by colons or 一
+    (x: an X after its last group), as (end group, kind); else (i + 1, _UNKNOWN). Only what the
+    digits speak for: a mobile in groups 3-4-4, an 18-character ID with its check character, a
+    province and a birth date (the test 、 joins by, _enumerated)."""
+    n = len(digits)
+    if (
+        i + 3 <= n
+        and [len(g) for g in digits[i : i + 3]] == [3, 4, 4]
+        and digits[i][:2] in _MOBILE_HEADS
+    ):
+        return i + 3, _MOBILE
+    d = digits[i]
+    for j in range(i + 1, n):
+        d += digits[j]
+        x_here = x and j == n - 1
+        if len(d) + x_here > 18:
+            break
+        if len(d) + x_here == 18 and _enumerated(_ID, d, x_here):
+            return j + 1, _ID
+    return i + 1, _UNKNOWN
 
 
 def _mask(s: str, reading: _Reading) -> str:
@@ -1093,6 +1200,49 @@ def _masked_start(s: str, start: int, floor: int) -> int:
         at -= 1
     first = s.find("*", at, start)
     return start if first < 0 else first
+
+
+# A JSON string escape: \uXXXX, or a backslash and one character (\n, \", \\ …).
+_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)", re.S)
+_JSON_SHORT_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "/": "/",
+                       '"': '"', "\\": "\\"}
+
+
+def mask_escaped(text: str) -> str:
+    """mask_text for the text of a JSON line that could not be parsed (a report shows it): its
+    numbers are read with the JSON escapes decoded (\\uff11\\uff13\\uff19… is １３９…, and
+    \\n a line break), the text is left as written, but a masked digit written as an escape
+    becomes \\u**** (its length kept, so the column an error names still points right)."""
+    masked = mask_text(text)
+    if "\\" not in masked:
+        return masked
+    decoded: list[str] = []
+    sources: list[tuple[int, int]] = []  # the span of the text each decoded character comes from
+    at = 0
+    for m in _JSON_ESCAPE.finditer(masked):
+        decoded.extend(masked[at : m.start()])
+        sources.extend((k, k + 1) for k in range(at, m.start()))
+        escape = m.group()
+        if len(escape) == 6:  # \uXXXX
+            decoded.append(chr(int(escape[2:], 16)))
+        else:
+            decoded.append(_JSON_SHORT_ESCAPES.get(escape[1], escape[1]))
+        sources.append(m.span())
+        at = m.end()
+    decoded.extend(masked[at:])
+    sources.extend((k, k + 1) for k in range(at, len(masked)))
+    plain = "".join(decoded)
+    seen = mask_text(plain)
+    if seen is plain:
+        return masked
+    out: list[str] = []
+    for (start, end), before, after in zip(sources, plain, seen, strict=True):
+        if before == after:
+            out.append(masked[start:end])
+        else:  # a digit masked: its escape too, \u**** (\* for a stray \5), the length kept
+            kept = masked[start : end - 4 if end - start == 6 else end - 1]
+            out.append(kept.ljust(end - start, "*"))
+    return "".join(out)
 
 
 def mask_value(v: Any) -> Any:

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from publishing.redact import mask_text, mask_value
+from publishing.redact import mask_escaped, mask_text, mask_value
 
 
 @dataclass(slots=True)
@@ -63,8 +63,10 @@ class Reject:
 
     def __post_init__(self) -> None:
         # Reports go to logs and e-mails: the value is masked as published text is (a CSV
-        # row's raw line holds the never-read 身份证号 and 联系电话 columns).
-        self.value = mask_value(self.value)
+        # row's raw line holds the never-read 身份证号 and 联系电话 columns), text also through
+        # JSON escapes (a malformed JSON line's "\uff11\uff13\uff19…").
+        value = self.value
+        self.value = mask_escaped(value) if isinstance(value, str) else mask_value(value)
 
     def as_dict(self) -> dict[str, Any]:
         value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else mask_text(str(self.value))

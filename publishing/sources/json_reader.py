@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from publishing.redact import mask_value
+from publishing.redact import mask_escaped, mask_value
 from publishing.rows import BadValue, SourceError, SourceFile, SourceRow
 from publishing.sources.headers import (
     ERROR_KEY,
     R_NO_RECORDS,
     RAW_KEY,
+    RAW_WINDOW,
     KeyMapper,
     check_required,
     raw_text,
@@ -342,7 +343,10 @@ class _Broken:
 
     def __init__(self, reason: str, line: bytes) -> None:
         self.reason = reason
-        self.raw = raw_text(line.decode("utf-8", errors="replace"))
+        # Masked through its JSON escapes (a mobile written "\uff11\uff13…") before the report
+        # cuts it: cut first, a number's escapes cut short could no longer be read as one.
+        text = line.decode("utf-8", errors="replace").strip()[:RAW_WINDOW]
+        self.raw = raw_text(mask_escaped(text))
 
 
 def _lines(path: Path) -> Iterator[tuple[int, Any, bool, bool]]:
