@@ -1,7 +1,8 @@
 """The background worker: one process next to the portal processes (deploy/compose.yaml).
 
 Jobs, each run when due, each in its own try (a failing job is logged, counted and retried
-later; it never stops the others):
+later; it never stops the others, nor the worker: a database that fails while the schedule is
+read or a day recorded fails the job, not the process):
 
   search-sync    every SYNC_EVERY seconds: apply the change log to the search index
                  (publishing.search.sync; Meilisearch or embedded, whichever is configured);
@@ -21,7 +22,9 @@ later; it never stops the others):
   review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
                  one mail listing the open objection / credit-repair requests due within
                  DIGEST_DAYS days or overdue, each with its preliminary-review and decision
-                 deadlines (either may be the overdue one)
+                 deadlines (either may be the overdue one). Its day is recorded before the mail
+                 goes out (and given back when it cannot be sent): a database that cannot
+                 record it means no digest, never the same digest at every restart
   deadlines      every DEADLINES_EVERY seconds: open requests whose deadlines were counted
                  Monday–Friday (their year's holidays unknown then) are counted again once the
                  holiday data covers them (publishing.request_deadlines.recompute_provisional; the data
@@ -41,7 +44,9 @@ so a restart does not repeat it and a worker that was down at the hour catches u
 comes back; the fingerprint of the rules last recomputed under is kept there too
 ("worker:rules", publishing.expire.RULES_CURSOR). Only one worker is active at a time: it holds
 a PostgreSQL advisory lock (SQLite: a file lock next to the database); a second worker waits as
-a hot standby.
+a hot standby. The lock goes with its database session: the active worker checks before each
+round of jobs that its session still holds it, and when not (the session was killed, the
+server restarted) stops running jobs, logs an error and contends again like a standby.
 
 `run_worker(engine, once=True)` runs the due jobs once (and search-sync always) and returns
 what each did; the CLI verb `disclosure worker [--once]` is a thin call of it.
@@ -60,7 +65,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, delete, select, update
 
 from publishing import clock, locks
 from publishing.db import get_engine, writer_connection
@@ -85,6 +90,9 @@ class Job:
     run: Callable[[Engine], Any]
     every: float | None = None  # seconds, or
     daily_at: dtime | None = None  # Beijing time
+    # a daily job whose effect lies outside the database (a mail): its day is recorded before
+    # it runs, so that a day that cannot be recorded means no run rather than a run again
+    mark_day_first: bool = False
     failures: int = 0
     last_run: float = 0.0  # monotonic, for `every`
     retry_at: float = 0.0  # monotonic: after a failure, not before this
@@ -260,7 +268,7 @@ def default_jobs() -> list[Job]:
         # before the digest, which lists requests by their deadlines
         Job("deadlines", job_deadlines, every=DEADLINES_EVERY),
         Job("calendar", job_calendar, every=CALENDAR_EVERY),
-        Job("review-digest", job_review_digest, daily_at=dtime(8, 30)),
+        Job("review-digest", job_review_digest, daily_at=dtime(8, 30), mark_day_first=True),
         Job("logins", job_forget_logins, daily_at=dtime(3, 30)),
         Job("audit-anchor", job_audit_anchor, every=AUDIT_ANCHOR_EVERY),
     ]
@@ -281,11 +289,33 @@ def last_day(engine: Engine, job: Job) -> date | None:
     return date.fromordinal(seq) if seq else None
 
 
-def _mark_day(engine: Engine, job: Job, day: date) -> None:
+def _mark_day(engine: Engine, job: Job, day: date) -> Row | None:
+    """Record `day` as the job's last; the cursor row it replaced (seq, updated_at), if any."""
     from publishing.search.sync import write_cursor
 
+    name = _cursor_name(job)
     with writer_connection(engine) as conn, conn.begin():
-        write_cursor(conn, _cursor_name(job), day.toordinal())
+        before = conn.execute(
+            select(CURSORS.c.seq, CURSORS.c.updated_at).where(CURSORS.c.name == name)
+        ).first()
+        write_cursor(conn, name, day.toordinal())
+    return before
+
+
+def _unmark_day(engine: Engine, job: Job, before: Row | None) -> None:
+    """Put back the cursor row _mark_day replaced, so that the failed job is due again; when
+    that fails too, the job is not run again that day (never twice)."""
+    name = _cursor_name(job)
+    try:
+        with writer_connection(engine) as conn, conn.begin():
+            if before is None:
+                conn.execute(delete(CURSORS).where(CURSORS.c.name == name))
+            else:
+                conn.execute(
+                    update(CURSORS).where(CURSORS.c.name == name).values(**before._mapping)
+                )
+    except Exception as err:  # noqa: BLE001 - the job's failure is logged and counted anyway
+        log.error("worker: job %s: its day stays recorded (%s); not run again today", job.name, err)
 
 
 def is_due(engine: Engine, job: Job, now: datetime, mono: float) -> bool:
@@ -302,20 +332,23 @@ def is_due(engine: Engine, job: Job, now: datetime, mono: float) -> bool:
 
 
 def run_job(engine: Engine, job: Job, now: datetime, mono: float) -> Any:
-    """Run one job, recording success (the day, for daily jobs) or backing off after failure."""
+    """Run one job, recording success (the day, for daily jobs) or backing off after failure;
+    a failure to record the day is the job's failure too."""
     started = time.perf_counter()
+    day = clock.beijing_date(now)
+    claimed, before = False, None
     try:
+        if job.mark_day_first:
+            before, claimed = _mark_day(engine, job, day), True
         result = job.run(engine)
+        if job.daily_at is not None and not job.mark_day_first:
+            _mark_day(engine, job, day)
     except Exception as err:  # noqa: BLE001 - one job's failure never stops the worker
-        job.failures += 1
-        job.retry_at = mono + min(300.0, 5.0 * 2 ** min(job.failures, 6))
-        log.exception("worker: job %s failed (%d in a row): %s", job.name, job.failures, err)
-        _metric_failure(job.name)
-        return err
+        if claimed:
+            _unmark_day(engine, job, before)
+        return _failed(job, mono, err)
     job.failures = 0
     job.last_run = mono
-    if job.daily_at is not None:
-        _mark_day(engine, job, clock.beijing_date(now))
     elapsed = time.perf_counter() - started
     if job.daily_at is not None or result:
         log.info("worker: job %s done in %.2fs: %s", job.name, elapsed, result)
@@ -323,13 +356,32 @@ def run_job(engine: Engine, job: Job, now: datetime, mono: float) -> Any:
     return result
 
 
+def _failed(job: Job, mono: float, err: Exception) -> Exception:
+    """Log and count a failure of the job; it is retried after a backoff."""
+    job.failures += 1
+    job.retry_at = mono + min(300.0, 5.0 * 2 ** min(job.failures, 6))
+    log.error(
+        "worker: job %s failed (%d in a row): %s", job.name, job.failures, err, exc_info=err
+    )
+    _metric_failure(job.name)
+    return err
+
+
 def run_due(engine: Engine, jobs: list[Job], now: datetime | None = None) -> dict[str, Any]:
-    """Run the jobs that are due now; returns {job: result}."""
+    """Run the jobs that are due now; returns {job: result}. A database failure while looking
+    at the schedule is the job's failure (logged, counted, retried), never the worker's end."""
     now = now or clock.now()
     mono = time.monotonic()
-    return {
-        job.name: run_job(engine, job, now, mono) for job in jobs if is_due(engine, job, now, mono)
-    }
+    results: dict[str, Any] = {}
+    for job in jobs:
+        try:
+            due = is_due(engine, job, now, mono)
+        except Exception as err:  # noqa: BLE001 - as a failure inside the job
+            results[job.name] = _failed(job, mono, err)
+            continue
+        if due:
+            results[job.name] = run_job(engine, job, now, mono)
+    return results
 
 
 # -- one active worker -----------------------------------------------------------------------
@@ -338,16 +390,32 @@ def run_due(engine: Engine, jobs: list[Job], now: datetime | None = None) -> dic
 @contextlib.contextmanager
 def leadership(
     engine: Engine, wait: bool = True, stop: threading.Event | None = None
-) -> Iterator[bool]:
-    """Hold the worker lock while inside; yields False when not wait and another holds it
-    (a standby worker tries again every STANDBY_RETRY seconds until `stop`)."""
+) -> Iterator[locks.Lock]:
+    """Hold the worker lock while inside; yields a false Lock when not wait and another holds
+    it (a standby worker tries again every STANDBY_RETRY seconds until `stop`, also while the
+    database does not answer). The leader checks Lock.still_held before each round of jobs."""
+    stop = stop or threading.Event()
     while True:
-        with locks.held(engine, WORKER_LOCK_ID, "worker", wait=False) as got:
-            if got or not wait or (stop and stop.is_set()):
-                yield got
+        with contextlib.ExitStack() as stack:
+            lock = _contend(engine, stack, wait)
+            if lock or not wait or stop.is_set():
+                yield lock
                 return
+        stop.wait(STANDBY_RETRY)
+
+
+def _contend(engine: Engine, stack: contextlib.ExitStack, wait: bool) -> locks.Lock:
+    """Try to take the worker lock, held until `stack` closes."""
+    try:
+        lock = stack.enter_context(locks.holding(engine, WORKER_LOCK_ID, "worker", wait=False))
+    except Exception as err:  # noqa: BLE001 - a standby outlives a database outage
+        if not wait:
+            raise
+        log.error("worker: the worker lock could not be taken (%s); trying again", err)
+        return locks.Lock(False, WORKER_LOCK_ID)
+    if not lock:
         log.info("worker: another worker is active; standing by")
-        (stop or threading.Event()).wait(STANDBY_RETRY)
+    return lock
 
 
 # -- metrics (optional: prometheus-client) -----------------------------------------------------
@@ -448,13 +516,28 @@ def run_worker(
 
         start_http_server(metrics_port)
     results: dict[str, Any] = {}
-    with leadership(engine, wait=True, stop=stop) as leader:
-        if not leader:
-            return {"standby": True}
-        log.info("worker: active (%s)", ", ".join(j.name for j in jobs))
-        _metrics_at_start(engine, jobs)
-        while not stop.is_set():
-            results.update(run_due(engine, jobs))
-            stop.wait(TICK)
+    led = False
+    while not stop.is_set():
+        with leadership(engine, wait=True, stop=stop) as lock:
+            if not lock:  # stopped while standing by
+                break
+            led = True
+            log.info("worker: active (%s)", ", ".join(j.name for j in jobs))
+            _metrics_at_start(engine, jobs)
+            _lead(engine, jobs, lock, stop, results)
     log.info("worker: stopped")
-    return results
+    return results if led else {"standby": True}
+
+
+def _lead(
+    engine: Engine, jobs: list[Job], lock: locks.Lock, stop: threading.Event, results: dict
+) -> None:
+    """Run the due jobs each TICK while the worker lock is this worker's: once its session is
+    gone (killed, the server restarted) another worker may be active, and two must never be."""
+    while not stop.is_set():
+        if not lock.still_held():
+            log.error("worker: the worker lock was lost (its database session ended); no "
+                      "longer active, contending again")
+            return
+        results.update(run_due(engine, jobs))
+        stop.wait(TICK)
