@@ -371,6 +371,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 @database_errors("开放数据文件未生成")
 def cmd_opendata(args: argparse.Namespace) -> int:
+    import errno
     from collections import Counter
 
     from publishing.opendata import INDEX_NAME, EmptyChangeLog, build, default_dir, load_index
@@ -382,6 +383,14 @@ def cmd_opendata(args: argparse.Namespace) -> int:
     except EmptyChangeLog as err:
         print(f"错误：{err}。", file=sys.stderr)
         return EXIT_DATABASE
+    except OSError as err:  # disk full, no permission: build has deleted what it wrote
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        cause = "磁盘空间不足" if full else (err.strerror or str(err))
+        after = (load_index(default_dir()) or {}).get("build")
+        outcome = ("新的开放数据文件已生成并提供，收尾未完成（下次生成时完成）" if after != before
+                   else "本次写入的文件已删除，已有的开放数据文件未改动")
+        print(f"错误：无法写入开放数据文件 {default_dir()}（{cause}）：{outcome}。", file=sys.stderr)
+        return EXIT_REJECTED
     kinds = Counter(f["type"] for f in result["files"])
     done = "已是最新（自上次生成以来没有变更，未改写文件）" if result.get("build") == before else "已生成"
     print(f"开放数据{done}：版本 {result['version']}，seq {result['seq']:,}，快照文件 "

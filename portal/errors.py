@@ -50,6 +50,16 @@ GENERIC = {
     415: "不支持该请求内容的格式。",
     429: "请求过于频繁，请稍后再试。",
 }
+# The routes that store what a person sends (a request, a supplement to one): when they fail
+# for a server reason (disk full, database down) the answer says that nothing was stored and to
+# send it again later, not only "服务器内部错误" (was it received? is the form wrong?). They
+# store nothing unless all is stored (publishing.requests: one transaction, files removed).
+SUBMISSION_ROUTES = frozenset({"request_submit", "request_supplement", "api_request_submit"})
+NOT_SAVED_TITLE = "提交未成功"
+NOT_SAVED = (
+    "服务器暂时出现故障，本次提交未能完成，提交的内容（包括附件）均未保存。"
+    "这不是您填写的内容有误，请稍后重新提交。"
+)
 BAD_PARAMS = "请求参数格式不正确"
 NOT_JSON = "请求体不是有效的 JSON"
 _CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
@@ -182,12 +192,19 @@ def describe(request: Request, exc: Exception, status: int) -> str:
     return GENERIC.get(status) or TITLES.get(status, "请求未能处理") + "。"
 
 
+def _submission(request: Request) -> bool:
+    """Whether the request went to a route that stores a submission (SUBMISSION_ROUTES)."""
+    handler = request.scope.get("route_handler")  # absent when no route matched
+    return getattr(handler, "name", None) in SUBMISSION_ROUTES
+
+
 def handle_error(request: Request, exc: Exception) -> Response:
     exc = undecodable(exc) or exc
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status >= 500:
         log.exception("error serving %s", request.url.path, exc_info=exc)
-    detail = describe(request, exc, status)
+    unsaved = status >= 500 and _submission(request)
+    detail = NOT_SAVED if unsaved else describe(request, exc, status)
     headers = {"Cache-Control": CACHE.get(status, "no-store")}
     if isinstance(exc, HTTPException) and exc.headers:
         headers.update(exc.headers)  # e.g. a 405's Allow
@@ -197,7 +214,7 @@ def handle_error(request: Request, exc: Exception) -> Response:
         return Response(body, status_code=status, headers=headers)
     context = {
         "status": status,
-        "title": TITLES.get(status, "出错了"),
+        "title": NOT_SAVED_TITLE if unsaved else TITLES.get(status, "出错了"),
         "detail": detail,
         "json_url": None,  # an error page has no data of its own to offer
         "feeds": [],

@@ -11,7 +11,9 @@ Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /ope
                                         seq, or "SEQ-BUILD" for a seq built before
     deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
                                         each line the /api/v1/changes item of that event as of
-                                        the build (index.json "delta_lines": "changes")
+                                        the build (index.json "delta_lines": "changes"); a file
+                                        is written as {YYYY-MM-DD}.build-{BUILD}.ndjson first
+                                        (see "index.json is the one commit point" below)
     retired/retired.json                the files the index before this one listed and this one
     retired/snapshots/{version}/...     does not, kept for RETIRED_GRACE after the build (the
     retired/deltas/{YYYY-MM-DD}.ndjson  previous snapshot, delta days past KEEP_DELTA_DAYS)
@@ -27,10 +29,17 @@ correction on an upheld objection (a change event with reason "objection") takes
 it replaced out like a withdrawal: that content was wrong, not merely older.
 
 - a delta line carries the record's *current* public shape, or `record: null` when the record
-  is no longer published, exactly like /api/v1/changes. Each build rewrites (temp file, rename)
-  every kept day with an event of a record that has a newer event since the last build, not
-  only the days with new events. Applying the events in seq order still ends in the published
-  state: the event that took the record out comes after its earlier lines.
+  is no longer published, exactly like /api/v1/changes. Each build rewrites every kept day
+  with an event of a record that has a newer event since the last build, not only the days
+  with new events. Applying the events in seq order still ends in the published state: the
+  event that took the record out comes after its earlier lines.
+- index.json is the one commit point: every file it lists holds the bytes it describes, at
+  any moment, even if a build is killed or fails (disk full). A build writes the new snapshot
+  and the rewritten days under names no index lists (a day as DAY.build-BUILD.ndjson), then
+  index.json naming them; then it links each day to its usual name DAY.ndjson and writes
+  index.json again naming those. The portal finds a delta file through index.json (its URL
+  stays /open-data/deltas/DAY.ndjson). A build that fails deletes what it wrote that
+  index.json does not list, and so does the next build with what a killed one left.
 - only the newest snapshot is listed. The files the replaced index listed stay downloadable
   for RETIRED_GRACE after the build (moved under retired/): that index may still be served
   from a cache for INDEX_MAX_AGE, and its clients must find the URLs it lists. Only the one
@@ -296,12 +305,29 @@ def _build_snapshot(engine: Engine, out_dir: Path, seq: int, version: str) -> li
     return files
 
 
-def _prune_snapshots(out_dir: Path, current: str) -> None:
-    """Delete every snapshot but `current` (and leftovers of interrupted builds): an older one
-    may hold records that have left publication since."""
-    for path in (out_dir / "snapshots").iterdir():
-        if path.name != current:
-            shutil.rmtree(path, ignore_errors=True)
+def _discard_unreferenced(out_dir: Path) -> None:
+    """Delete the files under snapshots/ and deltas/ that neither index.json (as it is on disk)
+    nor the retired generation it replaced lists, a retired/ left by a build that never wrote
+    its index, and temporary files: an older snapshot may hold records that have left
+    publication since, and a failed or killed build's files would keep the disk space it
+    took (disk full: the attachments share the directory). An open download keeps its file
+    until it ends."""
+    index = load_index(out_dir)
+    keep = {f["path"] for f in (index or {}).get("files", [])}
+    retired = load_retired(out_dir)
+    if index is not None and retired is not None and retired.get("replaced_by") == index["version"]:
+        keep.update(f["path"] for f in retired["files"])
+    else:  # not this index's (retired_file ignores it too)
+        shutil.rmtree(out_dir / RETIRED_DIR, ignore_errors=True)
+    for top in ("snapshots", "deltas"):
+        # reversed: a directory's files come before the directory itself
+        for path in sorted((out_dir / top).rglob("*"), reverse=True):
+            if path.is_dir():
+                with contextlib.suppress(OSError):  # removed once empty
+                    path.rmdir()
+            elif path.relative_to(out_dir).as_posix() not in keep:
+                path.unlink(missing_ok=True)
+    (out_dir / f"{INDEX_NAME}.tmp").unlink(missing_ok=True)
 
 
 # -- the files a replaced index listed -----------------------------------------------------
@@ -319,9 +345,10 @@ def load_retired(out_dir: Path) -> dict[str, Any] | None:
 def retired_file(
     out_dir: Path, index: dict[str, Any], path: str, now: datetime | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
-    """(generation, file entry, file) of `path` ("snapshots/V/KIND.FMT.gz", "deltas/DAY.ndjson")
-    when the index that `index` replaced listed it and it is kept; None for a file never
-    listed, not kept, or once the grace has run out (the portal answers 410)."""
+    """(generation, file entry, file) of `path` ("snapshots/V/KIND.FMT.gz", "deltas/DAY.ndjson":
+    its URL below /open-data/) when the index that `index` replaced listed it and it is kept;
+    None for a file never listed, not kept, or once the grace has run out (the portal answers
+    410). A delta day may be kept under a build's own name (DAY.build-N.ndjson)."""
     retired = load_retired(out_dir)
     if (
         retired is None
@@ -329,11 +356,11 @@ def retired_file(
         or (now or clock.now()) >= datetime.fromisoformat(retired["until"])
     ):
         return None
-    entry = next((f for f in retired["files"] if f["path"] == path), None)
+    entry = next((f for f in retired["files"] if f["url"] == f"/open-data/{path}"), None)
     if entry is None:
         return None
     # moved under retired/ just after the new index is written: it may be at either place
-    for file in (out_dir / RETIRED_DIR / path, out_dir / path):
+    for file in (out_dir / RETIRED_DIR / entry["path"], out_dir / entry["path"]):
         if file.is_file():
             return retired, entry, file
     return None
@@ -455,12 +482,15 @@ def _touched_days(
     return out
 
 
-def _write_delta(engine: Engine, deltas_dir: Path, day: str, first: int, last: int) -> dict:
-    """The day's file from the change log (its events in [first, last]), replaced atomically."""
-    path = deltas_dir / f"{day}.ndjson"
-    tmp = path.with_name(path.name + ".tmp")
+def _write_delta(
+    engine: Engine, deltas_dir: Path, day: str, first: int, last: int, build_no: int
+) -> dict:
+    """The day's file from the change log (its events in [first, last]), under this build's
+    own name: the file index.json lists for the day stays as it is until index.json names
+    this one (_settle_deltas gives it the day's usual name afterwards)."""
+    path = deltas_dir / f"{day}.build-{build_no}.ndjson"
     entry: dict[str, Any] = {"date": day, "from_seq": None, "to_seq": None, "events": 0}
-    with open(tmp, "wb") as fh:
+    with open(path, "wb") as fh:
         for item in iter_changes(engine, since=first - 1, until=last):
             if _beijing_date(item["at"]).isoformat() != day:
                 continue  # a neighbouring day's event inside the seq range
@@ -468,11 +498,10 @@ def _write_delta(engine: Engine, deltas_dir: Path, day: str, first: int, last: i
             entry["from_seq"] = entry["from_seq"] or item["seq"]
             entry["to_seq"] = item["seq"]
             entry["events"] += 1
-    os.replace(tmp, path)
     sha, size = _file_digest(path)
     entry.update(
         type="delta",
-        path=f"deltas/{day}.ndjson",
+        path=f"deltas/{path.name}",
         url=f"/open-data/deltas/{day}.ndjson",
         media_type=MEDIA_TYPES["ndjson"],
         bytes=size,
@@ -488,6 +517,7 @@ def _update_deltas(
     since: int,
     until: int,
     keep_days: int | None,
+    build_no: int,
     rewrite_all: bool = False,
     built_on: date | None = None,
 ) -> tuple[list[dict], list[dict]]:
@@ -497,11 +527,7 @@ def _update_deltas(
     date too) are left for the caller to retire or delete."""
     deltas_dir = out_dir / "deltas"
     deltas_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in deltas_dir.glob("*.tmp"):  # of an interrupted build (we hold the lock)
-        leftover.unlink()
-    entries = {
-        d["date"]: dict(d) for d in previous if (deltas_dir / f"{d['date']}.ndjson").exists()
-    }
+    entries = {d["date"]: dict(d) for d in previous if (out_dir / d["path"]).exists()}
     stale = set(entries) if rewrite_all else _touched_days(engine, entries, since, until, built_on)
     spans = {day: [e["from_seq"], e["to_seq"]] for day, e in entries.items() if day in stale}
     for day, (first, last) in _event_days(engine, since, until).items():
@@ -510,7 +536,7 @@ def _update_deltas(
         )
         span[1] = last
     for day in sorted(spans):
-        entries[day] = _write_delta(engine, deltas_dir, day, *spans[day])
+        entries[day] = _write_delta(engine, deltas_dir, day, *spans[day], build_no)
     days = sorted(entries)
     dropped = []
     if keep_days is not None and days:
@@ -574,7 +600,8 @@ def build(
     left publication since is rewritten. When the database no longer holds the event the last
     build ended at (restored from a backup, seqs issued again), the delta history starts over.
     A database that has never published anything does not replace files built from one that
-    has (EmptyChangeLog)."""
+    has (EmptyChangeLog). A build that fails (disk full: OSError) leaves the files index.json
+    lists as they were and deletes what it wrote besides."""
     from publishing.db import get_engine
 
     engine = engine or get_engine()
@@ -582,79 +609,111 @@ def build(
     with _locked(out_dir):
         if _retired_due(out_dir):  # grace over: the portal answers 410 for them by now
             shutil.rmtree(out_dir / RETIRED_DIR, ignore_errors=True)
-        previous = load_index(out_dir)
-        with engine.connect() as conn:
-            seq = last_change_seq(conn)
-            if seq == 0 and previous is not None and _highest_seq(previous) > 0:
-                raise EmptyChangeLog(_highest_seq(previous))
-            mark = event_mark(conn, seq)
-            same_log = previous is not None and index_matches(conn, previous)
-        current = same_log and previous.get("delta_lines") == DELTA_LINES
-        if (
-            current
-            and previous.get("csv_cells") == CSV_CELLS
-            and previous["seq"] == seq
-            and (out_dir / "snapshots" / str(previous["version"])).is_dir()
-            and not ended_kinds(previous)
-        ):
-            if previous.get("cursor") != snapshot_cursor(seq, mark):
-                previous["cursor"] = snapshot_cursor(seq, mark)  # an index from before cursors
-                _write_json(out_dir / INDEX_NAME, previous)
-            return previous
-        build_no = int((previous or {}).get("build", 0)) + 1
-        version = _next_version(previous, seq, build_no)
-        snapshot = _build_snapshot(engine, out_dir, seq, version)
-        prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
-        since = int(previous["seq"]) if previous and prev_deltas else 0
-        if since > seq or (previous and "seq_event" in previous and not same_log):
-            # the database was rebuilt or restored: its history is not the files' any more
-            since, prev_deltas = 0, []
-            shutil.rmtree(out_dir / "deltas", ignore_errors=True)
-        deltas, dropped = _update_deltas(
-            engine,
-            out_dir,
-            prev_deltas,
-            since,
-            seq,
-            keep_days,
-            rewrite_all=not current,
-            built_on=_beijing_date(previous["generated_at"]) if previous else None,
-        )
-        index = {
-            "version": version,
-            "seq": seq,
-            "seq_event": mark,
-            "cursor": snapshot_cursor(seq, mark),
-            "lineage": _lineage(previous, same_log),
-            "highest_seq": max(seq, _highest_seq(previous)),
-            "build": build_no,
-            "generated_at": _now_iso(),
-            "publisher": AUTHORITY,
-            "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
-            "usage": "先下载 type=snapshot 的文件（截至 seq 的全部公示记录），再按 seq 顺序应用 "
-            "type=delta 文件中 seq 大于快照 seq 的事件：record 不为 null 的写入，"
-            "为 null 的按 record_id 删除。之后以 cursor 为 since 请求 /api/v1/changes，"
-            "再以每次返回的 next 持续同步（cursor 同时标识 seq 对应的事件，数据库从备份恢复后"
-            "接口会返回 409 提示重新同步）。"
-            f"只保留最新快照：被取代的快照文件在新 index.json 生成后仍可下载 "
-            f"{int(RETIRED_GRACE.total_seconds())} 秒（其后有记录停止公示或被更正的类别除外），"
-            "之后返回 410，请重新读取 index.json。已停止公示的记录在各增量文件中 record 为 null。"
-            "lineage 标识变更日志的这段历史：与上次读取时不同（数据库已从备份恢复，此后的 seq "
-            "可能已分配给其他事件），或 seq 比上次读取时小、seq 相同而 seq_event 不同，"
-            "都说明副本可能含有已不存在的记录，请清空副本，从新快照重新同步。",
-            "delta_lines": DELTA_LINES,
-            "csv_cells": CSV_CELLS,
-            "files": [*snapshot, *deltas],
-        }
-        retiring = None
-        if previous is not None and same_log:  # another change log's files are never served
-            snapshot = previous.get("csv_cells") == CSV_CELLS  # else unquoted: not again
-            retiring = _retiring(engine, previous, version, dropped, snapshot)
-        _start_retiring(out_dir, retiring)
+        _discard_unreferenced(out_dir)  # what a killed build left
+        try:
+            return _build(engine, out_dir, keep_days)
+        except BaseException:
+            _discard_unreferenced(out_dir)
+            raise
+
+
+def _build(engine: Engine, out_dir: Path, keep_days: int | None) -> dict[str, Any]:
+    """build's work, under its lock."""
+    previous = load_index(out_dir)
+    with engine.connect() as conn:
+        seq = last_change_seq(conn)
+        if seq == 0 and previous is not None and _highest_seq(previous) > 0:
+            raise EmptyChangeLog(_highest_seq(previous))
+        mark = event_mark(conn, seq)
+        same_log = previous is not None and index_matches(conn, previous)
+    current = same_log and previous.get("delta_lines") == DELTA_LINES
+    if (
+        current
+        and previous.get("csv_cells") == CSV_CELLS
+        and previous["seq"] == seq
+        and (out_dir / "snapshots" / str(previous["version"])).is_dir()
+        and not ended_kinds(previous)
+    ):
+        if previous.get("cursor") != snapshot_cursor(seq, mark):
+            previous["cursor"] = snapshot_cursor(seq, mark)  # an index from before cursors
+            _write_json(out_dir / INDEX_NAME, previous)
+        return previous
+    build_no = int((previous or {}).get("build", 0)) + 1
+    version = _next_version(previous, seq, build_no)
+    snapshot = _build_snapshot(engine, out_dir, seq, version)
+    prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
+    since = int(previous["seq"]) if previous and prev_deltas else 0
+    if since > seq or (previous and "seq_event" in previous and not same_log):
+        # the database was rebuilt or restored: its history is not the files' any more
+        # (the old days go once the new index.json is written: _discard_unreferenced)
+        since, prev_deltas = 0, []
+    deltas, dropped = _update_deltas(
+        engine,
+        out_dir,
+        prev_deltas,
+        since,
+        seq,
+        keep_days,
+        build_no,
+        rewrite_all=not current,
+        built_on=_beijing_date(previous["generated_at"]) if previous else None,
+    )
+    index = {
+        "version": version,
+        "seq": seq,
+        "seq_event": mark,
+        "cursor": snapshot_cursor(seq, mark),
+        "lineage": _lineage(previous, same_log),
+        "highest_seq": max(seq, _highest_seq(previous)),
+        "build": build_no,
+        "generated_at": _now_iso(),
+        "publisher": AUTHORITY,
+        "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},
+        "usage": "先下载 type=snapshot 的文件（截至 seq 的全部公示记录），再按 seq 顺序应用 "
+        "type=delta 文件中 seq 大于快照 seq 的事件：record 不为 null 的写入，"
+        "为 null 的按 record_id 删除。之后以 cursor 为 since 请求 /api/v1/changes，"
+        "再以每次返回的 next 持续同步（cursor 同时标识 seq 对应的事件，数据库从备份恢复后"
+        "接口会返回 409 提示重新同步）。"
+        f"只保留最新快照：被取代的快照文件在新 index.json 生成后仍可下载 "
+        f"{int(RETIRED_GRACE.total_seconds())} 秒（其后有记录停止公示或被更正的类别除外），"
+        "之后返回 410，请重新读取 index.json。已停止公示的记录在各增量文件中 record 为 null。"
+        "lineage 标识变更日志的这段历史：与上次读取时不同（数据库已从备份恢复，此后的 seq "
+        "可能已分配给其他事件），或 seq 比上次读取时小、seq 相同而 seq_event 不同，"
+        "都说明副本可能含有已不存在的记录，请清空副本，从新快照重新同步。",
+        "delta_lines": DELTA_LINES,
+        "csv_cells": CSV_CELLS,
+        "files": [*snapshot, *deltas],
+    }
+    retiring = None
+    if previous is not None and same_log:  # another change log's files are never served
+        snapshot = previous.get("csv_cells") == CSV_CELLS  # else unquoted: not again
+        retiring = _retiring(engine, previous, version, dropped, snapshot)
+    _start_retiring(out_dir, retiring)
+    _write_json(out_dir / INDEX_NAME, index)  # the commit point
+    _finish_retiring(out_dir, retiring, dropped)
+    if _settle_deltas(out_dir, index):
         _write_json(out_dir / INDEX_NAME, index)
-        _finish_retiring(out_dir, retiring, dropped)
-        _prune_snapshots(out_dir, version)
-        return index
+    _discard_unreferenced(out_dir)  # the old snapshot, replaced days, build-named links
+    return index
+
+
+def _settle_deltas(out_dir: Path, index: dict[str, Any]) -> bool:
+    """Give each delta file the index lists under a build's own name its usual name
+    (DAY.ndjson) too, as a second link to the same bytes, and list it under that name; True
+    when any moved (index.json is to be written again). Either index.json lists the file as it
+    is on disk: the old one until that write, then this one."""
+    moved = False
+    for entry in index["files"]:
+        usual = f"deltas/{entry.get('date')}.ndjson"
+        if entry["type"] != "delta" or entry["path"] == usual:
+            continue
+        link = out_dir / f"{usual}.tmp"
+        link.unlink(missing_ok=True)
+        os.link(out_dir / entry["path"], link)
+        os.replace(link, out_dir / usual)
+        entry["path"] = usual
+        moved = True
+    return moved
 
 
 def _lineage(previous: dict[str, Any] | None, same_log: bool) -> str:

@@ -28,6 +28,7 @@ import base64
 import gzip
 import itertools
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,17 +86,21 @@ GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 NOT_FOUND = html_error("没有该文件（错误页面）")
 GONE = html_error("快照已不再提供（错误页面；Link 响应头指向最新快照或实时下载）")
 DOWNLOAD_TAG = "开放数据下载"
+NO_DELTA = "没有该增量文件。"
+
+log = logging.getLogger("portal")
 
 
 def _out_dir(request: Request) -> Path:
     return Path(request.app.state.get("opendata_dir") or opendata.default_dir())
 
 
-_index_cache: dict[Path, tuple[tuple[int, int], dict[str, Any] | None]] = {}
+_index_cache: dict[Path, tuple[tuple[int, int], tuple[bytes, dict[str, Any]] | None]] = {}
 
 
-def current_index(out_dir: Path) -> dict[str, Any] | None:
-    """index.json, parsed once per version of the file."""
+def _index_file(out_dir: Path) -> tuple[bytes, dict[str, Any]] | None:
+    """index.json as bytes and parsed, read once per version of the file; None when there is
+    none, or when it does not parse (truncated, empty: logged once, then served as missing)."""
     path = out_dir / opendata.INDEX_NAME
     try:
         st = path.stat()
@@ -105,9 +110,25 @@ def current_index(out_dir: Path) -> dict[str, Any] | None:
     cached = _index_cache.get(path)
     if cached and cached[0] == stamp:
         return cached[1]
-    index = opendata.load_index(out_dir)
-    _index_cache[path] = (stamp, index)
-    return index
+    found: tuple[bytes, dict[str, Any]] | None = None
+    try:
+        body = path.read_bytes()
+        index = json.loads(body)
+        if not isinstance(index, dict):
+            raise ValueError("not a JSON object")
+        found = (body, index)
+    except FileNotFoundError:
+        pass
+    except ValueError as err:
+        log.error("open-data index %s is unreadable (%s): served as missing until a build", path, err)
+    _index_cache[path] = (stamp, found)
+    return found
+
+
+def current_index(out_dir: Path) -> dict[str, Any] | None:
+    """index.json, parsed once per version of the file (None: none, or unreadable)."""
+    found = _index_file(out_dir)
+    return found[1] if found else None
 
 
 def checked_index(request: Request, conn: Connection) -> dict[str, Any] | None:
@@ -199,13 +220,12 @@ def open_data_api(request: Request, conn: NamedDependency[Connection]) -> Respon
     responses={404: NOT_FOUND, 429: TOO_MANY},
 )
 def index_json(request: Request) -> Response[OpenDataIndex]:
-    path = _out_dir(request) / opendata.INDEX_NAME
-    try:
-        body = path.read_bytes()
-    except FileNotFoundError:
-        raise not_found(NO_INDEX) from None
+    found = _index_file(_out_dir(request))
+    if found is None:  # an unreadable file too, like every other open-data route
+        raise not_found(NO_INDEX)
+    body, index = found
     with request.app.state.engine.connect() as conn:
-        if not opendata.index_matches(conn, json.loads(body)):
+        if not opendata.index_matches(conn, index):
             raise not_found(REBUILDING)
     # the files a replaced index lists stay downloadable longer (opendata.RETIRED_GRACE)
     cache = f"public, max-age={opendata.INDEX_MAX_AGE}"
@@ -336,13 +356,16 @@ def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
     return cache.get(conn, f"opendata:left:{_key(index)}", lambda c: opendata.left_since(c, seq))
 
 
-def _file(request: Request, path: Path, media_type: str, cache: str, etag: str) -> Response:
+def _file(
+    request: Request, path: Path, media_type: str, cache: str, etag: str, name: str | None = None
+) -> Response:
+    """The file as a download named `name` (its URL's last part; default: the file's name)."""
     headers = {"Cache-Control": cache, "ETag": etag}
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers)
     return File(
         path,
-        filename=path.name,
+        filename=name or path.name,
         media_type=media_type,
         content_disposition_type="attachment",
         headers=headers,
@@ -502,28 +525,26 @@ def delta_file(
     """The day's file as built; between a withdrawal or correction (or the end of a record's
     publicity) and the next build (which rewrites the file) its lines for those records are
     rewritten on the fly. A day the current index no longer lists is served while the one it
-    replaced is kept (that build wrote it: it is as current as the index)."""
+    replaced is kept (that build wrote it: it is as current as the index). The file is the one
+    index.json lists for the URL (a build writes a day under another name first)."""
     out_dir = _out_dir(request)
-    path = out_dir / "deltas" / name
-    retired = out_dir / opendata.RETIRED_DIR / "deltas" / name
-    if not DELTA_FILE.match(name) or not (path.is_file() or retired.is_file()):
-        raise not_found("没有该增量文件。")
+    if not DELTA_FILE.match(name):
+        raise not_found(NO_DELTA)
     engine = request.app.state.engine
     with engine.connect() as conn:
         index = checked_index(request, conn)
         left = _left(request, conn, index) if index else {}
     if index is None:
-        raise not_found(REBUILDING if current_index(out_dir) else "没有该增量文件。")
-    if not path.is_file():
-        kept = opendata.retired_file(out_dir, index, f"deltas/{name}")
-        if kept is None:
-            raise not_found("没有该增量文件。")
-        path = kept[2]
+        stale = current_index(out_dir)
+        raise not_found(REBUILDING if stale and _delta_path(out_dir, stale, name) else NO_DELTA)
+    path = _delta_path(out_dir, index, name)
+    if path is None:
+        raise not_found(NO_DELTA)
     today = clock.today()
     if not left and not opendata.ended_kinds(index, today):
         st = path.stat()
         etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'  # the file is rewritten in place
-        return _file(request, path, "application/x-ndjson", DELTA_CACHE, etag)
+        return _file(request, path, "application/x-ndjson", DELTA_CACHE, etag, name)
     headers = {
         "content-type": CONTENT_TYPES["ndjson"],
         "Cache-Control": "no-store",  # differs from the file until the next build
@@ -533,6 +554,18 @@ def delta_file(
         iter(()) if request.method == HttpMethod.HEAD else _current_lines(path, left, engine, today)
     )
     return Stream(body, headers=headers)
+
+
+def _delta_path(out_dir: Path, index: dict[str, Any], name: str) -> Path | None:
+    """The file of /open-data/deltas/{name}: the one the index lists, or the one the index it
+    replaced listed while that is kept; None when neither is on disk."""
+    url = f"/open-data/deltas/{name}"
+    entry = next((f for f in index.get("files", []) if f.get("url") == url), None)
+    if entry is None:
+        kept = opendata.retired_file(out_dir, index, f"deltas/{name}")
+        return kept[2] if kept else None
+    path = out_dir / entry["path"]
+    return path if path.is_file() else None
 
 
 route_handlers = [
