@@ -1,8 +1,9 @@
 """/search — full-text search over entities and records (the derived search index), with
 filters, facets with counts, highlighted hits and page= offsets. A query that looks like a
 credit code but is not a valid one gets a page saying what is wrong, never "no results".
-When the search backend cannot answer (SearchUnavailable), the answer is 503 with Retry-After,
-except for an exact code: its profile comes from the database, not the index.
+When the search backend cannot answer (SearchUnavailable: Meilisearch down, the embedded index
+broken), the answer is 503 with Retry-After, except for an exact code: its profile comes from
+the database, not the index.
 
 The backend is asked first, and the database only afterwards (the exact code's profile): the
 handler takes no `conn`, so a request waiting for a slow Meilisearch holds no pooled connection

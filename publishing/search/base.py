@@ -17,8 +17,9 @@ T = TypeVar("T")
 
 
 class SearchUnavailable(Exception):
-    """The search backend cannot answer now (down, timing out, refusing): the portal says so
-    (503) instead of failing as a server error."""
+    """The search backend cannot answer now (down, timing out, refusing; the embedded index
+    broken until `disclosure reindex`): the portal says so (503) instead of failing as a
+    server error."""
 
 
 # Document types: "entity", or the record kind ("penalty", "blacklist", ...).

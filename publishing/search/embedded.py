@@ -24,11 +24,16 @@ A query that finds nothing and starts with an administrative prefix (烟台市�
 is answered as the query without it (text.ParsedQuery.unprefixed), and one that still finds
 nothing as its relaxed form (text.relaxed_query; base.when_unfound): one or two more
 statements, for queries that found nothing.
+
+A broken index (SQLite's "database disk image is malformed", a missing table) raises
+SearchUnavailable, logged with the remedy (`disclosure reindex`), and ping() says so to the
+readiness check: searches answer as when Meilisearch is down, not with a server error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import multiprocessing
 import os
 import re
@@ -37,9 +42,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from publishing import locks
 from publishing.db import writer_connection
@@ -50,6 +56,7 @@ from publishing.search.base import (
     Hit,
     SearchQuery,
     SearchResult,
+    SearchUnavailable,
     batched,
     when_unfound,
 )
@@ -70,6 +77,11 @@ from publishing.search.text import (
     pinyin_items,
     tokens,
 )
+
+if TYPE_CHECKING:  # sync imports the backends
+    from publishing.search.sync import RebuildStart
+
+log = logging.getLogger("publishing.search.embedded")
 
 CAP = MATCH_CAP
 BATCH = 2000  # documents written per statement batch / transaction
@@ -117,6 +129,13 @@ _ORDER = {
     "date": f"rid >> {DAY_SHIFT}, tier, {_ENTITY_FIRST}, name_len, rid",
 }
 _TAG_CLEAN = re.compile(r"[\W_]+")
+# The errors of a broken or missing index (not of a query, a busy or an unreachable database):
+# SQLite's corruption codes (primary codes: SQLITE_CORRUPT, of FTS5's shadow tables too, and
+# SQLITE_NOTADB) and messages; PostgreSQL's SQLSTATEs undefined_table, data and index corrupted.
+_SQLITE_BROKEN_CODES = {11, 26}
+_SQLITE_BROKEN_MESSAGES = ("no such table", "invalid fts5 file format")
+_PG_BROKEN_STATES = {"42P01", "XX001", "XX002"}
+REINDEX_HINT = "run disclosure reindex"
 
 
 class IndexRow(NamedTuple):
@@ -296,6 +315,10 @@ class _Store:
         """id → (filter values…, indexed tokens) of every entry, for checks."""
         raise NotImplementedError
 
+    def probe(self, conn: Connection) -> None:
+        """Read the index as a search does, cheaply (readiness): raises when it is broken."""
+        raise NotImplementedError
+
     def lock(self, conn: Connection) -> None:
         """Serialise writers of the index (SQLite does it with BEGIN IMMEDIATE)."""
 
@@ -380,6 +403,14 @@ class _Sqlite(_Store):
 
     def ph(self, name: str) -> str:
         return f":{name}"
+
+    def probe(self, conn: Connection) -> None:
+        # a match reads the FTS index's structure and its first leaf, as every search does
+        sql = (
+            f"SELECT (SELECT rid FROM {schema.DOCS} LIMIT 1), (SELECT rowid FROM {schema.FTS} "
+            f"WHERE {schema.FTS} MATCH :m LIMIT 1)"
+        )
+        _raw(conn, sql, {"m": '{tags} : "xall"'})
 
     def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         expr = self._expr(pq, q)
@@ -533,6 +564,9 @@ class _Postgres(_Store):
 
     def ph(self, name: str) -> str:
         return f"%({name})s"
+
+    def probe(self, conn: Connection) -> None:
+        _raw(conn, f"SELECT rid FROM {schema.DOCS} LIMIT 1", {})
 
     def candidates(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         where, params = filter_sql(q, self.ph)
@@ -800,18 +834,26 @@ class EmbeddedSearch:
 
     def rebuild(self, docs: Iterable[dict[str, Any]]) -> int:
         """Build the index into new tables, then swap them in (searches go on meanwhile)."""
-        store = self._store
-        return self._build((r.band, store.prepare(r)) for r in map(index_row, docs))
+        return self._build(self._prepared(docs))
+
+    def _prepared(self, docs: Iterable[dict[str, Any]]) -> Iterator[tuple[int, tuple]]:
+        return ((r.band, self._store.prepare(r)) for r in map(index_row, docs))
 
     def rebuild_from_database(self, workers: int | None = None) -> int:
         """rebuild() from every document in the database, prepared by worker processes when
-        there are many (a million entities: see the figures in the module's tests' notes)."""
+        there are many (a million entities: see the figures in the module's tests' notes).
+        The sync cursors move to where the database was read from (sync.rebuilt) in the
+        transaction of the swap: a kill after it cannot leave them where a sync meanwhile put
+        them, past events the new tables lack. The caller holds the rebuild lock."""
+        from publishing.search.sync import rebuild_start
+
+        start = rebuild_start(self.engine)  # before any document is read
         with self.engine.connect() as conn:
             total = documents.count_docs(conn)
         workers = min(os.cpu_count() or 1, 8) if workers is None else workers
         fork = "fork" in multiprocessing.get_all_start_methods()
         if workers < 2 or total < PARALLEL_MIN or not fork:
-            return self.rebuild(documents.iter_all_docs(self.engine))
+            return self._build(self._prepared(documents.iter_all_docs(self.engine)), start)
         # fork: no re-import of the caller's __main__; the children open their own connections,
         # so none of ours may be inherited.
         self.engine.dispose()
@@ -819,9 +861,13 @@ class EmbeddedSearch:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers, initializer=_worker_init, initargs=(url,)) as pool:
             pages = _ordered(pool, _worker_page, documents.page_ids(self.engine), 2 * workers)
-            return self._build(row for page in pages for row in page)
+            return self._build((row for page in pages for row in page), start)
 
-    def _build(self, prepared: Iterable[tuple[int, tuple]]) -> int:
+    def _build(
+        self, prepared: Iterable[tuple[int, tuple]], start: RebuildStart | None = None
+    ) -> int:
+        """Load, index and swap in new tables; with `start` (a rebuild of the whole database),
+        the sync cursors move there in the swap's transaction."""
         store, dialect = self._store, self._store.dialect
         gen = f"{time.time_ns() // 1_000_000:x}"
         with writer_connection(self.engine) as conn, conn.begin():
@@ -854,8 +900,13 @@ class EmbeddedSearch:
                     conn.exec_driver_sql(sql)
             for sql in schema.renames(dialect, schema.NEW, ""):
                 conn.exec_driver_sql(sql)
-            # with the swap: no moment when the new tables are live under the old stamp
+            # with the swap: no moment when the new tables are live under the old stamp, nor
+            # under cursors that a sync moved on meanwhile (applying events to the old tables)
             _write_stamp(conn, self.name)
+            if start is not None:
+                from publishing.search.sync import rebuilt
+
+                rebuilt(conn, self, start)
         with writer_connection(self.engine) as conn:
             with conn.begin():
                 for sql in schema.drops(dialect, schema.OLD):
@@ -924,7 +975,7 @@ class EmbeddedSearch:
         sql, params = self._search_sql(pq, query)
         with self._reading() as conn:
             self._store.session(conn)
-            rows = self._store.run_search(conn, sql, params, pq, query)
+            rows = self._matches(conn, sql, params, pq, query)
             total = sum(r[5] for r in rows if r[0] == 0)
             page = sorted(
                 (r for r in rows if r[0] == 1),
@@ -944,6 +995,31 @@ class EmbeddedSearch:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             query=query,
         )
+
+    def _matches(
+        self, conn: Connection, sql: str, params: dict[str, Any], pq: ParsedQuery, q: SearchQuery
+    ) -> list[tuple]:
+        """The search statement's rows. A broken index raises SearchUnavailable: the portal
+        answers as when Meilisearch is down (503; an exact code's profile from the database)
+        instead of failing every search with a server error."""
+        try:
+            return self._store.run_search(conn, sql, params, pq, q)
+        except Exception as err:
+            if not _broken_logged(err):
+                raise
+            raise SearchUnavailable(f"embedded index broken: {err}") from err
+
+    def ping(self) -> bool:
+        """Whether the index can be searched (readiness and metrics, as Meilisearch's health):
+        one cheap match; False when it is broken."""
+        try:
+            with self._reading() as conn:
+                self._store.probe(conn)
+        except Exception as err:
+            if not _broken_logged(err):
+                raise
+            return False
+        return True
 
     def _search_sql(self, pq: ParsedQuery, q: SearchQuery) -> tuple[str, dict[str, Any]]:
         """One statement: the candidates (the first CAP matches, plus the documents whose code
@@ -1002,6 +1078,25 @@ JOIN {schema.DOCS} d ON d.rid = p.rid"""
         # score: 7 code · 6 decision number · 5 code prefix · 4 exact name · 3 exact 曾用名 ·
         # 2 in a name · 1 in a name's pinyin or initials only · 0 text only
         return doc_hit(doc, pq, score=float(TEXT_ONLY - tier))
+
+
+def broken_index(err: BaseException) -> bool:
+    """Whether a database error says that the index is broken or missing (_SQLITE_BROKEN_CODES
+    and the rest), as opposed to a query's or a busy database's error."""
+    err = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        broken_message = any(m in str(err) for m in _SQLITE_BROKEN_MESSAGES)
+        return code & 0xFF in _SQLITE_BROKEN_CODES or broken_message
+    return getattr(err, "sqlstate", None) in _PG_BROKEN_STATES
+
+
+def _broken_logged(err: BaseException) -> bool:
+    """broken_index, logged with what to do about it."""
+    if not broken_index(err):
+        return False
+    log.error("search: the embedded index cannot be read (%s): %s", err, REINDEX_HINT)
+    return True
 
 
 def _write_stamp(conn: Connection, name: str) -> None:

@@ -16,7 +16,9 @@ its commit, so ids are issued in commit order, as change events' seqs are: a cur
 a row that commits later with a smaller id (and ids are never issued again: the table is
 AUTOINCREMENT on SQLite). A rebuild moves its backend's two cursors to what it read before
 reading the database (possibly back: what a sync applied to the old index meanwhile is applied
-again to the new one).
+again to the new one); the embedded index moves them in the transaction that swaps its new
+tables in, so that a rebuild killed after its swap cannot leave them past events the new tables
+lack (where a sync during the rebuild had put them).
 
 Rows no index needs are deleted (collect_pending, after a sync's and a rebuild's work): those at
 or below every index's pending cursor (the indexes: the backends with a cursor; one with none yet
@@ -350,19 +352,44 @@ def reindex(engine: Engine | None = None, backend: SearchBackend | None = None) 
     return count
 
 
-def _rebuild(engine: Engine, backend: SearchBackend) -> int:
-    """The caller holds the rebuild lock."""
+class RebuildStart(NamedTuple):
+    """Where a rebuild starts, read before it reads the database: the change log's newest seq
+    and search_pending's largest id (None: no row)."""
+
+    seq: int
+    pending: int | None
+
+
+def rebuild_start(engine: Engine) -> RebuildStart:
     with engine.connect() as conn:
-        top = last_change_seq(conn)
         # Ids are issued in commit order (the writer lock): every row up to the largest one
         # committed before the rebuild reads the database is covered by it.
         pending_top = conn.execute(select(func.max(PENDING.c.id))).scalar()
+        return RebuildStart(last_change_seq(conn), pending_top)
+
+
+def rebuilt(conn: Connection, backend: SearchBackend, start: RebuildStart) -> None:
+    """Move the backend's cursors to where its rebuild started (possibly back: what a sync
+    applied to the replaced index meanwhile is applied again to the new one), then collect
+    search_pending. The embedded index calls it in the transaction that swaps its new tables
+    in: a process killed after the swap cannot leave the cursors ahead of the index. The
+    caller holds the rebuild lock and the sync lock."""
+    write_cursor(conn, cursor_name(backend), start.seq)
+    if start.pending is not None:  # none: every row to come is after the cursor, whatever it is
+        write_cursor(conn, pending_cursor_name(backend), start.pending)
+    collect_pending(conn)
+
+
+def _rebuild(engine: Engine, backend: SearchBackend) -> int:
+    """The caller holds the rebuild lock."""
     from_database = getattr(backend, "rebuild_from_database", None)  # the embedded index
-    count = from_database() if from_database else backend.rebuild(iter_all_docs(engine))
+    if from_database:  # its swap's transaction moves the cursors (rebuilt)
+        return from_database()
+    # Meilisearch: the cursors move after its swap, in a transaction of their own; a process
+    # killed in between leaves them where a sync during the rebuild put them (a known gap)
+    start = rebuild_start(engine)
+    count = backend.rebuild(iter_all_docs(engine))
     with writer_connection(engine) as conn, conn.begin():
         _lock(conn)
-        write_cursor(conn, cursor_name(backend), top)
-        if pending_top is not None:  # none: every row to come is after the cursor, whatever it is
-            write_cursor(conn, pending_cursor_name(backend), pending_top)
-        collect_pending(conn)
+        rebuilt(conn, backend, start)
     return count
