@@ -660,8 +660,10 @@ def supplement(
         raise changed_meanwhile(req["type"], req["status"])
     if errors:
         raise IntakeError(errors)
-    stored = [attachments.store(u, folder) for u in uploads]
-    try:
+    stored: list[str] = []
+    try:  # a file that fails to store (disk full) takes those stored before it with it
+        for upload in uploads:
+            stored.append(attachments.store(upload, folder))
         review_due, decision_due, fallback = deadlines(req["type"], today, config)
         with durable_transaction(engine) as conn:
             # The row stays locked to the commit: a decision (review.act locks it too) made

@@ -95,3 +95,38 @@ def test_other_routes_keep_the_generic_server_error(engine, client, cases):
     assert NOT_SAVED not in form.text
     assert api.status_code == 500
     assert api.json() == {"status_code": 500, "detail": TITLES[500]}
+
+
+def test_a_supplement_whose_second_file_fails_leaves_no_file_behind(engine, cases):
+    """Storing the second file fails for real (a file-size limit: EFBIG, as a full disk fails
+    a write): the first file, already stored, is removed with it, and nothing is recorded."""
+    import io
+    import resource
+    import signal
+
+    import pytest
+
+    from publishing.attachments import Upload
+    from tests.requests_support import stored_files
+
+    receipt = rq.submit(engine, objection_on_other(cases))
+    approver, _ = users.add_user(engine, "wang", "approver", PASSWORD)
+    review.act(engine, receipt.tracking_no, approver, "more_info", "请补充处罚决定书。",
+               sync_search=False)
+    before = stored_files(engine)
+    small = Upload("决定书.png", io.BytesIO(PNG))
+    large = Upload("附件.pdf", io.BytesIO(PDF + b"0" * 400_000))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))
+    try:
+        with pytest.raises(OSError):
+            rq.supplement(engine, receipt.tracking_no, receipt.access_code, "见附件。",
+                          [small, large])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert stored_files(engine) == before
+    with engine.connect() as conn:
+        req = request_queries.find(conn, receipt.tracking_no)
+        assert req["status"] == "more_info" and request_queries.files(conn, req["id"]) == []
