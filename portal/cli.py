@@ -196,7 +196,8 @@ def cmd_expire(args: argparse.Namespace) -> int:
     counts = expire(engine, recompute=args.recompute, dry_run=args.dry_run)
     if args.recompute:
         print(f"重算公示期：公示期变更 {counts['period_changed']:,} 条，其中因此到期撤下 "
-              f"{counts['period_expired']:,} 条、恢复公示 {counts['period_returned']:,} 条。")
+              f"{counts['period_expired']:,} 条、恢复公示 {counts['period_returned']:,} 条；"
+              f"被较新标注取代而撤下的旧标注 {counts['superseded']:,} 条。")
     print(f"到期撤下 {counts['expired']:,} 条；转为仅统计公开 {counts['aggregate']:,} 条；"
           f"恢复公开 {counts['republished']:,} 条；仅统计公开的到期不再统计 "
           f"{counts['expired_statistics']:,} 条。")

@@ -1,7 +1,9 @@
 """Expiry: records past their publicity end leave publication (op expire), and credit-mark
 schemes switched between public and statistics-only in the rules are applied. With recompute,
 the stored records' periods are first computed again under the current rules
-(publishing.recompute): an edited publicity.toml reaches what is already published. The rules'
+(publishing.recompute): an edited publicity.toml reaches what is already published; and the
+supersession of credit marks is settled again as publishing their rows again would (marks
+stored before an ended newer mark superseded the older ones). The rules'
 fingerprint is recorded with it (sync_cursors, RULES_CURSOR), so that the worker's nightly run
 recomputes only when the rules changed since (publishing.worker)."""
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from publishing import clock
 from publishing.commit import (
@@ -23,7 +25,13 @@ from publishing.commit import (
 )
 from publishing.db import get_engine, writer_connection
 from publishing.models import ACTIVE, AGGREGATE, EXPIRED, OP_ADD, OP_EXPIRE, OP_WITHDRAW
-from publishing.plan import _STATE_COLUMNS
+from publishing.plan import (
+    _STATE_COLUMNS,
+    CURRENT,
+    SUPERSEDING,
+    load_groups,
+    supersede_older,
+)
 from publishing.recompute import recompute_periods
 from publishing.rules import Rules, load_rules
 from publishing.search.sync import read_cursor, write_cursor
@@ -49,7 +57,8 @@ def expire(
     rules = rules or load_rules()
     counts: Counter = Counter(expired=0, expired_statistics=0)  # both named, also when none
     if recompute:
-        counts.update(dict.fromkeys(("period_changed", "period_expired", "period_returned"), 0))
+        counts.update(dict.fromkeys(
+            ("period_changed", "period_expired", "period_returned", "superseded"), 0))
     with writer_connection(engine) as conn, conn.begin() as tx:
         lock_writer(conn)
         batch_id = start_batch(conn, kind=None, mode="recompute" if recompute else "expire",
@@ -73,7 +82,12 @@ def expire(
             op = OP_EXPIRE if public else None
             writer.set_status(r, EXPIRED, op, "expired", kept_reason=kept_reason(r))
             counts["expired" if public else "expired_statistics"] += 1
-        writer.flush()  # the visibility switch below reads the statuses just set
+        writer.flush()  # what follows reads the statuses just set
+        if recompute:
+            # after the expiry (a mark past its end stays expired, as its row would), before the
+            # visibility switch (a superseded statistics-only mark is not published again)
+            _settle_supersession(conn, writer, counts)
+            writer.flush()
         _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
         if dry_run:
@@ -87,6 +101,31 @@ def recomputed_rules(conn: Connection) -> int | None:
     """The fingerprint of the rules the stored periods were last recomputed under (None:
     never, such as a database from before the worker recorded it)."""
     return read_cursor(conn, RULES_CURSOR) or None
+
+
+def _settle_supersession(conn: Connection, writer: Writer, counts: Counter) -> None:
+    """Supersede, in every credit-mark group, the current marks older than its newest
+    superseding mark (plan.SUPERSEDING: an ended one too), as publishing the group's rows
+    again would (marks stored before an ended newer mark superseded the older ones may still
+    be current beside it). Only
+    supersedes: nothing is restored, withdrawn marks are left alone, and a mark of the same
+    date as the newest stays (as in the planner, only an older mark is superseded)."""
+    for members in load_groups(conn, _unsettled_groups(conn)).values():
+        superseding = [m for m in members if m.status in SUPERSEDING]
+        newest = max(superseding, key=lambda m: m.event_date, default=None)
+        if newest is not None:  # a tie: either newest has the same older rivals
+            counts["superseded"] += supersede_older(writer, newest._asdict(), members)
+
+
+def _unsettled_groups(conn: Connection) -> list[str]:
+    """The groups that may need it, in one query: a current mark older than the group's newest
+    superseding mark (plan.older_rivals decides which marks)."""
+    current_date = case((RECORDS.c.status.in_(CURRENT), RECORDS.c.event_date))
+    query = (select(RECORDS.c.group_key)
+             .where(RECORDS.c.kind == "credit_mark", RECORDS.c.status.in_(SUPERSEDING))
+             .group_by(RECORDS.c.group_key)
+             .having(func.min(current_date) < func.max(RECORDS.c.event_date)))
+    return list(conn.execute(query).scalars())
 
 
 def _apply_scheme_visibility(conn, writer: Writer, rules: Rules, counts: Counter) -> None:

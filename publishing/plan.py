@@ -178,6 +178,18 @@ def older_rivals(row: dict[str, Any], rivals: list[Any]) -> list[Any]:
             if o.id != row["id"] and o.status in CURRENT and o.event_date < row["event_date"]]
 
 
+def supersede_older(writer: Writer, row: dict[str, Any], rivals: list[Any]) -> int:
+    """Supersede the current marks of the row's group that are older than it (older_rivals):
+    a published one leaves publication (op withdraw, reason superseded), one counted in the
+    statistics quietly. How many. Also `expire --recompute`'s, on marks stored before an
+    ended mark superseded (publishing.expire)."""
+    older = older_rivals(row, rivals)
+    for other in older:
+        op = OP_WITHDRAW if other.status == ACTIVE else None
+        writer.set_status(other, SUPERSEDED, op, "superseded", kept_reason=kept_reason(other))
+    return len(older)
+
+
 def restorable(members: list[Any], seen: set[int] | None = None) -> Any | None:
     """The mark that is current again in a group that lost its newest mark: the newest it
     superseded (of those the snapshot holds, `seen`); None while the group has a current mark,
@@ -386,11 +398,9 @@ class Planner:
         expired either way, and still supersedes the older marks (SUPERSEDING)."""
         if superseded_by_newer(row, rivals):
             return SUPERSEDED if status in CURRENT else status
-        for other in older_rivals(row, rivals):
-            op = OP_WITHDRAW if other.status == ACTIVE else None
-            self.writer.set_status(other, SUPERSEDED, op, "superseded",
-                                   kept_reason=kept_reason(other))
-            self.counts["superseded"] += 1
+        superseded = supersede_older(self.writer, row, rivals)
+        if superseded:  # counted only when some were (the report names what happened)
+            self.counts["superseded"] += superseded
         return status
 
     # -- lookups -------------------------------------------------------------------------

@@ -361,6 +361,7 @@ def test_the_command_line_reports_a_dry_run_then_applies_it(engine, tmp_path, ru
     assert main(["expire", "--recompute", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "公示期变更 1 条" in out and "恢复公示 1 条" in out and "未写入任何数据" in out
+    assert "被较新标注取代而撤下的旧标注 0 条" in out
     assert _statuses(engine) == ["expired"]
     assert main(["expire", "--recompute"]) == 0
     assert "恢复公示 1 条" in capsys.readouterr().out
