@@ -53,7 +53,9 @@ connection errors, timeouts, 429 and 5xx. Requests that enqueue a task that must
 (index creation and deletion, swap-indexes) are sent once: when the reply is lost, the task is
 looked up in the task list. `rebuild` fills a new index (`<index>_v<ms>`) and swaps it with the
 live one (swap-indexes), so searches never see a half-built index; the new index's former self
-is dropped only once the task list shows that exactly one swap took place. A rebuild stamps the
+is dropped only once the task list shows that exactly one swap took place (the sync cursors
+move after the swap; a rebuild that dies in between leaves sync a record of where it started:
+publishing.search.sync). A rebuild stamps the
 index with this code's format version (index_format; the document "format" of `<index>_meta`),
 and sync rebuilds an index with an older stamp, or none, or with settings other than ours
 (`outdated`): its documents lack what the searches use. Until then a search on an index
@@ -421,8 +423,9 @@ class MeiliSearch:
                 self._create(self.uid)
             self._swap(new)
         except BaseException:
-            # Whether or not the swap took place, the live index matches a cursor that has
-            # not moved: `new` holds the new documents (no swap) or the old ones (a swap).
+            # `new` holds the new documents (no swap) or the old ones (a swap): not live
+            # either way. The cursors have not moved: a sync's rebuild left a record of where
+            # it started, and the next sync moves them back there, which suits either index.
             self._drop(new)
             raise
         self._ready = True

@@ -18,7 +18,14 @@ AUTOINCREMENT on SQLite). A rebuild moves its backend's two cursors to what it r
 reading the database (possibly back: what a sync applied to the old index meanwhile is applied
 again to the new one); the embedded index moves them in the transaction that swaps its new
 tables in, so that a rebuild killed after its swap cannot leave them past events the new tables
-lack (where a sync during the rebuild had put them).
+lack (where a sync during the rebuild had put them). Meilisearch's swap cannot share a
+transaction with them: its rebuild first commits where it starts ("search-rebuild:<backend>"
+and "search-rebuild-pending:<backend>"), and deletes that record when it moves the cursors
+there. A record found with the rebuild lock free is of a rebuild that died or failed, before
+or after its swap: the next sync (or rebuild) moves the cursors back to it, never forward, which
+suits either index (the old one is at its cursor, the new one at the record), and the events
+after it are applied again: harmless, each one re-reads its record and entity and writes them
+as they are now (an upsert replaces the whole document, deleting an absent id is no error).
 
 Rows no index needs are deleted (collect_pending, after a sync's and a rebuild's work): those at
 or below every index's pending cursor (the indexes: the backends with a cursor; one with none yet
@@ -65,6 +72,8 @@ SYNC_LOCK_ID = locks.SEARCH_INDEX  # advisory lock shared with the embedded inde
 # forgotten, and it costs that index a replay of the change log, not a wrong answer.
 PENDING_KEPT = timedelta(days=30)
 CURSOR_PREFIX, PENDING_PREFIX = "search:", "search-pending:"
+# where an unfinished rebuild started (its change-log seq, its search_pending id)
+REBUILD_PREFIX, REBUILD_PENDING_PREFIX = "search-rebuild:", "search-rebuild-pending:"
 _NEWER_SEEN: set[str] = set()  # backends whose newer format was logged (once per process)
 
 
@@ -234,6 +243,7 @@ def sync(
     engine = engine or get_engine()
     backend = backend or get_backend(engine)
     name = cursor_name(backend)
+    _recover_interrupted_rebuild(engine, backend)
     applied = _bring_up_to_date(engine, backend, rebuild)
     if applied is None:
         return 0
@@ -370,14 +380,70 @@ def rebuild_start(engine: Engine) -> RebuildStart:
 
 def rebuilt(conn: Connection, backend: SearchBackend, start: RebuildStart) -> None:
     """Move the backend's cursors to where its rebuild started (possibly back: what a sync
-    applied to the replaced index meanwhile is applied again to the new one), then collect
-    search_pending. The embedded index calls it in the transaction that swaps its new tables
-    in: a process killed after the swap cannot leave the cursors ahead of the index. The
-    caller holds the rebuild lock and the sync lock."""
+    applied to the replaced index meanwhile is applied again to the new one), forget the
+    rebuild's start record, then collect search_pending. The embedded index calls it in the
+    transaction that swaps its new tables in: a process killed after the swap cannot leave the
+    cursors ahead of the index. The caller holds the rebuild lock and the sync lock."""
     write_cursor(conn, cursor_name(backend), start.seq)
-    if start.pending is not None:  # none: every row to come is after the cursor, whatever it is
-        write_cursor(conn, pending_cursor_name(backend), start.pending)
+    # no row at the start: 0, as a sync during the rebuild may have applied later rows to the
+    # replaced index (ids are never issued again: 0 re-applies only those)
+    write_cursor(conn, pending_cursor_name(backend), start.pending or 0)
+    conn.execute(delete(CURSORS).where(CURSORS.c.name.in_(_rebuild_names(backend))))
     collect_pending(conn)
+
+
+def _rebuild_names(backend: SearchBackend) -> tuple[str, str]:
+    """The sync_cursors rows of an unfinished rebuild's start: its seq, its pending id."""
+    return f"{REBUILD_PREFIX}{backend.name}", f"{REBUILD_PENDING_PREFIX}{backend.name}"
+
+
+def _note_rebuild_start(conn: Connection, backend: SearchBackend, start: RebuildStart) -> None:
+    """Commit where a rebuild starts before it swaps anything in (see the module docstring)."""
+    _rewind(conn, backend)  # an older one's first: the live index may be its new one
+    seq_name, pending_name = _rebuild_names(backend)
+    write_cursor(conn, seq_name, start.seq)
+    write_cursor(conn, pending_name, start.pending or 0)
+
+
+def _rewind(conn: Connection, backend: SearchBackend) -> bool:
+    """Move the cursors back to an unfinished rebuild's start (never forward: the old index,
+    still live when it died before its swap, is at its cursor) and forget it; False when there
+    is none. The caller holds the sync lock and the rebuild lock (no rebuild is running)."""
+    names = _rebuild_names(backend)
+    marks = dict(
+        conn.execute(select(CURSORS.c.name, CURSORS.c.seq).where(CURSORS.c.name.in_(names))).all()
+    )
+    if not marks:
+        return False
+    for cursor, mark in zip(
+        (cursor_name(backend), pending_cursor_name(backend)), names, strict=True
+    ):
+        if mark in marks and marks[mark] < read_cursor(conn, cursor):
+            write_cursor(conn, cursor, marks[mark])
+    conn.execute(delete(CURSORS).where(CURSORS.c.name.in_(names)))
+    return True
+
+
+def _recover_interrupted_rebuild(engine: Engine, backend: SearchBackend) -> None:
+    """A rebuild that died or failed (its start record left, the rebuild lock free): the
+    cursors go back to its start, so that this sync applies what it may lack."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(CURSORS.c.name).where(CURSORS.c.name == _rebuild_names(backend)[0])
+        ).first()
+    if found is None:  # the usual case: one cheap read per sync
+        return
+    with rebuild_lock(engine, wait=False) as free:
+        if not free:  # it is running: its end moves the cursors
+            return
+        with writer_connection(engine) as conn, conn.begin():
+            _lock(conn)
+            if _rewind(conn, backend):
+                log.warning(
+                    "search: a rebuild of the %s index did not finish: its cursors are moved "
+                    "back to where it started, and what was published since is applied again",
+                    backend.name,
+                )
 
 
 def _rebuild(engine: Engine, backend: SearchBackend) -> int:
@@ -385,9 +451,12 @@ def _rebuild(engine: Engine, backend: SearchBackend) -> int:
     from_database = getattr(backend, "rebuild_from_database", None)  # the embedded index
     if from_database:  # its swap's transaction moves the cursors (rebuilt)
         return from_database()
-    # Meilisearch: the cursors move after its swap, in a transaction of their own; a process
-    # killed in between leaves them where a sync during the rebuild put them (a known gap)
+    # Meilisearch: the cursors move after its swap, in a transaction of their own; the start
+    # committed first lets the next sync move them back if this process dies in between
     start = rebuild_start(engine)
+    with writer_connection(engine) as conn, conn.begin():
+        _lock(conn)
+        _note_rebuild_start(conn, backend, start)
     count = backend.rebuild(iter_all_docs(engine))
     with writer_connection(engine) as conn, conn.begin():
         _lock(conn)
