@@ -51,6 +51,10 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   concerned: the portal answers 410 for the snapshot of their kind and serves delta files with
   their lines' record as /api/v1/changes gives it now (portal.api.opendata); `needs_build` tells
   the worker to build now.
+- after any other change (additions, ordinary changes) the download of the kind streams from
+  the database until the next build, at many times a snapshot's cost (portal.api.opendata caps
+  those streams): `needs_build` asks for a build once the last one is SETTLE old, so a burst of
+  publishes makes one build, not one a minute, and the files follow within about SETTLE.
 - each snapshot file names the earliest publicity end date of its rows (`publicity_ends`): from
   the day after it, `ended_kinds` names the kind, the portal treats it like a withdrawal, and
   `needs_build` is true.
@@ -123,6 +127,11 @@ CHUNK_BYTES = 128 * 1024
 # The reasons of the change events that replace content which must not stay in the files: a
 # correction on an upheld objection (publishing.review), personal data masked (publishing.scrub).
 TAKEDOWN_REASONS = ("objection", "scrub")
+# The least time between two builds asked for because the change log moved on without anything
+# leaving publication (additions, ordinary changes): meanwhile those kinds' downloads stream
+# from the database (~40x a snapshot's CPU), so not until the night; but not once a minute
+# during a burst of publishes either (a build rewrites every snapshot).
+SETTLE = timedelta(minutes=10)
 
 # -- downloads ----------------------------------------------------------------------------
 
@@ -782,27 +791,46 @@ def ended_kinds(index: dict[str, Any] | None, today: date | None = None) -> set[
     }
 
 
+def _settled(index: dict[str, Any]) -> bool:
+    """Whether the files were built SETTLE or longer ago (or at an unknown time, or one ahead
+    of the clock: a clock set back must not hold builds off)."""
+    try:
+        built = datetime.fromisoformat(index["generated_at"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    age = clock.now() - (built if built.tzinfo else built.replace(tzinfo=UTC))
+    return not timedelta(0) <= age < SETTLE
+
+
 def needs_build(engine: Engine | None = None, out_dir: Path | None = None) -> bool:
     """Whether the files hold content that has left publication since the last build (a
     withdrawal, a correction, an ended publicity period), describe a change log the database
     no longer has (restored from a backup), were written in an older CSV form, or do not exist,
     are the empty files of a database that has published since (its first publish), or whether
     retired files have outlived their grace: the worker should then build at once rather than
-    wait for its daily run (a build with nothing new only deletes those)."""
+    wait for its daily run (a build with nothing new only deletes those). Also when the change
+    log has moved on otherwise (additions, ordinary changes) and the last build is SETTLE old
+    (clock.now()): the downloads of the kinds concerned stream from the database until then.
+    Retired files past their grace then wait for that build too (the portal answers 410 for
+    them meanwhile): a build now would make new snapshots, and retire these for RETIRED_GRACE,
+    so a burst of publishes would make a build every few minutes."""
     from publishing.db import get_engine
 
     out = Path(out_dir) if out_dir is not None else default_dir()
     index = load_index(out)
     if index is None or ended_kinds(index) or index.get("csv_cells") != CSV_CELLS:
         return True
-    if _retired_due(out):
-        return True
     with (engine or get_engine()).connect() as conn:
         if not index_matches(conn, index):
             return True
-        if int(index["seq"]) == 0:  # empty files: a first publish does not wait for the night
-            return last_change_seq(conn) > 0
-        return conn.execute(_left_after(int(index["seq"])).limit(1)).first() is not None
+        seq, head = int(index["seq"]), last_change_seq(conn)
+        if seq == 0 and head > 0:  # empty files: a first publish does not wait at all
+            return True
+        if conn.execute(_left_after(seq).limit(1)).first() is not None:
+            return True
+    if head > seq:
+        return _settled(index)
+    return _retired_due(out)
 
 
 # -- what the portal shows ----------------------------------------------------------------

@@ -19,6 +19,11 @@ read or a day recorded fails the job, not the process):
                  a failed recompute records nothing and is tried again
   open-data      daily at 01:00: snapshot, deltas and index.json of the open-data files
                  (publishing.opendata.build; nothing is rewritten when nothing changed)
+  open-data-now  every OPEN_DATA_EVERY seconds: build at once when publishing.opendata.needs_build
+                 says so: a record left publication or was corrected (at once), or the change
+                 log moved on otherwise (additions, changes) and the last build is
+                 opendata.SETTLE (10 min) old, so that downloads stream from the snapshot again
+                 within about that, and a burst of publishes makes one build, not one a minute
   review-digest  daily at 08:30, when DISCLOSURE_SMTP_URL and DISCLOSURE_REVIEW_EMAIL are set:
                  one mail listing the open objection / credit-repair requests due within
                  DIGEST_DAYS days or overdue, each with its preliminary-review and decision
@@ -74,7 +79,7 @@ from publishing.models import SyncCursor
 log = logging.getLogger("publishing.worker")
 CURSORS = SyncCursor.__table__
 SYNC_EVERY = 5.0  # seconds between search syncs
-OPEN_DATA_EVERY = 60.0  # seconds between checks for records that left publication
+OPEN_DATA_EVERY = 60.0  # seconds between checks whether open data needs a build now
 DEADLINES_EVERY = 600.0  # seconds between looks for provisional deadlines to count again
 CALENDAR_EVERY = 86400.0  # seconds between warnings of a year without holiday data
 AUDIT_ANCHOR_EVERY = 60.0  # seconds between anchors of the audit log's head
@@ -263,7 +268,8 @@ def default_jobs() -> list[Job]:
         Job("search-sync", job_search_sync, every=SYNC_EVERY),
         Job("expire", job_expire, daily_at=dtime(0, 0)),
         Job("open-data", job_open_data, daily_at=dtime(1, 0)),
-        # a withdrawn or expired record must leave the open-data files too, not only at 01:00
+        # a withdrawn or expired record must leave the open-data files too, not only at 01:00;
+        # additions and changes follow within opendata.SETTLE (downloads stream live till then)
         Job("open-data-now", job_open_data_if_needed, every=OPEN_DATA_EVERY),
         # before the digest, which lists requests by their deadlines
         Job("deadlines", job_deadlines, every=DEADLINES_EVERY),

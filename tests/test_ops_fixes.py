@@ -169,13 +169,13 @@ def test_the_empty_files_of_a_first_start_are_rebuilt_after_the_first_publish(en
         show_progress=False,
     )
     assert result.published
-    # additions alone do not make a build due, but these are the first: within OPEN_DATA_EVERY
+    # the first additions make a build due at once (within OPEN_DATA_EVERY), not after SETTLE
     assert opendata.needs_build(engine)
     rebuilt = worker.job_open_data_if_needed(engine)
     assert rebuilt is not None and rebuilt["seq"] > 0
     index = opendata.load_index()
     assert opendata.snapshot_files(index)[("penalty", "csv")]["rows"] == 2
     assert not opendata.needs_build(engine)
-    # later additions wait for the nightly build, as before
+    # later additions wait until the build is opendata.SETTLE old (one build for a burst)
     publish([write_csv(tmp_path / "q.csv", [penalty_row(3)])], engine=engine, show_progress=False)
     assert not opendata.needs_build(engine)

@@ -7,6 +7,15 @@ kind has not changed since the newest snapshot: then it streams that snapshot's 
 (decompressed), which are exactly what index.json's content_sha256 describes, and says so in
 ETag and Repr-Digest. Either way memory stays flat.
 
+A live stream costs ~40 times a snapshot's (credit_mark.csv at 300k entities: 14 s of CPU against
+0.3 s), and eight at once slowed every page twenty-fold. They happen only between a publish and
+the next build (publishing.opendata.needs_build: within about opendata.SETTLE), and at most
+LIVE_STREAMS run at once per portal process; one more gets 503 with Retry-After (HEAD and 304
+take no slot). Not the previous snapshot instead: its rows of records changed since would be
+served as current, and caches would keep them. A slot is given back when the body ends or fails,
+after the response (also when the client went away mid-stream), at the latest when the stream is
+dropped.
+
 Nothing served here may carry a record that has left publication (withdrawn, expired, its
 publicity period ended) or content corrected on an upheld objection: only the newest snapshot
 is listed, and not even that one served for a kind that has lost or corrected records since it
@@ -25,11 +34,13 @@ issued again: publishing.opendata.index_matches) are not served at all until the
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import itertools
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +48,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import HttpMethod, Request, Response, get, route
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.openapi.spec import (
     Example,
@@ -47,7 +59,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import Parameter
-from litestar.response import File, Stream
+from litestar.response import File, Stream, Template
 from sqlalchemy import Connection, Engine
 
 from portal import stats
@@ -59,7 +71,7 @@ from portal.api.schemas import (
     documented,
     html_error,
 )
-from portal.errors import PageError, not_found
+from portal.errors import TITLES, PageError, not_found
 from portal.render import Page, etag_matches, respond
 from publishing import changes, clock, opendata, opendata_catalog, read
 from publishing.contract import KINDS
@@ -87,6 +99,12 @@ NOT_FOUND = html_error("没有该文件（错误页面）")
 GONE = html_error("快照已不再提供（错误页面；Link 响应头指向最新快照或实时下载）")
 DOWNLOAD_TAG = "开放数据下载"
 NO_DELTA = "没有该增量文件。"
+LIVE_STREAMS = 2  # live downloads at once per portal process (module docstring)
+LIVE_RETRY_AFTER = 60  # seconds; the files are rebuilt within about opendata.SETTLE
+LIVE_BUSY = (
+    "该数据集的下载文件正在按最新数据重新生成，同时进行的实时下载已达上限，"
+    "请约 1 分钟后重试（或先下载 /open-data/index.json 所列的快照与增量文件）。"
+)
 
 log = logging.getLogger("portal")
 
@@ -271,6 +289,72 @@ def _snapshot_lines(path: Path) -> Iterator[bytes]:
             yield block
 
 
+class LiveStreams:
+    """The live-download slots of one portal process. Taking one and giving it back are single
+    list operations (atomic), no lock: a slot may be given back from a garbage collection (a
+    stream dropped unread), where waiting for a lock could deadlock."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = list(range(limit))
+
+    def take(self) -> LiveSlot | None:
+        """A slot, or None when all are in use."""
+        try:
+            return LiveSlot(self._free, self._free.pop())
+        except IndexError:
+            return None
+
+
+class LiveSlot:
+    """One slot of LiveStreams, given back once, by whichever comes first: the body's end or
+    failure, the response's background task (Litestar runs it also after a client went away
+    mid-stream), the slot's garbage collection (a response dropped before it was sent)."""
+
+    def __init__(self, free: list[int], token: int) -> None:
+        self._free = free
+        self._token = [token]
+
+    def release(self) -> None:
+        if self._token:
+            with contextlib.suppress(IndexError):  # another thread gave it back just now
+                self._free.append(self._token.pop())
+
+    def __del__(self) -> None:
+        self.release()
+
+
+_live_lock = threading.Lock()
+
+
+def live_streams(app: Any) -> LiveStreams:
+    """The app's live-download slots (made on first use: one set per portal process)."""
+    with _live_lock:
+        if app.state.get("live_streams") is None:
+            app.state.live_streams = LiveStreams(LIVE_STREAMS)
+        return app.state.live_streams
+
+
+def _holding(slot: LiveSlot, body: Iterator[bytes]) -> Iterator[bytes]:
+    """`body`, giving the slot back as soon as it ends or fails."""
+    try:
+        yield from body
+    finally:
+        slot.release()
+
+
+def _live_download(request: Request, kind: str, fmt: str, headers: dict[str, str]) -> Response:
+    """The download streamed from the database in one of the process's slots; 503 with
+    Retry-After when all are in use."""
+    slot = live_streams(request.app).take()
+    if slot is None:
+        busy = {"Retry-After": str(LIVE_RETRY_AFTER), "Cache-Control": "no-store"}
+        context = {"status": 503, "title": TITLES[503], "detail": LIVE_BUSY, "json_url": None,
+                   "feeds": []}
+        return Template("error.html", context=context, status_code=503, headers=busy)
+    body = _holding(slot, opendata.stream(kind, fmt, request.app.state.engine))
+    return Stream(body, headers=headers, background=BackgroundTask(slot.release))
+
+
 def _current_snapshot(
     request: Request, conn: Connection, kind: str, fmt: str
 ) -> tuple[dict, Path] | None:
@@ -300,7 +384,11 @@ def _current_snapshot(
     summary="下载数据集（CSV 或 NDJSON，流式）",
     description="`{kind}.csv`：UTF-8 带 BOM、CRLF 换行，可直接用 Excel 打开；`{kind}.ndjson`：每行一条"
     "记录的 JSON。内容为公示中的全部记录（公示形态），按记录编号排序。",
-    responses={404: NOT_FOUND, 429: TOO_MANY},
+    responses={
+        404: NOT_FOUND,
+        429: TOO_MANY,
+        503: html_error("实时导出的同时下载数已满，见 Retry-After 响应头（错误页面）"),
+    },
 )
 def download(
     request: Request,
@@ -340,12 +428,12 @@ def download(
         if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(b"", status_code=304, headers=headers)  # type: ignore[return-value]
         headers["content-length"] = str(snap["content_bytes"])  # exactly the snapshot's bytes
-        body: Iterator[bytes] = _snapshot_lines(path)
-    else:
-        body = opendata.stream(kind, fmt, request.app.state.engine)
     if request.method == HttpMethod.HEAD:
-        body = iter(())  # headers only; the body's length is unknown unless from the snapshot
-    return Stream(body, headers=headers)
+        # headers only (no slot taken); the body's length is unknown unless from the snapshot
+        return Stream(iter(()), headers=headers)
+    if snapshot:
+        return Stream(_snapshot_lines(snapshot[1]), headers=headers)
+    return _live_download(request, kind, fmt, headers)  # type: ignore[return-value]
 
 
 def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
