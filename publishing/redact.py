@@ -13,10 +13,14 @@ least 11 digits:
   date in year, month, day groups (``370602 ****-**-** 1233``, 6-4-2-2-4, old ones 6-2-2-2-3);
 - mobile numbers ``1[3-9]`` + 9 digits, ``138****5678``; with a ``86`` or ``0086`` prefix
   (``86138****5678``) or a trunk ``0`` (``0139****1018``), the prefix is kept too; one group
-  of 12–15 digits holding a mobile with something glued to it: at its head or after a trunk
-  ``0``, ``86``, ``086`` or an area code (``0535139****1016``), with up to 4 digits after it
-  (``139******1712``), unless it is a time stamp YYYYMMDDhhmm[ss] or a 注册号 after a 注册号
-  label with its GS 15 check digit right (``130102000000001``);
+  of 12–15 digits holding a mobile with something glued to it, with up to 4 digits after it:
+  after a trunk ``0``, ``86``, ``086`` or an area code (``0535139****1016``), or at its head
+  in a run right after a phone label (电话, 联系电话, 手机号码, 联系方式, Tel, Mobile … and maybe
+  a colon, ``电话139******1712``; without one such a group is more likely a case or report
+  number, ``案件编号：13706022024001``), unless it is glued to a Latin letter (a licence
+  number: ``JY13706020012345``, ``YB137…``, ``SC13137068200123``), a time stamp
+  YYYYMMDDhhmm[ss] or a 注册号 after a 注册号 label with its GS 15 check digit right
+  (``130102000000001``);
 - bank card and account numbers of 16–21 digits, all but the last 4 masked; so are 18 digits
   failing the ID check, and any run of 16 or more digits without separators that is not one of
   the above (an ID glued to a mobile, ``37060219800122123113900451045``).
@@ -288,6 +292,20 @@ _REG_LABEL = re.compile(
     f"(?:注册|登记|执照)证?(?:号码?|编号)[{_WS}{_INV}:：()（）\\[\\]【】为是]{{0,4}}\\Z"
 )
 _REG_LABEL_WINDOW = 12  # characters looked at before the number
+# A phone label right before a number (电话, 联系电话, 联系人电话, 手机号码, 联系方式, Tel,
+# Mobile …), then at most a colon, a dot, a slash, brackets, quotes (a JSON key: "tel":"…"),
+# 为/是 and spaces. A Latin one not inside a word (Hotel).
+_PHONE_LABEL = re.compile(
+    "(?:电话|手机|联系方式|(?<![A-Za-z])(?i:tel|mobile|phone|mob|cell))(?:号码?)?"
+    f"[{_WS}{_INV}:：.．/／()（）\\[\\]【】\"'“”为是]{{0,4}}\\Z"
+)
+_PHONE_LABEL_WINDOW = 16
+# A Latin letter glued to the number: the prefix of a licence or code (食品经营许可证 JY137…,
+# 仅销售预包装食品备案 YB137…, 食品生产许可证 SC131…), not a phone.
+_LETTER_BEFORE = re.compile(f"[A-Za-z\uff21-\uff3a\uff41-\uff5a][{_INV}]*\\Z")
+_LETTER_WINDOW = 8
+# What stands right before a run (_label_before): a 注册号 label, a phone label, a letter.
+_REG, _PHONE, _LETTER = "reg", "phone", "letter"
 
 # Kinds of number: (digits kept at the head, at the tail), or not masked.
 _ID = (6, 4)
@@ -385,9 +403,22 @@ def _uscc_not_id(code: str) -> bool:
     )
 
 
-def _reg_label_before(s: str, at: int) -> bool:
-    """Does a 注册号/登记号 label end right before s[at]?"""
-    return _REG_LABEL.search(s, max(0, at - _REG_LABEL_WINDOW), at) is not None
+def _label_before(s: str, at: int) -> str | None:
+    """What ends right before s[at], the first digit of a run: a 注册号/登记号 label (_REG), a
+    phone label (_PHONE; Tel13… too), a Latin letter (_LETTER: JY137…), else None."""
+    if _REG_LABEL.search(s, max(0, at - _REG_LABEL_WINDOW), at) is not None:
+        return _REG
+    if _PHONE_LABEL.search(s, max(0, at - _PHONE_LABEL_WINDOW), at) is not None:
+        return _PHONE
+    if _LETTER_BEFORE.search(s, max(0, at - _LETTER_WINDOW), at) is not None:
+        return _LETTER
+    return None
+
+
+def _group_label(label: str | None, i: int) -> str | None:
+    """What stands before group i of a run after label: the label itself before the first
+    group; a phone label speaks for every group of the run (电话：0535-6612345 1390015101712)."""
+    return label if i == 0 or label == _PHONE else None
 
 
 def _compact_datetime(d: str) -> bool:
@@ -400,22 +431,27 @@ def _compact_datetime(d: str) -> bool:
     )
 
 
-def _glued_mobile(d: str, reg: bool) -> Any:
+def _glued_mobile(d: str, label: str | None) -> Any:
     """The kind of one group d of 12–15 digits holding a mobile with something glued to it,
-    or _UNKNOWN. The mobile starts the group, or follows a prefix that cannot start anything
-    else: a trunk 0, 86/086, or an area code (053513900151016: 0535 and a mobile; no landline
-    after an area code starts with 1); up to 4 digits may follow it (an extension, a digit
-    typed twice: 1390015101712). Masked as a mobile with that prefix: the prefix and 3 digits
-    shown, and the last 4 of the group. Left alone: a time stamp YYYYMMDDhhmm[ss], and a
-    15-digit 注册号 of 河北/山西/内蒙古 (13…, 14…, 15…) after a 注册号 label with a right GS 15
-    check digit. Lost without a label (a 注册号, an old 15-character 税号 of those provinces), a
-    13-digit bar code or time in ms: little; a mobile shown is a leak."""
+    or _UNKNOWN; label: what stands right before it (_label_before). The mobile follows a
+    prefix that cannot start anything else: a trunk 0, 86/086, or an area code
+    (053513900151016: 0535 and a mobile; no landline after an area code starts with 1), and is
+    masked whatever stands before; or it starts the group, and is masked only after a phone
+    label (电话1390015101712: a digit typed twice, an extension): else the group is more likely
+    a case or report number (案件编号：13706022024001). Up to 4 digits may follow the mobile.
+    Masked as a mobile with that prefix: the prefix and 3 digits shown, and the last 4 of the
+    group. Left alone: digits glued to a Latin letter (a licence number: 食品经营许可证
+    JY13706020012345, YB137…, SC131…), a time stamp YYYYMMDDhhmm[ss], and a 15-digit 注册号 of
+    河北/山西/内蒙古 (13…, 14…, 15…) after a 注册号 label with a right GS 15 check digit."""
     glued = _GLUED_MOBILE.match(d)
-    if glued is None or _compact_datetime(d):
+    if glued is None or label == _LETTER or _compact_datetime(d):
         return _UNKNOWN
-    if reg and len(d) == 15 and reg_no_check_ok(d):
+    if label == _REG and len(d) == 15 and reg_no_check_ok(d):
         return _NOT_PERSONAL
-    return _MOBILE_WITH_PREFIX[len(glued.group(1) or "")]
+    prefix = glued.group(1) or ""
+    if not prefix and label != _PHONE:
+        return _UNKNOWN
+    return _MOBILE_WITH_PREFIX[len(prefix)]
 
 
 def _dates_only(digits: list[str]) -> bool:
@@ -427,10 +463,10 @@ def _dates_only(digits: list[str]) -> bool:
     return all(len(g) == 8 and _plausible_birth(g) for g in digits)
 
 
-def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
+def _classify(d: str, x: bool, single: bool, label: str | None = None) -> Any:
     """What a piece is: d its ASCII digits, x whether an X follows it, single whether it is
-    one group, reg whether a 注册号 label stands right before it. A (head, tail) kind to mask,
-    _NOT_PERSONAL or _UNKNOWN."""
+    one group, label what stands right before it (_label_before: a 注册号 or phone label, a
+    letter). A (head, tail) kind to mask, _NOT_PERSONAL or _UNKNOWN."""
     n = len(d)
     if x and n == 17:  # an 18-character ID, masked even with a wrong check character
         if single and resident_id_check_char(d) != "X" and _uscc_not_id(d + "X"):
@@ -456,7 +492,7 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
             # says so and the check digit is right. The check alone is not enough: one old ID
             # in ten passes it by chance, and codes.reg_no_is_valid (any 15 digits) passes all.
             # (publishing.clean rejects the same codes in the 注册号 column.)
-            if reg and single and reg_no_check_ok(d):
+            if label == _REG and single and reg_no_check_ok(d):
                 return _NOT_PERSONAL
             return _ID
     elif n == 12:
@@ -465,11 +501,12 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
         if single and _LANDLINE.fullmatch(d):
             return _NOT_PERSONAL
         # One group of 12 digits starting like a mobile: most likely a mobile with a digit typed
-        # twice (139001510151), masked as one, 3 + 4 shown (_glued_mobile, below). Nothing
-        # public has this form here: decision numbers carry 〔2024〕 and 号, dates start 19/20
-        # (a time stamp YYYYMMDDhhmm of the 1900s is left alone). What is masked wrongly (a 河北
-        # 区划 code 130102001001, an invoice code 137001900111) loses little; a mobile shown
-        # would be a leak.
+        # twice (139001510151), masked as one, 3 + 4 shown, label or not (as before the glued
+        # rule). What is masked wrongly (a 河北 区划 code 130102001001, an invoice code
+        # 137001900111) loses little; a mobile shown would be a leak. A time stamp
+        # YYYYMMDDhhmm of the 1900s is left alone.
+        if single and d[0] == "1" and d[1] in "3456789" and not _compact_datetime(d):
+            return _MOBILE
     elif n == 13:
         if d[:3] == "861" and d[3] in "3456789":
             return _MOBILE86
@@ -478,7 +515,7 @@ def _classify(d: str, x: bool, single: bool, reg: bool = False) -> Any:
     elif n == 10 and single and d[:3] in ("400", "800"):
         return _NOT_PERSONAL
     if single and 12 <= n <= 15:
-        return _glued_mobile(d, reg)
+        return _glued_mobile(d, label)
     return _UNKNOWN
 
 
@@ -494,16 +531,14 @@ def _replace(string: str, offset: int, stop: int, reading: _Reading) -> str:
     if reading.other is None and reading.group.fullmatch(body):
         if len(body) == 17 and not x and _uscc_not_id(body.translate(_ASCII) + string[stop:stop + 1]):
             return text  # a USCC whose check character is a letter (91370602000000004W)
-        reg = len(body) == 15 and _reg_label_before(string, offset)
-        kind = _classify(body.translate(_ASCII), x, True, reg)
+        label = _label_before(string, offset) if 12 <= len(body) <= 15 else None
+        kind = _classify(body.translate(_ASCII), x, True, label)
         if not kind:
             return text
         end = len(body) + 1 if x and len(body) == 17 else len(body)  # 17 digits + X: an ID
         head, tail = kind
         return text[:head] + "*" * (end - tail - head) + text[end - tail :]
-    # Is the first group of the stretch 15 digits after a 注册号 label?
-    first = reading.group.match(text)
-    reg = first is not None and first.end() == 15 and _reg_label_before(string, offset)
+    label = _label_before(string, offset)  # a 注册号 or phone label, a letter before it
 
     defer = reading.other is None and "*" in text  # maybe, to the second pass (below)
 
@@ -512,7 +547,7 @@ def _replace(string: str, offset: int, stop: int, reading: _Reading) -> str:
         if defer and "*" in m.group() and _other_digit_beside(string, start, end):
             return m.group()  # left to the second pass, which reads it whole
         beside = (string[start - 1 : start], string[end : end + 1])
-        return _replace_run(m, reading, reg and m.start() == 0, beside)
+        return _replace_run(m, reading, label if m.start() == 0 else None, beside)
 
     return reading.run.sub(replace_run, text)
 
@@ -529,10 +564,13 @@ def _other_digit_beside(s: str, start: int, end: int) -> bool:
 
 
 def _replace_run(
-    match: re.Match[str], reading: _Reading, reg: bool = False, beside: tuple[str, str] = ("", "")
+    match: re.Match[str],
+    reading: _Reading,
+    label: str | None = None,
+    beside: tuple[str, str] = ("", ""),
 ) -> str:
-    """Mask one run (as matched by reading.run) with at least 11 digits; reg: it starts with a
-    15-digit group right after a 注册号 label; beside: the characters before and after it."""
+    """Mask one run (as matched by reading.run) with at least 11 digits; label: what stands
+    right before it (_label_before); beside: the characters before and after it."""
     text = match.group()
     if len(text) < 11 or (reading.other is not None and reading.other.search(text) is None):
         return text
@@ -542,9 +580,9 @@ def _replace_run(
         index = [i for i, ch in enumerate(text) if not _INVISIBLE.match(ch)]
         run = "".join(text[i] for i in index)
     if reading.other is None:
-        positions = _positions(run, reading, reg)
+        positions = _positions(run, reading, label)
     else:
-        positions = _trimmed_positions(run, reading, reg, beside)
+        positions = _trimmed_positions(run, reading, label, beside)
     if not positions:
         return text
     chars = list(text)
@@ -554,14 +592,14 @@ def _replace_run(
 
 
 def _trimmed_positions(
-    run: str, reading: _Reading, reg: bool, beside: tuple[str, str]
+    run: str, reading: _Reading, label: str | None, beside: tuple[str, str]
 ) -> list[int]:
     """The positions to mask in a run of the second pass, read as it stands and without one or
     two characters at either end that may belong to what stands beside it (_trimmable:
     王五一三九〇〇一五一〇一五 is 王五 and a mobile). The cheapest reading is taken, characters
     left out counted as unexplained digits; on a tie the one masking the most, else as it
     stands (三七〇六…一二三三 after 当事人 stays an ID, not 17 digits of a card)."""
-    cost, best = _cut(run, reading, reg)
+    cost, best = _cut(run, reading, label)
     groups = [m.span() for m in reading.group.finditer(run)]
     x = run[-1] in _X_SET
     for k in (1, 2):
@@ -592,14 +630,14 @@ def _trimmable(chars: str, beside: str, head: bool = False) -> bool:
     return head and len(chars) == 1 and _CIRCLED_DIGIT.match(chars) is not None
 
 
-def _positions(run: str, reading: _Reading = _PLAIN, reg: bool = False) -> list[int]:
+def _positions(run: str, reading: _Reading = _PLAIN, label: str | None = None) -> list[int]:
     """Indexes of the characters of a run (without invisible characters) to mask: the run is
     cut into pieces, each a number, a date or an unexplained group (see the module docstring).
-    reg: the first group is a 15-digit one right after a 注册号 label."""
-    return _cut(run, reading, reg)[1]
+    label: what stands right before the run (_label_before)."""
+    return _cut(run, reading, label)[1]
 
 
-def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]]:
+def _cut(run: str, reading: _Reading, label: str | None = None) -> tuple[int, list[int]]:
     """_positions, and the cost of the cut (its unexplained digits + …, as below)."""
     x = run[-1] in _X_SET
     body = run[:-1] if x else run
@@ -695,7 +733,7 @@ def _cut(run: str, reading: _Reading, reg: bool = False) -> tuple[int, list[int]
                 x_here = x and j == n
                 long_tail = False
                 if j == i + 1:
-                    kind = _classify(d, x_here, True, reg and i == 0)
+                    kind = _classify(d, x_here, True, _group_label(label, i))
                     regular = True
                 else:
                     long_tail = sizes[last] > _MAX_GROUP

@@ -55,8 +55,7 @@ HEBEI_REG_NO = _reg_no("130102000000")  # 130102000000001
         ("电话0139001510151", "电话0139*****0151"),  # trunk 0 + mobile + 1
         ("电话86139001510151", "电话86139*****0151"),
         ("电话08613900151015", "电话086139****1015"),
-        ("注册号：130102000000002", "注册号：130********0002"),  # GS 15 check wrong: no 注册号
-        (f"当事人{HEBEI_REG_NO}", "当事人130********0001"),  # no label: maybe a mobile
+        ("电话：130102000000002", "电话：130********0002"),  # after a phone label
     ],
 )
 def test_a_mobile_glued_to_an_area_code_or_to_digits_after_it_is_masked(text, masked):
@@ -82,6 +81,10 @@ def test_no_mobile_in_one_group_of_12_to_15_digits_is_shown(mobile, head, tail):
         f"工商注册号{HEBEI_REG_NO}，",
         f"注册号为{_reg_no('140105000000')}",  # 山西
         f"登记号 {_reg_no('150102000000')}",  # 内蒙古
+        # Starting with a mobile but no phone label before (a 注册号 label says what it is,
+        # whatever its check digit; unlabeled: a case or report number more likely).
+        "注册号：130102000000002",
+        f"当事人{HEBEI_REG_NO}",
         "时间戳19991231235959",  # YYYYMMDDhhmmss
         "时间戳199912312359",  # YYYYMMDDhhmm
         "座机053566123456",  # an area code, then a landline (starts 2–9)
@@ -95,9 +98,10 @@ def test_what_is_public_next_to_glued_mobiles_is_left_alone(text):
 
 
 def test_a_glued_mobile_masked_before_takes_no_digit_of_its_neighbours():
-    for text in ("1390015101712 2019 2020 2021", "053513900151016 2019 2020 2021",
+    for text in ("电话1390015101712 2019 2020 2021", "053513900151016 2019 2020 2021",
                  "01013900151015,2019,2020,2021"):
         once = mask_text(text)
+        assert once != text
         assert once.endswith(" 2019 2020 2021") or once.endswith(",2019,2020,2021")
         assert mask_text(once) == once
 
@@ -184,8 +188,9 @@ def test_a_mobile_written_as_json_escapes_is_masked_and_the_text_keeps_its_lengt
     assert masked == line.replace(ESCAPED_MOBILE[18:42], "\\u****" * 4)
     assert mask_escaped(masked) == masked
     assert mask_escaped('{"a":"139\\n0015\\n1015"}') == '{"a":"139\\n****\\n1015"}'
-    assert mask_escaped('{"a":"\\u0031\\u0033\\u00390015101512"}') \
-        == '{"a":"\\u0031\\u0033\\u0039******1512"}'
+    # A mobile with digits glued on is masked after a phone label only: a JSON key is one.
+    assert mask_escaped('{"tel":"\\u0031\\u0033\\u00390015101512"}') \
+        == '{"tel":"\\u0031\\u0033\\u0039******1512"}'
     for plain in ('{"a":"\\u829d\\u7f58\\u533a"}', "\\u12 \\\\u0031 \\", "no escape"):
         assert mask_escaped(plain) == plain
 
