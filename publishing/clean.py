@@ -375,7 +375,11 @@ def _split_masked(text: str) -> list[str]:
 _OPS = {"新增": "upsert", "更新": "upsert", "新增或更新": "upsert", "add": "upsert",
         "update": "upsert", "upsert": "upsert", "撤销": "withdraw", "withdraw": "withdraw"}  # fmt: skip
 _PROCEDURES = {"普通": "普通", "一般": "普通", "普通程序": "普通", "一般程序": "普通"}
-_SIMPLE = "简易"  # a 程序类型 that mentions it is the simplified procedure
+# An affirmative 简易 程序类型 (after _squash: no whitespace, （） as ()), with an optional
+# remark in brackets: 简易程序（当场）, 简易(当场处罚). One that only mentions it
+# (简易程序转普通程序, 非简易程序) is not a 简易 case: it gets the generic reject, and so is not
+# taken for a record the bureau never publishes (a snapshot's withdrawals stop for it).
+_SIMPLE = re.compile(r"(?:简易|简易程序|适用简易程序|简易程序案件)(?:\([^()]*\))?")
 _SEVERITIES = ("轻微", "一般", "严重")
 _SCHEME_ALIASES = {
     "企业信用风险分类": RISK_SCHEME,
@@ -467,7 +471,7 @@ def _issue_no(raw: Any) -> tuple[int | None, int]:
 
 def _procedure(raw: Any) -> str:
     text = _squash(_text(raw))
-    if _SIMPLE in text:  # 简易程序, 适用简易程序, 简易(当场处罚) …: never published
+    if _SIMPLE.fullmatch(text):  # 简易程序, 适用简易程序, 简易(当场处罚) …: never published
         raise ValueError(R_SIMPLE)
     try:
         return _PROCEDURES[text]

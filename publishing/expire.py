@@ -28,7 +28,8 @@ from publishing.models import ACTIVE, AGGREGATE, EXPIRED, OP_ADD, OP_EXPIRE, OP_
 from publishing.plan import (
     _STATE_COLUMNS,
     CURRENT,
-    SUPERSEDING,
+    SUPERSEDES_SQL,
+    is_superseding,
     load_groups,
     supersede_older,
 )
@@ -105,13 +106,13 @@ def recomputed_rules(conn: Connection) -> int | None:
 
 def _settle_supersession(conn: Connection, writer: Writer, counts: Counter) -> None:
     """Supersede, in every credit-mark group, the current marks older than its newest
-    superseding mark (plan.SUPERSEDING: an ended one too), as publishing the group's rows
-    again would (marks stored before an ended newer mark superseded the older ones may still
-    be current beside it). Only
-    supersedes: nothing is restored, withdrawn marks are left alone, and a mark of the same
-    date as the newest stays (as in the planner, only an older mark is superseded)."""
+    superseding mark (plan.supersedes: an ended one too, unless it ended before its own date),
+    as publishing the group's rows again would (marks stored before an ended newer mark
+    superseded the older ones may still be current beside it). Only supersedes: nothing is
+    restored, withdrawn marks are left alone, and a mark of the same date as the newest stays
+    (as in the planner, only an older mark is superseded)."""
     for members in load_groups(conn, _unsettled_groups(conn)).values():
-        superseding = [m for m in members if m.status in SUPERSEDING]
+        superseding = [m for m in members if is_superseding(m)]
         newest = max(superseding, key=lambda m: m.event_date, default=None)
         if newest is not None:  # a tie: either newest has the same older rivals
             counts["superseded"] += supersede_older(writer, newest._asdict(), members)
@@ -119,10 +120,11 @@ def _settle_supersession(conn: Connection, writer: Writer, counts: Counter) -> N
 
 def _unsettled_groups(conn: Connection) -> list[str]:
     """The groups that may need it, in one query: a current mark older than the group's newest
-    superseding mark (plan.older_rivals decides which marks)."""
+    superseding mark (plan.SUPERSEDES_SQL, as is_superseding; plan.older_rivals decides which
+    marks)."""
     current_date = case((RECORDS.c.status.in_(CURRENT), RECORDS.c.event_date))
     query = (select(RECORDS.c.group_key)
-             .where(RECORDS.c.kind == "credit_mark", RECORDS.c.status.in_(SUPERSEDING))
+             .where(RECORDS.c.kind == "credit_mark", SUPERSEDES_SQL)
              .group_by(RECORDS.c.group_key)
              .having(func.min(current_date) < func.max(RECORDS.c.event_date)))
     return list(conn.execute(query).scalars())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from publishing import bulk, entities, ids
 from publishing.clean import KEY_CELLS, field_keys
@@ -49,6 +49,7 @@ _STATE_COLUMNS = (RECORDS.c.id, RECORDS.c.kind, RECORDS.c.status, RECORDS.c.stat
 
 _STATE_NAMES = tuple(c.name for c in _STATE_COLUMNS)
 _RESTORE_NAMES = (*_STATE_NAMES, "publicity_until", "category")
+_RIVAL_NAMES = (*_STATE_NAMES, "publicity_until")  # is_superseding() reads the end
 _LOOKUP_BATCH = 5000  # keys per query (SQLite's limit on parameters is 32,766)
 
 
@@ -144,16 +145,40 @@ def target_status(row: dict[str, Any], rules: Rules, today: date) -> str:
 CURRENT = (ACTIVE, AGGREGATE)  # a group's current mark: published, or counted in statistics
 # The status reason (and the change event's) of a record that leaves publication so.
 LEAVE_REASONS = {EXPIRED: "expired", AGGREGATE: "aggregate", SUPERSEDED: "superseded"}
-# A group's marks that supersede its older marks: the current ones, and one whose 有效期至 has
-# passed, whether it ended after it arrived or had ended already (an ended newer mark still
-# replaced the older; the result must not depend on the order the files came in). A withdrawn
-# mark (a file, a snapshot, an upheld objection) supersedes nothing: it should never have been
+# The states of a group's marks that may supersede its older marks: the current ones, and one
+# whose 有效期至 has passed, whether it ended after it arrived or had ended already (an ended
+# newer mark still replaced the older; the result must not depend on the order the files came
+# in), if it ended on or after its own 标注日期 (supersedes() decides). A withdrawn mark (a
+# file, a snapshot, an upheld objection) supersedes nothing: it should never have been
 # published, and the newest mark it superseded is current again (restorable).
 SUPERSEDING = (*CURRENT, EXPIRED)
 # Records out of publication that a withdrawal (a file's 撤销, a snapshot) must still reach,
 # quietly: a mark counted in the statistics, one a withdrawal of the newer mark would restore,
 # and an expired record, which a longer period (`expire --recompute`) would bring back.
 QUIETLY_WITHDRAWN = (AGGREGATE, SUPERSEDED, EXPIRED)
+
+
+def supersedes(status: str, event_date: date, publicity_until: date | None) -> bool:
+    """Whether a credit mark in this state supersedes its group's older marks: a current one,
+    or an ended one whose 有效期至 is on or after its 标注日期. An end before its own date is a
+    mistyped date (such rows are rejected at intake now; older ones are stored as expired): the
+    mark never ran, and must not withdraw the entity's current mark. SUPERSEDES_SQL is the same
+    test in SQL."""
+    if status in CURRENT:
+        return True
+    return status == EXPIRED and publicity_until is not None and publicity_until >= event_date
+
+
+def is_superseding(mark: Any) -> bool:
+    """supersedes() of a stored mark (a row with status, event_date and publicity_until)."""
+    return supersedes(mark.status, mark.event_date, mark.publicity_until)
+
+
+# supersedes() as a condition on RECORDS (NULL publicity_until: not ended, as in Python)
+SUPERSEDES_SQL: ColumnElement[bool] = or_(
+    RECORDS.c.status.in_(CURRENT),
+    and_(RECORDS.c.status == EXPIRED, RECORDS.c.publicity_until >= RECORDS.c.event_date),
+)
 
 
 def _corrected_twin(row: dict[str, Any], rivals: list[Any]) -> Any:
@@ -166,14 +191,15 @@ def _corrected_twin(row: dict[str, Any], rivals: list[Any]) -> Any:
 
 
 def superseded_by_newer(row: dict[str, Any], rivals: list[Any]) -> bool:
-    """Whether a mark of the row's group that supersedes (current or ended) is newer than it
-    (it is then superseded)."""
-    return any(o.id != row["id"] and o.status in SUPERSEDING and o.event_date > row["event_date"]
+    """Whether a mark of the row's group that supersedes (is_superseding: current, or ended
+    after its date) is newer than it (it is then superseded)."""
+    return any(o.id != row["id"] and o.event_date > row["event_date"] and is_superseding(o)
                for o in rivals)
 
 
 def older_rivals(row: dict[str, Any], rivals: list[Any]) -> list[Any]:
-    """The current marks of the row's group that it supersedes, being newer."""
+    """The current marks of the row's group that it supersedes, being newer (callers ask
+    supersedes() of the row first)."""
     return [o for o in rivals
             if o.id != row["id"] and o.status in CURRENT and o.event_date < row["event_date"]]
 
@@ -193,10 +219,11 @@ def supersede_older(writer: Writer, row: dict[str, Any], rivals: list[Any]) -> i
 def restorable(members: list[Any], seen: set[int] | None = None) -> Any | None:
     """The mark that is current again in a group that lost its newest mark: the newest it
     superseded (of those the snapshot holds, `seen`); None while the group has a current mark,
-    or when its newest mark left is an ended one (that one still supersedes the older)."""
+    or when its newest mark left is an ended one (that one still supersedes the older; one
+    that ended before its own date supersedes nothing, and is passed over)."""
     if any(r.status in CURRENT for r in members):
         return None
-    left = [r for r in members if r.status in (SUPERSEDED, EXPIRED)
+    left = [r for r in members if (r.status == SUPERSEDED or is_superseding(r))
             and (seen is None or int(r.id[3:], 16) in seen)]
     # on a tie of dates (a mark corrected into another's date) the superseded one returns
     newest = max(left, key=lambda r: (r.event_date, r.status == SUPERSEDED), default=None)
@@ -285,7 +312,8 @@ class Planner:
         if current is not None and current.status == WITHDRAWN and status != ACTIVE:
             self.counts["unchanged"] += 1  # withdrawn and still not publishable: it stays
             return  # out of supersession too (a withdrawn mark supersedes nothing)
-        if status in SUPERSEDING and row["kind"] == "credit_mark":
+        if row["kind"] == "credit_mark" and supersedes(status, row["event_date"],
+                                                       row["publicity_until"]):
             status = self._supersede(row, rivals, status)
         if current is None:
             row.update(status=status, version=1,
@@ -347,8 +375,10 @@ class Planner:
             self.counts["unchanged"] += 1
             return
         self._withdraw_one(current, "file")
+        # the mark it superseded is current again (restorable decides: looked for also after
+        # a mark that ended before its date, which superseded nothing; harmless)
         if current.status in SUPERSEDING and current.kind == "credit_mark":
-            self.writer.flush()  # the mark it superseded is current again
+            self.writer.flush()
             self._restore_superseded([current.group_key])
 
     def _withdraw_one(self, current: Any, reason: str) -> None:
@@ -395,7 +425,8 @@ class Planner:
         """A newer mark of the same scheme and domain supersedes the older one: `status` (the
         row's own state: published, counted in the statistics, which count an entity's
         current mark only, or ended) unless a newer one supersedes it. An ended row stays
-        expired either way, and still supersedes the older marks (SUPERSEDING)."""
+        expired either way, and still supersedes the older marks (the caller asked
+        supersedes())."""
         if superseded_by_newer(row, rivals):
             return SUPERSEDED if status in CURRENT else status
         superseded = supersede_older(self.writer, row, rivals)
@@ -419,8 +450,8 @@ class Planner:
         if not keys:
             return {}
         out: dict[str, list[Any]] = {}
-        states = ", ".join(f"'{s}'" for s in SUPERSEDING)
-        stored = bulk.select_in(self.conn, RECORDS, _STATE_NAMES, "group_key", keys,
+        states = ", ".join(f"'{s}'" for s in SUPERSEDING)  # is_superseding() narrows them
+        stored = bulk.select_in(self.conn, RECORDS, _RIVAL_NAMES, "group_key", keys,
                                 where=f" AND status IN ({states})")
         for r in stored:
             out.setdefault(r.group_key, []).append(r)
@@ -460,7 +491,7 @@ class Planner:
         for r in gone:
             self._withdraw_one(r, "snapshot")
         self.writer.flush()
-        # groups that lost their newest mark (a current or an ended one)
+        # groups that lost their newest mark (a current or an ended one; restorable decides)
         lost = [r.group_key for r in gone if r.status in SUPERSEDING]
         if kind == "credit_mark" and lost:
             self._restore_superseded(lost, seen)

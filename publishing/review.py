@@ -69,6 +69,7 @@ from publishing.plan import (
     older_rivals,
     restorable,
     superseded_by_newer,
+    supersedes,
     target_status,
 )
 from publishing.request_models import (
@@ -476,7 +477,8 @@ def _settle_mark(
     stored = {m.id: m for ms in load_groups(writer.conn, {row.group_key, group}).values()
               for m in ms if m.id != row.id}
     marks = dict(stored)
-    if row.status in SUPERSEDING:  # it superseded its group's older marks (plan.SUPERSEDING)
+    if row.status in SUPERSEDING:  # it may have superseded its group's older marks (restorable
+        # decides what comes back)
         back = restorable([m for m in marks.values() if m.group_key == row.group_key])
         if back is not None:
             marks[back.id] = back._replace(status=target_status(back._asdict(), rules, today))
@@ -484,8 +486,9 @@ def _settle_mark(
     rivals = [m for m in marks.values() if m.group_key == group]
     if status in CURRENT and superseded_by_newer(new, rivals):
         status = SUPERSEDED
-    elif status in SUPERSEDING:  # statistics count an entity's current mark only, too; an
-        # ended mark still replaced the older ones, as when a file brings it ended
+    elif supersedes(status, new["event_date"], new["publicity_until"]):  # statistics count an
+        # entity's current mark only, too; an ended mark still replaced the older ones, as when
+        # a file brings it ended (unless it ended before its own date: plan.supersedes)
         marks.update((o.id, o._replace(status=SUPERSEDED)) for o in older_rivals(new, rivals))
     for mark_id, mark in marks.items():
         was = stored[mark_id]

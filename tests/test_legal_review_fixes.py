@@ -1,5 +1,5 @@
 """The legal officer's review: supersession by an ended credit mark, SAMR's 1-year minimum by
-领域, end dates before the record's date, 简易程序 variants, 不可提前修复 by penalty kind, and the
+领域, end dates before the record's date, affirmative 简易程序 variants, 不可提前修复 by penalty kind, and the
 feed's word for a scheme switched to statistics only. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -224,20 +224,26 @@ def test_the_reject_names_the_column_as_the_file_does(engine, tmp_path):
                       "reason": "公示截止日期早于处罚决定日期"}
 
 
-# -- 4. every 简易 procedure ----------------------------------------------------------------
+# -- 4. every affirmative 简易 procedure -----------------------------------------------------
 
 
 @pytest.mark.parametrize("procedure", ["简易", "简易程序", "适用简易程序", "简易程序（当场）",
-                                       "简易(当场处罚)", "简易程序案件", "简 易 程 序"])
+                                       "简易(当场处罚)", "简易程序案件", "简 易 程 序",
+                                       "简\u3000易\xa0程序 ( 当场 )", "适用简易程序（）"])
 def test_every_simplified_procedure_is_never_published(procedure):
     [reject] = clean("penalty", {**PENALTY, "procedure": procedure})
     assert reject.reason == R_SIMPLE and reject.never_published
 
 
+@pytest.mark.parametrize("procedure", ["特别程序", "简易程序转普通程序", "非简易程序",
+                                       "简易程序（当场））", "简易程序案件（当场）补充"])
+def test_a_procedure_that_only_mentions_simplified_gets_the_generic_reject(procedure):
+    [reject] = clean("penalty", {**PENALTY, "procedure": procedure})
+    assert reject.reason == R_PROCEDURE and not reject.never_published
+
+
 def test_other_procedures_are_unchanged():
     assert clean("penalty", {**PENALTY, "procedure": "一般程序"}).fields["procedure"] == "普通"
-    [reject] = clean("penalty", {**PENALTY, "procedure": "特别程序"})
-    assert reject.reason == R_PROCEDURE and not reject.never_published
 
 
 def test_a_snapshot_withdraws_a_record_now_sent_with_a_simplified_variant(engine, tmp_path):
@@ -253,6 +259,26 @@ def test_a_snapshot_withdraws_a_record_now_sent_with_a_simplified_variant(engine
         status = conn.execute(select(RECORDS.c.status).where(
             RECORDS.c.data["decision_no"].as_string() == "烟芝市监罚〔2026〕1号")).scalar_one()
     assert status == "withdrawn"
+
+
+@pytest.mark.parametrize("procedure", ["简易程序转普通程序", "非简易程序"])
+def test_a_snapshot_keeps_a_record_sent_with_a_procedure_that_only_mentions_it(
+        engine, tmp_path, procedure):
+    """Not a 简易 case: a rejected row that may be a record the bureau still publishes, so no
+    record is withdrawn (README: snapshot_withdrawals_skipped)."""
+    rows = [penalty_row(n) for n in range(1, 13)]
+    assert run(engine, write_csv(tmp_path / "a.csv", rows)).published
+    later = [penalty_row(1, 程序类型=procedure), *rows[2:]]  # record 2 is gone too
+    result = run(engine, write_csv(tmp_path / "b.csv", later), mode="snapshot",
+                 accept_partial=True)
+    report = result.as_json()
+    assert result.published and report["snapshot_withdrawals_skipped"]
+    assert [r["reason"] for r in report["rejected"]] == [R_PROCEDURE]
+    assert not report.get("withdrawn")
+    with engine.connect() as conn:
+        statuses = conn.execute(select(RECORDS.c.status).where(
+            RECORDS.c.kind == "penalty")).scalars().all()
+    assert statuses == ["active"] * 12
 
 
 # -- 5. 不可提前修复 by a term within the penalty kind -------------------------------------------
