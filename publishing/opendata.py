@@ -40,6 +40,11 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   index.json again naming those. The portal finds a delta file through index.json (its URL
   stays /open-data/deltas/DAY.ndjson). A build that fails deletes what it wrote that
   index.json does not list, and so does the next build with what a killed one left.
+- a file is never written once an index lists it; it is only linked, renamed or deleted, and
+  DAY.ndjson replaced (after the index that lists the day's new file is written). The portal
+  serves every file from a handle it opens when it resolves the URL and checks against the
+  index it read (portal.api.opendata._open_listed): a download keeps its bytes whatever a
+  build does meanwhile.
 - only the newest snapshot is listed. The files the replaced index listed stay downloadable
   for RETIRED_GRACE after the build (moved under retired/): that index may still be served
   from a cache for INDEX_MAX_AGE, and its clients must find the URLs it lists. Only the one
@@ -368,8 +373,9 @@ def retired_file(
     entry = next((f for f in retired["files"] if f["url"] == f"/open-data/{path}"), None)
     if entry is None:
         return None
-    # moved under retired/ just after the new index is written: it may be at either place
-    for file in (out_dir / RETIRED_DIR / entry["path"], out_dir / entry["path"]):
+    # moved under retired/ just after the new index is written: it may be at either place;
+    # the first place first, so that one moved between the two looks is found on a second try
+    for file in (out_dir / entry["path"], out_dir / RETIRED_DIR / entry["path"]):
         if file.is_file():
             return retired, entry, file
     return None
@@ -424,7 +430,7 @@ def _start_retiring(out_dir: Path, retiring: dict[str, Any] | None) -> None:
 
 def _finish_retiring(out_dir: Path, retiring: dict[str, Any] | None, dropped: list[dict]) -> None:
     """Move the kept files under retired/ and delete the dropped delta days not kept (the
-    snapshot files not kept go with the old snapshot directory: _prune_snapshots)."""
+    snapshot files not kept go with the old snapshot directory: _discard_unreferenced)."""
     kept = [f["path"] for f in retiring["files"]] if retiring else []
     for path in kept:
         target = out_dir / RETIRED_DIR / path

@@ -29,23 +29,31 @@ content may have to be withdrawn.
 
 Files built from another change log than the database's (restored from a backup since, seqs
 issued again: publishing.opendata.index_matches) are not served at all until the next build.
+
+A snapshot or delta file is sent from a handle opened when the request is resolved, checked
+against the index.json it was found through (_open_listed): a build may replace, move or
+delete the name meanwhile, and the response still sends exactly the bytes its Content-Length,
+ETag and Repr-Digest (the SHA-256 index.json lists) describe.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import gzip
 import itertools
 import json
 import logging
+import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from email.utils import formatdate
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO, NamedTuple
 
 from litestar import HttpMethod, Request, Response, get, route
 from litestar.background_tasks import BackgroundTask
@@ -59,7 +67,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import Parameter
-from litestar.response import File, Stream, Template
+from litestar.response import Stream, Template
 from sqlalchemy import Connection, Engine
 
 from portal import stats
@@ -113,28 +121,43 @@ def _out_dir(request: Request) -> Path:
     return Path(request.app.state.get("opendata_dir") or opendata.default_dir())
 
 
-_index_cache: dict[Path, tuple[tuple[int, int], tuple[bytes, dict[str, Any]] | None]] = {}
+class _IndexRead(NamedTuple):
+    """index.json as read: `stamp` tells this file from any other (every build writes a new
+    one and renames it into place: a new inode), `body` its bytes, `index` parsed."""
+
+    stamp: tuple[int, int, int]
+    body: bytes
+    index: dict[str, Any]
 
 
-def _index_file(out_dir: Path) -> tuple[bytes, dict[str, Any]] | None:
-    """index.json as bytes and parsed, read once per version of the file; None when there is
-    none, or when it does not parse (truncated, empty: logged once, then served as missing)."""
-    path = out_dir / opendata.INDEX_NAME
+_index_cache: dict[Path, tuple[tuple[int, int, int], _IndexRead | None]] = {}
+
+
+def _index_stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
-    stamp = (st.st_mtime_ns, st.st_size)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _index_file(out_dir: Path) -> _IndexRead | None:
+    """index.json, read once per version of the file; None when there is none, or when it
+    does not parse (truncated, empty: logged once, then served as missing)."""
+    path = out_dir / opendata.INDEX_NAME
+    stamp = _index_stamp(path)
+    if stamp is None:
+        return None
     cached = _index_cache.get(path)
     if cached and cached[0] == stamp:
         return cached[1]
-    found: tuple[bytes, dict[str, Any]] | None = None
+    found: _IndexRead | None = None
     try:
-        body = path.read_bytes()
+        body = path.read_bytes()  # as new as `stamp` or newer: _open_listed then tries again
         index = json.loads(body)
         if not isinstance(index, dict):
             raise ValueError("not a JSON object")
-        found = (body, index)
+        found = _IndexRead(stamp, body, index)
     except FileNotFoundError:
         pass
     except ValueError as err:
@@ -146,7 +169,7 @@ def _index_file(out_dir: Path) -> tuple[bytes, dict[str, Any]] | None:
 def current_index(out_dir: Path) -> dict[str, Any] | None:
     """index.json, parsed once per version of the file (None: none, or unreadable)."""
     found = _index_file(out_dir)
-    return found[1] if found else None
+    return found.index if found else None
 
 
 def checked_index(request: Request, conn: Connection) -> dict[str, Any] | None:
@@ -241,7 +264,7 @@ def index_json(request: Request) -> Response[OpenDataIndex]:
     found = _index_file(_out_dir(request))
     if found is None:  # an unreadable file too, like every other open-data route
         raise not_found(NO_INDEX)
-    body, index = found
+    _, body, index = found
     with request.app.state.engine.connect() as conn:
         if not opendata.index_matches(conn, index):
             raise not_found(REBUILDING)
@@ -283,10 +306,107 @@ class DownloadOperation(Operation):
             }
 
 
-def _snapshot_lines(path: Path) -> Iterator[bytes]:
-    with gzip.open(path, "rb") as fh:
+# A listed file is served from a handle opened when the request is resolved, not by its name
+# when the response starts: a build may replace DAY.ndjson (publishing.opendata._settle_deltas),
+# move a snapshot under retired/ or delete a file meanwhile, and the name would then give other
+# bytes than its headers describe, or none (a 500, or a body cut off). An open handle keeps
+# reading the same bytes after the name is replaced or unlinked (the build never writes into a
+# file once it is listed).
+OPEN_ATTEMPTS = 2  # a build replaced the file between reading index.json and opening: once more
+Listed = tuple[dict[str, Any], dict[str, Any], Path]  # (generation, entry, file): _listed
+
+
+@dataclass
+class OpenedFile:
+    """A file index.json lists, open: `entry` describes exactly its bytes (checked when it
+    was opened). `index` is the index.json it was found through, `generation` the one listing
+    it (that index, or the retired generation it replaced)."""
+
+    index: dict[str, Any]
+    generation: dict[str, Any]
+    entry: dict[str, Any]
+    handle: BinaryIO
+    stat: os.stat_result
+
+    def close(self) -> None:
+        self.handle.close()  # again is a no-op
+
+
+def _open_listed(
+    out_dir: Path, find: Callable[[dict[str, Any]], Listed | None]
+) -> OpenedFile | None:
+    """The file `find` picks through index.json, opened, when its size is the entry's and
+    index.json is still the one read: then the handle holds the bytes that index describes
+    (a build changes a listed name only after writing the index that stops listing it as it
+    was). None when there is no index.json, it lists no such file, or the file changed under
+    us OPEN_ATTEMPTS times (answered as a missing file)."""
+    for _ in range(OPEN_ATTEMPTS):
+        read = _index_file(out_dir)
+        if read is None:
+            return None
+        found = find(read.index)
+        if found is None:
+            return None
+        generation, entry, path = found
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the response (or on error)
+        except FileNotFoundError:  # deleted by a build since the index was read
+            continue
+        stat = os.fstat(handle.fileno())
+        if (
+            stat.st_size == entry.get("bytes")
+            and _index_stamp(out_dir / opendata.INDEX_NAME) == read.stamp
+        ):
+            return OpenedFile(read.index, generation, entry, handle, stat)
+        handle.close()
+    return None
+
+
+@contextlib.contextmanager
+def _closed_on_error(opened: OpenedFile | None) -> Iterator[None]:
+    """Close the handle when the answer is an error: a response that sends it closes it."""
+    try:
+        yield
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise
+
+
+def _listed(out_dir: Path, path: str, index: dict[str, Any]) -> Listed | None:
+    """The file of /open-data/{path}: the one the index lists for that URL (a delta day may
+    be under a build's own name: DAY.build-N.ndjson), else the one the index it replaced
+    listed while that is kept (publishing.opendata.retired_file)."""
+    url = f"/open-data/{path}"
+    entry = next((f for f in index.get("files", []) if f.get("url") == url), None)
+    if entry is None:
+        return opendata.retired_file(out_dir, index, path)
+    return index, entry, out_dir / entry["path"]
+
+
+def _newest_snapshot(out_dir: Path, kind: str, fmt: str, index: dict[str, Any]) -> Listed | None:
+    snap = opendata.snapshot_files(index).get((kind, fmt))
+    return (index, snap, out_dir / snap["path"]) if snap else None
+
+
+def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of the handle (all of it: Content-Length), closing it after."""
+    with handle:
+        while size > 0 and (block := handle.read(min(opendata.CHUNK_BYTES, size))):
+            size -= len(block)
+            yield block
+
+
+def _snapshot_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The snapshot file's content (decompressed), closing the handle after."""
+    with handle, gzip.GzipFile(fileobj=handle, mode="rb") as fh:
         while block := fh.read(opendata.CHUNK_BYTES):
             yield block
+
+
+def _sha256_headers(sha: str) -> dict[str, str]:
+    digest = base64.b64encode(bytes.fromhex(sha)).decode()
+    return {"ETag": f'"sha256-{sha}"', "Repr-Digest": f"sha-256=:{digest}:"}
 
 
 class LiveStreams:
@@ -355,22 +475,23 @@ def _live_download(request: Request, kind: str, fmt: str, headers: dict[str, str
     return Stream(body, headers=headers, background=BackgroundTask(slot.release))
 
 
-def _current_snapshot(
-    request: Request, conn: Connection, kind: str, fmt: str
-) -> tuple[dict, Path] | None:
-    """The snapshot file of (kind, fmt) when the kind has not changed since it was built (nor
-    has any of its records' publicity ended)."""
+def _current_snapshot(request: Request, conn: Connection, kind: str, fmt: str) -> OpenedFile | None:
+    """The snapshot file of (kind, fmt), open, when the kind has not changed since it was
+    built (nor has any of its records' publicity ended)."""
     out_dir = _out_dir(request)
-    index = checked_index(request, conn)
-    snap = opendata.snapshot_files(index).get((kind, fmt))
-    if (
-        not snap
-        or kind in _changed(request.app.state.published_cache, conn, index)
-        or kind in opendata.ended_kinds(index)
-    ):
+    opened = _open_listed(out_dir, functools.partial(_newest_snapshot, out_dir, kind, fmt))
+    if opened is None:
         return None
-    path = out_dir / snap["path"]
-    return (snap, path) if path.is_file() else None
+    with _closed_on_error(opened):
+        index = opened.index
+        if (
+            not opendata.index_matches(conn, index)
+            or kind in _changed(request.app.state.published_cache, conn, index)
+            or kind in opendata.ended_kinds(index)
+        ):
+            opened.close()
+            return None
+    return opened
 
 
 @route(
@@ -415,25 +536,24 @@ def download(
     # hold one of the request connection slots (portal.deps) all that time.
     with request.app.state.engine.connect() as conn:
         snapshot = _current_snapshot(request, conn, kind, fmt)
-    if snapshot:
-        snap, path = snapshot
-        digest = base64.b64encode(bytes.fromhex(snap["content_sha256"])).decode()
-        headers.update(
-            {
-                "ETag": f'"sha256-{snap["content_sha256"]}"',
-                "Repr-Digest": f"sha-256=:{digest}:",
-                "X-Snapshot-Version": str(snap["version"]),
-            }
-        )
+    if snapshot is None:
+        if request.method == HttpMethod.HEAD:
+            # headers only (no slot taken); the body's length is unknown unless from the snapshot
+            return Stream(iter(()), headers=headers)
+        return _live_download(request, kind, fmt, headers)  # type: ignore[return-value]
+    with _closed_on_error(snapshot):
+        snap = snapshot.entry
+        headers.update(_sha256_headers(snap["content_sha256"]))
+        headers["X-Snapshot-Version"] = str(snap["version"])
         if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+            snapshot.close()
             return Response(b"", status_code=304, headers=headers)  # type: ignore[return-value]
         headers["content-length"] = str(snap["content_bytes"])  # exactly the snapshot's bytes
-    if request.method == HttpMethod.HEAD:
-        # headers only (no slot taken); the body's length is unknown unless from the snapshot
-        return Stream(iter(()), headers=headers)
-    if snapshot:
-        return Stream(_snapshot_lines(snapshot[1]), headers=headers)
-    return _live_download(request, kind, fmt, headers)  # type: ignore[return-value]
+        if request.method == HttpMethod.HEAD:
+            snapshot.close()
+            return Stream(iter(()), headers=headers)
+        body = _snapshot_lines(snapshot.handle)
+        return Stream(body, headers=headers, background=BackgroundTask(snapshot.close))
 
 
 def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
@@ -444,20 +564,28 @@ def _left(request: Request, conn: Connection, index: dict) -> dict[str, str]:
     return cache.get(conn, f"opendata:left:{_key(index)}", lambda c: opendata.left_since(c, seq))
 
 
-def _file(
-    request: Request, path: Path, media_type: str, cache: str, etag: str, name: str | None = None
-) -> Response:
-    """The file as a download named `name` (its URL's last part; default: the file's name)."""
-    headers = {"Cache-Control": cache, "ETag": etag}
-    if etag_matches(request.headers.get("if-none-match"), etag):
+def _file(request: Request, opened: OpenedFile, media_type: str, cache: str, name: str) -> Response:
+    """The opened file as a download named `name` (its URL's last part): Content-Length its
+    size, ETag and Repr-Digest its SHA-256 as listed (the bytes sent: _open_listed); the
+    handle is closed once the body is sent or the client went away (the background task runs
+    then too), at once for HEAD and 304."""
+    headers = {"Cache-Control": cache, **_sha256_headers(opened.entry["sha256"])}
+    if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
+        opened.close()
         return Response(b"", status_code=304, headers=headers)
-    return File(
-        path,
-        filename=name or path.name,
-        media_type=media_type,
-        content_disposition_type="attachment",
-        headers=headers,
+    headers.update(
+        {
+            "content-type": media_type,  # not the route's media_type (see CONTENT_TYPES)
+            "content-length": str(opened.stat.st_size),
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Last-Modified": formatdate(opened.stat.st_mtime, usegmt=True),
+        }
     )
+    if request.method == HttpMethod.HEAD:
+        opened.close()
+        return Stream(iter(()), headers=headers)
+    body = _blocks(opened.handle, opened.stat.st_size)
+    return Stream(body, headers=headers, background=BackgroundTask(opened.close))
 
 
 def _snapshot_gone(detail: str, url: str) -> PageError:
@@ -515,56 +643,45 @@ def snapshot_file(
     if not VERSION.match(version) or not match:
         raise not_found("没有该快照文件。")
     kind, fmt = match.groups()
-    with request.app.state.engine.connect() as conn:  # not held while the file streams
-        index = checked_index(request, conn)
-        withheld = _withheld(request, conn, index) if index else set()
-    if index is None:
-        if current_index(_out_dir(request)) is None:
-            raise not_found("没有该快照文件。")
-        raise _snapshot_gone(REBUILDING, f"/open-data/{kind}.{fmt}")
-    snap = opendata.snapshot_files(index).get((kind, fmt))
-    if not snap:
-        raise not_found("没有该快照文件。")
-    if version != index["version"]:
-        return _replaced_snapshot(request, index, version, name, snap["url"])
-    if kind in withheld:
-        raise _snapshot_gone(
-            "快照生成后该类别已有信息停止公示或被更正，新快照生成前暂停提供。",
-            f"/open-data/{kind}.{fmt}",
-        )
-    path = _out_dir(request) / snap["path"]
-    if not path.is_file():
-        raise not_found("没有该快照文件（可能正在更新，请重新读取 /open-data/index.json）。")
-    etag = f'"sha256-{snap["sha256"]}"'
-    return _file(request, path, "application/gzip", SNAPSHOT_CACHE, etag)
-
-
-def _replaced_snapshot(
-    request: Request, index: dict, version: str, name: str, newest: str
-) -> Response:
-    """A file of the snapshot the current index replaced, while it is kept (an index listing
-    it may still be cached); gone after that, and for a kind that lost records since."""
     out_dir = _out_dir(request)
-    kept = opendata.retired_file(out_dir, index, f"snapshots/{version}/{name}")
-    if kept is None:
-        if opendata.superseded(index, version):
-            raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", newest)
-        raise not_found("没有该快照文件。")
-    retired, entry, path = kept
-    with request.app.state.engine.connect() as conn:
-        withheld = _withheld(request, conn, retired)  # as of the replaced snapshot's seq
-    if entry["kind"] in withheld:
-        raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", newest)
-    return _file(request, path, "application/gzip", SNAPSHOT_CACHE, f'"sha256-{entry["sha256"]}"')
+    opened = _open_listed(
+        out_dir, functools.partial(_listed, out_dir, f"snapshots/{version}/{name}")
+    )
+    with _closed_on_error(opened):
+        index = opened.index if opened else current_index(out_dir)
+        if index is None:
+            raise not_found("没有该快照文件。")
+        with request.app.state.engine.connect() as conn:  # not held while the file streams
+            if not opendata.index_matches(conn, index):
+                raise _snapshot_gone(REBUILDING, f"/open-data/{kind}.{fmt}")
+            # as of the snapshot's own seq: the replaced one's too
+            withheld = _withheld(request, conn, opened.generation if opened else index)
+        snap = opendata.snapshot_files(index).get((kind, fmt))
+        if not snap:
+            raise not_found("没有该快照文件。")
+        if version != index["version"]:
+            if opened is not None and kind not in withheld:
+                return _file(request, opened, "application/gzip", SNAPSHOT_CACHE, name)
+            if opened is not None or opendata.superseded(index, version):
+                raise _snapshot_gone("该快照已被更新的版本取代，不再提供。", snap["url"])
+            raise not_found("没有该快照文件。")
+        if kind in withheld:
+            raise _snapshot_gone(
+                "快照生成后该类别已有信息停止公示或被更正，新快照生成前暂停提供。",
+                f"/open-data/{kind}.{fmt}",
+            )
+        if opened is None:
+            raise not_found("没有该快照文件（可能正在更新，请重新读取 /open-data/index.json）。")
+        return _file(request, opened, "application/gzip", SNAPSHOT_CACHE, name)
 
 
 def _current_lines(
-    path: Path, left: dict[str, str], engine: Engine, today: date
+    handle: BinaryIO, left: dict[str, str], engine: Engine, today: date
 ) -> Iterator[bytes]:
     """The delta file with each line as /api/v1/changes gives it now: the record of the
     records that left publication or were corrected since the build read again (null unless
-    published), and null for a record whose publicity period has ended."""
-    with open(path, "rb") as fh:
+    published), and null for a record whose publicity period has ended. Closes the handle."""
+    with handle as fh:
         while lines := list(itertools.islice(fh, LINE_BATCH)):
             items = [json.loads(line) for line in lines]
             again = [i["record_id"] for i in items if i["record"] and i["record_id"] in left]
@@ -615,45 +732,31 @@ def delta_file(
     rewritten on the fly. A day the current index no longer lists is served while the one it
     replaced is kept (that build wrote it: it is as current as the index). The file is the one
     index.json lists for the URL (a build writes a day under another name first)."""
-    out_dir = _out_dir(request)
     if not DELTA_FILE.match(name):
         raise not_found(NO_DELTA)
-    engine = request.app.state.engine
-    with engine.connect() as conn:
-        index = checked_index(request, conn)
-        left = _left(request, conn, index) if index else {}
-    if index is None:
-        stale = current_index(out_dir)
-        raise not_found(REBUILDING if stale and _delta_path(out_dir, stale, name) else NO_DELTA)
-    path = _delta_path(out_dir, index, name)
-    if path is None:
+    out_dir = _out_dir(request)
+    opened = _open_listed(out_dir, functools.partial(_listed, out_dir, f"deltas/{name}"))
+    if opened is None:
         raise not_found(NO_DELTA)
-    today = clock.today()
-    if not left and not opendata.ended_kinds(index, today):
-        st = path.stat()
-        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'  # the file is rewritten in place
-        return _file(request, path, "application/x-ndjson", DELTA_CACHE, etag, name)
-    headers = {
-        "content-type": CONTENT_TYPES["ndjson"],
-        "Cache-Control": "no-store",  # differs from the file until the next build
-        "Content-Disposition": f'attachment; filename="{name}"',
-    }
-    body = (
-        iter(()) if request.method == HttpMethod.HEAD else _current_lines(path, left, engine, today)
-    )
-    return Stream(body, headers=headers)
-
-
-def _delta_path(out_dir: Path, index: dict[str, Any], name: str) -> Path | None:
-    """The file of /open-data/deltas/{name}: the one the index lists, or the one the index it
-    replaced listed while that is kept; None when neither is on disk."""
-    url = f"/open-data/deltas/{name}"
-    entry = next((f for f in index.get("files", []) if f.get("url") == url), None)
-    if entry is None:
-        kept = opendata.retired_file(out_dir, index, f"deltas/{name}")
-        return kept[2] if kept else None
-    path = out_dir / entry["path"]
-    return path if path.is_file() else None
+    engine = request.app.state.engine
+    with _closed_on_error(opened):
+        with engine.connect() as conn:
+            if not opendata.index_matches(conn, opened.index):
+                raise not_found(REBUILDING)
+            left = _left(request, conn, opened.index)
+        today = clock.today()
+        if not left and not opendata.ended_kinds(opened.index, today):
+            return _file(request, opened, "application/x-ndjson", DELTA_CACHE, name)
+        headers = {
+            "content-type": CONTENT_TYPES["ndjson"],
+            "Cache-Control": "no-store",  # differs from the file until the next build
+            "Content-Disposition": f'attachment; filename="{name}"',
+        }
+        if request.method == HttpMethod.HEAD:
+            opened.close()
+            return Stream(iter(()), headers=headers)
+        body = _current_lines(opened.handle, left, engine, today)
+        return Stream(body, headers=headers, background=BackgroundTask(opened.close))
 
 
 route_handlers = [
