@@ -15,10 +15,10 @@ archive page never gains items, but loses one when its record is withdrawn later
 cached for minutes only (ARCHIVE_MAX_AGE).
 
 Each response carries an ETag (a digest of everything the document is made from) and a
-Last-Modified (the newest instant it can have changed at: Page.modified) and answers
-If-None-Match / If-Modified-Since with 304; a rendered document is kept in memory under that
-digest, and a change-log feed's digest under the newest change seq, so a repeat costs one index
-lookup.
+Last-Modified (the newest instant it can have changed at: Page.modified; left out while that
+instant's second is not over, see `settled`) and answers If-None-Match / If-Modified-Since
+with 304; a rendered document is kept in memory under that digest, and a change-log feed's
+digest under the newest change seq, so a repeat costs one index lookup.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -238,6 +238,16 @@ def not_modified(request: Request, etag: str, updated: datetime | None) -> bool:
     return updated.astimezone(UTC).replace(microsecond=0) <= since
 
 
+def settled(updated: datetime | None, now: datetime) -> datetime | None:
+    """updated, once the second it falls in is over; else None (no Last-Modified, and
+    If-Modified-Since ignored). An HTTP date has whole seconds: a Last-Modified sent within
+    that second could be followed by another change in it, which a client validating with
+    If-Modified-Since alone would then never see (304). Apache's rule; the ETag still validates."""
+    if updated is None or now < updated.replace(microsecond=0) + timedelta(seconds=1):
+        return None
+    return updated
+
+
 def _digest(fmt: str, meta: FeedMeta, page: Page) -> str:
     return hashlib.blake2b(f"{fmt}|{page.key}|{meta!r}".encode(), digest_size=12).hexdigest()
 
@@ -257,6 +267,7 @@ def _answer(
 ) -> Response:
     """The document (or 304); `updated` None: no Last-Modified, so only an ETag validates."""
     headers = {"ETag": f'W/"{key}"', "Cache-Control": f"public, max-age={max_age}"}
+    updated = settled(updated, clock.now())
     if updated is not None:
         headers["Last-Modified"] = _http_date(updated)
     if not_modified(request, headers["ETag"], updated):

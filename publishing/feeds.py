@@ -25,6 +25,9 @@ ids an item removes) come from ix_changes_record. Each event becomes an item:
 
 Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
 allows foreign elements there and only there (tests/data/atom.rng).
+
+Every text a document shows goes through safetext.xml_safe: a value stored before the import
+rejected U+FFFE/U+FFFF (which lxml refuses) shows without them rather than fail the feed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +51,7 @@ from publishing.commit import EVENTS, RECORDS
 from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
 from publishing.read import last_change_seq
+from publishing.safetext import xml_safe
 from publishing.search.base import SearchBackend
 from publishing.search.sync import CURSORS, cursor_name, pending_cursor_name
 from publishing.shape import RECORD_COLUMNS, public_record
@@ -113,6 +118,8 @@ SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     "return_pledge": ("category", "return_days", "refund_days", "pledged_on"),
 }
 SUMMARY_VALUE_MAX = 80
+# The unit a summary writes after a figure (its label's "(元)" / "(天)" is then left out).
+SUMMARY_UNITS = {"fine_yuan": "元", "confiscated_yuan": "元", "return_days": "天", "refund_days": "天"}
 _LABELS = {c.key: c.label for cols in KIND_COLUMNS.values() for c in cols}
 _LABELS["publicity_until"] = "公示截止日期"
 
@@ -339,18 +346,29 @@ def title(pub: dict[str, Any]) -> str:
 
 
 def summary(pub: dict[str, Any]) -> str:
-    """A short plain-text summary (personal names and long free text left out)."""
+    """A short plain-text summary (personal names and long free text left out), the unit said
+    once, after the figure: 罚款金额：1,234,567.50元, not 罚款金额(元)：1234567.50元."""
     parts = []
     for key in (*SUMMARY_FIELDS.get(pub["kind"], ()), "publicity_until"):
         value = _text(pub.get(key))
         if not value:
             continue
-        if key in ("fine_yuan", "confiscated_yuan"):
-            value += "元"
-        elif key in ("return_days", "refund_days"):
-            value += "天"
-        parts.append(f"{_LABELS.get(key, key)}：{_clip(value)}")
+        label = _LABELS.get(key, key)
+        unit = SUMMARY_UNITS.get(key)
+        if unit:
+            label = label.removesuffix(f"({unit})")
+            value = (_money(value) if unit == "元" else value) + unit
+        parts.append(f"{label}：{_clip(value)}")
     return "；".join(parts) + ("。" if parts else "")
+
+
+def _money(value: str) -> str:
+    """An amount with thousands separators and two decimals, as the pages show it
+    (portal.templating.money): 1,234,567.50."""
+    try:
+        return f"{Decimal(value):,.2f}"
+    except InvalidOperation:
+        return value
 
 
 def categories(pub: dict[str, Any]) -> list[str]:
@@ -687,9 +705,9 @@ class FeedMeta:
 def _generator(meta: FeedMeta, page: Page, self_type: str) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(meta.id)
-    fg.title(meta.title)
-    fg.subtitle(meta.subtitle)
-    fg.description(meta.subtitle)
+    fg.title(xml_safe(meta.title))  # an entity's name, a search's words: stored text
+    fg.subtitle(xml_safe(meta.subtitle))
+    fg.description(xml_safe(meta.subtitle))
     fg.author({"name": AUTHORITY, "uri": meta.site_url})
     fg.language(LANG)
     fg.generator("disclosure")
@@ -715,12 +733,12 @@ def render_atom(meta: FeedMeta, page: Page) -> bytes:
             continue
         fe = fg.add_entry(order="append")
         fe.id(item.guid)
-        fe.title(item.title)
+        fe.title(xml_safe(item.title))
         fe.link(href=item.link, rel="alternate", type="text/html")
         fe.published(item.published)
         fe.updated(item.updated)
-        fe.summary(item.summary)
-        fe.category([{"term": c} for c in item.categories])
+        fe.summary(xml_safe(item.summary))
+        fe.category(_categories(item))
     root = etree.fromstring(fg.atom_str())
     first_entry = root.find(f"{{{ATOM_NS}}}entry")
     at = root.index(first_entry) if first_entry is not None else len(root)
@@ -746,9 +764,13 @@ def _tombstones(item: Item) -> list[etree._Element]:
         el = etree.Element(f"{{{AT_NS}}}deleted-entry", ref=ref, when=item.updated.isoformat())
         comment = etree.SubElement(el, f"{{{AT_NS}}}comment")
         comment.set(XML_LANG, LANG)
-        comment.text = item.comment
+        comment.text = xml_safe(item.comment)
         out.append(el)
     return out
+
+
+def _categories(item: Item) -> list[dict[str, str]]:
+    return [{"term": xml_safe(c)} for c in item.categories]
 
 
 def render_rss(meta: FeedMeta, page: Page) -> bytes:
@@ -756,12 +778,12 @@ def render_rss(meta: FeedMeta, page: Page) -> bytes:
     for item in page.items:
         fe = fg.add_entry(order="append")
         fe.guid(item.guid, permalink=False)
-        fe.title(item.title)
+        fe.title(xml_safe(item.title))
         fe.link(href=item.link)
         fe.pubDate(item.updated)
         if not item.deleted:  # a deletion: guid, title, link and date only
-            fe.description(item.summary)
-            fe.category([{"term": c} for c in item.categories])
+            fe.description(xml_safe(item.summary))
+            fe.category(_categories(item))
     root = etree.fromstring(fg.rss_str())
     channel = root.find("channel")
     at = channel.index(channel.find("item")) if channel.find("item") is not None else len(channel)

@@ -76,7 +76,7 @@ def test_an_update_tombstones_the_version_each_feed_showed(engine, client, tmp_p
     # RSS cannot delete: the new version's item is the announcement, no deletion beside it
     [item] = rss_items(client, "/feeds/penalty.rss", rid)
     assert item.findtext("guid").endswith(f"records/{rid}/v2")
-    assert "8000" in item.findtext("description")
+    assert "8,000.00元" in item.findtext("description")
     # a second update replaces both earlier versions, which the feed may have shown
     run(engine, write_csv(tmp_path / "c.csv", [pen(1, **{"罚款金额(元)": "9000"})]))
     root = get_atom(client, "/feeds/penalty.atom")

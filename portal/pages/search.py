@@ -39,7 +39,8 @@ from portal.templating import STATUS_LABELS, TYPE_LABELS
 from publishing import read
 from publishing.clean import drop_invisible
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
-from publishing.contract import DISTRICTS
+from publishing.contract import DISTRICTS, KINDS
+from publishing.models import ACTIVE
 from publishing.search.base import SORTS, SearchQuery, SearchUnavailable
 
 PER_PAGE = 20
@@ -366,14 +367,29 @@ def search_page(
         # the form's options (HTML only), read once the backend has answered
         "grade_options": [] if is_api(request.url.path) else _grade_options(request),
     }
-    # a query that means nothing (punctuation only) has no feed worth offering
-    feed_url = "/search/feed.atom?" + urlencode({"q": query["q"]})
-    feeds = [{"title": "此搜索的更新（Atom）", "url": feed_url}] if query["q"] else []
+    feed_url = search_feed_url(query)
+    feeds = [{"title": "此搜索的更新（Atom）", "url": feed_url}] if feed_url else []
     max_age = 0 if data["search_unavailable"] else 30
     return respond(
         request,
         Page("search.html", data, context=context, feeds=feeds, next_url=next_url, max_age=max_age),
     )
+
+
+def search_feed_url(query: dict[str, Any]) -> str | None:
+    """The feed of this search (portal.feeds.search_feed) with the filters it takes: q, one
+    record kind, the district. None when nothing is asked (no words, no filter: a query of
+    punctuation only has no feed worth offering), or when the page filters in a way the feed
+    cannot (several record kinds, entities only, a grade, a status other than 公示中, which
+    every record of a feed has): that feed would hold records the page does not."""
+    kinds = [k for k in query["kind"] if k in KINDS]  # a feed holds records, never entities
+    if len(kinds) > 1 or (query["kind"] and not kinds) or query["grade"]:
+        return None
+    if query["status"] not in (None, ACTIVE):
+        return None
+    params = {"q": query["q"], "kind": kinds[0] if kinds else "", "district": query["district"]}
+    params = {k: v for k, v in params.items() if v}
+    return "/search/feed.atom?" + urlencode(params) if params else None
 
 
 def shown_facets(facets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

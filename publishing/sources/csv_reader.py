@@ -34,6 +34,10 @@ _DELIMITERS = (",", "\t")
 # Bytes other than the control characters (tab and line breaks count as text). In UTF-8 and
 # GB18030 a byte below 0x20 or 0x7F is never part of a multi-byte character.
 _NOT_CONTROL = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\r"
+# Where a Unicode noncharacter (headers._CONTROLS: XML cannot carry U+FFFE/U+FFFF) can be in
+# UTF-8: U+FDD0–U+FDEF start EF B7, U+FFFE/U+FFFF and those of the other planes end BF BE / BF BF.
+# A loose test (a few CJK characters end so too): it only has the values checked one by one.
+_NONCHARACTER_HINTS = (b"\xef\xb7", b"\xbf\xbe", b"\xbf\xbf")
 # The csv module's messages (strict mode) and what they mean to the person fixing the file.
 _UNCLOSED = "unexpected end of data"
 _AFTER_QUOTE = "expected after '\"'"
@@ -79,14 +83,20 @@ def _encoding(path: Path, file: str) -> tuple[str, bool]:
 
 
 def _decodes(path: Path, encoding: str) -> bool | None:
-    """None when the file does not decode; else whether it holds a control character."""
+    """None when the file does not decode; else whether it may hold a control character or a
+    noncharacter. Only UTF-8 is scanned for the latter: a GB18030 file's values are all checked
+    (its 4-byte sequences carry any code point)."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    controls = False
+    controls = not encoding.startswith("utf-8")
+    tail = b""  # the end of the chunk before: a hint may straddle two
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
                 decoder.decode(chunk)
                 controls = controls or bool(chunk.translate(None, _NOT_CONTROL))
+                controls = controls or any(h in tail + chunk[:2] or h in chunk
+                                           for h in _NONCHARACTER_HINTS)
+                tail = chunk[-2:]
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return None

@@ -22,6 +22,7 @@ from publishing.contract import (
 )
 from publishing.redact import mask_text
 from publishing.rows import BadValue, Reject, SourceError
+from publishing.safetext import C0_CONTROLS, NONCHARACTERS
 
 # A SourceRow value under this key carries the reason a row could not be read at all
 # (malformed NDJSON line, array element that is not an object); cleaning turns it into a reject.
@@ -43,9 +44,11 @@ IGNORED_MORE = f"…（被忽略的列名过多，只列出前 {IGNORED_LIMIT} �
 _SEEN_LIMIT = 10_000  # header names whose column is remembered
 # A file without a single record is unreadable: even a --kind cannot make it publishable.
 R_NO_RECORDS = "文件中没有任何记录"
-# Control characters other than tab and line breaks: no text a person typed holds one, and
-# PostgreSQL refuses U+0000 in text and jsonb (one such value fails the whole publish).
-_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+# Control characters other than tab and line breaks, and DEL: no text a person typed holds
+# one, and PostgreSQL refuses U+0000 in text and jsonb (one such value fails the whole publish);
+# and the Unicode noncharacters, U+FFFE/U+FFFF among them, which XML 1.0 cannot carry (a feed
+# showing one failed). What no stored text may hold is defined once, in publishing.safetext.
+_CONTROLS = C0_CONTROLS + "\x7f" + NONCHARACTERS
 _CONTROL = re.compile(f"[{_CONTROLS}]")
 # ...and lone surrogates (a JSON key "\ud800"), which neither UTF-8 nor PostgreSQL can take.
 _UNUSABLE = re.compile(f"[{_CONTROLS}\ud800-\udfff]")

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 from publishing.redact import mask_escaped, mask_value
 from publishing.rows import BadValue, SourceError, SourceFile, SourceRow
+from publishing.safetext import NONCHARACTERS
 from publishing.sources.headers import (
     ERROR_KEY,
     R_NO_RECORDS,
@@ -58,10 +59,17 @@ _SURROGATE_ESCAPE = re.compile(_SURROGATE.encode())  # in an NDJSON line
 _SURROGATE_IN_TEXT = re.compile(_SURROGATE)  # in a JSON element's text
 R_SURROGATE = "含不成对的 Unicode 代理项转义（如 \\ud800），不是有效文本"
 # Where a control character can hide in JSON text: an escape \u0000–\u001f, \b or \f (a loose
-# test, it also matches \u00e9 or an escaped backslash before a b …) or a raw DEL. Only records
-# with one have their values checked.
-_CONTROL_HINTS = (b"\\u00", b"\\b", b"\\f", b"\x7f")
+# test, it also matches \u00e9 or an escaped backslash before a b …) or a raw DEL; and a Unicode
+# noncharacter (XML cannot carry U+FFFE/U+FFFF): an escape \uFDxx, \uFFFx or of a low surrogate
+# \uDFFx (of U+1FFFE …), in either case. Only records with one have their values checked.
+_CONTROL_HINTS = (
+    b"\\u00", b"\\b", b"\\f", b"\x7f",
+    b"\\ufd", b"\\uFD", b"\\ufff", b"\\uFFF", b"\\udff", b"\\uDFF",
+)
 _CONTROL_HINTS_IN_TEXT = tuple(hint.decode() for hint in _CONTROL_HINTS)
+# ...or a raw one: in an NDJSON line's UTF-8 (csv_reader's loose hints), in an element's text.
+_NONCHARACTER_BYTES = (b"\xef\xb7", b"\xbf\xbe", b"\xbf\xbf")
+_NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
 _TYPE_NAMES = {list: "数组", str: "字符串", int: "数字", float: "数字", bool: "布尔值"}
 R_NOT_ARRAY = "JSON 文件应为对象数组（[{…}, {…}]）"
 R_NOT_FINITE = "不是有效数值（NaN、Infinity 或超出范围的数字）"
@@ -263,7 +271,7 @@ class _Decoder:
 
 
 def _may_hold_controls(raw: bytes) -> bool:
-    return any(hint in raw for hint in _CONTROL_HINTS)
+    return any(hint in raw for hint in _CONTROL_HINTS + _NONCHARACTER_BYTES)
 
 
 def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
@@ -327,6 +335,7 @@ def _array_elements(path: Path, mapper: KeyMapper, file: str) -> Iterator[Source
             yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE, RAW_KEY: raw})
         else:
             controls = any(text.find(hint, start, end) >= 0 for hint in _CONTROL_HINTS_IN_TEXT)
+            controls = controls or _NONCHARACTER.search(text, start, end) is not None
             yield _row(file, position, record, mapper, controls, non_finite)
 
 
