@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select, update
 
 from publishing import creditcheck, users
-from publishing.commit import EVENTS, RECORDS
+from publishing.commit import RECORDS
 from publishing.expire import _unsettled_groups, expire
 from publishing.models import ACTIVE, AGGREGATE, EXPIRED, SUPERSEDED, WITHDRAWN
 from publishing.plan import SUPERSEDES_SQL, is_superseding, supersedes
@@ -20,6 +20,7 @@ from publishing.publish import publish
 from publishing.rules import load_rules
 from tests.factories import credit_mark_row, uscc, write_csv
 from tests.requests_support import submit_request
+from tests.test_recompute_supersession import events_since, head
 
 TODAY = date(2026, 11, 27)
 LIST = "经营异常名录"
@@ -62,19 +63,6 @@ def end_before_its_date(engine: Engine, marked_on: str = TYPO, until: str = "202
 
 def make_current(engine: Engine, marked_on: str) -> None:
     set_mark(engine, marked_on, status=ACTIVE, status_reason=None)
-
-
-def head(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(select(func.coalesce(func.max(EVENTS.c.seq), 0))).scalar_one()
-
-
-def events_since(engine: Engine, seq: int) -> list[tuple[str, str | None, str]]:
-    with engine.connect() as conn:
-        query = (select(EVENTS.c.op, EVENTS.c.reason, RECORDS.c.event_date)
-                 .join(RECORDS, RECORDS.c.id == EVENTS.c.record_id)
-                 .where(EVENTS.c.seq > seq).order_by(EVENTS.c.seq))
-        return [(op, reason, day.isoformat()) for op, reason, day in conn.execute(query)]
 
 
 def listed(engine: Engine) -> bool:
