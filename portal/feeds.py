@@ -2,6 +2,9 @@
 
     /feeds/{kind}.atom|.rss                kind: blacklist, penalty, credit_mark, return_pledge, all
     /feeds/{kind}/{district}.atom|.rss     district: 6-digit code or its name
+    /feeds/blacklist/issues.atom|.rss      the blacklist by issue (期次): one item per issue;
+                                           a fixed path, which Litestar matches before the
+                                           district pattern (no district is called "issues")
     /entities/{uscc}/feed.atom|.rss        one entity's changes (empty, never 404, for a
                                            well-formed code with nothing published); with
                                            those under its 注册号 alone, whose feed redirects
@@ -18,7 +21,8 @@ Each response carries an ETag (a digest of everything the document is made from)
 Last-Modified (the newest instant it can have changed at: Page.modified; left out while that
 instant's second is not over, see `settled`) and answers If-None-Match / If-Modified-Since
 with 304; a rendered document is kept in memory under that digest, and a change-log feed's
-digest under the newest change seq, so a repeat costs one index lookup.
+digest under the newest change seq, so a repeat costs one index lookup. The issue feed is
+cached the same way: every change of an entry (and of its issue's row) writes a change event.
 """
 
 from __future__ import annotations
@@ -52,11 +56,14 @@ from publishing.feeds import (
     ALL,
     EMPTY_UPDATED,
     FEED_KINDS,
+    ISSUE_FEED,
+    ISSUE_LIMIT,
     PAGE_SIZE,
     RENDER_VERSION,
     FeedMeta,
     Page,
     Scope,
+    read_issue_page,
     read_page,
     render_atom,
     render_rss,
@@ -295,19 +302,38 @@ def _change_feed(
     check_before(before)
     base_url = get_settings().base_url
     state = (fmt, scope, before, newest_change(conn), clock.today(), base_url)
+
+    def max_age(page: Page) -> int:
+        archive_done = before is not None and page.newer is not None
+        return ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
+
+    return _cached_feed(
+        request, fmt, state, lambda: read_page(conn, scope, base_url, before=before), meta, max_age
+    )
+
+
+def _cached_feed(
+    request: Request,
+    fmt: str,
+    state: tuple,
+    read_: Callable[[], Page],
+    meta: Callable[[Page], FeedMeta],
+    max_age: Callable[[Page], int],
+) -> Response:
+    """A document that stays the same while `state` does (its newest change, the day, the base
+    URL): a repeat answers from ANSWERS and CACHE without reading the page."""
     known = ANSWERS.peek(state)
     if known is not None:
-        key, updated, max_age = known
+        key, updated, age = known
         body = CACHE.peek(key)
         if body is not None:
-            return _answer(request, fmt, key, updated, max_age, lambda: body)
-    page = read_page(conn, scope, base_url, before=before)
-    archive_done = before is not None and page.newer is not None
-    max_age = ARCHIVE_MAX_AGE if archive_done else CURRENT_MAX_AGE
+            return _answer(request, fmt, key, updated, age, lambda: body)
+    page = read_()
+    age = max_age(page)
     page_meta = meta(page)
     key = _digest(fmt, page_meta, page)
-    ANSWERS.put(state, (key, page.modified, max_age))
-    return _answer(request, fmt, key, page.modified, max_age, lambda: RENDER[fmt](page_meta, page))
+    ANSWERS.put(state, (key, page.modified, age))
+    return _answer(request, fmt, key, page.modified, age, lambda: RENDER[fmt](page_meta, page))
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -346,6 +372,39 @@ def district_feed(
     scope = Scope(kind=parse_kind(kind), district=parse_district(stem))
     return _change_feed(
         request, conn, scope, fmt, before, lambda page: kind_meta(scope, fmt, page, before)
+    )
+
+
+ISSUE_FEED_PATH = "/feeds/blacklist/issues"  # + .atom / .rss
+
+
+def issue_feed(request: Request, conn: NamedDependency[Connection]) -> Response:
+    """The blacklist by issue: one item per issue with entries in publication, newest first
+    (publishing.feeds.read_issue_page). No archives: /blacklist lists every issue."""
+    fmt = RSS if request.url.path.endswith(".rss") else ATOM
+    base_url = get_settings().base_url
+    state = (fmt, ISSUE_FEED, newest_change(conn), clock.today(), base_url)
+
+    def meta(page: Page) -> FeedMeta:
+        return FeedMeta(
+            id=_tag(base_url, f"feeds/{ISSUE_FEED}"),
+            title=f"食品安全“黑榜”（按期） — {SITE_NAME}",
+            subtitle=(
+                f"烟台市各级市场监督管理部门发布的食品安全“黑榜”，每期一条（最近 {ISSUE_LIMIT} 期）："
+                "本期公示中的上榜主体、违法事实和处理结果；条目停止公示后随之更新。"
+            ),
+            self_url=absolute(f"{ISSUE_FEED_PATH}.{fmt}"),
+            html_url=absolute(routes.PATHS[routes.BLACKLIST]),
+            site_url=absolute("/"),
+        )
+
+    return _cached_feed(
+        request,
+        fmt,
+        state,
+        lambda: read_issue_page(conn, base_url),
+        meta,
+        lambda page: CURRENT_MAX_AGE,
     )
 
 
@@ -533,8 +592,11 @@ def help_context() -> dict[str, Any]:
         for kind in _HELP_KINDS
     ]
     district, name = next(iter(DISTRICTS.items()))
+    issues = {fmt: absolute(f"{ISSUE_FEED_PATH}.{fmt}") for fmt in RENDER}
     return {
         "kinds": kinds,
+        "issues": issues,
+        "issue_limit": ISSUE_LIMIT,
         "district_example": absolute(feed_path("penalty", ATOM, district)),
         "district_name": name,
         "district_code": district,
@@ -545,7 +607,8 @@ def help_context() -> dict[str, Any]:
         "site": absolute("/"),
         "json_url": None,  # no JSON twin: the feeds are the data
         "feeds": [
-            {"title": f"{k['label']}（Atom）", "url": feed_path(k["kind"], ATOM)} for k in kinds
+            *({"title": f"{k['label']}（Atom）", "url": feed_path(k["kind"], ATOM)} for k in kinds),
+            {"title": "食品安全黑榜·按期（Atom）", "url": f"{ISSUE_FEED_PATH}.{ATOM}"},
         ],
     }
 
@@ -574,6 +637,7 @@ route_handlers: list = [
     feeds_help,
     kind_feed,
     district_feed,
+    *_each_format(ISSUE_FEED_PATH, "blacklist_issue_feed", issue_feed),
     *_each_format("/entities/{uscc:str}/feed", "entity_feed", entity_feed),
     *_each_format("/search/feed", "search_feed", search_feed),
 ]

@@ -26,6 +26,11 @@ ids an item removes) come from ix_changes_record. Each event becomes an item:
 Atom tombstones are placed after the feed's metadata and before the entries: RFC 4287's schema
 allows foreign elements there and only there (tests/data/atom.rng).
 
+The blacklist's issue feed (read_issue_page) is not a change-log feed: one item per issue (期次)
+with entries in publication, newest issue first, its content the entries as the issue page lists
+them; an entry withdrawn leaves the item's content (its `updated` moves), an issue with none
+left leaves the feed, with no tombstone (which would name the issue's enterprises).
+
 Every text a document shows goes through safetext.xml_safe: a value stored before the import
 rejected U+FFFE/U+FFFF (which lxml refuses) shows without them rather than fail the feed.
 """
@@ -33,6 +38,7 @@ rejected U+FFFE/U+FFFF (which lxml refuses) shows without them rather than fail 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 from collections import defaultdict
@@ -46,15 +52,15 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 from sqlalchemy import Connection, Select, func, select, union_all
 
-from publishing import clock
+from publishing import clock, read
 from publishing.commit import EVENTS, RECORDS
-from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KINDS
+from publishing.contract import DISTRICT_SHORT, KIND_COLUMNS, KIND_LABELS, KINDS
 from publishing.models import ACTIVE, OP_ADD, OP_CHANGE, OP_EXPIRE
 from publishing.read import last_change_seq
 from publishing.safetext import xml_safe
 from publishing.search.base import SearchBackend
 from publishing.search.sync import CURSORS, cursor_name, pending_cursor_name
-from publishing.shape import RECORD_COLUMNS, public_record
+from publishing.shape import RECORD_COLUMNS, entity_url, public_record
 from publishing.site import AUTHORITY
 
 ALL = "all"
@@ -223,6 +229,8 @@ class Item:
     # deletion: the entry ids it removes; entry: the earlier versions it replaces (Atom only)
     refs: list[str] = field(default_factory=list)
     comment: str = ""  # why the refs are removed, in Chinese
+    content: str = ""  # HTML (an issue's entries); Atom content, and the RSS description
+    rss_date: datetime | None = None  # RSS pubDate if not `updated` (an issue: its 发布日期)
 
 
 @dataclass
@@ -683,6 +691,133 @@ def digest(scope: Any, before: int | None, base_url: str, today: date, page: Pag
     return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
 
 
+# -- blacklist issues: one item per issue ---------------------------------------------------
+
+ISSUE_FEED = "blacklist/issues"  # the issue feed's scope in its digest and its tag URI
+ISSUE_LIMIT = 50  # issues in the feed (no archives: /blacklist lists every issue)
+ISSUE_VALUE_MAX = 300  # characters of an entry's field in an item: the issue page has the rest
+BLACKLIST_NAME = "食品安全“黑榜”"
+# An entry's fields an item lists after its name, code and district: the issue page's columns
+# (templates/blacklist_issue.html), nothing else of the public shape (no 责任人员).
+ISSUE_ENTRY_FIELDS = ("products", "violation", "action")
+
+
+def issue_entry_id(base_url: str, issue_id: str) -> str:
+    """An issue item's Atom id / RSS guid: one per issue, whatever its entries become."""
+    return f"tag:{tag_authority(base_url)},{TAG_YEAR}:blacklist/{issue_id}"
+
+
+def issue_title(issue: dict[str, Any], count: int) -> str:
+    """食品安全“黑榜”2026年第2期（4家）· 烟台市芝罘区市场监督管理局: several publishers number
+    their issues alike, so the publisher is said too."""
+    return f"{BLACKLIST_NAME}{issue['issue_no']}（{count}家）· {issue['publisher']}"
+
+
+def issue_summary(issue: dict[str, Any], entries: list[dict[str, Any]]) -> str:
+    names = "、".join(_text(e.get("entity_name")) for e in entries)
+    return f"{issue['publisher']}于{issue['issued_on']}发布，公示中 {len(entries)} 家：{names}。"
+
+
+def issue_content(entries: list[dict[str, Any]], base_url: str) -> str:
+    """The entries as the issue page lists them, as an HTML list (every value escaped)."""
+    base = base_url.rstrip("/")
+    return "<ol>" + "".join(_issue_entry_html(e, base) for e in entries) + "</ol>"
+
+
+def _issue_entry_html(pub: dict[str, Any], base: str) -> str:
+    def esc(value: Any) -> str:
+        return html.escape(_clip(_text(value), ISSUE_VALUE_MAX))
+
+    name = esc(pub.get("entity_name") or pub.get("entity_id"))
+    if pub.get("entity_id"):
+        name = f'<a href="{esc(base + entity_url(pub["entity_id"]))}">{name}</a>'
+    code = pub.get("uscc") or pub.get("reg_no")
+    about = [f"统一社会信用代码：{esc(code)}"] if code else []
+    about.append(f"区市：{esc(pub.get('district') or '—')}")
+    lines = [f"{name}（{'；'.join(about)}）"]
+    lines += [
+        f"{_LABELS[key]}：{esc(pub.get(key))}" for key in ISSUE_ENTRY_FIELDS if _text(pub.get(key))
+    ]
+    lines.append(f'<a href="{esc(base + pub["url"])}">详情</a>')
+    return "<li>" + "<br>".join(lines) + "</li>"
+
+
+def _issue_rows(conn: Connection, issue_ids: list[str]) -> dict[str, list[Any]]:
+    """Every record of these issues, in publication or not (a withdrawn entry's change dates
+    its issue's item), by issue, each in the issue page's order (read.issue_entries): one
+    query through ix_records_issue_id."""
+    out: dict[str, list[Any]] = defaultdict(list)
+    if not issue_ids:
+        return out
+    rows = conn.execute(
+        select(*_RECORD_COLUMNS)
+        .where(RECORDS.c.issue_id.in_(issue_ids))
+        .order_by(RECORDS.c.issue_id, RECORDS.c.district, RECORDS.c.id)
+    ).all()
+    for row in rows:
+        out[row.issue_id].append(row)
+    return out
+
+
+def issue_item(issue: dict[str, Any], rows: list[Any], base_url: str, today: date) -> Item | None:
+    """An issue's item, listing its entries in publication; None when it has none."""
+    entries = [public_record(r) for r in rows if visible(r, today)]
+    if not entries:
+        return None
+    published = day_start(date.fromisoformat(issue["issued_on"]))
+    # the latest change to any entry: published, corrected, withdrawn, or ended by its date
+    changed = [utc(r.updated_at) for r in rows] + ended_by_date(rows, today)
+    return Item(
+        seq=0,
+        record_id=issue["id"],  # an issue item: the issue's id
+        guid=issue_entry_id(base_url, issue["id"]),
+        title=issue_title(issue, len(entries)),
+        link=base_url.rstrip("/") + issue["url"],
+        updated=max([published, *changed]),
+        published=published,
+        summary=issue_summary(issue, entries),
+        content=issue_content(entries, base_url),
+        categories=[KIND_LABELS["blacklist"], *([issue["district"]] if issue["district"] else [])],
+        rss_date=published,  # an RSS reader sorts by it: an old issue changed stays in place
+    )
+
+
+def read_issue_page(
+    conn: Connection, base_url: str, limit: int = ISSUE_LIMIT, today: date | None = None
+) -> Page:
+    """The issue feed: the newest `limit` issues with entries in publication (read.blacklist_issues'
+    order: 发布日期, newest first), one item each. An issue still counted but whose entries all
+    passed their publicity (before the nightly expire) is left out, as its page is."""
+    today = today or clock.today()
+    # Last-Modified also moves when an issue leaves the feed (its last entry withdrawn): the
+    # newest blacklist event, read before the issues (search_changed says why).
+    event_at = newest_event_at(conn, Scope(kind="blacklist"))
+    issues = read.blacklist_issues(conn)
+    items: list[Item] = []
+    ended: list[datetime] = []
+    for start in range(0, len(issues), limit):
+        if len(items) >= limit:
+            break
+        chunk = issues[start : start + limit]
+        rows = _issue_rows(conn, [issue["id"] for issue in chunk])
+        for issue in chunk:
+            if len(items) >= limit:
+                break
+            item = issue_item(issue, rows[issue["id"]], base_url, today)
+            ended += ended_by_date(rows[issue["id"]], today)  # also of an issue that left
+            if item is not None:
+                items.append(item)
+    updated = max((i.updated for i in items), default=EMPTY_UPDATED)
+    page = Page(
+        items=items,
+        newest_seq=0,
+        updated=updated,
+        modified=last_change(updated, event_at, *ended),
+    )
+    page.key = digest(ISSUE_FEED, None, base_url, today, page)
+    return page
+
+
 # -- documents ----------------------------------------------------------------------------
 
 
@@ -738,6 +873,8 @@ def render_atom(meta: FeedMeta, page: Page) -> bytes:
         fe.published(item.published)
         fe.updated(item.updated)
         fe.summary(xml_safe(item.summary))
+        if item.content:
+            fe.content(xml_safe(item.content), type="html")
         fe.category(_categories(item))
     root = etree.fromstring(fg.atom_str())
     first_entry = root.find(f"{{{ATOM_NS}}}entry")
@@ -780,9 +917,9 @@ def render_rss(meta: FeedMeta, page: Page) -> bytes:
         fe.guid(item.guid, permalink=False)
         fe.title(xml_safe(item.title))
         fe.link(href=item.link)
-        fe.pubDate(item.updated)
+        fe.pubDate(item.rss_date or item.updated)
         if not item.deleted:  # a deletion: guid, title, link and date only
-            fe.description(xml_safe(item.summary))
+            fe.description(xml_safe(item.content or item.summary))
             fe.category(_categories(item))
     root = etree.fromstring(fg.rss_str())
     channel = root.find("channel")
