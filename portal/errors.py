@@ -62,6 +62,7 @@ NOT_SAVED = (
 )
 BAD_PARAMS = "请求参数格式不正确"
 NOT_JSON = "请求体不是有效的 JSON"
+NOT_UTF8 = f"{NOT_JSON}：含有不是 UTF-8 编码的字节。"
 _CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")
 _BYTE = re.compile(r"\(byte (\d+)\)")  # msgspec: "JSON is malformed: … (byte 4)", 0-based
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
@@ -116,11 +117,13 @@ def malformed_json(message: str) -> str:
         return f"{NOT_JSON}：{_byte_at(int(found.group(1)))}。"
     if "truncated" in message:
         return f"{NOT_JSON}：内容不完整（为空或被截断）。"
+    if "utf-8" in message.lower():  # msgspec 0.23: "Invalid UTF-8 encoded string" (undecodable)
+        return NOT_UTF8
     return f"{NOT_JSON}。"
 
 
 def undecodable(exc: Exception) -> PageError | None:
-    """A body Litestar could not decode as UTF-8 (its JSON decoder raises UnicodeDecodeError,
+    """A body Litestar could not decode as UTF-8 (msgspec before 0.23 raises UnicodeDecodeError,
     uncaught): the client's bytes, so a 400, not a server error. Raised elsewhere it stays a 500."""
     if not isinstance(exc, UnicodeDecodeError) or exc.__traceback__ is None:
         return None
@@ -130,7 +133,7 @@ def undecodable(exc: Exception) -> PageError | None:
     if not tb.tb_frame.f_globals.get("__name__", "").startswith("litestar."):
         return None
     # (no byte: the error's offset is within the string being decoded, not the body)
-    return bad_request(f"{NOT_JSON}：含有不是 UTF-8 编码的字节。")
+    return bad_request(NOT_UTF8)
 
 
 def method_not_allowed(request: Request, exc: MethodNotAllowedException) -> str:
