@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,11 @@ def _problems(url: str, status: int, headers: Any, body: bytes) -> list[str]:
         return []  # a file a newer build took away (the index read was older)
     if status != 200:
         return [f"{url}: {status}"]
+    if url == UNCHANGED and "x-snapshot-version" not in headers:
+        # builds on both of its tries (a slow machine): streamed from the database, whole
+        lines = body.decode().splitlines()
+        ids = [json.loads(line)["id"] for line in lines]
+        return [] if body.endswith(b"\n") and len(ids) == 3 else [f"{url}: live, {ids}"]
     wrong = []
     if int(headers.get("content-length", -1)) != len(body):
         wrong.append(f"{url}: {len(body)} bytes, Content-Length {headers.get('content-length')}")
