@@ -304,8 +304,16 @@ _PHONE_LABEL_WINDOW = 16
 # 仅销售预包装食品备案 YB137…, 食品生产许可证 SC131…), not a phone.
 _LETTER_BEFORE = re.compile(f"[A-Za-z\uff21-\uff3a\uff41-\uff5a][{_INV}]*\\Z")
 _LETTER_WINDOW = 8
-# What stands right before a run (_label_before): a 注册号 label, a phone label, a letter.
-_REG, _PHONE, _LETTER = "reg", "phone", "letter"
+# A label saying the number is an identifier, not a phone (案件编号, 许可证编号, 报告编号, 案号,
+# 备案号, 流水号, 工单号 …), then at most a colon, brackets, 为/是 and spaces.
+_CODE_LABEL = re.compile(
+    "(?:编号|案号|文号|证号|许可证|备案号|登记号|单号|流水号|批号|代码|凭证号|序号)"
+    f"[{_WS}{_INV}:：()（）\\[\\]【】为是]{{0,4}}\\Z"
+)
+_CODE_LABEL_WINDOW = 12
+# What stands right before a run (_label_before): a 注册号 label, a phone label, an identifier
+# label, a letter.
+_REG, _PHONE, _CODE, _LETTER = "reg", "phone", "code", "letter"
 
 # Kinds of number: (digits kept at the head, at the tail), or not masked.
 _ID = (6, 4)
@@ -405,11 +413,14 @@ def _uscc_not_id(code: str) -> bool:
 
 def _label_before(s: str, at: int) -> str | None:
     """What ends right before s[at], the first digit of a run: a 注册号/登记号 label (_REG), a
-    phone label (_PHONE; Tel13… too), a Latin letter (_LETTER: JY137…), else None."""
+    phone label (_PHONE; Tel13… too), an identifier label (_CODE: 案件编号), a Latin letter
+    (_LETTER: JY137…), else None."""
     if _REG_LABEL.search(s, max(0, at - _REG_LABEL_WINDOW), at) is not None:
         return _REG
     if _PHONE_LABEL.search(s, max(0, at - _PHONE_LABEL_WINDOW), at) is not None:
         return _PHONE
+    if _CODE_LABEL.search(s, max(0, at - _CODE_LABEL_WINDOW), at) is not None:
+        return _CODE
     if _LETTER_BEFORE.search(s, max(0, at - _LETTER_WINDOW), at) is not None:
         return _LETTER
     return None
@@ -436,9 +447,10 @@ def _glued_mobile(d: str, label: str | None) -> Any:
     or _UNKNOWN; label: what stands right before it (_label_before). The mobile follows a
     prefix that cannot start anything else: a trunk 0, 86/086, or an area code
     (053513900151016: 0535 and a mobile; no landline after an area code starts with 1), and is
-    masked whatever stands before; or it starts the group, and is masked only after a phone
-    label (电话1390015101712: a digit typed twice, an extension): else the group is more likely
-    a case or report number (案件编号：13706022024001). Up to 4 digits may follow the mobile.
+    masked whatever stands before; or it starts the group (1390015101712: a digit typed twice,
+    an extension), and is masked unless an identifier label says what it is (案件编号：
+    13706022024001): phone labels come in too many forms (电话/传真, 联系人及电话：张三…) to wait
+    for one. Up to 4 digits may follow the mobile.
     Masked as a mobile with that prefix: the prefix and 3 digits shown, and the last 4 of the
     group. Left alone: digits glued to a Latin letter (a licence number: 食品经营许可证
     JY13706020012345, YB137…, SC131…), a time stamp YYYYMMDDhhmm[ss], and a 15-digit 注册号 of
@@ -449,7 +461,7 @@ def _glued_mobile(d: str, label: str | None) -> Any:
     if label == _REG and len(d) == 15 and reg_no_check_ok(d):
         return _NOT_PERSONAL
     prefix = glued.group(1) or ""
-    if not prefix and label != _PHONE:
+    if not prefix and label in (_CODE, _REG):  # an identifier, as its label says
         return _UNKNOWN
     return _MOBILE_WITH_PREFIX[len(prefix)]
 

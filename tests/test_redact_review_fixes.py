@@ -81,10 +81,8 @@ def test_no_mobile_in_one_group_of_12_to_15_digits_is_shown(mobile, head, tail):
         f"工商注册号{HEBEI_REG_NO}，",
         f"注册号为{_reg_no('140105000000')}",  # 山西
         f"登记号 {_reg_no('150102000000')}",  # 内蒙古
-        # Starting with a mobile but no phone label before (a 注册号 label says what it is,
-        # whatever its check digit; unlabeled: a case or report number more likely).
+        # Starting with a mobile: a 注册号 label says what it is, whatever its check digit
         "注册号：130102000000002",
-        f"当事人{HEBEI_REG_NO}",
         "时间戳19991231235959",  # YYYYMMDDhhmmss
         "时间戳199912312359",  # YYYYMMDDhhmm
         "座机053566123456",  # an area code, then a landline (starts 2–9)
@@ -286,3 +284,18 @@ def test_published_records_and_search_hold_no_raw_number(engine, tmp_path):
                 found = client.get("/api/v1/search", params={"q": q}).json()["hits"]
                 assert found == [], q
         assert index.search(SearchQuery(q=HEBEI_REG_NO, limit=50)).hits  # what stays is found
+
+
+@pytest.mark.parametrize("text", [
+    f"当事人{HEBEI_REG_NO}",  # no label: read as a mobile with digits glued on
+    "电话/传真：1390015101712",
+    "联系人及电话：张三1390015101712",
+    "手机（微信同号）：1390015101712",
+    "Tel/Fax: 13900151015123",
+    "举报人张三1390015101712反映",
+])
+def test_a_mobile_with_digits_glued_on_is_masked_whatever_its_label(text):
+    """Phone labels come in too many forms to wait for one: only an identifier label (案件编号,
+    注册号 …) or a letter glued on (JY137…) keeps such digits public."""
+    masked = mask_text(text)
+    assert masked != text and "0015101" not in masked and "0000000" not in masked, masked
