@@ -61,12 +61,11 @@ R_SURROGATE = "含不成对的 Unicode 代理项转义（如 \\ud800），不是
 # Where a control character can hide in JSON text: an escape \u0000–\u001f, \b or \f (a loose
 # test, it also matches \u00e9 or an escaped backslash before a b …) or a raw DEL; and a Unicode
 # noncharacter (XML cannot carry U+FFFE/U+FFFF): an escape \uFDxx, \uFFFx or of a low surrogate
-# \uDFFx (of U+1FFFE …), in either case. Only records with one have their values checked.
-_CONTROL_HINTS = (
-    b"\\u00", b"\\b", b"\\f", b"\x7f",
-    b"\\ufd", b"\\uFD", b"\\ufff", b"\\uFFF", b"\\udff", b"\\uDFF",
-)
-_CONTROL_HINTS_IN_TEXT = tuple(hint.decode() for hint in _CONTROL_HINTS)
+# \uDFFx (of U+1FFFE …), its hex digits in any case. Only records with one have their values
+# checked.
+_CONTROL_HINT = r"\\(?:u00|b|f|u[Ff][Dd]|u[Ff]{3}|u[Dd][Ff]{2})|\x7f"
+_CONTROL_HINTS = re.compile(_CONTROL_HINT.encode())  # in an NDJSON line
+_CONTROL_HINTS_IN_TEXT = re.compile(_CONTROL_HINT)  # in a JSON element's text
 # ...or a raw one: in an NDJSON line's UTF-8 (csv_reader's loose hints), in an element's text.
 _NONCHARACTER_BYTES = (b"\xef\xb7", b"\xbf\xbe", b"\xbf\xbf")
 _NONCHARACTER = re.compile(f"[{NONCHARACTERS}]")
@@ -271,7 +270,7 @@ class _Decoder:
 
 
 def _may_hold_controls(raw: bytes) -> bool:
-    return any(hint in raw for hint in _CONTROL_HINTS + _NONCHARACTER_BYTES)
+    return _CONTROL_HINTS.search(raw) is not None or any(h in raw for h in _NONCHARACTER_BYTES)
 
 
 def _mapper(names: list[str], kind: str | None, file: str) -> KeyMapper:
@@ -334,7 +333,7 @@ def _array_elements(path: Path, mapper: KeyMapper, file: str) -> Iterator[Source
             raw = raw_text(json.dumps(mask_value(record)))
             yield SourceRow(file, position, {ERROR_KEY: R_SURROGATE, RAW_KEY: raw})
         else:
-            controls = any(text.find(hint, start, end) >= 0 for hint in _CONTROL_HINTS_IN_TEXT)
+            controls = _CONTROL_HINTS_IN_TEXT.search(text, start, end) is not None
             controls = controls or _NONCHARACTER.search(text, start, end) is not None
             yield _row(file, position, record, mapper, controls, non_finite)
 
