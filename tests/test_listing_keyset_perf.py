@@ -17,14 +17,12 @@ from __future__ import annotations
 import json
 import re
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from litestar.serialization import encode_json
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.api.changes import ANONYMOUS_MAX_LIMIT
 from publishing import apikeys, changes, read
@@ -32,6 +30,7 @@ from publishing.commit import RECORDS
 from publishing.db import analyze
 from tests.api_helpers import TODAY, api_client, publish_csv
 from tests.factories import credit_mark_row, uscc
+from tests.test_query_plans import captured
 
 DAY = date(2026, 9, 30)  # the one date of the block
 BLOCK = 1500  # credit marks on DAY; a page is PAGE of them
@@ -143,20 +142,6 @@ def test_a_position_outside_the_date_filter_pages_as_before(block):
         assert [r["id"] for r in page] == expected[-PAGE:]
 
 
-@contextmanager
-def _captured(engine) -> Iterator[list[tuple[str, Any]]]:
-    seen: list[tuple[str, Any]] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
-
-
 def _record_seeks(engine, statement: str, parameters: Any) -> list[str]:
     """How the plan reads the records: SQLite's SEARCH/SCAN lines; PostgreSQL's scans of
     records as "<Node Type> <Index Name> <Index Cond>"."""
@@ -198,7 +183,7 @@ def test_a_deep_page_seeks_its_position_in_the_index(block, flt):
         middle = read.record(conn, ids[len(ids) // 2])
         position = (date.fromisoformat(middle["date"]), middle["id"])
         for way in ("after", "before"):
-            with _captured(block) as seen:
+            with captured(block) as seen:
                 page = read.list_records(conn, flt, limit=20, today=TODAY, **{way: position})
             assert page
             [(statement, parameters)] = [(s, p) for s, p in seen if "records" in s]
