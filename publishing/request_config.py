@@ -40,14 +40,33 @@ class Config:
         return self.max_bytes // 1048576
 
 
+class RequestConfigError(ValueError):
+    """The requests file cannot be read or lacks a value the code needs: one message (for the
+    bureau, in Chinese) naming the file, instead of a traceback when a portal starts."""
+
+
 @lru_cache
 def load_config(path: Path | None = None) -> Config:
     if path is None:
         from publishing.settings import get_settings
 
         path = get_settings().requests_file or DEFAULT_FILE
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as err:
+        raise RequestConfigError(f"申请设置文件 {path} 无法读取：{err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise RequestConfigError(f"申请设置文件 {path} 不是有效的 TOML：{err}") from err
+    try:
+        return _config(raw)
+    except KeyError as err:
+        raise RequestConfigError(f"申请设置文件 {path}：缺少 {err.args[0]}") from err
+    except (TypeError, ValueError, AttributeError) as err:
+        raise RequestConfigError(f"申请设置文件 {path}：有一项的值无效（{err}）") from err
+
+
+def _config(raw: dict) -> Config:
     dl, rp, at, lim, rv = (
         raw["deadlines"],
         raw["repair"],
