@@ -512,7 +512,9 @@ def run_worker(
     if once:
         with leadership(engine, wait=False) as leader:
             if not leader:
-                return {"standby": True}
+                # the calendar check only reads: an operator checking a year just added to the
+                # holiday file gets its answer while the active worker runs (RUNBOOK)
+                return {"standby": True, "calendar": job_calendar(engine)}
             return run_due(engine, jobs)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -115,6 +115,12 @@ def test_the_worker_warns_once_per_run_and_worker_once_prints_it(
     cli.cmd_worker(argparse.Namespace(once=True, metrics_port=None))
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "no holiday data for 2027" in printed["calendar"]
+    # ... and so it does beside an active worker, on standby
+    with worker.leadership(engine, wait=False) as active:
+        assert active
+        cli.cmd_worker(argparse.Namespace(once=True, metrics_port=None))
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["standby"] is True and "no holiday data for 2027" in printed["calendar"]
 
     _add_2027(no_2027)  # the year is added: nothing to warn of, the deadline is counted again
     fresh = [j for j in worker.default_jobs() if j.name in ("deadlines", "calendar")]
