@@ -1,0 +1,21 @@
+"""The notices' headers: RFC 5322 requires an origination date (without one, mail clients show
+the arrival time and spam filters score the message as MISSING_DATE)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import timedelta
+
+from publishing import clock, mail
+
+
+def test_a_notice_carries_its_date_and_identity():
+    config = mail.parse_url("smtp://127.0.0.1:25?from=xypt@scjg.yantai.gov.cn")
+    built = mail.build(config, "qiye@example.com", "已收到您的申请", "正文")
+    message = email.message_from_bytes(built.as_bytes(), policy=email.policy.default)
+    sent = message["Date"].datetime
+    assert sent.utcoffset() == timedelta(hours=8)  # Beijing time, as the bureau writes it
+    assert abs(sent - clock.now()) < timedelta(minutes=1)
+    assert message["Message-ID"].endswith("@scjg.yantai.gov.cn>")
+    assert message["To"] == "qiye@example.com"
