@@ -9,6 +9,8 @@ disclosure audit verify [--anchor FILE]                    exit 0 intact, 1 tamp
 disclosure apikeys add NAME [--per-minute N]               prints a new X-API-Key for a partner
 disclosure apikeys revoke NAME [--prefix P]                revokes all of NAME's keys (or one)
 disclosure apikeys list                                    holders of active keys, key prefixes
+disclosure after-restore                                   after a restore: all users disabled,
+                                                           today's tracking numbers skip ahead
 """
 
 from __future__ import annotations
@@ -203,6 +205,18 @@ def cmd_apikeys_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@database_errors("未做恢复后处置")
+def cmd_after_restore(args: argparse.Namespace) -> int:
+    """Exit 0 done, 1 the counter could not move (the accounts are disabled all the same),
+    3 no database: a mistyped URL must not make a new, empty database and report success."""
+    from publishing import after_restore
+
+    report = after_restore.run(open_database(create=False))
+    for line in after_restore.summary(report):
+        print(line)
+    return EXIT_OK if report.counter else EXIT_FAILED
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -246,6 +260,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=cmd_apikeys_revoke)
     q = keys_sub.add_parser("list", help="列出持有有效密钥的单位")
     q.set_defaults(func=cmd_apikeys_list)
+
+    p = sub.add_parser(
+        "after-restore",
+        help="恢复数据库后运行：停用全部后台账户并吊销令牌，今日受理编号跳号，列出 API 密钥待核对",
+    )
+    p.set_defaults(func=cmd_after_restore)
 
     p = sub.add_parser("audit", help="审计日志")
     audit_sub = p.add_subparsers(dest="audit_command", required=True)

@@ -21,7 +21,9 @@ from publishing.request_models import COUNTERS
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 10
-_TRACKING = re.compile(r"^YX\d{8}-\d{6}$")
+TRACKING_DIGITS = 6  # YX20261127-000123: what tracking_number writes and _TRACKING accepts
+TRACKING_MAX = 10**TRACKING_DIGITS - 1
+_TRACKING = re.compile(rf"^YX\d{{8}}-\d{{{TRACKING_DIGITS}}}$")
 _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
 
@@ -86,8 +88,33 @@ def next_number(conn: Connection, day: date) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
+class CounterFull(ValueError):
+    """The day's counter cannot be moved on without running out of tracking numbers."""
+
+
+def skip_numbers(conn: Connection, day: date, gap: int) -> tuple[int, int]:
+    """Move the day's counter `gap` numbers past its current value (a day with no counter yet
+    counts as 0), in the caller's transaction; (before, after). CounterFull, and nothing moved
+    once the caller rolls back, when fewer than `gap` numbers would be left for the rest of the
+    day: a counter past TRACKING_MAX makes numbers that the format cannot hold."""
+    key = day.strftime("%Y%m%d")
+    ins = pg_insert(COUNTERS) if conn.dialect.name == "postgresql" else sqlite_insert(COUNTERS)
+    stmt = (
+        ins.values(day=key, n=gap)
+        .on_conflict_do_update(index_elements=[COUNTERS.c.day], set_={"n": COUNTERS.c.n + gap})
+        .returning(COUNTERS.c.n)
+    )
+    after = int(conn.execute(stmt).scalar_one())
+    if after > TRACKING_MAX - gap:
+        raise CounterFull(
+            f"{key} 的受理编号计数器已到 {after - gap}，再跳过 {gap} 个后剩余编号不足"
+            f"（编号最多 {TRACKING_DIGITS} 位，即 {TRACKING_MAX}）"
+        )
+    return after - gap, after
+
+
 def tracking_number(day: date, n: int) -> str:
-    return f"YX{day:%Y%m%d}-{n:06d}"
+    return f"YX{day:%Y%m%d}-{n:0{TRACKING_DIGITS}d}"
 
 
 def valid_tracking_no(value: str) -> bool:
