@@ -96,5 +96,7 @@ def send(to: str, subject: str, body: str, config: SmtpConfig | None = None) -> 
             smtp.send_message(msg)
         return True
     except (OSError, smtplib.SMTPException) as err:
-        log.warning("mail to %s (%s) not sent: %s", to, subject, err)
+        # the address is an applicant's personal data: the log names its domain only (the
+        # subject names the request)
+        log.warning("mail (%s) to an address at %s not sent: %s", subject, to.rpartition("@")[2], err)
         return False

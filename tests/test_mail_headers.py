@@ -19,3 +19,18 @@ def test_a_notice_carries_its_date_and_identity():
     assert abs(sent - clock.now()) < timedelta(minutes=1)
     assert message["Message-ID"].endswith("@scjg.yantai.gov.cn>")
     assert message["To"] == "qiye@example.com"
+
+
+def test_a_failed_send_does_not_log_the_applicants_address(caplog):
+    import logging
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = mail.parse_url(f"smtp://127.0.0.1:{port}?from=xypt@scjg.yantai.gov.cn")
+    with caplog.at_level(logging.WARNING, logger="publishing.mail"):
+        assert mail.send("zhang.san.1390015@example.com", "YX20261129-000001", "正文", config) is False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "YX20261129-000001" in logged and "example.com" in logged
+    assert "zhang.san" not in logged
