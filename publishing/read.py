@@ -166,6 +166,32 @@ def profile_entities(
     return [public_entity(row) for row in conn.execute(query)]
 
 
+def entities_with_profile(
+    conn: Connection, entity_ids: Sequence[str], today: date | None = None
+) -> set[str]:
+    """Which of these entity ids have a profile to show (company_of's rule, for a page of
+    search hits): the entity has a visible record of its own, or it is a 注册号 whose USCC
+    entity is published (its profile redirects there). Two queries, whatever the count: the
+    ids through the primary key and ix_records_entity_status, the 注册号 through
+    ix_entities_reg_no."""
+    if not entity_ids:
+        return set()
+    today = today or clock.today()
+    own = select(ENTITIES.c.id).where(
+        ENTITIES.c.id.in_(list(entity_ids)), _published(ENTITIES.c.id, today)
+    )
+    shown = set(conn.execute(own).scalars())
+    reg_nos = [i for i in entity_ids if i not in shown and reg_no_is_valid(i)]
+    if reg_nos:
+        linked = select(ENTITIES.c.reg_no).where(
+            ENTITIES.c.reg_no.in_(reg_nos),
+            ENTITIES.c.id != ENTITIES.c.reg_no,
+            _published(ENTITIES.c.id, today),
+        )
+        shown.update(conn.execute(linked).scalars())
+    return shown
+
+
 def company_of(
     conn: Connection, code: str, today: date | None = None
 ) -> tuple[dict[str, Any], list[str]] | None:
@@ -265,6 +291,21 @@ def record(conn: Connection, record_id: str) -> dict[str, Any] | None:
     """A record in the public shape, whatever its status (the caller decides gone or not)."""
     row = conn.execute(select(*_PUBLIC_COLUMNS).where(RECORDS.c.id == record_id)).first()
     return public_record(row) if row else None
+
+
+def visible_record_ids(
+    conn: Connection, record_ids: Sequence[str], today: date | None = None
+) -> set[str]:
+    """Which of these records are visible (is_visible's rule: the record page answers 200),
+    read by primary key: a page of search hits, whose index may still hold a record past
+    its publicity until the nightly expire writes its event."""
+    if not record_ids:
+        return set()
+    today = today or clock.today()
+    query = select(RECORDS.c.id).where(
+        RECORDS.c.id.in_(list(record_ids)), in_publication(today, seek_status=False)
+    )
+    return set(conn.execute(query).scalars())
 
 
 @dataclass(frozen=True)
@@ -418,7 +459,7 @@ def _next_category(kind: str, after: Any):
 # -- blacklist issues ---------------------------------------------------------------------
 
 
-def _issue(row: Any) -> dict[str, Any]:
+def _issue(row: Any, entry_count: int | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "issue_no": row.issue_no,
@@ -426,21 +467,33 @@ def _issue(row: Any) -> dict[str, Any]:
         "district_code": row.district,
         "district": DISTRICTS.get(row.district or "", None),
         "issued_on": row.issued_on.isoformat(),
-        "entry_count": row.entry_count,
+        "entry_count": row.entry_count if entry_count is None else entry_count,
         "url": f"/blacklist/{row.id}",
     }
 
 
-def blacklist_issues(conn: Connection, limit: int | None = None) -> list[dict[str, Any]]:
-    """Issues that still have entries in publication, newest first."""
+def blacklist_issues(
+    conn: Connection, limit: int | None = None, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Issues that still have entries in publication, newest first, each with the count of
+    those (issue_entries' rule). The stored entry_count counts active entries, which stay
+    active past their publicity until the nightly expire: an issue listed by it answered 410.
+    Each issue's entries are counted through ix_records_issue_id (issues are few: 175)."""
+    today = today or clock.today()
+    visible = (
+        select(func.count())
+        .where(RECORDS.c.issue_id == ISSUES.c.id, in_publication(today, seek_status=False))
+        .scalar_subquery()
+    )
+    counted = select(ISSUES, visible.label("visible_entries")).subquery()
     stmt = (
-        select(ISSUES)
-        .where(ISSUES.c.entry_count > 0)
-        .order_by(ISSUES.c.issued_on.desc(), ISSUES.c.id.desc())
+        select(counted)
+        .where(counted.c.visible_entries > 0)
+        .order_by(counted.c.issued_on.desc(), counted.c.id.desc())
     )
     if limit:
         stmt = stmt.limit(limit)
-    return [_issue(r) for r in conn.execute(stmt)]
+    return [_issue(r, r.visible_entries) for r in conn.execute(stmt)]
 
 
 def blacklist_issue(conn: Connection, issue_id: str) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from portal.pages.listings import grade_options
 from portal.render import Page, respond
 from portal.routes import is_api
 from portal.templating import STATUS_LABELS, TYPE_LABELS
-from publishing import read
+from publishing import clock, read
 from publishing.clean import drop_invisible
 from publishing.codes import normalize_code, reg_no_is_valid, uscc_problem
 from publishing.contract import DISTRICTS, KINDS
@@ -224,20 +224,23 @@ def search_data(
             raise
         data["search_unavailable"] = True
         return data
-    data["exact_match"] = _profile(conn, exact)
-    if partial and not result.total:
+    db = conn() if callable(conn) else conn  # the request's, now the backend has answered
+    data["exact_match"] = _profile(db, exact)
+    hits = shown_hits(db, result.hits)
+    total = max(0, result.total - (len(result.hits) - len(hits)))
+    if partial and not total:
         data.update(code=code, code_problem=problem)
         return data
-    data["total"] = result.total
+    data["total"] = total
     data["relaxed"] = result.relaxed
     data["capped"] = result.capped
     data["facets_capped"] = result.facets_capped
-    data["truncated"] = result.total > MAX_PAGE * PER_PAGE
-    data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
-    if result.total and page > data["pages"]:
+    data["truncated"] = total > MAX_PAGE * PER_PAGE
+    data["pages"] = min(MAX_PAGE, math.ceil(total / PER_PAGE))
+    if total and page > data["pages"]:
         data["beyond_last_page"] = True
         data["last_page_url"] = search_url(query, page=data["pages"])
-    data["hits"] = [_hit(h) for h in result.hits]
+    data["hits"] = [_hit(h) for h in hits]
     data["facets"] = {
         name: [
             {
@@ -265,6 +268,18 @@ def _profile(
         return None
     company = read.company_of(conn() if callable(conn) else conn, code)
     return company[0] if company else None
+
+
+def shown_hits(conn: Connection, hits: list[Any]) -> list[Any]:
+    """The hits whose page answers, in their order: a record past its publicity (is_visible)
+    stays in the index until the nightly `disclosure expire` writes its event, hours later
+    when that run is late, while its page answers 410 and its entity's profile 404 from
+    00:00 of the next day. So each hit is checked against the database, by the pages' rules
+    (read.visible_record_ids, read.entities_with_profile): two queries for a page of hits."""
+    today = clock.today()
+    entities = read.entities_with_profile(conn, [h.id for h in hits if h.type == "entity"], today)
+    records = read.visible_record_ids(conn, [h.id for h in hits if h.type != "entity"], today)
+    return [h for h in hits if h.id in (entities if h.type == "entity" else records)]
 
 
 def _hit(hit: Any) -> dict[str, Any]:
