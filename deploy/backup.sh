@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Back up what cannot be derived: the PostgreSQL database (published data, change log, requests,
-# users, audit log) and the attachments; plus a Meilisearch dump, which is derived (a reindex
-# rebuilds it) but restores faster than a reindex on a large index.
+# users, audit log), the attachments and, when DISCLOSURE_SECRET_KEY is not set, the key the
+# portal made in the data folder (secret.key); plus a Meilisearch dump, which is derived (a
+# reindex rebuilds it) but restores faster than a reindex on a large index.
 #
 #   deploy/backup.sh [BACKUP_ROOT]        (default /var/backups/disclosure)
 #
@@ -9,15 +10,19 @@
 # in compose the `backup` service has it: `docker compose run --rm backup`):
 #   DISCLOSURE_DATABASE_URL   postgresql+psycopg://user:pass@host:5432/db   (required)
 #   DISCLOSURE_DATA_DIR       holds attachments/ (default ./var); when that folder is missing
-#                             while the database lists attachments, the backup fails
+#                             while the database lists attachments, the backup fails; and
+#                             secret.key when DISCLOSURE_SECRET_KEY is not set
 #   DISCLOSURE_MEILI_URL, DISCLOSURE_MEILI_KEY   when set, a Meilisearch dump is made too
 #   BACKUP_KEEP_DAYS          older backups are deleted                       (default 14)
 #   BACKUP_REMOTE             optional rsync target for an off-site copy (host:/path)
 #
 # Writes BACKUP_ROOT/<UTC timestamp>/ with disclosure.pgdump (pg_dump custom format, checked
-# with pg_restore --list), attachments.tar.gz, meilisearch.json (the dump's task and uid; the
-# .dump file itself stays in Meilisearch's dump directory, MEILI_DUMP_DIR), MANIFEST (sizes,
-# sha256, the change-log position) — and prints the directory. Exit code non-zero on any failure.
+# with pg_restore --list), attachments.tar.gz, secret.key (mode 600, when the data folder has
+# one: it signs sessions and access codes and keys the audit log's hash chain, so without it
+# `disclosure audit verify` fails for good after losing the data folder), meilisearch.json (the
+# dump's task and uid; the .dump file itself stays in Meilisearch's dump directory,
+# MEILI_DUMP_DIR), MANIFEST (sizes, sha256, the change-log position) — and prints the
+# directory. Exit code non-zero on any failure.
 set -euo pipefail
 
 root="${1:-${BACKUP_ROOT:-/var/backups/disclosure}}"
@@ -63,7 +68,20 @@ if [ -d "$data_dir/attachments" ]; then
   tar -C "$data_dir" -czf "$dir/attachments.tar.gz" attachments
 fi
 
-# 3. Meilisearch: ask for a dump and wait for it (derived data: a failure here is a warning)
+# 3. the key the portal made in the data folder (DISCLOSURE_SECRET_KEY unset): the audit log is
+#    keyed with it (unless DISCLOSURE_AUDIT_KEY is set), so it cannot be made again. A backup
+#    holding it lets its reader forge sessions and access codes: better kept in the environment.
+if [ -f "$data_dir/secret.key" ]; then
+  log "secret.key"
+  cp -p "$data_dir/secret.key" "$dir/secret.key"  # -p: its owner too, when run as root
+  chmod 600 "$dir/secret.key"
+  log "WARNING: this backup holds the portal's secret key ($data_dir/secret.key): whoever reads" \
+    "it can forge sessions and request access codes. Better: put its content in" \
+    "DISCLOSURE_SECRET_KEY and DISCLOSURE_AUDIT_KEY in the environment file, kept apart from the" \
+    "backups (the audit log stays keyed with it), then delete the file"
+fi
+
+# 4. Meilisearch: ask for a dump and wait for it (derived data: a failure here is a warning)
 if [ -n "${DISCLOSURE_MEILI_URL:-}" ]; then
   meili="${DISCLOSURE_MEILI_URL%/}"
   auth=()
@@ -84,7 +102,7 @@ if [ -n "${DISCLOSURE_MEILI_URL:-}" ]; then
   fi
 fi
 
-# 4. manifest
+# 5. manifest
 {
   echo "created_utc $stamp"
   echo "change_seq $seq"
@@ -92,7 +110,7 @@ fi
   (cd "$dir" && for f in *; do [ "$f" = MANIFEST ] || echo "file $f $(stat -c %s "$f") $(sha256sum "$f" | cut -d' ' -f1)"; done)
 } >"$dir/MANIFEST"
 
-# 5. off-site copy, then retention
+# 6. off-site copy, then retention
 if [ -n "${BACKUP_REMOTE:-}" ]; then
   log "rsync to $BACKUP_REMOTE"
   rsync -a "$dir" "$BACKUP_REMOTE/"

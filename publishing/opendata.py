@@ -8,7 +8,9 @@ Layout of `out_dir` (default: settings.data_dir / "opendata"), served under /ope
                                         build, generated_at, files
     snapshots/{version}/{kind}.csv.gz   all published records of a kind as of change seq
     snapshots/{version}/{kind}.ndjson.gz  `version` (gzip, reproducible bytes); version is the
-                                        seq, or "SEQ-BUILD" for a seq built before
+                                        seq, or "SEQ-BUILD" for a seq built before, and
+                                        always "SEQ-BUILD" after a build without index.json
+                                        (see "a URL never names two contents" below)
     deltas/{YYYY-MM-DD}.ndjson          the change events of that (Beijing) day, in seq order,
                                         each line the /api/v1/changes item of that event as of
                                         the build (index.json "delta_lines": "changes"); a file
@@ -69,6 +71,14 @@ it replaced out like a withdrawal: that content was wrong, not merely older.
   describe a history the database no longer has, `index_matches` is false, the portal serves
   none of them, `needs_build` is true and the build starts the delta history again, under a
   new `lineage` (kept from build to build otherwise), by which a mirror of the files sees it.
+- a URL never names two contents (snapshots are cached an hour): a version is new to the index
+  history, which index.json carries (highest_seq, build). A build without index.json (a new
+  data directory, or one lost with its files: what it had listed may still be cached) cannot
+  know that history, so it numbers its builds from a random point (FRESH_BUILDS) instead of 1,
+  far from the numbers a lost history used, and its history names the build in every version
+  ("SEQ-BUILD", index.json "versions": VERSIONS_NAME_BUILD), never a bare seq that a lost
+  history may have used for other content. Delta URLs (DAY.ndjson) name no version: their
+  content changes at any build, which is why they are cached only DELTA_CACHE with an ETag.
 
 `build(engine, out_dir)` makes a new snapshot when the change log has moved on and brings the
 delta files up to date (only the affected days are rewritten).
@@ -82,6 +92,7 @@ import gzip
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -137,6 +148,14 @@ TAKEDOWN_REASONS = ("objection", "scrub")
 # from the database (~40x a snapshot's CPU), so not until the night; but not once a minute
 # during a burst of publishes either (a build rewrites every snapshot).
 SETTLE = timedelta(minutes=10)
+# Where a build without index.json starts numbering builds: a random point in this range, apart
+# from the builds of a history begun before this rule (counted from 1), and from another such
+# history's unless both drew within as many builds of each other as they made (odds ~1e-4 for
+# 50,000 builds) and then built the same seq at the same number. 9 digits with room for 10^8
+# builds: portal.api.opendata's VERSION takes that many. Then index.json says that every
+# version names the build: see "a URL never names two contents" above.
+FRESH_BUILDS = range(10**8, 9 * 10**8)
+VERSIONS_NAME_BUILD = "seq-build"
 
 # -- downloads ----------------------------------------------------------------------------
 
@@ -297,11 +316,30 @@ def _highest_seq(previous: dict[str, Any] | None) -> int:
     return max(int(previous.get("highest_seq", -1)), int(previous["seq"]))
 
 
+def _names_build(previous: dict[str, Any] | None) -> bool:
+    """Whether every version of the index history names its build: one begun without an
+    index.json (which may have been lost, and with it the seqs its versions used)."""
+    return previous is None or previous.get("versions") == VERSIONS_NAME_BUILD
+
+
+def _next_build(previous: dict[str, Any] | None) -> int:
+    """The previous build's number + 1; without index.json, a random one in FRESH_BUILDS (the
+    index history that may have been lost numbered its builds from 1, or from a random point
+    too): a clock would repeat numbers after builds faster than it ticks, or a clock set wrong
+    on the machine a disaster recovery brings up."""
+    if previous is None:
+        return FRESH_BUILDS.start + secrets.randbelow(len(FRESH_BUILDS))
+    return int(previous.get("build", 0)) + 1
+
+
 def _next_version(previous: dict[str, Any] | None, seq: int, build_no: int) -> str:
     """str(seq) for a seq no build has reached; "SEQ-BUILD" for one a build has reached before
-    (a publicity period has ended since; a restored database issues seqs again), so that a
-    URL never names two contents (snapshots are cached an hour)."""
-    return str(seq) if seq > _highest_seq(previous) else f"{seq}-{build_no}"
+    (a publicity period has ended since; a restored database issues seqs again), and for every
+    seq in a history begun without index.json, so that a URL never names two contents
+    (snapshots are cached an hour)."""
+    if _names_build(previous) or seq <= _highest_seq(previous):
+        return f"{seq}-{build_no}"
+    return str(seq)
 
 
 def _build_snapshot(engine: Engine, out_dir: Path, seq: int, version: str) -> list[dict]:
@@ -653,7 +691,7 @@ def _build(engine: Engine, out_dir: Path, keep_days: int | None) -> dict[str, An
             previous["cursor"] = snapshot_cursor(seq, mark)  # an index from before cursors
             _write_json(out_dir / INDEX_NAME, previous)
         return previous
-    build_no = int((previous or {}).get("build", 0)) + 1
+    build_no = _next_build(previous)
     version = _next_version(previous, seq, build_no)
     snapshot = _build_snapshot(engine, out_dir, seq, version)
     prev_deltas = [f for f in (previous or {}).get("files", []) if f["type"] == "delta"]
@@ -681,6 +719,7 @@ def _build(engine: Engine, out_dir: Path, keep_days: int | None) -> dict[str, An
         "lineage": _lineage(previous, same_log),
         "highest_seq": max(seq, _highest_seq(previous)),
         "build": build_no,
+        **({"versions": VERSIONS_NAME_BUILD} if _names_build(previous) else {}),
         "generated_at": _now_iso(),
         "publisher": AUTHORITY,
         "licence": {"id": LICENCE_ID, "title": LICENCE_TITLE, "url": LICENCE_PATH},

@@ -5,10 +5,13 @@ systemd units (parse; the data and backup folders they need)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
+import secrets
 import shutil
+import stat
 import subprocess
 import uuid
 from datetime import date
@@ -26,7 +29,7 @@ from publishing.publish import publish
 from publishing.search.base import SearchQuery
 from publishing.search.meili import MeiliSearch
 from publishing.search.sync import reindex
-from publishing.settings import get_settings
+from publishing.settings import SECRET_FILE, get_settings
 from publishing.users import add_user
 from tests.conftest import PG_ADMIN_URL, _worker
 from tests.factories import credit_mark_row, penalty_row, write_csv
@@ -226,6 +229,133 @@ def test_backup_takes_a_base64_password_and_finds_the_attachments_or_fails(
         engine.dispose()
         _drop(name)
         get_settings.cache_clear()
+
+
+def _backup_with_the_kept_key(tmp_path: Path, url: str, data: Path) -> tuple[Path, bytes]:
+    """A backup of a database whose audit log is keyed with DATA_DIR/secret.key (the secret
+    key unset), with an attachment; the backup folder and the key."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        add_user(engine, "reviewer1", "reviewer", "correct horse battery staple")  # audited
+    finally:
+        engine.dispose()
+    (data / "attachments" / "2026").mkdir(parents=True)
+    (data / "attachments" / "2026" / "evidence.pdf").write_bytes(b"%PDF-1.7 evidence")
+    done = _run(
+        "backup.sh",
+        str(tmp_path / "backups"),
+        env={"DISCLOSURE_DATABASE_URL": url, "DISCLOSURE_DATA_DIR": str(data)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DISCLOSURE_SECRET_KEY" in done.stderr  # the warning: better in the environment
+    return Path(done.stdout.strip().splitlines()[-1]), (data / SECRET_FILE).read_bytes()
+
+
+@pytest.fixture
+def kept_key(tmp_path, monkeypatch):
+    """Two databases (backed up, restored into) and a data folder whose secret.key keys the
+    audit log: DISCLOSURE_SECRET_KEY and DISCLOSURE_AUDIT_KEY unset."""
+    for name in ("DISCLOSURE_SECRET_KEY", "DISCLOSURE_AUDIT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data-a"
+    monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    names = f"disclosure_key_a_{_worker()}", f"disclosure_key_b_{_worker()}"
+    urls = [_db(n) for n in names]
+    try:
+        backup, key = _backup_with_the_kept_key(tmp_path, urls[0], data)
+        yield backup, key, urls[1], data
+    finally:
+        for n in names:
+            _drop(n)
+        get_settings.cache_clear()
+
+
+def _restore_env(url: str, data: Path) -> dict:
+    return {
+        "DISCLOSURE_DATABASE_URL": url,
+        "DISCLOSURE_DATA_DIR": str(data),
+        "DISCLOSURE_BIN": str(ROOT / ".venv" / "bin" / "disclosure"),
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_key_in_the_data_folder_comes_back_with_the_backup(backend, kept_key, tmp_path):
+    """Without it the restored audit log never verifies again ("第 1 条起哈希链不再成立") and
+    sessions and access codes signed with it fail: the backup holds it (mode 600, in the
+    MANIFEST), the restore puts it back into a data folder that has none."""
+    backup, key, url, data = kept_key
+    saved = backup / SECRET_FILE
+    assert saved.read_bytes() == key and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    manifest = (backup / "MANIFEST").read_text()
+    assert f"file {SECRET_FILE} {len(key)} {hashlib.sha256(key).hexdigest()}" in manifest
+
+    shutil.rmtree(data)  # lost with the database
+    fresh = tmp_path / "data-new"
+    env = _restore_env(url, fresh)
+    done = _run("restore.sh", str(backup), "--yes", "--no-reindex", env=env)
+    assert done.returncode == 0, done.stderr
+    restored = fresh / SECRET_FILE
+    assert restored.read_bytes() == key and stat.S_IMODE(restored.stat().st_mode) == 0o600
+    verify = subprocess.run(
+        [env["DISCLOSURE_BIN"], "audit", "verify"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "after-restore" in _audit_actors(url)  # its entries keyed with the restored key
+
+    again = _run("restore.sh", str(backup), "--yes", "--no-reindex", env=env)
+    assert again.returncode == 0 and "secret.key already in place" in again.stderr
+
+
+def _audit_actors(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT DISTINCT actor FROM audit_log")).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_restore_refuses_a_data_folder_holding_another_key(backend, kept_key, tmp_path):
+    """The key there may sign what the backup's does not: the operator decides, and nothing
+    is replaced meanwhile (neither the database nor the data folder)."""
+    backup, key, url, _ = kept_key
+    other = tmp_path / "data-other"
+    other.mkdir()
+    (other / SECRET_FILE).write_text(secrets.token_urlsafe(48))
+    before = (other / SECRET_FILE).read_bytes()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE still_here (n int)"))
+        refused = _run("restore.sh", str(backup), "--yes", "--no-reindex", env=_restore_env(url, other))
+        assert refused.returncode == 1 and "secret.key differs" in refused.stderr
+        assert "Nothing was restored" in refused.stderr and "pg_restore" not in refused.stderr
+        assert (other / SECRET_FILE).read_bytes() == before != key
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM still_here")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_restore_moves_the_attachments_there_aside(backend, kept_key, tmp_path):
+    """A data folder that survived holds the files uploaded after the backup: the only trace of
+    the requests the restore loses. They are moved aside, not deleted."""
+    backup, key, url, data = kept_key
+    (data / "attachments" / "2026" / "late.pdf").write_bytes(b"%PDF-1.7 uploaded later")
+    done = _run("restore.sh", str(backup), "--yes", "--no-reindex", env=_restore_env(url, data))
+    assert done.returncode == 0, done.stderr
+    [aside] = data.glob("attachments.before-restore-*")
+    assert (aside / "2026" / "late.pdf").read_bytes() == b"%PDF-1.7 uploaded later"
+    assert str(aside) in done.stderr
+    assert [p.name for p in (data / "attachments" / "2026").iterdir()] == ["evidence.pdf"]
 
 
 def test_compose_file_is_complete():
