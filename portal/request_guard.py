@@ -1,5 +1,5 @@
 """Guards of the request forms and the back office: signed one-time form tokens (CSRF), the
-honeypot, and per-IP rate limits (through portal.ratelimit's limiter: Redis when
+honeypot, and per-client rate limits (through portal.ratelimit's limiter: Redis when
 DISCLOSURE_REDIS_URL is set, else in-process).
 
 Form tokens are a signed double submit: the token in the form is an HMAC (with the secret key)
@@ -109,14 +109,23 @@ def _limiter(request: Request) -> Any:
     return found
 
 
+def limit_key(request: Request) -> str:
+    """Whom a limit counts: the client's source as the login lockout has it (users.source_key:
+    the address, an IPv6 /64 whole), or new addresses in one /64, which a single subscriber
+    holds, would each start afresh."""
+    from publishing.users import source_key
+
+    return source_key(client_ip(request))
+
+
 async def over_limit(request: Request, name: str) -> int | None:
-    """Count this request against the per-IP limit `name` of requests.toml; the seconds to
-    wait when it is over the limit, else None."""
+    """Count this request against the per-client limit `name` of requests.toml (limit_key);
+    the seconds to wait when it is over the limit, else None."""
     from publishing.request_config import load_config
 
     requests, window = load_config().limits[name]
     decision = await _limiter(request).hit(
-        f"requests-{name}:ip:{client_ip(request)}", Limit(requests, window)
+        f"requests-{name}:ip:{limit_key(request)}", Limit(requests, window)
     )
     return None if decision.allowed else decision.retry_after
 

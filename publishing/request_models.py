@@ -164,7 +164,7 @@ class LoginSource(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=80)
     source: str = Field(primary_key=True, max_length=64)  # an IPv4 address, or an IPv6 /64
-    failures: int = 0  # wrong passwords in a row
+    failures: int = 0  # wrong passwords in a row; while locked: attempts the lock refused
     locked_until: datetime | None = None
     last_failure_at: datetime | None = None
     last_login_at: datetime | None = None

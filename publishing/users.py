@@ -19,7 +19,14 @@ to lock the real user out:
 No answer tells which names exist: a wrong password gets the answer an unknown name gets, an
 address lock answers every name alike, and the account lock answers as for an unknown name. While
 either lock holds, no password is checked, so guessing cannot go on behind it. The client address
-is the one the portal's rate limits use (uvicorn applies the trusted proxy's X-Forwarded-For).
+is the one the portal's rate limits use (uvicorn applies the trusted proxy's X-Forwarded-For);
+the login rate limit counts per source_key too, so that new addresses in one /64 do not add up.
+
+The audit log cannot be pruned, so attempts refused by an address lock do not each add an entry:
+the failure that starts the lock is audited, then the first attempt refused by it
+("login.locked"); the further ones are counted in the row's `failures` (0 while a lock starts)
+and, when the lock is over (the pair's next login, the worker's forget_logins, or a reset by
+add_user), audited once as "login.locked_attempts" with the count (`refused`).
 
 A failed login's audit entry names the user when the name is a user's; any other name typed (a
 password in the name field, say) only by its length and a keyed fingerprint (unknown_name).
@@ -61,6 +68,7 @@ KNOWN_DAYS = 90  # an address the owner logged in from within this is spared the
 FAILURE_MEMORY = timedelta(days=1)  # wrong passwords further apart than this do not add up
 NAME_FINGERPRINT = 16  # hex characters of the keyed hash the audit log keeps of an unknown name
 LOGIN_KEY = 32  # hex characters of the keyed hash that names a login_sources row
+UNLOCKED_UNKNOWN = "unknown name"  # a lock's name in the worker's entry when it is no user's
 PERMISSIONS = {
     "reviewer": {"accept", "more_info"},
     "approver": {"accept", "more_info", "approve", "reject"},
@@ -148,7 +156,10 @@ def add_user(
                 updated_at=now,
             )
         )
-        conn.execute(  # a reset also lifts the address locks on the name
+        # a reset also lifts the address locks on the name (their refused attempts audited)
+        for pair in _locked_pairs(conn, LOGIN_SOURCES.c.name == login_key(name)):
+            _end_lock(conn, pair, actor, name)
+        conn.execute(
             update(LOGIN_SOURCES)
             .where(LOGIN_SOURCES.c.name == login_key(name))
             .values(failures=0, locked_until=None)
@@ -284,6 +295,52 @@ def _source_row(conn: Connection, name: str, source: str):
     return conn.execute(select(LOGIN_SOURCES).where(*where).with_for_update()).one()
 
 
+def _pair_where(pair) -> tuple:
+    return LOGIN_SOURCES.c.name == pair.name, LOGIN_SOURCES.c.source == pair.source
+
+
+def _refused_while_locked(conn: Connection, pair, name: str, source: str | None, held: datetime):
+    """An attempt the address lock refuses: counted on the pair; only the first one of the lock
+    is audited (anonymous hammering must not grow the audit log without end)."""
+    refused = pair.failures + 1
+    conn.execute(update(LOGIN_SOURCES).where(*_pair_where(pair)).values(failures=refused))
+    if refused == 1:
+        _audit_login(
+            conn,
+            "login.locked",
+            *_logged_name(conn, name),
+            {"source": source, "scope": "address", "locked_until": held},
+        )
+    return LoginResult(None, held)
+
+
+def _end_lock(conn: Connection, pair, actor: str, target: str) -> None:
+    """Lift the pair's lock; when more attempts were refused than the first (audited as it
+    came), one entry with their count, so that an operator sees the name was hammered."""
+    if pair.failures > 1:
+        _audit_login(
+            conn,
+            "login.locked_attempts",
+            actor,
+            target,
+            {
+                "source": pair.source,
+                "scope": "address",
+                "locked_until": _aware(pair.locked_until),
+                "refused": pair.failures,
+            },
+        )
+    conn.execute(
+        update(LOGIN_SOURCES).where(*_pair_where(pair)).values(failures=0, locked_until=None)
+    )
+
+
+def _locked_pairs(conn: Connection, *where) -> list:
+    """The pairs with a lock not yet lifted (perhaps over), locked until the transaction ends."""
+    query = select(LOGIN_SOURCES).where(LOGIN_SOURCES.c.locked_until.is_not(None), *where)
+    return list(conn.execute(query.order_by(LOGIN_SOURCES.c.name).with_for_update()))
+
+
 def _address_failure(conn: Connection, pair, now: datetime, failures: int, minutes: int):
     """Count a wrong password (or an unknown name) from the address; (count, locked_until)."""
     last = _aware(pair.last_failure_at)
@@ -330,13 +387,10 @@ def login(
         pair = _source_row(conn, key, address)
         held = _aware(pair.locked_until)
         if held and held > now:
-            _audit_login(
-                conn,
-                "login.locked",
-                *_logged_name(conn, name),
-                {"source": source, "scope": "address", "locked_until": held},
-            )
-            return LoginResult(None, held)
+            return _refused_while_locked(conn, pair, name, source, held)
+        if held:  # the lock is over: its count of refused attempts is audited, then cleared
+            _end_lock(conn, pair, *_logged_name(conn, name))
+            pair = _source_row(conn, key, address)
         row = (
             conn.execute(
                 select(USERS).where(USERS.c.name == name, USERS.c.active).with_for_update()
@@ -457,6 +511,7 @@ def forget_logins(engine: Engine, now: datetime | None = None) -> int:
     now = now or clock.now()
     c = LOGIN_SOURCES.c
     with writer_connection(engine) as conn, conn.begin():
+        _end_locks_over(conn, now)
         return conn.execute(
             delete(LOGIN_SOURCES).where(
                 or_(c.locked_until.is_(None), c.locked_until < now),
@@ -464,6 +519,19 @@ def forget_logins(engine: Engine, now: datetime | None = None) -> int:
                 or_(c.last_login_at.is_(None), c.last_login_at < now - timedelta(days=KNOWN_DAYS)),
             )
         ).rowcount
+
+
+def _end_locks_over(conn: Connection, now: datetime) -> None:
+    """Lift the locks that are over, auditing their counts of refused attempts (a pair nobody
+    tries again would otherwise be forgotten with its count). A row keeps only the keyed hash
+    of the name: a user's name is found by it, any other is shown as UNLOCKED_UNKNOWN."""
+    over = _locked_pairs(conn, LOGIN_SOURCES.c.locked_until <= now)
+    if not over:
+        return
+    names = {login_key(n): n for n in conn.execute(select(USERS.c.name)).scalars()}
+    for pair in over:
+        shown = names.get(pair.name, UNLOCKED_UNKNOWN)
+        _end_lock(conn, pair, shown, shown)
 
 
 def _verify(hashed: str, password: str) -> bool:
