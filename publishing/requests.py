@@ -179,10 +179,13 @@ def repair_problem(rec: dict[str, Any], today: date, rules: Rules, config: Confi
         )
     if not rec.get("repairable_from"):
         return "该记录不可提前信用修复，将于公示期满后停止公示。"
+    until = rec.get("publicity_until")
+    # whatever today is: on a moot record's last day of publicity (today may be its stored
+    # repairable_from) a request would be accepted for a record that stops being shown that
+    # night, while the record's page says only that its publicity ends
+    if repair_moot(rec):  # as the form and the record's page say of such a record
+        return f"该记录将于 {until} 公示期满并自动停止公示，无需申请信用修复。"
     if date.fromisoformat(rec["repairable_from"]) > today:
-        until = rec.get("publicity_until")
-        if repair_moot(rec):  # as the form says of such a record
-            return f"该记录将于 {until} 公示期满并自动停止公示，无需申请信用修复。"
         return (
             f"最短公示期未满：{rec['repairable_from']} 起方可申请信用修复"
             f"（公示截止 {until or '—'}）。"

@@ -13,7 +13,7 @@ import time
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -89,14 +89,17 @@ class Rules:
         return add_months(event_date, months)
 
     def repairable_from(self, kind: str, event_date: date, fields: dict[str, Any]) -> date | None:
-        """First day a credit repair may be requested; None when it can never be repaired early."""
+        """First day a credit repair may be requested; None when it can never be repaired early.
+        The minimum publicity (最短公示期) ends on event date + its months, as publicity_until's
+        period does (民法典 art. 201-203: a period in months ends on the corresponding day, that
+        day included): repair may be asked from the day after."""
         if kind != "penalty":
             return None
         if self.never_repairable_in(fields.get("penalty_kinds")):
             return None
         months = max(self._severity(fields)["repairable_after_months"],
                      self._domain_minimum(fields))
-        return add_months(event_date, months)
+        return add_months(event_date, months) + timedelta(days=1)
 
     def _domain_minimum(self, fields: dict[str, Any]) -> int:
         """SAMR's minimum in months for the case's 领域 (0 for other domains): a domain that

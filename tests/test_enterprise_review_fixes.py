@@ -10,6 +10,7 @@ problems of several records joined without a doubled "。；". Over HTTP, on SQL
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -416,7 +417,9 @@ def test_repair_at_the_end_of_publicity_is_not_needed(engine, client, tmp_path):
     with engine.connect() as conn:
         records = read.entity_records(conn, code, clock.today(), limit=None)
     food = next(r for r in records if r["domain"] == "食品")
-    assert food["repairable_from"] == food["publicity_until"]
+    # the minimum (12 months) ends with the publicity: repair only from the day after
+    last_day = date.fromisoformat(food["publicity_until"])
+    assert food["repairable_from"] == (last_day + timedelta(days=1)).isoformat()
     token = form_token(client, f"/requests/new?uscc={code}")
     data = {"form_token": token, **fields(uscc=code, record_ids=[r["id"] for r in records])}
     page = client.post("/requests/new", data=data, files=files(("p.pdf", PDF, "application/pdf")))

@@ -4,7 +4,7 @@ feed's word for a scheme switched to statistics only. On SQLite and PostgreSQL."
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -150,14 +150,16 @@ def test_a_domain_containing_a_listed_term_waits_a_year(domain):
     rules = load_rules()
     fields = {"severity": "轻微", "domain": domain, "penalty_kinds": ["罚款"]}
     decided = date(2026, 1, 31)
-    assert rules.repairable_from("penalty", decided, fields) == date(2027, 1, 31)
+    # the year ends 2027-01-31, that day included: public through it, repair from the next day
+    assert rules.repairable_from("penalty", decided, fields) == date(2027, 2, 1)
     assert rules.publicity_until("penalty", decided, fields) == date(2027, 1, 31)
 
 
 @pytest.mark.parametrize("domain", ["医疗器械", "化妆品", "价格", "Food", ""])
 def test_other_domains_follow_the_severity(domain):
     fields = {"severity": "轻微", "domain": domain, "penalty_kinds": ["罚款"]}
-    assert load_rules().repairable_from("penalty", date(2026, 1, 31), fields) == date(2026, 1, 31)
+    # 轻微: no minimum months; repair from the day after the decision
+    assert load_rules().repairable_from("penalty", date(2026, 1, 31), fields) == date(2026, 2, 1)
 
 
 def test_a_published_penalty_of_a_covered_domain_gets_the_minimum(engine, tmp_path):
@@ -166,7 +168,8 @@ def test_a_published_penalty_of_a_covered_domain_gets_the_minimum(engine, tmp_pa
     with engine.connect() as conn:
         until, repairable = conn.execute(select(RECORDS.c.publicity_until,
                                                 RECORDS.c.repairable_from)).one()
-    assert until == repairable == add_months(date(2026, 1, 31), 12)
+    assert until == add_months(date(2026, 1, 31), 12)
+    assert repairable == until + timedelta(days=1)  # the minimum ends with the publicity
 
 
 def test_a_term_of_only_spaces_is_refused(tmp_path):
@@ -299,7 +302,7 @@ def test_a_snapshot_keeps_a_record_sent_with_a_procedure_that_only_mentions_it(
 def test_never_repairable_by_a_term_within_the_kind(kinds, repairable):
     fields = {"severity": "轻微", "domain": "价格", "penalty_kinds": kinds}
     found = load_rules().repairable_from("penalty", date(2026, 1, 31), fields)
-    assert found == (date(2026, 1, 31) if repairable else None)
+    assert found == (date(2026, 2, 1) if repairable else None)
 
 
 def test_a_published_penalty_with_a_licence_revoked_is_never_repairable(engine, tmp_path):

@@ -53,9 +53,10 @@ def test_publish_adds_records_entities_and_events(engine, tmp_path):
     assert count(engine, Entity.__table__) == 5
     with engine.connect() as conn:
         rec = conn.execute(select(RECORDS).limit(1)).one()
-    # 一般 food penalty: public for 1 year, repair only after SAMR's 1-year minimum
+    # 一般 food penalty: public for 1 year (through 2027-06-01), repair only after SAMR's
+    # 1-year minimum (which ends that day too)
     assert rec.publicity_until == date(2027, 6, 1)
-    assert rec.repairable_from == date(2027, 6, 1)
+    assert rec.repairable_from == date(2027, 6, 2)
     assert rec.id.startswith("pn-") and rec.version == 1
 
 

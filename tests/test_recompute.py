@@ -218,9 +218,9 @@ def test_an_explicit_end_of_publicity_wins_over_the_rules(engine, tmp_path):
             RECORDS.c.id.in_([ids[5], ids[8]])))}
     # the file's 公示截止日期 stays; the repair date follows the new SAMR minimum (12 months)
     assert (rows[ids[5]].status, rows[ids[5]].publicity_until,
-            rows[ids[5]].repairable_from) == ("expired", date(2026, 10, 1), date(2027, 5, 1))
+            rows[ids[5]].repairable_from) == ("expired", date(2026, 10, 1), date(2027, 5, 2))
     assert (rows[ids[8]].status, rows[ids[8]].publicity_until,
-            rows[ids[8]].repairable_from) == ("active", date(2027, 12, 31), date(2027, 6, 1))
+            rows[ids[8]].repairable_from) == ("active", date(2027, 12, 31), date(2027, 6, 2))
 
 
 def test_a_second_run_and_a_dry_run_write_nothing(engine, tmp_path):

@@ -144,7 +144,7 @@ def test_an_explicit_end_outlives_a_correction_of_what_the_rules_read(
     assert done.status_code == 200, done.text
     row = _row(engine, penalty)
     assert (row["publicity_until"], row["repairable_from"]) == (
-        date(2027, 6, 30), add_months(decided, 12))
+        date(2027, 6, 30), add_months(decided, 12) + timedelta(days=1))
 
 
 # -- a correction that ends publicity expires the record at once ---------------------------------

@@ -6,37 +6,43 @@ from datetime import date
 
 import pytest
 
+from publishing.requests import repair_moot
 from publishing.rules import DEFAULT_RULES_FILE, load_rules
 
 DECIDED = date(2026, 6, 1)
 
 
 @pytest.mark.parametrize(
-    ("severity", "domain", "until", "repairable"),
+    ("severity", "domain", "until", "repairable", "moot"),
     [
-        ("轻微", "", date(2026, 9, 1), date(2026, 6, 1)),
-        ("一般", "", date(2027, 6, 1), date(2026, 9, 1)),
-        ("严重", "", date(2029, 6, 1), date(2027, 6, 1)),
+        # repair from the day after the minimum period, which ends on the corresponding day
+        ("轻微", "", date(2026, 9, 1), date(2026, 6, 2), False),
+        ("一般", "", date(2027, 6, 1), date(2026, 9, 2), False),
+        ("严重", "", date(2029, 6, 1), date(2027, 6, 2), False),
         # SAMR's 1-year minimum: before repair, and as publicity (a 轻微 food case left
-        # publication at 3 months, though repairable only from 12)
-        ("轻微", "食品", date(2027, 6, 1), date(2027, 6, 1)),
-        ("一般", "食品经营", date(2027, 6, 1), date(2027, 6, 1)),
-        ("轻微", "食品安全", date(2027, 6, 1), date(2027, 6, 1)),
-        ("一般", "药品经营", date(2027, 6, 1), date(2027, 6, 1)),
-        ("轻微", "特种设备安全", date(2027, 6, 1), date(2027, 6, 1)),
-        ("严重", "药品生产", date(2029, 6, 1), date(2027, 6, 1)),  # longer anyway
-        ("轻微", "价格", date(2026, 9, 1), date(2026, 6, 1)),
-        ("轻微", "医药广告", date(2026, 9, 1), date(2026, 6, 1)),  # not a prefix: not covered
+        # publication at 3 months, though repairable only from 12): the publicity ends on the
+        # minimum's last day, so there is nothing to repair early
+        ("轻微", "食品", date(2027, 6, 1), date(2027, 6, 2), True),
+        ("一般", "食品经营", date(2027, 6, 1), date(2027, 6, 2), True),
+        ("轻微", "食品安全", date(2027, 6, 1), date(2027, 6, 2), True),
+        ("一般", "药品经营", date(2027, 6, 1), date(2027, 6, 2), True),
+        ("轻微", "特种设备安全", date(2027, 6, 1), date(2027, 6, 2), True),
+        ("严重", "药品生产", date(2029, 6, 1), date(2027, 6, 2), False),  # longer anyway
+        ("轻微", "价格", date(2026, 9, 1), date(2026, 6, 2), False),
+        ("轻微", "医药广告", date(2026, 9, 1), date(2026, 6, 2), False),  # not a prefix: not covered
     ],
 )
 def test_penalty_publicity_and_repair_follow_severity_and_samrs_minimum(
-    severity, domain, until, repairable
+    severity, domain, until, repairable, moot
 ):
     rules = load_rules(DEFAULT_RULES_FILE)
     fields = {"severity": severity, "domain": domain, "penalty_kinds": ["罚款"]}
     assert rules.publicity_until("penalty", DECIDED, fields) == until
     assert rules.repairable_from("penalty", DECIDED, fields) == repairable
-    assert rules.repairable_from("penalty", DECIDED, fields) <= until  # repair is possible
+    # repair is possible while the record is public, or moot: the publicity ends first
+    assert (repairable > until) == moot
+    rec = {"repairable_from": repairable.isoformat(), "publicity_until": until.isoformat()}
+    assert repair_moot(rec) == moot
 
 
 def test_a_licence_revoked_is_never_repairable_early():

@@ -79,7 +79,7 @@ EXAMPLE_RECORDS: dict[str, dict[str, Any]] = {
         "district": "芝罘区",
         "date": "2026-06-01",
         "publicity_until": "2027-06-01",
-        "repairable_from": "2026-09-01",
+        "repairable_from": "2027-06-02",
         "uscc": "91370602MA3CFQ2W8P",
         "reg_no": None,
         "entity_name": "烟台市芝罘区福顺食品有限公司",
@@ -432,7 +432,10 @@ class IndexLicence(msgspec.Struct, kw_only=True):
 
 
 class OpenDataIndex(msgspec.Struct, kw_only=True):
-    version: str  # "SEQ", or "SEQ-BUILD" for a rebuild at a seq already built
+    # "SEQ", or "SEQ-BUILD" for a rebuild at a seq already built, and always "SEQ-BUILD" when
+    # `versions` is "seq-build" (a history begun without index.json: a lost data folder)
+    version: str
+    versions: str | None = None
     seq: int
     seq_event: str | None = None  # identifies the event at seq: differs after a restore
     cursor: str | None = None  # "SEQ.seq_event": /api/v1/changes?since= to continue from here
