@@ -327,6 +327,7 @@ def form_context(
         "type_labels": request_models.TYPE_LABELS,
         "deadline_days": config.decision_days,
         "review_days": config.review_days,
+        "retention_days": config.personal_data_days,
         "token_field": guard.TOKEN_FIELD,
         "honeypot_field": guard.HONEYPOT_FIELD,
         "json_url": None,

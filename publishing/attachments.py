@@ -1,6 +1,7 @@
 """Attachments of requests: type sniffed from the content (never the name), size limits, and
 durable storage under settings.attachments_dir (outside anything the portal serves) under
-random names, with the SHA-256 of each file recorded.
+random names, with the SHA-256 of each file recorded; and which files of that folder are old
+enough for the retention job's sweep to judge (stale_files).
 """
 
 from __future__ import annotations
@@ -127,6 +128,46 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# The names store() gives: the file, and its temporary name while it is written.
+_EXTENSIONS = "|".join(re.escape(ext) for _, _, ext in MAGIC)
+STORED_NAME = re.compile(rf"[0-9a-f]{{32}}(?:{_EXTENSIONS})")
+PARTIAL_NAME = re.compile(rf"\.[0-9a-f]{{32}}(?:{_EXTENSIONS})\.part")
+
+
+@dataclass
+class StaleFiles:
+    """Files of the attachments folder last written before a time: stored files (each to be
+    kept only if a row still names it) and the temporary files of uploads that never finished."""
+
+    stored: list[str]
+    partial: list[str]
+
+
+def stale_files(directory: Path, before: float) -> StaleFiles:
+    """The files of store()'s naming last modified before `before` (a POSIX time). Anything
+    else in the folder (another name, a folder, a link) is not ours to judge and is left out;
+    a younger file may be an upload in progress, stored before its row is committed."""
+    found = StaleFiles([], [])
+    if not directory.is_dir():
+        return found
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if STORED_NAME.fullmatch(entry.name):
+                kind = found.stored
+            elif PARTIAL_NAME.fullmatch(entry.name):
+                kind = found.partial
+            else:
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < before:
+                    kind.append(entry.name)
+            except FileNotFoundError:  # gone meanwhile (an upload's rename, another sweep)
+                continue
+    return found
 
 
 def remove(directory: Path, names: list[str]) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from publishing.request_models import TYPES
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "requests.toml"
+# [retention] personal_data_days when a copy of the file edited before [retention] existed lacks it
+DEFAULT_PERSONAL_DATA_DAYS = 1095
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class Config:
     # wrong passwords from all addresses that lock the account for addresses its owner has not
     # used lately (publishing.users.login); [review] lockout_account_failures, default 10 × the above
     lockout_account_failures: int = 50
+    # days after the decision that a decided request's personal data is kept
+    # (publishing.request_retention); [retention] personal_data_days
+    personal_data_days: int = DEFAULT_PERSONAL_DATA_DAYS
 
     @property
     def max_mb(self) -> int:
@@ -90,4 +95,17 @@ def _config(raw: dict) -> Config:
         lockout_account_failures=int(
             rv.get("lockout_account_failures", 10 * int(rv["lockout_failures"]))
         ),
+        personal_data_days=_retention_days(raw.get("retention", {})),
     )
+
+
+def _retention_days(retention: dict) -> int:
+    """[retention] personal_data_days: a whole number of days, at least 1. Zero or less is
+    refused rather than read as "delete at once": a slip of the pen must not erase the
+    contacts and files of every decided request on the worker's next run."""
+    days = retention.get("personal_data_days", DEFAULT_PERSONAL_DATA_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(
+            f"[retention] personal_data_days 应为不小于 1 的整数（天数），现为 {days!r}"
+        )
+    return days

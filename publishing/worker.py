@@ -40,6 +40,11 @@ read or a day recorded fails the job, not the process):
                  that warning, or None
   logins         daily at 03:30: forget the login rows per (name, address) that no longer
                  matter (publishing.users.forget_logins)
+  retention      daily at 04:00: remove the applicants' personal data (contact, reason, notes,
+                 attachment files) of requests decided longer ago than requests.toml's
+                 [retention] personal_data_days, and sweep the attachments folder of files no
+                 row names and of unfinished uploads older than a day
+                 (publishing.request_retention; its result: the counts)
   audit-anchor   every AUDIT_ANCHOR_EVERY seconds: when the audit log has grown, append its head
                  (n, hash) to the anchor file outside the database and log it, so that
                  `disclosure audit verify` finds a tail cut off (publishing.audit)
@@ -241,6 +246,12 @@ def job_forget_logins(engine: Engine) -> int:
     return users.forget_logins(engine)
 
 
+def job_retention(engine: Engine) -> dict[str, int]:
+    from publishing import request_retention
+
+    return request_retention.run(engine)
+
+
 def job_audit_anchor(engine: Engine) -> dict[str, Any] | None:
     """Anchor the audit log's head outside the database; the anchor (logged by run_job)."""
     from publishing import audit
@@ -276,6 +287,7 @@ def default_jobs() -> list[Job]:
         Job("calendar", job_calendar, every=CALENDAR_EVERY),
         Job("review-digest", job_review_digest, daily_at=dtime(8, 30), mark_day_first=True),
         Job("logins", job_forget_logins, daily_at=dtime(3, 30)),
+        Job("retention", job_retention, daily_at=dtime(4, 0)),
         Job("audit-anchor", job_audit_anchor, every=AUDIT_ANCHOR_EVERY),
     ]
 
