@@ -25,6 +25,7 @@ from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
 from litestar.params import FromPath, FromQuery
 from litestar.response import File, Redirect, Template
+from sqlalchemy import Connection
 
 from portal import request_guard as guard
 from portal.ratelimit import retry_in
@@ -267,7 +268,7 @@ def _detail_context(
             view=request_queries.public_view(conn, req),
             records=records,
             files=request_queries.files(conn, req["id"]),
-            history=audit.for_target(conn, "request", tracking_no),
+            history=_history(conn, req["id"], tracking_no),
             # the other requests on the same records (anyone may file about a record, the same
             # applicant again too: those with this one's contact are marked)
             related=request_queries.related_requests(conn, req),
@@ -489,3 +490,20 @@ def router() -> Router:
         middleware=[DefineMiddleware(_ReviewSessions, config=session_config())],
         include_in_schema=False,
     )
+
+
+def _history(conn: Connection, request_id: int, tracking_no: str) -> list[dict[str, Any]]:
+    """The request's audit entries, a supplement's with the note of its step (the audit log
+    keeps only the note's length; entries written before that hold the note itself). Each
+    supplement writes one step and one entry in one transaction: they pair up in order."""
+    notes = iter([s["note"] for s in request_queries.steps(conn, request_id)
+                  if s["action"] == "supplemented"])
+    history = audit.for_target(conn, "request", tracking_no)
+    for entry in sorted(history, key=lambda e: e["n"]):
+        if entry["action"] != "request.supplement":
+            continue
+        note = next(notes, None)
+        after = entry.get("after")
+        if note and after is not None and "note" not in after:
+            entry["after"] = {**after, "note": note}
+    return history

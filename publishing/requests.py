@@ -574,7 +574,8 @@ def _commit(engine, sub, clean: _Clean, payload, stored, now, today) -> Receipt:
                 "type": clean.type,
                 "entity_id": clean.entity["id"],
                 "record_ids": row["record_ids"],
-                "contact_name": clean.contact_name,
+                # no name, no free text: the audit log can never be pruned, the request row is
+                # (request_retention); the masked mobile ties the entry to the applicant
                 "mobile": mask_mobile(clean.mobile),
                 "commitment": clean.commitment,
                 "attachments": [
@@ -710,7 +711,10 @@ def supplement(
                 target_id=tracking_no,
                 at=now,
                 before={"status": MORE_INFO},
-                after={**values, "note": note, "attachments": [u.sha256 for u in uploads]},
+                # the note is the step's (pruned with the request after its retention period):
+                # the log, which is never pruned, keeps its length only
+                after={**values, "note_chars": len(note or ""),
+                       "attachments": [u.sha256 for u in uploads]},
             )
     except BaseException:
         attachments.remove(folder, stored)
