@@ -193,13 +193,13 @@ def cmd_apikeys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_apikeys_list(args: argparse.Namespace) -> int:
-    from publishing import apikeys
+    from publishing import apikeys, clock
 
     for h in apikeys.holders(open_database()):
         limits = "、".join(str(p) if p else "默认" for p in h["per_minute"])
         hints = "、".join(f"{k}…" if k else "（早期密钥，未记前缀）" for k in h["hints"])
         print(
-            f"{h['name']}\t{h['keys']} 个\t每分钟限额 {limits}\t最近生成 {h['created_at']:%Y-%m-%d}"
+            f"{h['name']}\t{h['keys']} 个\t每分钟限额 {limits}\t最近生成 {clock.beijing_date(h['created_at']):%Y-%m-%d}"
             f"\t密钥 {hints}"
         )
     return EXIT_OK

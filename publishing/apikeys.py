@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +53,12 @@ HINT_LENGTH = 10  # a key's first characters, kept (and listed) to tell a holder
 PREFIX_MIN = 7  # of them, what names one key to revoke: "dk_" and 4 more
 
 
+def _utc_wall(at: datetime) -> datetime:
+    """An instant as the columns (timestamp without time zone) keep it: UTC wall time. An aware
+    value would be stored in the PostgreSQL server's own time zone, a naive one is kept as is."""
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
 class ApiKeyError(ValueError):
     """A revocation that cannot be done as asked (the message says why, in Chinese)."""
 
@@ -82,7 +88,7 @@ def create_key(engine: Engine, name: str, per_minute: int | None = None, actor: 
                 key_hash=hash_key(key),
                 hint=key[:HINT_LENGTH],
                 per_minute=per_minute,
-                created_at=clock.now(),
+                created_at=_utc_wall(clock.now()),
             )
         )
         audit.append(
@@ -101,7 +107,7 @@ def revoke(engine: Engine, name: str, at: datetime | None = None, actor: str = "
     with writer_connection(engine) as conn, conn.begin():
         active = API_KEYS.c.name == name, API_KEYS.c.revoked_at.is_(None)
         hints = conn.execute(select(API_KEYS.c.hint).where(*active)).scalars().all()
-        result = conn.execute(update(API_KEYS).where(*active).values(revoked_at=at or clock.now()))
+        result = conn.execute(update(API_KEYS).where(*active).values(revoked_at=_utc_wall(at or clock.now())))
         if result.rowcount:
             _audit_revoked(conn, actor, name, result.rowcount, hints)
     return result.rowcount
@@ -151,7 +157,7 @@ def revoke_one(engine: Engine, name: str, prefix: str, actor: str = "cli") -> st
                 f"前缀 {prefix} 对应 {name} 的 {len(found)} 个密钥({listed}),请写得更长或给出整个密钥"
             )
         key_id, hint = found[0][0], found[0][1] or prefix[:HINT_LENGTH]  # no hint: whole key
-        conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(revoked_at=clock.now()))
+        conn.execute(update(API_KEYS).where(API_KEYS.c.id == key_id).values(revoked_at=_utc_wall(clock.now())))
         _audit_revoked(conn, actor, name, 1, [hint])
     return hint
 

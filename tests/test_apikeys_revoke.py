@@ -113,3 +113,33 @@ def test_a_key_made_before_hints_were_kept_is_revoked_by_the_whole_key(engine, c
     assert run_cli("apikeys", "revoke", HOLDER, "--prefix", old[:10]) == 1  # no hint to match
     assert run_cli("apikeys", "revoke", HOLDER, "--prefix", old) == 0
     assert apikeys.lookup(engine, old) is None and apikeys.lookup(engine, new) is not None
+
+
+def test_a_key_made_in_the_beijing_evening_is_listed_under_its_beijing_date(
+    engine, monkeypatch, capsys
+):
+    """17:00 UTC is the next day in Beijing; the column keeps UTC wall time whatever the
+    database server's time zone (an aware value was stored in the server's own zone)."""
+    from datetime import UTC, datetime
+
+    from portal import cli_casework
+    from publishing import clock
+
+    with engine.begin() as conn:  # a server session in Beijing time, as a bureau's may be
+        if conn.dialect.name == "postgresql":
+            name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET timezone = \'Asia/Shanghai\'')
+    engine.dispose()
+    try:
+        monkeypatch.setattr(clock, "now", lambda: datetime(2026, 11, 29, 17, 0, tzinfo=UTC))
+        apikeys.create_key(engine, HOLDER)
+        monkeypatch.setattr(cli_casework, "open_database", lambda: engine)
+        capsys.readouterr()
+        assert run_cli("apikeys", "list") == 0
+        assert "最近生成 2026-11-30" in capsys.readouterr().out
+    finally:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+                conn.exec_driver_sql(f'ALTER DATABASE "{name}" RESET timezone')
+        engine.dispose()
