@@ -274,14 +274,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from portal.observability import configure_logging
     from publishing.request_config import RequestConfigError, load_config
-    from publishing.rules import RulesError, load_rules
     from publishing.settings import WeakSecretError, get_settings
 
     try:  # before any worker starts: one clear message instead of a traceback per worker
         _ = get_settings().secret_key
-        load_config()  # the back office and the request pages are built from it
-        load_rules()  # every page of records reads it
-    except (WeakSecretError, RequestConfigError, RulesError) as err:
+        # the back office and the request pages are built from it. (Not the rules file: the
+        # bureau edits it in place, and a bad edit must not keep the public site from starting;
+        # only the pages that need the rules fail, and the worker reports it.)
+        load_config()
+    except (WeakSecretError, RequestConfigError) as err:
         print(f"无法启动：{err}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging()  # JSON lines when DISCLOSURE_LOG_FORMAT=json, migration's warnings too

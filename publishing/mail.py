@@ -97,6 +97,20 @@ def send(to: str, subject: str, body: str, config: SmtpConfig | None = None) -> 
         return True
     except (OSError, smtplib.SMTPException) as err:
         # the address is an applicant's personal data: the log names its domain only (the
-        # subject names the request)
-        log.warning("mail (%s) to an address at %s not sent: %s", subject, to.rpartition("@")[2], err)
+        # subject names the request), and the error by its kind and SMTP code, since
+        # SMTPRecipientsRefused and the server's texts repeat the address
+        log.warning("mail (%s) to an address at %s not sent: %s", subject, to.rpartition("@")[2],
+                    _failure(err))
         return False
+
+
+def _failure(err: Exception) -> str:
+    """An SMTP or network failure without the addresses and texts it may carry."""
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in err.recipients.values()})
+        return f"{type(err).__name__} {codes}"
+    if isinstance(err, smtplib.SMTPResponseException):
+        return f"{type(err).__name__} {err.smtp_code}"
+    if isinstance(err, OSError):
+        return f"{type(err).__name__} {err.strerror or err.errno or ''}".strip()
+    return type(err).__name__

@@ -34,3 +34,30 @@ def test_a_failed_send_does_not_log_the_applicants_address(caplog):
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "YX20261129-000001" in logged and "example.com" in logged
     assert "zhang.san" not in logged
+
+
+def test_a_refused_recipient_is_logged_by_its_code_not_its_address(caplog):
+    """The commonest failure, a mistyped address: the server's answer repeats the address."""
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    from tests.servers import free_port
+
+    class Refuse:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+
+    port = free_port()
+    controller = Controller(Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = mail.parse_url(f"smtp://127.0.0.1:{port}?from=xypt@scjg.yantai.gov.cn")
+        with caplog.at_level(logging.WARNING, logger="publishing.mail"):
+            sent = mail.send("zhang.san.13912345678@example.com", "YX20261129-000002", "正文", config)
+    finally:
+        controller.stop()
+    assert sent is False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "SMTPRecipientsRefused [550]" in logged and "YX20261129-000002" in logged
+    assert "zhang.san" not in logged and "13912345678" not in logged
