@@ -50,12 +50,16 @@ def expire(
     *,
     recompute: bool = False,
     dry_run: bool = False,
+    stored_periods_only: bool = False,
 ) -> Counter:
     """Expire what is due (after recomputing the periods, with recompute); with dry_run, the
-    same run is rolled back: the counts say what it would do, nothing is written."""
+    same run is rolled back: the counts say what it would do, nothing is written. With
+    stored_periods_only, by the periods as stored, without the rules at all (no recompute, no
+    scheme switch): the worker's expiry on a night the rules file cannot be read."""
     engine = engine or get_engine()
     today = today or clock.today()
-    rules = rules or load_rules()
+    rules = None if stored_periods_only else rules or load_rules()
+    recompute = recompute and rules is not None
     counts: Counter = Counter(expired=0, expired_statistics=0)  # both named, also when none
     if recompute:
         counts.update(dict.fromkeys(
@@ -89,7 +93,8 @@ def expire(
             # visibility switch (a superseded statistics-only mark is not published again)
             _settle_supersession(conn, writer, counts)
             writer.flush()
-        _apply_scheme_visibility(conn, writer, rules, counts)
+        if rules is not None:
+            _apply_scheme_visibility(conn, writer, rules, counts)
         writer.finish()
         if dry_run:
             tx.rollback()

@@ -122,10 +122,18 @@ def job_expire(engine: Engine) -> dict[str, Any]:
     differs from the rules last recomputed under (or none was recorded); then sync search.
     {"recomputed": bool, **expire's counts}."""
     from publishing.expire import expire, recomputed_rules
-    from publishing.rules import read_rules
+    from publishing.rules import RulesError, read_rules
 
     # the file as it is now, not as this process first read it: the bureau edits it in place
-    rules = read_rules()
+    try:
+        rules = read_rules()
+    except RulesError:
+        # The stored periods are still right: what is due leaves publication tonight all the
+        # same (search, feeds and open data would otherwise go on showing it until the file is
+        # fixed); the recompute and scheme switches wait, and the job fails (logged, retried).
+        if any(expire(engine, stored_periods_only=True).values()):
+            job_search_sync(engine)
+        raise
     with engine.connect() as conn:
         recompute = rules.fingerprint != recomputed_rules(conn)
     # expire records the fingerprint in its transaction: a failure raises here, records

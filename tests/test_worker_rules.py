@@ -181,6 +181,31 @@ def test_a_failed_recompute_is_recorded_nowhere_and_tried_again(world, rules_fil
     assert recorded(world) == read_rules(rules_file).fingerprint
 
 
+def test_a_broken_rules_file_does_not_keep_what_is_due_in_publication(world, rules_file):
+    """What the stored periods say is due leaves publication that night all the same: search,
+    feeds and open data would otherwise go on showing it until the file is fixed. The job still
+    fails (logged, retried), and nothing is recomputed."""
+    from sqlalchemy import update
+
+    run_expire(world, 0)
+    rules_a = recorded(world)
+    with world.begin() as conn:  # penalty 2's stored period ended yesterday
+        conn.execute(update(RECORDS).where(RECORDS.c.entity_id == uscc(2))
+                     .values(publicity_until=TODAY - timedelta(days=1)))
+    indexed = EmbeddedSearch(world).count()
+    rules_file.write_text(rules_text('"twelve months"'), encoding="utf-8")
+    done = worker.run_due(world, expire_jobs(), now=night(1))
+    assert isinstance(done["expire"], RulesError)
+    assert records(world)[2] == ("expired", TODAY - timedelta(days=1))
+    assert records(world)[3][0] == "active"
+    with world.connect() as conn:
+        ops = conn.execute(select(EVENTS.c.op).where(EVENTS.c.record_id.like("pn-%"))
+                           .order_by(EVENTS.c.seq.desc()).limit(1)).scalar_one()
+    assert ops == "expire"
+    assert EmbeddedSearch(world).count() < indexed  # synced: no longer found
+    assert recorded(world) == rules_a  # nothing recomputed under a file it could not read
+
+
 def test_the_command_line_recompute_spares_the_worker_one(world, rules_file, capsys):
     rules_file.write_text(rules_text("24"), encoding="utf-8")
     load_rules.cache_clear()
