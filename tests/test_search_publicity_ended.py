@@ -117,12 +117,15 @@ def test_a_record_past_its_publicity_is_not_found(client):
 
     by_number = _search(client, ENDED_NO)
     assert ENDED_NO not in str(by_number["hits"]) and ended_id not in str(by_number["hits"])
-    assert (by_number["total"], by_number["pages"]) == (0, 0)
+    # counted out of the total; the page says why it is empty, and keeps the index's pages
+    assert (by_number["total"], by_number["withheld"], by_number["pages"]) == (0, 1, 1)
+    emptied = client.get("/search", params={"q": ENDED_NO}).text
+    assert "本页有 1 条结果已公示期满" in emptied and "没有找到符合条件" not in emptied
 
     both = _search(client, COMMON)
     assert [h["title"].split(" · ")[0] for h in both["hits"]] == [SHOWN_NAME, SHOWN_NAME]
     assert {h["type"] for h in both["hits"]} == {"entity", "penalty"}
-    assert both["total"] == 2  # the ended record and its entity counted out
+    assert (both["total"], both["withheld"]) == (2, 2)  # the ended record and its entity
     for hit in both["hits"]:
         assert client.get(hit["url"]).status_code == 200, hit
 

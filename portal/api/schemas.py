@@ -698,6 +698,10 @@ class SearchPage(msgspec.Struct, kw_only=True):
     truncated: bool
     code_hint: bool
     pages: int
+    withheld: Annotated[
+        int,
+        msgspec.Meta(description="本页中公示期已满、尚待夜间到期处理而未显示的结果数（total 已扣除）"),
+    ] = 0
     beyond_last_page: bool
     last_page_url: str | None
     search_unavailable: bool

@@ -185,6 +185,7 @@ def search_data(
         "truncated": False,  # more matches than the pages show (MAX_PAGE)
         "code_hint": bool(_CODE_PART.match(normalize_code(q))),  # no match: say how codes are found
         "pages": 0,
+        "withheld": 0,  # hits of this page past their publicity, not shown (expiry not run yet)
         "beyond_last_page": False,  # page is past the last one: no hits, though total is not 0
         "last_page_url": None,
         "search_unavailable": False,  # the index could not answer: only the exact code's profile
@@ -227,7 +228,11 @@ def search_data(
     db = conn() if callable(conn) else conn  # the request's, now the backend has answered
     data["exact_match"] = _profile(db, exact)
     hits = shown_hits(db, result.hits)
-    total = max(0, result.total - (len(result.hits) - len(hits)))
+    # hits whose publicity ended since the index last heard (the night's expiry not run yet):
+    # the total leaves out those of this page; the pages stay the index's, so that a page
+    # they emptied still leads to the others
+    withheld = len(result.hits) - len(hits)
+    total = max(0, result.total - withheld)
     if partial and not total:
         data.update(code=code, code_problem=problem)
         return data
@@ -236,7 +241,8 @@ def search_data(
     data["capped"] = result.capped
     data["facets_capped"] = result.facets_capped
     data["truncated"] = total > MAX_PAGE * PER_PAGE
-    data["pages"] = min(MAX_PAGE, math.ceil(total / PER_PAGE))
+    data["pages"] = min(MAX_PAGE, math.ceil(result.total / PER_PAGE))
+    data["withheld"] = withheld
     if total and page > data["pages"]:
         data["beyond_last_page"] = True
         data["last_page_url"] = search_url(query, page=data["pages"])
