@@ -1,7 +1,8 @@
 """Attachments of requests: type sniffed from the content (never the name), size limits, and
 durable storage under settings.attachments_dir (outside anything the portal serves) under
-random names, with the SHA-256 of each file recorded; and which files of that folder are old
-enough for the retention job's sweep to judge (stale_files).
+random names, with the SHA-256 of each file recorded; which files of that folder are old
+enough for the retention job's sweep to judge (stale_files); and the sweep's quarantine folder
+inside it, where files no row names wait before they are deleted (QUARANTINE, move, quarantined).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class StaleFiles:
 
     stored: list[str]
     partial: list[str]
+    all_stored: int = 0  # stored files of any age (the sweep's guard compares against it)
 
 
 def stale_files(directory: Path, before: float) -> StaleFiles:
@@ -158,6 +160,7 @@ def stale_files(directory: Path, before: float) -> StaleFiles:
                 continue
             if STORED_NAME.fullmatch(entry.name):
                 kind = found.stored
+                found.all_stored += 1
             elif PARTIAL_NAME.fullmatch(entry.name):
                 kind = found.partial
             else:
@@ -180,3 +183,59 @@ def path_of(directory: Path, stored_name: str) -> Path:
     if "/" in stored_name or "\\" in stored_name or stored_name.startswith("."):
         raise ValueError("bad stored name")
     return directory / stored_name
+
+
+# Where the retention sweep puts stored files no attachment row names, for a while before they
+# are deleted: a worker pointed at the wrong database, or a restore whose dump predates an
+# upload, must not destroy evidence at once. Inside the attachments folder, so on the same file
+# system (a move is an atomic rename); its name starts with a dot, so no stored name reaches it
+# (path_of) and stale_files passes it by (a folder).
+QUARANTINE = ".unreferenced"
+
+
+def quarantine_of(directory: Path) -> Path:
+    return directory / QUARANTINE
+
+
+def move(names: list[str], source: Path, target: Path, *, mtime: float | None = None) -> list[str]:
+    """Move stored files from `source` to `target` (created on demand) by rename; those moved.
+    mtime: set on each file first (the time it entered the quarantine: a crash before the
+    rename leaves a file that looks young, which only delays the sweep). A name already in
+    `target` or gone from `source` is skipped; a failure is left for the next run. Both
+    folders are fsynced, so that a rename survives a crash."""
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    moved: list[str] = []
+    try:
+        for name in names:
+            src, dst = path_of(source, name), path_of(target, name)
+            if dst.exists():  # never replace a file (a copy put back by hand, say)
+                continue
+            try:
+                if mtime is not None:
+                    os.utime(src, (mtime, mtime))
+                os.replace(src, dst)
+            except FileNotFoundError:  # gone meanwhile
+                continue
+            moved.append(name)
+    finally:  # also those moved before a failure
+        if moved:
+            fsync_dir(target)
+            fsync_dir(source)
+    return moved
+
+
+def quarantined(directory: Path) -> dict[str, float]:
+    """The stored files in the quarantine of `directory`, each with its mtime (when it entered)."""
+    folder = quarantine_of(directory)
+    if not folder.is_dir():
+        return {}
+    found = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.is_file(follow_symlinks=False) and STORED_NAME.fullmatch(entry.name)):
+                continue
+            try:
+                found[entry.name] = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue
+    return found

@@ -42,8 +42,10 @@ read or a day recorded fails the job, not the process):
                  matter (publishing.users.forget_logins)
   retention      daily at 04:00: remove the applicants' personal data (contact, reason, notes,
                  attachment files) of requests decided longer ago than requests.toml's
-                 [retention] personal_data_days, and sweep the attachments folder of files no
-                 row names and of unfinished uploads older than a day
+                 [retention] personal_data_days; sweep the attachments folder: unfinished
+                 uploads older than a day deleted, files no row names moved into quarantine
+                 (.unreferenced/, deleted after 30 days, moved back when a row names them
+                 again; nothing moved when suspiciously many: another database?)
                  (publishing.request_retention; its result: the counts)
   audit-anchor   every AUDIT_ANCHOR_EVERY seconds: when the audit log has grown, append its head
                  (n, hash) to the anchor file outside the database and log it, so that
@@ -254,7 +256,7 @@ def job_forget_logins(engine: Engine) -> int:
     return users.forget_logins(engine)
 
 
-def job_retention(engine: Engine) -> dict[str, int]:
+def job_retention(engine: Engine) -> dict[str, Any]:
     from publishing import request_retention
 
     return request_retention.run(engine)

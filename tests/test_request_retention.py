@@ -2,35 +2,52 @@
 PostgreSQL: a request decided longer ago than [retention] personal_data_days loses its contact,
 reason, step notes and attachment files while its decision stays and its pages still render;
 one decided within the period and an open one are left alone; a second run changes nothing;
-the sweep removes old orphan and `.part` files, never young or referenced ones; the worker runs
-it daily; the form states the period; a bad period refuses to load."""
+the sweep quarantines old orphans (deleted after the quarantine period), deletes old `.part`
+files, never touches young or referenced ones, moves a quarantined file back once a row names
+it, and refuses to move anything when a database is not the folder's (no row, too many
+orphans): a worker on an older copy of the database leaves an open request's files available;
+a purged request's history keeps only its decision's reason; the worker runs it daily; the form
+states the period; a bad period refuses to load."""
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from publishing import audit, clock, request_config, request_retention, review, users, worker
 from publishing import requests as rq
-from publishing.attachments import Upload
+from publishing.attachments import QUARANTINE, Upload
+from publishing.db import make_engine
 from publishing.request_models import ATTACHMENTS, AUDIT, REQUESTS, STEPS
 from publishing.request_retention import REMOVED_TEXT
 from publishing.settings import get_settings
-from tests.requests_support import PNG, make_client, objection_on_other, submit_request
+from tests.requests_support import PDF, PNG, make_client, objection_on_other, submit_request
 
 PASSWORD = "correct horse battery staple"
 DAYS = request_config.load_config(request_config.DEFAULT_FILE).personal_data_days
 SUPPLEMENT_NOTE = "补充法定代表人身份证，号码 370602198001011234。"
 REJECTION = "异议不成立：处罚决定书载明的罚款金额与公示一致。"
-ZERO = {"requests": 0, "attachments": 0, "orphan_files": 0, "partial_files": 0}
+ZERO = {
+    "requests": 0,
+    "attachments": 0,
+    "quarantined": 0,
+    "restored": 0,
+    "quarantine_purged": 0,
+    "refused": 0,
+    "partial_files": 0,
+}
 
 
 @pytest.fixture
@@ -101,7 +118,13 @@ def _rows(engine, tracking: str) -> dict[str, list[dict]]:
 
 
 def _files() -> set[str]:
+    """The files of the attachments folder (its quarantine folder left out)."""
     folder = get_settings().attachments_dir
+    return {p.name for p in folder.iterdir() if p.is_file()} if folder.exists() else set()
+
+
+def _quarantined() -> set[str]:
+    folder = get_settings().attachments_dir / QUARANTINE
     return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
 
@@ -220,11 +243,13 @@ def _put(folder: Path, name: str, age: timedelta) -> str:
     return name
 
 
-def test_the_sweep_removes_old_orphans_and_unfinished_uploads_only(engine, cases):
+def test_the_sweep_quarantines_old_orphans_and_deletes_unfinished_uploads(engine, cases):
     folder = get_settings().attachments_dir
-    # with no attachment row at all, the folder belongs to another database: nothing is swept
+    # with no attachment row at all, the folder belongs to another database: nothing is moved
     stray = _put(folder, secrets.token_hex(16) + ".pdf", timedelta(days=3))
-    assert request_retention.run(engine) == ZERO and stray in _files()
+    refused = request_retention.run(engine)
+    assert "no attachment row" in refused.pop("error")
+    assert refused == {**ZERO, "refused": 1} and stray in _files() and not _quarantined()
 
     submit_request(engine, "objection", cases.other, cases.other_uscc)  # one row, one file
     [referenced] = _files() - {stray}
@@ -232,18 +257,147 @@ def test_the_sweep_removes_old_orphans_and_unfinished_uploads_only(engine, cases
     day = timedelta(days=1)
     old_orphan = _put(folder, secrets.token_hex(16) + ".jpg", day + timedelta(minutes=5))
     young_orphan = _put(folder, secrets.token_hex(16) + ".png", day - timedelta(minutes=5))
-    old_part = _put(folder, f".{secrets.token_hex(16)}.pdf.part", day + timedelta(minutes=5))
+    _put(folder, f".{secrets.token_hex(16)}.pdf.part", day + timedelta(minutes=5))
     young_part = _put(folder, f".{secrets.token_hex(16)}.pdf.part", timedelta(minutes=1))
     not_ours = _put(folder, "README.txt", timedelta(days=30))
 
     done = request_retention.run(engine)
 
-    assert done == {**ZERO, "orphan_files": 2, "partial_files": 1}
+    assert done == {**ZERO, "quarantined": 2, "partial_files": 1}
     assert _files() == {referenced, young_orphan, young_part, not_ours}
-    assert stray not in _files() and old_orphan not in _files() and old_part not in _files()
+    assert _quarantined() == {stray, old_orphan}
+    first, second = _purges(engine)
+    assert first["after"] == {"personal_data_days": DAYS, **ZERO, "refused": 1}
+    assert second["after"] == {"personal_data_days": DAYS, **done}
+    assert request_retention.run(engine) == ZERO and len(_purges(engine)) == 2
+
+
+def test_a_quarantined_file_is_deleted_only_after_the_quarantine_period(engine, cases):
+    folder = get_settings().attachments_dir
+    submit_request(engine, "objection", cases.other, cases.other_uscc)  # the folder's database
+    orphan = _put(folder, secrets.token_hex(16) + ".png", timedelta(days=2))
+    now = clock.now()
+    assert request_retention.run(engine, now=now) == {**ZERO, "quarantined": 1}
+    assert orphan not in _files() and _quarantined() == {orphan}
+
+    period = request_retention.QUARANTINE_PERIOD
+    assert request_retention.run(engine, now=now + period - timedelta(hours=1)) == ZERO
+    assert _quarantined() == {orphan}
+    later = now + period + timedelta(hours=1)
+    assert request_retention.run(engine, now=later) == {**ZERO, "quarantine_purged": 1}
+    assert not _quarantined() and orphan not in _files()
+
+
+@contextmanager
+def _copy_of(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A copy of the database as it is now: a backup restored elsewhere, a restore drill's."""
+    if engine.url.get_backend_name() == "sqlite":
+        path = tmp_path / "older.db"
+        source, target = sqlite3.connect(engine.url.database), sqlite3.connect(path)
+        with closing(source), closing(target):
+            source.backup(target)
+        copy = make_engine(f"sqlite:///{path}")
+        yield copy
+        copy.dispose()
+        return
+    source, name = engine.url.database, f"{engine.url.database}_older"
+    engine.dispose()  # a template database must have no other session
+    admin = make_engine(engine.url.set(database="postgres").render_as_string(False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    copy = make_engine(engine.url.set(database=name).render_as_string(False))
+    try:
+        yield copy
+    finally:
+        copy.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _stored_names(engine: Engine, tracking: str) -> set[str]:
+    return {f["stored_name"] for f in _rows(engine, tracking)["attachments"]}
+
+
+def test_a_worker_on_an_older_copy_of_the_database_keeps_an_open_requests_files(
+    engine, cases, approver, tmp_path
+):
+    """The review's repro: database B is a copy of A from before an open request; a worker on
+    B with A's data folder must not delete that request's files, and A's worker brings them
+    back to where the review page finds them."""
+    folder = get_settings().attachments_dir
+    earlier = submit_request(engine, "repair", cases.repairable, cases.repairable_uscc)
+    with _copy_of(engine, tmp_path) as older:
+        evidence = [Upload("处罚决定书.png", io.BytesIO(PNG)), Upload("x.pdf", io.BytesIO(PDF))]
+        open_ = rq.submit(engine, objection_on_other(cases, attachments=evidence)).tracking_no
+        rq_files = _stored_names(engine, open_)
+        assert rq_files and rq_files <= _files()
+        for name in _files():  # all older than the sweep's minimum age
+            os.utime(folder / name, (time.time() - 2 * 86400,) * 2)
+
+        on_b = request_retention.run(older)  # DISCLOSURE_DATA_DIR still A's
+
+        assert on_b == {**ZERO, "quarantined": len(rq_files)}
+        assert _quarantined() == rq_files
+        assert _stored_names(engine, earlier) <= _files()
+
+    assert request_retention.run(engine) == {**ZERO, "restored": len(rq_files)}
+    assert rq_files <= _files() and not _quarantined()
+    with make_client(engine) as client:
+        _login(client)
+        page = client.get(f"/review/requests/{open_}")
+        ids = [f["id"] for f in _rows(engine, open_)["attachments"]]
+        for id_ in ids:
+            assert f'href="/review/attachments/{id_}"' in page.text
+            assert client.get(f"/review/attachments/{id_}").status_code == 200
+    # A's next run: nothing more to do
+    assert request_retention.run(engine) == ZERO
+
+
+def test_many_unreferenced_files_are_refused_and_nothing_moves(engine, cases, caplog):
+    folder = get_settings().attachments_dir
+    submit_request(engine, "objection", cases.other, cases.other_uscc)  # one row, one file
+    many = request_retention.REFUSE_MIN_FILES + 1
+    orphans = [_put(folder, secrets.token_hex(16) + ".png", timedelta(days=2)) for _ in range(many)]
+    long_held = _put(folder / QUARANTINE, secrets.token_hex(16) + ".pdf", timedelta(days=90))
+    files = _files()
+
+    with caplog.at_level(logging.ERROR, logger="publishing.request_retention"):
+        done = request_retention.run(engine)
+
+    error = done.pop("error")
+    assert done == {**ZERO, "refused": many}
+    assert f"{many} of the {many + 1} stored files" in error and "another database" in error
+    assert any(r.levelno == logging.ERROR and error in r.getMessage() for r in caplog.records)
+    # nothing moved, nothing deleted from the quarantine either
+    assert _files() == files and _quarantined() == {long_held}
     [entry] = _purges(engine)
     assert entry["after"] == {"personal_data_days": DAYS, **done}
-    assert request_retention.run(engine) == ZERO and len(_purges(engine)) == 1
+
+    # one orphan fewer: at the limit, a folder of orphans after all
+    (folder / orphans.pop()).unlink()
+    done = request_retention.run(engine)
+    assert done == {**ZERO, "quarantined": many - 1, "quarantine_purged": 1}
+    assert _quarantined() == set(orphans)
+
+
+def _history_of(client, tracking: str) -> str:
+    page = client.get(f"/review/requests/{tracking}")
+    assert page.status_code == 200
+    return page.text.split('id="history-title"', 1)[1]
+
+
+def test_a_purged_requests_history_keeps_only_the_decisions_reason(engine, cases, approver):
+    receipt = _old_objection(engine, cases, approver)
+    with make_client(engine) as client:
+        _login(client)
+        history = _history_of(client, receipt.tracking_no)
+        assert "请补充法定代表人身份证" in history and REJECTION in history
+        request_retention.run(engine)
+        history = _history_of(client, receipt.tracking_no)
+    assert "请补充法定代表人身份证" not in history  # the more_info step's reason
+    assert REJECTION in history  # the decision's stays (it stays on the request too)
 
 
 def test_the_worker_runs_it_daily(engine, cases, approver):
