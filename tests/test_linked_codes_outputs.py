@@ -8,7 +8,6 @@ through the fake server at the HTTP boundary (tests/fake_meili.py)."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from sqlalchemy import select
@@ -17,13 +16,11 @@ from publishing import requests as rq
 from publishing.commit import RECORDS
 from publishing.request_models import REQUEST_RECORDS, REQUESTS
 from publishing.search.base import SearchQuery
-from publishing.search.embedded import EmbeddedSearch
-from publishing.search.meili import MeiliSearch
 from publishing.search.sync import sync
 from tests.api_helpers import api_client, publish_csv
 from tests.factories import credit_mark_row, penalty_row, uscc
-from tests.fake_meili import FakeMeilisearch
 from tests.requests_support import MOBILE, REASON, form_token, make_client
+from tests.search_backends import meili, search_backend  # noqa: F401 - fixtures
 from tests.test_feeds import NS, get_atom, get_rss, tombstones
 
 USCC, REG = uscc(602), "370687600987656"  # REG alone first, then with USCC
@@ -100,37 +97,12 @@ def test_the_company_has_one_feed_under_either_code(engine, tmp_path):
 # -- search by exact code -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def meili():
-    fake = FakeMeilisearch(master_key="fake-master-key").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(params=("embedded", "meilisearch"))
-def search_backend(request, engine):
-    """An empty index of the test's own, of either backend."""
-    if request.param == "embedded":
-        backend = EmbeddedSearch(engine)
-        backend.rebuild([])
-        yield backend
-        return
-    fake = request.getfixturevalue("meili")
-    backend = MeiliSearch(
-        fake.url, "fake-master-key", f"test_{uuid.uuid4().hex[:12]}",
-        backoff=0.01, search_timeout=(1.0, 60.0),
-    )
-    backend.rebuild([])
-    yield backend
-    backend.drop()
-
-
 def _found(backend, q: str) -> list[tuple[str, str]]:
     result = backend.search(SearchQuery(q=q, limit=50))
     return [(h.type, h.id) for h in result.hits]
 
 
-def test_the_reg_no_finds_the_company(engine, tmp_path, search_backend):
+def test_the_reg_no_finds_the_company(engine, tmp_path, search_backend):  # noqa: F811 - fixture
     """Already so before the feed and form fixes (a guard, not a fix's test): the USCC entity's
     document carries the 注册号 (entities.reg_no), and both backends' exact-code tier matches
     `uscc = code OR reg_no = code`."""

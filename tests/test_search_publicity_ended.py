@@ -7,7 +7,6 @@ publishing.clock.today."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -19,10 +18,9 @@ from portal.app import create_app
 from publishing import clock, read
 from publishing.commit import RECORDS
 from publishing.publish import publish
-from publishing.search.embedded import EmbeddedSearch
-from publishing.search.meili import MeiliSearch
 from publishing.search.sync import reindex
 from tests.factories import blacklist_row, penalty_row, write_csv
+from tests.search_backends import meili, search_backend  # noqa: F401 - fixtures
 
 PUBLISHED_ON = clock.today()
 ENDED_NO, SHOWN_NO = "烟芝市监罚〔2026〕71号", "烟芝市监罚〔2026〕72号"
@@ -30,29 +28,6 @@ ENDED_NAME, SHOWN_NAME = "烟台期满测试甲商行", "烟台期满测试乙�
 COMMON = "期满测试"  # in both names: a search that finds both
 ISSUE_ENDED, ISSUE_PART = "2026年第1期", "2026年第2期"
 NS = {"a": "http://www.w3.org/2005/Atom"}
-
-
-@pytest.fixture(scope="module")
-def meili():
-    from tests.fake_meili import FakeMeilisearch
-
-    fake = FakeMeilisearch(master_key="fake-master-key").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(params=("embedded", "meilisearch"))
-def search_backend(request, engine):
-    if request.param == "embedded":
-        yield EmbeddedSearch(engine)
-        return
-    fake = request.getfixturevalue("meili")
-    backend = MeiliSearch(
-        fake.url, "fake-master-key", f"test_{uuid.uuid4().hex[:12]}",
-        backoff=0.01, search_timeout=(1.0, 60.0),
-    )
-    yield backend
-    backend.drop()
 
 
 def _publish(engine, path) -> None:
@@ -68,7 +43,7 @@ def _until(engine, **data: str) -> date:
 
 
 @pytest.fixture
-def ended_day(engine, tmp_path, search_backend, monkeypatch) -> date:
+def ended_day(engine, tmp_path, search_backend, monkeypatch) -> date:  # noqa: F811 - fixture
     """Two penalties of two entities, the first decided ten months before the second, and two
     blacklist issues: the first's two entries end with the first penalty, one of the second's
     three too. Indexed, then the clock moved to the day after those ended: nothing expired."""
@@ -91,7 +66,7 @@ def ended_day(engine, tmp_path, search_backend, monkeypatch) -> date:
 
 
 @pytest.fixture
-def client(engine, search_backend, ended_day):
+def client(engine, search_backend, ended_day):  # noqa: F811 - fixture
     app = create_app(engine)
     app.state.search_backend = search_backend
     with TestClient(app) as client:
