@@ -22,7 +22,6 @@ from tests.requests_support import cases, client  # noqa: F401 - fixtures for ev
 
 PG_ADMIN_URL = os.environ.get("DISCLOSURE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
-_ran: Counter = Counter()
 
 
 def _worker() -> str:
@@ -107,7 +106,6 @@ def engine(database_url, backend, monkeypatch, tmp_path) -> Engine:
     monkeypatch.setenv("DISCLOSURE_DATA_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
     get_engine.cache_clear()
-    _ran[backend] += 1
     eng = get_engine()
     yield eng
     eng.dispose()
@@ -115,18 +113,32 @@ def engine(database_url, backend, monkeypatch, tmp_path) -> Engine:
     get_settings.cache_clear()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    counts = Counter()
-    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+def _per_backend(config) -> Counter:
+    """Database tests that ran (passed or failed) per backend, by their parameter ids: the
+    terminal reporter of the controller sees every worker's reports under xdist."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    counts: Counter = Counter()
+    if reporter is None:
+        return counts
+    for report in reporter.stats.get("passed", []) + reporter.stats.get("failed", []):
         for b in BACKENDS:
             if f"[{b}" in report.nodeid or f"-{b}]" in report.nodeid or f"-{b}-" in report.nodeid:
                 counts[b] += 1
+    return counts
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    counts = _per_backend(config)
     terminalreporter.write_line(
         "database tests per backend: " + ", ".join(f"{b}={counts[b]}" for b in BACKENDS))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # The controller under xdist sees no fixtures; each worker checks its own share.
-    if _ran["sqlite"] and not _ran["postgresql"] and exitstatus == 0:
+    # Checked where every report arrives: the controller under xdist (a worker's own share may
+    # hold SQLite tests only, and its exit status never reaches the run's), the one process else.
+    if hasattr(session.config, "workerinput"):
+        return
+    counts = _per_backend(session.config)
+    if counts["sqlite"] and not counts["postgresql"] and exitstatus == 0:
         session.exitstatus = 1
         print("\nERROR: SQLite database tests ran but no PostgreSQL test did.")
