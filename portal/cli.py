@@ -304,26 +304,68 @@ def _uvicorn_logging() -> dict[str, Any]:
     return {"log_config": logging_config("json", _log_level()), "log_level": None}
 
 
+DEMO_SAMPLE_DIR = Path("var/sample")
+DEMO_SEED = 20261127  # the generator's default, as `disclosure sample`'s
+# beside the sample's files, what it was made with: a later --entities N must not reuse it
+DEMO_STAMP = "made-with.json"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from publishing.opendata import build as build_opendata
-    from publishing.publish import publish
-    from publishing.sample import generate
 
     _demo_base_url(args.host, args.port)
     engine = open_database()
-    sample_dir = Path("var/sample")
-    if not (sample_dir / "penalty.csv").exists():
-        print(f"生成示例数据（{args.entities:,} 个主体）…")
-        generate(sample_dir, args.entities)
-    paths = sorted(p for p in sample_dir.iterdir() if p.is_file())
-    result = publish(paths, engine=engine)
-    print(f"示例数据已发布：变更事件 {result.events:,} 条。")
+    _demo_publish(engine, DEMO_SAMPLE_DIR, args.entities)
     _after_publish(engine)
     # the open-data downloads too, which a deployment's worker builds nightly
     opendata_index = build_opendata(engine)
     print(f"开放数据已生成：版本 {opendata_index['version']}。")
     print(f"门户：http://{args.host}:{args.port}/")
     return cmd_serve(argparse.Namespace(host=args.host, port=args.port, workers=1))
+
+
+def _demo_publish(engine, sample_dir: Path, entities: int, seed: int = DEMO_SEED) -> None:
+    """Publish the demo's sample of `entities` entities, made anew when the one in sample_dir
+    was made otherwise. A new sample replacing an earlier one is published as a snapshot:
+    the two share few records, and added on top the demo would show both."""
+    from publishing.publish import publish
+    from publishing.sample import FILES
+
+    made_before = _demo_sample_made_with(sample_dir)
+    wanted = {"entities": entities, "seed": seed}
+    if made_before == wanted:
+        print(f"示例数据：沿用 {sample_dir}（{entities:,} 个主体）。")
+        mode = "incremental"
+    else:
+        replaced = made_before is not None or (sample_dir / FILES["penalty"]).exists()
+        earlier = f"，此前为 {made_before['entities']:,} 个" if made_before else ""
+        print(f"示例数据：{'重新' if replaced else ''}生成 {sample_dir}（{entities:,} 个主体{earlier}）…")
+        _demo_make_sample(sample_dir, wanted)
+        # a first sample goes in as before: the database may hold more than demo data
+        mode = "snapshot" if replaced else "incremental"
+    result = publish([sample_dir / name for name in FILES.values()], engine=engine, mode=mode,
+                     allow_mass_withdrawal=mode == "snapshot")
+    withdrawn = "，不在新示例数据中的记录已撤回" if mode == "snapshot" else ""
+    print(f"示例数据已发布：变更事件 {result.events:,} 条{withdrawn}。")
+
+
+def _demo_sample_made_with(sample_dir: Path) -> dict[str, int] | None:
+    """What the sample in sample_dir was made with (None: no sample, or one made before the
+    stamp existed, whose size is unknown)."""
+    try:
+        made = json.loads((sample_dir / DEMO_STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return made if isinstance(made, dict) else None
+
+
+def _demo_make_sample(sample_dir: Path, made_with: dict[str, int]) -> None:
+    from publishing.sample import generate
+
+    stamp = sample_dir / DEMO_STAMP
+    stamp.unlink(missing_ok=True)  # a generation cut short is made again next time
+    generate(sample_dir, made_with["entities"], seed=made_with["seed"])
+    stamp.write_text(json.dumps(made_with), encoding="utf-8")
 
 
 def _demo_base_url(host: str, port: int) -> None:

@@ -467,3 +467,34 @@ def test_progress_lines_and_ndjson_syntax_errors_in_chinese_terms(engine, databa
     assert "发布 p.ndjson：2 行，" in run.stderr and "行/秒" in run.stderr
     assert "rows" not in run.stderr
     assert f"（第{len(line) + 1}列）" in run.stderr  # where the line ends, not column 1 of the next
+
+
+def _active_records(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(RECORDS)
+                            .where(RECORDS.c.status == "active")).scalar_one()
+
+
+def test_demo_makes_a_new_sample_when_entities_change(engine, tmp_path, capsys):
+    """`./dev demo --entities N` after an earlier demo: the sample of N entities is made and
+    shown, alone (it republished the first sample, whatever N said)."""
+    from portal.cli import DEMO_STAMP, _demo_publish
+
+    sample = tmp_path / "sample"
+    _demo_publish(engine, sample, 20)
+    small = _active_records(engine)
+    assert json.loads((sample / DEMO_STAMP).read_text()) == {"entities": 20, "seed": 20261127}
+    made = (sample / "penalty.csv").stat().st_mtime_ns
+
+    _demo_publish(engine, sample, 20)
+    assert "示例数据：沿用" in capsys.readouterr().out
+    assert (sample / "penalty.csv").stat().st_mtime_ns == made and _active_records(engine) == small
+
+    _demo_publish(engine, sample, 60)
+    assert "示例数据：重新生成" in capsys.readouterr().out
+    assert json.loads((sample / DEMO_STAMP).read_text())["entities"] == 60
+    assert _active_records(engine) > small
+
+    _demo_publish(engine, sample, 20)  # fewer again: the larger sample's other records go
+    assert "（20 个主体，此前为 60 个）" in capsys.readouterr().out
+    assert _active_records(engine) == small
